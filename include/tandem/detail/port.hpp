@@ -1,0 +1,62 @@
+// tandem/detail/port.hpp -- compiler, CPU and sanitizer facts in one place.
+//
+// Everything that differs between compilers or that a sanitizer needs to be told lives here,
+// so that the components themselves stay free of #ifdefs. Users must not name anything in here.
+#pragma once
+
+#if defined(__has_feature)
+#define TANDEM_DETAIL_HAS_FEATURE(x) __has_feature(x)
+#else
+#define TANDEM_DETAIL_HAS_FEATURE(x) 0
+#endif
+
+// TANDEM_TSAN is 1 when compiled with -fsanitize=thread (GCC defines __SANITIZE_THREAD__,
+// clang answers __has_feature(thread_sanitizer)). Components use it only to pick an algorithm
+// TSan can model -- TSan does not understand stand-alone fences or membarrier(2) -- never to
+// hide a report.
+#if defined(__SANITIZE_THREAD__) || TANDEM_DETAIL_HAS_FEATURE(thread_sanitizer)
+#define TANDEM_TSAN 1
+#else
+#define TANDEM_TSAN 0
+#endif
+
+#if defined(__SANITIZE_ADDRESS__) || TANDEM_DETAIL_HAS_FEATURE(address_sanitizer)
+#define TANDEM_ASAN 1
+#else
+#define TANDEM_ASAN 0
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define TANDEM_LIKELY(x) (__builtin_expect(!!(x), 1))
+#define TANDEM_UNLIKELY(x) (__builtin_expect(!!(x), 0))
+#define TANDEM_NOINLINE __attribute__((noinline))
+#else
+#define TANDEM_LIKELY(x) (x)
+#define TANDEM_UNLIKELY(x) (x)
+#define TANDEM_NOINLINE
+#endif
+
+#if defined(_MSC_VER) && !defined(__clang__)
+#include <intrin.h>
+#endif
+
+namespace tandem::detail {
+
+// One "I am spinning" hint to the CPU: lets the sibling hyper-thread run and avoids the
+// memory-order mis-speculation penalty when the spin ends (Intel SDM, PAUSE).
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(_MSC_VER) && (defined(_M_X64) || defined(_M_IX86))
+  _mm_pause();
+#elif defined(__aarch64__) || defined(__arm__)
+  asm volatile("yield" ::: "memory");
+#elif defined(__powerpc64__)
+  asm volatile("or 27,27,27" ::: "memory");
+#else
+  // No hint known for this CPU: a compiler barrier keeps the loop from being optimised away.
+  asm volatile("" ::: "memory");
+#endif
+}
+
+}  // namespace tandem::detail

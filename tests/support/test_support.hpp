@@ -1,0 +1,127 @@
+// tests/support/test_support.hpp -- what every tandem test includes first.
+//
+//  - Catch2, whichever major version the build found (v2: <catch2/catch.hpp>, v3: catch_all).
+//  - tandem::test::watchdog: fails the test program, with a message, if a test would hang.
+//  - tandem::test::op_budget: the fixed budget a stress test runs for (operations and time).
+//  - tandem::test::spawn: start threads that meet on a latch before running.
+#pragma once
+
+#if TANDEM_CATCH_MAJOR == 3
+#include <catch2/catch_all.hpp>
+#else
+#include <catch2/catch.hpp>
+#endif
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <latch>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace tandem::test {
+
+// Sanitizers slow code down 5-15x; bounds scale with TANDEM_TEST_TIME_SCALE (default 1).
+inline double time_scale() {
+  static const double scale = [] {
+    const char* text = std::getenv("TANDEM_TEST_TIME_SCALE");
+    const double value = text != nullptr ? std::atof(text) : 1.0;
+    return value > 0 ? value : 1.0;
+  }();
+  return scale;
+}
+
+// Fails the whole test program if it is still alive `limit` after construction: a hung
+// concurrency test ends as a clear failure instead of a CI time-out. Destroy it (leave the
+// scope) when the guarded part is done.
+class watchdog {
+ public:
+  explicit watchdog(std::string what, std::chrono::milliseconds limit = std::chrono::seconds(60))
+      : what_(std::move(what)),
+        limit_(std::chrono::duration_cast<std::chrono::milliseconds>(limit * time_scale())),
+        thread_([this] { run(); }) {}
+  watchdog(const watchdog&) = delete;
+  watchdog& operator=(const watchdog&) = delete;
+  ~watchdog() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      done_ = true;
+    }
+    cv_.notify_one();
+    thread_.join();
+  }
+
+ private:
+  void run() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (!cv_.wait_for(lock, limit_, [this] { return done_; })) {
+      std::fprintf(stderr, "tandem test watchdog: '%s' did not finish within %lld ms: hung?\n",
+                   what_.c_str(), static_cast<long long>(limit_.count()));
+      std::fflush(stderr);
+      std::_Exit(3);
+    }
+  }
+
+  std::string what_;
+  std::chrono::milliseconds limit_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;  // last: starts after the members it uses exist
+};
+
+// A stress test's fixed budget: at most `max_ops` operations and at most `max_time` (scaled by
+// TANDEM_STRESS_SECONDS when set, for long runs by hand). Thread-safe to query.
+class op_budget {
+ public:
+  op_budget(std::size_t max_ops, std::chrono::milliseconds max_time)
+      : max_ops_(max_ops), deadline_(std::chrono::steady_clock::now() + scaled(max_time)) {}
+
+  // Call once per operation; false when the budget is spent.
+  bool next() noexcept {
+    const std::size_t done = ops_.fetch_add(1, std::memory_order_relaxed);
+    if (done >= max_ops_) return false;
+    // Reading the clock every operation would dominate short operations.
+    if ((done & 255U) == 0 && std::chrono::steady_clock::now() >= deadline_) {
+      ops_.store(max_ops_, std::memory_order_relaxed);
+      return false;
+    }
+    return true;
+  }
+
+ private:
+  static std::chrono::milliseconds scaled(std::chrono::milliseconds t) {
+    if (const char* text = std::getenv("TANDEM_STRESS_SECONDS")) {
+      const double seconds = std::atof(text);
+      if (seconds > 0) return std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
+    }
+    return t;
+  }
+
+  std::size_t max_ops_;
+  std::chrono::steady_clock::time_point deadline_;
+  std::atomic<std::size_t> ops_{0};
+};
+
+// Runs body(i) on `count` threads that all start together (they meet on a latch), and joins
+// them. The caller's thread waits in join, so wrap the call in a watchdog.
+inline void run_threads(std::size_t count, const std::function<void(std::size_t)>& body) {
+  std::latch start(static_cast<std::ptrdiff_t>(count));
+  std::vector<std::thread> threads;
+  threads.reserve(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    threads.emplace_back([&, i] {
+      start.arrive_and_wait();
+      body(i);
+    });
+  }
+  for (auto& t : threads) t.join();
+}
+
+}  // namespace tandem::test
