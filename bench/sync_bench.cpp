@@ -50,15 +50,15 @@ void backoff_pause_step(benchmark::State& state) {
 }  // namespace
 
 BENCHMARK(per_thread_counter_increment<adjacent_counters>)
-    ->Name("counter_increment/adjacent")
+    ->Name("counter_increment/adjacent_atomics")
     ->Threads(1)
     ->Threads(2)
     ->UseRealTime();
 BENCHMARK(per_thread_counter_increment<padded_counters>)
-    ->Name("counter_increment/cache_padded")
+    ->Name("counter_increment/tandem_cache_padded")
     ->Threads(1)
     ->Threads(2)
     ->UseRealTime();
-BENCHMARK(backoff_pause_step);
+BENCHMARK(backoff_pause_step)->Name("backoff_first_spin_step/tandem_backoff");
 
 BENCHMARK_MAIN();

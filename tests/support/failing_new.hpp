@@ -1,0 +1,116 @@
+// tests/support/failing_new.hpp -- fault injection: a global operator new that throws
+// std::bad_alloc at the Nth allocation made by the calling thread, once armed. Include it in
+// exactly one translation unit of a test program.
+//
+//   tandem::test::sweep_allocation_failures([&] { map.insert(k, v); },   // the operation
+//                                           [&](bool threw) { ... });    // checks after each try
+//
+// sweep_allocation_failures runs the operation with allocation 1, 2, 3, ... made to fail, until
+// a run completes without reaching the armed allocation; after each run the check callback is
+// told whether bad_alloc escaped, so the test can verify the documented exception guarantee.
+// Only the calling thread is affected: Catch2 and other threads allocate normally.
+#pragma once
+
+#include <cstddef>
+#include <cstdlib>
+#include <new>
+
+namespace tandem::test {
+
+// 0 = disarmed; otherwise the number of allocations left before the failing one.
+inline thread_local std::size_t allocations_until_failure = 0;
+inline thread_local std::size_t injected_failures = 0;
+
+namespace detail {
+inline void* failing_alloc(std::size_t size, std::size_t alignment) {
+  if (allocations_until_failure != 0 && --allocations_until_failure == 0) {
+    ++injected_failures;
+    throw std::bad_alloc();
+  }
+  if (size == 0) size = 1;
+  void* p = alignment <= alignof(std::max_align_t)
+                ? std::malloc(size)
+                : std::aligned_alloc(alignment, (size + alignment - 1) / alignment * alignment);
+  if (p == nullptr) throw std::bad_alloc();
+  return p;
+}
+}  // namespace detail
+
+// Runs op() with the nth allocation failing, for n = 1, 2, ... until op() finishes without
+// hitting the failure (or max_failures runs). check(threw) runs after each attempt, disarmed.
+// Returns the number of attempts that threw bad_alloc.
+template <class Op, class Check>
+std::size_t sweep_allocation_failures(Op&& op, Check&& check, std::size_t max_failures = 10000) {
+  std::size_t threw_count = 0;
+  for (std::size_t n = 1; n <= max_failures; ++n) {
+    const std::size_t before = injected_failures;
+    bool threw = false;
+    allocations_until_failure = n;
+    try {
+      op();
+    } catch (const std::bad_alloc&) {
+      threw = true;
+    }
+    allocations_until_failure = 0;
+    const bool injected = injected_failures != before;
+    if (threw) ++threw_count;
+    check(threw);
+    if (!injected) break;  // the operation needed fewer than n allocations: sweep done
+  }
+  return threw_count;
+}
+
+}  // namespace tandem::test
+
+// NOLINTBEGIN(misc-new-delete-overloads)
+void* operator new(std::size_t size) {
+  return tandem::test::detail::failing_alloc(size, alignof(std::max_align_t));
+}
+void* operator new[](std::size_t size) {
+  return tandem::test::detail::failing_alloc(size, alignof(std::max_align_t));
+}
+void* operator new(std::size_t size, std::align_val_t align) {
+  return tandem::test::detail::failing_alloc(size, static_cast<std::size_t>(align));
+}
+void* operator new[](std::size_t size, std::align_val_t align) {
+  return tandem::test::detail::failing_alloc(size, static_cast<std::size_t>(align));
+}
+void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
+  try {
+    return tandem::test::detail::failing_alloc(size, alignof(std::max_align_t));
+  } catch (...) {
+    return nullptr;
+  }
+}
+void* operator new[](std::size_t size, const std::nothrow_t&) noexcept {
+  try {
+    return tandem::test::detail::failing_alloc(size, alignof(std::max_align_t));
+  } catch (...) {
+    return nullptr;
+  }
+}
+void operator delete(void* p) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, std::size_t) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::align_val_t) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, std::align_val_t) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept {
+  std::free(p);
+}
+// NOLINTEND(misc-new-delete-overloads)
