@@ -15,6 +15,7 @@
 #include <tandem/double_buffer_map.hpp>
 
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <memory>
@@ -31,9 +32,12 @@ using mapped_type = std::uint16_t;
 using model_map = std::map<key_type, mapped_type>;
 using map_type = tandem::double_buffer_map<key_type, mapped_type>;
 
-void require(bool condition) {
-  if (!condition) std::abort();  // libFuzzer reports the crash and saves the input
-}
+// A failed check prints what failed and aborts; libFuzzer reports the crash and saves the input.
+#define require(condition)                                                                       \
+  ((condition) ? static_cast<void>(0)                                                            \
+               : (std::fprintf(stderr, "fuzz check failed: %s at %s:%d\n", #condition, __FILE__, \
+                               __LINE__),                                                        \
+                  std::abort()))
 
 // Everything a guard shows, as an ordered map.
 template <class Guard>
@@ -75,12 +79,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   tandem::fuzz::input in(data, size);
   auto [writer, first_reader] = tandem::make_double_buffer_map<key_type, mapped_type>();
   std::vector<std::optional<map_type::reader>> readers;
+  readers.reserve(9);  // never reallocates: moving a reader with a live guard is a misuse
   readers.emplace_back(std::move(first_reader));
   std::vector<held_guard> guards;
   model_map staged;
   model_map published;
   std::size_t pending = 0;
   std::uint64_t generation = 0;
+
+  // What reader i sees now: nested guards on one reader share the outermost guard's snapshot,
+  // so while reader i holds a guard, everything read through it is that snapshot.
+  auto view_of = [&](std::size_t i) -> const model_map& {
+    for (const auto& g : guards) {
+      if (g.reader_index == i) return g.snapshot;
+    }
+    return published;
+  };
 
   auto blocks_publish = [&] {
     // A guard taken before the last successful publish pins the copy the next publish writes.
@@ -135,20 +149,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       case 5:  // publish; a blocking one only when it cannot block this (single) thread
         if (!blocks_publish()) {
           writer.publish();
+          if (pending != 0) ++generation;  // with nothing pending, publish() does nothing
           published = staged;
           pending = 0;
-          ++generation;
           break;
         }
         [[fallthrough]];
       case 6: {
-        const bool expected_success = !blocks_publish();
+        // try_publish fails, changing nothing, exactly when there is something to publish and
+        // a guard from before the last publish still pins the copy it would write.
+        const bool expected_success = pending == 0 || !blocks_publish();
         const bool done = writer.try_publish();
         require(done == expected_success);
         if (done) {
+          if (pending != 0) ++generation;
           published = staged;
           pending = 0;
-          ++generation;
         }
         break;
       }
@@ -172,9 +188,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       case 9: {  // take a guard and keep it
         const std::size_t i = in.below(static_cast<std::uint8_t>(readers.size()));
         if (readers[i] && guards.size() < 4) {
+          const model_map expected = view_of(i);
           guards.push_back(held_guard{i, std::make_unique<map_type::read_guard>(readers[i]->read()),
-                                      published, generation});
-          check_guard(*guards.back().guard, published);
+                                      expected, generation});
+          check_guard(*guards.back().guard, expected);
         }
         break;
       }
@@ -185,13 +202,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         const std::size_t i = in.below(static_cast<std::uint8_t>(readers.size()));
         if (readers[i]) {
           const key_type k = in.byte();
-          const auto it = published.find(k);
+          const model_map& view = view_of(i);
+          const auto it = view.find(k);
           const std::optional<mapped_type> got = readers[i]->get(k);
-          require(got.has_value() == (it != published.end()));
+          require(got.has_value() == (it != view.end()));
           if (got) require(*got == it->second);
-          require(readers[i]->contains(k) == (it != published.end()));
-          require(readers[i]->size() == published.size());
-          check_guard(readers[i]->read(), published);
+          require(readers[i]->contains(k) == (it != view.end()));
+          require(readers[i]->size() == view.size());
+          check_guard(readers[i]->read(), view);
         }
         break;
       }

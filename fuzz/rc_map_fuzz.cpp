@@ -9,6 +9,7 @@
 #include <tandem/rc_map.hpp>
 
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <optional>
@@ -23,9 +24,12 @@ using key_type = std::uint8_t;
 using mapped_type = std::uint16_t;
 using map_type = tandem::rc_map<key_type, mapped_type>;
 
-void require(bool condition) {
-  if (!condition) std::abort();
-}
+// A failed check prints what failed and aborts; libFuzzer reports the crash and saves the input.
+#define require(condition)                                                                       \
+  ((condition) ? static_cast<void>(0)                                                            \
+               : (std::fprintf(stderr, "fuzz check failed: %s at %s:%d\n", #condition, __FILE__, \
+                               __LINE__),                                                        \
+                  std::abort()))
 
 struct model_entry {
   mapped_type value;
@@ -42,7 +46,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::vector<map_type::handle> handles(slot_count);
   std::vector<std::optional<key_type>> slot_key(slot_count);
 
-  // Puts `h` (a handle to key k) into slot s, releasing what s held first.
+  // The model's side of releasing what slot s holds.
   auto drop_slot = [&](std::size_t s) {
     if (slot_key[s]) {
       auto it = model.find(*slot_key[s]);
@@ -51,9 +55,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       slot_key[s].reset();
     }
   };
+  // Puts `h` (a new handle to key k) into slot s, releasing what s held.
   auto keep = [&](std::size_t s, map_type::handle h, key_type k) {
+    model[k].handles +=
+        1;  // `h` already counts: the entry stays even if slot s held the last other
     drop_slot(s);
-    model[k].handles += 1;
     handles[s] = std::move(h);  // assignment releases the slot's old entry first
     slot_key[s] = k;
   };

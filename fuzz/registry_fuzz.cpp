@@ -10,6 +10,7 @@
 #include <tandem/registry.hpp>
 
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <stdexcept>
@@ -21,9 +22,12 @@
 
 namespace {
 
-void require(bool condition) {
-  if (!condition) std::abort();
-}
+// A failed check prints what failed and aborts; libFuzzer reports the crash and saves the input.
+#define require(condition)                                                                       \
+  ((condition) ? static_cast<void>(0)                                                            \
+               : (std::fprintf(stderr, "fuzz check failed: %s at %s:%d\n", #condition, __FILE__, \
+                               __LINE__),                                                        \
+                  std::abort()))
 
 int live_instances = 0;
 
