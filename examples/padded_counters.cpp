@@ -30,7 +30,7 @@ int main() {
       }
       // release: publishes this worker's counts to the main thread's acquire in wait_until.
       finished.fetch_add(1, std::memory_order_release);
-      finished.notify_one();
+      tandem::sync::atomic_notify_one(finished);
     });
   }
 

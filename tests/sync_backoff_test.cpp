@@ -60,7 +60,7 @@ TEST_CASE("wait_until blocks past its backoff and is woken by notify") {
     std::this_thread::yield();
   }
   value.store(1, std::memory_order_release);
-  value.notify_all();
+  tandem::sync::atomic_notify_all(value);
   waiter.join();
   CHECK(value.load() == 1);
 }

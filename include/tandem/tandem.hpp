@@ -6,6 +6,20 @@
 
 #include "version.hpp"
 
+// The shared layer.
 #include "sync/assert.hpp"
+#include "sync/asymmetric_fence.hpp"
+#include "sync/atomic_wait.hpp"
 #include "sync/backoff.hpp"
 #include "sync/cache_padded.hpp"
+#include "sync/epoch_reclamation.hpp"
+#include "sync/once_cell.hpp"
+#include "sync/reader_epochs.hpp"
+#include "sync/striped_lock.hpp"
+
+// The components.
+#include "double_buffer.hpp"
+#include "double_buffer_map.hpp"
+#include "event_bus.hpp"
+#include "rc_map.hpp"
+#include "registry.hpp"

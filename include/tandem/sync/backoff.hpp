@@ -11,8 +11,8 @@
 //  2. Yield: up to yield_limit calls of std::this_thread::yield(), so that on an
 //     oversubscribed machine the thread we are waiting for can run on this core.
 //  3. Block: after that, is_completed() is true and the caller should block in the kernel.
-//     wait_until() below does that with C++20 std::atomic<T>::wait (a futex on Linux), which
-//     needs whoever changes the atomic to call notify_one()/notify_all() afterwards.
+//     wait_until() below does that with atomic_wait (atomic_wait.hpp: the futex on Linux),
+//     which needs whoever changes the atomic to call atomic_notify_one/all afterwards.
 //
 // Costs: backoff is two bytes of state on the waiter's stack; nothing is shared.
 #pragma once
@@ -23,6 +23,7 @@
 #include <utility>
 
 #include "../detail/port.hpp"
+#include "atomic_wait.hpp"
 
 namespace tandem::sync {
 
@@ -41,7 +42,7 @@ class backoff {
   // (is_completed()) yields as well, so a caller that cannot block still makes progress.
   void pause() noexcept {
     if (step_ <= spin_limit) {
-      for (std::uint32_t i = 0; i < (std::uint32_t{1} << step_); ++i) detail::cpu_relax();
+      for (std::uint32_t i = 0; i < (std::uint32_t{1} << step_); ++i) ::tandem::detail::cpu_relax();
     } else {
       std::this_thread::yield();
     }
@@ -50,7 +51,7 @@ class backoff {
 
   // Only spins (never yields): for very short critical sections such as a spin lock.
   void spin() noexcept {
-    for (std::uint32_t i = 0; i < (std::uint32_t{1} << step_); ++i) detail::cpu_relax();
+    for (std::uint32_t i = 0; i < (std::uint32_t{1} << step_); ++i) ::tandem::detail::cpu_relax();
     if (step_ < spin_limit) ++step_;
   }
 
@@ -64,11 +65,11 @@ class backoff {
 };
 
 // Waits until pred(value) holds for a value loaded from `atom` with `order`, and returns that
-// value. Spins and yields first (backoff), then blocks in atom.wait(). The thread that makes
-// pred true must call atom.notify_one() or notify_all() after its store; a notify is only
-// needed when a waiter may be blocked, which callers track with their own flag if they want
-// the notifying side to skip the system call (double_buffer does).
-template <class T, class Pred>
+// value. Spins and yields first (backoff), then blocks in atomic_wait(). The thread that makes
+// pred true must call atomic_notify_one or atomic_notify_all(atom) after its store; a notify is
+// only needed when a waiter may be blocked, which callers track with their own flag if they
+// want the notifying side to skip the system call (reader_epochs does).
+template <futex_word T, class Pred>
 T wait_until(const std::atomic<T>& atom, Pred pred,
              std::memory_order order =
                  std::memory_order_acquire) noexcept(noexcept(pred(std::declval<T>()))) {
@@ -80,7 +81,7 @@ T wait_until(const std::atomic<T>& atom, Pred pred,
       waiter.pause();
     } else {
       // Blocks while atom still holds `current`; spurious wake-ups just loop.
-      atom.wait(current, order);
+      atomic_wait(atom, current);
     }
   }
 }

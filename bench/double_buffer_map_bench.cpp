@@ -1,0 +1,499 @@
+// Benchmarks for include/tandem/double_buffer_map.hpp.
+//
+// Question: what does a read-mostly map cost a reader and a writer with tandem's
+// double_buffer_map, compared with what a user would otherwise pick?
+// Baselines, in this binary: std::unordered_map without synchronisation (the physical limit:
+// the same inner map), std::shared_mutex + unordered_map, std::mutex + unordered_map; and when
+// installed, tbb::concurrent_hash_map, libcuckoo's cuckoohash_map and xenium::left_right.
+// tandem is measured twice: with the asymmetric fence (membarrier; readers pay compiler
+// barriers) and with the portable fence (readers pay a full fence per guard).
+//
+// Keys and values are uint64; N = 1,000 and 1,000,000 entries; every lookup hits (keys drawn
+// from a fixed pseudo-random sequence over [0, N)). Workloads:
+//  - lookup/guard_per_lookup: one guard (lock, accessor, read call) per lookup;
+//  - lookup/guard_per_64: one guard per 64 lookups (baselines without such a notion, tbb and
+//    libcuckoo, do 64 single lookups);
+//  - reads_with_writer: the reader threads do guard-per-lookup lookups while one extra writer
+//    thread inserts and erases keys outside [0, N) and publishes every 64 ops (lock-based maps
+//    make each op visible at once); items_per_second is the readers' total,
+//    writer_ops_per_second the writer's;
+//  - writer_only: ops/s of the same insert/erase stream with publish every 1, 64 and 1,024
+//    ops; the baseline is the unsynchronised map doing the same inserts and erases.
+// Each map is built once per process and size (the 1,000,000-entry ones take a moment), so the
+// CI smoke run stays short. See docs/double_buffer.md for the measured ratios.
+#include <tandem/double_buffer_map.hpp>
+#include <tandem/sync/asymmetric_fence.hpp>
+
+#include <benchmark/benchmark.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <shared_mutex>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#if TANDEM_BENCH_HAVE_TBB
+#include <tbb/concurrent_hash_map.h>
+#endif
+#if TANDEM_BENCH_HAVE_LIBCUCKOO
+#include <libcuckoo/cuckoohash_map.hh>
+#endif
+#if TANDEM_BENCH_HAVE_XENIUM
+#include <xenium/left_right.hpp>
+#endif
+
+namespace {
+
+using u64 = std::uint64_t;
+using plain_map = std::unordered_map<u64, u64>;
+
+constexpr u64 small_n = 1'000;
+constexpr u64 large_n = 1'000'000;
+// The writer inserts and erases keys in [N, N + write_window): reads always hit keys < N.
+constexpr u64 write_window = 1'024;
+
+u64 value_for(u64 key) {
+  return key * 2 + 1;
+}
+
+// 64 Ki lookup keys in [0, n), from a fixed xorshift sequence (the same for every map).
+const std::vector<u64>& lookup_keys(u64 n) {
+  auto make = [](u64 size) {
+    std::vector<u64> keys(1U << 16);
+    u64 x = 0x9E3779B97F4A7C15ULL;
+    for (auto& k : keys) {
+      x ^= x << 13;
+      x ^= x >> 7;
+      x ^= x << 17;
+      k = x % size;
+    }
+    return keys;
+  };
+  if (n == small_n) {
+    static const std::vector<u64> keys = make(small_n);
+    return keys;
+  }
+  static const std::vector<u64> keys = make(large_n);
+  return keys;
+}
+constexpr std::size_t key_mask = (1U << 16) - 1;
+
+// ---- adapters: one per map, same interface ----------------------------------------------------
+
+struct unsync_map {
+  plain_map map;
+  explicit unsync_map(u64 n) {
+    map.reserve(n + write_window);
+    for (u64 k = 0; k < n; ++k) map.emplace(k, value_for(k));
+  }
+  using handle = unsync_map*;
+  handle make_handle() { return this; }
+  static u64 find_one(handle h, u64 key) {
+    auto it = h->map.find(key);
+    return it == h->map.end() ? 0 : it->second;
+  }
+  static u64 find_batch(handle h, const u64* keys, std::size_t count) {
+    u64 sum = 0;
+    for (std::size_t i = 0; i < count; ++i) {
+      auto it = h->map.find(keys[i]);
+      sum += it == h->map.end() ? 0 : it->second;
+    }
+    return sum;
+  }
+  void write(u64 key, bool insert) {
+    if (insert) {
+      map.try_emplace(key, key);
+    } else {
+      map.erase(key);
+    }
+  }
+  void commit() {}
+};
+
+template <class Mutex>
+struct locked_map {
+  mutable Mutex mutex;
+  plain_map map;
+  explicit locked_map(u64 n) {
+    map.reserve(n + write_window);
+    for (u64 k = 0; k < n; ++k) map.emplace(k, value_for(k));
+  }
+  using handle = locked_map*;
+  handle make_handle() { return this; }
+  static u64 find_one(handle h, u64 key) {
+    if constexpr (std::is_same_v<Mutex, std::shared_mutex>) {
+      std::shared_lock lock(h->mutex);
+      auto it = h->map.find(key);
+      return it == h->map.end() ? 0 : it->second;
+    } else {
+      std::lock_guard lock(h->mutex);
+      auto it = h->map.find(key);
+      return it == h->map.end() ? 0 : it->second;
+    }
+  }
+  static u64 find_batch(handle h, const u64* keys, std::size_t count) {
+    auto run = [&] {
+      u64 sum = 0;
+      for (std::size_t i = 0; i < count; ++i) {
+        auto it = h->map.find(keys[i]);
+        sum += it == h->map.end() ? 0 : it->second;
+      }
+      return sum;
+    };
+    if constexpr (std::is_same_v<Mutex, std::shared_mutex>) {
+      std::shared_lock lock(h->mutex);
+      return run();
+    } else {
+      std::lock_guard lock(h->mutex);
+      return run();
+    }
+  }
+  void write(u64 key, bool insert) {
+    std::lock_guard lock(mutex);
+    if (insert) {
+      map.try_emplace(key, key);
+    } else {
+      map.erase(key);
+    }
+  }
+  void commit() {}
+};
+
+template <class Fence>
+struct tandem_map {
+  using map_type = tandem::double_buffer_map<u64, u64, std::hash<u64>, std::equal_to<u64>, Fence>;
+  typename map_type::writer writer;
+  typename map_type::reader reader;
+
+  explicit tandem_map(u64 n) : tandem_map(map_type::create(n + write_window)) {
+    for (u64 k = 0; k < n; ++k) writer.insert(k, value_for(k));
+    writer.publish();
+    writer.erase(~u64{0});  // a no-op batch: replays the build on the second copy
+    writer.publish();
+  }
+  explicit tandem_map(std::pair<typename map_type::writer, typename map_type::reader> parts)
+      : writer(std::move(parts.first)), reader(std::move(parts.second)) {}
+
+  using handle = typename map_type::reader;
+  handle make_handle() { return reader; }  // each thread its own reader (own epoch slot)
+  static u64 find_one(handle& h, u64 key) {
+    auto guard = h.read();
+    const u64* value = guard.find(key);
+    return value == nullptr ? 0 : *value;
+  }
+  static u64 find_batch(handle& h, const u64* keys, std::size_t count) {
+    auto guard = h.read();
+    u64 sum = 0;
+    for (std::size_t i = 0; i < count; ++i) {
+      const u64* value = guard.find(keys[i]);
+      sum += value == nullptr ? 0 : *value;
+    }
+    return sum;
+  }
+  void write(u64 key, bool insert) {
+    if (insert) {
+      writer.insert(key, key);
+    } else {
+      writer.erase(key);
+    }
+  }
+  void commit() { writer.publish(); }
+};
+using tandem_asymmetric = tandem_map<tandem::sync::asymmetric_fence>;
+using tandem_portable = tandem_map<tandem::sync::symmetric_fence>;
+
+#if TANDEM_BENCH_HAVE_TBB
+struct tbb_map {
+  tbb::concurrent_hash_map<u64, u64> map;
+  explicit tbb_map(u64 n) {
+    map.rehash(n + write_window);
+    for (u64 k = 0; k < n; ++k) map.insert({k, value_for(k)});
+  }
+  using handle = tbb_map*;
+  handle make_handle() { return this; }
+  static u64 find_one(handle h, u64 key) {
+    tbb::concurrent_hash_map<u64, u64>::const_accessor accessor;
+    return h->map.find(accessor, key) ? accessor->second : 0;
+  }
+  static u64 find_batch(handle h, const u64* keys, std::size_t count) {
+    u64 sum = 0;
+    for (std::size_t i = 0; i < count; ++i) sum += find_one(h, keys[i]);
+    return sum;
+  }
+  void write(u64 key, bool insert) {
+    if (insert) {
+      map.insert({key, key});
+    } else {
+      map.erase(key);
+    }
+  }
+  void commit() {}
+};
+#endif
+
+#if TANDEM_BENCH_HAVE_LIBCUCKOO
+struct cuckoo_map {
+  libcuckoo::cuckoohash_map<u64, u64> map;
+  explicit cuckoo_map(u64 n) {
+    map.reserve(n + write_window);
+    for (u64 k = 0; k < n; ++k) map.insert(k, value_for(k));
+  }
+  using handle = cuckoo_map*;
+  handle make_handle() { return this; }
+  static u64 find_one(handle h, u64 key) {
+    u64 value = 0;
+    return h->map.find(key, value) ? value : 0;
+  }
+  static u64 find_batch(handle h, const u64* keys, std::size_t count) {
+    u64 sum = 0;
+    for (std::size_t i = 0; i < count; ++i) sum += find_one(h, keys[i]);
+    return sum;
+  }
+  void write(u64 key, bool insert) {
+    if (insert) {
+      map.insert(key, key);
+    } else {
+      map.erase(key);
+    }
+  }
+  void commit() {}
+};
+#endif
+
+#if TANDEM_BENCH_HAVE_XENIUM
+struct xenium_map {
+  xenium::left_right<plain_map> map;
+  std::vector<std::pair<u64, bool>> pending;
+  explicit xenium_map(u64 n) : map(build(n)) {}
+  static plain_map build(u64 n) {
+    plain_map m;
+    m.reserve(n + write_window);
+    for (u64 k = 0; k < n; ++k) m.emplace(k, value_for(k));
+    return m;
+  }
+  using handle = xenium_map*;
+  handle make_handle() { return this; }
+  static u64 find_one(handle h, u64 key) {
+    return h->map.read([key](const plain_map& m) {
+      auto it = m.find(key);
+      return it == m.end() ? u64{0} : it->second;
+    });
+  }
+  static u64 find_batch(handle h, const u64* keys, std::size_t count) {
+    return h->map.read([keys, count](const plain_map& m) {
+      u64 sum = 0;
+      for (std::size_t i = 0; i < count; ++i) {
+        auto it = m.find(keys[i]);
+        sum += it == m.end() ? 0 : it->second;
+      }
+      return sum;
+    });
+  }
+  void write(u64 key, bool insert) { pending.emplace_back(key, insert); }
+  void commit() {  // one update (applied to both instances) per batch
+    map.update([this](plain_map& m) {
+      for (const auto& [key, insert] : pending) {
+        if (insert) {
+          m.try_emplace(key, key);
+        } else {
+          m.erase(key);
+        }
+      }
+    });
+    pending.clear();
+  }
+};
+#endif
+
+// One instance per map type and size, built on first use (thread-safe static init).
+template <class Map>
+Map& instance(u64 n) {
+  if (n == small_n) {
+    static Map map(small_n);
+    return map;
+  }
+  static Map map(large_n);
+  return map;
+}
+
+// The writer's op stream: W inserts of keys N .. N+W-1, then W erases of them, and so on.
+struct write_stream {
+  u64 n;
+  u64 i = 0;
+  template <class Map>
+  void next(Map& map) {
+    map.write(n + i % write_window, (i / write_window) % 2 == 0);
+    ++i;
+  }
+  template <class Map>
+  void restore(Map& map) {  // leave the map as it was built
+    for (u64 k = 0; k < write_window; ++k) map.write(n + k, false);
+    map.commit();
+  }
+};
+
+// ---- workloads --------------------------------------------------------------------------------
+
+template <class Map>
+void lookup_guard_per_lookup(benchmark::State& state) {
+  const auto n = static_cast<u64>(state.range(0));
+  Map& map = instance<Map>(n);
+  auto handle = map.make_handle();
+  const auto& keys = lookup_keys(n);
+  std::size_t i = static_cast<std::size_t>(state.thread_index()) * 7919;
+  u64 sum = 0;
+  for (auto _ : state) sum += Map::find_one(handle, keys[i++ & key_mask]);
+  benchmark::DoNotOptimize(sum);
+  state.SetItemsProcessed(state.iterations());
+}
+
+template <class Map>
+void lookup_guard_per_64(benchmark::State& state) {
+  const auto n = static_cast<u64>(state.range(0));
+  Map& map = instance<Map>(n);
+  auto handle = map.make_handle();
+  const auto& keys = lookup_keys(n);
+  std::size_t i = (static_cast<std::size_t>(state.thread_index()) * 7919) & ~std::size_t{63};
+  u64 sum = 0;
+  for (auto _ : state) {
+    sum += Map::find_batch(handle, &keys[i & key_mask], 64);
+    i += 64;
+  }
+  benchmark::DoNotOptimize(sum);
+  state.SetItemsProcessed(state.iterations() * 64);
+}
+
+template <class Map>
+void reads_with_writer(benchmark::State& state) {
+  const auto n = static_cast<u64>(state.range(0));
+  Map& map = instance<Map>(n);
+  static std::atomic<bool> stop{false};
+  static std::atomic<u64> writer_ops{0};
+  static std::thread writer;
+  static std::chrono::steady_clock::time_point writer_start;
+  if (state.thread_index() == 0) {
+    stop.store(false);
+    writer_ops.store(0);
+    writer_start = std::chrono::steady_clock::now();
+    writer = std::thread([&map, n] {
+      write_stream stream{n};
+      u64 ops = 0;
+      while (!stop.load(std::memory_order_relaxed)) {
+        for (int k = 0; k < 64; ++k) stream.next(map);
+        map.commit();  // publish every 64 ops
+        ops += 64;
+      }
+      stream.restore(map);
+      writer_ops.store(ops);
+    });
+  }
+  auto handle = map.make_handle();
+  const auto& keys = lookup_keys(n);
+  std::size_t i = static_cast<std::size_t>(state.thread_index()) * 7919;
+  u64 sum = 0;
+  for (auto _ : state) sum += Map::find_one(handle, keys[i++ & key_mask]);
+  benchmark::DoNotOptimize(sum);
+  state.SetItemsProcessed(state.iterations());
+  if (state.thread_index() == 0) {
+    stop.store(true);
+    const auto elapsed = std::chrono::steady_clock::now() - writer_start;
+    writer.join();
+    state.counters["writer_ops_per_second"] =
+        static_cast<double>(writer_ops.load()) / std::chrono::duration<double>(elapsed).count();
+  }
+}
+
+template <class Map>
+void writer_only(benchmark::State& state) {
+  const auto n = static_cast<u64>(state.range(0));
+  const auto publish_every = static_cast<u64>(state.range(1));
+  Map& map = instance<Map>(n);
+  write_stream stream{n};
+  u64 since_publish = 0;
+  for (auto _ : state) {
+    stream.next(map);
+    if (++since_publish == publish_every) {
+      map.commit();
+      since_publish = 0;
+    }
+  }
+  map.commit();  // after the timed loop: not measured
+  stream.restore(map);
+  state.SetItemsProcessed(state.iterations());
+}
+
+// ---- registration -----------------------------------------------------------------------------
+
+template <class Map>
+void register_reads(const char* name, bool with_writer) {
+  const std::string base(name);
+  for (auto n : {small_n, large_n}) {
+    benchmark::RegisterBenchmark(("lookup/guard_per_lookup/" + base).c_str(),
+                                 lookup_guard_per_lookup<Map>)
+        ->Arg(static_cast<std::int64_t>(n))
+        ->Threads(1)
+        ->Threads(2)
+        ->UseRealTime();
+    benchmark::RegisterBenchmark(("lookup/guard_per_64/" + base).c_str(), lookup_guard_per_64<Map>)
+        ->Arg(static_cast<std::int64_t>(n))
+        ->Threads(1)
+        ->Threads(2)
+        ->UseRealTime();
+    if (with_writer) {
+      benchmark::RegisterBenchmark(("reads_with_writer/" + base).c_str(), reads_with_writer<Map>)
+          ->Arg(static_cast<std::int64_t>(n))
+          ->Threads(1)
+          ->Threads(2)
+          ->UseRealTime();
+    }
+  }
+}
+
+template <class Map>
+void register_writer(const char* name, bool vary_publish) {
+  const std::string base(name);
+  for (auto n : {small_n, large_n}) {
+    auto* b = benchmark::RegisterBenchmark(("writer_only/" + base).c_str(), writer_only<Map>);
+    if (vary_publish) {
+      for (std::int64_t every : {1, 64, 1024}) b->Args({static_cast<std::int64_t>(n), every});
+    } else {
+      b->Args({static_cast<std::int64_t>(n), 1});
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  register_reads<unsync_map>("unordered_map_unsync", false);
+  register_reads<locked_map<std::shared_mutex>>("shared_mutex", true);
+  register_reads<locked_map<std::mutex>>("mutex", true);
+#if TANDEM_BENCH_HAVE_TBB
+  register_reads<tbb_map>("tbb_concurrent_hash_map", true);
+#endif
+#if TANDEM_BENCH_HAVE_LIBCUCKOO
+  register_reads<cuckoo_map>("libcuckoo", true);
+#endif
+#if TANDEM_BENCH_HAVE_XENIUM
+  register_reads<xenium_map>("xenium_left_right", true);
+#endif
+  register_reads<tandem_asymmetric>("tandem_asymmetric", true);
+  register_reads<tandem_portable>("tandem_portable_fence", true);
+
+  register_writer<unsync_map>("unordered_map_unsync", false);
+  register_writer<tandem_asymmetric>("tandem_asymmetric", true);
+  register_writer<tandem_portable>("tandem_portable_fence", true);
+
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::AddCustomContext("tandem_membarrier_expedited",
+                              tandem::sync::asymmetric_fence::expedited() ? "yes" : "no");
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

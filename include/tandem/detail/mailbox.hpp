@@ -1,0 +1,411 @@
+// tandem/detail/mailbox.hpp -- the queue behind one event_bus subscription.
+//
+// What it is: a multi-producer, single-consumer FIFO of messages with an optional capacity and
+// an overflow policy. Publishers push into it (any number of threads at once); the one thread
+// that currently owns the subscription pops from it. Users never name it: they see it through
+// tandem::event_bus<...>::subscription.
+//
+// The algorithm, step by step:
+//  1. Messages sit in a message_queue (below): linked segments of 4 to 32 slots. Producers push
+//     under one sync::small_mutex, which also guards the drop counter, the "closed" flag and
+//     who is parked. Critical sections move one message in (or out), so the lock is held for
+//     tens of nanoseconds; no user code runs under it except Message's (required noexcept)
+//     move constructor, and it allocates only a new segment every few dozen messages.
+//  2. push(m): if closed, refuse. If the queue holds `capacity` messages, apply the policy:
+//     drop_newest refuses m and counts it dropped; drop_oldest takes out the oldest message
+//     (destroyed after the lock is released) and counts it dropped; block parks the publisher
+//     (step 5) and retries. Then m is moved in, and if the consumer is parked the "consumer
+//     parked" flag is cleared and, after the lock is released, one wake-up token is released.
+//  3. pop, lock-free mode (unbounded and drop_newest mailboxes, where no producer ever pops
+//     and none waits for room): the consumer reads the published tail count and moves the
+//     oldest message out without taking the lock -- one acquire load and one release store.
+//  4. pop, locked mode (drop_oldest: a producer may evict; block: a producer may wait for
+//     room): as in 3 but under the lock; if publishers are parked, their count is cleared and,
+//     after the lock is released, that many tokens are released.
+//  5. Parking. The consumer that finds the queue empty takes the lock, checks again, and sets
+//     "consumer parked" in the same critical section, then blocks on the wake_tokens -- never
+//     spinning. The parked flag and parked-publisher count are only read and written under
+//     the lock, and a push publishes its message under the lock too, so "check, then park" and
+//     "push, then see who is parked" are ordered by the lock: no wake-up can be lost, and a
+//     token is released only when somebody is actually parked (the common path makes no
+//     system call). A timed pop that times out re-takes the lock: if the flag is still set,
+//     no publisher saw it and the pop returns empty; otherwise a publisher has committed to a
+//     release, which is taken (it is at most a few instructions away) and the pop retries.
+//  6. close(): refuse every later push and wake every parked publisher (their publish then
+//     reports this mailbox as not reached). Messages already queued stay until the mailbox is
+//     destroyed.
+//
+// Guarantees: FIFO per producer (and in lock order across producers); a message is accepted
+// or refused exactly once; every drop is counted; a blocked publisher returns as soon as there
+// is room or the mailbox is closed. Not thread-safe on the consumer side: one thread at a time
+// may pop (event_bus::subscription is a single-owner object).
+//
+// Costs: segments of about 1 KiB (4 to 32 messages); a mailbox holds none before its first
+// message, then at least one. A push costs one uncontended CAS and one exchange (the lock); a
+// lock-free pop one acquire load and one release store; a locked pop adds the lock. Each mailbox
+// also holds a wake_tokens (a std::mutex and a std::condition_variable, touched only by threads
+// that actually sleep).
+//
+// Memory ordering: the state named in step 1 is guarded by lock_ (small_mutex: lock()
+// acquires, unlock() releases). The queue's counters pair as described at message_queue:
+// the producer's release store of the tail count (P) with the consumer's acquire load (C), and
+// the consumer's release store of the head count (H) with the producers' acquire load. The
+// wake_tokens carry their own (mutex) ordering; what they announce is re-checked under lock_.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <bit>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+#include "../sync/assert.hpp"
+#include "../sync/striped_lock.hpp"
+
+namespace tandem {
+
+// What a bounded mailbox does with a message that arrives while it is full.
+enum class overflow_policy {
+  drop_oldest,  // the oldest queued message is discarded to make room; the new one is accepted
+  drop_newest,  // the new message is refused (the publisher's count does not include it)
+  block,        // the publisher waits until the subscriber makes room (or unsubscribes)
+};
+
+// Capacity value meaning "no limit": the mailbox grows as needed (the policy never applies).
+inline constexpr std::size_t unbounded_capacity = std::numeric_limits<std::size_t>::max();
+
+namespace detail {
+
+// A FIFO of T in linked fixed-size segments, with one consumer that may pop WITHOUT a lock.
+//
+//  - Producers push while holding the mailbox lock (so there is one producer at a time): they
+//    construct the message in the tail segment, linking a fresh segment first when the tail one
+//    is full, then publish it with tail_.store(release) (P).
+//  - The consumer reads tail_ with acquire (C), which pairs with (P): the message, and the
+//    `next` link of a segment it is about to enter, are visible. It moves the message out and
+//    publishes head_ with release (H). It frees a segment once it has moved past it; no
+//    producer touches a segment again after linking its successor.
+//  - Producers read head_ with acquire (pairs with (H)) only to compute the size for the
+//    capacity check. In the mailbox's "locked" mode (drop_oldest, block) the consumer pops
+//    under the lock too, so a producer may pop (evict) as well.
+// T must be nothrow move constructible, so popping cannot lose an element.
+template <class T>
+class message_queue {
+  static_assert(std::is_nothrow_move_constructible_v<T>);
+  // About 1 KiB of messages per segment, 4 to 32 of them: one allocation per that many pushes,
+  // little memory held by an idle subscription (its last segment stays until destruction).
+  static constexpr std::uint64_t segment_slots =
+      std::bit_floor(std::clamp<std::uint64_t>(1024 / sizeof(T), 4, 32));
+
+  struct segment {
+    union slot {
+      slot() noexcept {}
+      ~slot() {}
+      T value;
+    };
+    segment* next = nullptr;  // written before the tail_ release (P) that first needs it
+    slot slots[segment_slots];
+  };
+
+ public:
+  message_queue() = default;
+  message_queue(const message_queue&) = delete;
+  message_queue& operator=(const message_queue&) = delete;
+  ~message_queue() {
+    // relaxed: the owner destroys the queue after every other thread is done with it.
+    const std::uint64_t tail = tail_.load(std::memory_order_relaxed);
+    while (head_.load(std::memory_order_relaxed) != tail) static_cast<void>(pop_front());
+    while (head_segment_ != nullptr) delete std::exchange(head_segment_, head_segment_->next);
+  }
+
+  // Messages queued. From a producer under the lock or the consumer: exact; from elsewhere a
+  // snapshot. (acquire: pairs with (P) and (H).)
+  [[nodiscard]] std::uint64_t size() const noexcept {
+    const std::uint64_t head = head_.load(std::memory_order_acquire);
+    return tail_.load(std::memory_order_acquire) - head;
+  }
+  // For the consumer (or a producer in locked mode).
+  [[nodiscard]] bool empty() const noexcept {
+    // (C) acquire: pairs with (P). relaxed head: only the caller writes it.
+    return tail_.load(std::memory_order_acquire) == head_.load(std::memory_order_relaxed);
+  }
+
+  // Producer, under the mailbox lock. May throw std::bad_alloc (a new segment); the queue is
+  // unchanged then.
+  void push_back(T&& value) {
+    // relaxed: only producers write tail_, and they hold the lock.
+    const std::uint64_t position = tail_.load(std::memory_order_relaxed);
+    const std::uint64_t index = position % segment_slots;
+    if (tail_segment_ == nullptr) {
+      // The first push: the consumer reads head_segment_ only after (C) sees this message.
+      tail_segment_ = head_segment_ = new segment;
+    } else if (index == 0 && position != 0) {
+      auto* fresh = new segment;
+      tail_segment_->next = fresh;
+      tail_segment_ = fresh;
+    }
+    std::construct_at(&tail_segment_->slots[index].value, std::move(value));
+    // (P) release: publishes the message (and the new segment link) to (C).
+    tail_.store(position + 1, std::memory_order_release);
+  }
+
+  // Consumer (or a producer under the lock in locked mode). Precondition: !empty().
+  T pop_front() noexcept {
+    // relaxed: only the popping side writes head_.
+    const std::uint64_t position = head_.load(std::memory_order_relaxed);
+    const std::uint64_t index = position % segment_slots;
+    if (index == 0 && position != 0) {
+      // Moved past the head segment: its successor exists (message `position` is in it).
+      delete std::exchange(head_segment_, head_segment_->next);
+    }
+    T* slot = &head_segment_->slots[index].value;
+    T value(std::move(*slot));
+    std::destroy_at(slot);
+    // (H) release: the slot is done with before a producer counts it free.
+    head_.store(position + 1, std::memory_order_release);
+    return value;
+  }
+
+ private:
+  segment* head_segment_ = nullptr;     // the popping side's (set by the first push)
+  segment* tail_segment_ = nullptr;     // producers' (under the mailbox lock)
+  std::atomic<std::uint64_t> head_{0};  // messages popped
+  std::atomic<std::uint64_t> tail_{0};  // messages pushed
+};
+
+// A counting semaphore built on std::mutex + std::condition_variable: where a thread sleeps
+// when it must wait (the consumer for a message, a publisher for room). Not
+// std::counting_semaphore: libstdc++ 12's (built on atomic::wait) lost wake-ups in our ASan
+// runs -- a receiver slept forever with its token released -- while the pthread-based
+// condition variable is well proven. Only threads that really sleep pay for it; the
+// paths that do not wait never touch it.
+class wake_tokens {
+ public:
+  // Two kinds of sleeper share one mutex and condition variable (constructing and destroying
+  // them is most of what an idle mailbox costs): the consumer waiting for a message and
+  // publishers waiting for room. A release wakes all sleepers; each re-checks its own count.
+  enum kind : std::size_t { message_ready = 0, room = 1 };
+
+  void release(kind k, std::size_t count = 1) {
+    {
+      std::lock_guard<std::mutex> guard(mutex_);
+      tokens_[k] += count;
+    }
+    wakeup_.notify_all();
+  }
+
+  void acquire(kind k) {
+    std::unique_lock<std::mutex> guard(mutex_);
+    wakeup_.wait(guard, [&] { return tokens_[k] != 0; });
+    --tokens_[k];
+  }
+
+  // False if no token arrived by `deadline`.
+  template <class Clock, class Duration>
+  bool try_acquire_until(kind k, const std::chrono::time_point<Clock, Duration>& deadline) {
+    std::unique_lock<std::mutex> guard(mutex_);
+    if (!wakeup_.wait_until(guard, deadline, [&] { return tokens_[k] != 0; })) return false;
+    --tokens_[k];
+    return true;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable wakeup_;
+  std::array<std::size_t, 2> tokens_{};  // guarded by mutex_
+};
+
+template <class Message>
+class mailbox {
+ public:
+  // capacity: unbounded_capacity or >= 1 (event_bus validates it).
+  mailbox(std::size_t capacity, overflow_policy policy) noexcept
+      : capacity_(capacity), policy_(policy) {}
+  mailbox(const mailbox&) = delete;
+  mailbox& operator=(const mailbox&) = delete;
+  ~mailbox() = default;
+
+  enum class push_outcome {
+    accepted,  // queued (drop_oldest may have evicted an older message into `evicted`)
+    refused,   // closed, or drop_newest while full; `message` is untouched
+    full,      // block policy and no room; `message` is untouched (only from try_push)
+  };
+
+  // Offers `message` without ever blocking. A message evicted by drop_oldest is moved into
+  // `evicted` for the caller to destroy once it holds no lock. May throw std::bad_alloc
+  // (a new queue segment; nothing queued then).
+  push_outcome try_push(Message& message, std::optional<Message>& evicted) {
+    bool wake_consumer = false;
+    push_outcome outcome;
+    {
+      std::lock_guard<sync::small_mutex> guard(lock_);
+      outcome = push_locked(message, evicted, wake_consumer);
+    }
+    if (wake_consumer) sleepers_.release(wake_tokens::message_ready);
+    return outcome;
+  }
+
+  // Offers `message`; true when it was queued. With the block policy, waits for room (or for
+  // close()). On false `message` is untouched. May throw std::bad_alloc as try_push.
+  bool push(Message& message) {
+    std::optional<Message> evicted;  // destroyed after the lock is released
+    bool wake_consumer = false;
+    push_outcome outcome;
+    {
+      std::unique_lock<sync::small_mutex> guard(lock_);
+      while ((outcome = push_locked(message, evicted, wake_consumer)) == push_outcome::full) {
+        // Park until the consumer pops or the mailbox is closed (registered under the same
+        // lock acquisition that saw it full, so the wake-up cannot be missed), then retry.
+        ++parked_publishers_;
+        guard.unlock();
+        sleepers_.acquire(wake_tokens::room);
+        guard.lock();
+      }
+    }
+    if (wake_consumer) sleepers_.release(wake_tokens::message_ready);
+    return outcome == push_outcome::accepted;
+  }
+
+  std::optional<Message> try_pop() {
+    std::optional<Message> out;
+    if (lock_free_receive_) {
+      if (!queue_.empty()) out.emplace(queue_.pop_front());
+      return out;
+    }
+    std::size_t wake_publishers = 0;
+    {
+      std::lock_guard<sync::small_mutex> guard(lock_);
+      if (queue_.empty()) return out;
+      out.emplace(queue_.pop_front());
+      wake_publishers = std::exchange(parked_publishers_, 0);
+    }
+    release_room(wake_publishers);
+    return out;
+  }
+
+  // Blocks until a message is queued.
+  Message pop() {
+    for (;;) {
+      if (std::optional<Message> out = try_pop_or_park()) return std::move(*out);
+      sleepers_.acquire(wake_tokens::message_ready);
+    }
+  }
+
+  // Blocks until a message is queued or `deadline` passes (then std::nullopt).
+  template <class Clock, class Duration>
+  std::optional<Message> pop_until(const std::chrono::time_point<Clock, Duration>& deadline) {
+    for (;;) {
+      if (std::optional<Message> out = try_pop_or_park()) return out;
+      if (sleepers_.try_acquire_until(wake_tokens::message_ready, deadline)) continue;
+      // Timed out. Unpark, unless a publisher already cleared the flag: then its release is
+      // committed, so take it (keeps the semaphore balanced) and collect its message.
+      {
+        std::lock_guard<sync::small_mutex> guard(lock_);
+        if (consumer_parked_) {
+          consumer_parked_ = false;
+          return std::nullopt;
+        }
+      }
+      sleepers_.acquire(wake_tokens::message_ready);
+    }
+  }
+
+  [[nodiscard]] std::size_t size() const { return static_cast<std::size_t>(queue_.size()); }
+
+  [[nodiscard]] std::size_t dropped() const {
+    std::lock_guard<sync::small_mutex> guard(lock_);
+    return dropped_;
+  }
+
+  // No push succeeds after this returns; publishers parked on this mailbox wake and give up.
+  void close() noexcept {
+    std::size_t wake_publishers = 0;
+    {
+      std::lock_guard<sync::small_mutex> guard(lock_);
+      closed_ = true;
+      wake_publishers = std::exchange(parked_publishers_, 0);
+    }
+    release_room(wake_publishers);
+  }
+
+ private:
+  // Steps 2 and 5 under the lock: the policy, the move into the queue, and whether the parked
+  // consumer must be woken (by the caller, after unlocking).
+  push_outcome push_locked(Message& message, std::optional<Message>& evicted, bool& wake_consumer) {
+    if (closed_) return push_outcome::refused;
+    if (queue_.size() >= capacity_) {
+      switch (policy_) {
+        case overflow_policy::drop_newest:
+          ++dropped_;
+          return push_outcome::refused;
+        case overflow_policy::drop_oldest:
+          evicted.emplace(queue_.pop_front());
+          ++dropped_;
+          break;
+        case overflow_policy::block:
+          return push_outcome::full;
+      }
+    }
+    queue_.push_back(std::move(message));
+    wake_consumer = std::exchange(consumer_parked_, false);
+    return push_outcome::accepted;
+  }
+
+  // Pops if possible; otherwise marks the consumer parked (the caller then blocks on
+  // sleepers_). Both under one lock acquisition, so no push can slip in between.
+  std::optional<Message> try_pop_or_park() {
+    std::optional<Message> out;
+    std::size_t wake_publishers = 0;
+    if (lock_free_receive_ && !queue_.empty()) {
+      out.emplace(queue_.pop_front());
+      return out;
+    }
+    {
+      std::lock_guard<sync::small_mutex> guard(lock_);
+      if (queue_.empty()) {
+        TANDEM_ASSERT(!consumer_parked_,
+                      "two threads receive on one subscription at once; a subscription has "
+                      "one owner at a time");
+        consumer_parked_ = true;
+        return out;
+      }
+      out.emplace(queue_.pop_front());
+      wake_publishers = std::exchange(parked_publishers_, 0);
+    }
+    release_room(wake_publishers);
+    return out;
+  }
+
+  void release_room(std::size_t parked) noexcept {
+    if (parked != 0) sleepers_.release(wake_tokens::room, parked);
+  }
+
+  mutable sync::small_mutex lock_;
+  message_queue<Message> queue_;       // pushes under lock_; see message_queue
+  std::size_t dropped_ = 0;            // guarded by lock_
+  std::size_t parked_publishers_ = 0;  // guarded by lock_; room tokens owed
+  bool consumer_parked_ = false;       // guarded by lock_; a message_ready token is owed
+  bool closed_ = false;                // guarded by lock_
+  const std::size_t capacity_;
+  const overflow_policy policy_;
+  // The consumer pops without lock_ unless a producer may pop too (drop_oldest evicts) or
+  // must be woken when room appears (block): only those modes pop under lock_.
+  const bool lock_free_receive_ =
+      capacity_ == unbounded_capacity || policy_ == overflow_policy::drop_newest;
+  // The consumer sleeps here for a message (at most one token outstanding), publishers
+  // blocked by a full mailbox for room.
+  wake_tokens sleepers_;
+};
+
+}  // namespace detail
+}  // namespace tandem

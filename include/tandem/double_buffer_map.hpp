@@ -1,0 +1,298 @@
+// tandem/double_buffer_map.hpp -- a hash map with wait-free readers and one batching writer,
+// built on tandem::double_buffer (left-right with delayed swaps).
+//
+// What it is for: read-mostly maps (routing tables, caches, indexes) read by many threads at
+// full speed while one writer changes them in batches. Readers see a published snapshot:
+// all of a batch or none of it, never a half-applied one. Not for write-heavy maps (every
+// write is applied twice and every entry stored twice) nor for readers that must see a write
+// before the writer publishes it.
+//
+//   auto [w, r] = tandem::make_double_buffer_map<std::uint64_t, route>();
+//   w.insert_or_assign(10, route{...});
+//   w.erase(7);
+//   w.publish();                                  // readers now see both changes at once
+//   if (auto g = r.read(); const route* x = g.find(10)) use(*x);   // or r.get(10)
+//
+// Algorithm: the state is a std::unordered_map<K, V, Hash, KeyEqual> held twice by a
+// double_buffer (see double_buffer.hpp for the reader/writer protocols, the memory orders
+// and what blocks when). The writer's methods log map operations; publish() applies them to
+// the hidden copy, swaps, and replays them on the other copy at the next publish:
+//  1. insert(k, v): first copy gets try_emplace(k, v) (copies), the second
+//     try_emplace(move(k), move(v)). insert never overwrites.
+//  2. insert_or_assign(k, v): likewise with insert_or_assign.
+//  3. erase(k), clear(): the same on both copies.
+//  4. erase_if(pred): on the first copy, pred(key, value) runs once per element and the keys
+//     it selected are recorded; then those keys are erased. The second copy erases exactly
+//     the recorded keys: the predicate never runs twice, so a stateful or non-deterministic
+//     predicate cannot make the copies diverge (evmap had to make `retain` unsafe for this).
+// This header contains no synchronisation of its own.
+//
+// Guarantees (beyond double_buffer's):
+//  - Both copies are built with copies of the same Hash and KeyEqual objects (stateful
+//    functors such as seeded hashes behave the same on both).
+//  - Exceptions: every operation gives the strong guarantee on a copy (std::unordered_map's
+//    single-element insertions do; erase_if decides everything before erasing), so
+//    double_buffer's rules apply: an operation that throws when first applied (a throwing
+//    copy of K or V, Hash, KeyEqual, the predicate, or bad_alloc) is dropped and the exception
+//    leaves publish(); one that throws when replayed (bad_alloc, Hash) leaves publish() and is
+//    retried by the next publish(). Readers only ever see the published copy. (Hash and
+//    KeyEqual may throw when a key is inserted or looked up, but not when it is erased:
+//    std::unordered_map's erase gives no guarantee then.)
+//  - K and V must be nothrow move constructible (operations live in the writer's log).
+//
+// Costs: two maps (every key and value stored twice) + the log of the current and previous
+// batch (each logged insert holds one K and one V; erase_if holds the erased keys). A lookup
+// costs one read guard (see double_buffer.hpp) plus one hash lookup; take one guard for many
+// lookups to pay the guard once.
+//
+// Memory ordering: none here; all of it is double_buffer's (see its "Memory ordering").
+#pragma once
+
+#include <concepts>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <type_traits>
+#include <unordered_map>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "double_buffer.hpp"
+#include "sync/asymmetric_fence.hpp"
+
+namespace tandem {
+
+// Requirements on K and V: stored in the log and in two maps.
+template <class K>
+concept double_buffer_map_key =
+    std::copy_constructible<K> && std::is_nothrow_move_constructible_v<K>;
+template <class V>
+concept double_buffer_map_value =
+    std::copy_constructible<V> && std::is_nothrow_move_constructible_v<V> && std::is_object_v<V>;
+template <class Hash, class K>
+concept double_buffer_map_hash = std::copy_constructible<Hash> &&
+    std::is_nothrow_move_constructible_v<Hash> && requires(const Hash& h, const K& key) {
+  { h(key) } -> std::convertible_to<std::size_t>;
+};
+template <class KeyEqual, class K>
+concept double_buffer_map_key_equal =
+    std::copy_constructible<KeyEqual> && std::predicate<const KeyEqual&, const K&, const K&>;
+// What erase_if accepts: pred(const K&, const V&) -> bool-ish.
+template <class Pred, class K, class V>
+concept double_buffer_map_predicate =
+    std::move_constructible<Pred> && std::predicate<Pred&, const K&, const V&>;
+
+template <class K, class V, class Hash = std::hash<K>, class KeyEqual = std::equal_to<K>,
+          sync::fence_policy Fence = sync::asymmetric_fence>
+class double_buffer_map {
+  static_assert(double_buffer_map_key<K>,
+                "tandem::double_buffer_map<K, V>: K must be copy constructible and nothrow "
+                "move constructible (keys are stored twice and kept in the op log)");
+  static_assert(double_buffer_map_value<V>,
+                "tandem::double_buffer_map<K, V>: V must be copy constructible and nothrow "
+                "move constructible (values are stored twice and kept in the op log)");
+  static_assert(double_buffer_map_hash<Hash, K>,
+                "tandem::double_buffer_map<K, V, Hash>: Hash must be copy constructible, nothrow "
+                "move constructible and callable as hash(const K&) -> std::size_t");
+  static_assert(double_buffer_map_key_equal<KeyEqual, K>,
+                "tandem::double_buffer_map<K, V, Hash, KeyEqual>: KeyEqual must be copy "
+                "constructible and callable as equal(const K&, const K&) -> bool");
+
+ public:
+  using key_type = K;
+  using mapped_type = V;
+  using hasher = Hash;
+  using key_equal = KeyEqual;
+  using map_type = std::unordered_map<K, V, Hash, KeyEqual>;
+  using value_type = typename map_type::value_type;
+  using const_iterator = typename map_type::const_iterator;
+
+ private:
+  // ---- the operations in the log ---------------------------------------------------------
+  struct insert_op {
+    K key;
+    V value;
+    void first(map_type& map) & { map.try_emplace(key, value); }
+    void second(map_type& map) && { map.try_emplace(std::move(key), std::move(value)); }
+  };
+  struct insert_or_assign_op {
+    K key;
+    V value;
+    void first(map_type& map) & { map.insert_or_assign(key, value); }
+    void second(map_type& map) && { map.insert_or_assign(std::move(key), std::move(value)); }
+  };
+  struct erase_op {
+    K key;
+    void first(map_type& map) & { map.erase(key); }
+    void second(map_type& map) && { map.erase(key); }
+  };
+  struct clear_op {
+    void first(map_type& map) & { map.clear(); }
+    void second(map_type& map) && { map.clear(); }
+  };
+  struct predicate_base {
+    virtual ~predicate_base() = default;
+    virtual bool test(const K& key, const V& value) = 0;
+  };
+  template <class Pred>
+  struct predicate_holder final : predicate_base {
+    explicit predicate_holder(Pred p) : pred(std::move(p)) {}
+    bool test(const K& key, const V& value) override {
+      return static_cast<bool>(std::invoke(pred, key, value));
+    }
+    Pred pred;
+  };
+  struct erase_if_op {
+    std::unique_ptr<predicate_base> predicate;  // runs on the first copy only, then dropped
+    std::vector<K> erased;                      // what the first copy erased, for the second
+    void first(map_type& map) & {
+      // Decide everything before erasing anything: a throwing predicate (or a throwing copy
+      // of a key) leaves the map unchanged -- the strong guarantee double_buffer needs.
+      for (const auto& [key, value] : map) {
+        if (predicate->test(key, value)) erased.push_back(key);
+      }
+      for (const K& key : erased) map.erase(key);
+      predicate.reset();
+    }
+    void second(map_type& map) && {
+      for (const K& key : erased) map.erase(key);
+    }
+  };
+
+  class operation {
+   public:
+    template <class Alternative>
+    requires(!std::is_same_v<std::remove_cvref_t<Alternative>, operation>) explicit operation(
+        Alternative&& alternative)
+        : alternative_(std::forward<Alternative>(alternative)) {}
+
+    void operator()(map_type& map) & {
+      std::visit([&map](auto& op) { op.first(map); }, alternative_);
+    }
+    void operator()(map_type& map) && {
+      std::visit([&map](auto& op) { std::move(op).second(map); }, alternative_);
+    }
+
+   private:
+    std::variant<insert_op, insert_or_assign_op, erase_op, erase_if_op, clear_op> alternative_;
+  };
+
+  using buffer = double_buffer<map_type, operation, Fence>;
+
+  static constexpr bool transparent = requires {
+    typename Hash::is_transparent;
+    typename KeyEqual::is_transparent;
+  };
+
+ public:
+  // A consistent, read-only snapshot of the published map, valid while the guard lives.
+  class [[nodiscard]] read_guard {
+   public:
+    // The value for `key`, or nullptr when absent. Valid while this guard lives.
+    [[nodiscard]] const V* find(const K& key) const { return found(map().find(key)); }
+    // Heterogeneous lookup, when Hash and KeyEqual are both transparent.
+    template <class Q>
+    requires(transparent && !std::is_convertible_v<const Q&, const K&>)
+        [[nodiscard]] const V* find(const Q& key) const {
+      return found(map().find(key));
+    }
+    [[nodiscard]] bool contains(const K& key) const { return map().find(key) != map().end(); }
+    template <class Q>
+    requires(transparent && !std::is_convertible_v<const Q&, const K&>)
+        [[nodiscard]] bool contains(const Q& key) const {
+      return map().find(key) != map().end();
+    }
+    [[nodiscard]] std::size_t size() const noexcept { return map().size(); }
+    [[nodiscard]] bool empty() const noexcept { return map().empty(); }
+    // Iteration over const std::pair<const K, V>&, in the map's order.
+    [[nodiscard]] const_iterator begin() const noexcept { return map().begin(); }
+    [[nodiscard]] const_iterator end() const noexcept { return map().end(); }
+
+   private:
+    friend class double_buffer_map;
+    explicit read_guard(typename buffer::read_guard guard) noexcept : guard_(std::move(guard)) {}
+    const map_type& map() const noexcept { return *guard_; }
+    const V* found(const_iterator it) const noexcept {
+      return it == map().end() ? nullptr : &it->second;
+    }
+
+    typename buffer::read_guard guard_;
+  };
+
+  // A read handle; copy it for another thread (each copy has its own epoch slot).
+  class reader {
+   public:
+    // Pins the published map until the guard (and guards nested in it) are gone. Wait-free.
+    [[nodiscard]] read_guard read() noexcept { return read_guard(reader_.read()); }
+    // One-shot lookups, each under its own guard.
+    [[nodiscard]] std::optional<V> get(const K& key) {
+      const auto guard = read();
+      const V* value = guard.find(key);
+      return value != nullptr ? std::optional<V>(*value) : std::nullopt;
+    }
+    [[nodiscard]] bool contains(const K& key) { return read().contains(key); }
+    [[nodiscard]] std::size_t size() noexcept { return read().size(); }
+
+   private:
+    friend class double_buffer_map;
+    explicit reader(typename buffer::reader r) noexcept : reader_(std::move(r)) {}
+    typename buffer::reader reader_;
+  };
+
+  // The single writer: logs operations, publish() makes them visible. Move-only; not
+  // thread-safe (share it behind a mutex).
+  class writer {
+   public:
+    // Inserts unless `key` is present (never overwrites).
+    void insert(K key, V value) {
+      writer_.push(operation(insert_op{std::move(key), std::move(value)}));
+    }
+    void insert_or_assign(K key, V value) {
+      writer_.push(operation(insert_or_assign_op{std::move(key), std::move(value)}));
+    }
+    void erase(K key) { writer_.push(operation(erase_op{std::move(key)})); }
+    // Erases every element for which pred(key, value) is true. pred runs once per element,
+    // during the publish() that applies it, on the writer's thread.
+    template <class Pred>
+    requires double_buffer_map_predicate<Pred, K, V>
+    void erase_if(Pred pred) {
+      writer_.push(
+          operation(erase_if_op{std::make_unique<predicate_holder<Pred>>(std::move(pred)), {}}));
+    }
+    void clear() { writer_.push(operation(clear_op{})); }
+
+    // See double_buffer::writer::publish / try_publish / pending.
+    void publish() { writer_.publish(); }
+    [[nodiscard]] bool try_publish() { return writer_.try_publish(); }
+    [[nodiscard]] std::size_t pending() const noexcept { return writer_.pending(); }
+    [[nodiscard]] double_buffer_map::reader reader() const {
+      return double_buffer_map::reader(writer_.reader());
+    }
+
+   private:
+    friend class double_buffer_map;
+    explicit writer(typename buffer::writer w) noexcept : writer_(std::move(w)) {}
+    typename buffer::writer writer_;
+  };
+
+  // Both maps are built as map_type(bucket_count, hash, equal): each gets its own copy of
+  // `hash` and `equal`. make_double_buffer_map is the usual way in.
+  [[nodiscard]] static std::pair<writer, reader> create(std::size_t bucket_count = 0,
+                                                        const Hash& hash = Hash(),
+                                                        const KeyEqual& equal = KeyEqual()) {
+    auto [w, r] = buffer::create(bucket_count, hash, equal);
+    return {writer(std::move(w)), reader(std::move(r))};
+  }
+};
+
+// auto [w, r] = tandem::make_double_buffer_map<K, V>();  (optionally <K, V, Hash, KeyEqual>
+// and (bucket_count, hash, equal)).
+template <class K, class V, class Hash = std::hash<K>, class KeyEqual = std::equal_to<K>>
+[[nodiscard]] auto make_double_buffer_map(std::size_t bucket_count = 0, const Hash& hash = Hash(),
+                                          const KeyEqual& equal = KeyEqual()) {
+  return double_buffer_map<K, V, Hash, KeyEqual>::create(bucket_count, hash, equal);
+}
+
+}  // namespace tandem

@@ -1,0 +1,577 @@
+// tandem/event_bus.hpp -- topic publish/subscribe with automatic topic lifetime.
+//
+// What it is for: Elixir Phoenix.PubSub's feel in C++. `subscribe(topic)` returns a
+// subscription that owns a mailbox; `publish(topic, message)` puts a copy of the message in the
+// mailbox of every current subscriber of that topic. Topics are created by their first
+// subscription and erased when their last subscription is destroyed -- no bookkeeping for the
+// user. Subscribers receive on their own thread (`receive`, `receive_for`, `try_receive`),
+// so a slow or blocked subscriber never runs code inside a publisher.
+//
+// When not to use it: for synchronous callbacks (the bus has none: handlers run where the
+// subscriber receives), or for one producer and one consumer with no topics (a plain queue is
+// cheaper).
+//
+//   tandem::event_bus<std::string> bus;
+//   auto lobby = bus.subscribe("room:lobby");          // topic "room:lobby" now exists
+//   bus.publish("room:lobby", "hello");                // returns 1: one subscriber reached
+//   std::string text = lobby.receive();                // "hello"
+//   // lobby destroyed -> the topic is erased, bus.topic_count() == 0
+//
+// The algorithm, step by step:
+//  1. Topics live in a tandem::rc_map<Topic, topic_state>. Every subscription holds an rc_map
+//     handle to its topic, so the rc_map erases the topic when the last subscription goes.
+//  2. A topic_state holds an immutable snapshot of its subscribers: a reference-counted array
+//     of shared_ptr<mailbox>. subscribe/unsubscribe replace the snapshot (copy-on-write) under
+//     the topic's small lock; publish copies the snapshot pointer under that lock (one atomic
+//     increment) and delivers with NO lock of the topic or the map held. Subscriptions that
+//     join or leave meanwhile do not disturb the delivery, and a mailbox stays alive while a
+//     publisher still holds the snapshot naming it (shared ownership).
+//  3. publish hashes the topic once, then asks the absent-topic filter: a table of counters
+//     indexed by that hash, incremented when a topic is created and decremented when it is
+//     erased. A zero counter proves the topic absent: publish returns 0 with no lock, no map
+//     lookup and no allocation. A non-zero counter (the topic exists, or another topic shares
+//     the slot) falls through to the rc_map lookup with the precomputed hash; for string
+//     topics the lookup key is a std::string_view (transparent hash and equality), so it
+//     allocates nothing either.
+//  4. Delivery with one target (after skipping the sender for publish_from): the message is
+//     moved into that mailbox under the topic lock, without copying the snapshot; the only user
+//     code under the lock is Message's noexcept move. A full `block` mailbox is never waited
+//     for under the lock: publish then takes step 5's path.
+//  5. Delivery with several targets: copy the snapshot, release every lock, then the first n-1
+//     mailboxes each get a copy of the message and the last one gets it moved. Each mailbox
+//     applies its overflow policy (see tandem/detail/mailbox.hpp); publish returns how many
+//     accepted the message.
+//  6. Unsubscribe (destructor, move-assignment or unsubscribe()): close the mailbox first
+//     (from then on no push succeeds and publishers blocked on it wake up), then replace the
+//     topic's snapshot with one that lacks it, then release the rc_map handle.
+//
+// Guarantees:
+//  - A topic exists exactly while it has subscriptions (or a publish to it is in flight: a
+//    publisher holds the topic for the few instructions it takes to copy the snapshot).
+//  - Every subscription receives every message published to its topic after subscribe()
+//    returned, in publish order per publishing thread, never twice, and nothing once its
+//    destructor has run (the mailbox is closed before anything else).
+//  - No lock is held while publish copies a message or waits for room, and no lock that
+//    subscribe/unsubscribe/receive take is held while it waits, so receiving, subscribing or
+//    unsubscribing from any thread -- including a subscriber whose full mailbox is blocking a
+//    publisher -- never deadlocks with publish.
+//  - Copies: n-1 copies for n subscribers reached, the last gets the message moved. A
+//    move-only Message is allowed, but then a topic has at most one subscription: a second
+//    subscribe() to the same topic throws std::logic_error (see "Move-only messages" below).
+//  - Exception safety: subscribe is strong (std::bad_alloc leaves nothing subscribed).
+//    publish may throw std::bad_alloc or the message's copy constructor's exception; the
+//    mailboxes reached before the throw keep their copy. Unsubscribing never throws.
+//  - publish blocks only on a mailbox with overflow_policy::block that is full, and only until
+//    its subscriber receives or unsubscribes. receive() blocks without spinning (it sleeps on
+//    a condition variable that a publisher signals only when the receiver is parked).
+//
+// Move-only messages: the number of subscribers is only known at run time, so "fan-out needs
+// a copy" cannot be a compile-time error without forbidding publish for move-only messages
+// altogether. Instead, for a Message that is not copy constructible (`fans_out` is false) a
+// topic accepts one subscription: the second subscribe() throws std::logic_error at the line
+// that would create the fan-out, before any message could be lost, and publish never has to
+// fail. Copy-constructible messages have no such limit.
+//
+// Costs: per topic, one rc_map entry plus a topic_state (a lock and a snapshot pointer); per
+// subscription, one mailbox (see mailbox.hpp) and one snapshot slot. subscribe/unsubscribe
+// allocate a new snapshot: O(subscribers of that topic). publish to an existing topic: one
+// hash, one rc_map lookup (shard lock + count increment/decrement), the topic lock, with
+// several subscribers one snapshot copy (an increment and a decrement), and per subscriber one
+// mailbox lock plus a message copy (n-1 copies). The absent-topic filter costs 4 bytes per
+// slot (4096 slots by default, 16 KiB per bus).
+//
+// Memory ordering: the absent-topic filter's counters are relaxed: a publish that happens
+// after subscribe() returned reads, by write-read coherence of that one counter, the
+// increment made when the topic was created (or a later value, which can only be lower by
+// erasures of other topics sharing the slot, each undoing its own increment), so it never sees
+// zero for a live topic; a publish concurrent with subscribe() may see either, which is the
+// documented "after subscribe returned" boundary. All other shared state is guarded by the
+// rc_map's locks, the topic lock (a sync::small_mutex) and the mailboxes' locks.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <bit>
+#include <chrono>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+
+#include "detail/mailbox.hpp"
+#include "detail/string_hash.hpp"
+#include "rc_map.hpp"
+#include "sync/assert.hpp"
+#include "sync/striped_lock.hpp"
+
+namespace tandem {
+
+// Requirements on event_bus's Message, with the reason for each.
+template <class M>
+concept bus_message = std::is_object_v<M> && !std::is_const_v<M> && std::destructible<M> &&
+                      // Messages are moved into and out of mailboxes under a lock; a throwing move
+                      // could lose a message half-way, so moves must not throw (std::string,
+                      // std::vector, std::unique_ptr and aggregates of them qualify).
+                      std::is_nothrow_move_constructible_v<M>;
+
+// Requirements on event_bus's Topic: a hashable, equality-comparable key that can be moved into
+// the topic map.
+template <class T>
+concept bus_topic = std::is_object_v<T> && std::move_constructible<T> &&
+    std::equality_comparable<T> && requires(const T& topic) {
+  { std::hash<T>{}(topic) } -> std::convertible_to<std::size_t>;
+};
+
+struct event_bus_options {
+  // Shards of the topic map. 16 keeps two publishers on different topics off each other's
+  // lock with high probability on machines up to ~8 cores while costing a few hundred bytes.
+  std::size_t shard_count = 16;
+  // Default capacity of a subscription's mailbox (subscribe(topic) without a capacity).
+  // Unbounded, like a Phoenix process mailbox: nothing is dropped and publish never blocks.
+  std::size_t mailbox_capacity = unbounded_capacity;
+  // Default overflow policy when mailbox_capacity is bounded.
+  overflow_policy overflow = overflow_policy::block;
+  // Slots of the absent-topic filter (rounded up to a power of two; 0 disables it). 4096
+  // slots keep the false-positive rate under 3% with 100 live topics and cost 16 KiB.
+  std::size_t absent_topic_filter_slots = 4096;
+};
+
+namespace detail {
+
+// Hash of a topic name: tandem's string hash (detail/string_hash.hpp), inlined. Topic names
+// are short (mostly under 32 bytes), where it costs a few nanoseconds -- less than the
+// out-of-line call to std::hash<std::string_view> -- and publish hashes every name it gets.
+inline std::size_t hash_topic_name(std::string_view name) noexcept {
+  return string_hash{}(name);
+}
+
+// A topic name with its hash already computed: publish hashes once and reuses the result for
+// the absent-topic filter and the map lookup.
+struct hashed_topic_name {
+  std::string_view name;
+  std::size_t hash;
+};
+
+// Hash and equality of std::string topics: transparent, so lookups by std::string_view,
+// const char* or hashed_topic_name need no temporary std::string (no allocation).
+struct topic_string_hash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view name) const noexcept { return hash_topic_name(name); }
+  std::size_t operator()(const hashed_topic_name& topic) const noexcept { return topic.hash; }
+};
+
+struct topic_string_equal {
+  using is_transparent = void;
+  bool operator()(std::string_view a, std::string_view b) const noexcept { return a == b; }
+  bool operator()(const hashed_topic_name& a, std::string_view b) const noexcept {
+    return a.name == b;
+  }
+};
+
+// How event_bus hashes, compares and looks up a Topic. Generic topics: std::hash, ==, and
+// lookups by const Topic&.
+template <class Topic>
+struct topic_traits {
+  using hash = std::hash<Topic>;
+  using key_equal = std::equal_to<Topic>;
+  using view = const Topic&;
+  static const Topic& lookup_key(const Topic& topic, std::size_t /*hash*/) noexcept {
+    return topic;
+  }
+};
+
+// std::string topics: looked up by std::string_view, hashed once per publish.
+template <>
+struct topic_traits<std::string> {
+  using hash = topic_string_hash;
+  using key_equal = topic_string_equal;
+  using view = std::string_view;
+  static hashed_topic_name lookup_key(std::string_view topic, std::size_t hash) noexcept {
+    return {topic, hash};
+  }
+};
+
+// Counters indexed by topic hash: zero proves that no topic with that hash exists.
+class absent_topic_filter {
+ public:
+  explicit absent_topic_filter(std::size_t slots)
+      : mask_(std::bit_ceil(slots) - 1),
+        counters_(std::make_unique<std::atomic<std::uint32_t>[]>(mask_ + 1)) {}
+
+  // relaxed: see "Memory ordering" in the header comment (coherence of one counter suffices).
+  void topic_created(std::size_t hash) noexcept {
+    counters_[sync::mix_hash(hash) & mask_].fetch_add(1, std::memory_order_relaxed);
+  }
+  void topic_erased(std::size_t hash) noexcept {
+    counters_[sync::mix_hash(hash) & mask_].fetch_sub(1, std::memory_order_relaxed);
+  }
+  [[nodiscard]] bool may_exist(std::size_t hash) const noexcept {
+    return counters_[sync::mix_hash(hash) & mask_].load(std::memory_order_relaxed) != 0;
+  }
+
+ private:
+  std::size_t mask_;
+  std::unique_ptr<std::atomic<std::uint32_t>[]> counters_;
+};
+
+}  // namespace detail
+
+template <bus_message Message, bus_topic Topic = std::string>
+class event_bus {
+  using traits = detail::topic_traits<Topic>;
+  using mailbox_type = detail::mailbox<Message>;
+  using mailbox_ptr = std::shared_ptr<mailbox_type>;
+  class topic_state;
+  using topic_map = rc_map<Topic, topic_state, typename traits::hash, typename traits::key_equal>;
+
+ public:
+  using message_type = Message;
+  using topic_type = Topic;
+  // What publish/subscriber_count take: std::string_view for string topics, else const Topic&.
+  using topic_view = typename traits::view;
+  // False for a move-only Message: then a topic accepts only one subscription.
+  static constexpr bool fans_out = std::is_copy_constructible_v<Message>;
+
+  class subscription;
+
+  // Throws std::invalid_argument for a shard_count or mailbox_capacity of 0.
+  explicit event_bus(event_bus_options options = {})
+      : options_(validated(options)),
+        filter_(
+            options.absent_topic_filter_slots == 0
+                ? nullptr
+                : std::make_shared<detail::absent_topic_filter>(options.absent_topic_filter_slots)),
+        topics_(options.shard_count) {}
+
+  event_bus(const event_bus&) = delete;
+  event_bus& operator=(const event_bus&) = delete;
+  // Subscriptions may outlive the bus: they keep their queued messages and receive nothing new.
+  ~event_bus() = default;
+
+  // Subscribes with the bus's default mailbox capacity and policy.
+  [[nodiscard]] subscription subscribe(Topic topic) {
+    return subscribe(std::move(topic), options_.mailbox_capacity, options_.overflow);
+  }
+
+  // capacity: unbounded_capacity or >= 1 (0 throws std::invalid_argument). For a move-only
+  // Message, throws std::logic_error if the topic already has a subscription.
+  [[nodiscard]] subscription subscribe(Topic topic, std::size_t capacity, overflow_policy policy) {
+    if (capacity == 0) {
+      throw std::invalid_argument(
+          "tandem::event_bus::subscribe: a mailbox capacity of 0 could never hold a message; "
+          "use tandem::unbounded_capacity for no limit");
+    }
+    auto box = std::make_shared<mailbox_type>(capacity, policy);
+    const std::size_t hash = typename traits::hash{}(topic);
+    auto entry = topics_.try_emplace(std::move(topic), filter_, hash).first;
+    entry->add(box);  // strong: on a throw, nothing was added (the handle then releases)
+    return subscription(std::move(entry), std::move(box));
+  }
+
+  // Delivers `message` to every subscriber of `topic`; returns how many accepted it (0 when
+  // the topic has no subscribers: then nothing is allocated).
+  std::size_t publish(topic_view topic, Message message) {
+    return deliver(topic, message, nullptr);
+  }
+
+  // Like publish, but `sender`'s own mailbox is skipped (Phoenix.PubSub.broadcast_from).
+  std::size_t publish_from(const subscription& sender, topic_view topic, Message message) {
+    return deliver(topic, message, sender.mailbox_.get());
+  }
+
+  [[nodiscard]] std::size_t topic_count() const { return topics_.size(); }
+
+  // Subscriptions of `topic` right now (0 when it does not exist).
+  [[nodiscard]] std::size_t subscriber_count(topic_view topic) const {
+    const std::optional<typename topic_map::handle> entry = find(topic);
+    return entry ? (*entry)->subscriber_count() : 0;
+  }
+
+ private:
+  static event_bus_options validated(const event_bus_options& options) {
+    if (options.shard_count == 0) {
+      throw std::invalid_argument("tandem::event_bus: shard_count must be at least 1");
+    }
+    if (options.mailbox_capacity == 0) {
+      throw std::invalid_argument(
+          "tandem::event_bus: mailbox_capacity of 0 could never hold a message; use "
+          "tandem::unbounded_capacity for no limit");
+    }
+    return options;
+  }
+
+  // The topic's entry, if it exists: one hash, the filter, then (maybe) the map lookup.
+  std::optional<typename topic_map::handle> find(topic_view topic) const {
+    const std::size_t hash = typename traits::hash{}(topic);
+    if (filter_ != nullptr && !filter_->may_exist(hash)) return std::nullopt;
+    return topics_.get(traits::lookup_key(topic, hash));
+  }
+
+  std::size_t deliver(topic_view topic, Message& message, const mailbox_type* skip) {
+    std::optional<Message> evicted;  // by drop_oldest on the fast path; destroyed last
+    typename topic_state::snapshot targets;
+    {
+      const std::optional<typename topic_map::handle> entry = find(topic);
+      if (!entry) return 0;
+      if (const std::optional<std::size_t> reached =
+              (*entry)->try_deliver_to_one(message, skip, evicted)) {
+        return *reached;
+      }
+      targets = (*entry)->current();
+    }  // the topic is released before delivering: publishing does not keep it alive
+    const mailbox_ptr* boxes = targets.list.get();
+    std::size_t last = targets.size;
+    for (std::size_t i = targets.size; i-- > 0;) {
+      if (boxes[i].get() != skip) {
+        last = i;
+        break;
+      }
+    }
+    std::size_t reached = 0;
+    for (std::size_t i = 0; i < last; ++i) {
+      mailbox_type& box = *boxes[i];
+      if (&box == skip) continue;
+      if constexpr (fans_out) {
+        Message copy(message);
+        if (box.push(copy)) ++reached;
+      } else {
+        TANDEM_ASSERT(false, "a move-only message fanned out; subscribe() should have refused");
+      }
+    }
+    if (last != targets.size && boxes[last]->push(message)) ++reached;
+    return reached;
+  }
+
+  event_bus_options options_;
+  std::shared_ptr<detail::absent_topic_filter> filter_;  // null when disabled
+  // mutable: subscriber_count() const looks a topic up, which briefly holds a handle (an
+  // increment and decrement of the entry's count) without changing anything observable.
+  mutable topic_map topics_;
+};
+
+// The value of each rc_map entry: the topic's current subscribers.
+template <bus_message Message, bus_topic Topic>
+class event_bus<Message, Topic>::topic_state {
+ public:
+  // A consistent view of the subscribers at one instant; keeps their mailboxes alive.
+  struct snapshot {
+    std::shared_ptr<const mailbox_ptr[]> list;
+    std::size_t size = 0;
+  };
+
+  topic_state(std::shared_ptr<detail::absent_topic_filter> filter, std::size_t hash) noexcept
+      : filter_(std::move(filter)), hash_(hash) {
+    if (filter_) filter_->topic_created(hash_);
+  }
+  topic_state(const topic_state&) = delete;
+  topic_state& operator=(const topic_state&) = delete;
+  ~topic_state() {
+    if (filter_) filter_->topic_erased(hash_);
+  }
+
+  // The fast path of publish for a topic with one target (after skipping `skip`): that needs
+  // no copy, so the message is moved into the mailbox right under the topic lock, without
+  // copying the snapshot (saving its two reference-count updates). The mailbox lock nests
+  // inside the topic lock; the only user code run under them is Message's noexcept move.
+  // Returns std::nullopt when the fast path does not apply -- several targets, or a full
+  // mailbox with the block policy, which must not be waited for under a lock -- and the
+  // caller takes the snapshot path.
+  std::optional<std::size_t> try_deliver_to_one(Message& message, const mailbox_type* skip,
+                                                std::optional<Message>& evicted) {
+    std::lock_guard<sync::small_mutex> guard(lock_);
+    const mailbox_ptr* boxes = subscribers_.list.get();
+    if (subscribers_.size == 0 || (subscribers_.size == 1 && boxes[0].get() == skip)) {
+      return 0;
+    }
+    if (subscribers_.size != 1) return std::nullopt;
+    switch (boxes[0]->try_push(message, evicted)) {
+      case mailbox_type::push_outcome::accepted:
+        return 1;
+      case mailbox_type::push_outcome::refused:
+        return 0;
+      case mailbox_type::push_outcome::full:
+        break;
+    }
+    return std::nullopt;
+  }
+
+  [[nodiscard]] snapshot current() const {
+    std::lock_guard<sync::small_mutex> guard(lock_);
+    return subscribers_;
+  }
+
+  [[nodiscard]] std::size_t subscriber_count() const {
+    std::lock_guard<sync::small_mutex> guard(lock_);
+    return subscribers_.size;
+  }
+
+  // Strong guarantee: throws std::bad_alloc, or std::logic_error for a second subscription
+  // with a move-only Message, and then changes nothing.
+  void add(const mailbox_ptr& box) {
+    std::unique_lock<sync::small_mutex> guard(lock_);
+    snapshot old = subscribers_;
+    guard.unlock();
+    for (;;) {
+      if constexpr (!fans_out) {
+        if (old.size != 0) {
+          throw std::logic_error(
+              "tandem::event_bus: Message is not copy constructible, so a topic can have only "
+              "one subscription (fan-out would need a copy); this topic already has one");
+        }
+      }
+      // Build the new list outside the lock (allocation and shared_ptr copies), then install
+      // it if nobody changed the list meanwhile; otherwise start over from the newer list.
+      snapshot fresh = with(old, box);
+      guard.lock();
+      if (subscribers_.list == old.list) {
+        subscribers_ = std::move(fresh);
+        return;
+      }
+      old = subscribers_;
+      guard.unlock();
+    }
+  }
+
+  // Never throws: if the smaller list cannot be allocated, the (closed) mailbox simply stays
+  // in the list -- pushes to it fail -- until the next change of this topic's list.
+  void remove(const mailbox_type* box) noexcept {
+    std::unique_lock<sync::small_mutex> guard(lock_);
+    snapshot old = subscribers_;
+    guard.unlock();
+    for (;;) {
+      snapshot fresh;
+      try {
+        fresh = without(old, box);
+      } catch (const std::bad_alloc&) {
+        return;
+      }
+      guard.lock();
+      if (subscribers_.list == old.list) {
+        std::swap(subscribers_, fresh);  // the old list is released after the lock
+        guard.unlock();
+        return;
+      }
+      old = subscribers_;
+      guard.unlock();
+    }
+  }
+
+ private:
+  static snapshot with(const snapshot& old, const mailbox_ptr& box) {
+    auto list = std::make_shared<mailbox_ptr[]>(old.size + 1);
+    std::copy_n(old.list.get(), old.size, list.get());
+    list.get()[old.size] = box;
+    return snapshot{std::move(list), old.size + 1};
+  }
+
+  static snapshot without(const snapshot& old, const mailbox_type* box) {
+    const mailbox_ptr* first = old.list.get();
+    const mailbox_ptr* end = first + old.size;
+    auto is_box = [box](const mailbox_ptr& p) { return p.get() == box; };
+    const auto kept = static_cast<std::size_t>(old.size) -
+                      static_cast<std::size_t>(std::count_if(first, end, is_box));
+    if (kept == 0) return snapshot{};
+    auto list = std::make_shared<mailbox_ptr[]>(kept);
+    std::remove_copy_if(first, end, list.get(), is_box);
+    return snapshot{std::move(list), kept};
+  }
+
+  mutable sync::small_mutex lock_;
+  snapshot subscribers_;  // guarded by lock_; replaced, never modified in place
+  std::shared_ptr<detail::absent_topic_filter> filter_;
+  std::size_t hash_;
+};
+
+// One subscriber's membership in one topic, and its mailbox. Movable, not copyable; one thread
+// at a time may receive on it. Destroying it (or assigning to it) unsubscribes.
+template <bus_message Message, bus_topic Topic>
+class [[nodiscard]] event_bus<Message, Topic>::subscription {
+ public:
+  subscription(subscription&& other) noexcept = default;
+  // Unsubscribes from this subscription's topic first, then takes over `other`'s.
+  subscription& operator=(subscription&& other) noexcept {
+    if (this != &other) {
+      unsubscribe();
+      mailbox_.reset();
+      topic_ = std::move(other.topic_);
+      mailbox_ = std::move(other.mailbox_);
+    }
+    return *this;
+  }
+  subscription(const subscription&) = delete;
+  subscription& operator=(const subscription&) = delete;
+  ~subscription() { unsubscribe(); }
+
+  // The oldest queued message, or std::nullopt at once if there is none.
+  [[nodiscard]] std::optional<Message> try_receive() { return box().try_pop(); }
+
+  // The oldest queued message; blocks (without spinning) until there is one.
+  [[nodiscard]] Message receive() { return box().pop(); }
+
+  // Like receive(), but gives up with std::nullopt after `timeout`.
+  template <class Rep, class Period>
+  [[nodiscard]] std::optional<Message> receive_for(
+      const std::chrono::duration<Rep, Period>& timeout) {
+    return box().pop_until(std::chrono::steady_clock::now() + timeout);
+  }
+
+  // Like receive(), but gives up with std::nullopt once `deadline` has passed.
+  template <class Clock, class Duration>
+  [[nodiscard]] std::optional<Message> receive_until(
+      const std::chrono::time_point<Clock, Duration>& deadline) {
+    return box().pop_until(deadline);
+  }
+
+  // Precondition: subscribed (TANDEM_ASSERT): not moved from, not unsubscribed.
+  [[nodiscard]] const Topic& topic() const {
+    TANDEM_ASSERT(static_cast<bool>(topic_),
+                  "topic() of a moved-from or unsubscribed subscription");
+    return topic_.key();
+  }
+
+  // Messages queued and not yet received.
+  [[nodiscard]] std::size_t pending() const { return box().size(); }
+
+  // Messages this mailbox discarded because of its overflow policy (drop_oldest: evicted;
+  // drop_newest: refused). Always 0 for unbounded or blocking mailboxes.
+  [[nodiscard]] std::size_t dropped() const { return box().dropped(); }
+
+  // Leaves the topic now, like the destructor, but keeps the mailbox: nothing is delivered
+  // after this returns (the topic may be erased), and messages queued before stay receivable
+  // with try_receive/receive_for (receive() would wait forever once they are gone). Idempotent.
+  void unsubscribe() noexcept {
+    if (!topic_) return;
+    mailbox_->close();               // 1. no delivery from now on; blocked publishers give up
+    topic_->remove(mailbox_.get());  // 2. later publishes do not even see it
+    topic_.reset();                  // 3. may erase the topic
+  }
+
+  // True while subscribed: false after unsubscribe() and for a moved-from subscription.
+  explicit operator bool() const noexcept { return static_cast<bool>(topic_); }
+
+ private:
+  friend class event_bus;
+
+  subscription(typename topic_map::handle topic, mailbox_ptr box) noexcept
+      : topic_(std::move(topic)), mailbox_(std::move(box)) {}
+
+  mailbox_type& box() const {
+    TANDEM_ASSERT(mailbox_ != nullptr, "receiving on a moved-from subscription");
+    return *mailbox_;
+  }
+
+  typename topic_map::handle topic_;
+  mailbox_ptr mailbox_;
+};
+
+}  // namespace tandem

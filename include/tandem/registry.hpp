@@ -1,0 +1,845 @@
+// tandem/registry.hpp -- lazily built, process-wide named instances ("named singletons").
+//
+// What it is for: a map from a name (or any key) to one shared instance of T that is built on
+// first use and then looked up many times from many threads: the namespaces of a key-value
+// store, connection pools per host, loggers per subsystem. The pattern it replaces is
+// `static RwLock<HashMap<String, Arc<T>>>` with a write lock on every lookup: there, building
+// "db2" waits for "db1", a constructor that needs another instance deadlocks, a throwing
+// constructor poisons the map, and every lookup writes the lock's cache line.
+//
+// When not to use it: values that change after they are built (use rc_map or double_buffer_map),
+// or a handful of instances known at compile time (use plain function-local statics).
+//
+// Algorithm:
+//  1. The key is hashed once (string keys through tandem's transparent, latency-oriented string
+//     hash, so a std::string_view or const char* is never copied into a std::string; other
+//     keys through Hash and a Fibonacci multiply). The top 4 bits pick one of shard_count
+//     shards, the low bits a start slot.
+//  2. Each shard publishes an open-addressing table of atomic node pointers through one atomic
+//     pointer. A slot goes null -> node -> tombstone and never back, and a node never moves, so
+//     a reader probes with plain loads from the first slot to the first null. Writers (insert,
+//     erase, grow) hold the shard's mutex; growing copies the live nodes into a table of twice
+//     the size, publishes it, and retires the old table.
+//  3. Readers (find, visit, contains, the hit path of get_or_create) run inside a read section:
+//     the thread's own epoch slot (alone on its cache line) announces "I may be looking at
+//     nodes" (a relaxed store plus the light half of an asymmetric fence: a compiler barrier
+//     when the kernel offers membarrier(2), see sync/asymmetric_fence.hpp). That store and the
+//     table loads are the only memory operations, and the only line written is the thread's
+//     own: no lock, no atomic read-modify-write, no allocation, no shared write. get_or_create then
+//     copies the shared_ptr (the one shared write, on T's control block, that the API implies);
+//     visit does not.
+//  4. A miss in get_or_create locks the shard, inserts a node whose value cell
+//     (sync::once_cell) is empty, pins the node, unlocks, and builds the value through the cell:
+//     the factory runs with no registry lock held (different keys build in parallel, and a
+//     factory may ask for other keys). Concurrent callers for the same key wait on the cell;
+//     recursion and cross-thread cycles become recursive_creation_error (see once_cell.hpp).
+//  5. When the factory throws, the cell is empty again; the last pinned caller unlinks the
+//     empty node, so a failed key leaves no entry. Waiting callers retry and one of them builds.
+//  6. The builder appends the node to the creation-order list (a doubly linked list under one
+//     mutex), which for_each walks and clear()/~registry release backwards.
+//  7. erase/clear unlink built nodes (tombstones) and retire them: a retired node is freed, and
+//     the registry's shared_ptr in it dropped, once no read section that began before the
+//     unlink is still running (epoch-based reclamation, below) and no caller is pinned to it.
+//
+// Reclamation (epochs): tandem::sync's epoch_reclamation.hpp (Fraser-style epochs, one
+// process-wide domain, one slot per reading thread). Retiring stamps the unlinked objects; they
+// are freed once no read section that began before the unlink is still running. The check runs
+// at the end of erase/clear/creation and never waits, so nothing (not even a visit() that calls
+// erase from inside f) can deadlock; the price is that memory retired while a read section is
+// running is freed at the next writer call (or at ~registry) rather than immediately.
+//
+// Guarantees:
+//  - At most one successful factory call per entry (per key until it is erased); all callers
+//    get the same instance. A throwing factory leaves no entry and poisons nothing.
+//  - find/visit/contains and a get_or_create hit are lock-free, allocation-free and write no
+//    cache line shared with another thread (except the shared_ptr that find and get_or_create
+//    return).
+//    The first read section a thread ever runs claims its epoch slot (rarely: one allocation
+//    per 64 concurrently live threads).
+//  - erase/clear never invalidate a shared_ptr a caller holds; ~registry and clear() release
+//    instances in reverse creation order (creation = the order factories finished).
+//  - global(): one per instantiation, never destroyed; at process exit its instances are
+//    released in reverse creation order; afterwards find() returns nullptr, visit/contains
+//    false, and get_or_create throws std::logic_error (no use-after-free).
+//  - Exceptions: get_or_create propagates the factory's exception, std::invalid_argument for a
+//    null pointer from the factory, recursive_creation_error for a cycle, std::bad_alloc.
+//
+// Costs: per entry one node (the key, a 64-bit hash, a once_cell holding a shared_ptr<T>, a pin
+// count and the list links: about 100 bytes plus the key) and about 2-4 table slots of 8 bytes.
+// Per registry shard_count cache lines. Per thread that ever reads: one cache line, reused after
+// the thread exits. A hit: one hash, two plain stores to the thread's own line, about ten
+// loads (two of them of read-mostly shared lines); get_or_create adds the shared_ptr copy (an
+// atomic increment, and the caller's decrement later). A miss: the shard mutex twice, one node
+// allocation, the factory, the order mutex once. erase/clear: the shard mutex, one membarrier, a
+// scan of all epoch slots (64 per chunk). Retired nodes and tables live until the next writer call
+// after the read sections that could see them end.
+//
+// Memory ordering (epoch labels R1..R3, W1..W2 are those of sync/epoch_reclamation.hpp): the
+// reader's announce (R1: relaxed store + light fence) and the writer's heavy fence before its
+// slot scan (W2) form a Dekker handshake with the strength of two seq_cst fences: either the
+// scan sees the announce (and the object is kept) or the reader's table/slot loads (E2,
+// seq_cst) come after the writer's unlinking store (U1, seq_cst) and see it. (Under TSan,
+// which models no stand-alone fence, the announce is a seq_cst store and the scan uses
+// seq_cst loads: the same handshake through the single total order.) A reader whose announced
+// epoch is >= the stamp loaded the counter (acquire) after the stamping fetch_add (W1), which
+// happens after the unlink. The reader's leaving store (R3, release) pairs with the scan (W2):
+// everything the reader did happens-before the free. Node publication (U0, seq_cst store of
+// the slot) pairs with the reader's slot load (E2): the node's key and hash are visible to
+// whoever finds it. The value itself is published by the once_cell (release on ready, acquire
+// in get()).
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "detail/port.hpp"
+#include "detail/string_hash.hpp"
+#include "sync/assert.hpp"
+#include "sync/asymmetric_fence.hpp"
+#include "sync/cache_padded.hpp"
+#include "sync/epoch_reclamation.hpp"
+#include "sync/once_cell.hpp"
+
+namespace tandem {
+
+// ---------------------------------------------------------------------------------------------
+// Concepts: what registry<T, Key, Hash, KeyEqual> asks of its parameters.
+// ---------------------------------------------------------------------------------------------
+
+// get_or_create(key) builds T(const Key&) when that exists, else T().
+template <class T, class Key>
+concept buildable_from_key_or_default =
+    std::constructible_from<T, const Key&> || std::default_initializable<T>;
+
+template <class Key, class Hash, class KeyEqual>
+concept registry_key = std::copy_constructible<Key> && std::destructible<Key> &&
+    std::default_initializable<Hash> && std::default_initializable<KeyEqual> &&
+    std::is_invocable_r_v<std::size_t, const Hash&, const Key&> &&
+    std::is_invocable_r_v<bool, const KeyEqual&, const Key&, const Key&>;
+
+namespace detail {
+
+// Whether Hash already spreads its output over all 64 bits (then the registry does not remix).
+template <class Hash>
+inline constexpr bool registry_hash_is_mixed = std::is_same_v<Hash, string_hash>;
+
+template <class Key>
+using registry_default_hash =
+    std::conditional_t<std::is_same_v<Key, std::string>, string_hash, std::hash<Key>>;
+template <class Key>
+using registry_default_key_equal =
+    std::conditional_t<std::is_same_v<Key, std::string>, std::equal_to<>, std::equal_to<Key>>;
+
+template <class H>
+concept transparent = requires {
+  typename H::is_transparent;
+};
+
+template <class R, class T>
+struct is_unique_ptr_to : std::false_type {};
+template <class U, class D, class T>
+struct is_unique_ptr_to<std::unique_ptr<U, D>, T>
+    : std::bool_constant<std::is_convertible_v<U*, T*>> {};
+template <class R, class T>
+struct is_shared_ptr_to : std::false_type {};
+template <class U, class T>
+struct is_shared_ptr_to<std::shared_ptr<U>, T> : std::bool_constant<std::is_convertible_v<U*, T*>> {
+};
+
+// Formats a key for error messages.
+template <class Key>
+std::string describe_registry_key(const Key& key) {
+  if constexpr (std::is_convertible_v<const Key&, std::string_view>) {
+    std::string text = "\"";
+    text += std::string_view(key);
+    text += "\"";
+    return text;
+  } else if constexpr (std::is_arithmetic_v<Key>) {
+    return std::to_string(key);
+  } else {
+    return "a key";
+  }
+}
+
+}  // namespace detail
+
+// A lookup argument of registry<T, Key, Hash, KeyEqual>: the Key itself or, when Hash and
+// KeyEqual are transparent (the default for std::string keys), anything they accept and a Key
+// can be built from, such as std::string_view or const char*.
+template <class K, class Key, class Hash, class KeyEqual>
+concept registry_lookup_key = std::same_as<std::remove_cvref_t<K>, Key> ||
+    (detail::transparent<Hash>&& detail::transparent<KeyEqual>&&
+         std::is_invocable_r_v<std::size_t, const Hash&, const K&>&& std::is_invocable_r_v<
+             bool, const KeyEqual&, const Key&, const K&>&& std::constructible_from<Key, const K&>);
+
+// A factory for registry<T>::get_or_create_with: callable with no arguments, returning T,
+// std::unique_ptr<T> or std::shared_ptr<T> (or smart pointers to a class derived from T).
+template <class F, class T>
+concept registry_factory = std::invocable<F&> &&
+    (std::is_same_v<std::remove_cv_t<std::invoke_result_t<F&>>, T> ||
+     detail::is_unique_ptr_to<std::remove_cv_t<std::invoke_result_t<F&>>, T>::value ||
+     detail::is_shared_ptr_to<std::remove_cv_t<std::invoke_result_t<F&>>, T>::value);
+
+// ---------------------------------------------------------------------------------------------
+// registry
+// ---------------------------------------------------------------------------------------------
+
+template <class T, class Key = std::string, class Hash = detail::registry_default_hash<Key>,
+          class KeyEqual = detail::registry_default_key_equal<Key>>
+class registry {
+  static_assert(std::is_object_v<T> && !std::is_array_v<T> && std::is_destructible_v<T>,
+                "tandem::registry<T, ...>: T must be a destructible, non-array object type");
+  static_assert(registry_key<Key, Hash, KeyEqual>,
+                "tandem::registry<T, Key, Hash, KeyEqual>: Key must be copy-constructible, Hash "
+                "must map a const Key& to std::size_t and KeyEqual must compare two Keys, both "
+                "default-constructible");
+
+ public:
+  // Writers' shard count. Readers never contend, so this only bounds how many creations and
+  // erasures of different keys proceed in parallel, and how much a table growth copies; 16 is
+  // more than the cores most processes create singletons on, at 16 cache lines per registry.
+  static constexpr std::size_t shard_count = 16;
+
+  registry() noexcept {
+    // Registers the process for the asymmetric fence now, so readers take its cheap path.
+    (void)sync::asymmetric_fence::prepare();
+  }
+  registry(const registry&) = delete;
+  registry& operator=(const registry&) = delete;
+  registry(registry&&) = delete;
+  registry& operator=(registry&&) = delete;
+
+  // Releases the instances in reverse creation order. No other thread may use the registry
+  // during or after destruction, and no factory of this registry may still be running.
+  ~registry() {
+    clear();
+    for (shard& s : shards_) {
+      // relaxed: no other thread uses the registry during destruction.
+      table* t = s.current.load(std::memory_order_relaxed);
+      if (t == nullptr) continue;
+      for (std::size_t i = 0; i <= t->mask; ++i) {
+        node* n = t->slots[i].load(std::memory_order_relaxed);
+        if (n != nullptr && n != tombstone()) {
+          TANDEM_ASSERT(n->pins.load() == 0, "registry destroyed while a factory is running");
+          delete n;
+        }
+      }
+      table::destroy(t);
+    }
+    free_nodes(retired_nodes_.head);
+    free_tables(retired_tables_.head);
+  }
+
+  // The instance for `key`, built now with T(key) (or T() when T cannot be built from a key)
+  // if it does not exist yet. Concurrent callers for the same key get the same instance.
+  template <class K>
+  requires registry_lookup_key<K, Key, Hash, KeyEqual> && buildable_from_key_or_default<T, Key>
+      std::shared_ptr<T> get_or_create(const K& key) {
+    default_factory factory;
+    return get_or_create_impl(key, factory);
+  }
+
+  // Like get_or_create, but builds with factory() (called at most once per entry; not at all
+  // when the entry exists). A null pointer from factory is std::invalid_argument.
+  template <class K, class F>
+  requires registry_lookup_key<K, Key, Hash, KeyEqual> && registry_factory<F, T> std::shared_ptr<T>
+  get_or_create_with(const K& key, F&& factory) {
+    return get_or_create_impl(key, factory);
+  }
+
+  // The instance, or nullptr when absent or still being built.
+  template <class K>
+  requires registry_lookup_key<K, Key, Hash, KeyEqual>
+  [[nodiscard]] std::shared_ptr<T> find(const K& key) const {
+    if (is_torn_down()) return nullptr;
+    const std::uint64_t hash = hash_of(key);
+    const sync::epoch_read_section section;
+    const node* n = lookup(hash, key);
+    if (n == nullptr) return nullptr;
+    const std::shared_ptr<T>* value = n->cell.get();
+    return value != nullptr ? *value : nullptr;
+  }
+
+  // Calls f(T&) on the built instance without copying a shared_ptr; false when absent or still
+  // being built. f may call this registry (even erase the entry: the instance stays alive until
+  // f returns). Do not block in f for long: memory erased meanwhile is freed only afterwards.
+  template <class K, class F>
+  requires registry_lookup_key<K, Key, Hash, KeyEqual> && std::invocable<F&, T&>
+  bool visit(const K& key, F&& f) const {
+    if (is_torn_down()) return false;
+    const std::uint64_t hash = hash_of(key);
+    const sync::epoch_read_section section;
+    const node* n = lookup(hash, key);
+    if (n == nullptr) return false;
+    const std::shared_ptr<T>* value = n->cell.get();
+    if (value == nullptr) return false;
+    std::invoke(f, **value);
+    return true;
+  }
+
+  // Whether a built instance exists (false while it is being built).
+  template <class K>
+  requires registry_lookup_key<K, Key, Hash, KeyEqual>
+  [[nodiscard]] bool contains(const K& key) const {
+    if (is_torn_down()) return false;
+    const std::uint64_t hash = hash_of(key);
+    const sync::epoch_read_section section;
+    const node* n = lookup(hash, key);
+    return n != nullptr && n->cell.is_ready();
+  }
+
+  // The number of built entries (a snapshot when other threads create or erase meanwhile).
+  [[nodiscard]] std::size_t size() const noexcept {
+    // relaxed: a statistic; it is exact when no other thread changes the registry.
+    return built_count_.load(std::memory_order_relaxed);
+  }
+
+  // Removes the built entry for `key` (false when there is none: absent or still being built).
+  // Only the registry's reference is dropped: shared_ptrs held by callers stay valid.
+  template <class K>
+  requires registry_lookup_key<K, Key, Hash, KeyEqual>
+  bool erase(const K& key) {
+    const std::uint64_t hash = hash_of(key);
+    node* removed = nullptr;
+    {
+      shard& s = shard_for(hash);
+      const std::lock_guard<std::mutex> lock(s.mutex);
+      table* t = s.current.load(std::memory_order_relaxed);  // relaxed: we hold the mutex
+      if (t == nullptr) return false;
+      const std::size_t index = find_index(*t, hash, key);
+      if (index == not_found) return false;
+      // relaxed: we hold the shard mutex, which orders every store to the table.
+      node* n = t->slots[index].load(std::memory_order_relaxed);
+      if (!n->cell.is_ready()) return false;
+      unlink(s, *t, index);
+      removed = n;
+    }
+    unlist(std::span<node* const>(&removed, 1));
+    retire(std::span<node* const>(&removed, 1));
+    return true;
+  }
+
+  // Removes every built entry, releasing the registry's references in reverse creation order.
+  void clear() {
+    std::vector<node*> removed;
+    for (shard& s : shards_) {
+      const std::lock_guard<std::mutex> lock(s.mutex);
+      table* t = s.current.load(std::memory_order_relaxed);  // relaxed: we hold the mutex
+      if (t == nullptr) continue;
+      for (std::size_t i = 0; i <= t->mask; ++i) {
+        // relaxed: we hold the shard mutex.
+        node* n = t->slots[i].load(std::memory_order_relaxed);
+        if (n == nullptr || n == tombstone() || !n->cell.is_ready()) continue;
+        removed.push_back(n);
+        unlink(s, *t, i);
+      }
+    }
+    unlist(removed);
+    // Newest first. Built nodes not yet listed (their builder is between publishing the value
+    // and appending) have sequence 0 and are the newest of all.
+    std::sort(removed.begin(), removed.end(), [](const node* a, const node* b) {
+      const std::uint64_t left = a->sequence == 0 ? max_sequence : a->sequence;
+      const std::uint64_t right = b->sequence == 0 ? max_sequence : b->sequence;
+      return left > right;
+    });
+    retire(removed);
+  }
+
+  // Calls f(key, instance) for every built entry, oldest first (creation order). Entries
+  // created or erased meanwhile may or may not be visited. f may call the registry.
+  template <class F>
+  requires std::invocable<F&, const Key&, T&>
+  void for_each(F&& f) const {
+    if (is_torn_down()) return;
+    const sync::epoch_read_section section;  // keeps erased nodes alive while f runs
+    std::vector<const node*> snapshot;
+    {
+      const std::lock_guard<std::mutex> lock(order_mutex_);
+      // relaxed: only a capacity hint.
+      snapshot.reserve(built_count_.load(std::memory_order_relaxed));
+      for (const node* n = oldest_; n != nullptr; n = n->newer) snapshot.push_back(n);
+    }
+    for (const node* n : snapshot) std::invoke(f, n->key, **n->cell.get());
+  }
+
+  // The process-wide registry for this instantiation (see "teardown" in docs/registry.md):
+  // never destroyed; at exit its instances are released in reverse creation order, after which
+  // it answers like an empty registry and get_or_create throws std::logic_error.
+  static registry& global() {
+    static registry* const instance = make_global();
+    return *instance;
+  }
+
+ private:
+  struct default_factory {};  // builds T(key) or T()
+
+  template <class K, class F>
+  std::shared_ptr<T> get_or_create_impl(const K& key, F& factory) {
+    check_alive();
+    const std::uint64_t hash = hash_of(key);
+    {
+      const sync::epoch_read_section section;
+      if (const node* n = lookup(hash, key)) {
+        if (const std::shared_ptr<T>* value = n->cell.get()) return *value;  // the hit path
+      }
+    }
+    return create(hash, key, factory);
+  }
+
+  struct node {
+    node(std::uint64_t h, Key k) : hash(h), key(std::move(k)) { cell.set_label(&label, this); }
+    static std::string label(const void* self) {
+      return detail::describe_registry_key(static_cast<const node*>(self)->key);
+    }
+
+    const std::uint64_t hash;
+    const Key key;
+    sync::once_cell<std::shared_ptr<T>> cell;
+    // Callers inside create() for this node; only incremented under the shard mutex while the
+    // node is linked, so an unlinked node's count only falls.
+    std::atomic<std::uint32_t> pins{0};
+    bool linked = true;            // in its shard's table; under the shard mutex
+    node* next_retired = nullptr;  // under retire_mutex_
+    std::uint64_t stamp = 0;       // epoch stamp when retired
+    // Creation order; under order_mutex_.
+    node* older = nullptr;
+    node* newer = nullptr;
+    std::uint64_t sequence = 0;  // 0 until listed
+    bool listed = false;
+    bool unlisted = false;  // erased: never list it again
+  };
+
+  // An open-addressing table: capacity = mask + 1 atomic slots after the header.
+  struct table {
+    std::size_t mask;
+    std::size_t occupied = 0;  // non-null slots, tombstones included; under the shard mutex
+    std::atomic<node*>* slots;
+    table* next_retired = nullptr;  // under retire_mutex_
+    std::uint64_t stamp = 0;
+
+    static table* create(std::size_t capacity) {
+      void* raw = ::operator new(sizeof(table) + capacity * sizeof(std::atomic<node*>));
+      auto* t = ::new (raw) table{capacity - 1, 0, nullptr, nullptr, 0};
+      auto* first = reinterpret_cast<unsigned char*>(raw) + sizeof(table);
+      for (std::size_t i = 0; i < capacity; ++i) {
+        ::new (static_cast<void*>(first + i * sizeof(std::atomic<node*>)))
+            std::atomic<node*>(nullptr);
+      }
+      t->slots = std::launder(reinterpret_cast<std::atomic<node*>*>(first));
+      return t;
+    }
+    static void destroy(table* t) noexcept {
+      t->~table();  // the atomics are trivially destructible
+      ::operator delete(static_cast<void*>(t));
+    }
+  };
+  static_assert(sizeof(table) % alignof(std::atomic<node*>) == 0);
+
+  struct alignas(sync::cache_line_size) shard {
+    std::atomic<table*> current{nullptr};  // read by readers, written under mutex
+    std::mutex mutex;
+    std::size_t live = 0;  // linked nodes; under mutex
+  };
+
+  // A FIFO of retired objects linked through their next_retired fields (no allocation, so
+  // retiring never fails).
+  template <class Object>
+  struct retired_list {
+    Object* head = nullptr;
+    Object* tail = nullptr;
+    void push(Object* object) noexcept {
+      object->next_retired = nullptr;
+      (tail != nullptr ? tail->next_retired : head) = object;
+      tail = object;
+    }
+  };
+
+  static constexpr std::size_t not_found = std::numeric_limits<std::size_t>::max();
+  static constexpr std::uint64_t max_sequence = std::numeric_limits<std::uint64_t>::max();
+  // A table grows to keep at most half of its slots occupied (tombstones count), so a probe
+  // ends at a null slot within a couple of steps on average. 8 slots = one 64-byte line.
+  static constexpr std::size_t min_capacity = 8;
+
+  static node* tombstone() noexcept {
+    static node* const marker = reinterpret_cast<node*>(&tombstone_byte);
+    return marker;
+  }
+  static inline unsigned char tombstone_byte alignas(node) = 0;
+
+  template <class K>
+  std::uint64_t hash_of(const K& key) const noexcept(noexcept(Hash{}(key))) {
+    if constexpr (detail::registry_hash_is_mixed<Hash>) {
+      return static_cast<std::uint64_t>(hash_(key));
+    } else {
+      // Fibonacci hashing: spreads identity-like hashes (std::hash<int>) over all 64 bits.
+      return static_cast<std::uint64_t>(hash_(key)) * 0x9E3779B97F4A7C15ULL;
+    }
+  }
+  shard& shard_for(std::uint64_t hash) noexcept { return shards_[hash >> 60]; }
+  const shard& shard_for(std::uint64_t hash) const noexcept { return shards_[hash >> 60]; }
+  static_assert(shard_count == 16, "shard_for takes the top 4 bits of the hash");
+  static std::size_t start_slot(std::uint64_t hash) noexcept {
+    return static_cast<std::size_t>(hash ^ (hash >> 29));
+  }
+
+  template <class K>
+  bool matches(const node& n, std::uint64_t hash, const K& key) const {
+    return n.hash == hash && equal_(n.key, key);
+  }
+
+  // Step 3: lock-free lookup; call inside a read section (or under the shard mutex).
+  template <class K>
+  const node* lookup(std::uint64_t hash, const K& key) const {
+    // (E2) seq_cst: after the announce (R1) in the total order; pairs with (U0)/(U1).
+    const table* t = shard_for(hash).current.load(std::memory_order_seq_cst);
+    if (t == nullptr) return nullptr;
+    for (std::size_t i = start_slot(hash) & t->mask;; i = (i + 1) & t->mask) {
+      const node* n = t->slots[i].load(std::memory_order_seq_cst);  // (E2)
+      if (n == nullptr) return nullptr;
+      if (n != tombstone() && matches(*n, hash, key)) return n;
+    }
+  }
+
+  template <class K>
+  std::size_t find_index(const table& t, std::uint64_t hash, const K& key) const {
+    for (std::size_t i = start_slot(hash) & t.mask;; i = (i + 1) & t.mask) {
+      const node* n = t.slots[i].load(std::memory_order_relaxed);  // relaxed: under the mutex
+      if (n == nullptr) return not_found;
+      if (n != tombstone() && matches(*n, hash, key)) return i;
+    }
+  }
+
+  // Under s.mutex: (U1) replaces the slot by a tombstone.
+  void unlink(shard& s, table& t, std::size_t index) noexcept {
+    node* n = t.slots[index].load(std::memory_order_relaxed);
+    t.slots[index].store(tombstone(), std::memory_order_seq_cst);  // (U1)
+    n->linked = false;
+    --s.live;
+  }
+
+  void check_alive() const {
+    if (TANDEM_UNLIKELY(is_torn_down())) {
+      throw std::logic_error(
+          "tandem::registry: get_or_create on a global() registry after its teardown at "
+          "process exit (called from a static destructor?): its instances have been released "
+          "and no new ones are created. Keep the shared_ptr you need during shutdown instead "
+          "of looking it up.");
+    }
+  }
+  [[nodiscard]] bool is_torn_down() const noexcept {
+    // relaxed: set once at exit; a racing reader is safe either way (it may see the entries,
+    // which the epochs keep alive), and later calls on the exiting thread are sequenced after.
+    return torn_down_.load(std::memory_order_relaxed);
+  }
+
+  // Steps 4-6: the miss path of get_or_create_with.
+  template <class K, class F>
+  TANDEM_NOINLINE std::shared_ptr<T> create(std::uint64_t hash, const K& key, F& factory) {
+    node& n = insert_pinned(hash, key);
+    bool built_here = false;
+    std::shared_ptr<T> result;
+    try {
+      const std::shared_ptr<T>& value = n.cell.get_or_init([&] {
+        std::shared_ptr<T> made = make_instance(factory, n.key);
+        built_here = true;
+        return made;
+      });
+      result = value;
+    } catch (...) {
+      abandon(n);
+      throw;
+    }
+    if (built_here) list(n);
+    unpin(n);
+    reclaim_if_pending();
+    return result;
+  }
+
+  template <class F>
+  static std::shared_ptr<T> make_instance(F& factory, const Key& key) {
+    std::shared_ptr<T> made;
+    if constexpr (std::is_same_v<std::remove_cvref_t<F>, default_factory>) {
+      if constexpr (std::constructible_from<T, const Key&>) {
+        made.reset(new T(key));
+      } else {
+        made.reset(new T());
+      }
+      return made;
+    } else {
+      using result = std::remove_cv_t<std::invoke_result_t<F&>>;
+      if constexpr (std::is_same_v<result, T>) {
+        made.reset(new T(std::invoke(factory)));
+        return made;
+      } else {
+        made = std::shared_ptr<T>(std::invoke(factory));
+        if (made == nullptr) {
+          throw std::invalid_argument("tandem::registry: the factory for " +
+                                      detail::describe_registry_key(key) +
+                                      " returned a null pointer");
+        }
+        return made;
+      }
+    }
+  }
+
+  // Finds or inserts the node for `key` and pins it, under the shard mutex.
+  template <class K>
+  node& insert_pinned(std::uint64_t hash, const K& key) {
+    shard& s = shard_for(hash);
+    table* old_table = nullptr;
+    node* n = nullptr;
+    {
+      const std::lock_guard<std::mutex> lock(s.mutex);
+      table* t = s.current.load(std::memory_order_relaxed);  // relaxed: we hold the mutex
+      if (t != nullptr) {
+        const std::size_t index = find_index(*t, hash, key);
+        // relaxed: we hold the shard mutex.
+        if (index != not_found) n = t->slots[index].load(std::memory_order_relaxed);
+      }
+      if (n == nullptr) {
+        auto fresh = std::make_unique<node>(hash, Key(key));
+        if (t == nullptr || (t->occupied + 1) * 2 > t->mask + 1) {
+          // Grow (or compact tombstones): room for twice the live nodes.
+          std::size_t capacity = min_capacity;
+          while (capacity < (s.live + 1) * 4) capacity *= 2;
+          table* bigger = table::create(capacity);
+          if (t != nullptr) {
+            for (std::size_t i = 0; i <= t->mask; ++i) {
+              // relaxed: we hold the shard mutex.
+              node* old = t->slots[i].load(std::memory_order_relaxed);
+              if (old != nullptr && old != tombstone()) place(*bigger, old);
+            }
+          }
+          // (U0) seq_cst: publishes the filled table (and, below, the node) to readers.
+          s.current.store(bigger, std::memory_order_seq_cst);
+          old_table = t;
+          t = bigger;
+        }
+        n = fresh.release();
+        place(*t, n);
+        ++s.live;
+      }
+      // relaxed: the shard mutex orders this against the unlink that makes pins only fall.
+      n->pins.fetch_add(1, std::memory_order_relaxed);
+    }
+    if (old_table != nullptr) retire_table(old_table);
+    return *n;
+  }
+
+  // Under the shard mutex: puts n in the first free slot of its probe sequence.
+  static void place(table& t, node* n) noexcept {
+    for (std::size_t i = start_slot(n->hash) & t.mask;; i = (i + 1) & t.mask) {
+      // relaxed: we hold the shard mutex (readers never write slots).
+      if (t.slots[i].load(std::memory_order_relaxed) == nullptr) {
+        t.slots[i].store(n, std::memory_order_seq_cst);  // (U0)
+        ++t.occupied;
+        return;
+      }
+    }
+  }
+
+  // Success path: drops our pin; frees the node now if it was erased meanwhile.
+  void unpin(node& n) noexcept {
+    // The node may be freed by another thread's reclaim() as soon as our pin is gone, so
+    // nothing below touches it. seq_cst, against retire(): it stores retired_pending_ then
+    // reads the pins (both seq_cst); either it sees our pin gone and frees the node, or we see
+    // the pending flag here and reclaim.
+    if (n.pins.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
+        retired_pending_.load(std::memory_order_seq_cst)) {
+      reclaim();
+    }
+  }
+
+  // Exception path (step 5): drops our pin; the last caller out unlinks the still-empty node.
+  void abandon(node& n) noexcept {
+    node* removed = nullptr;
+    bool last = false;
+    {
+      shard& s = shard_for(n.hash);
+      const std::lock_guard<std::mutex> lock(s.mutex);
+      // Read before unpinning (see unpin). `linked` is stable under the mutex; a node nobody
+      // else is pinned to cannot become ready, so `ready` stays true to the end if we are last.
+      const bool linked = n.linked;
+      const bool ready = n.cell.is_ready();
+      last = n.pins.fetch_sub(1, std::memory_order_seq_cst) == 1;
+      if (last && linked && !ready) {
+        // Still linked, hence not retired: no reclaim() can free it while we hold the mutex.
+        table* t = s.current.load(std::memory_order_relaxed);  // relaxed: we hold the mutex
+        const std::size_t index = find_index(*t, n.hash, n.key);
+        TANDEM_ASSERT(index != not_found, "a linked registry node is missing from its table");
+        unlink(s, *t, index);
+        removed = &n;
+      }
+    }
+    if (removed != nullptr) {
+      retire(std::span<node* const>(&removed, 1));
+    } else if (last && retired_pending_.load(std::memory_order_seq_cst)) {  // see unpin
+      reclaim();
+    }
+  }
+
+  // Step 6: appends a freshly built node to the creation-order list.
+  void list(node& n) {
+    const std::lock_guard<std::mutex> lock(order_mutex_);
+    if (n.unlisted) return;
+    n.sequence = ++last_sequence_;
+    n.listed = true;
+    n.older = newest_;
+    if (newest_ != nullptr) {
+      newest_->newer = &n;
+    } else {
+      oldest_ = &n;
+    }
+    newest_ = &n;
+    built_count_.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
+  }
+
+  void unlist(std::span<node* const> nodes) noexcept {
+    const std::lock_guard<std::mutex> lock(order_mutex_);
+    for (node* n : nodes) {
+      n->unlisted = true;
+      if (!n->listed) continue;
+      n->listed = false;
+      (n->older != nullptr ? n->older->newer : oldest_) = n->newer;
+      (n->newer != nullptr ? n->newer->older : newest_) = n->older;
+      n->older = n->newer = nullptr;
+      built_count_.fetch_sub(1, std::memory_order_relaxed);  // relaxed: a statistic
+    }
+  }
+
+  // Stamps and queues unlinked nodes (newest-created first where order matters), then frees
+  // what is already unreachable.
+  void retire(std::span<node* const> nodes) noexcept {
+    if (nodes.empty()) return;
+    const std::uint64_t stamp = sync::retire_stamp();  // epoch_reclamation.hpp (W1)
+    {
+      const std::lock_guard<std::mutex> lock(retire_mutex_);
+      for (node* n : nodes) {
+        n->stamp = stamp;
+        retired_nodes_.push(n);
+      }
+      // seq_cst: against unpin's fetch_sub + load (see there), before reclaim reads the pins.
+      retired_pending_.store(true, std::memory_order_seq_cst);
+    }
+    reclaim();
+  }
+
+  void retire_table(table* t) noexcept {
+    t->stamp = sync::retire_stamp();  // epoch_reclamation.hpp (W1)
+    const std::lock_guard<std::mutex> lock(retire_mutex_);
+    retired_tables_.push(t);
+    retired_pending_.store(true, std::memory_order_seq_cst);  // see unpin
+  }
+
+  void reclaim_if_pending() noexcept {
+    // relaxed: a hint; a missed item is picked up by a later call or ~registry.
+    if (retired_pending_.load(std::memory_order_relaxed)) reclaim();
+  }
+
+  // Frees every retired object no read section and no pinned caller can still reach, in
+  // retirement order, outside all locks (T's destructor may call the registry).
+  void reclaim() noexcept {
+    retired_list<node> free_nodes_now;
+    retired_list<table> free_tables_now;
+    {
+      const std::lock_guard<std::mutex> lock(retire_mutex_);
+      const std::uint64_t oldest = sync::oldest_announced_epoch();  // epoch_reclamation.hpp (W2)
+      retired_list<node> keep_nodes;
+      for (node* n = retired_nodes_.head; n != nullptr;) {
+        node* next = n->next_retired;
+        const bool reachable = n->stamp > oldest || n->pins.load(std::memory_order_seq_cst) != 0;
+        (reachable ? keep_nodes : free_nodes_now).push(n);
+        n = next;
+      }
+      retired_nodes_ = keep_nodes;
+      retired_list<table> keep_tables;
+      for (table* t = retired_tables_.head; t != nullptr;) {
+        table* next = t->next_retired;
+        (t->stamp > oldest ? keep_tables : free_tables_now).push(t);
+        t = next;
+      }
+      retired_tables_ = keep_tables;
+      // seq_cst: see unpin; true while anything is left.
+      retired_pending_.store(retired_nodes_.head != nullptr || retired_tables_.head != nullptr,
+                             std::memory_order_seq_cst);
+    }
+    free_nodes(free_nodes_now.head);
+    free_tables(free_tables_now.head);
+  }
+
+  static void free_nodes(node* n) noexcept {
+    while (n != nullptr) {
+      node* next = n->next_retired;
+      delete n;
+      n = next;
+    }
+  }
+  static void free_tables(table* t) noexcept {
+    while (t != nullptr) {
+      table* next = t->next_retired;
+      table::destroy(t);
+      t = next;
+    }
+  }
+
+  static registry* make_global() {
+    // The registry lives in static storage that is never released and is never destroyed, so
+    // a call during or after static destruction touches live memory. The guard, constructed
+    // right after it, releases its instances at exit and marks it torn down.
+    alignas(registry) static unsigned char storage[sizeof(registry)];
+    auto* instance = ::new (static_cast<void*>(storage)) registry();
+    struct teardown_guard {
+      registry* target;
+      explicit teardown_guard(registry* r) noexcept : target(r) {}
+      teardown_guard(const teardown_guard&) = delete;
+      teardown_guard& operator=(const teardown_guard&) = delete;
+      ~teardown_guard() {
+        target->torn_down_.store(true, std::memory_order_seq_cst);
+        target->clear();
+      }
+    };
+    static const teardown_guard guard{instance};
+    return instance;
+  }
+
+  [[no_unique_address]] Hash hash_;
+  [[no_unique_address]] KeyEqual equal_;
+  shard shards_[shard_count];
+
+  mutable std::mutex order_mutex_;
+  node* oldest_ = nullptr;  // under order_mutex_
+  node* newest_ = nullptr;
+  std::uint64_t last_sequence_ = 0;
+  std::atomic<std::size_t> built_count_{0};
+
+  std::mutex retire_mutex_;
+  retired_list<node> retired_nodes_;  // under retire_mutex_, in retirement order
+  retired_list<table> retired_tables_;
+  std::atomic<bool> retired_pending_{false};
+  std::atomic<bool> torn_down_{false};
+};
+
+// The process-wide instance of T named `name`: registry<T>::global().get_or_create(name).
+template <class T>
+requires buildable_from_key_or_default<T, std::string> std::shared_ptr<T> named_singleton(
+    std::string_view name) {
+  return registry<T>::global().get_or_create(name);
+}
+
+}  // namespace tandem

@@ -1,0 +1,173 @@
+// tandem/sync/asymmetric_fence.hpp -- a fence split into a cheap side and an expensive side.
+//
+// What it is for: Dekker-style handshakes ("I store my flag, then load yours") need a StoreLoad
+// barrier on BOTH sides. When one side runs millions of times a second (a reader pinning its
+// epoch) and the other rarely (a writer publishing), the barrier can be made asymmetric: the
+// frequent side pays only a compiler barrier, the rare side pays for a barrier executed on
+// every CPU that runs one of this process's threads. This is the idea of folly's
+// asymmetric_thread_fence_light/heavy and liburcu's "memb" flavour.
+//
+// Algorithm:
+//  1. The first time anything asks (asymmetric_fence::prepare(), or the first heavy()), ask the
+//     kernel with membarrier(MEMBARRIER_CMD_QUERY) whether MEMBARRIER_CMD_PRIVATE_EXPEDITED is
+//     supported, and register this process for it (MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED,
+//     once per process). Remember the answer in `expedited_ready`.
+//  2. light(): if registration has succeeded, std::atomic_signal_fence(seq_cst) -- it only
+//     stops the compiler from moving memory accesses across it; otherwise a real
+//     std::atomic_thread_fence(seq_cst).
+//  3. heavy(): if registration succeeded, membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED): the
+//     kernel interrupts every CPU currently running a thread of this process and makes it
+//     execute a full memory barrier before the call returns. A thread that is not running
+//     passes through the scheduler, which is a full barrier too. So at the instant heavy()
+//     returns, every light() in the process behaves as if it had been a full fence somewhere
+//     between its program-order neighbours. Otherwise heavy() is std::atomic_thread_fence.
+//  4. symmetric_fence is the portable policy: both sides are std::atomic_thread_fence(seq_cst).
+//     It exists for platforms without membarrier and to measure what the asymmetry buys.
+//
+// Guarantee: for "light side: A = 1; light(); r1 = B" against "heavy side: B = 1; heavy();
+// r2 = A" (all relaxed atomics), r1 == 0 && r2 == 0 is impossible -- exactly as with two
+// seq_cst fences. Light calls that saw the slow path (not yet registered) use a real fence, so
+// the guarantee holds during start-up too.
+//
+// Costs: light() is a relaxed load of a read-mostly global plus a predictable branch. heavy()
+// is a system call that sends inter-processor interrupts: a few microseconds; use it only on
+// rare paths. If the kernel lacks the command (Linux < 4.14, non-Linux, or a seccomp sandbox
+// that blocks the system call) both sides silently use std::atomic_thread_fence;
+// asymmetric_fence::expedited() tells which path is in use.
+//
+// ThreadSanitizer models neither stand-alone fences nor membarrier(2). Code that uses these
+// fences must, when TANDEM_TSAN is 1, use seq_cst atomic operations instead (which TSan
+// understands); reader_epochs does so. light()/heavy() then become an acq_rel RMW of one shared
+// word (see detail::tsan_fence), which TSan does model.
+//
+// Memory ordering: light() and heavy() are the two halves of one seq_cst fence; neither orders
+// anything on its own (light() alone is only a compiler barrier).
+#pragma once
+
+#include <atomic>
+#include <concepts>
+
+#include "../detail/port.hpp"
+
+#if defined(__linux__)
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
+namespace tandem::detail {
+
+// Under ThreadSanitizer (which rejects std::atomic_thread_fence with -Werror=tsan and does not
+// model fences), both halves become an acq_rel read-modify-write of one shared word. Two RMWs
+// of one location are ordered, and the later one reads from the earlier (release -> acquire),
+// so "store; rmw; load" on both sides still forbids the store-buffering outcome, and TSan sees
+// the happens-before edge.
+inline void tsan_fence() noexcept {
+  static std::atomic<unsigned> word{0};
+  word.fetch_add(0, std::memory_order_acq_rel);
+}
+
+}  // namespace tandem::detail
+
+namespace tandem::sync {
+
+class asymmetric_fence {
+ public:
+  // The cheap side: on the path that runs often.
+  static void light() noexcept {
+#if TANDEM_TSAN
+    ::tandem::detail::tsan_fence();
+#else
+    // relaxed: `expedited_ready` only ever goes from false to true, and it is set after the
+    // registration call returned, so reading true means heavy() will issue the membarrier;
+    // reading a stale false only costs this call a real fence.
+    if (TANDEM_LIKELY(expedited_ready().load(std::memory_order_relaxed))) {
+      std::atomic_signal_fence(std::memory_order_seq_cst);
+    } else {
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+    }
+#endif
+  }
+
+  // The expensive side: on the rare path.
+  static void heavy() noexcept {
+#if defined(__linux__) && !TANDEM_TSAN
+    if (prepare()) {
+      // Cannot fail once registration succeeded (the kernel documents no transient errors
+      // for this command); on an unexpected failure fall through to a real fence anyway.
+      if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0) return;
+    }
+#endif
+#if TANDEM_TSAN
+    ::tandem::detail::tsan_fence();
+#else
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+#endif
+  }
+
+  // Registers the process for expedited membarrier (once; later calls just return the
+  // answer). Call it early (reader_epochs' constructor does) so readers take the cheap path
+  // from the start. Returns whether heavy() uses membarrier.
+  static bool prepare() noexcept {
+    static const bool ready = register_expedited();
+    return ready;
+  }
+
+  // True when light() is a compiler barrier and heavy() a membarrier system call.
+  [[nodiscard]] static bool expedited() noexcept {
+    return prepare();
+  }
+
+ private:
+  static std::atomic<bool>& expedited_ready() noexcept {
+    static std::atomic<bool> ready{false};
+    return ready;
+  }
+
+  static bool register_expedited() noexcept {
+#if defined(__linux__) && !TANDEM_TSAN
+    const long supported = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+    if (supported < 0 || (supported & MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0) return false;
+    if (syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) != 0) {
+      return false;
+    }
+    // release: not needed for correctness of the handshake (see light()), but keeps the
+    // registration's effects ordered before anyone acts on the flag.
+    expedited_ready().store(true, std::memory_order_release);
+    return true;
+#else
+    return false;
+#endif
+  }
+};
+
+// The portable policy: a full fence on both sides. Same guarantee, readers pay an mfence (or
+// locked instruction) per use.
+class symmetric_fence {
+ public:
+  static void light() noexcept { full(); }
+  static void heavy() noexcept { full(); }
+  static bool prepare() noexcept { return false; }
+  [[nodiscard]] static bool expedited() noexcept { return false; }
+
+ private:
+  static void full() noexcept {
+#if TANDEM_TSAN
+    ::tandem::detail::tsan_fence();
+#else
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+#endif
+  }
+};
+
+// A fence policy: the two halves of a seq_cst fence, and whether it is asymmetric.
+template <class F>
+concept fence_policy = requires {
+  { F::light() }
+  noexcept;
+  { F::heavy() }
+  noexcept;
+  { F::prepare() } -> std::same_as<bool>;
+};
+
+}  // namespace tandem::sync

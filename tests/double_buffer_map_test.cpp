@@ -1,0 +1,326 @@
+// Tests for include/tandem/double_buffer_map.hpp.
+#include <tandem/double_buffer_map.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <latch>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "double_buffer_helpers.hpp"
+#include "test_support.hpp"
+
+namespace {
+
+// Both copies as a sorted std::map: publish twice with a no-op batch in between to see the
+// other copy (each publish swaps which copy readers get).
+template <class Reader>
+std::map<int, int> contents(Reader& r) {
+  std::map<int, int> out;
+  auto g = r.read();
+  for (const auto& [k, v] : g) out.emplace(k, v);
+  return out;
+}
+
+template <class Writer, class Reader>
+std::pair<std::map<int, int>, std::map<int, int>> both_copies(Writer& w, Reader& r) {
+  auto first = contents(r);
+  w.erase(-12345);  // a no-op op, so that publish swaps
+  w.publish();
+  auto second = contents(r);
+  return {first, second};
+}
+
+}  // namespace
+
+TEST_CASE("writer operations have map semantics and become visible on publish") {
+  auto [w, r] = tandem::make_double_buffer_map<int, int>();
+  w.insert(1, 10);
+  w.insert(2, 20);
+  w.insert(1, 11);  // insert never overwrites
+  CHECK(w.pending() == 3);
+  CHECK(r.size() == 0);
+  w.publish();
+  CHECK(r.get(1) == 10);
+  CHECK(r.get(2) == 20);
+  CHECK_FALSE(r.get(3).has_value());
+  w.insert_or_assign(1, 12);
+  w.insert_or_assign(3, 30);
+  w.erase(2);
+  w.publish();
+  CHECK(r.get(1) == 12);
+  CHECK_FALSE(r.contains(2));
+  CHECK(r.get(3) == 30);
+  CHECK(r.size() == 2);
+  w.clear();
+  w.publish();
+  CHECK(r.size() == 0);
+  CHECK(r.read().empty());
+}
+
+TEST_CASE("read_guard offers find, contains, size, empty and iteration") {
+  auto [w, r] = tandem::make_double_buffer_map<int, int>();
+  for (int i = 0; i < 10; ++i) w.insert(i, i * i);
+  w.publish();
+  auto g = r.read();
+  REQUIRE(g.find(3) != nullptr);
+  CHECK(*g.find(3) == 9);
+  CHECK(g.find(42) == nullptr);
+  CHECK(g.contains(9));
+  CHECK_FALSE(g.contains(10));
+  CHECK(g.size() == 10);
+  CHECK_FALSE(g.empty());
+  int sum = 0;
+  for (const std::pair<const int, int>& entry : g) sum += entry.second;
+  CHECK(sum == 285);
+}
+
+namespace {
+struct string_hash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+struct string_equal {
+  using is_transparent = void;
+  bool operator()(std::string_view a, std::string_view b) const { return a == b; }
+};
+}  // namespace
+
+TEST_CASE("heterogeneous find works when Hash and KeyEqual are transparent") {
+  auto [w, r] = tandem::make_double_buffer_map<std::string, int, string_hash, string_equal>();
+  w.insert("alpha", 1);
+  w.publish();
+  auto g = r.read();
+  const std::string_view key = "alpha";
+  REQUIRE(g.find(key) != nullptr);  // no std::string built for the lookup
+  CHECK(*g.find(key) == 1);
+  CHECK(g.contains(std::string_view("alpha")));
+  CHECK(g.find(std::string_view("beta")) == nullptr);
+}
+
+namespace {
+// Stateful: with ignore_case set, "ABC" and "abc" are the same key. A copy that got a
+// default-constructed functor would treat them as different.
+struct case_hash {
+  bool ignore_case = false;
+  std::size_t operator()(const std::string& s) const {
+    std::string k = s;
+    if (ignore_case) {
+      std::transform(k.begin(), k.end(), k.begin(),
+                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    }
+    return std::hash<std::string>{}(k);
+  }
+};
+struct case_equal {
+  bool ignore_case = false;
+  bool operator()(const std::string& a, const std::string& b) const {
+    if (!ignore_case) return a == b;
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+             return std::tolower(static_cast<unsigned char>(x)) ==
+                    std::tolower(static_cast<unsigned char>(y));
+           });
+  }
+};
+}  // namespace
+
+TEST_CASE("both copies get copies of the map's Hash and KeyEqual objects") {
+  auto [w, r] = tandem::make_double_buffer_map<std::string, int, case_hash, case_equal>(
+      0, case_hash{true}, case_equal{true});
+  w.insert("abc", 1);
+  w.publish();
+  CHECK(r.get("ABC") == 1);  // first copy
+  w.insert("xyz", 2);
+  w.publish();
+  CHECK(r.get("ABC") == 1);  // second copy: same functors
+  CHECK(r.get("XyZ") == 2);
+  w.insert("ABC", 3);  // the same key: not inserted on either copy
+  w.publish();
+  CHECK(r.size() == 2);
+  w.erase("q");
+  w.publish();
+  CHECK(r.size() == 2);
+  CHECK(r.get("abc") == 1);
+}
+
+TEST_CASE("erase_if runs the predicate once per element and replays exactly what it erased") {
+  auto [w, r] = tandem::make_double_buffer_map<int, int>();
+  for (int i = 0; i < 100; ++i) w.insert(i, i);
+  w.publish();
+  int calls = 0;
+  // Stateful and order-dependent: erases every other element it is shown. Running it again
+  // on the other copy (iterated in its own order) would erase a different set.
+  bool take = false;
+  w.erase_if([&calls, &take](const int&, const int&) {
+    ++calls;
+    take = !take;
+    return take;
+  });
+  w.publish();
+  CHECK(calls == 100);
+  auto [first, second] = both_copies(w, r);
+  CHECK(calls == 100);  // the replay did not call it again
+  CHECK(first.size() == 50);
+  CHECK(first == second);  // the copies agree
+}
+
+TEST_CASE("readers see all of a published map batch or none (sum of values stays zero)") {
+  tandem::test::watchdog dog("map batch atomicity");
+  auto [w, r] = tandem::make_double_buffer_map<std::uint64_t, std::int64_t>();
+  for (std::uint64_t k = 0; k < 16; ++k) w.insert(k, 0);
+  w.publish();
+  std::atomic<bool> stop{false};
+  std::atomic<long> torn{0};
+  std::latch started(2);
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 2; ++t) {
+    readers.emplace_back([&, mine = r]() mutable {
+      started.count_down();
+      while (!stop.load(std::memory_order_relaxed)) {
+        auto g = mine.read();
+        std::int64_t sum = 0;
+        for (const auto& entry : g) sum += entry.second;  // iteration is one snapshot
+        if (sum != 0 || g.size() != 16) torn.fetch_add(1);
+      }
+    });
+  }
+  started.wait();
+  std::vector<std::int64_t> values(16, 0);
+  tandem::test::op_budget budget(5'000, std::chrono::milliseconds(1500));
+  for (std::int64_t i = 1; budget.next(); ++i) {
+    const auto a = static_cast<std::uint64_t>(i % 16);
+    const auto b = static_cast<std::uint64_t>((i * 7 + 3) % 16);
+    if (a == b) continue;
+    values[a] += i;
+    values[b] -= i;
+    w.insert_or_assign(a, values[a]);
+    w.insert_or_assign(b, values[b]);
+    w.publish();
+  }
+  stop.store(true);
+  for (auto& t : readers) t.join();
+  CHECK(torn.load() == 0);
+}
+
+TEST_CASE("a map guard is a snapshot: iteration is unaffected by a concurrent publish") {
+  auto [w, r] = tandem::make_double_buffer_map<int, int>();
+  for (int i = 0; i < 10; ++i) w.insert(i, 1);
+  w.publish();
+  auto other = r;
+  auto g = r.read();
+  w.clear();
+  w.publish();  // does not wait for g (delayed swap)
+  CHECK(other.size() == 0);
+  int sum = 0;
+  for (const auto& entry : g) sum += entry.second;
+  CHECK(sum == 10);
+  CHECK(g.size() == 10);
+}
+
+namespace {
+// Copying throws while `fail_copies` is set: a first application that throws.
+struct fragile {
+  static inline bool fail_copies = false;
+  int value = 0;
+  explicit fragile(int v) : value(v) {}
+  fragile(const fragile& other) : value(other.value) {
+    if (fail_copies) throw std::runtime_error("copy failed");
+  }
+  fragile(fragile&&) noexcept = default;
+  fragile& operator=(const fragile&) = default;
+  fragile& operator=(fragile&&) noexcept = default;
+};
+// Hashing throws while `fail` is set: lets a replay throw.
+struct failing_hash {
+  static inline bool fail = false;
+  std::size_t operator()(int k) const {
+    if (fail) throw std::bad_alloc();
+    return std::hash<int>{}(k);
+  }
+};
+}  // namespace
+
+TEST_CASE("a map op that throws when first applied is dropped, the rest publish later") {
+  auto [w, r] = tandem::make_double_buffer_map<int, fragile>();
+  w.insert(1, fragile(1));
+  fragile::fail_copies = true;
+  w.insert(2, fragile(2));  // logged by move: does not throw yet
+  fragile::fail_copies = false;
+  w.insert(3, fragile(3));
+  fragile::fail_copies = true;
+  try {
+    w.publish();
+    FAIL("publish should have thrown");
+  } catch (const std::runtime_error&) {
+  }
+  fragile::fail_copies = false;
+  CHECK(r.size() == 0);  // nothing published
+  // publish threw at the first op: it is dropped, ops 2 and 3 remain.
+  CHECK(w.pending() == 2);
+  w.publish();
+  CHECK(r.size() == 2);
+  CHECK_FALSE(r.contains(1));
+  w.erase(99);
+  w.publish();  // the other copy
+  CHECK(r.size() == 2);
+  CHECK_FALSE(r.contains(1));
+  CHECK(r.read().find(3)->value == 3);
+}
+
+TEST_CASE("a map op that throws when replayed: readers keep the published map, copies agree") {
+  auto [w, r] = tandem::make_double_buffer_map<int, int, failing_hash>();
+  w.insert(1, 1);
+  w.insert(2, 2);
+  w.publish();
+  failing_hash::fail = true;  // the replay of the inserts will throw bad_alloc
+  w.insert(3, 3);
+  CHECK_THROWS_AS(w.publish(), std::bad_alloc);
+  failing_hash::fail = false;
+  CHECK(r.size() == 2);  // readers still see exactly what was published
+  CHECK(r.get(1) == 1);
+  CHECK(w.pending() == 1);
+  w.publish();  // resumes the replay, then applies insert(3)
+  CHECK(r.size() == 3);
+  auto [first, second] = both_copies(w, r);
+  CHECK(first == second);
+  CHECK(first == std::map<int, int>{{1, 1}, {2, 2}, {3, 3}});
+}
+
+TEST_CASE("an erase_if predicate that throws leaves both copies unchanged") {
+  auto [w, r] = tandem::make_double_buffer_map<int, int>();
+  for (int i = 0; i < 10; ++i) w.insert(i, i);
+  w.publish();
+  int seen = 0;
+  w.erase_if([&seen](const int&, const int&) -> bool {
+    if (++seen == 5) throw std::runtime_error("predicate failed");
+    return true;
+  });
+  CHECK_THROWS_AS(w.publish(), std::runtime_error);
+  CHECK(w.pending() == 0);
+  CHECK(r.size() == 10);
+  w.insert(10, 10);
+  w.publish();
+  auto [first, second] = both_copies(w, r);
+  CHECK(first.size() == 11);
+  CHECK(first == second);
+}
+
+TEST_CASE("map readers are copyable; each copy reads the current map") {
+  auto [w, r] = tandem::make_double_buffer_map<int, int>();
+  w.insert(1, 1);
+  w.publish();
+  auto copy = r;
+  auto fresh = w.reader();
+  CHECK(copy.get(1) == 1);
+  CHECK(fresh.get(1) == 1);
+  std::thread elsewhere([mine = copy]() mutable { CHECK(mine.get(1) == 1); });
+  elsewhere.join();
+}

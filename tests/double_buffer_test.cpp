@@ -1,0 +1,601 @@
+// Tests for include/tandem/double_buffer.hpp.
+#include <tandem/double_buffer.hpp>
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <latch>
+#include <memory>
+#include <new>
+#include <numeric>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "counting_new.hpp"
+#include "double_buffer_helpers.hpp"
+#include "test_support.hpp"
+
+namespace {
+
+// ---- ops used below ------------------------------------------------------------------------
+
+struct append {  // T = std::vector<int>
+  int value;
+  void operator()(std::vector<int>& v) const { v.push_back(value); }
+};
+using ints = tandem::double_buffer<std::vector<int>, append>;
+
+// Records which kind of application ran: 'L' (lvalue, Op&) or 'R' (rvalue, Op&&).
+struct application_log {
+  std::vector<char> kinds;
+};
+struct recording_op {
+  application_log* log;
+  int value;
+  void operator()(std::vector<int>& v) & {
+    log->kinds.push_back('L');
+    v.push_back(value);
+  }
+  void operator()(std::vector<int>& v) && {
+    log->kinds.push_back('R');
+    v.push_back(value);
+  }
+};
+
+// The second application moves its payload: a unique_ptr in an op must work.
+struct move_in_op {
+  std::unique_ptr<int> payload;
+  void operator()(std::vector<std::unique_ptr<int>>& v) & {
+    v.push_back(std::make_unique<int>(*payload));
+  }
+  void operator()(std::vector<std::unique_ptr<int>>& v) && { v.push_back(std::move(payload)); }
+};
+
+// Balanced transfers: a batch of them keeps the sum of all slots at zero.
+struct transfer {
+  std::size_t from;
+  std::size_t to;
+  std::int64_t amount;
+  void operator()(std::array<std::int64_t, 8>& slots) const {
+    slots[from] -= amount;
+    slots[to] += amount;
+  }
+};
+
+// Throws on the first application (lvalue) or on the replay (rvalue), as configured.
+struct flaky_op {
+  int value;
+  bool throw_first = false;
+  std::shared_ptr<int> replay_failures_left{};  // throws bad_alloc on replay while > 0
+  void operator()(std::vector<int>& v) & {
+    if (throw_first) throw std::runtime_error("first application failed");
+    v.push_back(value);
+  }
+  void operator()(std::vector<int>& v) && {
+    if (replay_failures_left && *replay_failures_left > 0) {
+      --*replay_failures_left;
+      throw std::bad_alloc();
+    }
+    v.push_back(value);
+  }
+};
+
+template <class Reader>
+std::vector<int> snapshot(Reader& r) {
+  return *r.read();
+}
+
+}  // namespace
+
+// ---- the op concept ------------------------------------------------------------------------
+
+TEST_CASE("the op concept requires lvalue and rvalue application and a nothrow move") {
+  struct lvalue_only {
+    void operator()(std::vector<int>&) & {}
+    void operator()(std::vector<int>&) && = delete;
+  };
+  struct rvalue_only {
+    void operator()(std::vector<int>&) && {}
+  };
+  struct throwing_move {
+    throwing_move() = default;
+    throwing_move(throwing_move&&) noexcept(false) {}
+    void operator()(std::vector<int>&) {}
+  };
+  STATIC_REQUIRE(tandem::double_buffer_operation<append, std::vector<int>>);
+  STATIC_REQUIRE(tandem::double_buffer_operation<recording_op, std::vector<int>>);
+  STATIC_REQUIRE(tandem::double_buffer_operation<move_in_op, std::vector<std::unique_ptr<int>>>);
+  STATIC_REQUIRE_FALSE(tandem::double_buffer_operation<lvalue_only, std::vector<int>>);
+  STATIC_REQUIRE_FALSE(tandem::double_buffer_operation<rvalue_only, std::vector<int>>);
+  STATIC_REQUIRE_FALSE(tandem::double_buffer_operation<throwing_move, std::vector<int>>);
+  STATIC_REQUIRE_FALSE(tandem::double_buffer_operation<append, std::string>);
+}
+
+TEST_CASE("each op is applied once per copy: first as an lvalue, then as an rvalue, in order") {
+  application_log log;
+  auto [w, r] = tandem::make_double_buffer<std::vector<int>, recording_op>();
+  w.push(recording_op{&log, 1});
+  w.push(recording_op{&log, 2});
+  w.publish();
+  CHECK(log.kinds == std::vector<char>{'L', 'L'});
+  CHECK(*r.read() == std::vector<int>{1, 2});
+  w.push(recording_op{&log, 3});
+  w.publish();  // replays 1 and 2 on the other copy, then applies 3
+  CHECK(log.kinds == std::vector<char>{'L', 'L', 'R', 'R', 'L'});
+  CHECK(*r.read() == std::vector<int>{1, 2, 3});
+}
+
+TEST_CASE("an op holding a unique_ptr moves it into the second copy") {
+  auto [w, r] = tandem::make_double_buffer<std::vector<std::unique_ptr<int>>, move_in_op>();
+  w.push(move_in_op{std::make_unique<int>(7)});
+  w.publish();
+  w.push(move_in_op{std::make_unique<int>(8)});
+  w.publish();
+  w.push(move_in_op{std::make_unique<int>(9)});
+  w.publish();
+  auto g = r.read();
+  REQUIRE(g->size() == 3);
+  CHECK(*(*g)[0] == 7);
+  CHECK(*(*g)[1] == 8);
+  CHECK(*(*g)[2] == 9);
+}
+
+TEST_CASE("both copies are built from the same args, which are not moved from") {
+  auto text = std::make_shared<std::string>(std::string(100, 'x'));
+  struct holder {
+    explicit holder(std::shared_ptr<std::string> s) : text(std::move(s)) {}
+    std::shared_ptr<std::string> text;
+  };
+  struct noop {
+    void operator()(holder&) const {}
+  };
+  auto [w, r] = tandem::make_double_buffer<holder, noop>(text);
+  CHECK(text != nullptr);
+  CHECK(text.use_count() == 3);  // ours + one per copy
+}
+
+// ---- 2. publish is atomic, unpublished ops are invisible ------------------------------------
+
+TEST_CASE("unpublished ops are invisible; publish makes them visible; pending counts them") {
+  auto [w, r] = tandem::make_double_buffer<std::vector<int>, append>();
+  w.push(append{1});
+  w.push(append{2});
+  CHECK(w.pending() == 2);
+  CHECK(snapshot(r).empty());
+  w.publish();
+  CHECK(w.pending() == 0);
+  CHECK(snapshot(r) == std::vector<int>{1, 2});
+  w.publish();  // nothing pending: a no-op
+  CHECK(snapshot(r) == std::vector<int>{1, 2});
+}
+
+TEST_CASE("readers see all of a published batch or none of it (sum stays zero)") {
+  tandem::test::watchdog dog("batch atomicity");
+  using slots = std::array<std::int64_t, 8>;
+  auto [w, r] = tandem::make_double_buffer<slots, transfer>(slots{});
+  std::atomic<bool> stop{false};
+  std::atomic<long> torn{0};
+  std::atomic<long> non_zero_seen{0};
+  std::latch readers_started(2);
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 2; ++t) {
+    readers.emplace_back([&, mine = r]() mutable {
+      readers_started.count_down();
+      while (!stop.load(std::memory_order_relaxed)) {
+        auto g = mine.read();
+        const auto sum = std::accumulate(g->begin(), g->end(), std::int64_t{0});
+        if (sum != 0) torn.fetch_add(1);
+        if ((*g)[0] != 0) non_zero_seen.fetch_add(1, std::memory_order_relaxed);
+      }
+    });
+  }
+  readers_started.wait();
+  tandem::test::op_budget budget(20'000, std::chrono::milliseconds(1500));
+  for (std::int64_t i = 1; budget.next(); ++i) {
+    const auto a = static_cast<std::size_t>(i % 8);
+    const auto b = static_cast<std::size_t>((i * 3 + 1) % 8);
+    w.push(transfer{a, b, i});  // unbalanced until the next op ...
+    w.push(transfer{b, (b + 1) % 8, i / 2});
+    w.push(transfer{(b + 1) % 8, a, i / 2});
+    w.push(transfer{b, a, i - i / 2});  // ... which restores sum == 0 for the batch
+    w.publish();
+  }
+  stop.store(true);
+  for (auto& t : readers) t.join();
+  CHECK(torn.load() == 0);
+}
+
+// ---- 3. delayed swap -------------------------------------------------------------------------
+
+TEST_CASE("a guard held across publish does not block that publish") {
+  tandem::test::watchdog dog("delayed swap");
+  auto [w, r] = tandem::make_double_buffer<std::vector<int>, append>();
+  auto g = r.read();
+  w.push(append{1});
+  w.publish();  // same thread: if this waited for `g`, the watchdog would fire
+  CHECK(g->empty());
+  auto other = w.reader();
+  CHECK(*other.read() == std::vector<int>{1});
+}
+
+namespace {
+// Sets a flag when first applied: shows when publish reached W4 (the write to the copy).
+struct flag_op {
+  std::atomic<bool>* applied;
+  void operator()(std::vector<int>& v) & {
+    applied->store(true);
+    v.push_back(1);
+  }
+  void operator()(std::vector<int>& v) && { v.push_back(1); }
+};
+}  // namespace
+
+TEST_CASE("the next publish waits for a guard taken before the previous publish") {
+  tandem::test::watchdog dog("second publish waits");
+  std::atomic<bool> applied{false};
+  auto [w, r] = tandem::make_double_buffer<std::vector<int>, flag_op>();
+  std::optional<decltype(r.read())> g;
+  g.emplace(r.read());
+  std::atomic<bool> unused{false};
+  w.push(flag_op{&unused});
+  w.publish();  // swap 1: `g` stays on the old copy
+  std::thread writer([&, w = std::move(w)]() mutable {
+    w.push(flag_op{&applied});
+    w.publish();  // must wait for `g` before it writes to g's copy
+  });
+  // Bounded observation window: the writer must not write to g's copy while g lives.
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(100);
+  while (std::chrono::steady_clock::now() < until) {
+    CHECK_FALSE(applied.load());
+    CHECK((*g)->empty());
+    std::this_thread::yield();
+  }
+  g.reset();
+  writer.join();
+  CHECK(applied.load());
+  CHECK(r.read()->size() == 2);
+}
+
+TEST_CASE("try_publish never waits: false and nothing changed while readers are in the old copy") {
+  tandem::test::watchdog dog("try_publish");
+  auto [w, r] = tandem::make_double_buffer<std::vector<int>, append>();
+  auto other = r;
+  std::optional<decltype(r.read())> g;
+  g.emplace(r.read());
+  w.push(append{1});
+  CHECK(w.try_publish());  // the first swap does not need g's copy
+  w.push(append{2});
+  CHECK_FALSE(w.try_publish());  // the second would
+  CHECK(w.pending() == 1);
+  CHECK(*other.read() == std::vector<int>{1});
+  CHECK((*g)->empty());
+  g.reset();
+  CHECK(w.try_publish());
+  CHECK(w.pending() == 0);
+  CHECK(*other.read() == std::vector<int>{1, 2});
+}
+
+// ---- 1 and 4. readers never wait; the writer sleeps and is woken ----------------------------
+
+TEST_CASE("read() and guard release never allocate") {
+  auto [w, r] = tandem::make_double_buffer<std::vector<int>, append>();
+  w.push(append{1});
+  w.publish();
+  tandem::test::allocation_scope allocations;
+  for (int i = 0; i < 1000; ++i) {
+    auto g = r.read();
+    CHECK(g->size() == 1);
+  }
+  CHECK(allocations.count() == 0);
+}
+
+TEST_CASE("readers keep reading while the writer is blocked, and the straggler wakes it") {
+  tandem::test::watchdog dog("readers while the writer waits");
+  auto [w, r] = tandem::make_double_buffer<std::vector<int>, append>();
+  auto straggler = r;
+  std::optional<decltype(straggler.read())> g;
+  g.emplace(straggler.read());
+  w.push(append{1});
+  w.publish();
+  std::atomic<bool> done{false};
+  std::chrono::nanoseconds writer_cpu{};
+  std::thread writer([&, w = std::move(w)]() mutable {
+    const auto start = tandem::test::thread_cpu_time();
+    w.push(append{2});
+    w.publish();  // blocks on the straggler
+    writer_cpu = tandem::test::thread_cpu_time() - start;
+    done.store(true);
+  });
+  // Readers are never blocked by a waiting writer: many reads complete meanwhile.
+  const auto start = std::chrono::steady_clock::now();
+  long reads = 0;
+  while (std::chrono::steady_clock::now() - start < std::chrono::milliseconds(200)) {
+    auto mine = r.read();
+    CHECK(*mine == std::vector<int>{1});
+    ++reads;
+  }
+  CHECK(reads > 100);
+  CHECK_FALSE(done.load());
+  g.reset();  // the straggler leaves: it must wake the writer (else the watchdog fires)
+  writer.join();
+  CHECK(done.load());
+  // The writer slept instead of spinning through the window (~200 ms of wall time).
+  CHECK(writer_cpu < std::chrono::milliseconds(60));
+  CHECK(*r.read() == std::vector<int>{1, 2});
+}
+
+// ---- 5. snapshots and nesting ---------------------------------------------------------------
+
+TEST_CASE("a guard is one snapshot for its lifetime, and nested guards share it") {
+  auto [w, r] = tandem::make_double_buffer<std::vector<int>, append>();
+  auto other = w.reader();
+  w.push(append{1});
+  w.publish();
+  auto outer = r.read();
+  w.push(append{2});
+  w.publish();
+  CHECK(*outer == std::vector<int>{1});
+  {
+    auto inner = r.read();  // nested: same snapshot as `outer`, not the newer copy
+    CHECK(&*inner == &*outer);
+    CHECK(*inner == std::vector<int>{1});
+  }
+  CHECK(*other.read() == std::vector<int>{1, 2});
+  CHECK(*outer == std::vector<int>{1});
+}
+
+TEST_CASE("a moved guard keeps its snapshot and releases once") {
+  auto [w, r] = tandem::make_double_buffer<std::vector<int>, append>();
+  w.push(append{1});
+  w.publish();
+  auto g = r.read();
+  auto moved = std::move(g);
+  CHECK(*moved == std::vector<int>{1});
+}
+
+// ---- 6. readers: creation while waiting, current copy, slot reuse ---------------------------
+
+TEST_CASE("creating or copying readers while the writer waits never deadlocks") {
+  tandem::test::watchdog dog("reader creation while the writer waits");
+  auto [w, r] = tandem::make_double_buffer<std::vector<int>, append>();
+  auto straggler = r;
+  std::optional<decltype(straggler.read())> g;
+  g.emplace(straggler.read());
+  w.push(append{1});
+  w.publish();
+  std::thread writer([&, w = std::move(w)]() mutable {
+    w.push(append{2});
+    w.publish();
+  });
+  std::vector<decltype(r)> created;
+  for (int i = 0; i < 100; ++i) {
+    created.push_back(r);  // copies claim new slots, more than one chunk
+    CHECK(*created.back().read() == std::vector<int>{1});
+  }
+  g.reset();
+  writer.join();
+  for (auto& c : created) CHECK(*c.read() == std::vector<int>{1, 2});
+}
+
+TEST_CASE("a new reader starts on the current copy, after any number of publishes") {
+  auto [w, r] = tandem::make_double_buffer<std::vector<int>, append>();
+  for (int i = 1; i <= 5; ++i) {
+    w.push(append{i});
+    w.publish();
+    auto fresh = w.reader();
+    CHECK(fresh.read()->size() == static_cast<std::size_t>(i));
+    auto copied = r;
+    CHECK(copied.read()->size() == static_cast<std::size_t>(i));
+  }
+}
+
+TEST_CASE("reader slots are reused: a million readers created and destroyed allocate nothing") {
+  auto [w, r] = tandem::make_double_buffer<std::vector<int>, append>();
+  { auto warm_up = r; }
+  tandem::test::allocation_scope allocations;
+  for (int i = 0; i < 1'000'000; ++i) {
+    auto copy = r;
+    auto g = copy.read();
+  }
+  CHECK(allocations.count() == 0);
+}
+
+// ---- 7. lifetime -----------------------------------------------------------------------------
+
+namespace {
+struct counted {
+  static inline std::atomic<int> alive{0};
+  counted() { alive.fetch_add(1); }
+  counted(const counted&) = delete;
+  counted& operator=(const counted&) = delete;
+  ~counted() { alive.fetch_sub(1); }
+  int value = 0;
+};
+struct set_value {
+  int value;
+  void operator()(counted& c) const { c.value = value; }
+};
+}  // namespace
+
+TEST_CASE("dropping the writer leaves readers on the last published state") {
+  auto [w, r] = tandem::make_double_buffer<counted, set_value>();
+  w.push(set_value{5});
+  w.publish();
+  w.push(set_value{6});  // never published
+  { auto gone = std::move(w); }
+  CHECK(counted::alive.load() == 2);
+  CHECK(r.read()->value == 5);
+  auto copy = r;
+  CHECK(copy.read()->value == 5);
+}
+
+TEST_CASE("whichever of writer and readers is dropped last frees both copies") {
+  REQUIRE(counted::alive.load() == 0);
+  {
+    auto [w, r] = tandem::make_double_buffer<counted, set_value>();
+    CHECK(counted::alive.load() == 2);
+    { auto drop = std::move(r); }  // readers first: the writer keeps working
+    w.push(set_value{1});
+    w.publish();
+    CHECK(w.reader().read()->value == 1);
+    CHECK(counted::alive.load() == 2);
+  }
+  CHECK(counted::alive.load() == 0);
+  {
+    auto [w, r] = tandem::make_double_buffer<counted, set_value>();
+    auto g_reader = r;
+    { auto drop = std::move(w); }  // writer first
+    CHECK(counted::alive.load() == 2);
+    CHECK(g_reader.read()->value == 0);
+  }
+  CHECK(counted::alive.load() == 0);
+}
+
+// ---- 9. exceptions ---------------------------------------------------------------------------
+
+TEST_CASE("an op that throws when first applied leaves publish and never reaches either copy") {
+  auto [w, r] = tandem::make_double_buffer<std::vector<int>, flaky_op>();
+  w.push(flaky_op{1});
+  w.push(flaky_op{2, /*throw_first=*/true});
+  w.push(flaky_op{3});
+  CHECK_THROWS_AS(w.publish(), std::runtime_error);
+  CHECK(snapshot(r).empty());  // nothing was published
+  CHECK(w.pending() == 2);     // the failed op is dropped, the others stay pending
+  w.publish();
+  CHECK(snapshot(r) == std::vector<int>{1, 3});
+  w.push(flaky_op{4});
+  w.publish();  // replays 1, 3 on the other copy: it must not contain 2 either
+  CHECK(snapshot(r) == std::vector<int>{1, 3, 4});
+  w.push(flaky_op{5});
+  w.publish();
+  CHECK(snapshot(r) == std::vector<int>{1, 3, 4, 5});
+}
+
+TEST_CASE(
+    "an op that throws when replayed leaves publish, readers keep the published copy, "
+    "and the next publish resumes the replay") {
+  auto failures = std::make_shared<int>(0);
+  auto [w, r] = tandem::make_double_buffer<std::vector<int>, flaky_op>();
+  w.push(flaky_op{1, false, failures});
+  w.push(flaky_op{2, false, failures});
+  w.publish();
+  CHECK(snapshot(r) == std::vector<int>{1, 2});
+  *failures = 2;  // the replay of 1 fails twice (bad_alloc)
+  w.push(flaky_op{3, false, failures});
+  CHECK_THROWS_AS(w.publish(), std::bad_alloc);
+  CHECK(snapshot(r) == std::vector<int>{1, 2});
+  CHECK(w.pending() == 1);
+  CHECK_THROWS_AS(w.publish(), std::bad_alloc);
+  CHECK(snapshot(r) == std::vector<int>{1, 2});
+  CHECK_FALSE(w.try_publish() == false);  // no readers in the way: it publishes
+  CHECK(snapshot(r) == std::vector<int>{1, 2, 3});
+  w.push(flaky_op{4, false, failures});
+  w.publish();  // the other copy now: it must agree with what was published
+  CHECK(snapshot(r) == std::vector<int>{1, 2, 3, 4});
+  w.push(flaky_op{5, false, failures});
+  w.publish();
+  CHECK(snapshot(r) == std::vector<int>{1, 2, 3, 4, 5});
+}
+
+// ---- 10. misuse in debug builds --------------------------------------------------------------
+
+TEST_CASE("debug: a reader used by two threads at once is reported") {
+  tandem::test::watchdog dog("reader shared by threads");
+  tandem::test::assertion_recorder recorder;
+  auto [w, shared_reader] = tandem::make_double_buffer<std::vector<int>, append>();
+  auto& r = shared_reader;  // a plain reference: lambdas may capture it (clang 14)
+  std::latch first_inside(1);
+  std::latch second_done(1);
+  std::thread first([&] {
+    auto g = r.read();
+    first_inside.count_down();
+    second_done.wait();
+  });
+  first_inside.wait();
+  { auto g = r.read(); }  // the same reader, while the other thread holds a guard on it
+  second_done.count_down();
+  first.join();
+  CHECK(recorder.saw("used by two threads at once"));
+}
+
+TEST_CASE("debug: a guard outliving its reader is reported") {
+  tandem::test::assertion_recorder recorder;
+  auto [w, r] = tandem::make_double_buffer<std::vector<int>, append>();
+  std::optional<decltype(r)> doomed(r);
+  // The guard is built in raw storage and never destroyed: its destructor would touch the
+  // destroyed reader. Only the report is under test.
+  alignas(decltype(r.read())) unsigned char storage[sizeof(decltype(r.read()))];
+  ::new (static_cast<void*>(storage)) decltype(r.read())(doomed->read());
+  doomed.reset();
+  CHECK(recorder.saw("outlived the reader"));
+  // The destroyed reader left its read section: the writer is not blocked forever.
+  w.push(append{1});
+  w.publish();
+  w.push(append{2});
+  w.publish();
+  CHECK(r.read()->size() == 2);
+}
+
+namespace {
+// Calls back into its own writer while being applied (a "second writer" on the same thread).
+struct reentrant_op {
+  void* self;  // the writer applying this op (its type needs reentrant_op to be complete)
+  void operator()(std::vector<int>& v) &;
+  void operator()(std::vector<int>&) && {}
+};
+using reentrant_buffer = tandem::double_buffer<std::vector<int>, reentrant_op>;
+void reentrant_op::operator()(std::vector<int>& v) & {
+  v.push_back(static_cast<int>(static_cast<reentrant_buffer::writer*>(self)->pending()));
+}
+// Blocks inside its first application until released: holds a publish() in progress.
+struct blocking_op {
+  std::latch* inside;
+  std::latch* release;
+  void operator()(std::vector<int>&) & {
+    inside->count_down();
+    release->wait();
+  }
+  void operator()(std::vector<int>&) && {}
+};
+}  // namespace
+
+TEST_CASE("debug: an op calling back into its writer during publish is reported") {
+  tandem::test::assertion_recorder recorder;
+  auto [w, r] = tandem::make_double_buffer<std::vector<int>, reentrant_op>();
+  w.push(reentrant_op{&w});
+  w.publish();
+  CHECK(recorder.saw("entered twice"));
+}
+
+TEST_CASE("debug: a second thread using the writer during publish is reported") {
+  tandem::test::watchdog dog("writer shared without a mutex");
+  tandem::test::assertion_recorder recorder;
+  auto [shared_writer, r] = tandem::make_double_buffer<std::vector<int>, blocking_op>();
+  auto& w = shared_writer;  // a plain reference: lambdas may capture it (clang 14)
+  std::latch inside(1);
+  std::latch release(1);
+  w.push(blocking_op{&inside, &release});
+  std::thread publisher([&] { w.publish(); });
+  inside.wait();  // the publisher is inside publish(), applying the op
+  std::thread second([&] { (void)w.pending(); });  // a second writer thread
+  second.join();
+  release.count_down();
+  publisher.join();
+  CHECK(recorder.saw("entered twice"));
+}
+
+TEST_CASE("moved writers and readers keep working and report nothing") {
+  tandem::test::assertion_recorder recorder;
+  auto [w, r] = tandem::make_double_buffer<std::vector<int>, append>();
+  auto moved_writer = std::move(w);
+  CHECK(recorder.count() == 0);
+  auto moved_reader = std::move(r);
+  moved_writer.push(append{1});
+  moved_writer.publish();
+  CHECK(recorder.count() == 0);
+  CHECK(moved_reader.read()->size() == 1);
+}

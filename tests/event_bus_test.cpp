@@ -1,0 +1,576 @@
+// Tests for include/tandem/event_bus.hpp (and its mailbox, include/tandem/detail/mailbox.hpp).
+// Each TEST_CASE names the guarantee of issue 7 it checks ("g1".."g8"). Catch2 assertions are
+// not thread-safe, so worker threads only record what they saw; the test thread checks it.
+#include <tandem/event_bus.hpp>
+
+#include <time.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <latch>
+#include <memory>
+#include <optional>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+// GCC 12 at -O1 and above inlines counting_new's operator delete (std::free) next to a
+// `new` it cannot see is the replaced one and warns -Wmismatched-new-delete, a false positive.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+#include "counting_new.hpp"
+#include "test_support.hpp"
+
+using namespace std::chrono_literals;
+using tandem::event_bus;
+using tandem::event_bus_options;
+using tandem::overflow_policy;
+
+namespace {
+
+// Longer than any small-string buffer: building a std::string from it allocates.
+constexpr std::string_view long_topic = "room:the-long-topic-name-that-does-not-fit-sso";
+
+// Counts the copies and moves of itself (per test: reset() first).
+struct counted {
+  static inline std::atomic<int> copies{0};
+  static inline std::atomic<int> moves{0};
+  static void reset() {
+    copies = 0;
+    moves = 0;
+  }
+  int value = 0;
+  explicit counted(int v) : value(v) {}
+  counted(const counted& other) : value(other.value) { ++copies; }
+  counted(counted&& other) noexcept : value(other.value) { ++moves; }
+  counted& operator=(const counted&) = delete;
+  counted& operator=(counted&&) = delete;
+  ~counted() = default;
+};
+
+// CPU time consumed by the calling thread.
+std::chrono::nanoseconds thread_cpu_time() {
+  timespec now{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+  return std::chrono::seconds(now.tv_sec) + std::chrono::nanoseconds(now.tv_nsec);
+}
+
+}  // namespace
+
+// ---- g1: topic lifetime ---------------------------------------------------------------------
+
+TEST_CASE("g1: a topic exists exactly while it has subscriptions") {
+  event_bus<int> bus;
+  CHECK(bus.topic_count() == 0);
+  {
+    auto a1 = bus.subscribe("a");
+    CHECK(bus.topic_count() == 1);
+    CHECK(bus.subscriber_count("a") == 1);
+    {
+      auto a2 = bus.subscribe("a");
+      auto b = bus.subscribe("b");
+      CHECK(bus.topic_count() == 2);
+      CHECK(bus.subscriber_count("a") == 2);
+    }
+    CHECK(bus.topic_count() == 1);  // b gone; a still has a1
+    CHECK(bus.subscriber_count("a") == 1);
+    CHECK(bus.subscriber_count("b") == 0);
+  }
+  CHECK(bus.topic_count() == 0);
+  CHECK(bus.subscriber_count("a") == 0);
+}
+
+TEST_CASE("g1: a moved-from subscription does not keep its topic; the moved-to one does") {
+  event_bus<int> bus;
+  std::optional<event_bus<int>::subscription> holder;
+  {
+    auto original = bus.subscribe("t");
+    holder.emplace(std::move(original));
+    CHECK_FALSE(static_cast<bool>(original));
+  }  // the moved-from one is destroyed here: the topic stays
+  CHECK(bus.topic_count() == 1);
+  CHECK(bus.subscriber_count("t") == 1);
+  holder.reset();
+  CHECK(bus.topic_count() == 0);
+}
+
+TEST_CASE("g1: move-assignment unsubscribes the old topic first") {
+  event_bus<int> bus;
+  auto s = bus.subscribe("old");
+  auto other = bus.subscribe("new");
+  CHECK(bus.topic_count() == 2);
+  s = std::move(other);
+  CHECK(bus.topic_count() == 1);
+  CHECK(bus.subscriber_count("old") == 0);
+  CHECK(s.topic() == "new");
+  CHECK(bus.publish("old", 1) == 0);
+}
+
+TEST_CASE("g1: subscriptions may outlive their bus") {
+  std::optional<event_bus<std::string>> bus(std::in_place);
+  auto s = bus->subscribe("t");
+  CHECK(bus->publish("t", "kept") == 1);
+  bus.reset();
+  CHECK(s.pending() == 1);
+  CHECK(s.receive() == "kept");
+  CHECK(s.topic() == "t");
+}
+
+// ---- g2: absent topics ----------------------------------------------------------------------
+
+TEST_CASE("g2: publish to a topic with no subscribers returns 0 and allocates nothing") {
+  // Both paths: the absent-topic filter (default) and the rc_map lookup (filter disabled, as
+  // when another topic shares the filter slot).
+  for (const std::size_t filter_slots : {std::size_t{4096}, std::size_t{0}}) {
+    CAPTURE(filter_slots);
+    event_bus_options options;
+    options.absent_topic_filter_slots = filter_slots;
+    event_bus<std::string> bus(options);
+    auto other = bus.subscribe("some-other-topic-with-a-long-name-too");
+    { auto gone = bus.subscribe(std::string(long_topic)); }  // existed once, erased since
+    const std::string message = "payload";                   // copied before counting starts
+    std::string as_string(long_topic);
+    tandem::test::allocation_scope scope;
+    CHECK(bus.publish(long_topic, std::string()) == 0);  // std::string_view
+    CHECK(bus.publish(as_string, std::string()) == 0);   // const std::string&
+    CHECK(bus.publish("room:a-literal-topic-name-longer-than-sso", std::string()) == 0);
+    CHECK(bus.subscriber_count(long_topic) == 0);
+    CHECK(scope.count() == 0);
+  }
+}
+
+TEST_CASE("g2: the absent-topic filter never hides a live topic") {
+  // 1 slot: every topic shares it; many topics created and erased around a live one.
+  event_bus_options options;
+  options.absent_topic_filter_slots = 1;
+  event_bus<int> bus(options);
+  auto live = bus.subscribe("live");
+  for (int i = 0; i < 100; ++i) {
+    auto temporary = bus.subscribe("t" + std::to_string(i));
+  }
+  CHECK(bus.publish("live", 7) == 1);
+  CHECK(live.try_receive() == 7);
+}
+
+// ---- g3: delivery ---------------------------------------------------------------------------
+
+TEST_CASE("g3: every message after subscribe, in publish order per publisher, never twice") {
+  tandem::test::watchdog guard("g3 ordering", 30s);
+  event_bus<std::pair<int, int>> bus;  // {publisher, sequence}
+  constexpr int publishers = 2;
+  constexpr int per_publisher = 20000;
+  auto sub = bus.subscribe("t");
+  std::atomic<int> not_reached{0};
+  std::atomic<int> out_of_order{0};
+  tandem::test::run_threads(publishers + 1, [&](std::size_t i) {
+    if (i < publishers) {
+      for (int n = 0; n < per_publisher; ++n) {
+        if (bus.publish("t", {static_cast<int>(i), n}) != 1) ++not_reached;
+      }
+      return;
+    }
+    std::array<int, publishers> next{};
+    for (int received = 0; received < publishers * per_publisher; ++received) {
+      const auto [from, seq] = sub.receive();
+      // In order, none lost, none repeated: exactly the next sequence number of `from`.
+      if (seq != next[static_cast<std::size_t>(from)]) ++out_of_order;
+      next[static_cast<std::size_t>(from)] = seq + 1;
+    }
+  });
+  CHECK(not_reached == 0);
+  CHECK(out_of_order == 0);
+  CHECK_FALSE(sub.try_receive().has_value());
+}
+
+TEST_CASE("g3: a subscription made in one thread receives what another publishes afterwards") {
+  tandem::test::watchdog guard("g3 after subscribe", 30s);
+  event_bus<int> bus;
+  for (int round = 0; round < 200; ++round) {
+    std::optional<event_bus<int>::subscription> sub;
+    std::latch subscribed(1);
+    std::thread subscriber([&] {
+      sub.emplace(bus.subscribe("t"));
+      subscribed.count_down();
+    });
+    subscribed.wait();
+    CHECK(bus.publish("t", round) == 1);
+    subscriber.join();
+    CHECK(sub->try_receive() == round);
+  }
+}
+
+TEST_CASE("g3: nothing is delivered to a destroyed subscription") {
+  event_bus<int> bus;
+  auto keep = bus.subscribe("t");
+  { auto gone = bus.subscribe("t"); }
+  CHECK(bus.publish("t", 1) == 1);
+  CHECK(bus.subscriber_count("t") == 1);
+}
+
+TEST_CASE("g3: subscriptions destroyed while publishers deliver to them are sanitizer-clean") {
+  tandem::test::watchdog guard("g3 destroy vs publish", 60s);
+  event_bus<std::string> bus;
+  std::atomic<bool> stop{false};
+  tandem::test::op_budget budget(20000, 3s);
+  tandem::test::run_threads(3, [&](std::size_t i) {
+    if (i == 0) {
+      for (std::size_t round = 0; budget.next(); ++round) {
+        auto sub = bus.subscribe(
+            "t", 4, round % 2 == 0 ? overflow_policy::block : overflow_policy::drop_oldest);
+        static_cast<void>(sub.try_receive());
+      }
+      stop = true;
+      return;
+    }
+    const std::string text(40, 'x');  // heap-allocated copies: ASan sees any use after free
+    while (!stop) static_cast<void>(bus.publish("t", text));
+  });
+  CHECK(bus.topic_count() == 0);
+}
+
+TEST_CASE("g3: a publisher blocked on a full mailbox does not block subscribe or unsubscribe") {
+  // Publishing delivers with no topic or map lock held. If it held one, the subscribing and
+  // unsubscribing below (while the publisher is stuck inside publish) would deadlock and the
+  // watchdog would fail the test.
+  tandem::test::watchdog guard("g3 no deadlock", 30s);
+  struct signalling {
+    std::latch* copied;
+    int value;
+    signalling(std::latch* l, int v) : copied(l), value(v) {}
+    signalling(const signalling& other) : copied(other.copied), value(other.value) {
+      if (copied != nullptr) copied->count_down();  // publish is delivering: copies precede pushes
+    }
+    signalling(signalling&&) noexcept = default;
+  };
+  event_bus<signalling> bus;
+  std::latch copied(1);
+  auto full = bus.subscribe("t", 1, overflow_policy::block);
+  auto other = bus.subscribe("t");
+  REQUIRE(bus.publish("t", signalling(nullptr, 0)) == 2);
+  static_cast<void>(other.try_receive());
+  // `full` now holds one message. The next publish copies for `full`, then blocks on it.
+  std::size_t reached = 0;
+  std::thread publisher([&] { reached = bus.publish("t", signalling(&copied, 1)); });
+  copied.wait();
+  {
+    auto joined = bus.subscribe("t");  // needs the topic's list
+    auto joined_elsewhere = bus.subscribe("u");
+  }                                  // leaves again
+  CHECK(full.receive().value == 0);  // makes room: the publisher completes
+  publisher.join();
+  CHECK(reached == 2);
+  CHECK(full.receive().value == 1);
+  CHECK(other.receive().value == 1);
+}
+
+// ---- g4: copies -----------------------------------------------------------------------------
+
+TEST_CASE("g4: publish copies once per subscriber beyond the first; the last gets it moved") {
+  event_bus<counted> bus;
+  std::vector<event_bus<counted>::subscription> subs;
+  for (int n = 1; n <= 8; ++n) {
+    subs.push_back(bus.subscribe("t"));
+    counted::reset();
+    CHECK(bus.publish("t", counted(n)) == static_cast<std::size_t>(n));
+    CHECK(counted::copies == n - 1);
+    for (auto& s : subs) CHECK(s.try_receive()->value == n);
+  }
+  // publish_from skips the sender: 7 receivers, 6 copies.
+  counted::reset();
+  CHECK(bus.publish_from(subs.front(), "t", counted(99)) == 7);
+  CHECK(counted::copies == 6);
+  CHECK_FALSE(subs.front().try_receive().has_value());
+  for (std::size_t i = 1; i < subs.size(); ++i) CHECK(subs[i].try_receive()->value == 99);
+}
+
+TEST_CASE("g4: a move-only message works with one subscriber; a second subscribe throws") {
+  using bus_type = event_bus<std::unique_ptr<int>>;
+  static_assert(!bus_type::fans_out);
+  static_assert(event_bus<std::string>::fans_out);
+  bus_type bus;
+  auto only = bus.subscribe("jobs");
+  CHECK(bus.publish("jobs", std::make_unique<int>(42)) == 1);
+  CHECK(*only.receive() == 42);
+  CHECK_THROWS_AS(bus.subscribe("jobs"), std::logic_error);
+  CHECK(bus.subscriber_count("jobs") == 1);      // the refused subscribe left nothing behind
+  auto elsewhere = bus.subscribe("other-jobs");  // one per topic is fine
+  CHECK(bus.topic_count() == 2);
+  { auto moved = std::move(only); }
+  auto again = bus.subscribe("jobs");  // the topic is free again
+  CHECK(bus.publish("jobs", std::make_unique<int>(7)) == 1);
+  CHECK(*again.receive() == 7);
+}
+
+// ---- g5: bounded mailboxes ------------------------------------------------------------------
+
+TEST_CASE("g5: drop_oldest keeps the newest `capacity` messages and counts the rest dropped") {
+  event_bus<int> bus;
+  auto s = bus.subscribe("t", 3, overflow_policy::drop_oldest);
+  for (int i = 1; i <= 5; ++i) CHECK(bus.publish("t", i) == 1);  // accepted, evicting older
+  CHECK(s.pending() == 3);
+  CHECK(s.dropped() == 2);
+  CHECK(s.try_receive() == 3);
+  CHECK(s.try_receive() == 4);
+  CHECK(s.try_receive() == 5);
+  CHECK_FALSE(s.try_receive().has_value());
+}
+
+TEST_CASE("g5: drop_newest refuses messages while full, and publish does not count them") {
+  event_bus<int> bus;
+  auto s = bus.subscribe("t", 3, overflow_policy::drop_newest);
+  auto unbounded = bus.subscribe("t");
+  for (int i = 1; i <= 3; ++i) CHECK(bus.publish("t", i) == 2);
+  for (int i = 4; i <= 5; ++i) CHECK(bus.publish("t", i) == 1);  // only `unbounded` took it
+  CHECK(s.dropped() == 2);
+  CHECK(unbounded.pending() == 5);
+  CHECK(s.try_receive() == 1);
+  CHECK(bus.publish("t", 6) == 2);  // room again
+  CHECK(s.try_receive() == 2);
+  CHECK(s.try_receive() == 3);
+  CHECK(s.try_receive() == 6);
+}
+
+TEST_CASE("g5: block makes the publisher wait for room; nothing is dropped or reordered") {
+  tandem::test::watchdog guard("g5 block", 30s);
+  event_bus<int> bus;
+  constexpr int capacity = 2;
+  constexpr int total = 2000;
+  auto s = bus.subscribe("t", capacity, overflow_policy::block);
+  int not_reached = 0;
+  std::thread publisher([&] {
+    for (int i = 0; i < total; ++i) not_reached += bus.publish("t", i) == 1 ? 0 : 1;
+  });
+  int over_capacity = 0;
+  int wrong = 0;
+  for (int i = 0; i < total; ++i) {
+    over_capacity += s.pending() <= capacity ? 0 : 1;
+    wrong += s.receive() == i ? 0 : 1;
+  }
+  publisher.join();
+  CHECK(not_reached == 0);
+  CHECK(over_capacity == 0);
+  CHECK(wrong == 0);
+  CHECK(s.dropped() == 0);
+}
+
+TEST_CASE("g5: unsubscribing releases a publisher blocked on that mailbox, which counts 0") {
+  tandem::test::watchdog guard("g5 unblock", 30s);
+  event_bus<int> bus;
+  for (int round = 0; round < 50; ++round) {
+    auto s = std::make_optional(bus.subscribe("t", 1, overflow_policy::block));
+    REQUIRE(bus.publish("t", 0) == 1);  // now full
+    std::latch started(1);
+    std::size_t reached = 1;
+    std::thread publisher([&] {
+      started.count_down();
+      reached = bus.publish("t", 1);  // blocks until the subscription goes
+    });
+    started.wait();
+    s.reset();
+    publisher.join();
+    CHECK(reached == 0);
+  }
+  CHECK(bus.topic_count() == 0);
+}
+
+TEST_CASE("g5: a bounded capacity of 0 is rejected") {
+  event_bus<int> bus;
+  CHECK_THROWS_AS(bus.subscribe("t", 0, overflow_policy::drop_newest), std::invalid_argument);
+  CHECK(bus.topic_count() == 0);
+  event_bus_options zero_capacity;
+  zero_capacity.mailbox_capacity = 0;
+  CHECK_THROWS_AS(event_bus<int>(zero_capacity), std::invalid_argument);
+  event_bus_options zero_shards;
+  zero_shards.shard_count = 0;
+  CHECK_THROWS_AS(event_bus<int>(zero_shards), std::invalid_argument);
+}
+
+TEST_CASE("g5: the bus's default capacity and policy apply to subscribe(topic)") {
+  event_bus_options options;
+  options.mailbox_capacity = 2;
+  options.overflow = overflow_policy::drop_newest;
+  event_bus<int> bus(options);
+  auto s = bus.subscribe("t");
+  CHECK(bus.publish("t", 1) == 1);
+  CHECK(bus.publish("t", 2) == 1);
+  CHECK(bus.publish("t", 3) == 0);
+  CHECK(s.dropped() == 1);
+}
+
+// ---- g6: waiting ----------------------------------------------------------------------------
+
+TEST_CASE("g6: receive_for returns nullopt after the timeout when nothing arrives") {
+  event_bus<int> bus;
+  auto s = bus.subscribe("t");
+  const auto start = std::chrono::steady_clock::now();
+  CHECK_FALSE(s.receive_for(50ms).has_value());
+  CHECK(std::chrono::steady_clock::now() - start >= 50ms);
+  CHECK_FALSE(s.receive_until(std::chrono::steady_clock::now() - 1s).has_value());
+  CHECK(bus.publish("t", 5) == 1);
+  CHECK(s.receive_for(0ms) == 5);  // a queued message is returned even with no time left
+  CHECK(bus.publish("t", 6) == 1);
+  CHECK(s.receive_until(std::chrono::system_clock::now() + 1h) == 6);  // any clock
+}
+
+TEST_CASE("g6: receive wakes on publish, and receive_for before its timeout") {
+  tandem::test::watchdog guard("g6 wake", 30s);
+  event_bus<int> bus;
+  auto s = bus.subscribe("t");
+  for (int round = 0; round < 200; ++round) {
+    std::size_t reached = 0;
+    std::thread publisher([&] { reached = bus.publish("t", round); });
+    CHECK((round % 2 == 0 ? s.receive() : s.receive_for(1h).value()) == round);
+    publisher.join();
+    CHECK(reached == 1);
+  }
+}
+
+TEST_CASE("g6: a receiver blocked without messages uses (almost) no CPU: no busy-waiting") {
+  event_bus<int> bus;
+  auto s = bus.subscribe("t");
+  const auto cpu_before = thread_cpu_time();
+  const auto wall_before = std::chrono::steady_clock::now();
+  CHECK_FALSE(s.receive_for(300ms).has_value());
+  const auto wall = std::chrono::steady_clock::now() - wall_before;
+  const auto cpu = thread_cpu_time() - cpu_before;
+  CAPTURE(std::chrono::duration_cast<std::chrono::microseconds>(cpu).count());
+  CHECK(wall >= 300ms);
+  CHECK(cpu < wall / 10);  // a spinning or polling wait would use most of the 300 ms
+}
+
+// ---- g7: moving subscriptions ---------------------------------------------------------------
+
+TEST_CASE("g7: moving a subscription keeps it subscribed and keeps its queued messages") {
+  event_bus<std::string> bus;
+  auto original = bus.subscribe("t", 8, overflow_policy::drop_newest);
+  CHECK(bus.publish("t", "one") == 1);
+  CHECK(bus.publish("t", "two") == 1);
+  auto moved = std::move(original);
+  CHECK(bus.subscriber_count("t") == 1);
+  CHECK(moved.topic() == "t");
+  CHECK(moved.pending() == 2);
+  CHECK(bus.publish("t", "three") == 1);
+  auto assigned = bus.subscribe("elsewhere");
+  assigned = std::move(moved);
+  CHECK(bus.topic_count() == 1);
+  CHECK(assigned.try_receive() == "one");
+  CHECK(assigned.try_receive() == "two");
+  CHECK(assigned.try_receive() == "three");
+}
+
+// ---- misc -----------------------------------------------------------------------------------
+
+TEST_CASE("publish_from does not deliver to the sender and counts the others") {
+  event_bus<int> bus;
+  auto a = bus.subscribe("t");
+  auto b = bus.subscribe("t");
+  CHECK(bus.publish_from(a, "t", 1) == 1);
+  CHECK_FALSE(a.try_receive().has_value());
+  CHECK(b.try_receive() == 1);
+  CHECK(bus.publish_from(b, "t", 2) == 1);
+  CHECK(a.try_receive() == 2);
+  auto elsewhere = bus.subscribe("u");
+  CHECK(bus.publish_from(elsewhere, "t", 3) == 2);  // a sender on another topic is no one here
+}
+
+TEST_CASE("non-string topics use std::hash and operator==") {
+  event_bus<std::string, int> bus;
+  auto s = bus.subscribe(42);
+  CHECK(bus.publish(42, "x") == 1);
+  CHECK(bus.publish(7, "y") == 0);
+  CHECK(s.topic() == 42);
+  CHECK(s.receive() == "x");
+}
+
+// ---- g8: stress -----------------------------------------------------------------------------
+
+TEST_CASE("g8: stress: publishers and joining/leaving subscribers account for every message") {
+  tandem::test::watchdog guard("g8 stress", 120s);
+  constexpr std::size_t publishers = 2;
+  constexpr std::size_t subscribers = 4;
+  constexpr std::array<std::string_view, 3> topics{"alpha", "beta", "gamma"};
+  struct message {
+    std::size_t publisher;
+    std::uint64_t sequence;
+  };
+  event_bus<message> bus;
+  tandem::test::op_budget budget(300000, 2s);
+  std::atomic<std::size_t> publishers_done{0};
+  std::atomic<std::uint64_t> accepted{0};  // sum of publish() results
+  std::atomic<std::uint64_t> received{0};  // messages taken out of mailboxes
+  std::atomic<std::uint64_t> evicted{0};   // accepted, then dropped by drop_oldest
+  std::atomic<std::uint64_t> refused{0};   // refused by drop_newest (never accepted)
+  std::atomic<std::uint64_t> subscriptions{0};
+  std::atomic<std::uint64_t> out_of_order{0};  // repeated or reordered messages
+  std::atomic<std::uint64_t> gaps{0};          // lost messages in a mailbox that never drops
+  std::atomic<std::uint64_t> lossless_dropped{0};
+
+  tandem::test::run_threads(publishers + subscribers, [&](std::size_t thread) {
+    std::mt19937 random(static_cast<std::uint32_t>(thread) * 7919U + 1U);
+    if (thread < publishers) {
+      std::array<std::uint64_t, topics.size()> next{};
+      while (budget.next()) {
+        const std::size_t t = random() % topics.size();
+        accepted += bus.publish(topics[t], message{thread, next[t]++});
+      }
+      ++publishers_done;
+      return;
+    }
+    const std::array<overflow_policy, 3> policies{
+        overflow_policy::drop_oldest, overflow_policy::drop_newest, overflow_policy::block};
+    while (publishers_done.load() < publishers) {
+      const std::size_t t = random() % topics.size();
+      const bool bounded = random() % 4 != 0;
+      const overflow_policy policy = policies[random() % policies.size()];
+      auto sub = bounded ? bus.subscribe(std::string(topics[t]), 1 + random() % 8, policy)
+                         : bus.subscribe(std::string(topics[t]));
+      ++subscriptions;
+      const bool lossless = !bounded || policy == overflow_policy::block;
+      std::array<std::optional<std::uint64_t>, publishers> last{};
+      auto check = [&](const message& m) {
+        // Per publisher (and topic, which a subscription has one of): strictly increasing --
+        // in order, never twice -- and without gaps unless the policy drops.
+        auto& previous = last[m.publisher];
+        if (previous) {
+          if (m.sequence <= *previous) ++out_of_order;
+          if (lossless && m.sequence > *previous + 1) ++gaps;
+        }
+        previous = m.sequence;
+        ++received;
+      };
+      const std::size_t wanted = random() % 64;
+      for (std::size_t n = 0; n < wanted && publishers_done.load() < publishers; ++n) {
+        const std::optional<message> m =
+            n % 3 == 0 ? sub.try_receive() : sub.receive_for(std::chrono::milliseconds(1));
+        if (m) check(*m);
+      }
+      // Leave the topic, then drain: after unsubscribe() nothing more arrives, so every
+      // message this mailbox accepted is now received or was evicted.
+      sub.unsubscribe();
+      while (auto m = sub.try_receive()) check(*m);
+      if (bounded && policy == overflow_policy::drop_oldest) {
+        evicted += sub.dropped();
+      } else if (bounded && policy == overflow_policy::drop_newest) {
+        refused += sub.dropped();
+      } else {
+        lossless_dropped += sub.dropped();
+      }
+    }
+  });
+  CAPTURE(accepted.load(), received.load(), evicted.load(), refused.load(), subscriptions.load());
+  CHECK(accepted.load() == received.load() + evicted.load());
+  CHECK(out_of_order == 0);
+  CHECK(gaps == 0);
+  CHECK(lossless_dropped == 0);
+  CHECK(received.load() > 0);
+  CHECK(bus.topic_count() == 0);
+}

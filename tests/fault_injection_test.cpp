@@ -1,0 +1,211 @@
+// Fault injection across components (issue 8): every allocation of an operation is made to
+// fail in turn (tests/support/failing_new.hpp), and user code (hash functions, copy
+// constructors, factories) throws; after each throw the structure must still be usable, its
+// state must be what its documented exception guarantee says (docs/reliability.md), readers
+// must never see an unpublished state, and nothing may leak (the asan preset's LeakSanitizer).
+#include <tandem/double_buffer_map.hpp>
+#include <tandem/event_bus.hpp>
+#include <tandem/rc_map.hpp>
+#include <tandem/registry.hpp>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "failing_new.hpp"
+#include "test_support.hpp"
+
+using tandem::test::sweep_allocation_failures;
+
+namespace {
+
+template <class Guard>
+std::map<int, std::string> snapshot(const Guard& guard) {
+  return std::map<int, std::string>(guard.begin(), guard.end());
+}
+
+// A key whose hash throws for one value: "the user's Hash throws".
+struct fragile_hash {
+  std::size_t operator()(int key) const {
+    if (key == 13) throw std::domain_error("hash refuses 13");
+    return std::hash<int>{}(key);
+  }
+};
+
+// A message whose copy throws once the global budget of copies is spent.
+inline int copies_left = 1'000'000;
+struct fragile_message {
+  explicit fragile_message(int v) : value(v) {}
+  fragile_message(const fragile_message& other) : value(other.value) {
+    if (copies_left-- <= 0) throw std::runtime_error("copy refused");
+  }
+  fragile_message(fragile_message&&) noexcept = default;
+  fragile_message& operator=(const fragile_message&) = default;
+  fragile_message& operator=(fragile_message&&) noexcept = default;
+  ~fragile_message() = default;
+  int value;
+};
+
+}  // namespace
+
+TEST_CASE("double_buffer_map: out of memory in publish publishes nothing; copies stay equal") {
+  auto [writer, reader] = tandem::make_double_buffer_map<int, std::string>();
+  std::map<int, std::string> published;
+  int next_key = 0;
+  std::size_t attempts = 0;
+  const std::size_t failures = sweep_allocation_failures(
+      [&] {
+        // A batch of new keys with values too long for the small-string buffer, so both the
+        // first application (this batch) and the replay (the previous batch) allocate.
+        for (int i = 0; i < 4; ++i, ++next_key) {
+          writer.insert(next_key, std::string(40, static_cast<char>('a' + next_key % 26)));
+        }
+        writer.publish();
+      },
+      [&](bool threw) {
+        ++attempts;
+        const auto now = snapshot(reader.read());
+        if (threw) {
+          CHECK(now == published);  // a failed publish shows nothing new
+        } else {
+          for (const auto& [k, v] : published) CHECK(now.count(k) == 1);
+          published = now;
+        }
+      });
+  CHECK(failures > 0);
+  // Publish until the writer has caught up, then twice more so both copies are compared.
+  writer.publish();
+  const auto first = snapshot(reader.read());
+  writer.insert(-1, "marker");
+  writer.publish();
+  writer.erase(-1);
+  writer.publish();
+  const auto second = snapshot(reader.read());  // the other copy
+  CHECK(first == second);
+  for (const auto& [k, v] : second) CHECK(v == std::string(40, static_cast<char>('a' + k % 26)));
+  INFO("attempts " << attempts);
+}
+
+TEST_CASE("double_buffer_map: out of memory in push leaves nothing pending") {
+  auto [writer, reader] = tandem::make_double_buffer_map<int, std::string>();
+  sweep_allocation_failures([&] { writer.insert_or_assign(1, std::string(64, 'x')); },
+                            [&](bool threw) {
+                              CHECK(writer.pending() == (threw ? 0U : 1U));
+                              CHECK(reader.read().size() == 0);  // nothing published
+                            });
+  writer.publish();
+  CHECK(reader.get(1) == std::string(64, 'x'));
+}
+
+TEST_CASE("rc_map: out of memory in insert and get_or_insert_with leaves no entry") {
+  tandem::rc_map<int, std::string> map(4);
+  std::vector<tandem::rc_map<int, std::string>::handle> kept;
+  int key = 0;
+  sweep_allocation_failures([&] { kept.push_back(map.insert(key, std::string(50, 'v')).first); },
+                            [&](bool threw) {
+                              CHECK(map.contains(key) == !threw);
+                              CHECK(map.size() == kept.size());
+                              ++key;
+                            });
+  sweep_allocation_failures(
+      [&] { kept.push_back(map.get_or_insert_with(key, [] { return std::string(50, 'w'); })); },
+      [&](bool threw) {
+        CHECK(map.contains(key) == !threw);
+        CHECK(map.size() == kept.size());
+        ++key;
+      });
+  for (const auto& h : kept) CHECK(h->size() == 50);
+  kept.clear();
+  CHECK(map.empty());
+}
+
+TEST_CASE("rc_map: a throwing hash leaves the map unchanged and usable") {
+  tandem::rc_map<int, int, fragile_hash> map(2);
+  auto [a, inserted] = map.insert(1, 10);
+  CHECK(inserted);
+  CHECK_THROWS_AS(map.insert(13, 130), std::domain_error);
+  CHECK_THROWS_AS(map.get_or_insert_with(13, [] { return 1; }), std::domain_error);
+  CHECK(map.size() == 1);
+  auto [b, inserted_b] = map.insert(2, 20);
+  CHECK(inserted_b);
+  CHECK(map.size() == 2);
+}
+
+TEST_CASE("registry: out of memory in get_or_create leaves no entry, a retry succeeds") {
+  tandem::registry<std::string> registry;
+  int key = 0;
+  sweep_allocation_failures(
+      [&] {
+        registry.get_or_create_with("key-" + std::to_string(key),
+                                    [] { return std::string(40, 'r'); });
+      },
+      [&](bool threw) {
+        const std::string name = "key-" + std::to_string(key);
+        CHECK(registry.contains(name) == !threw);
+        CHECK((registry.find(name) != nullptr) == !threw);
+        ++key;
+      });
+  CHECK(registry.size() >= 1);
+  auto p = registry.get_or_create_with("after", [] { return std::string("ok"); });
+  CHECK(*p == "ok");
+}
+
+TEST_CASE("event_bus: out of memory in subscribe leaves no topic and no subscriber") {
+  tandem::event_bus<int> bus;
+  std::vector<tandem::event_bus<int>::subscription> subs;
+  sweep_allocation_failures([&] { subs.push_back(bus.subscribe("room")); },
+                            [&](bool threw) {
+                              CHECK(bus.subscriber_count("room") == subs.size());
+                              CHECK(bus.topic_count() == (subs.empty() ? 0U : 1U));
+                              (void)threw;
+                            });
+  CHECK(bus.publish("room", 7) == subs.size());
+  for (auto& s : subs) CHECK(s.try_receive() == 7);
+  subs.clear();
+  CHECK(bus.topic_count() == 0);
+}
+
+TEST_CASE("event_bus: out of memory in publish delivers at most once to each subscriber") {
+  tandem::event_bus<std::string> bus;
+  std::vector<tandem::event_bus<std::string>::subscription> subs;
+  for (int i = 0; i < 3; ++i) subs.push_back(bus.subscribe("room"));
+  std::size_t attempts = 0;
+  sweep_allocation_failures([&] { bus.publish("room", std::string(40, 'm')); },
+                            [&](bool threw) {
+                              ++attempts;
+                              for (auto& s : subs) {
+                                std::size_t got = 0;
+                                while (auto m = s.try_receive()) {
+                                  CHECK(*m == std::string(40, 'm'));
+                                  ++got;
+                                }
+                                CHECK(got <= 1);
+                                if (!threw) CHECK(got == 1);
+                              }
+                            });
+  CHECK(attempts > 1);
+  CHECK(bus.publish("room", "after") == 3);
+}
+
+TEST_CASE("event_bus: a throwing message copy reaches its caller and the bus stays usable") {
+  tandem::event_bus<fragile_message> bus;
+  std::vector<tandem::event_bus<fragile_message>::subscription> subs;
+  for (int i = 0; i < 3; ++i) subs.push_back(bus.subscribe("room"));
+  copies_left = 1;  // the second copy of the fan-out throws
+  CHECK_THROWS_AS(bus.publish("room", fragile_message(5)), std::runtime_error);
+  copies_left = 1'000'000;
+  std::size_t delivered = 0;
+  for (auto& s : subs) {
+    while (auto m = s.try_receive()) {
+      CHECK(m->value == 5);
+      ++delivered;
+    }
+  }
+  CHECK(delivered <= 3);
+  CHECK(bus.publish("room", fragile_message(6)) == 3);
+  for (auto& s : subs) CHECK(s.try_receive()->value == 6);
+}

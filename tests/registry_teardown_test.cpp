@@ -1,0 +1,107 @@
+// Guarantee 8 of include/tandem/registry.hpp: global() registries at process exit. This is its
+// own program because the checks run after main() returns, in a static destructor:
+//  - the instances of registry<T>::global() are released at exit, in reverse creation order;
+//  - a static destroyed after that teardown that calls the registry gets nullptr from find,
+//    false from contains/visit, and std::logic_error with a clear message from get_or_create
+//    (never a use-after-free: run it under ASan);
+//  - a shared_ptr the static kept stays valid through the teardown.
+// A failed check prints the reason and ends the process with exit status 1, which fails the
+// CTest test (Catch2 has finished by then).
+#include <tandem/registry.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "test_support.hpp"
+
+namespace {
+
+struct late_caller;
+late_caller* observer = nullptr;
+
+// A named instance that logs its destruction into the late caller's log.
+struct store {
+  explicit store(const std::string& key);
+  store(const store&) = delete;
+  store& operator=(const store&) = delete;
+  ~store();
+  std::string name;
+};
+
+// Constructed before main (so destroyed after every function-local static created in main,
+// including the registry's teardown guard).
+struct late_caller {
+  late_caller() { observer = this; }
+  late_caller(const late_caller&) = delete;
+  late_caller& operator=(const late_caller&) = delete;
+
+  ~late_caller() {
+    if (!armed) return;  // e.g. Catch2 only listing the tests
+    expect(
+        log == std::vector<std::string>{"~cache", "~sessions", "~users"},
+        "global() instances were not released at exit in reverse creation order: got " + joined());
+    auto& r = tandem::registry<store>::global();
+    expect(r.find("users") == nullptr, "find after teardown did not return nullptr");
+    expect(!r.contains("users"), "contains after teardown returned true");
+    expect(!r.visit("users", [](store&) {}), "visit after teardown returned true");
+    expect(r.size() == 0, "size after teardown is not 0");
+    expect(tandem::registry<store>::global().find("kept-by-caller") == nullptr,
+           "an entry survived the teardown");
+    bool threw = false;
+    try {
+      (void)tandem::named_singleton<store>("users");
+    } catch (const std::logic_error& error) {
+      threw = std::string(error.what()).find("after its teardown") != std::string::npos;
+    }
+    expect(threw, "get_or_create after teardown did not throw logic_error naming the teardown");
+    expect(kept != nullptr && kept->name == "kept-by-caller",
+           "a shared_ptr held by a caller was invalidated by the teardown");
+    kept.reset();
+    expect(log.size() == 4 && log.back() == "~kept-by-caller",
+           "the caller's instance was not released by the caller's reset");
+    observer = nullptr;
+    std::puts("registry teardown checks passed");
+    std::fflush(stdout);
+  }
+
+  void expect(bool ok, const std::string& what) {
+    if (ok) return;
+    std::fprintf(stderr, "registry_teardown_test: FAILED after main: %s\n", what.c_str());
+    std::fflush(stderr);
+    std::_Exit(1);
+  }
+  std::string joined() const {
+    std::string text;
+    for (const auto& entry : log) text += entry + " ";
+    return text;
+  }
+
+  bool armed = false;
+  std::vector<std::string> log;
+  std::shared_ptr<store> kept;
+};
+
+late_caller the_late_caller;
+
+store::store(const std::string& key) : name(key) {}
+store::~store() {
+  if (observer != nullptr) observer->log.push_back("~" + name);
+}
+
+}  // namespace
+
+TEST_CASE("registry: global() releases its instances at exit; later calls are refused safely") {
+  auto users = tandem::named_singleton<store>("users");
+  auto sessions = tandem::registry<store>::global().get_or_create_with(
+      "sessions", [&] { return std::make_unique<store>("sessions"); });
+  (void)tandem::named_singleton<store>("cache");
+  the_late_caller.kept = tandem::named_singleton<store>("kept-by-caller");
+  CHECK(tandem::registry<store>::global().size() == 4);
+  CHECK(the_late_caller.log.empty());
+  the_late_caller.armed = true;
+  // The checks run in ~late_caller, after main returns (see the top of this file).
+}
