@@ -56,27 +56,38 @@ def load_plt():
         return None
 
 
+# Implementations named without the "tandem" prefix in their benchmarks, and share-nothing
+# controls that play the part of the physical limit.
+TANDEM_NAMES = {"rc_map", "small_mutex"}
+LIMIT_NAMES = {"control_private_rc_map_per_thread"}
+
+
 def parse_name(run_name):
+    """workload words, params, implementation, threads of a Google Benchmark run name.
+
+    The implementation is the last plain word; numeric segments are positional arguments.
+    """
     parts = run_name.split("/")
-    workload_words, params, impl = [parts[0]], {}, None
-    for i, part in enumerate(parts[1:], start=1):
-        if part in ("real_time", "process_time", "manual_time"):
+    words, params = [], {}
+    for part in parts:
+        if part in ("real_time", "process_time", "manual_time") or part.startswith("iterations:"):
             continue
         if ":" in part:
             key, value = part.split(":", 1)
             params[key] = value
-        elif impl is None and i == 1:
-            impl = part
+        elif re.fullmatch(r"-?[0-9]+", part):
+            params["n" if "n" not in params else f"arg{len(params)}"] = part
         else:
-            workload_words.append(part)
+            words.append(part)
     threads = int(params.pop("threads", "1"))
-    return workload_words, params, impl or "?", threads
+    impl = words.pop() if len(words) > 1 else "?"
+    return words, params, impl, threads
 
 
 def kind_of(impl):
-    if impl.startswith("tandem"):
+    if impl.startswith("tandem") or impl in TANDEM_NAMES:
         return "tandem"
-    if "unsync" in impl:
+    if "unsync" in impl or impl in LIMIT_NAMES:
         return "limit"
     return "baseline"
 

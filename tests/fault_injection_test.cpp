@@ -50,6 +50,18 @@ struct fragile_message {
   int value;
 };
 
+// Suspends fault injection for its scope (to build the state an operation under test needs).
+class injection_paused {
+ public:
+  injection_paused() noexcept : saved_(std::exchange(tandem::test::allocations_until_failure, 0)) {}
+  injection_paused(const injection_paused&) = delete;
+  injection_paused& operator=(const injection_paused&) = delete;
+  ~injection_paused() { tandem::test::allocations_until_failure = saved_; }
+
+ private:
+  std::size_t saved_;
+};
+
 }  // namespace
 
 TEST_CASE("double_buffer_map: out of memory in publish publishes nothing; copies stay equal") {
@@ -208,4 +220,43 @@ TEST_CASE("event_bus: a throwing message copy reaches its caller and the bus sta
   CHECK(delivered <= 3);
   CHECK(bus.publish("room", fragile_message(6)) == 3);
   for (auto& s : subs) CHECK(s.try_receive()->value == 6);
+}
+
+namespace {
+int live_counted = 0;
+struct counted {
+  counted() { ++live_counted; }
+  counted(const counted&) = delete;
+  counted& operator=(const counted&) = delete;
+  ~counted() { --live_counted; }
+};
+}  // namespace
+
+TEST_CASE("registry: out of memory in clear releases what it unlinked and keeps the rest") {
+  std::size_t attempts = 0;
+  sweep_allocation_failures(
+      [&] {
+        tandem::registry<counted> registry;
+        for (int i = 0; i < 64; ++i) {
+          injection_paused guard;  // building is not under test: no failures here
+          (void)registry.get_or_create(std::to_string(i));
+        }
+        try {
+          registry.clear();
+        } catch (const std::bad_alloc&) {
+          // What was unlinked is released at once; the rest is still there and reachable.
+          CHECK(live_counted == static_cast<int>(registry.size()));
+          std::size_t visited = 0;
+          registry.for_each([&](const std::string&, counted&) { ++visited; });
+          CHECK(visited == registry.size());
+          throw;
+        }
+        CHECK(registry.size() == 0);
+        CHECK(live_counted == 0);
+      },
+      [&](bool) {
+        ++attempts;
+        CHECK(live_counted == 0);  // the registry is gone: everything was released
+      });
+  CHECK(attempts > 1);
 }

@@ -336,29 +336,28 @@ class registry {
   }
 
   // Removes every built entry, releasing the registry's references in reverse creation order.
+  // Basic guarantee: if recording a node runs out of memory, the entries unlinked so far are
+  // released as usual (newest first), the rest stay, and std::bad_alloc propagates.
   void clear() {
     std::vector<node*> removed;
-    for (shard& s : shards_) {
-      const std::lock_guard<std::mutex> lock(s.mutex);
-      table* t = s.current.load(std::memory_order_relaxed);  // relaxed: we hold the mutex
-      if (t == nullptr) continue;
-      for (std::size_t i = 0; i <= t->mask; ++i) {
-        // relaxed: we hold the shard mutex.
-        node* n = t->slots[i].load(std::memory_order_relaxed);
-        if (n == nullptr || n == tombstone() || !n->cell.is_ready()) continue;
-        removed.push_back(n);
-        unlink(s, *t, i);
+    try {
+      for (shard& s : shards_) {
+        const std::lock_guard<std::mutex> lock(s.mutex);
+        table* t = s.current.load(std::memory_order_relaxed);  // relaxed: we hold the mutex
+        if (t == nullptr) continue;
+        for (std::size_t i = 0; i <= t->mask; ++i) {
+          // relaxed: we hold the shard mutex.
+          node* n = t->slots[i].load(std::memory_order_relaxed);
+          if (n == nullptr || n == tombstone() || !n->cell.is_ready()) continue;
+          removed.push_back(n);  // first: if it throws, n is still linked
+          unlink(s, *t, i);
+        }
       }
+    } catch (...) {
+      release_unlinked(removed);
+      throw;
     }
-    unlist(removed);
-    // Newest first. Built nodes not yet listed (their builder is between publishing the value
-    // and appending) have sequence 0 and are the newest of all.
-    std::sort(removed.begin(), removed.end(), [](const node* a, const node* b) {
-      const std::uint64_t left = a->sequence == 0 ? max_sequence : a->sequence;
-      const std::uint64_t right = b->sequence == 0 ? max_sequence : b->sequence;
-      return left > right;
-    });
-    retire(removed);
+    release_unlinked(removed);
   }
 
   // Calls f(key, instance) for every built entry, oldest first (creation order). Entries
@@ -708,6 +707,20 @@ class registry {
     }
     newest_ = &n;
     built_count_.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
+  }
+
+  // The end of clear(): drops `removed` from the creation-order list and retires them,
+  // newest first.
+  void release_unlinked(std::vector<node*>& removed) noexcept {
+    unlist(removed);
+    // Newest first. Built nodes not yet listed (their builder is between publishing the value
+    // and appending) have sequence 0 and are the newest of all.
+    std::sort(removed.begin(), removed.end(), [](const node* a, const node* b) {
+      const std::uint64_t left = a->sequence == 0 ? max_sequence : a->sequence;
+      const std::uint64_t right = b->sequence == 0 ? max_sequence : b->sequence;
+      return left > right;
+    });
+    retire(removed);
   }
 
   void unlist(std::span<node* const> nodes) noexcept {

@@ -38,6 +38,7 @@ TEST_CASE("double_buffer_map stress: readers only ever see whole batches, in ord
   std::atomic<std::uint64_t> guards_checked{0};
   constexpr std::size_t reader_threads = 2;
 
+  tandem::test::thread_checks checks;
   tandem::test::run_threads(reader_threads + 1, [&](std::size_t id) {
     if (id == 0) {  // the writer
       std::mt19937_64 random(42);
@@ -76,7 +77,10 @@ TEST_CASE("double_buffer_map stress: readers only ever see whole batches, in ord
     std::int64_t last_version = 0;
     std::uint64_t rounds = 0;
     while (!writer_done.load(std::memory_order_acquire)) {
-      if (++rounds % 64 == 0) mine.emplace(*mine);  // a fresh reader copy, the old one dropped
+      if (++rounds % 64 == 0) {  // a fresh reader copy; then the old one is dropped
+        auto fresh = *mine;
+        mine.emplace(std::move(fresh));
+      }
       const auto guard = mine->read();
       std::int64_t sum = 0;
       std::size_t count = 0;
@@ -84,21 +88,27 @@ TEST_CASE("double_buffer_map stress: readers only ever see whole batches, in ord
         if (k != version_key) sum += v;
         ++count;
       }
-      CHECK(sum == 0);
+      TANDEM_THREAD_CHECK(checks, sum == 0);
       const std::int64_t* version = guard.find(version_key);
-      REQUIRE(version != nullptr);
-      CHECK(*version >= last_version);
+      if (version == nullptr) {
+        checks.record(false, "the version key is missing from a snapshot");
+        continue;
+      }
+      TANDEM_THREAD_CHECK(checks, *version >= last_version);
       last_version = *version;
       // The same guard, read again, is the same snapshot.
       std::int64_t again = 0;
       for (const auto& [k, v] : guard) {
         if (k != version_key) again += v;
       }
-      CHECK(again == sum);
-      CHECK(guard.size() == count);
+      TANDEM_THREAD_CHECK(checks, again == sum);
+      TANDEM_THREAD_CHECK(checks, guard.size() == count);
       guards_checked.fetch_add(1, std::memory_order_relaxed);
     }
   });
+  INFO("first failed check: " << checks.first_failure());
+  CHECK(checks.failures() == 0);
+  CHECK(checks.checked() > 0);
 
   writer.publish();
   const auto guard = reader.read();

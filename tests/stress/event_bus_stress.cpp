@@ -31,6 +31,7 @@ TEST_CASE("event_bus stress: ordered per publisher, never twice, topics gone at 
   tandem::test::op_budget budget(2'000'000, std::chrono::milliseconds(1000));
   std::atomic<int> publishers_left{2};
 
+  tandem::test::thread_checks checks;
   tandem::test::run_threads(6, [&](std::size_t id) {
     std::mt19937 random(static_cast<unsigned>(id) * 31 + 7);
     if (id < 2) {  // publishers
@@ -46,7 +47,8 @@ TEST_CASE("event_bus stress: ordered per publisher, never twice, topics gone at 
     std::array<std::uint64_t, 2> last{0, 0};
     auto drain = [&] {
       while (auto m = sub->try_receive()) {
-        CHECK(m->sequence > last[m->publisher]);  // increasing: in order and never twice
+        TANDEM_THREAD_CHECK(
+            checks, m->sequence > last[m->publisher]);  // increasing: in order and never twice
         last[m->publisher] = m->sequence;
       }
     };
@@ -66,5 +68,8 @@ TEST_CASE("event_bus stress: ordered per publisher, never twice, topics gone at 
     drain();
     sub.reset();
   });
+  INFO("first failed check: " << checks.first_failure());
+  CHECK(checks.failures() == 0);
+  CHECK(checks.checked() > 0);
   CHECK(bus.topic_count() == 0);
 }

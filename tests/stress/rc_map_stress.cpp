@@ -29,6 +29,7 @@ TEST_CASE("rc_map stress: handles always see their own entry and the map ends em
   tandem::rc_map<std::uint64_t, value> map(8);
   tandem::test::op_budget budget(4'000'000, std::chrono::milliseconds(1000));
 
+  tandem::test::thread_checks checks;
   tandem::test::run_threads(4, [&](std::size_t id) {
     std::mt19937_64 random(id * 7919 + 1);
     std::array<std::optional<tandem::rc_map<std::uint64_t, value>::handle>, 8> held;
@@ -61,13 +62,16 @@ TEST_CASE("rc_map stress: handles always see their own entry and the map ends em
       for (const auto& h : held) {
         if (h && *h) {
           const value& v = **h;
-          CHECK(v.key == h->key());
-          CHECK(v.check == h->key() * 7 + 1);
-          CHECK(h->use_count() > 0);
+          TANDEM_THREAD_CHECK(checks, v.key == h->key());
+          TANDEM_THREAD_CHECK(checks, v.check == h->key() * 7 + 1);
+          TANDEM_THREAD_CHECK(checks, h->use_count() > 0);
         }
       }
     }
   });
+  INFO("first failed check: " << checks.first_failure());
+  CHECK(checks.failures() == 0);
+  CHECK(checks.checked() > 0);
   CHECK(map.size() == 0);
   CHECK(map.empty());
 }

@@ -32,6 +32,7 @@ TEST_CASE("registry stress: one instance per key, built for that key, nothing le
   {
     tandem::registry<instance> registry;
     tandem::test::op_budget budget(1'000'000, std::chrono::milliseconds(1000));
+    tandem::test::thread_checks checks;
     tandem::test::run_threads(4, [&](std::size_t id) {
       std::mt19937 random(static_cast<unsigned>(id) + 1);
       std::array<std::shared_ptr<instance>, 4> held;
@@ -47,16 +48,16 @@ TEST_CASE("registry stress: one instance per key, built for that key, nothing le
                 if ((r >> 16U) % 10 == 0) throw std::runtime_error("factory failed");
                 return std::make_unique<instance>(key);
               });
-              CHECK(p->key == key);
+              TANDEM_THREAD_CHECK(checks, p->key == key);
               held[(r >> 20U) % held.size()] = std::move(p);
             } catch (const std::runtime_error&) {
             }
             break;
           case 3:
-            if (auto p = registry.find(key)) CHECK(p->key == key);
+            if (auto p = registry.find(key)) TANDEM_THREAD_CHECK(checks, p->key == key);
             break;
           case 4:
-            registry.visit(key, [&](instance& i) { CHECK(i.key == key); });
+            registry.visit(key, [&](instance& i) { TANDEM_THREAD_CHECK(checks, i.key == key); });
             break;
           case 5:
             registry.erase(key);
@@ -69,10 +70,13 @@ TEST_CASE("registry stress: one instance per key, built for that key, nothing le
             break;
         }
         for (const auto& p : held) {
-          if (p) CHECK(p->key.rfind("key-", 0) == 0);
+          if (p) TANDEM_THREAD_CHECK(checks, p->key.rfind("key-", 0) == 0);
         }
       }
     });
+    INFO("first failed check: " << checks.first_failure());
+    CHECK(checks.failures() == 0);
+    CHECK(checks.checked() > 0);
   }
   CHECK(live.load() == 0);
 }

@@ -109,6 +109,38 @@ class op_budget {
   std::atomic<std::size_t> ops_{0};
 };
 
+// Catch2's assertion macros may only be used on the test's own thread. Other threads record
+// their checks here (lock-free), and the test asserts on the result after joining them:
+//   tandem::test::thread_checks checks;  ...  TANDEM_THREAD_CHECK(checks, v == 3);  ...
+//   REQUIRE(checks.failures() == 0);  // INFO(checks.first_failure())
+class thread_checks {
+ public:
+  void record(bool ok, const char* what) noexcept {
+    checked_.fetch_add(1, std::memory_order_relaxed);
+    if (ok) return;
+    if (failures_.fetch_add(1, std::memory_order_relaxed) == 0) {
+      first_.store(what, std::memory_order_relaxed);
+    }
+  }
+  [[nodiscard]] int failures() const noexcept { return failures_.load(std::memory_order_relaxed); }
+  [[nodiscard]] long checked() const noexcept { return checked_.load(std::memory_order_relaxed); }
+  [[nodiscard]] const char* first_failure() const noexcept {
+    const char* what = first_.load(std::memory_order_relaxed);
+    return what != nullptr ? what : "(none)";
+  }
+
+ private:
+  std::atomic<int> failures_{0};
+  std::atomic<long> checked_{0};
+  std::atomic<const char*> first_{nullptr};
+};
+
+#define TANDEM_TEST_STRINGIFY_(x) #x
+#define TANDEM_TEST_STRINGIFY(x) TANDEM_TEST_STRINGIFY_(x)
+#define TANDEM_THREAD_CHECK(checks, condition)  \
+  (checks).record(static_cast<bool>(condition), \
+                  #condition " at line " TANDEM_TEST_STRINGIFY(__LINE__))
+
 // Runs body(i) on `count` threads that all start together (they meet on a latch), and joins
 // them. The caller's thread waits in join, so wrap the call in a watchdog.
 inline void run_threads(std::size_t count, const std::function<void(std::size_t)>& body) {
