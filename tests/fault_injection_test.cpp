@@ -65,7 +65,10 @@ class injection_paused {
 }  // namespace
 
 TEST_CASE("double_buffer_map: out of memory in publish publishes nothing; copies stay equal") {
-  auto [writer, reader] = tandem::make_double_buffer_map<int, std::string>();
+  // Named members, not a structured binding: clang 14 cannot capture bindings in lambdas.
+  auto made = tandem::make_double_buffer_map<int, std::string>();
+  auto& writer = made.first;
+  auto& reader = made.second;
   std::map<int, std::string> published;
   int next_key = 0;
   std::size_t attempts = 0;
@@ -103,7 +106,10 @@ TEST_CASE("double_buffer_map: out of memory in publish publishes nothing; copies
 }
 
 TEST_CASE("double_buffer_map: out of memory in push leaves nothing pending") {
-  auto [writer, reader] = tandem::make_double_buffer_map<int, std::string>();
+  // Named members, not a structured binding: clang 14 cannot capture bindings in lambdas.
+  auto made = tandem::make_double_buffer_map<int, std::string>();
+  auto& writer = made.first;
+  auto& reader = made.second;
   sweep_allocation_failures([&] { writer.insert_or_assign(1, std::string(64, 'x')); },
                             [&](bool threw) {
                               CHECK(writer.pending() == (threw ? 0U : 1U));

@@ -13,6 +13,7 @@
 #include <map>
 #include <optional>
 #include <random>
+#include <type_traits>
 
 #include "test_support.hpp"
 
@@ -23,7 +24,10 @@ constexpr int accounts = 64;
 
 TEST_CASE("double_buffer_map stress: readers only ever see whole batches, in order") {
   tandem::test::watchdog dog("double_buffer_map stress", std::chrono::seconds(120));
-  auto [writer, reader] = tandem::make_double_buffer_map<std::int64_t, std::int64_t>();
+  // Named members, not a structured binding: clang 14 cannot capture bindings in lambdas.
+  auto made = tandem::make_double_buffer_map<std::int64_t, std::int64_t>();
+  auto& writer = made.first;
+  auto& reader = made.second;
   std::map<std::int64_t, std::int64_t> model;
   for (std::int64_t k = 0; k < accounts; ++k) {
     writer.insert(k, 0);
@@ -73,7 +77,7 @@ TEST_CASE("double_buffer_map stress: readers only ever see whole batches, in ord
       writer_done.store(true, std::memory_order_release);
       return;
     }
-    auto mine = std::optional<decltype(reader)>(reader);
+    auto mine = std::optional<std::remove_reference_t<decltype(reader)>>(reader);
     std::int64_t last_version = 0;
     std::uint64_t rounds = 0;
     while (!writer_done.load(std::memory_order_acquire)) {
