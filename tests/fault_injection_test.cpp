@@ -266,3 +266,87 @@ TEST_CASE("registry: out of memory in clear releases what it unlinked and keeps 
       });
   CHECK(attempts > 1);
 }
+
+TEST_CASE("rc_map: out of memory in try_emplace leaves no entry; a throwing V leaves none either") {
+  tandem::rc_map<int, std::string> map(4);
+  std::vector<tandem::rc_map<int, std::string>::handle> kept;
+  int key = 0;
+  sweep_allocation_failures(
+      [&] { kept.push_back(map.try_emplace(key, std::size_t{50}, 'e').first); },
+      [&](bool threw) {
+        CHECK(map.contains(key) == !threw);
+        CHECK(map.size() == kept.size());
+        ++key;
+      });
+  struct refuses {
+    explicit refuses(int) { throw std::runtime_error("V's constructor refuses"); }
+  };
+  tandem::rc_map<int, refuses> strict(2);
+  CHECK_THROWS_AS(strict.try_emplace(1, 1), std::runtime_error);
+  CHECK_FALSE(strict.contains(1));
+  CHECK(strict.empty());
+}
+
+TEST_CASE("double_buffer_map: a V whose copy throws is dropped by publish, nothing published") {
+  struct fragile_value {
+    explicit fragile_value(int v) : value(v) {}
+    fragile_value(const fragile_value& other) : value(other.value) {
+      if (value < 0) throw std::runtime_error("copy refused");
+    }
+    fragile_value(fragile_value&&) noexcept = default;
+    fragile_value& operator=(const fragile_value&) = default;
+    fragile_value& operator=(fragile_value&&) noexcept = default;
+    ~fragile_value() = default;
+    int value;
+  };
+  auto made = tandem::make_double_buffer_map<int, fragile_value>();
+  auto& writer = made.first;
+  auto& reader = made.second;
+  writer.insert(1, fragile_value(1));
+  writer.insert(2, fragile_value(-2));  // its first application copies V: throws
+  writer.insert(3, fragile_value(3));
+  CHECK_THROWS_AS(writer.publish(), std::runtime_error);
+  CHECK(reader.size() == 0);  // nothing published
+  writer.publish();           // the ops before and after the dropped one
+  CHECK(reader.contains(1));
+  CHECK_FALSE(reader.contains(2));
+  CHECK(reader.contains(3));
+}
+
+TEST_CASE("double_buffer_map: out of memory pushing erase_if or clear leaves nothing pending") {
+  auto made = tandem::make_double_buffer_map<int, int>();
+  auto& writer = made.first;
+  sweep_allocation_failures(
+      [&] { writer.erase_if([](const int&, const int& v) { return v > 0; }); },
+      [&](bool threw) { CHECK(writer.pending() == (threw ? 0U : 1U)); });
+  writer.publish();
+  sweep_allocation_failures([&] { writer.clear(); },
+                            [&](bool threw) { CHECK(writer.pending() == (threw ? 0U : 1U)); });
+}
+
+TEST_CASE("registry: erase under allocation failure keeps or removes the entry whole") {
+  tandem::registry<std::string> registry;
+  for (int i = 0; i < 8; ++i) {
+    (void)registry.get_or_create_with(std::to_string(i), [] { return std::string(30, 'x'); });
+  }
+  int key = 0;
+  sweep_allocation_failures([&] { registry.erase(std::to_string(key)); },
+                            [&](bool threw) {
+                              CHECK(registry.contains(std::to_string(key)) == threw);
+                              if (!threw) ++key;
+                            });
+  CHECK(registry.size() == static_cast<std::size_t>(8 - key));
+}
+
+TEST_CASE("event_bus: out of memory in publish_from never reaches the sender") {
+  tandem::event_bus<std::string> bus;
+  auto sender = bus.subscribe("room");
+  auto other = bus.subscribe("room");
+  sweep_allocation_failures([&] { bus.publish_from(sender, "room", std::string(40, 'p')); },
+                            [&](bool threw) {
+                              CHECK_FALSE(sender.try_receive().has_value());
+                              const auto got = other.try_receive();
+                              if (!threw) CHECK(got.has_value());
+                              CHECK_FALSE(other.try_receive().has_value());
+                            });
+}
