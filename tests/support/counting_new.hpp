@@ -8,8 +8,6 @@
 #pragma once
 
 #include <cstddef>
-#include <cstdlib>
-#include <new>
 
 namespace tandem::test {
 
@@ -24,88 +22,11 @@ class allocation_scope {
   std::size_t start_;
 };
 
-namespace detail {
-inline void* counted_alloc(std::size_t size, std::size_t alignment) noexcept {
-  ++thread_allocations;
-  if (size == 0) size = 1;
-  if (alignment <= alignof(std::max_align_t)) return std::malloc(size);
-  // aligned_alloc needs size to be a multiple of the alignment.
-  const std::size_t rounded = (size + alignment - 1) / alignment * alignment;
-  return std::aligned_alloc(alignment, rounded);
-}
-inline void* counted_alloc_or_throw(std::size_t size, std::size_t alignment) {
-  void* p = counted_alloc(size, alignment);
-  if (p == nullptr) throw std::bad_alloc();
-  return p;
-}
-}  // namespace detail
 }  // namespace tandem::test
 
-// GCC 12 at -O1 and above pairs the std::free below with the operator new it inlined and
-// reports -Wmismatched-new-delete, a false positive: every allocation here comes from malloc.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
+#include "replaced_new.hpp"
 
-// NOLINTBEGIN(misc-new-delete-overloads)
-void* operator new(std::size_t size) {
-  return tandem::test::detail::counted_alloc_or_throw(size, alignof(std::max_align_t));
+void* tandem::test::hooks::allocate(std::size_t size, std::size_t alignment) {
+  ++thread_allocations;
+  return system_allocate(size, alignment);
 }
-void* operator new[](std::size_t size) {
-  return tandem::test::detail::counted_alloc_or_throw(size, alignof(std::max_align_t));
-}
-void* operator new(std::size_t size, std::align_val_t align) {
-  return tandem::test::detail::counted_alloc_or_throw(size, static_cast<std::size_t>(align));
-}
-void* operator new[](std::size_t size, std::align_val_t align) {
-  return tandem::test::detail::counted_alloc_or_throw(size, static_cast<std::size_t>(align));
-}
-void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
-  return tandem::test::detail::counted_alloc(size, alignof(std::max_align_t));
-}
-void* operator new[](std::size_t size, const std::nothrow_t&) noexcept {
-  return tandem::test::detail::counted_alloc(size, alignof(std::max_align_t));
-}
-void* operator new(std::size_t size, std::align_val_t align, const std::nothrow_t&) noexcept {
-  return tandem::test::detail::counted_alloc(size, static_cast<std::size_t>(align));
-}
-void* operator new[](std::size_t size, std::align_val_t align, const std::nothrow_t&) noexcept {
-  return tandem::test::detail::counted_alloc(size, static_cast<std::size_t>(align));
-}
-void operator delete(void* p) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::size_t) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p, std::size_t) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::align_val_t) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p, std::align_val_t) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, const std::nothrow_t&) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p, const std::nothrow_t&) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept {
-  std::free(p);
-}
-// NOLINTEND(misc-new-delete-overloads)

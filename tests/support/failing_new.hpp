@@ -21,21 +21,6 @@ namespace tandem::test {
 inline thread_local std::size_t allocations_until_failure = 0;
 inline thread_local std::size_t injected_failures = 0;
 
-namespace detail {
-inline void* failing_alloc(std::size_t size, std::size_t alignment) {
-  if (allocations_until_failure != 0 && --allocations_until_failure == 0) {
-    ++injected_failures;
-    throw std::bad_alloc();
-  }
-  if (size == 0) size = 1;
-  void* p = alignment <= alignof(std::max_align_t)
-                ? std::malloc(size)
-                : std::aligned_alloc(alignment, (size + alignment - 1) / alignment * alignment);
-  if (p == nullptr) throw std::bad_alloc();
-  return p;
-}
-}  // namespace detail
-
 // Runs op() with the nth allocation failing, for n = 1, 2, ... until op() finishes without
 // hitting the failure (or max_failures runs). check(threw) runs after each attempt, disarmed.
 // Returns the number of attempts that threw bad_alloc.
@@ -62,61 +47,12 @@ std::size_t sweep_allocation_failures(Op&& op, Check&& check, std::size_t max_fa
 
 }  // namespace tandem::test
 
-// GCC 12 at -O1 and above pairs the std::free below with the operator new it inlined and
-// reports -Wmismatched-new-delete, a false positive: every allocation here comes from malloc.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
+#include "replaced_new.hpp"
 
-// NOLINTBEGIN(misc-new-delete-overloads)
-void* operator new(std::size_t size) {
-  return tandem::test::detail::failing_alloc(size, alignof(std::max_align_t));
-}
-void* operator new[](std::size_t size) {
-  return tandem::test::detail::failing_alloc(size, alignof(std::max_align_t));
-}
-void* operator new(std::size_t size, std::align_val_t align) {
-  return tandem::test::detail::failing_alloc(size, static_cast<std::size_t>(align));
-}
-void* operator new[](std::size_t size, std::align_val_t align) {
-  return tandem::test::detail::failing_alloc(size, static_cast<std::size_t>(align));
-}
-void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
-  try {
-    return tandem::test::detail::failing_alloc(size, alignof(std::max_align_t));
-  } catch (...) {
-    return nullptr;
+void* tandem::test::hooks::allocate(std::size_t size, std::size_t alignment) {
+  if (allocations_until_failure != 0 && --allocations_until_failure == 0) {
+    ++injected_failures;
+    throw std::bad_alloc();
   }
+  return system_allocate(size, alignment);
 }
-void* operator new[](std::size_t size, const std::nothrow_t&) noexcept {
-  try {
-    return tandem::test::detail::failing_alloc(size, alignof(std::max_align_t));
-  } catch (...) {
-    return nullptr;
-  }
-}
-void operator delete(void* p) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::size_t) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p, std::size_t) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::align_val_t) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p, std::align_val_t) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept {
-  std::free(p);
-}
-// NOLINTEND(misc-new-delete-overloads)
