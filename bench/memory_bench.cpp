@@ -80,6 +80,7 @@ const int registered = [] {
   register_memory<shared_mutex_map>();
 #if TANDEM_BENCH_HAVE_TBB
   register_memory<tbb_hash_map>();
+  register_memory<tbb_unordered_map>();
 #endif
 #if TANDEM_BENCH_HAVE_LIBCUCKOO
   register_memory<libcuckoo_map>();

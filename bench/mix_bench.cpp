@@ -93,6 +93,7 @@ const int registered = [] {
   register_mix<mutex_map>();
 #if TANDEM_BENCH_HAVE_TBB
   register_mix<tbb_hash_map>();
+  register_mix<tbb_unordered_map>();
 #endif
 #if TANDEM_BENCH_HAVE_LIBCUCKOO
   register_mix<libcuckoo_map>();

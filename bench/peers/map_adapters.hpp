@@ -13,6 +13,7 @@
 
 #include <tandem/double_buffer_map.hpp>
 
+#include <atomic>
 #include <cstdint>
 #include <mutex>
 #include <shared_mutex>
@@ -20,6 +21,7 @@
 
 #if TANDEM_BENCH_HAVE_TBB
 #include <tbb/concurrent_hash_map.h>
+#include <tbb/concurrent_unordered_map.h>
 #endif
 #if TANDEM_BENCH_HAVE_LIBCUCKOO
 #include <libcuckoo/cuckoohash_map.hh>
@@ -168,6 +170,29 @@ struct tbb_hash_map {
     decltype(map)::accessor a;
     map.insert(a, k);
     a->second = v;
+  }
+};
+#endif
+
+#if TANDEM_BENCH_HAVE_TBB
+// TBB's split-ordered list: lookups and inserts are concurrency-safe, erase is not (unsafe_erase)
+// and neither is assigning to a found value. Values are atomics, so a "write" is find + store:
+// what a user of this map does to update values in place.
+struct tbb_unordered_map {
+  static constexpr const char* name = "tbb_concurrent_unordered_map";
+  tbb::concurrent_unordered_map<key_type, std::atomic<mapped_type>, std::hash<key_type>,
+                                std::equal_to<key_type>,
+                                std::allocator<std::pair<const key_type, std::atomic<mapped_type>>>>
+      map;
+  explicit tbb_unordered_map(std::size_t n) : map(n) {
+    for (key_type k = 0; k < n; ++k) map.emplace(k, k);
+  }
+  no_context make_context() { return {}; }
+  bool read(no_context&, key_type k) const { return map.find(k) != map.end(); }
+  void write(no_context&, key_type k, mapped_type v) {
+    auto it = map.find(k);
+    // relaxed: the benchmark publishes no data through the value.
+    if (it != map.end()) it->second.store(v, std::memory_order_relaxed);
   }
 };
 #endif
