@@ -43,15 +43,19 @@ using key_type = std::uint64_t;
 using mapped_type = std::uint64_t;
 struct no_context {};
 
+// The content every adapter starts with: keys 0..n-1, value = key.
+template <class Map>
+void fill_keys(Map& map, std::size_t n) {
+  map.reserve(n);
+  for (key_type k = 0; k < n; ++k) map.emplace(k, k);
+}
+
 // The physical limit: the same inner map with no synchronisation (valid for 1 thread, or
 // for read-only use).
 struct unsynchronised_map {
   static constexpr const char* name = "std_unordered_map_unsync";
   std::unordered_map<key_type, mapped_type> map;
-  explicit unsynchronised_map(std::size_t n) {
-    map.reserve(n);
-    for (key_type k = 0; k < n; ++k) map.emplace(k, k);
-  }
+  explicit unsynchronised_map(std::size_t n) { fill_keys(map, n); }
   no_context make_context() { return {}; }
   bool read(no_context&, key_type k) const { return map.find(k) != map.end(); }
   void write(no_context&, key_type k, mapped_type v) { map.insert_or_assign(k, v); }
@@ -62,10 +66,7 @@ struct unsynchronised_map {
 struct boost_flat_map {
   static constexpr const char* name = "boost_unordered_flat_map_unsync";
   boost::unordered_flat_map<key_type, mapped_type> map;
-  explicit boost_flat_map(std::size_t n) {
-    map.reserve(n);
-    for (key_type k = 0; k < n; ++k) map.emplace(k, k);
-  }
+  explicit boost_flat_map(std::size_t n) { fill_keys(map, n); }
   no_context make_context() { return {}; }
   bool read(no_context&, key_type k) const { return map.find(k) != map.end(); }
   void write(no_context&, key_type k, mapped_type v) { map.insert_or_assign(k, v); }
@@ -76,10 +77,7 @@ struct mutex_map {
   static constexpr const char* name = "std_mutex";
   std::mutex mutex;
   std::unordered_map<key_type, mapped_type> map;
-  explicit mutex_map(std::size_t n) {
-    map.reserve(n);
-    for (key_type k = 0; k < n; ++k) map.emplace(k, k);
-  }
+  explicit mutex_map(std::size_t n) { fill_keys(map, n); }
   no_context make_context() { return {}; }
   bool read(no_context&, key_type k) {
     std::lock_guard lock(mutex);
@@ -95,10 +93,7 @@ struct shared_mutex_map {
   static constexpr const char* name = "std_shared_mutex";
   std::shared_mutex mutex;
   std::unordered_map<key_type, mapped_type> map;
-  explicit shared_mutex_map(std::size_t n) {
-    map.reserve(n);
-    for (key_type k = 0; k < n; ++k) map.emplace(k, k);
-  }
+  explicit shared_mutex_map(std::size_t n) { fill_keys(map, n); }
   no_context make_context() { return {}; }
   bool read(no_context&, key_type k) {
     std::shared_lock lock(mutex);
@@ -229,8 +224,7 @@ struct xenium_left_right_map {
  private:
   static map_type build(std::size_t n) {
     map_type m;
-    m.reserve(n);
-    for (key_type k = 0; k < n; ++k) m.emplace(k, k);
+    fill_keys(m, n);
     return m;
   }
 };
