@@ -4,16 +4,22 @@
 //  - a static destroyed after that teardown that calls the registry gets nullptr from find,
 //    false from contains/visit, and std::logic_error with a clear message from get_or_create
 //    (never a use-after-free: run it under ASan);
-//  - a shared_ptr the static kept stays valid through the teardown.
+//  - a shared_ptr the static kept stays valid through the teardown;
+//  - none of this is held up by other threads still reading at exit: one parked forever inside
+//    visit() of an unrelated registry, one polling contains() on this one (one registry's
+//    reclamation never waits for readers of another, and the teardown waits, boundedly, for
+//    the lookups of its own registry that are still running).
 // A failed check prints the reason and ends the process with exit status 1, which fails the
 // CTest test (Catch2 has finished by then).
 #include <tandem/registry.hpp>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "test_support.hpp"
@@ -102,6 +108,28 @@ TEST_CASE("registry: global() releases its instances at exit; later calls are re
   the_late_caller.kept = tandem::named_singleton<store>("kept-by-caller");
   CHECK(tandem::registry<store>::global().size() == 4);
   CHECK(the_late_caller.log.empty());
+  // Readers still running at exit. A parked reader of another registry: before the fix its
+  // read section (one process-wide epoch domain) kept every global() instance alive forever.
+  struct unrelated {};
+  (void)tandem::registry<unrelated>::global().get_or_create("parked");
+  static std::atomic<bool> parked{false};
+  std::thread([] {
+    tandem::registry<unrelated>::global().visit("parked", [](unrelated&) {
+      parked.store(true);
+      parked.notify_all();
+      for (;;) std::this_thread::sleep_for(std::chrono::hours(1));  // until the process ends
+    });
+  }).detach();
+  parked.wait(false);
+  // A poller of this registry (no shared_ptr copies, so it never owns an instance itself).
+  static std::atomic<bool> polling{false};
+  std::thread([] {
+    for (;;) {
+      (void)tandem::registry<store>::global().contains("users");
+      polling.store(true);
+    }
+  }).detach();
+  while (!polling.load()) std::this_thread::yield();
   the_late_caller.armed = true;
   // The checks run in ~late_caller, after main returns (see the top of this file).
 }

@@ -35,15 +35,19 @@
 //     recursion and cross-thread cycles become recursive_creation_error (see once_cell.hpp).
 //  5. When the factory throws, the cell is empty again; the last pinned caller unlinks the
 //     empty node, so a failed key leaves no entry. Waiting callers retry and one of them builds.
+//     "Last" is the value returned by the caller's own fetch_sub on the pin count, taken under
+//     the shard mutex, and the node is found in its table by address (no Hash/KeyEqual call on
+//     this noexcept path): a waiter that rebuilt the value meanwhile is never undone.
 //  6. The builder appends the node to the creation-order list (a doubly linked list under one
 //     mutex), which for_each walks and clear()/~registry release backwards.
 //  7. erase/clear unlink built nodes (tombstones) and retire them: a retired node is freed, and
 //     the registry's shared_ptr in it dropped, once no read section that began before the
 //     unlink is still running (epoch-based reclamation, below) and no caller is pinned to it.
 //
-// Reclamation (epochs): tandem::sync's epoch_reclamation.hpp (Fraser-style epochs, one
-// process-wide domain, one slot per reading thread). Retiring stamps the unlinked objects; they
-// are freed once no read section that began before the unlink is still running. The check runs
+// Reclamation (epochs): tandem::sync's epoch_reclamation.hpp (Fraser-style epochs, one slot per
+// reading thread, and one domain tag per registry). Retiring stamps the unlinked objects; they
+// are freed once no read section *of this registry* that began before the unlink is still
+// running: a thread parked in another registry's visit() delays nothing here. The check runs
 // at the end of erase/clear/creation and never waits, so nothing (not even a visit() that calls
 // erase from inside f) can deadlock; the price is that memory retired while a read section is
 // running is freed at the next writer call (or at ~registry) rather than immediately.
@@ -60,7 +64,12 @@
 //    instances in reverse creation order (creation = the order factories finished).
 //  - global(): one per instantiation, never destroyed; at process exit its instances are
 //    released in reverse creation order; afterwards find() returns nullptr, visit/contains
-//    false, and get_or_create throws std::logic_error (no use-after-free).
+//    false, and get_or_create throws std::logic_error (no use-after-free). The exit teardown
+//    waits up to exit_grace (100 ms) for lookups of this registry that were already running;
+//    only instances still reachable by a read section of this registry after that (a thread
+//    parked inside this registry's visit()) are left alive, since they are in use.
+//  - clear(), ~registry and the exit teardown allocate nothing and call no user code but T's
+//    destructors: they cannot fail, even when memory is exhausted.
 //  - Exceptions: get_or_create propagates the factory's exception, std::invalid_argument for a
 //    null pointer from the factory, recursive_creation_error for a cycle, std::bad_alloc.
 //
@@ -89,8 +98,8 @@
 // in get()).
 #pragma once
 
-#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
@@ -104,6 +113,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -112,9 +122,11 @@
 #include "detail/string_hash.hpp"
 #include "sync/assert.hpp"
 #include "sync/asymmetric_fence.hpp"
+#include "sync/backoff.hpp"
 #include "sync/cache_padded.hpp"
 #include "sync/epoch_reclamation.hpp"
 #include "sync/once_cell.hpp"
+#include "sync/sync_point.hpp"
 
 namespace tandem {
 
@@ -225,8 +237,9 @@ class registry {
   registry(registry&&) = delete;
   registry& operator=(registry&&) = delete;
 
-  // Releases the instances in reverse creation order. No other thread may use the registry
-  // during or after destruction, and no factory of this registry may still be running.
+  // Releases the instances in reverse creation order; allocates nothing. No other thread may
+  // use the registry during or after destruction, and no factory of this registry may still be
+  // running.
   ~registry() {
     clear();
     for (shard& s : shards_) {
@@ -269,7 +282,7 @@ class registry {
   [[nodiscard]] std::shared_ptr<T> find(const K& key) const {
     if (is_torn_down()) return nullptr;
     const std::uint64_t hash = hash_of(key);
-    const sync::epoch_read_section section;
+    const sync::epoch_read_section section(domain_);
     const node* n = lookup(hash, key);
     if (n == nullptr) return nullptr;
     const std::shared_ptr<T>* value = n->cell.get();
@@ -284,7 +297,7 @@ class registry {
   bool visit(const K& key, F&& f) const {
     if (is_torn_down()) return false;
     const std::uint64_t hash = hash_of(key);
-    const sync::epoch_read_section section;
+    const sync::epoch_read_section section(domain_);
     const node* n = lookup(hash, key);
     if (n == nullptr) return false;
     const std::shared_ptr<T>* value = n->cell.get();
@@ -299,7 +312,7 @@ class registry {
   [[nodiscard]] bool contains(const K& key) const {
     if (is_torn_down()) return false;
     const std::uint64_t hash = hash_of(key);
-    const sync::epoch_read_section section;
+    const sync::epoch_read_section section(domain_);
     const node* n = lookup(hash, key);
     return n != nullptr && n->cell.is_ready();
   }
@@ -336,26 +349,22 @@ class registry {
   }
 
   // Removes every built entry, releasing the registry's references in reverse creation order.
-  // Basic guarantee: if recording a node runs out of memory, the entries unlinked so far are
-  // released as usual (newest first), the rest stay, and std::bad_alloc propagates.
-  void clear() {
-    std::vector<node*> removed;
-    try {
-      for (shard& s : shards_) {
-        const std::lock_guard<std::mutex> lock(s.mutex);
-        table* t = s.current.load(std::memory_order_relaxed);  // relaxed: we hold the mutex
-        if (t == nullptr) continue;
-        for (std::size_t i = 0; i <= t->mask; ++i) {
-          // relaxed: we hold the shard mutex.
-          node* n = t->slots[i].load(std::memory_order_relaxed);
-          if (n == nullptr || n == tombstone() || !n->cell.is_ready()) continue;
-          removed.push_back(n);  // first: if it throws, n is still linked
-          unlink(s, *t, i);
-        }
+  // Allocates nothing and calls no Hash/KeyEqual (the removed nodes are chained through their
+  // own links and found by address), so it cannot fail: ~registry and the exit teardown use it.
+  void clear() noexcept {
+    node* removed = nullptr;  // chained through next_removed
+    for (shard& s : shards_) {
+      const std::lock_guard<std::mutex> lock(s.mutex);
+      table* t = s.current.load(std::memory_order_relaxed);  // relaxed: we hold the mutex
+      if (t == nullptr) continue;
+      for (std::size_t i = 0; i <= t->mask; ++i) {
+        // relaxed: we hold the shard mutex.
+        node* n = t->slots[i].load(std::memory_order_relaxed);
+        if (n == nullptr || n == tombstone() || !n->cell.is_ready()) continue;
+        unlink(s, *t, i);
+        n->next_removed = removed;
+        removed = n;
       }
-    } catch (...) {
-      release_unlinked(removed);
-      throw;
     }
     release_unlinked(removed);
   }
@@ -366,7 +375,7 @@ class registry {
   requires std::invocable<F&, const Key&, T&>
   void for_each(F&& f) const {
     if (is_torn_down()) return;
-    const sync::epoch_read_section section;  // keeps erased nodes alive while f runs
+    const sync::epoch_read_section section(domain_);  // keeps erased nodes alive while f runs
     std::vector<const node*> snapshot;
     {
       const std::lock_guard<std::mutex> lock(order_mutex_);
@@ -393,7 +402,7 @@ class registry {
     check_alive();
     const std::uint64_t hash = hash_of(key);
     {
-      const sync::epoch_read_section section;
+      const sync::epoch_read_section section(domain_);
       if (const node* n = lookup(hash, key)) {
         if (const std::shared_ptr<T>* value = n->cell.get()) return *value;  // the hit path
       }
@@ -422,6 +431,8 @@ class registry {
     std::uint64_t sequence = 0;  // 0 until listed
     bool listed = false;
     bool unlisted = false;  // erased: never list it again
+    bool removing = false;  // picked by clear(), about to be retired
+    node* next_removed = nullptr;  // clear()'s chain of unlinked nodes
   };
 
   // An open-addressing table: capacity = mask + 1 atomic slots after the header.
@@ -474,6 +485,9 @@ class registry {
   // A table grows to keep at most half of its slots occupied (tombstones count), so a probe
   // ends at a null slot within a couple of steps on average. 8 slots = one 64-byte line.
   static constexpr std::size_t min_capacity = 8;
+  // How long the exit teardown waits for lookups of this registry that are still running (a
+  // lookup takes nanoseconds; 100 ms covers a preempted one without delaying exit noticeably).
+  static constexpr std::chrono::milliseconds exit_grace{100};
 
   static node* tombstone() noexcept {
     static node* const marker = reinterpret_cast<node*>(&tombstone_byte);
@@ -484,10 +498,12 @@ class registry {
   template <class K>
   std::uint64_t hash_of(const K& key) const noexcept(noexcept(Hash{}(key))) {
     if constexpr (detail::registry_hash_is_mixed<Hash>) {
-      return static_cast<std::uint64_t>(hash_(key));
+      const std::uint64_t h = hash_(key);
+      return h;
     } else {
       // Fibonacci hashing: spreads identity-like hashes (std::hash<int>) over all 64 bits.
-      return static_cast<std::uint64_t>(hash_(key)) * 0x9E3779B97F4A7C15ULL;
+      const std::uint64_t h = hash_(key);  // size_t widens (or is) 64 bits
+      return h * 0x9E3779B97F4A7C15ULL;
     }
   }
   shard& shard_for(std::uint64_t hash) noexcept { return shards_[hash >> 60]; }
@@ -561,10 +577,13 @@ class registry {
       });
       result = value;
     } catch (...) {
+      TANDEM_SYNC_POINT();
       abandon(n);
       throw;
     }
+    TANDEM_SYNC_POINT();
     if (built_here) list(n);
+    TANDEM_SYNC_POINT();
     unpin(n);
     reclaim_if_pending();
     return result;
@@ -666,30 +685,46 @@ class registry {
   }
 
   // Exception path (step 5): drops our pin; the last caller out unlinks the still-empty node.
+  // "Am I the last, and is it still empty?" is decided from the value our own fetch_sub
+  // returned: a load taken before it could be stale (another caller may build the value and
+  // leave between that load and our fetch_sub, and we would free its entry). Once our
+  // fetch_sub has returned 1 under the shard mutex, nobody else is pinned and nobody can pin
+  // (pins are only taken under this mutex), so nobody can make the cell ready any more.
+  // noexcept for real: the node is found in its table by identity, never through Hash/KeyEqual.
   void abandon(node& n) noexcept {
     node* removed = nullptr;
     bool last = false;
     {
       shard& s = shard_for(n.hash);
       const std::lock_guard<std::mutex> lock(s.mutex);
-      // Read before unpinning (see unpin). `linked` is stable under the mutex; a node nobody
-      // else is pinned to cannot become ready, so `ready` stays true to the end if we are last.
-      const bool linked = n.linked;
-      const bool ready = n.cell.is_ready();
+      TANDEM_SYNC_POINT();
       last = n.pins.fetch_sub(1, std::memory_order_seq_cst) == 1;
-      if (last && linked && !ready) {
+      // `linked` is stable under the mutex; `ready` cannot change once we are the last pin.
+      if (last && n.linked && !n.cell.is_ready()) {
         // Still linked, hence not retired: no reclaim() can free it while we hold the mutex.
         table* t = s.current.load(std::memory_order_relaxed);  // relaxed: we hold the mutex
-        const std::size_t index = find_index(*t, n.hash, n.key);
+        const std::size_t index = index_of(*t, &n);
         TANDEM_ASSERT(index != not_found, "a linked registry node is missing from its table");
-        unlink(s, *t, index);
-        removed = &n;
+        if (index != not_found) {
+          unlink(s, *t, index);
+          removed = &n;
+        }
       }
     }
     if (removed != nullptr) {
       retire(std::span<node* const>(&removed, 1));
     } else if (last && retired_pending_.load(std::memory_order_seq_cst)) {  // see unpin
       reclaim();
+    }
+  }
+
+  // Under the shard mutex: the slot holding exactly `target`, found by address along its probe
+  // sequence (no user code runs, so clean-up paths can be noexcept).
+  static std::size_t index_of(const table& t, const node* target) noexcept {
+    for (std::size_t i = start_slot(target->hash) & t.mask;; i = (i + 1) & t.mask) {
+      const node* n = t.slots[i].load(std::memory_order_relaxed);  // relaxed: under the mutex
+      if (n == nullptr) return not_found;
+      if (n == target) return i;
     }
   }
 
@@ -709,30 +744,46 @@ class registry {
     built_count_.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
   }
 
-  // The end of clear(): drops `removed` from the creation-order list and retires them,
-  // newest first.
-  void release_unlinked(std::vector<node*>& removed) noexcept {
-    unlist(removed);
-    // Newest first. Built nodes not yet listed (their builder is between publishing the value
-    // and appending) have sequence 0 and are the newest of all.
-    std::sort(removed.begin(), removed.end(), [](const node* a, const node* b) {
-      const std::uint64_t left = a->sequence == 0 ? max_sequence : a->sequence;
-      const std::uint64_t right = b->sequence == 0 ? max_sequence : b->sequence;
-      return left > right;
-    });
-    retire(removed);
+  // The end of clear(): drops the chain `removed` from the creation-order list and retires
+  // its nodes newest first. Built nodes not yet listed (their builder is between publishing
+  // the value and appending) are the newest of all. No allocation: the retirement order is
+  // threaded through the nodes' next_retired links.
+  void release_unlinked(node* removed) noexcept {
+    if (removed == nullptr) return;
+    retired_list<node> newest_first;
+    {
+      const std::lock_guard<std::mutex> lock(order_mutex_);
+      for (node* n = removed; n != nullptr; n = n->next_removed) {
+        n->unlisted = true;
+        n->removing = true;
+        if (!n->listed) newest_first.push(n);
+      }
+      for (node* n = newest_; n != nullptr;) {
+        node* older = n->older;
+        if (n->removing) {
+          detach(*n);
+          newest_first.push(n);
+        }
+        n = older;
+      }
+    }
+    retire_chain(newest_first.head);
+  }
+
+  // Under order_mutex_: takes a listed node out of the creation-order list.
+  void detach(node& n) noexcept {
+    n.listed = false;
+    (n.older != nullptr ? n.older->newer : oldest_) = n.newer;
+    (n.newer != nullptr ? n.newer->older : newest_) = n.older;
+    n.older = n.newer = nullptr;
+    built_count_.fetch_sub(1, std::memory_order_relaxed);  // relaxed: a statistic
   }
 
   void unlist(std::span<node* const> nodes) noexcept {
     const std::lock_guard<std::mutex> lock(order_mutex_);
     for (node* n : nodes) {
       n->unlisted = true;
-      if (!n->listed) continue;
-      n->listed = false;
-      (n->older != nullptr ? n->older->newer : oldest_) = n->newer;
-      (n->newer != nullptr ? n->newer->older : newest_) = n->older;
-      n->older = n->newer = nullptr;
-      built_count_.fetch_sub(1, std::memory_order_relaxed);  // relaxed: a statistic
+      if (n->listed) detach(*n);
     }
   }
 
@@ -746,6 +797,24 @@ class registry {
       for (node* n : nodes) {
         n->stamp = stamp;
         retired_nodes_.push(n);
+      }
+      // seq_cst: against unpin's fetch_sub + load (see there), before reclaim reads the pins.
+      retired_pending_.store(true, std::memory_order_seq_cst);
+    }
+    reclaim();
+  }
+
+  // Like retire, for nodes chained through next_retired (in the order they are to be freed).
+  void retire_chain(node* head) noexcept {
+    if (head == nullptr) return;
+    const std::uint64_t stamp = sync::retire_stamp();  // epoch_reclamation.hpp (W1)
+    {
+      const std::lock_guard<std::mutex> lock(retire_mutex_);
+      for (node* n = head; n != nullptr;) {
+        node* next = n->next_retired;
+        n->stamp = stamp;
+        retired_nodes_.push(n);
+        n = next;
       }
       // seq_cst: against unpin's fetch_sub + load (see there), before reclaim reads the pins.
       retired_pending_.store(true, std::memory_order_seq_cst);
@@ -772,7 +841,7 @@ class registry {
     retired_list<table> free_tables_now;
     {
       const std::lock_guard<std::mutex> lock(retire_mutex_);
-      const std::uint64_t oldest = sync::oldest_announced_epoch();  // epoch_reclamation.hpp (W2)
+      const std::uint64_t oldest = sync::oldest_announced_epoch(domain_);  // (W2), this registry
       retired_list<node> keep_nodes;
       for (node* n = retired_nodes_.head; n != nullptr;) {
         node* next = n->next_retired;
@@ -811,6 +880,26 @@ class registry {
     }
   }
 
+  // The exit teardown's last step: lookups that began before torn_down_ was set may still be
+  // inside a read section of this registry (a thread polling find()); wait for them, boundedly,
+  // so that every instance nobody is using is destroyed. Only this registry's readers count
+  // (its epoch domain): a thread parked in another registry's visit() does not hold it up. What
+  // a read section of this registry still reaches after exit_grace is left alive (in use).
+  void drain_at_exit() noexcept {
+    const auto deadline = std::chrono::steady_clock::now() + exit_grace;
+    sync::backoff wait;
+    for (;;) {
+      reclaim();
+      if (!retired_pending_.load(std::memory_order_seq_cst)) return;  // see unpin
+      if (std::chrono::steady_clock::now() >= deadline) return;
+      if (wait.is_completed()) {
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+      } else {
+        wait.pause();
+      }
+    }
+  }
+
   static registry* make_global() {
     // The registry lives in static storage that is never released and is never destroyed, so
     // a call during or after static destruction touches live memory. The guard, constructed
@@ -825,6 +914,7 @@ class registry {
       ~teardown_guard() {
         target->torn_down_.store(true, std::memory_order_seq_cst);
         target->clear();
+        target->drain_at_exit();
       }
     };
     static const teardown_guard guard{instance};
@@ -846,6 +936,8 @@ class registry {
   retired_list<table> retired_tables_;
   std::atomic<bool> retired_pending_{false};
   std::atomic<bool> torn_down_{false};
+  // This registry's epoch domain: its reclamation waits only for its own readers.
+  const sync::epoch_domain_tag domain_ = sync::new_epoch_domain();
 };
 
 // The process-wide instance of T named `name`: registry<T>::global().get_or_create(name).

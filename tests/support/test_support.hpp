@@ -19,6 +19,7 @@
 #include <cstdlib>
 #include <functional>
 #include <latch>
+#include <limits>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -80,8 +81,11 @@ class watchdog {
 // TANDEM_STRESS_SECONDS when set, for long runs by hand). Thread-safe to query.
 class op_budget {
  public:
+  // With TANDEM_STRESS_SECONDS set, the time alone bounds the run: the operation budget is
+  // lifted, so a long run by hand really runs that long.
   op_budget(std::size_t max_ops, std::chrono::milliseconds max_time)
-      : max_ops_(max_ops), deadline_(std::chrono::steady_clock::now() + scaled(max_time)) {}
+      : max_ops_(stress_seconds_set() ? std::numeric_limits<std::size_t>::max() / 2 : max_ops),
+        deadline_(std::chrono::steady_clock::now() + scaled(max_time)) {}
 
   // Call once per operation; false when the budget is spent.
   bool next() noexcept {
@@ -96,6 +100,10 @@ class op_budget {
   }
 
  private:
+  static bool stress_seconds_set() {
+    const char* text = std::getenv("TANDEM_STRESS_SECONDS");
+    return text != nullptr && std::atof(text) > 0;
+  }
   static std::chrono::milliseconds scaled(std::chrono::milliseconds t) {
     if (const char* text = std::getenv("TANDEM_STRESS_SECONDS")) {
       const double seconds = std::atof(text);

@@ -7,23 +7,34 @@
 // call the writer, e.g. registry::visit's callback erasing its own entry). Compare
 // reader_epochs.hpp, which is for one writer that waits for explicitly created reader handles.
 // The scheme is Fraser's epoch-based reclamation (K. Fraser, "Practical lock-freedom", 2004),
-// with one process-wide domain and slots that threads claim on first use and give back at exit.
+// with one process-wide epoch counter and slots that threads claim on first use and give back
+// at exit. Each slot word also carries a 16-bit domain tag (one per structure, e.g. per
+// registry), so that a writer of one structure never waits for readers of another: a thread
+// parked inside registry A's visit() does not keep registry B's retired nodes (or, at process
+// exit, B's instances) alive.
 //
-// Algorithm:
-//  R1. A reader entering its outermost read section loads the global epoch and stores it into
-//      its own slot (alone on its cache line); then the light half of an asymmetric fence.
+// Algorithm (a slot word is (epoch << 16) | tag, 0 meaning "outside"):
+//  R1. A reader entering its outermost read section of domain d loads the global epoch e and
+//      stores (e << 16) | d into its own slot (alone on its cache line); then the light half of
+//      an asymmetric fence. A nested section of another domain re-tags the slot "any domain"
+//      (tag 0) the same way (store + light fence), keeping the older epoch.
 //  R2. It reads the shared structure with plain acquire loads.
 //  R3. Leaving the outermost section stores 0 ("outside") into its slot (release).
 //  W1. A writer that unlinked objects calls retire_stamp(): a seq_cst increment of the global
 //      epoch; the objects are stamped with the new value.
-//  W2. Later (at its next write; never blocking), it calls oldest_announced_epoch(): the heavy
-//      fence, then the smallest non-zero slot. Objects whose stamp is <= that value, or all of
-//      them when no slot is announced, are no longer reachable by any reader and may be freed.
+//  W2. Later (at its next write; never blocking), it calls oldest_announced_epoch(d): the heavy
+//      fence, then the smallest epoch of the non-zero slots tagged d or "any". Objects whose
+//      stamp is <= that value, or all of them when no such slot is announced, are no longer
+//      reachable by any reader of d and may be freed.
 //
 // Guarantees: readers are wait-free and write only their own slot; writers never wait.
 // Slots: the first read section a thread runs claims a slot (allocation-free for the first 64
 // threads alive at once; then chunks of 64 are added, never freed); a thread's slot is given
-// back when the thread exits and reused by the next thread.
+// back when the thread exits and reused by the next thread. A read section that runs after the
+// thread's own clean-up (in a thread_local destructor that runs later) claims a slot for that
+// section only and gives it back when the section ends: no slot is ever lost to an exited thread.
+// Domain tags are handed out round-robin from 1 to 65535; two structures that share a tag only
+// make each other's reclamation more conservative, never unsafe.
 // Costs: one cache line per slot; a reader pays two plain stores, one load and a compiler
 // barrier per outermost section; a writer's scan reads every slot.
 //
@@ -43,12 +54,26 @@
 #include "asymmetric_fence.hpp"
 #include "cache_padded.hpp"
 
+namespace tandem::sync {
+
+// Which structure a read section reads, so that writers of other structures ignore it. 0 is
+// "any domain": a section tagged 0 is waited for by every writer, and a scan for 0 waits for
+// every section.
+using epoch_domain_tag = std::uint16_t;
+inline constexpr epoch_domain_tag any_epoch_domain = 0;
+
+}  // namespace tandem::sync
+
 namespace tandem::detail {
 
+inline constexpr unsigned epoch_tag_bits = 16;
+inline constexpr std::uint64_t epoch_tag_mask = (std::uint64_t{1} << epoch_tag_bits) - 1;
+
 struct alignas(sync::cache_line_size) epoch_slot {
-  std::atomic<std::uint64_t> epoch{0};  // 0: outside any read section; written by the owner
-  std::atomic<bool> claimed{false};     // whether a thread owns the slot
-  std::uint32_t depth = 0;              // read-section nesting, owner thread only
+  // (epoch << 16) | domain tag; 0: outside any read section. Written by the owner only.
+  std::atomic<std::uint64_t> word{0};
+  std::atomic<bool> claimed{false};  // whether a thread owns the slot
+  std::uint32_t depth = 0;           // read-section nesting, owner thread only
 };
 
 // Slots come in chunks; 64 covers the threads most programs run, and more chunks are added
@@ -63,15 +88,24 @@ struct epoch_chunk {
 struct epoch_domain {
   // Starts at 1 so that 0 can mean "outside". Written only by retiring writers.
   alignas(sync::cache_line_size) std::atomic<std::uint64_t> epoch{1};
+  std::atomic<std::uint32_t> next_tag{0};  // domain tags handed out so far
   epoch_chunk first;
 };
 
 // Constant-initialised and trivially destructible: usable from any static destructor.
 inline constinit epoch_domain process_epochs{};
 inline constinit thread_local epoch_slot* this_thread_epoch_slot = nullptr;
+// Set when the thread's slot_releaser has run: from then on a slot is held per section only.
 inline constinit thread_local bool epoch_thread_exiting = false;
 
-// Gives the thread's slot back when the thread exits.
+inline void release_epoch_slot(epoch_slot& slot) noexcept {
+  this_thread_epoch_slot = nullptr;
+  // release: pairs with the acquire exchange in claim_epoch_slot of the next owner.
+  slot.claimed.store(false, std::memory_order_release);
+}
+
+// Gives the thread's slot back when the thread exits (or, if a read section is still open,
+// marks the thread exiting so that the section's end gives it back).
 struct epoch_slot_releaser {
   epoch_slot* slot = nullptr;
   epoch_slot_releaser() = default;
@@ -79,10 +113,8 @@ struct epoch_slot_releaser {
   epoch_slot_releaser& operator=(const epoch_slot_releaser&) = delete;
   ~epoch_slot_releaser() {
     epoch_thread_exiting = true;
-    if (slot != nullptr && slot->depth == 0) {
-      this_thread_epoch_slot = nullptr;
-      // release: pairs with the acquire exchange in claim_epoch_slot of the next owner.
-      slot->claimed.store(false, std::memory_order_release);
+    if (slot != nullptr && slot->depth == 0 && this_thread_epoch_slot == slot) {
+      release_epoch_slot(*slot);
     }
   }
 };
@@ -92,7 +124,7 @@ TANDEM_NOINLINE inline epoch_slot& claim_epoch_slot() {
   epoch_slot* found = nullptr;
   while (found == nullptr) {
     for (epoch_slot& slot : chunk->slots) {
-      // relaxed pre-check, then acquire exchange: pairs with the release in the releaser.
+      // relaxed pre-check, then acquire exchange: pairs with the release in release_epoch_slot.
       if (!slot.claimed.load(std::memory_order_relaxed) &&
           !slot.claimed.exchange(true, std::memory_order_acquire)) {
         found = &slot;
@@ -117,7 +149,8 @@ TANDEM_NOINLINE inline epoch_slot& claim_epoch_slot() {
   }
   this_thread_epoch_slot = found;
   if (!epoch_thread_exiting) {
-    // A thread that reads again while exiting keeps its slot: its releaser has already run.
+    // A thread that reads again while exiting gets no releaser (its releaser has already run):
+    // the section's end gives the slot back instead (epoch_read_section's destructor).
     static thread_local epoch_slot_releaser releaser;
     releaser.slot = found;
   }
@@ -128,27 +161,33 @@ TANDEM_NOINLINE inline epoch_slot& claim_epoch_slot() {
 
 namespace tandem::sync {
 
-// RAII read section (R1..R3). Nested sections on one thread share the outermost announce.
+// A fresh domain tag for one structure (1..65535, round-robin; never 0).
+inline epoch_domain_tag new_epoch_domain() noexcept {
+  // relaxed: any value will do; uniqueness only makes reclamation less conservative.
+  const std::uint32_t n = detail::process_epochs.next_tag.fetch_add(1, std::memory_order_relaxed);
+  return static_cast<epoch_domain_tag>(n % 65535U + 1U);
+}
+
+// RAII read section (R1..R3) of one domain. Nested sections on one thread share the outermost
+// announce; a nested section of another domain widens the announce to "any domain".
 class [[nodiscard]] epoch_read_section {
  public:
-  epoch_read_section()
+  explicit epoch_read_section(epoch_domain_tag domain = any_epoch_domain)
       : slot_(detail::this_thread_epoch_slot != nullptr ? *detail::this_thread_epoch_slot
                                                         : detail::claim_epoch_slot()) {
     if (slot_.depth++ == 0) {
       // acquire: pairs with the seq_cst fetch_add in retire (W1): if we read a stamp's epoch,
       // the unlink before it is visible to our loads below.
       const std::uint64_t now = detail::process_epochs.epoch.load(std::memory_order_acquire);
-#if TANDEM_TSAN
-      // (R1) seq_cst store, so that TSan (which models no stand-alone fence) sees the
-      // handshake: ordered before our table loads (R2) in the single total order.
-      slot_.epoch.store(now, std::memory_order_seq_cst);
-#else
-      // (R1) relaxed store + light fence: together with the heavy fence before the scan (W2)
-      // they act as two seq_cst fences (asymmetric_fence.hpp), so either the scan sees this
-      // announce or our table loads (R2) see the unlink. The reader pays a compiler barrier.
-      slot_.epoch.store(now, std::memory_order_relaxed);
-      asymmetric_fence::light();
-#endif
+      announce((now << detail::epoch_tag_bits) | domain);
+    } else {
+      // relaxed: only the owner thread writes its slot.
+      const std::uint64_t word = slot_.word.load(std::memory_order_relaxed);
+      const std::uint64_t tag = word & detail::epoch_tag_mask;
+      if (tag != any_epoch_domain && tag != domain) {
+        // (R1) again: from now on every writer's scan counts this section (older epoch kept).
+        announce(word & ~detail::epoch_tag_mask);
+      }
     }
   }
   epoch_read_section(const epoch_read_section&) = delete;
@@ -156,11 +195,28 @@ class [[nodiscard]] epoch_read_section {
   ~epoch_read_section() {
     if (--slot_.depth == 0) {
       // (R3) release: pairs with the scan (W2); our reads happen-before any free it allows.
-      slot_.epoch.store(0, std::memory_order_release);
+      slot_.word.store(0, std::memory_order_release);
+      // A section run after this thread's releaser (a later thread_local destructor) holds
+      // the slot only for its own duration.
+      if (TANDEM_UNLIKELY(detail::epoch_thread_exiting)) detail::release_epoch_slot(slot_);
     }
   }
 
  private:
+  void announce(std::uint64_t word) noexcept {
+#if TANDEM_TSAN
+    // (R1) seq_cst store, so that TSan (which models no stand-alone fence) sees the
+    // handshake: ordered before our table loads (R2) in the single total order.
+    slot_.word.store(word, std::memory_order_seq_cst);
+#else
+    // (R1) relaxed store + light fence: together with the heavy fence before the scan (W2)
+    // they act as two seq_cst fences (asymmetric_fence.hpp), so either the scan sees this
+    // announce or our table loads (R2) see the unlink. The reader pays a compiler barrier.
+    slot_.word.store(word, std::memory_order_relaxed);
+    asymmetric_fence::light();
+#endif
+  }
+
   detail::epoch_slot& slot_;
 };
 
@@ -169,8 +225,10 @@ inline std::uint64_t retire_stamp() noexcept {
   return detail::process_epochs.epoch.fetch_add(1, std::memory_order_seq_cst) + 1;
 }
 
-// (W2) The smallest epoch announced by a running read section, or max when none runs.
-inline std::uint64_t oldest_announced_epoch() noexcept {
+// (W2) The smallest epoch announced by a running read section of `domain` (or of "any"), or
+// max when none runs. any_epoch_domain counts every section.
+inline std::uint64_t oldest_announced_epoch(
+    epoch_domain_tag domain = any_epoch_domain) noexcept {
 #if !TANDEM_TSAN
   // The heavy half of the reader's light fence (R1): a read section whose announce the scan
   // below misses sees everything unlinked before this call. (Under TSan the announce and
@@ -182,11 +240,30 @@ inline std::uint64_t oldest_announced_epoch() noexcept {
        // acquire: pairs with the release CAS that linked the chunk.
        chunk = chunk->next.load(std::memory_order_acquire)) {
     for (const detail::epoch_slot& slot : chunk->slots) {
-      const std::uint64_t epoch = slot.epoch.load(std::memory_order_seq_cst);
-      if (epoch != 0 && epoch < oldest) oldest = epoch;
+      const std::uint64_t word = slot.word.load(std::memory_order_seq_cst);
+      if (word == 0) continue;
+      const std::uint64_t tag = word & detail::epoch_tag_mask;
+      if (domain != any_epoch_domain && tag != any_epoch_domain && tag != domain) continue;
+      const std::uint64_t epoch = word >> detail::epoch_tag_bits;
+      if (epoch < oldest) oldest = epoch;
     }
   }
   return oldest;
+}
+
+// How many slots threads hold right now (a diagnostic: it should track the number of live
+// threads that have read, and falls back when they exit).
+inline std::size_t claimed_epoch_slots() noexcept {
+  std::size_t claimed = 0;
+  for (detail::epoch_chunk* chunk = &detail::process_epochs.first; chunk != nullptr;
+       // acquire: pairs with the release CAS that linked the chunk.
+       chunk = chunk->next.load(std::memory_order_acquire)) {
+    for (const detail::epoch_slot& slot : chunk->slots) {
+      // relaxed: a snapshot count.
+      if (slot.claimed.load(std::memory_order_relaxed)) ++claimed;
+    }
+  }
+  return claimed;
 }
 
 }  // namespace tandem::sync

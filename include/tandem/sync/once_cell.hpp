@@ -108,19 +108,30 @@ inline std::mutex& graph_mutex() noexcept {
   return *instance;
 }
 
-// Owns this thread's node; on thread exit it waits for any graph walker that might be reading
-// the node (they hold graph_mutex) before the node goes away.
+// This thread's node: constant-initialised and trivially destructible, so it stays usable by
+// code that runs after the holder below (a later thread_local destructor that builds a cell).
+inline constinit thread_local once_thread this_thread_once_node{};
+// Set once the holder has run: from then on a finishing build takes the graph mutex itself.
+inline constinit thread_local bool once_thread_exiting = false;
+
+// On thread exit, waits for any graph walker that might be reading this thread's node (they
+// hold graph_mutex) before the thread's storage goes away.
 struct once_thread_holder {
-  once_thread node;
   once_thread_holder() = default;
   once_thread_holder(const once_thread_holder&) = delete;
   once_thread_holder& operator=(const once_thread_holder&) = delete;
-  ~once_thread_holder() { const std::lock_guard<std::mutex> lock(graph_mutex()); }
+  ~once_thread_holder() {
+    once_thread_exiting = true;
+    const std::lock_guard<std::mutex> lock(graph_mutex());
+  }
 };
 
 inline once_thread& this_once_thread() noexcept {
-  static thread_local once_thread_holder holder;
-  return holder.node;
+  if (!once_thread_exiting) {
+    static thread_local once_thread_holder holder;
+    (void)holder;
+  }
+  return this_thread_once_node;
 }
 
 }  // namespace detail
@@ -212,6 +223,11 @@ class once_cell_base {
     const std::uint32_t previous =
         state_.exchange(built ? ready_state : empty_state, std::memory_order_release);
     if (previous == building_waited_state) atomic_notify_all(state_);
+    if (TANDEM_UNLIKELY(detail::once_thread_exiting)) {
+      // A build run after this thread's holder (in a later thread_local destructor): wait, as
+      // the holder would, for a walker that read owner_ == &self before the store above.
+      const std::lock_guard<std::mutex> lock(detail::graph_mutex());
+    }
   }
 
   // The value's state while it is being destroyed, for the owner's destructor check.

@@ -1,0 +1,87 @@
+// Fault tests for include/tandem/registry.hpp: allocation failure during destruction and
+// clear(), user code (KeyEqual) that throws on a failed build's clean-up path.
+// (Races with narrow windows: tests/stress/registry_races_stress.cpp; exit teardown with
+// readers elsewhere: tests/registry_teardown_test.cpp.)
+#include <tandem/registry.hpp>
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+#include "failing_new.hpp"
+#include "test_support.hpp"
+
+namespace {
+
+std::atomic<int> live{0};
+
+struct instance {
+  explicit instance(std::string k) : key(std::move(k)) { live.fetch_add(1); }
+  instance(const instance&) = delete;
+  instance& operator=(const instance&) = delete;
+  ~instance() { live.fetch_sub(1); }
+  std::string key;
+};
+
+std::string long_key(int i) { return "a-registry-key-on-the-heap-" + std::to_string(i); }
+
+// KeyEqual that throws once armed: user code on a path that must not call it.
+std::atomic<bool> equal_throws{false};
+struct throwing_equal {
+  using is_transparent = void;
+  bool operator()(std::string_view a, std::string_view b) const {
+    if (equal_throws.load()) throw std::runtime_error("KeyEqual failed");
+    return a == b;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("registry faults: ~registry destroys every instance even when allocation fails") {
+  tandem::test::watchdog dog("registry destruction under allocation failure");
+  for (std::size_t n = 1; n <= 8; ++n) {
+    std::optional<tandem::registry<instance>> registry(std::in_place);
+    for (int i = 0; i < 40; ++i) (void)registry->get_or_create(long_key(i));
+    REQUIRE(live.load() == 40);
+    // Fail the nth allocation made while destroying (before the fix, clear() allocated a
+    // vector: bad_alloc escaped ~registry, which is noexcept: std::terminate).
+    const bool threw = tandem::test::with_allocation_failure(n, [&] { registry.reset(); });
+    CHECK_FALSE(threw);
+    CHECK(live.load() == 0);
+  }
+}
+
+TEST_CASE("registry faults: clear() cannot fail; it releases every entry in reverse order") {
+  tandem::test::watchdog dog("registry clear under allocation failure");
+  tandem::registry<instance> registry;
+  for (std::size_t n = 1; n <= 8; ++n) {
+    for (int i = 0; i < 40; ++i) (void)registry.get_or_create(long_key(i));
+    const bool threw = tandem::test::with_allocation_failure(n, [&] { registry.clear(); });
+    CHECK_FALSE(threw);
+    CHECK(registry.size() == 0);
+    CHECK(live.load() == 0);
+  }
+  STATIC_REQUIRE(noexcept(registry.clear()));
+}
+
+TEST_CASE("registry faults: a throwing KeyEqual on a failed build's clean-up is not called") {
+  tandem::test::watchdog dog("registry clean-up by identity");
+  tandem::registry<instance, std::string, tandem::detail::string_hash, throwing_equal> registry;
+  const std::string key = long_key(7);
+  // The factory throws, and from then on so does KeyEqual. The clean-up of the failed build runs
+  // in a noexcept function: before the fix it looked the node up again by key and called
+  // KeyEqual there (std::terminate). Now it finds the node by address.
+  CHECK_THROWS_WITH(registry.get_or_create_with(key,
+                                                [&]() -> std::unique_ptr<instance> {
+                                                  equal_throws.store(true);
+                                                  throw std::runtime_error("factory failed");
+                                                }),
+                    "factory failed");
+  equal_throws.store(false);
+  CHECK_FALSE(registry.contains(key));
+  CHECK(registry.size() == 0);
+  // The key can be built afterwards.
+  CHECK(registry.get_or_create(key)->key == key);
+}
