@@ -14,4 +14,10 @@ function(tandem_check_version_header header)
         "${PROJECT_VERSION_${_part}}: update one of them")
     endif()
   endforeach()
+  string(REGEX MATCH "#define TANDEM_VERSION_STRING \"([0-9.]+)\"" _match "${_text}")
+  if(NOT _match OR NOT CMAKE_MATCH_1 STREQUAL PROJECT_VERSION)
+    message(FATAL_ERROR
+      "${header}: TANDEM_VERSION_STRING is '${CMAKE_MATCH_1}' but project() says "
+      "${PROJECT_VERSION}: update one of them")
+  endif()
 endfunction()

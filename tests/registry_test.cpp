@@ -645,3 +645,33 @@ TEST_CASE("registry: many entries survive table growth and tombstones") {
   }
   CHECK(r.size() == 1000);
 }
+
+TEST_CASE("registry: keys implicitly convertible to Key work wherever a Key is taken") {
+  struct connection {
+    explicit connection(std::uint64_t i) : id(i) {}
+    std::uint64_t id;
+  };
+  tandem::registry<connection, std::uint64_t> connections;
+  auto c = connections.get_or_create(42);  // an int literal for a std::uint64_t key
+  CHECK(c->id == 42);
+  CHECK(connections.get_or_create_with(7, [] { return connection(7); })->id == 7);
+  CHECK(connections.find(42) == c);
+  CHECK(connections.contains(42));
+  CHECK(connections.visit(42, [](connection& x) { CHECK(x.id == 42); }));
+  CHECK(connections.erase(42));
+  CHECK_FALSE(connections.contains(42U));
+}
+
+TEST_CASE("registry: for_each also hands out shared_ptrs to keep instances beyond the call") {
+  tandem::registry<std::string> names;
+  (void)names.get_or_create("first-name-on-the-heap-xxxxxxxx");
+  (void)names.get_or_create("second-name-on-the-heap-xxxxxxx");
+  std::vector<std::shared_ptr<std::string>> kept;
+  names.for_each([&](const std::string&, const std::shared_ptr<std::string>& instance) {
+    kept.push_back(instance);
+  });
+  REQUIRE(kept.size() == 2);
+  names.clear();
+  CHECK(kept[0].use_count() == 1);  // the registry let go; ours is still valid
+  CHECK(*kept[0] == "first-name-on-the-heap-xxxxxxxx");  // oldest first, T(key)
+}

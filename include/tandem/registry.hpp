@@ -200,6 +200,13 @@ concept registry_lookup_key = std::same_as<std::remove_cvref_t<K>, Key> ||
          std::is_invocable_r_v<std::size_t, const Hash&, const K&>&& std::is_invocable_r_v<
              bool, const KeyEqual&, const Key&, const K&>&& std::constructible_from<Key, const K&>);
 
+// What the registry's functions take as a key: a registry_lookup_key (used as it is: no
+// conversion, no allocation), or anything implicitly convertible to Key (an integer literal
+// for a std::uint64_t key, ...), converted to one Key per call.
+template <class K, class Key, class Hash, class KeyEqual>
+concept registry_key_argument =
+    registry_lookup_key<K, Key, Hash, KeyEqual> || std::convertible_to<const K&, Key>;
+
 // A factory for registry<T>::get_or_create_with: callable with no arguments, returning T,
 // std::unique_ptr<T> or std::shared_ptr<T> (or smart pointers to a class derived from T).
 template <class F, class T>
@@ -262,8 +269,9 @@ class registry {
   // The instance for `key`, built now with T(key) (or T() when T cannot be built from a key)
   // if it does not exist yet. Concurrent callers for the same key get the same instance.
   template <class K>
-  requires registry_lookup_key<K, Key, Hash, KeyEqual> && buildable_from_key_or_default<T, Key>
-      std::shared_ptr<T> get_or_create(const K& key) {
+  requires registry_key_argument<K, Key, Hash, KeyEqual> && buildable_from_key_or_default<T, Key>
+      std::shared_ptr<T> get_or_create(const K& key_argument) {
+    const auto& key = lookup_form(key_argument);
     default_factory factory;
     return get_or_create_impl(key, factory);
   }
@@ -271,15 +279,17 @@ class registry {
   // Like get_or_create, but builds with factory() (called at most once per entry; not at all
   // when the entry exists). A null pointer from factory is std::invalid_argument.
   template <class K, class F>
-  requires registry_lookup_key<K, Key, Hash, KeyEqual> && registry_factory<F, T> std::shared_ptr<T>
-  get_or_create_with(const K& key, F&& factory) {
+  requires registry_key_argument<K, Key, Hash, KeyEqual> && registry_factory<F, T> std::shared_ptr<T>
+  get_or_create_with(const K& key_argument, F&& factory) {
+    const auto& key = lookup_form(key_argument);
     return get_or_create_impl(key, factory);
   }
 
   // The instance, or nullptr when absent or still being built.
   template <class K>
-  requires registry_lookup_key<K, Key, Hash, KeyEqual>
-  [[nodiscard]] std::shared_ptr<T> find(const K& key) const {
+  requires registry_key_argument<K, Key, Hash, KeyEqual>
+  [[nodiscard]] std::shared_ptr<T> find(const K& key_argument) const {
+    const auto& key = lookup_form(key_argument);
     if (is_torn_down()) return nullptr;
     const std::uint64_t hash = hash_of(key);
     const sync::epoch_read_section section(domain_);
@@ -293,8 +303,9 @@ class registry {
   // being built. f may call this registry (even erase the entry: the instance stays alive until
   // f returns). Do not block in f for long: memory erased meanwhile is freed only afterwards.
   template <class K, class F>
-  requires registry_lookup_key<K, Key, Hash, KeyEqual> && std::invocable<F&, T&>
-  bool visit(const K& key, F&& f) const {
+  requires registry_key_argument<K, Key, Hash, KeyEqual> && std::invocable<F&, T&>
+  bool visit(const K& key_argument, F&& f) const {
+    const auto& key = lookup_form(key_argument);
     if (is_torn_down()) return false;
     const std::uint64_t hash = hash_of(key);
     const sync::epoch_read_section section(domain_);
@@ -308,8 +319,9 @@ class registry {
 
   // Whether a built instance exists (false while it is being built).
   template <class K>
-  requires registry_lookup_key<K, Key, Hash, KeyEqual>
-  [[nodiscard]] bool contains(const K& key) const {
+  requires registry_key_argument<K, Key, Hash, KeyEqual>
+  [[nodiscard]] bool contains(const K& key_argument) const {
+    const auto& key = lookup_form(key_argument);
     if (is_torn_down()) return false;
     const std::uint64_t hash = hash_of(key);
     const sync::epoch_read_section section(domain_);
@@ -326,8 +338,9 @@ class registry {
   // Removes the built entry for `key` (false when there is none: absent or still being built).
   // Only the registry's reference is dropped: shared_ptrs held by callers stay valid.
   template <class K>
-  requires registry_lookup_key<K, Key, Hash, KeyEqual>
-  bool erase(const K& key) {
+  requires registry_key_argument<K, Key, Hash, KeyEqual>
+  bool erase(const K& key_argument) {
+    const auto& key = lookup_form(key_argument);
     const std::uint64_t hash = hash_of(key);
     node* removed = nullptr;
     {
@@ -369,10 +382,13 @@ class registry {
     release_unlinked(removed);
   }
 
-  // Calls f(key, instance) for every built entry, oldest first (creation order). Entries
-  // created or erased meanwhile may or may not be visited. f may call the registry.
+  // Calls f(key, instance) for every built entry, oldest first (creation order), as
+  // f(const Key&, T&) or, to keep an instance beyond the call, f(const Key&, const
+  // std::shared_ptr<T>&). Entries created or erased meanwhile may or may not be visited. f may
+  // call the registry.
   template <class F>
-  requires std::invocable<F&, const Key&, T&>
+  requires std::invocable<F&, const Key&, T&> ||
+      std::invocable<F&, const Key&, const std::shared_ptr<T>&>
   void for_each(F&& f) const {
     if (is_torn_down()) return;
     const sync::epoch_read_section section(domain_);  // keeps erased nodes alive while f runs
@@ -383,7 +399,13 @@ class registry {
       snapshot.reserve(built_count_.load(std::memory_order_relaxed));
       for (const node* n = oldest_; n != nullptr; n = n->newer) snapshot.push_back(n);
     }
-    for (const node* n : snapshot) std::invoke(f, n->key, **n->cell.get());
+    for (const node* n : snapshot) {
+      if constexpr (std::is_invocable_v<F&, const Key&, T&>) {
+        std::invoke(f, n->key, **n->cell.get());
+      } else {
+        std::invoke(f, n->key, *n->cell.get());
+      }
+    }
   }
 
   // The process-wide registry for this instantiation (see "teardown" in docs/registry.md):
@@ -396,6 +418,17 @@ class registry {
 
  private:
   struct default_factory {};  // builds T(key) or T()
+
+  // A registry_key_argument as the lookups take it: itself when Hash/KeyEqual accept it, else
+  // converted to a Key (a temporary the caller binds to a const reference).
+  template <class K>
+  static decltype(auto) lookup_form(const K& key) {
+    if constexpr (registry_lookup_key<K, Key, Hash, KeyEqual>) {
+      return (key);
+    } else {
+      return Key(key);
+    }
+  }
 
   template <class K, class F>
   std::shared_ptr<T> get_or_create_impl(const K& key, F& factory) {

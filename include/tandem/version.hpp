@@ -9,6 +9,9 @@
 #define TANDEM_VERSION_MINOR 1
 #define TANDEM_VERSION_PATCH 0
 
+// The same version as text, "MAJOR.MINOR.PATCH", for logs and --version output.
+#define TANDEM_VERSION_STRING "0.1.0"
+
 // One number for preprocessor comparisons: MAJOR * 10000 + MINOR * 100 + PATCH.
 #define TANDEM_VERSION \
   (TANDEM_VERSION_MAJOR * 10000 + TANDEM_VERSION_MINOR * 100 + TANDEM_VERSION_PATCH)
@@ -19,10 +22,11 @@ struct version_info {
   int major;
   int minor;
   int patch;
+  const char* text;  // TANDEM_VERSION_STRING
 };
 
 // The version of the headers this translation unit was compiled against.
 inline constexpr version_info version{TANDEM_VERSION_MAJOR, TANDEM_VERSION_MINOR,
-                                      TANDEM_VERSION_PATCH};
+                                      TANDEM_VERSION_PATCH, TANDEM_VERSION_STRING};
 
 }  // namespace tandem

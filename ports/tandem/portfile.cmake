@@ -3,14 +3,26 @@
 #   vcpkg install tandem --overlay-ports=<tandem checkout>/ports
 #
 # When the port is used from inside a tandem checkout (the overlay case), it builds that
-# checkout, so the port always matches the sources next to it. Otherwise it downloads the
-# release tag; TANDEM_RELEASE_SHA512 must then be the SHA-512 of that tag's archive (vcpkg
-# prints the actual value if it differs; update it when tagging a release).
+# checkout, so the port always matches the sources next to it. That is the only way that works
+# today: no release has been tagged yet.
+#
+# Copying the port into a registry (the non-overlay case) is for releases. A release must:
+#   1. tag the commit as v<version> (vcpkg.json "version" and project(VERSION) agree, and so
+#      does include/tandem/version.hpp: configure checks it);
+#   2. set TANDEM_RELEASE_SHA512 below to the SHA-512 of that tag's GitHub archive (run the
+#      port once with 0: vcpkg prints the actual hash);
+#   3. set REPO to the repository the tag lives in.
+# Until then the non-overlay path stops with a message instead of fetching a missing tag.
 set(VCPKG_BUILD_TYPE release)  # header-only: one configuration is enough
 
 set(TANDEM_RELEASE_SHA512 0)
 if(EXISTS "${CMAKE_CURRENT_LIST_DIR}/../../include/tandem/tandem.hpp")
   get_filename_component(SOURCE_PATH "${CMAKE_CURRENT_LIST_DIR}/../.." ABSOLUTE)
+elseif(TANDEM_RELEASE_SHA512 STREQUAL "0")
+  message(FATAL_ERROR
+    "tandem: this port has no published release to download (tag v${VERSION} does not exist "
+    "yet). Use it as an overlay port from a tandem checkout: "
+    "vcpkg install tandem --overlay-ports=<tandem checkout>/ports")
 else()
   vcpkg_from_github(
     OUT_SOURCE_PATH SOURCE_PATH

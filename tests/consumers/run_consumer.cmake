@@ -67,17 +67,67 @@ if(MODE STREQUAL "find_package")
       message(FATAL_ERROR "install tree lacks header ${h}")
     endif()
   endforeach()
-  # pkg-config users get the include dir and C++20.
+  # pkg-config users get the include dir and -pthread, each once, and never a -std flag: the
+  # language standard is the user's choice (at least C++20). A C++23 build must stay C++23.
   find_program(PKG_CONFIG pkg-config)
   if(PKG_CONFIG)
     set(ENV{PKG_CONFIG_PATH} "${prefix}/share/pkgconfig")
     run_step("pkg-config" "${PKG_CONFIG}" --cflags tandem)
-    string(REGEX MATCH "-I([^ \n]+)" _ "${step_output}")
-    if(NOT EXISTS "${CMAKE_MATCH_1}/tandem/tandem.hpp" OR NOT step_output MATCHES "c\\+\\+20")
-      message(FATAL_ERROR "pkg-config --cflags tandem gave '${step_output}'")
+    set(cflags "${step_output}")
+    string(REGEX MATCH "-I([^ \n]+)" _ "${cflags}")
+    if(NOT EXISTS "${CMAKE_MATCH_1}/tandem/tandem.hpp")
+      message(FATAL_ERROR "pkg-config --cflags tandem gave '${cflags}': no usable -I")
     endif()
+    string(REGEX MATCHALL "-I" includes "${cflags}")
+    string(REGEX MATCHALL "-pthread" pthreads "${cflags}")
+    list(LENGTH includes include_count)
+    list(LENGTH pthreads pthread_count)
+    if(cflags MATCHES "-std=" OR NOT include_count EQUAL 1 OR NOT pthread_count EQUAL 1)
+      message(FATAL_ERROR "pkg-config --cflags tandem gave '${cflags}': want -I and -pthread "
+                          "once each and no -std flag")
+    endif()
+    separate_arguments(cflag_list UNIX_COMMAND "${cflags}")
+    file(WRITE "${WORK_DIR}/cxx23.cpp" [=[
+#include <tandem/tandem.hpp>
+static_assert(__cplusplus > 202002L, "compiled as C++20 although -std=c++23 was asked for");
+int main() { return tandem::version.major >= 0 ? 0 : 1; }
+]=])
+    run_step("pkg-config with -std=c++23" "${CXX_COMPILER}" -std=c++23 ${cflag_list}
+      "${WORK_DIR}/cxx23.cpp" -o "${WORK_DIR}/cxx23")
   endif()
   list(APPEND consumer_args "-DCMAKE_PREFIX_PATH=${prefix}")
+endif()
+
+# FetchContent: the README's snippet as written, pointed at a local clone of this repository
+# (its placeholder URL replaced by the clone's path, `app` by the consumer's target name). It
+# fetches what is committed, as a user's FetchContent would.
+if(MODE STREQUAL "fetchcontent")
+  find_program(GIT git REQUIRED)
+  execute_process(COMMAND "${GIT}" -C "${TANDEM_SOURCE_DIR}" rev-parse --git-dir
+                  RESULT_VARIABLE not_git OUTPUT_QUIET ERROR_QUIET)
+  if(not_git)
+    message(FATAL_ERROR "the FetchContent consumer test needs ${TANDEM_SOURCE_DIR} to be a git "
+                        "clone (it fetches from it as the README says)")
+  endif()
+  set(clone "${WORK_DIR}/tandem.git")
+  run_step("clone tandem" "${GIT}" clone --quiet --bare "${TANDEM_SOURCE_DIR}" "${clone}")
+  # The README fetches `main`: make sure the clone has it even if the source is detached.
+  execute_process(COMMAND "${GIT}" -C "${clone}" rev-parse --verify --quiet refs/heads/main
+                  RESULT_VARIABLE no_main OUTPUT_QUIET)
+  if(no_main)
+    run_step("branch main" "${GIT}" -C "${clone}" branch main HEAD)
+  endif()
+  file(READ "${TANDEM_SOURCE_DIR}/README.md" readme)
+  string(REGEX MATCH "<!-- fetchcontent-snippet -->[\r\n]+```cmake[\r\n]+(.*)```[\r\n]+<!-- /fetchcontent-snippet -->" _ "${readme}")
+  set(snippet "${CMAKE_MATCH_1}")
+  if(NOT snippet MATCHES "FetchContent_Declare" OR NOT snippet MATCHES "<tandem repository URL>")
+    message(FATAL_ERROR "README.md has no fetchcontent-snippet block with <tandem repository URL>")
+  endif()
+  string(REPLACE "<tandem repository URL>" "${clone}" snippet "${snippet}")
+  string(REGEX REPLACE "target_link_libraries\\(app " "target_link_libraries(consumer " snippet "${snippet}")
+  file(WRITE "${WORK_DIR}/readme_snippet.cmake" "${snippet}")
+  message(STATUS "README snippet:\n${snippet}")
+  list(APPEND consumer_args "-DTANDEM_FETCH_SNIPPET=${WORK_DIR}/readme_snippet.cmake")
 endif()
 
 run_step("configure consumer (${MODE})" "${CMAKE_COMMAND}"
