@@ -139,11 +139,24 @@ template <class T, class Key>
 concept buildable_from_key_or_default =
     std::constructible_from<T, const Key&> || std::default_initializable<T>;
 
+// What a registry stores: a destructible, non-array object type.
+template <class T>
+concept registry_value = std::is_object_v<T> && !std::is_array_v<T> && std::destructible<T>;
+
+// Hash: default-constructible, maps a const Key& to std::size_t.
+template <class Hash, class Key>
+concept registry_hash = std::default_initializable<Hash> &&
+    std::is_invocable_r_v<std::size_t, const Hash&, const Key&>;
+
+// KeyEqual: default-constructible, compares two Keys.
+template <class KeyEqual, class Key>
+concept registry_key_equal = std::default_initializable<KeyEqual> &&
+    std::is_invocable_r_v<bool, const KeyEqual&, const Key&, const Key&>;
+
+// Key: copy-constructible, with a registry_hash and a registry_key_equal.
 template <class Key, class Hash, class KeyEqual>
 concept registry_key = std::copy_constructible<Key> && std::destructible<Key> &&
-    std::default_initializable<Hash> && std::default_initializable<KeyEqual> &&
-    std::is_invocable_r_v<std::size_t, const Hash&, const Key&> &&
-    std::is_invocable_r_v<bool, const KeyEqual&, const Key&, const Key&>;
+    registry_hash<Hash, Key> && registry_key_equal<KeyEqual, Key>;
 
 namespace detail {
 
@@ -219,15 +232,12 @@ concept registry_factory = std::invocable<F&> &&
 // registry
 // ---------------------------------------------------------------------------------------------
 
+// The requirements are named concepts on the class template, so that a bad parameter's first
+// error names tandem's requirement (registry_value, registry_key, registry_hash, ...).
 template <class T, class Key = std::string, class Hash = detail::registry_default_hash<Key>,
           class KeyEqual = detail::registry_default_key_equal<Key>>
+requires registry_value<T> && registry_key<Key, Hash, KeyEqual>
 class registry {
-  static_assert(std::is_object_v<T> && !std::is_array_v<T> && std::is_destructible_v<T>,
-                "tandem::registry<T, ...>: T must be a destructible, non-array object type");
-  static_assert(registry_key<Key, Hash, KeyEqual>,
-                "tandem::registry<T, Key, Hash, KeyEqual>: Key must be copy-constructible, Hash "
-                "must map a const Key& to std::size_t and KeyEqual must compare two Keys, both "
-                "default-constructible");
 
  public:
   // Writers' shard count. Readers never contend, so this only bounds how many creations and
