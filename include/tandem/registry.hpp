@@ -553,7 +553,7 @@ class registry {
   const shard& shard_for(std::uint64_t hash) const noexcept { return shards_[hash >> 60]; }
   static_assert(shard_count == 16, "shard_for takes the top 4 bits of the hash");
   static std::size_t start_slot(std::uint64_t hash) noexcept {
-    return static_cast<std::size_t>(hash ^ (hash >> 29));
+    return detail::to_size(hash ^ (hash >> 29));
   }
 
   template <class K>

@@ -40,7 +40,21 @@
 #include <intrin.h>
 #endif
 
+#include <cstddef>
+#include <cstdint>
+
 namespace tandem::detail {
+
+// A 64-bit hash or count as std::size_t: the identity where size_t has 64 bits (no cast, so
+// -Wuseless-cast stays quiet in users' builds), a truncation where it is narrower.
+template <class Unsigned>
+constexpr std::size_t to_size(Unsigned value) noexcept {
+  if constexpr (sizeof(std::size_t) >= sizeof(Unsigned)) {
+    return value;
+  } else {
+    return static_cast<std::size_t>(value);
+  }
+}
 
 // One "I am spinning" hint to the CPU: lets the sibling hyper-thread run and avoids the
 // memory-order mis-speculation penalty when the spin ends (Intel SDM, PAUSE).

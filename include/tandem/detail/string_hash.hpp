@@ -1,6 +1,8 @@
 // tandem/detail/string_hash.hpp -- the string hash shared by tandem's components.
 #pragma once
 
+#include "port.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -36,7 +38,7 @@ struct string_hash {
         a = (static_cast<std::uint64_t>(p[0]) << 16) |
             (static_cast<std::uint64_t>(p[length / 2]) << 8) | p[length - 1];
       }
-      return static_cast<std::size_t>(fold(fold(a ^ k1, b ^ seed), seed ^ k2));
+      return to_size(fold(fold(a ^ k1, b ^ seed), seed ^ k2));
     }
     // More than 16 bytes: 32-byte blocks, each two multiplies in parallel, then the last 32
     // bytes (overlapping the previous block, or the first 16 when length <= 32).
@@ -48,7 +50,7 @@ struct string_hash {
     const unsigned char* const tail = length > 32 ? end - 32 : p;
     h = fold(load64(tail) ^ k1, load64(tail + 8) ^ h) ^
         fold(load64(end - 16) ^ k2, load64(end - 8) ^ h);
-    return static_cast<std::size_t>(fold(h ^ k3, seed ^ k2));
+    return to_size(fold(h ^ k3, seed ^ k2));
   }
 
  private:
