@@ -68,7 +68,7 @@ TEST_CASE("registry faults: clear() cannot fail; it releases every entry in reve
 
 TEST_CASE("registry faults: a throwing KeyEqual on a failed build's clean-up is not called") {
   tandem::test::watchdog dog("registry clean-up by identity");
-  tandem::registry<instance, std::string, tandem::detail::string_hash, throwing_equal> registry;
+  tandem::registry<instance, std::string, tandem::string_hash, throwing_equal> registry;
   const std::string key = long_key(7);
   // The factory throws, and from then on so does KeyEqual. The clean-up of the failed build runs
   // in a noexcept function: before the fix it looked the node up again by key and called

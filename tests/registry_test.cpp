@@ -586,10 +586,10 @@ TEST_CASE("registry: a T built neither from the key nor by default is rejected a
   STATIC_REQUIRE(tandem::registry_factory<std::unique_ptr<counter> (*)(), counter>);
   STATIC_REQUIRE_FALSE(tandem::registry_factory<int (*)(), counter>);
   STATIC_REQUIRE_FALSE(tandem::registry_factory<counter* (*)(), counter>);
-  STATIC_REQUIRE(tandem::registry_lookup_key<const char*, std::string, tandem::detail::string_hash,
+  STATIC_REQUIRE(tandem::registry_lookup_key<const char*, std::string, tandem::string_hash,
                                              std::equal_to<>>);
   STATIC_REQUIRE_FALSE(
-      tandem::registry_lookup_key<int, std::string, tandem::detail::string_hash, std::equal_to<>>);
+      tandem::registry_lookup_key<int, std::string, tandem::string_hash, std::equal_to<>>);
   // get_or_create_with still works for such a T.
   registry<no_way_to_build> r;
   CHECK(r.get_or_create_with("x", [] { return no_way_to_build(1); }) != nullptr);
@@ -616,7 +616,7 @@ TEST_CASE("registry: global() is one registry per instantiation; named_singleton
 
 TEST_CASE("registry: the default string hash reads only the key's bytes, for every length") {
   // Exact-size heap buffers: under ASan an over-read of even one byte fails the test.
-  tandem::detail::string_hash hash;
+  tandem::string_hash hash;
   std::vector<std::size_t> seen;
   for (std::size_t length = 0; length <= 100; ++length) {
     const auto buffer = std::make_unique<char[]>(length == 0 ? 1 : length);

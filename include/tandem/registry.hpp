@@ -119,7 +119,7 @@
 #include <vector>
 
 #include "detail/port.hpp"
-#include "detail/string_hash.hpp"
+#include "string_hash.hpp"
 #include "sync/assert.hpp"
 #include "sync/asymmetric_fence.hpp"
 #include "sync/backoff.hpp"
@@ -163,13 +163,6 @@ namespace detail {
 // Whether Hash already spreads its output over all 64 bits (then the registry does not remix).
 template <class Hash>
 inline constexpr bool registry_hash_is_mixed = std::is_same_v<Hash, string_hash>;
-
-template <class Key>
-using registry_default_hash =
-    std::conditional_t<std::is_same_v<Key, std::string>, string_hash, std::hash<Key>>;
-template <class Key>
-using registry_default_key_equal =
-    std::conditional_t<std::is_same_v<Key, std::string>, std::equal_to<>, std::equal_to<Key>>;
 
 template <class H>
 concept transparent = requires {
@@ -234,8 +227,8 @@ concept registry_factory = std::invocable<F&> &&
 
 // The requirements are named concepts on the class template, so that a bad parameter's first
 // error names tandem's requirement (registry_value, registry_key, registry_hash, ...).
-template <class T, class Key = std::string, class Hash = detail::registry_default_hash<Key>,
-          class KeyEqual = detail::registry_default_key_equal<Key>>
+template <class T, class Key = std::string, class Hash = default_hash<Key>,
+          class KeyEqual = default_key_equal<Key>>
 requires registry_value<T> && registry_key<Key, Hash, KeyEqual>
 class registry {
 

@@ -17,7 +17,8 @@
 #include "sync/reader_epochs.hpp"
 #include "sync/striped_lock.hpp"
 
-// The components.
+// The components and their shared defaults.
+#include "string_hash.hpp"
 #include "double_buffer.hpp"
 #include "double_buffer_map.hpp"
 #include "event_bus.hpp"

@@ -1,0 +1,129 @@
+// tandem/string_hash.hpp -- the default hash and equality for string keys in every component.
+//
+// What it is for: one rule for all four components. A component whose key is std::string (or
+// std::string_view) uses tandem::string_hash and tandem::string_equal by default; both are
+// transparent (is_transparent), so every lookup (find, get, contains, use_count, visit, erase,
+// the hit path of get_or_create / get_or_insert_with / try_emplace) takes a std::string_view,
+// a const char* or a std::string without building a std::string: a std::string key is
+// constructed only when an entry is actually created. Other key types default to std::hash
+// and std::equal_to. tandem::default_hash<Key> / default_key_equal<Key> name the choice.
+//
+// Pass your own Hash/KeyEqual to any component; make them transparent (a nested
+// `using is_transparent = void;`) to get the same allocation-free lookups for your key type.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+#include "detail/port.hpp"
+
+namespace tandem {
+
+
+// tandem's hash for string keys (the default of every component for std::string keys): hashes any
+// string-like argument as a string_view, so lookups by std::string_view or const char* need no
+// std::string. On the hit path the hash is
+// the longest dependency chain, so it is built for latency (the idea of wyhash's "mum" step):
+// the string is read as 64-bit words (overlapping at the ends, so only fixed-size loads), and
+// pairs of words are combined by one 64x64->128-bit multiply whose halves are xor-folded;
+// independent pairs multiply in parallel. A name of up to 32 bytes costs two multiplies in
+// sequence. It is not keyed, so it is no defence against adversarial keys (hash flooding):
+// use a keyed hash for keys an adversary chooses.
+struct string_hash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view text) const noexcept {
+    const unsigned char* p = reinterpret_cast<const unsigned char*>(text.data());
+    const std::size_t length = text.size();
+    const std::uint64_t seed = k0 ^ static_cast<std::uint64_t>(length);
+    std::uint64_t a = 0;
+    std::uint64_t b = 0;
+    if (length <= 16) {
+      if (length >= 8) {
+        a = load64(p);
+        b = load64(p + length - 8);
+      } else if (length >= 4) {
+        a = load32(p);
+        b = load32(p + length - 4);
+      } else if (length > 0) {
+        a = (static_cast<std::uint64_t>(p[0]) << 16) |
+            (static_cast<std::uint64_t>(p[length / 2]) << 8) | p[length - 1];
+      }
+      return detail::to_size(fold(fold(a ^ k1, b ^ seed), seed ^ k2));
+    }
+    // More than 16 bytes: 32-byte blocks, each two multiplies in parallel, then the last 32
+    // bytes (overlapping the previous block, or the first 16 when length <= 32).
+    const unsigned char* const end = p + length;
+    std::uint64_t h = seed;
+    for (std::size_t rest = length; rest > 32; rest -= 32, p += 32) {
+      h = fold(load64(p) ^ k1, load64(p + 8) ^ h) ^ fold(load64(p + 16) ^ k2, load64(p + 24) ^ h);
+    }
+    const unsigned char* const tail = length > 32 ? end - 32 : p;
+    h = fold(load64(tail) ^ k1, load64(tail + 8) ^ h) ^
+        fold(load64(end - 16) ^ k2, load64(end - 8) ^ h);
+    return detail::to_size(fold(h ^ k3, seed ^ k2));
+  }
+
+ private:
+  // Odd constants with about half of their bits set (from the golden ratio and splitmix64).
+  static constexpr std::uint64_t k0 = 0x9E3779B97F4A7C15ULL;
+  static constexpr std::uint64_t k1 = 0xBF58476D1CE4E5B9ULL;
+  static constexpr std::uint64_t k2 = 0x94D049BB133111EBULL;
+  static constexpr std::uint64_t k3 = 0xD6E8FEB86659FD93ULL;
+
+  // The 128-bit product of x and y, its two halves xor-ed together.
+  static std::uint64_t fold(std::uint64_t x, std::uint64_t y) noexcept {
+#if defined(__SIZEOF_INT128__)
+    __extension__ using wide = unsigned __int128;
+    const wide product = static_cast<wide>(x) * y;
+    return static_cast<std::uint64_t>(product) ^ static_cast<std::uint64_t>(product >> 64);
+#else
+    // Portable 64x64->128 from four 32x32->64 products.
+    const std::uint64_t xl = x & 0xFFFFFFFFU, xh = x >> 32, yl = y & 0xFFFFFFFFU, yh = y >> 32;
+    const std::uint64_t ll = xl * yl, lh = xl * yh, hl = xh * yl, hh = xh * yh;
+    const std::uint64_t mid = (ll >> 32) + (lh & 0xFFFFFFFFU) + (hl & 0xFFFFFFFFU);
+    const std::uint64_t low = (mid << 32) | (ll & 0xFFFFFFFFU);
+    const std::uint64_t high = hh + (lh >> 32) + (hl >> 32) + (mid >> 32);
+    return low ^ high;
+#endif
+  }
+  static std::uint64_t load64(const unsigned char* p) noexcept {
+    std::uint64_t word;
+    std::memcpy(&word, p, sizeof word);
+    return word;
+  }
+  static std::uint64_t load32(const unsigned char* p) noexcept {
+    std::uint32_t word;
+    std::memcpy(&word, p, sizeof word);
+    return word;
+  }
+};
+
+
+// Transparent equality for string keys: compares any two string-like arguments as
+// std::string_view (no std::string is built).
+struct string_equal {
+  using is_transparent = void;
+  bool operator()(std::string_view a, std::string_view b) const noexcept { return a == b; }
+};
+
+// Whether Key gets tandem's string hash and equality by default.
+template <class Key>
+inline constexpr bool is_string_key_v =
+    std::is_same_v<Key, std::string> || std::is_same_v<Key, std::string_view>;
+
+// The default Hash of every component: string_hash for string keys, else std::hash<Key>.
+template <class Key>
+using default_hash = std::conditional_t<is_string_key_v<Key>, string_hash, std::hash<Key>>;
+
+// The default KeyEqual of every component: string_equal for string keys, else
+// std::equal_to<Key>.
+template <class Key>
+using default_key_equal =
+    std::conditional_t<is_string_key_v<Key>, string_equal, std::equal_to<Key>>;
+
+}  // namespace tandem
