@@ -5,6 +5,9 @@
 // what the others posted, and leaves (the subscription is destroyed: the last member to leave
 // erases the room). Nobody creates or deletes rooms by hand, and the open room count drops to
 // zero on its own. The users leave one after another so the output is the same on every run.
+//
+// The output checks each user's count against (members - 1) x posts per room (publish_from
+// skips the poster) and lists the rooms still open after each user leaves.
 #include <tandem/event_bus.hpp>
 #include <tandem/sync/backoff.hpp>
 
@@ -34,6 +37,8 @@ struct user {
 
 std::mutex print_mutex;
 
+constexpr std::array<std::string_view, 3> room_names{"lobby", "cpp", "rust"};
+
 template <class... Args>
 void say(const char* format, Args... args) {
   const std::lock_guard<std::mutex> lock(print_mutex);
@@ -47,6 +52,17 @@ int main() {
   using namespace std::chrono_literals;
   tandem::event_bus<chat_message> bus;
 
+  // The rooms that still exist, by name: "lobby cpp" (or "none").
+  auto open_rooms = [&bus] {
+    std::string names;
+    for (std::string_view room : room_names) {
+      if (bus.subscriber_count(room) == 0) continue;
+      if (!names.empty()) names += ' ';
+      names += room;
+    }
+    return names.empty() ? std::string("none") : names;
+  };
+
   const std::array<user, 4> users{{
       {"alice", {"lobby", "cpp"}},
       {"bob", {"lobby", "rust"}},
@@ -54,6 +70,13 @@ int main() {
       {"dave", {"cpp"}},
   }};
   constexpr int posts_per_room = 2;
+
+  std::printf(
+      "What this shows: %zu users (threads) join chat rooms (event_bus topics), post %d messages\n"
+      "to each, read the others' posts and leave. Why it matters: a room exists exactly while\n"
+      "it has members (the first to join creates it, the last to leave erases it), so there is\n"
+      "no room list to clean up, and no message is lost or sent back to its poster.\n",
+      users.size(), posts_per_room);
 
   auto members_of = [&](std::string_view room) {
     int count = 0;
@@ -88,11 +111,15 @@ int main() {
 
       // Read everything the others post to my rooms: (members - 1) * posts_per_room each.
       int read = 0;
+      int own = 0;  // messages this user posted itself: publish_from must skip the poster
+      int expected_total = 0;
       for (auto& membership : memberships) {
         const int expected = (members_of(membership.topic()) - 1) * posts_per_room;
+        expected_total += expected;
         for (int n = 0; n < expected; ++n) {
           if (auto message = membership.receive_for(10s)) {
             ++read;
+            own += message->from == me.name ? 1 : 0;
           } else {
             ++failures;  // would mean a lost message; the demo reports it below
           }
@@ -104,8 +131,9 @@ int main() {
       tandem::sync::wait_until(leaving_turn, [u](std::uint32_t turn) { return turn == u; });
       const std::size_t rooms = memberships.size();
       memberships.clear();  // unsubscribes from every room; empty rooms vanish
-      say("%-5s read %2d messages in %zu room(s), left -> rooms open: %zu\n",
-          std::string(me.name).c_str(), read, rooms, bus.topic_count());
+      say("%-5s read %2d of %2d messages (%d own) in %zu room(s), left -> rooms open: %zu (%s)\n",
+          std::string(me.name).c_str(), read, expected_total, own, rooms, bus.topic_count(),
+          open_rooms().c_str());
       leaving_turn.fetch_add(1);
       tandem::sync::atomic_notify_all(leaving_turn);
     });
@@ -120,8 +148,15 @@ int main() {
   tandem::sync::atomic_notify_all(leaving_turn);
   for (auto& t : threads) t.join();
 
-  std::printf("everyone has left -> rooms open: %zu\n", bus.topic_count());
-  std::printf("publishing to an empty room reaches %zu subscribers\n",
-              bus.publish("lobby", chat_message{"nobody", "hello?"}));
+  std::printf(
+      "  -> each user expects (members - 1) x %d posts per room, none of its own: publish_from\n"
+      "     delivers to every member but the poster.\n"
+      "everyone has left -> rooms open: %zu\n",
+      posts_per_room, bus.topic_count());
+  const std::size_t reached = bus.publish("lobby", chat_message{"nobody", "hello?"});
+  std::printf(
+      "publishing to the empty lobby reaches %zu subscribers; rooms open after it: %zu\n"
+      "  -> publish returns how many received the message, and does not recreate the room.\n",
+      reached, bus.topic_count());
   return failures.load() == 0 && bus.topic_count() == 0 ? 0 : 1;
 }
