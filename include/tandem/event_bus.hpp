@@ -43,7 +43,30 @@
 //     accepted the message.
 //  6. Unsubscribe (destructor, move-assignment or unsubscribe()): close the mailbox first
 //     (from then on no push succeeds and publishers blocked on it wake up), then replace the
-//     topic's snapshot with one that lacks it, then release the rc_map handle.
+//     topic's snapshot with one that lacks it, then withdraw it from the bus's roster (step 7),
+//     then release the rc_map handle.
+//  7. The roster: the bus and its topics share a core (the absent-topic filter and an
+//     intrusive list of the open subscriptions' mailboxes, under its own small lock).
+//     subscribe() enrolls the new mailbox once it is in the topic's list (noexcept: a link);
+//     ~event_bus closes every enrolled mailbox, so a subscription that outlives its bus is
+//     closed: it keeps its queued messages and receive() then throws instead of waiting for a
+//     publisher that cannot exist any more.
+//
+// Closed subscriptions (unsubscribe() called, or the bus destroyed): messages queued before
+// are still delivered, in order; after them receive() throws tandem::subscription_closed (a
+// std::logic_error, see detail/mailbox.hpp) and try_receive / receive_for / receive_until
+// return std::nullopt at once. A moved-from subscription is closed and has no mailbox: the
+// same, in every build type; topic() on it (or after unsubscribe()) throws
+// tandem::subscription_closed too.
+//
+// A subscriber must not wait for itself: publishing (from the subscription's receiving thread)
+// into its own full `block` mailbox would wait forever for room that only that thread can
+// make. The mailbox knows its receiving thread (the one that subscribed, until a thread
+// receives on it or it is moved; then the last thread that received), and such a publish
+// throws std::logic_error naming the topic and the policy instead of waiting. Hand a
+// subscription to another thread by moving it (or receive on the new thread first): a thread
+// that subscribed and kept no ownership but still shares the object by reference is taken for
+// its receiver until that other thread receives.
 //
 // Guarantees:
 //  - A topic exists exactly while it has subscriptions (or a publish to it is in flight: a
@@ -59,8 +82,13 @@
 //    move-only Message is allowed, but then a topic has at most one subscription: a second
 //    subscribe() to the same topic throws std::logic_error (see "Move-only messages" below).
 //  - Exception safety: subscribe is strong (std::bad_alloc leaves nothing subscribed).
-//    publish may throw std::bad_alloc or the message's copy constructor's exception; the
-//    mailboxes reached before the throw keep their copy. Unsubscribing never throws.
+//    publish may throw std::bad_alloc, the message's copy constructor's exception or the
+//    std::logic_error above; the mailboxes reached before the throw keep their copy, and the
+//    mailbox whose push threw is unchanged (every mailbox operation is strong: a drop_oldest
+//    mailbox evicts only once the new message is sure to go in). Unsubscribing never throws.
+//  - Timeouts saturate: receive_for(d) waits until now() + d computed without overflow
+//    (sync::deadline_after), so receive_for(seconds::max()) and receive_until of any clock's
+//    time_point::max() wait until a message comes.
 //  - publish blocks only on a mailbox with overflow_policy::block that is full, and only until
 //    its subscriber receives or unsubscribes. receive() blocks without spinning (it sleeps on
 //    a condition variable that a publisher signals only when the receiver is parked).
@@ -78,7 +106,8 @@
 // hash, one rc_map lookup (shard lock + count increment/decrement), the topic lock, with
 // several subscribers one snapshot copy (an increment and a decrement), and per subscriber one
 // mailbox lock plus a message copy (n-1 copies). The absent-topic filter costs 4 bytes per
-// slot (4096 slots by default, 16 KiB per bus).
+// slot (4096 slots by default, 16 KiB per bus). The roster costs two pointers per
+// subscription and one small lock per bus, taken once by subscribe, unsubscribe and ~event_bus.
 //
 // Memory ordering: the absent-topic filter's counters are relaxed: a publish that happens
 // after subscribe() returned reads, by write-read coherence of that one counter, the
@@ -86,7 +115,8 @@
 // erasures of other topics sharing the slot, each undoing its own increment), so it never sees
 // zero for a live topic; a publish concurrent with subscribe() may see either, which is the
 // documented "after subscribe returned" boundary. All other shared state is guarded by the
-// rc_map's locks, the topic lock (a sync::small_mutex) and the mailboxes' locks.
+// rc_map's locks, the topic lock (a sync::small_mutex), the roster lock and the mailboxes'
+// locks (the roster lock is taken before a mailbox's, never the other way round).
 #pragma once
 
 #include <algorithm>
@@ -112,7 +142,9 @@
 #include "detail/string_hash.hpp"
 #include "rc_map.hpp"
 #include "sync/assert.hpp"
+#include "sync/backoff.hpp"
 #include "sync/striped_lock.hpp"
+#include "sync/sync_point.hpp"
 
 namespace tandem {
 
@@ -224,6 +256,54 @@ class absent_topic_filter {
   std::unique_ptr<std::atomic<std::uint32_t>[]> counters_;
 };
 
+// The open mailboxes of one bus (step 7): an intrusive list, so enrolling and withdrawing
+// allocate nothing and ~event_bus can close them all without allocating either.
+template <class Mailbox>
+class bus_roster {
+ public:
+  bus_roster() noexcept = default;
+  bus_roster(const bus_roster&) = delete;
+  bus_roster& operator=(const bus_roster&) = delete;
+  ~bus_roster() = default;
+
+  void enroll(Mailbox& box) noexcept {
+    std::lock_guard<sync::small_mutex> guard(lock_);
+    box.roster.previous = nullptr;
+    box.roster.next = first_;
+    box.roster.enrolled = true;
+    if (first_ != nullptr) first_->roster.previous = &box;
+    first_ = &box;
+  }
+
+  // Idempotent; a mailbox that close_all() already closed is no longer enrolled.
+  void withdraw(Mailbox& box) noexcept {
+    std::lock_guard<sync::small_mutex> guard(lock_);
+    if (!box.roster.enrolled) return;
+    if (box.roster.previous != nullptr) {
+      box.roster.previous->roster.next = box.roster.next;
+    } else {
+      first_ = box.roster.next;
+    }
+    if (box.roster.next != nullptr) box.roster.next->roster.previous = box.roster.previous;
+    box.roster = {};
+  }
+
+  // Closes and withdraws every enrolled mailbox. An enrolled mailbox cannot be destroyed
+  // meanwhile: its subscription withdraws it (under this lock) before releasing it.
+  void close_all() noexcept {
+    std::lock_guard<sync::small_mutex> guard(lock_);
+    while (first_ != nullptr) {
+      Mailbox* box = std::exchange(first_, first_->roster.next);
+      box->roster = {};
+      box->close();
+    }
+  }
+
+ private:
+  sync::small_mutex lock_;
+  Mailbox* first_ = nullptr;  // guarded by lock_
+};
+
 }  // namespace detail
 
 template <bus_message Message, bus_topic Topic = std::string>
@@ -233,6 +313,15 @@ class event_bus {
   using mailbox_ptr = std::shared_ptr<mailbox_type>;
   class topic_state;
   using topic_map = rc_map<Topic, topic_state, typename traits::hash, typename traits::key_equal>;
+
+  // What the bus shares with its topics (and so with subscriptions that outlive it).
+  struct shared_core {
+    explicit shared_core(std::size_t filter_slots)
+        : filter(filter_slots == 0 ? nullptr
+                                   : std::make_unique<detail::absent_topic_filter>(filter_slots)) {}
+    std::unique_ptr<detail::absent_topic_filter> filter;  // null when disabled
+    detail::bus_roster<mailbox_type> roster;
+  };
 
  public:
   using message_type = Message;
@@ -247,16 +336,14 @@ class event_bus {
   // Throws std::invalid_argument for a shard_count or mailbox_capacity of 0.
   explicit event_bus(event_bus_options options = {})
       : options_(validated(options)),
-        filter_(
-            options.absent_topic_filter_slots == 0
-                ? nullptr
-                : std::make_shared<detail::absent_topic_filter>(options.absent_topic_filter_slots)),
+        core_(std::make_shared<shared_core>(options.absent_topic_filter_slots)),
         topics_(options.shard_count) {}
 
   event_bus(const event_bus&) = delete;
   event_bus& operator=(const event_bus&) = delete;
-  // Subscriptions may outlive the bus: they keep their queued messages and receive nothing new.
-  ~event_bus() = default;
+  // Subscriptions may outlive the bus: they are closed (step 7), keep their queued messages
+  // and receive nothing new; receive() throws once those are gone.
+  ~event_bus() { core_->roster.close_all(); }
 
   // Subscribes with the bus's default mailbox capacity and policy.
   [[nodiscard]] subscription subscribe(Topic topic) {
@@ -271,10 +358,12 @@ class event_bus {
           "tandem::event_bus::subscribe: a mailbox capacity of 0 could never hold a message; "
           "use tandem::unbounded_capacity for no limit");
     }
-    auto box = std::make_shared<mailbox_type>(capacity, policy);
+    auto box = std::make_shared<mailbox_type>(capacity, policy);  // on this (receiving) thread
     const std::size_t hash = typename traits::hash{}(topic);
-    auto entry = topics_.try_emplace(std::move(topic), filter_, hash).first;
+    auto entry = topics_.try_emplace(std::move(topic), core_, hash).first;
+    TANDEM_SYNC_POINT();  // the topic exists (maybe just created); we are not in its list yet
     entry->add(box);  // strong: on a throw, nothing was added (the handle then releases)
+    core_->roster.enroll(*box);  // noexcept: from here ~event_bus closes it
     return subscription(std::move(entry), std::move(box));
   }
 
@@ -313,7 +402,8 @@ class event_bus {
   // The topic's entry, if it exists: one hash, the filter, then (maybe) the map lookup.
   std::optional<typename topic_map::handle> find(topic_view topic) const {
     const std::size_t hash = typename traits::hash{}(topic);
-    if (filter_ != nullptr && !filter_->may_exist(hash)) return std::nullopt;
+    const detail::absent_topic_filter* filter = core_->filter.get();
+    if (filter != nullptr && !filter->may_exist(hash)) return std::nullopt;
     return topics_.get(traits::lookup_key(topic, hash));
   }
 
@@ -343,17 +433,45 @@ class event_bus {
       if (&box == skip) continue;
       if constexpr (fans_out) {
         Message copy(message);
-        if (box.push(copy)) ++reached;
+        if (push_to(box, copy, topic)) ++reached;
       } else {
         TANDEM_ASSERT(false, "a move-only message fanned out; subscribe() should have refused");
       }
     }
-    if (last != targets.size && boxes[last]->push(message)) ++reached;
+    if (last != targets.size && push_to(*boxes[last], message, topic)) ++reached;
     return reached;
   }
 
+  // One mailbox's push; a publisher that would wait for its own full `block` mailbox gets
+  // std::logic_error instead (see "A subscriber must not wait for itself").
+  static bool push_to(mailbox_type& box, Message& message, topic_view topic) {
+    switch (box.push(message)) {
+      case mailbox_type::push_outcome::accepted:
+        return true;
+      case mailbox_type::push_outcome::own_mailbox_full:
+        throw std::logic_error(
+            "tandem::event_bus::publish: " + describe(topic) +
+            " has a subscription with overflow_policy::block whose mailbox is full (capacity " +
+            std::to_string(box.capacity()) +
+            "), and the publishing thread is the one that receives on it: waiting for room "
+            "would never end. Receive first, or use a larger capacity or another policy");
+      case mailbox_type::push_outcome::refused:
+      case mailbox_type::push_outcome::full:
+        break;
+    }
+    return false;
+  }
+
+  static std::string describe(topic_view topic) {
+    if constexpr (std::is_convertible_v<topic_view, std::string_view>) {
+      return "topic \"" + std::string(std::string_view(topic)) + "\"";
+    } else {
+      return "the topic";
+    }
+  }
+
   event_bus_options options_;
-  std::shared_ptr<detail::absent_topic_filter> filter_;  // null when disabled
+  std::shared_ptr<shared_core> core_;  // shared with every topic_state
   // mutable: subscriber_count() const looks a topic up, which briefly holds a handle (an
   // increment and decrement of the entry's count) without changing anything observable.
   mutable topic_map topics_;
@@ -369,15 +487,19 @@ class event_bus<Message, Topic>::topic_state {
     std::size_t size = 0;
   };
 
-  topic_state(std::shared_ptr<detail::absent_topic_filter> filter, std::size_t hash) noexcept
-      : filter_(std::move(filter)), hash_(hash) {
-    if (filter_) filter_->topic_created(hash_);
+  topic_state(std::shared_ptr<shared_core> core, std::size_t hash) noexcept
+      : core_(std::move(core)), hash_(hash) {
+    TANDEM_SYNC_POINT();  // the topic is being created: linked in the map, not in the filter
+    if (core_->filter) core_->filter->topic_created(hash_);
   }
   topic_state(const topic_state&) = delete;
   topic_state& operator=(const topic_state&) = delete;
   ~topic_state() {
-    if (filter_) filter_->topic_erased(hash_);
+    TANDEM_SYNC_POINT();  // the topic is being erased: unlinked from the map, still counted
+    if (core_->filter) core_->filter->topic_erased(hash_);
   }
+
+  [[nodiscard]] shared_core& core() const noexcept { return *core_; }
 
   // The fast path of publish for a topic with one target (after skipping `skip`): that needs
   // no copy, so the message is moved into the mailbox right under the topic lock, without
@@ -400,6 +522,7 @@ class event_bus<Message, Topic>::topic_state {
       case mailbox_type::push_outcome::refused:
         return 0;
       case mailbox_type::push_outcome::full:
+      case mailbox_type::push_outcome::own_mailbox_full:  // (only push() returns it)
         break;
     }
     return std::nullopt;
@@ -488,75 +611,105 @@ class event_bus<Message, Topic>::topic_state {
 
   mutable sync::small_mutex lock_;
   snapshot subscribers_;  // guarded by lock_; replaced, never modified in place
-  std::shared_ptr<detail::absent_topic_filter> filter_;
+  std::shared_ptr<shared_core> core_;
   std::size_t hash_;
 };
 
 // One subscriber's membership in one topic, and its mailbox. Movable, not copyable; one thread
-// at a time may receive on it. Destroying it (or assigning to it) unsubscribes.
+// at a time may receive on it. Destroying it (or assigning to it) unsubscribes. See "Closed
+// subscriptions" in the header comment for what a closed or moved-from one does.
 template <bus_message Message, bus_topic Topic>
 class [[nodiscard]] event_bus<Message, Topic>::subscription {
  public:
-  subscription(subscription&& other) noexcept = default;
-  // Unsubscribes from this subscription's topic first, then takes over `other`'s.
+  // The moved-to subscription may be received on another thread: the mailbox forgets its
+  // receiving thread until someone receives.
+  subscription(subscription&& other) noexcept
+      : topic_(std::move(other.topic_)), mailbox_(std::move(other.mailbox_)) {
+    if (mailbox_ != nullptr) mailbox_->forget_consumer();
+  }
+  // Takes over `other`'s topic and mailbox, then unsubscribes from this one's old topic. The
+  // source is taken over BEFORE the old state is released: `other` may be owned by that state
+  // (for example a message still queued in this mailbox), and self-assignment keeps it.
   subscription& operator=(subscription&& other) noexcept {
-    if (this != &other) {
-      unsubscribe();
-      mailbox_.reset();
-      topic_ = std::move(other.topic_);
-      mailbox_ = std::move(other.mailbox_);
-    }
-    return *this;
+    subscription incoming(std::move(other));
+    std::swap(topic_, incoming.topic_);
+    std::swap(mailbox_, incoming.mailbox_);
+    return *this;  // `incoming` now holds the old state: its destructor unsubscribes
   }
   subscription(const subscription&) = delete;
   subscription& operator=(const subscription&) = delete;
   ~subscription() { unsubscribe(); }
 
-  // The oldest queued message, or std::nullopt at once if there is none.
-  [[nodiscard]] std::optional<Message> try_receive() { return box().try_pop(); }
+  // The oldest queued message, or std::nullopt at once if there is none (also when closed or
+  // moved from).
+  [[nodiscard]] std::optional<Message> try_receive() {
+    if (mailbox_ == nullptr) return std::nullopt;
+    return mailbox_->try_pop();
+  }
 
-  // The oldest queued message; blocks (without spinning) until there is one.
-  [[nodiscard]] Message receive() { return box().pop(); }
+  // The oldest queued message; blocks (without spinning) until there is one. Throws
+  // tandem::subscription_closed when none can come any more: closed (unsubscribed, or the bus
+  // destroyed) with nothing left queued, or moved from.
+  [[nodiscard]] Message receive() {
+    if (mailbox_ == nullptr) {
+      throw subscription_closed(
+          "tandem::event_bus::subscription::receive: the subscription was moved from; it has "
+          "no mailbox and nothing can arrive");
+    }
+    return mailbox_->pop();
+  }
 
-  // Like receive(), but gives up with std::nullopt after `timeout`.
+  // Like receive(), but gives up with std::nullopt after `timeout` (or at once when closed and
+  // empty, or moved from). The deadline saturates: a timeout too large for steady_clock
+  // (e.g. seconds::max()) waits until a message comes.
   template <class Rep, class Period>
   [[nodiscard]] std::optional<Message> receive_for(
       const std::chrono::duration<Rep, Period>& timeout) {
-    return box().pop_until(std::chrono::steady_clock::now() + timeout);
+    return receive_until(sync::deadline_after<std::chrono::steady_clock>(timeout));
   }
 
-  // Like receive(), but gives up with std::nullopt once `deadline` has passed.
+  // Like receive(), but gives up with std::nullopt once `deadline` (of any clock) has passed,
+  // or at once when closed and empty, or moved from. time_point::max() waits until a message
+  // comes.
   template <class Clock, class Duration>
   [[nodiscard]] std::optional<Message> receive_until(
       const std::chrono::time_point<Clock, Duration>& deadline) {
-    return box().pop_until(deadline);
+    if (mailbox_ == nullptr) return std::nullopt;
+    return mailbox_->pop_until(deadline);
   }
 
-  // Precondition: subscribed (TANDEM_ASSERT): not moved from, not unsubscribed.
+  // Throws tandem::subscription_closed after unsubscribe() and for a moved-from subscription.
   [[nodiscard]] const Topic& topic() const {
-    TANDEM_ASSERT(static_cast<bool>(topic_),
-                  "topic() of a moved-from or unsubscribed subscription");
+    if (!topic_) {
+      throw subscription_closed(
+          "tandem::event_bus::subscription::topic: the subscription was moved from or has "
+          "unsubscribed; it has no topic");
+    }
     return topic_.key();
   }
 
-  // Messages queued and not yet received.
-  [[nodiscard]] std::size_t pending() const { return box().size(); }
+  // Messages queued and not yet received (0 for a moved-from subscription).
+  [[nodiscard]] std::size_t pending() const { return mailbox_ ? mailbox_->size() : 0; }
 
   // Messages this mailbox discarded because of its overflow policy (drop_oldest: evicted;
-  // drop_newest: refused). Always 0 for unbounded or blocking mailboxes.
-  [[nodiscard]] std::size_t dropped() const { return box().dropped(); }
+  // drop_newest: refused). Always 0 for unbounded or blocking mailboxes (and moved-from ones).
+  [[nodiscard]] std::size_t dropped() const { return mailbox_ ? mailbox_->dropped() : 0; }
 
   // Leaves the topic now, like the destructor, but keeps the mailbox: nothing is delivered
-  // after this returns (the topic may be erased), and messages queued before stay receivable
-  // with try_receive/receive_for (receive() would wait forever once they are gone). Idempotent.
+  // after this returns (the topic may be erased), and messages queued before stay receivable;
+  // once they are gone receive() throws tandem::subscription_closed. Idempotent.
   void unsubscribe() noexcept {
     if (!topic_) return;
     mailbox_->close();               // 1. no delivery from now on; blocked publishers give up
+    TANDEM_SYNC_POINT();             //    closed, still in the topic's list
     topic_->remove(mailbox_.get());  // 2. later publishes do not even see it
-    topic_.reset();                  // 3. may erase the topic
+    topic_->core().roster.withdraw(*mailbox_);  // 3. ~event_bus need not close it any more
+    TANDEM_SYNC_POINT();                        //    out of the list, still holding the topic
+    topic_.reset();                             // 4. may erase the topic
   }
 
-  // True while subscribed: false after unsubscribe() and for a moved-from subscription.
+  // True while subscribed: false after unsubscribe() and for a moved-from subscription. (A
+  // subscription whose bus was destroyed stays true but is closed.)
   explicit operator bool() const noexcept { return static_cast<bool>(topic_); }
 
  private:
@@ -564,11 +717,6 @@ class [[nodiscard]] event_bus<Message, Topic>::subscription {
 
   subscription(typename topic_map::handle topic, mailbox_ptr box) noexcept
       : topic_(std::move(topic)), mailbox_(std::move(box)) {}
-
-  mailbox_type& box() const {
-    TANDEM_ASSERT(mailbox_ != nullptr, "receiving on a moved-from subscription");
-    return *mailbox_;
-  }
 
   typename topic_map::handle topic_;
   mailbox_ptr mailbox_;

@@ -65,6 +65,10 @@
 // CAS on the count. A handle copy: one uncontended atomic increment; a release that is not the
 // last: one atomic decrement; the last: one more shard lock and the node's deallocation.
 //
+// Assignment reads its source before releasing its old entry (copy: increment the new count,
+// then release; move: take the pointer, then release), so `h = h->next` works when the old
+// entry's value owns the source, and self-assignment never drops the count to 0.
+//
 // Memory ordering: the shard lock orders all table changes and the `linked`/orphaned flags.
 // A handle copy increments with relaxed order (the source handle already keeps the node alive,
 // like shared_ptr); a release decrements with acq_rel so that every holder's use of V
@@ -95,6 +99,7 @@
 #include "sync/assert.hpp"
 #include "sync/once_cell.hpp"
 #include "sync/striped_lock.hpp"
+#include "sync/sync_point.hpp"
 
 namespace tandem {
 
@@ -191,21 +196,22 @@ class rc_map {
       if (node_ != nullptr) node_->uses.fetch_add(1, std::memory_order_relaxed);
     }
     handle(handle&& other) noexcept : node_(std::exchange(other.node_, nullptr)) {}
-    // Releases this handle's old entry first, then refers to other's.
+    // Refers to other's entry, then releases this handle's old one (erasing it if this was
+    // its last handle). Source first: `other` may live inside the value of the old entry (a
+    // linked structure: `h = h->next`), which the release destroys; and h = h is a no-op
+    // (the count goes up before it comes down, so it never reaches 0).
     handle& operator=(const handle& other) noexcept {
-      if (node_ != other.node_) {
-        release(std::exchange(node_, nullptr));
-        node_ = other.node_;
-        // relaxed: as in the copy constructor.
-        if (node_ != nullptr) node_->uses.fetch_add(1, std::memory_order_relaxed);
-      }
+      node* const incoming = other.node_;
+      // relaxed: as in the copy constructor.
+      if (incoming != nullptr) incoming->uses.fetch_add(1, std::memory_order_relaxed);
+      release(std::exchange(node_, incoming));
       return *this;
     }
+    // Takes other's count, then releases the old entry (source first, as above). Self-move
+    // keeps the entry.
     handle& operator=(handle&& other) noexcept {
-      if (this != &other) {
-        release(std::exchange(node_, nullptr));
-        node_ = std::exchange(other.node_, nullptr);
-      }
+      node* const incoming = std::exchange(other.node_, nullptr);
+      release(std::exchange(node_, incoming));
       return *this;
     }
     ~handle() { release(node_); }
@@ -478,6 +484,7 @@ class rc_map {
     std::size_t uses = n->uses.load(std::memory_order_relaxed);
     do {
       if (uses == 0) return false;  // dead: its releaser is on its way to unlink it
+      TANDEM_SYNC_POINT();          // decided from `uses`; a release may drop it meanwhile
     } while (!n->uses.compare_exchange_weak(uses, uses + 1, std::memory_order_relaxed,
                                             std::memory_order_relaxed));
     return true;
@@ -517,6 +524,7 @@ class rc_map {
       std::lock_guard<sync::small_mutex> guard(shard.mutex);
       shard_table& table = shard.value;
       node* found = table.find(mixed, key, state_->equal);
+      TANDEM_SYNC_POINT();  // found (or not) under the lock; releases still run on its count
       if (found != nullptr && try_acquire(found)) {
         target = found;
       } else {
@@ -540,18 +548,23 @@ class rc_map {
   // Step 3 (and step 6 after the map is gone).
   static void release(node* n) noexcept {
     if (n == nullptr) return;
+    TANDEM_SYNC_POINT();  // about to drop the hold: lookups may take one meanwhile
+    // "Am I the last?" is the value this fetch_sub returns, never an earlier load.
     // acq_rel: release orders this holder's uses of the value before the destruction; acquire
     // (for the thread that reaches 0) makes every other holder's uses happen-before it.
     if (n->uses.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    TANDEM_SYNC_POINT();  // dead (0 is final) but still linked: lookups must skip it
     shared_state* state = n->state;
     auto& shard = state->shards.for_mixed_hash(n->mixed_hash);
     bool orphaned = false;
     {
       std::lock_guard<sync::small_mutex> guard(shard.mutex);
+      // The erase decision: only if no insertion replaced (and unlinked) it meanwhile.
       if (n->linked) shard.value.unlink(n);
       --shard.value.alive;
       orphaned = shard.value.orphaned;
     }
+    TANDEM_SYNC_POINT();  // unlinked; the map may be orphaned by ~rc_map meanwhile
     delete n;  // key and value destroyed with no lock held
     // acq_rel: the last of the orphaned nodes' releasers (or ~rc_map) sees all others' frees.
     if (orphaned && state->orphaned_nodes.fetch_sub(1, std::memory_order_acq_rel) == 1) {

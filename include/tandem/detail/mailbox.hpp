@@ -12,10 +12,16 @@
 //     tens of nanoseconds; no user code runs under it except Message's (required noexcept)
 //     move constructor, and it allocates only a new segment every few dozen messages.
 //  2. push(m): if closed, refuse. If the queue holds `capacity` messages, apply the policy:
-//     drop_newest refuses m and counts it dropped; drop_oldest takes out the oldest message
-//     (destroyed after the lock is released) and counts it dropped; block parks the publisher
-//     (step 5) and retries. Then m is moved in, and if the consumer is parked the "consumer
-//     parked" flag is cleared and, after the lock is released, one wake-up token is released.
+//     drop_newest refuses m and counts it dropped; block parks the publisher (step 5) and
+//     retries -- unless the publisher is this mailbox's own consumer (step 7), which gets
+//     `own_mailbox_full` instead of a wait that could never end; drop_oldest goes on. Decide,
+//     then commit: the one step that can fail, reserving the queue slot (a new segment every
+//     few dozen messages), comes first and changes nothing if it throws; the commit point is
+//     the eviction (drop_oldest takes out the oldest message, destroyed after the lock is
+//     released, and counts it dropped) followed by moving m in, all noexcept. So a push that
+//     throws leaves the mailbox exactly as it was: no message evicted, nothing counted. If the
+//     consumer is parked, the "consumer parked" flag is cleared and, after the lock is
+//     released, one wake-up token is released.
 //  3. pop, lock-free mode (unbounded and drop_newest mailboxes, where no producer ever pops
 //     and none waits for room): the consumer reads the published tail count and moves the
 //     oldest message out without taking the lock -- one acquire load and one release store.
@@ -31,13 +37,27 @@
 //     system call). A timed pop that times out re-takes the lock: if the flag is still set,
 //     no publisher saw it and the pop returns empty; otherwise a publisher has committed to a
 //     release, which is taken (it is at most a few instructions away) and the pop retries.
-//  6. close(): refuse every later push and wake every parked publisher (their publish then
-//     reports this mailbox as not reached). Messages already queued stay until the mailbox is
-//     destroyed.
+//  6. close(): refuse every later push, wake every parked publisher (their publish then
+//     reports this mailbox as not reached) and a parked consumer. Messages already queued
+//     stay receivable. Once closed and empty, pop() throws tandem::subscription_closed (a
+//     std::logic_error: nothing can ever arrive, so waiting would be a silent hang) and
+//     try_pop / pop_until return std::nullopt at once.
+//  7. The consumer's thread: the mailbox records the thread that created it (event_bus builds
+//     it in subscribe(), on the subscribing thread) and, in locked mode, every thread that pops
+//     (a store under the lock the pop takes anyway); forget_consumer() clears it when the
+//     subscription is moved (it may be on its way to another thread). A `block` push that
+//     finds the mailbox full on that same thread returns `own_mailbox_full`: the only thread
+//     that could make room is the one that would wait.
+//
+// Deadlines: pop_until accepts a deadline of any clock and unit and waits for
+// sync::steady_deadline(deadline), which saturates instead of overflowing: a deadline too far
+// away to represent means "wait until a message comes" (sync/backoff.hpp).
 //
 // Guarantees: FIFO per producer (and in lock order across producers); a message is accepted
 // or refused exactly once; every drop is counted; a blocked publisher returns as soon as there
-// is room or the mailbox is closed. Not thread-safe on the consumer side: one thread at a time
+// is room or the mailbox is closed. Every operation is strong: push either commits entirely or
+// throws (std::bad_alloc) having changed nothing; pops move a message out with noexcept moves
+// only, so a message is never lost half-way. Not thread-safe on the consumer side: one thread at a time
 // may pop (event_bus::subscription is a single-owner object).
 //
 // Costs: segments of about 1 KiB (4 to 32 messages); a mailbox holds none before its first
@@ -66,11 +86,15 @@
 #include <mutex>
 #include <new>
 #include <optional>
+#include <stdexcept>
+#include <thread>
 #include <type_traits>
 #include <utility>
 
 #include "../sync/assert.hpp"
+#include "../sync/backoff.hpp"
 #include "../sync/striped_lock.hpp"
+#include "../sync/sync_point.hpp"
 
 namespace tandem {
 
@@ -84,13 +108,30 @@ enum class overflow_policy {
 // Capacity value meaning "no limit": the mailbox grows as needed (the policy never applies).
 inline constexpr std::size_t unbounded_capacity = std::numeric_limits<std::size_t>::max();
 
+// Thrown by event_bus<...>::subscription::receive() when nothing can ever arrive: the
+// subscription has unsubscribed (or its bus was destroyed) and every message queued before
+// has been received, or the subscription was moved from. A std::logic_error: waiting would
+// be a silent hang. (try_receive and receive_for/receive_until return std::nullopt instead.)
+//
+// (A class template behind an alias only so that a header-only library emits its vtable
+// without clang's -Wweak-vtables: an implicitly instantiated template's vtable is weak by
+// design. Catch it as tandem::subscription_closed or std::logic_error.)
+template <class Tag = void>
+class basic_subscription_closed : public std::logic_error {
+ public:
+  using std::logic_error::logic_error;
+};
+using subscription_closed = basic_subscription_closed<>;
+
 namespace detail {
 
 // A FIFO of T in linked fixed-size segments, with one consumer that may pop WITHOUT a lock.
 //
-//  - Producers push while holding the mailbox lock (so there is one producer at a time): they
-//    construct the message in the tail segment, linking a fresh segment first when the tail one
-//    is full, then publish it with tail_.store(release) (P).
+//  - Producers push while holding the mailbox lock (so there is one producer at a time):
+//    reserve_back() first allocates the segment the next message needs, if any (the only step
+//    that can throw), then push_back() (noexcept) constructs the message in the tail segment,
+//    linking the reserved segment when the tail one is full, and publishes it with
+//    tail_.store(release) (P).
 //  - The consumer reads tail_ with acquire (C), which pairs with (P): the message, and the
 //    `next` link of a segment it is about to enter, are visible. It moves the message out and
 //    publishes head_ with release (H). It frees a segment once it has moved past it; no
@@ -126,6 +167,7 @@ class message_queue {
     const std::uint64_t tail = tail_.load(std::memory_order_relaxed);
     while (head_.load(std::memory_order_relaxed) != tail) static_cast<void>(pop_front());
     while (head_segment_ != nullptr) delete std::exchange(head_segment_, head_segment_->next);
+    delete spare_;
   }
 
   // Messages queued. From a producer under the lock or the consumer: exact; from elsewhere a
@@ -140,17 +182,25 @@ class message_queue {
     return tail_.load(std::memory_order_acquire) == head_.load(std::memory_order_relaxed);
   }
 
-  // Producer, under the mailbox lock. May throw std::bad_alloc (a new segment); the queue is
-  // unchanged then.
-  void push_back(T&& value) {
+  // Producer, under the mailbox lock: makes sure the next push_back allocates nothing. May
+  // throw std::bad_alloc; the queue's contents are unchanged either way (a reserved segment
+  // is kept for the next push).
+  void reserve_back() {
+    if (spare_ == nullptr && next_push_needs_segment()) spare_ = new segment;
+  }
+
+  // Producer, under the mailbox lock, after reserve_back(): cannot fail.
+  void push_back(T&& value) noexcept {
+    TANDEM_ASSERT(spare_ != nullptr || !next_push_needs_segment(),
+                  "message_queue::push_back without reserve_back");
     // relaxed: only producers write tail_, and they hold the lock.
     const std::uint64_t position = tail_.load(std::memory_order_relaxed);
     const std::uint64_t index = position % segment_slots;
     if (tail_segment_ == nullptr) {
       // The first push: the consumer reads head_segment_ only after (C) sees this message.
-      tail_segment_ = head_segment_ = new segment;
+      tail_segment_ = head_segment_ = std::exchange(spare_, nullptr);
     } else if (index == 0 && position != 0) {
-      auto* fresh = new segment;
+      segment* fresh = std::exchange(spare_, nullptr);
       tail_segment_->next = fresh;
       tail_segment_ = fresh;
     }
@@ -177,8 +227,15 @@ class message_queue {
   }
 
  private:
+  [[nodiscard]] bool next_push_needs_segment() const noexcept {
+    // relaxed: only producers write tail_, and they hold the lock.
+    const std::uint64_t position = tail_.load(std::memory_order_relaxed);
+    return tail_segment_ == nullptr || (position % segment_slots == 0 && position != 0);
+  }
+
   segment* head_segment_ = nullptr;     // the popping side's (set by the first push)
   segment* tail_segment_ = nullptr;     // producers' (under the mailbox lock)
+  segment* spare_ = nullptr;            // producers': reserved by reserve_back()
   std::atomic<std::uint64_t> head_{0};  // messages popped
   std::atomic<std::uint64_t> tail_{0};  // messages pushed
 };
@@ -196,7 +253,9 @@ class wake_tokens {
   // publishers waiting for room. A release wakes all sleepers; each re-checks its own count.
   enum kind : std::size_t { message_ready = 0, room = 1 };
 
-  void release(kind k, std::size_t count = 1) {
+  // noexcept: it runs after a push or pop has committed, which must not be followed by a
+  // throw (a std::mutex that fails to lock is unrecoverable: std::terminate).
+  void release(kind k, std::size_t count = 1) noexcept {
     {
       std::lock_guard<std::mutex> guard(mutex_);
       tokens_[k] += count;
@@ -210,9 +269,10 @@ class wake_tokens {
     --tokens_[k];
   }
 
-  // False if no token arrived by `deadline`.
-  template <class Clock, class Duration>
-  bool try_acquire_until(kind k, const std::chrono::time_point<Clock, Duration>& deadline) {
+  // False if no token arrived by `deadline`. Only steady_clock nanoseconds: the caller
+  // converts its deadline with sync::steady_deadline (saturating), so the condition variable
+  // never converts (and overflows) it again.
+  bool try_acquire_until(kind k, std::chrono::steady_clock::time_point deadline) {
     std::unique_lock<std::mutex> guard(mutex_);
     if (!wakeup_.wait_until(guard, deadline, [&] { return tokens_[k] != 0; })) return false;
     --tokens_[k];
@@ -228,7 +288,8 @@ class wake_tokens {
 template <class Message>
 class mailbox {
  public:
-  // capacity: unbounded_capacity or >= 1 (event_bus validates it).
+  // capacity: unbounded_capacity or >= 1 (event_bus validates it). The constructing thread is
+  // the consumer until another one pops (step 7).
   mailbox(std::size_t capacity, overflow_policy policy) noexcept
       : capacity_(capacity), policy_(policy) {}
   mailbox(const mailbox&) = delete;
@@ -239,11 +300,26 @@ class mailbox {
     accepted,  // queued (drop_oldest may have evicted an older message into `evicted`)
     refused,   // closed, or drop_newest while full; `message` is untouched
     full,      // block policy and no room; `message` is untouched (only from try_push)
+    // block policy, no room, and the caller is this mailbox's consumer (step 7): waiting
+    // would never end. `message` is untouched (only from push).
+    own_mailbox_full,
   };
 
+  // The event_bus's list of open mailboxes (so that ~event_bus can close them): links
+  // guarded by the bus's roster lock, not by this mailbox's.
+  struct roster_link {
+    mailbox* previous = nullptr;
+    mailbox* next = nullptr;
+    bool enrolled = false;
+  };
+  roster_link roster;
+
+  [[nodiscard]] overflow_policy policy() const noexcept { return policy_; }
+  [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
+
   // Offers `message` without ever blocking. A message evicted by drop_oldest is moved into
-  // `evicted` for the caller to destroy once it holds no lock. May throw std::bad_alloc
-  // (a new queue segment; nothing queued then).
+  // `evicted` (which must be empty) for the caller to destroy once it holds no lock. Strong:
+  // may throw std::bad_alloc (a new queue segment), and then nothing changed.
   push_outcome try_push(Message& message, std::optional<Message>& evicted) {
     bool wake_consumer = false;
     push_outcome outcome;
@@ -251,31 +327,37 @@ class mailbox {
       std::lock_guard<sync::small_mutex> guard(lock_);
       outcome = push_locked(message, evicted, wake_consumer);
     }
+    TANDEM_SYNC_POINT();  // committed and unlocked; the parked consumer not yet woken
     if (wake_consumer) sleepers_.release(wake_tokens::message_ready);
     return outcome;
   }
 
-  // Offers `message`; true when it was queued. With the block policy, waits for room (or for
-  // close()). On false `message` is untouched. May throw std::bad_alloc as try_push.
-  bool push(Message& message) {
+  // Offers `message`. With the block policy, waits for room (or for close()), except that the
+  // consumer's own thread gets own_mailbox_full instead of waiting forever. `message` is
+  // untouched unless accepted. Strong, like try_push.
+  push_outcome push(Message& message) {
     std::optional<Message> evicted;  // destroyed after the lock is released
     bool wake_consumer = false;
     push_outcome outcome;
     {
       std::unique_lock<sync::small_mutex> guard(lock_);
       while ((outcome = push_locked(message, evicted, wake_consumer)) == push_outcome::full) {
+        if (consumer_ == std::this_thread::get_id()) return push_outcome::own_mailbox_full;
         // Park until the consumer pops or the mailbox is closed (registered under the same
         // lock acquisition that saw it full, so the wake-up cannot be missed), then retry.
         ++parked_publishers_;
         guard.unlock();
+        TANDEM_SYNC_POINT();  // parked, not yet asleep: a pop's wake-up may come first
         sleepers_.acquire(wake_tokens::room);
         guard.lock();
       }
     }
+    TANDEM_SYNC_POINT();  // committed and unlocked; the parked consumer not yet woken
     if (wake_consumer) sleepers_.release(wake_tokens::message_ready);
-    return outcome == push_outcome::accepted;
+    return outcome;
   }
 
+  // The oldest message, or std::nullopt at once (also when closed and empty).
   std::optional<Message> try_pop() {
     std::optional<Message> out;
     if (lock_free_receive_) {
@@ -285,6 +367,7 @@ class mailbox {
     std::size_t wake_publishers = 0;
     {
       std::lock_guard<sync::small_mutex> guard(lock_);
+      consumer_ = std::this_thread::get_id();
       if (queue_.empty()) return out;
       out.emplace(queue_.pop_front());
       wake_publishers = std::exchange(parked_publishers_, 0);
@@ -293,26 +376,44 @@ class mailbox {
     return out;
   }
 
-  // Blocks until a message is queued.
+  // Blocks until a message is queued. Throws tandem::subscription_closed once the mailbox is
+  // closed and empty (nothing can arrive any more).
   Message pop() {
     for (;;) {
-      if (std::optional<Message> out = try_pop_or_park()) return std::move(*out);
+      bool closed = false;
+      if (std::optional<Message> out = try_pop_or_park(closed)) return std::move(*out);
+      if (closed) {
+        throw subscription_closed(
+            "tandem::event_bus::subscription::receive: the subscription is closed "
+            "(unsubscribed, or its event_bus was destroyed) and its queued messages have all "
+            "been received; nothing can arrive any more, so receive() would wait forever");
+      }
+      TANDEM_SYNC_POINT();  // parked, not yet asleep: a push's wake-up may come first
       sleepers_.acquire(wake_tokens::message_ready);
     }
   }
 
-  // Blocks until a message is queued or `deadline` passes (then std::nullopt).
+  // Blocks until a message is queued or `deadline` (any clock, any unit; saturated, see
+  // "Deadlines") passes, then std::nullopt; std::nullopt at once when closed and empty.
   template <class Clock, class Duration>
   std::optional<Message> pop_until(const std::chrono::time_point<Clock, Duration>& deadline) {
     for (;;) {
-      if (std::optional<Message> out = try_pop_or_park()) return out;
-      if (sleepers_.try_acquire_until(wake_tokens::message_ready, deadline)) continue;
+      bool closed = false;
+      if (std::optional<Message> out = try_pop_or_park(closed)) return out;
+      if (closed) return std::nullopt;
+      TANDEM_SYNC_POINT();  // parked, not yet asleep: a push's wake-up may come first
+      const std::chrono::steady_clock::time_point steady = sync::steady_deadline(deadline);
+      if (sleepers_.try_acquire_until(wake_tokens::message_ready, steady)) continue;
       // Timed out. Unpark, unless a publisher already cleared the flag: then its release is
       // committed, so take it (keeps the semaphore balanced) and collect its message.
       {
-        std::lock_guard<sync::small_mutex> guard(lock_);
+        std::unique_lock<sync::small_mutex> guard(lock_);
         if (consumer_parked_) {
           consumer_parked_ = false;
+          guard.unlock();
+          // Another clock may have been adjusted meanwhile: wait again until it really passed
+          // (steady_deadline recomputes from that clock's now()).
+          if (std::chrono::steady_clock::now() < sync::steady_deadline(deadline)) continue;
           return std::nullopt;
         }
       }
@@ -327,43 +428,62 @@ class mailbox {
     return dropped_;
   }
 
-  // No push succeeds after this returns; publishers parked on this mailbox wake and give up.
+  // The subscription was moved: the thread it will be received on is unknown until it pops.
+  void forget_consumer() noexcept {
+    std::lock_guard<sync::small_mutex> guard(lock_);
+    consumer_ = std::thread::id();
+  }
+
+  // No push succeeds after this returns; publishers parked on this mailbox wake and give up,
+  // and a parked consumer wakes to find it closed (queued messages stay receivable).
+  // Idempotent.
   void close() noexcept {
     std::size_t wake_publishers = 0;
+    bool wake_consumer = false;
     {
       std::lock_guard<sync::small_mutex> guard(lock_);
       closed_ = true;
       wake_publishers = std::exchange(parked_publishers_, 0);
+      wake_consumer = std::exchange(consumer_parked_, false);
     }
+    TANDEM_SYNC_POINT();  // closed; the sleepers not yet woken
+    if (wake_consumer) sleepers_.release(wake_tokens::message_ready);
     release_room(wake_publishers);
   }
 
  private:
   // Steps 2 and 5 under the lock: the policy, the move into the queue, and whether the parked
-  // consumer must be woken (by the caller, after unlocking).
+  // consumer must be woken (by the caller, after unlocking). Decide, then commit: everything
+  // that can throw happens before the first change.
   push_outcome push_locked(Message& message, std::optional<Message>& evicted, bool& wake_consumer) {
     if (closed_) return push_outcome::refused;
-    if (queue_.size() >= capacity_) {
+    const bool full = queue_.size() >= capacity_;
+    if (full) {
       switch (policy_) {
         case overflow_policy::drop_newest:
           ++dropped_;
           return push_outcome::refused;
-        case overflow_policy::drop_oldest:
-          evicted.emplace(queue_.pop_front());
-          ++dropped_;
-          break;
         case overflow_policy::block:
           return push_outcome::full;
+        case overflow_policy::drop_oldest:
+          break;
       }
+    }
+    queue_.reserve_back();  // may throw std::bad_alloc: nothing has changed yet
+    // Commit point: from here on only noexcept steps (Message's moves are noexcept).
+    if (full) {
+      evicted.emplace(queue_.pop_front());
+      ++dropped_;
     }
     queue_.push_back(std::move(message));
     wake_consumer = std::exchange(consumer_parked_, false);
     return push_outcome::accepted;
   }
 
-  // Pops if possible; otherwise marks the consumer parked (the caller then blocks on
-  // sleepers_). Both under one lock acquisition, so no push can slip in between.
-  std::optional<Message> try_pop_or_park() {
+  // Pops if possible; otherwise, if the mailbox is closed, sets `closed`; otherwise marks the
+  // consumer parked (the caller then blocks on sleepers_). All under one lock acquisition, so
+  // no push or close can slip in between.
+  std::optional<Message> try_pop_or_park(bool& closed) {
     std::optional<Message> out;
     std::size_t wake_publishers = 0;
     if (lock_free_receive_ && !queue_.empty()) {
@@ -372,7 +492,12 @@ class mailbox {
     }
     {
       std::lock_guard<sync::small_mutex> guard(lock_);
+      consumer_ = std::this_thread::get_id();
       if (queue_.empty()) {
+        if (closed_) {
+          closed = true;
+          return out;
+        }
         TANDEM_ASSERT(!consumer_parked_,
                       "two threads receive on one subscription at once; a subscription has "
                       "one owner at a time");
@@ -387,15 +512,19 @@ class mailbox {
   }
 
   void release_room(std::size_t parked) noexcept {
-    if (parked != 0) sleepers_.release(wake_tokens::room, parked);
+    if (parked == 0) return;
+    TANDEM_SYNC_POINT();  // room made and unlocked; the parked publishers not yet woken
+    sleepers_.release(wake_tokens::room, parked);
   }
 
   mutable sync::small_mutex lock_;
   message_queue<Message> queue_;       // pushes under lock_; see message_queue
   std::size_t dropped_ = 0;            // guarded by lock_
   std::size_t parked_publishers_ = 0;  // guarded by lock_; room tokens owed
-  bool consumer_parked_ = false;       // guarded by lock_; a message_ready token is owed
-  bool closed_ = false;                // guarded by lock_
+  // guarded by lock_: the thread that receives (step 7); none after forget_consumer().
+  std::thread::id consumer_ = std::this_thread::get_id();
+  bool consumer_parked_ = false;  // guarded by lock_; a message_ready token is owed
+  bool closed_ = false;           // guarded by lock_
   const std::size_t capacity_;
   const overflow_policy policy_;
   // The consumer pops without lock_ unless a producer may pop too (drop_oldest evicts) or

@@ -14,12 +14,26 @@
 //     wait_until() below does that with atomic_wait (atomic_wait.hpp: the futex on Linux),
 //     which needs whoever changes the atomic to call atomic_notify_one/all afterwards.
 //
+// Deadlines (the timed waits: event_bus's receive_for / receive_until). `now() + timeout`
+// overflows for a huge timeout (seconds::max() is ~292 billion years, nanoseconds' range only
+// ~292 years) and lands in the past, so the wait would return at once; the same happens when a
+// standard library converts a deadline of one clock or unit to its own. Every timed wait in
+// tandem therefore computes its deadline with the saturating helpers below: a deadline beyond
+// the clock's range becomes the clock's time_point::max(), which means "wait until it happens".
+//  - saturating_cast<To>(d): d in To's units, clamped to [To::min(), To::max()].
+//  - saturating_sum(a, b): a + b, clamped likewise.
+//  - deadline_after<Clock>(timeout): Clock::now() + timeout, saturated.
+//  - steady_deadline(deadline): the steady_clock time point of a deadline of any clock and
+//    unit, saturated (what a condition variable can wait for without converting again).
+//
 // Costs: backoff is two bytes of state on the waiter's stack; nothing is shared.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <thread>
+#include <type_traits>
 #include <utility>
 
 #include "../detail/port.hpp"
@@ -83,6 +97,67 @@ T wait_until(const std::atomic<T>& atom, Pred pred,
       // Blocks while atom still holds `current`; spurious wake-ups just loop.
       atomic_wait(atom, current);
     }
+  }
+}
+
+// `d` in To's units (truncated like duration_cast), clamped to To's range instead of
+// overflowing. The range test runs in long double units of To, exact at the bounds that
+// matter (To::max() and To::min() of a 64-bit count compare correctly: a value that does not
+// convert back exactly is one at or beyond the bound, and saturates).
+template <class To, class Rep, class Period>
+[[nodiscard]] constexpr To saturating_cast(const std::chrono::duration<Rep, Period>& d) noexcept {
+  if constexpr (std::is_floating_point_v<typename To::rep>) {
+    return std::chrono::duration_cast<To>(d);
+  } else {
+    using wide = std::chrono::duration<long double, typename To::period>;
+    const long double value = std::chrono::duration_cast<wide>(d).count();
+    if (value >= static_cast<long double>(To::max().count())) return To::max();
+    if (value <= static_cast<long double>(To::min().count())) return To::min();
+    return std::chrono::duration_cast<To>(d);
+  }
+}
+
+// a + b, clamped to D's range instead of overflowing.
+template <class Rep, class Period>
+[[nodiscard]] constexpr std::chrono::duration<Rep, Period> saturating_sum(
+    const std::chrono::duration<Rep, Period>& a, const std::chrono::duration<Rep, Period>& b) noexcept {
+  using D = std::chrono::duration<Rep, Period>;
+  if constexpr (!std::is_floating_point_v<Rep>) {
+    if (b > D::zero() && a > D::max() - b) return D::max();
+    if (b < D::zero() && a < D::min() - b) return D::min();
+  }
+  return a + b;
+}
+
+// Clock::now() + timeout, saturated: a timeout beyond the clock's range gives
+// Clock::time_point::max() ("no deadline"), a hugely negative one time_point::min().
+template <class Clock, class Rep, class Period>
+[[nodiscard]] typename Clock::time_point deadline_after(
+    const std::chrono::duration<Rep, Period>& timeout) {
+  using duration = typename Clock::duration;
+  return typename Clock::time_point(saturating_sum(
+      Clock::now().time_since_epoch(), saturating_cast<duration>(timeout)));
+}
+
+// The steady_clock time point at which `deadline` (of any clock, in any unit) is reached,
+// saturated. For another clock it is steady now + (deadline - Clock::now()): a clock that is
+// adjusted meanwhile shifts it, so a waiter re-checks Clock::now() when it times out (as the
+// standard's own conversion does).
+template <class Clock, class Duration>
+[[nodiscard]] std::chrono::steady_clock::time_point steady_deadline(
+    const std::chrono::time_point<Clock, Duration>& deadline) {
+  using steady = std::chrono::steady_clock;
+  using duration = steady::duration;
+  if constexpr (std::is_same_v<Clock, steady>) {
+    return steady::time_point(saturating_cast<duration>(deadline.time_since_epoch()));
+  } else {
+    const duration until = saturating_cast<duration>(deadline.time_since_epoch());
+    const duration now = saturating_cast<duration>(Clock::now().time_since_epoch());
+    // until - now without overflow: now is never duration::min() for a real clock, but the
+    // subtraction is clamped anyway.
+    const duration remaining =
+        now == duration::min() ? duration::max() : saturating_sum(until, -now);
+    return steady::time_point(saturating_sum(steady::now().time_since_epoch(), remaining));
   }
 }
 

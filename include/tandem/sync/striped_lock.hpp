@@ -130,7 +130,9 @@ class small_mutex {
   h ^= h >> 33U;
   h *= 0xc4ceb9fe1a85ec53ULL;
   h ^= h >> 33U;
-  return static_cast<std::size_t>(h);
+  // The mask keeps the conversion exact where std::size_t is narrower, without a cast that
+  // is useless (-Wuseless-cast) where it is std::uint64_t.
+  return h & std::numeric_limits<std::size_t>::max();
 }
 
 // Mutex requirements of a stripe: lock(), unlock(), try_lock() and default construction.

@@ -1,0 +1,388 @@
+// Tests for confirmed faults of include/tandem/event_bus.hpp and its mailbox
+// (include/tandem/detail/mailbox.hpp), one TEST_CASE per guarantee, each red on the code
+// before its fix:
+//  - every mailbox operation is strong: a publish whose allocation fails evicts nothing;
+//  - timed waits saturate: receive_for(D::max()) and receive_until(time_point::max()) wait;
+//  - a closed (unsubscribed, bus destroyed, moved-from) subscription never hangs receive();
+//  - a subscriber publishing into its own full `block` mailbox gets std::logic_error;
+//  - move-assignment reads its source before releasing its old state.
+// This program replaces operator new (failing_new.hpp), so it is separate from
+// event_bus_test.cpp (counting_new.hpp).
+#include <tandem/event_bus.hpp>
+
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <latch>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+// GCC 12 at -O1 and above inlines the replaced operator delete (std::free) next to a `new` it
+// cannot see is the replaced one and warns -Wmismatched-new-delete, a false positive.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+#include "failing_new.hpp"
+#include "test_support.hpp"
+
+using namespace std::chrono_literals;
+using tandem::event_bus;
+using tandem::overflow_policy;
+
+namespace {
+
+// Heap-owning messages: longer than any small-string buffer.
+std::string long_text(std::size_t n) {
+  return "message-number-" + std::to_string(n) + "-with-a-tail-longer-than-the-sso-buffer";
+}
+
+// The kernel's id of the calling thread, and whether that thread is asleep (state 'S' in
+// /proc): a receiver known to be waiting, without sleeping in the test.
+long current_thread_id() { return ::syscall(SYS_gettid); }
+
+bool thread_is_asleep(long tid) {
+  std::ifstream stat("/proc/self/task/" + std::to_string(tid) + "/stat");
+  std::string line;
+  std::getline(stat, line);
+  const std::size_t end_of_name = line.rfind(')');
+  return end_of_name != std::string::npos && end_of_name + 2 < line.size() &&
+         line[end_of_name + 2] == 'S';
+}
+
+// Runs `wait(sub)` on a receiver thread; once that thread is asleep (or has returned), the
+// test thread publishes one message. Returns what `wait` got.
+template <class Wait>
+std::optional<std::string> receive_while_publishing(Wait wait) {
+  event_bus<std::string> bus;
+  auto sub = bus.subscribe("t");
+  std::latch started(1);
+  std::atomic<long> receiver_tid{0};
+  std::atomic<bool> returned{false};
+  std::optional<std::string> got;
+  std::thread receiver([&] {
+    receiver_tid = current_thread_id();
+    started.count_down();
+    got = wait(sub);
+    returned = true;
+  });
+  started.wait();
+  while (!returned.load() && !thread_is_asleep(receiver_tid.load())) std::this_thread::yield();
+  const std::size_t reached = bus.publish("t", long_text(1));
+  receiver.join();
+  CHECK(reached == 1);
+  return got;
+}
+
+}  // namespace
+
+// ---- 1. strong guarantee of every mailbox operation ---------------------------------------
+
+TEST_CASE("a publish whose allocation fails leaves every mailbox unchanged: nothing evicted") {
+  struct setup {
+    std::size_t capacity;
+    overflow_policy policy;
+    std::size_t subscribers;
+  };
+  const setup setups[] = {
+      {4, overflow_policy::drop_oldest, 1},           {4, overflow_policy::drop_oldest, 2},
+      {3, overflow_policy::drop_newest, 1},           {3, overflow_policy::drop_newest, 2},
+      {tandem::unbounded_capacity, overflow_policy::block, 1},
+      {tandem::unbounded_capacity, overflow_policy::block, 2},
+      {1000, overflow_policy::block, 2},
+  };
+  for (const setup& s : setups) {
+    CAPTURE(s.capacity, static_cast<int>(s.policy), s.subscribers);
+    event_bus<std::string> bus;
+    std::vector<event_bus<std::string>::subscription> subs;
+    for (std::size_t i = 0; i < s.subscribers; ++i) {
+      subs.push_back(bus.subscribe("t", s.capacity, s.policy));
+    }
+    // Per mailbox, the model of what it holds; updated only for a push that committed.
+    std::vector<std::vector<std::string>> model(s.subscribers);
+    std::vector<std::size_t> dropped(s.subscribers, 0);
+    int inconsistent = 0;
+    for (std::size_t n = 0; n < 100; ++n) {  // crosses several queue segments
+      const std::string text = long_text(n);
+      tandem::test::sweep_allocation_failures(
+          [&] { static_cast<void>(bus.publish("t", text)); },
+          [&](bool) {
+            for (std::size_t i = 0; i < s.subscribers; ++i) {
+              // Either unchanged, or the push committed entirely (with its eviction or drop).
+              const std::size_t pending = subs[i].pending();
+              const std::size_t now_dropped = subs[i].dropped();
+              if (pending == model[i].size() && now_dropped == dropped[i]) continue;
+              const bool full = model[i].size() >= s.capacity;
+              if (full && s.policy == overflow_policy::drop_oldest && pending == model[i].size() &&
+                  now_dropped == dropped[i] + 1) {
+                model[i].erase(model[i].begin());
+                model[i].push_back(text);
+              } else if (full && s.policy == overflow_policy::drop_newest &&
+                         pending == model[i].size() && now_dropped == dropped[i] + 1) {
+              } else if (!full && pending == model[i].size() + 1 && now_dropped == dropped[i]) {
+                model[i].push_back(text);
+              } else {
+                ++inconsistent;  // e.g. evicted and counted dropped, but nothing added
+              }
+              dropped[i] = now_dropped;
+            }
+          });
+    }
+    CHECK(inconsistent == 0);
+    for (std::size_t i = 0; i < s.subscribers; ++i) {
+      std::vector<std::string> received;
+      while (auto m = subs[i].try_receive()) received.push_back(std::move(*m));
+      CHECK(received == model[i]);
+    }
+  }
+}
+
+// ---- 2. timed waits saturate ----------------------------------------------------------------
+
+TEST_CASE("the deadline helpers saturate instead of overflowing") {
+  using namespace std::chrono;
+  using tandem::sync::saturating_cast;
+  using tandem::sync::saturating_sum;
+  STATIC_REQUIRE(saturating_cast<nanoseconds>(hours::max()) == nanoseconds::max());
+  STATIC_REQUIRE(saturating_cast<nanoseconds>(seconds::min()) == nanoseconds::min());
+  STATIC_REQUIRE(saturating_cast<nanoseconds>(nanoseconds::max()) == nanoseconds::max());
+  STATIC_REQUIRE(saturating_cast<nanoseconds>(seconds(3)) == nanoseconds(3'000'000'000));
+  STATIC_REQUIRE(saturating_sum(nanoseconds::max(), nanoseconds(1)) == nanoseconds::max());
+  STATIC_REQUIRE(saturating_sum(nanoseconds::min(), nanoseconds(-1)) == nanoseconds::min());
+  STATIC_REQUIRE(saturating_sum(nanoseconds(2), nanoseconds(-3)) == nanoseconds(-1));
+  CHECK(tandem::sync::deadline_after<steady_clock>(seconds::max()) == steady_clock::time_point::max());
+  CHECK(tandem::sync::deadline_after<steady_clock>(seconds::min()) <= steady_clock::now());
+  // Another clock's max: as far away as steady_clock can express from now (centuries).
+  CHECK(tandem::sync::steady_deadline(system_clock::time_point::max()) >=
+        steady_clock::now() + hours(24 * 365 * 200));
+  CHECK(tandem::sync::steady_deadline(time_point<steady_clock, hours>::max()) ==
+        steady_clock::time_point::max());
+  const auto before = steady_clock::now();
+  const auto in_a_second = tandem::sync::deadline_after<steady_clock>(1s);
+  CHECK(in_a_second >= before + 1s);
+  CHECK(in_a_second <= steady_clock::now() + 1s);
+}
+
+TEST_CASE("receive_for(D::max()) of every standard duration waits until a message comes") {
+  tandem::test::watchdog guard("receive_for max", 60s);
+  using namespace std::chrono;
+  auto check = [](auto timeout) {
+    const std::optional<std::string> got =
+        receive_while_publishing([&](auto& sub) { return sub.receive_for(timeout); });
+    return got == long_text(1);
+  };
+  CHECK(check(nanoseconds::max()));
+  CHECK(check(microseconds::max()));
+  CHECK(check(milliseconds::max()));
+  CHECK(check(seconds::max()));
+  CHECK(check(minutes::max()));
+  CHECK(check(hours::max()));
+  CHECK(check(duration<double>::max()));
+}
+
+TEST_CASE("receive_until(time_point::max()) of any clock waits until a message comes") {
+  tandem::test::watchdog guard("receive_until max", 60s);
+  using namespace std::chrono;
+  auto check = [](auto deadline) {
+    const std::optional<std::string> got =
+        receive_while_publishing([&](auto& sub) { return sub.receive_until(deadline); });
+    return got == long_text(1);
+  };
+  CHECK(check(steady_clock::time_point::max()));
+  CHECK(check(system_clock::time_point::max()));
+  CHECK(check(time_point<steady_clock, hours>::max()));
+  CHECK(check(time_point<system_clock, seconds>::max()));
+}
+
+TEST_CASE("a hugely negative timeout returns at once, without overflow") {
+  event_bus<std::string> bus;
+  auto sub = bus.subscribe("t");
+  CHECK_FALSE(sub.receive_for(std::chrono::hours::min()).has_value());
+  CHECK_FALSE(sub.receive_until(std::chrono::system_clock::time_point::min()).has_value());
+  CHECK(bus.publish("t", long_text(2)) == 1);
+  CHECK(sub.receive_for(std::chrono::seconds::min()) == long_text(2));  // queued: returned
+}
+
+// ---- 4a. closed subscriptions never hang ----------------------------------------------------
+
+TEST_CASE("after unsubscribe, queued messages are delivered, then receive throws") {
+  tandem::test::watchdog guard("receive after unsubscribe", 30s);
+  event_bus<std::string> bus;
+  for (const overflow_policy policy :
+       {overflow_policy::drop_oldest, overflow_policy::drop_newest, overflow_policy::block}) {
+    for (const std::size_t capacity : {std::size_t{4}, tandem::unbounded_capacity}) {
+      auto sub = bus.subscribe("t", capacity, policy);
+      CHECK(bus.publish("t", long_text(1)) == 1);
+      CHECK(bus.publish("t", long_text(2)) == 1);
+      sub.unsubscribe();
+      CHECK(bus.publish("t", long_text(3)) == 0);
+      CHECK(sub.receive() == long_text(1));
+      CHECK(sub.receive_for(1h) == long_text(2));
+      CHECK_THROWS_AS(sub.receive(), tandem::subscription_closed);
+      CHECK_THROWS_AS(sub.receive(), std::logic_error);
+      CHECK_FALSE(sub.try_receive().has_value());
+      CHECK_FALSE(sub.receive_for(std::chrono::seconds::max()).has_value());
+      CHECK_FALSE(sub.receive_until(std::chrono::steady_clock::time_point::max()).has_value());
+      CHECK_THROWS_AS(sub.topic(), tandem::subscription_closed);
+    }
+  }
+}
+
+TEST_CASE("destroying the bus wakes a receiver waiting on it, which then throws") {
+  tandem::test::watchdog guard("receive while the bus dies", 30s);
+  for (int round = 0; round < 20; ++round) {
+    std::optional<event_bus<std::string>> bus(std::in_place);
+    auto sub = bus->subscribe("t", 4, round % 2 == 0 ? overflow_policy::block
+                                                     : overflow_policy::drop_newest);
+    CHECK(bus->publish("t", long_text(1)) == 1);
+    std::latch started(1);
+    std::atomic<long> receiver_tid{0};
+    std::atomic<int> closed_errors{0};
+    std::optional<std::string> first;
+    std::thread receiver([&] {
+      receiver_tid = current_thread_id();
+      first = sub.receive();  // the queued message
+      started.count_down();
+      try {
+        static_cast<void>(sub.receive());  // waits: nothing more will ever come
+      } catch (const tandem::subscription_closed&) {
+        ++closed_errors;
+      }
+    });
+    started.wait();
+    if (round % 4 < 2) {  // half the rounds: the receiver is surely asleep in receive()
+      while (!thread_is_asleep(receiver_tid.load())) std::this_thread::yield();
+    }
+    bus.reset();
+    receiver.join();
+    CHECK(first == long_text(1));
+    CHECK(closed_errors == 1);
+    CHECK_FALSE(sub.receive_for(1h).has_value());
+  }
+}
+
+TEST_CASE("a moved-from subscription: receive throws, the others report nothing, no crash") {
+  event_bus<std::string> bus;
+  auto original = bus.subscribe("t");
+  CHECK(bus.publish("t", long_text(1)) == 1);
+  auto moved = std::move(original);
+  CHECK_THROWS_AS(original.receive(), tandem::subscription_closed);  // NOLINT(bugprone-use-after-move)
+  CHECK_FALSE(original.try_receive().has_value());
+  CHECK_FALSE(original.receive_for(1h).has_value());
+  CHECK_FALSE(original.receive_until(std::chrono::system_clock::time_point::max()).has_value());
+  CHECK(original.pending() == 0);
+  CHECK(original.dropped() == 0);
+  CHECK_THROWS_AS(original.topic(), tandem::subscription_closed);
+  CHECK(moved.receive() == long_text(1));
+}
+
+// ---- 4b. a subscriber never waits for itself ------------------------------------------------
+
+TEST_CASE("publishing into one's own full block mailbox throws std::logic_error, not a hang") {
+  tandem::test::watchdog guard("own full mailbox", 30s);
+  event_bus<std::string> bus;
+  auto sub = bus.subscribe("room:self", 1, overflow_policy::block);
+  CHECK(bus.publish("room:self", long_text(1)) == 1);  // now full
+  try {
+    static_cast<void>(bus.publish("room:self", long_text(2)));  // the fast path (one target)
+    FAIL("no exception");
+  } catch (const std::logic_error& e) {
+    const std::string what = e.what();
+    CHECK(what.find("room:self") != std::string::npos);
+    CHECK(what.find("block") != std::string::npos);
+  }
+  auto other = bus.subscribe("room:self");  // two targets: the snapshot path
+  CHECK_THROWS_AS(bus.publish("room:self", long_text(3)), std::logic_error);
+  CHECK(sub.pending() == 1);  // the full mailbox is unchanged (`other`, after it, not reached)
+  CHECK_FALSE(other.try_receive().has_value());
+  CHECK(sub.receive() == long_text(1));
+  CHECK(bus.publish("room:self", long_text(4)) == 2);  // room again
+  CHECK(sub.receive() == long_text(4));
+}
+
+TEST_CASE("a block mailbox moved to another thread lets its old thread wait for room") {
+  tandem::test::watchdog guard("moved block mailbox", 30s);
+  event_bus<std::string> bus;
+  auto sub = bus.subscribe("t", 1, overflow_policy::block);
+  CHECK(bus.publish("t", long_text(1)) == 1);  // full
+  std::latch publishing(1);
+  std::atomic<long> publisher_tid{0};
+  tandem::test::thread_checks checks;
+  std::thread receiver([&, moved = std::move(sub)]() mutable {
+    publishing.wait();
+    // Wait until the publisher below is parked on the full mailbox, then make room.
+    while (!thread_is_asleep(publisher_tid.load())) std::this_thread::yield();
+    TANDEM_THREAD_CHECK(checks, moved.receive() == long_text(1));
+    TANDEM_THREAD_CHECK(checks, moved.receive() == long_text(2));
+    // Now this thread is the receiver: publishing into the full mailbox from here throws.
+    TANDEM_THREAD_CHECK(checks, bus.publish("t", long_text(3)) == 1);
+    bool threw = false;
+    try {
+      static_cast<void>(bus.publish("t", long_text(4)));
+    } catch (const std::logic_error&) {
+      threw = true;
+    }
+    TANDEM_THREAD_CHECK(checks, threw);
+  });
+  publisher_tid = current_thread_id();
+  publishing.count_down();
+  CHECK(bus.publish("t", long_text(2)) == 1);  // waits for the receiver; no false alarm
+  receiver.join();
+  INFO("first failed check: " << checks.first_failure());
+  CHECK(checks.failures() == 0);
+}
+
+// ---- 3. move-assignment reads its source first ----------------------------------------------
+
+namespace {
+struct carrier;
+using carrier_bus = event_bus<std::shared_ptr<carrier>>;
+// A message that owns a subscription of the same bus type.
+struct carrier {
+  explicit carrier(carrier_bus::subscription s) : sub(std::move(s)) {}
+  carrier_bus::subscription sub;
+};
+}  // namespace
+
+TEST_CASE("move-assigning a subscription from one owned by its own queued message works") {
+  carrier_bus bus;
+  auto s = bus.subscribe("outer");
+  {
+    auto inner = bus.subscribe("inner");
+    CHECK(bus.publish("inner", nullptr) == 1);  // queued in `inner`, moves with it
+    auto message = std::make_shared<carrier>(std::move(inner));
+    CHECK(bus.publish("outer", std::move(message)) == 1);
+  }
+  // The only owner of the carrier (and of the subscription inside it) is now the message
+  // queued in s's mailbox, which s = ... releases. The source must be read before that.
+  carrier* raw = nullptr;
+  {
+    auto peek = s.try_receive();
+    REQUIRE(peek.has_value());
+    raw = peek->get();
+    CHECK(bus.publish("outer", std::move(*peek)) == 1);  // back into the mailbox, sole owner
+  }
+  s = std::move(raw->sub);  // releases s's mailbox, whose message owns raw->sub
+  CHECK(static_cast<bool>(s));
+  CHECK(s.topic() == "inner");
+  CHECK(bus.topic_count() == 1);  // "outer" gone with the old state, "inner" held by s
+  CHECK(s.pending() == 1);
+  CHECK(bus.publish("inner", nullptr) == 1);
+  CHECK(s.pending() == 2);
+}
+
+TEST_CASE("self-move-assignment keeps the subscription") {
+  event_bus<std::string> bus;
+  auto s = bus.subscribe("t");
+  CHECK(bus.publish("t", long_text(1)) == 1);
+  auto& alias = s;
+  s = std::move(alias);
+  CHECK(static_cast<bool>(s));
+  CHECK(bus.subscriber_count("t") == 1);
+  CHECK(s.receive() == long_text(1));
+}

@@ -1,0 +1,108 @@
+// Tests for confirmed faults of include/tandem/rc_map.hpp, each red on the code before its fix:
+// a handle assignment must read its source before it releases its old entry, because the
+// source may be owned by that entry's value (linked structures: `h = h->next`), and
+// self-assignment must keep the entry.
+#include <tandem/rc_map.hpp>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "test_support.hpp"
+
+namespace {
+
+// Heap-owning keys and payloads: longer than any small-string buffer.
+std::string long_key(int n) { return "node-" + std::to_string(n) + "-of-a-linked-list-of-entries"; }
+
+// A singly linked list whose links are rc_map handles: each entry's value holds the handle
+// to the next entry, so the head handle owns the whole chain. (The value is a shared_ptr only
+// because rc_map's V must be complete where the handle type is named.)
+struct link;
+using list_map = tandem::rc_map<std::string, std::shared_ptr<link>>;
+struct link {
+  link(std::string text, list_map::handle following)
+      : payload(std::move(text)), next(std::move(following)) {}
+  std::string payload;
+  list_map::handle next;
+};
+
+// Builds key 0 -> key 1 -> ... -> key (length-1); returns the handle to key 0, the only one.
+list_map::handle build_list(list_map& map, int length) {
+  list_map::handle next;
+  for (int n = length - 1; n >= 0; --n) {
+    next = map.try_emplace(long_key(n),
+                           std::make_shared<link>("payload-" + long_key(n), std::move(next)))
+               .first;
+  }
+  return next;
+}
+
+}  // namespace
+
+TEST_CASE("copy-assigning h = (*h)->next keeps the next entry alive and releases the old one") {
+  list_map map(4);
+  list_map::handle h = build_list(map, 3);
+  REQUIRE(map.size() == 3);
+  REQUIRE(h.use_count() == 1);
+  h = (*h)->next;  // h was the last owner of entry 0, whose value owns the source
+  REQUIRE(static_cast<bool>(h));
+  CHECK(h.key() == long_key(1));
+  CHECK((*h)->payload == "payload-" + long_key(1));
+  CHECK(map.size() == 2);  // entry 0 erased; entries 1 and 2 alive
+  CHECK_FALSE(map.contains(long_key(0)));
+  CHECK(map.contains(long_key(1)));
+  CHECK(h.use_count() == 1);  // only h now (entry 0's link died with it)
+  h = (*h)->next;
+  CHECK(h.key() == long_key(2));
+  CHECK(map.size() == 1);
+  h = (*h)->next;  // an empty handle: the last entry goes
+  CHECK_FALSE(static_cast<bool>(h));
+  CHECK(map.empty());
+}
+
+TEST_CASE("move-assigning h = std::move((*h)->next) keeps the next entry alive") {
+  list_map map(4);
+  list_map::handle h = build_list(map, 4);
+  for (int n = 1; n < 4; ++n) {
+    h = std::move((*h)->next);
+    REQUIRE(static_cast<bool>(h));
+    CHECK(h.key() == long_key(n));
+    CHECK(h.use_count() == 1);
+    CHECK(map.size() == static_cast<std::size_t>(4 - n));
+  }
+  h = std::move((*h)->next);
+  CHECK_FALSE(static_cast<bool>(h));
+  CHECK(map.empty());
+}
+
+TEST_CASE("self-assignment of the last handle keeps its entry, copy and move alike") {
+  tandem::rc_map<std::string, std::string> map(4);
+  auto h = map.try_emplace(long_key(7), "value-" + long_key(7)).first;
+  auto& alias = h;
+  h = alias;
+  CHECK(h.use_count() == 1);
+  CHECK(*h == "value-" + long_key(7));
+  h = std::move(alias);
+  REQUIRE(static_cast<bool>(h));
+  CHECK(h.use_count() == 1);
+  CHECK(*h == "value-" + long_key(7));
+  CHECK(map.size() == 1);
+  h = decltype(h){};  // assigning an empty handle releases the entry
+  CHECK(map.empty());
+}
+
+TEST_CASE("assigning a handle to an entry over one to the same entry is a no-op on the count") {
+  tandem::rc_map<std::string, std::string> map(4);
+  auto a = map.try_emplace(long_key(1), "one-" + long_key(1)).first;
+  auto b = a;
+  CHECK(a.use_count() == 2);
+  a = b;
+  CHECK(a.use_count() == 2);
+  a = std::move(b);
+  CHECK(a.use_count() == 1);
+  CHECK_FALSE(static_cast<bool>(b));  // NOLINT(bugprone-use-after-move)
+  a.reset();
+  CHECK(map.empty());
+}
