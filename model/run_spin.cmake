@@ -1,6 +1,8 @@
-# cmake -DSPIN=... -DMODEL=... -DWORK_DIR=... -DEXPECT=pass|fail [-DDEFINE=-DX] -P run_spin.cmake
+# cmake -DSPIN=... -DMODEL=... -DWORK_DIR=... -DEXPECT=pass|fail [-DDEFINE=-DX]
+#       [-DVIOLATION="assertion violated"|"invalid end state"] -P run_spin.cmake
 # Generates the verifier with spin, compiles it with the C compiler, runs the exhaustive search
-# (assertions + invalid end states) and checks its "errors: N" line against EXPECT.
+# (assertions + invalid end states) and checks its "errors: N" line against EXPECT; with
+# EXPECT=fail and VIOLATION, the error must be of that kind ("pan:1: <VIOLATION>").
 file(REMOVE_RECURSE "${WORK_DIR}")
 file(MAKE_DIRECTORY "${WORK_DIR}")
 find_program(CC NAMES cc gcc clang REQUIRED)
@@ -9,23 +11,33 @@ execute_process(COMMAND "${SPIN}" ${DEFINE} -a "${MODEL}" WORKING_DIRECTORY "${W
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "spin -a failed:\n${out}")
 endif()
-# COLLAPSE compresses state vectors (the correct model stores ~29 million states).
+# COLLAPSE compresses state vectors (the correct model stores ~19 million states in ~1.6 GB).
 execute_process(COMMAND "${CC}" -O2 -w -DCOLLAPSE -o pan pan.c WORKING_DIRECTORY "${WORK_DIR}"
                 RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "compiling the verifier failed:\n${out}")
 endif()
-execute_process(COMMAND ./pan -m10000000 WORKING_DIRECTORY "${WORK_DIR}"
+# -m: the search depth limit (the model needs ~230). Hitting it would silently cut the search,
+# so that is checked below.
+execute_process(COMMAND ./pan -m100000 WORKING_DIRECTORY "${WORK_DIR}"
                 RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
+if(out MATCHES "max search depth too small" OR out MATCHES "out of memory")
+  message(FATAL_ERROR "the search was not exhaustive:\n${out}")
+endif()
 string(REGEX MATCH "errors: ([0-9]+)" _ "${out}")
 set(errors "${CMAKE_MATCH_1}")
 if(errors STREQUAL "")
   message(FATAL_ERROR "no 'errors:' line from the verifier:\n${out}")
 endif()
 string(REGEX MATCH "([0-9]+) states, stored" stored "${out}")
+string(REGEX MATCH "elapsed time [0-9.e+]+ seconds" elapsed "${out}")
 if(EXPECT STREQUAL "pass" AND NOT errors EQUAL 0)
   message(FATAL_ERROR "the model found ${errors} error(s):\n${out}")
 elseif(EXPECT STREQUAL "fail" AND errors EQUAL 0)
   message(FATAL_ERROR "the planted bug ${DEFINE} was NOT found:\n${out}")
+elseif(EXPECT STREQUAL "fail" AND DEFINED VIOLATION AND NOT out MATCHES "pan:1: ${VIOLATION}")
+  message(FATAL_ERROR "the planted bug ${DEFINE} was found, but not as '${VIOLATION}':\n${out}")
 endif()
-message(STATUS "spin ${DEFINE}: errors: ${errors} (${stored}) as expected")
+string(REGEX MATCH "pan:1: [^\n]*" first_error "${out}")
+message(STATUS "spin ${DEFINE}: errors: ${errors} (${stored}, ${elapsed}) as expected "
+               "${first_error}")
