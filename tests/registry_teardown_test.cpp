@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -64,6 +65,14 @@ struct late_caller {
       threw = std::string(error.what()).find("after its teardown") != std::string::npos;
     }
     expect(threw, "get_or_create after teardown did not throw logic_error naming the teardown");
+    bool accessor_threw = false;
+    try {
+      (void)accessor->get();
+    } catch (const std::logic_error&) {
+      accessor_threw = true;
+    }
+    expect(accessor_threw, "a cached accessor did not notice the teardown");
+    accessor.reset();  // it shared "kept-by-caller" with `kept`
     expect(kept != nullptr && kept->name == "kept-by-caller",
            "a shared_ptr held by a caller was invalidated by the teardown");
     kept.reset();
@@ -86,6 +95,7 @@ struct late_caller {
     return text;
   }
 
+  std::optional<tandem::registry<store>::cached_accessor> accessor;
   bool armed = false;
   std::vector<std::string> log;
   std::shared_ptr<store> kept;
@@ -106,6 +116,8 @@ TEST_CASE("registry: global() releases its instances at exit; later calls are re
       "sessions", [&] { return std::make_unique<store>("sessions"); });
   (void)tandem::named_singleton<store>("cache");
   the_late_caller.kept = tandem::named_singleton<store>("kept-by-caller");
+  the_late_caller.accessor.emplace(tandem::registry<store>::global().accessor("kept-by-caller"));
+  CHECK(the_late_caller.accessor->get().name == "kept-by-caller");
   CHECK(tandem::registry<store>::global().size() == 4);
   CHECK(the_late_caller.log.empty());
   // Readers still running at exit. A parked reader of another registry: before the fix its

@@ -98,6 +98,7 @@
 // in get()).
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <concepts>
@@ -115,6 +116,8 @@
 #include <string_view>
 #include <thread>
 #include <type_traits>
+#include <unordered_map>
+#include <exception>
 #include <utility>
 #include <vector>
 
@@ -180,6 +183,12 @@ template <class U, class T>
 struct is_shared_ptr_to<std::shared_ptr<U>, T> : std::bool_constant<std::is_convertible_v<U*, T*>> {
 };
 
+// Bumped by every registry's erase/clear/override/restore: what registry::cached_accessor
+// compares against. One process-wide word (not one per registry) so that get() loads it at a
+// fixed address, with no pointer to follow, like a function-local static's guard; the price is
+// that a change in any registry makes every accessor look its key up once more.
+inline constinit sync::cache_padded<std::atomic<std::uint64_t>> registry_generation{};
+
 // Formats a key for error messages.
 template <class Key>
 std::string describe_registry_key(const Key& key) {
@@ -212,6 +221,12 @@ concept registry_lookup_key = std::same_as<std::remove_cvref_t<K>, Key> ||
 template <class K, class Key, class Hash, class KeyEqual>
 concept registry_key_argument =
     registry_lookup_key<K, Key, Hash, KeyEqual> || std::convertible_to<const K&, Key>;
+
+// Tag for registry::declare: build this entry in create_eager() (at start-up), not on first use.
+struct eager_t {
+  explicit eager_t() = default;
+};
+inline constexpr eager_t eager{};
 
 // A factory for registry<T>::get_or_create_with: callable with no arguments, returning T,
 // std::unique_ptr<T> or std::shared_ptr<T> (or smart pointers to a class derived from T).
@@ -269,18 +284,20 @@ class registry {
     free_tables(retired_tables_.head);
   }
 
-  // The instance for `key`, built now with T(key) (or T() when T cannot be built from a key)
-  // if it does not exist yet. Concurrent callers for the same key get the same instance.
+  // The instance for `key`, built now if it does not exist yet: by the override (override()),
+  // else the declared factory (declare()), else T(key), else T(). Concurrent callers for the
+  // same key get the same instance. A key with none of these throws std::logic_error.
   template <class K>
-  requires registry_key_argument<K, Key, Hash, KeyEqual> && buildable_from_key_or_default<T, Key>
-      std::shared_ptr<T> get_or_create(const K& key_argument) {
+  requires registry_key_argument<K, Key, Hash, KeyEqual>
+  std::shared_ptr<T> get_or_create(const K& key_argument) {
     const auto& key = lookup_form(key_argument);
     default_factory factory;
     return get_or_create_impl(key, factory);
   }
 
   // Like get_or_create, but builds with factory() (called at most once per entry; not at all
-  // when the entry exists). A null pointer from factory is std::invalid_argument.
+  // when the entry exists; an override() of the key takes precedence). A null pointer from
+  // factory is std::invalid_argument.
   template <class K, class F>
   requires registry_key_argument<K, Key, Hash, KeyEqual> && registry_factory<F, T> std::shared_ptr<T>
   get_or_create_with(const K& key_argument, F&& factory) {
@@ -361,6 +378,7 @@ class registry {
     }
     unlist(std::span<node* const>(&removed, 1));
     retire(std::span<node* const>(&removed, 1));
+    bump_version();
     return true;
   }
 
@@ -383,6 +401,7 @@ class registry {
       }
     }
     release_unlinked(removed);
+    bump_version();
   }
 
   // Calls f(key, instance) for every built entry, oldest first (creation order), as
@@ -411,6 +430,165 @@ class registry {
     }
   }
 
+  // ---- Declared factories, eager entries, overrides (folly::Singleton's counterparts) ----
+
+  // Registers how `key` is built, without building it: get_or_create(key) then calls
+  // factory() (returning T, std::unique_ptr<T> or std::shared_ptr<T>; it is copied and kept).
+  // With tandem::eager, create_eager() builds it. Declaring a key twice throws
+  // std::logic_error. Safe from static initialisers for global() (which is built on first use).
+  // Costs one lock of the declarations' mutex; lookups never touch declarations, a miss of a
+  // registry with declarations locks it once.
+  template <class K, class F>
+  requires registry_key_argument<K, Key, Hash, KeyEqual> && registry_factory<F, T> &&
+      std::copy_constructible<std::decay_t<F>>
+  void declare(const K& key, F&& factory) {
+    add_declaration(Key(key), std::forward<F>(factory), false);
+  }
+  template <class K, class F>
+  requires registry_key_argument<K, Key, Hash, KeyEqual> && registry_factory<F, T> &&
+      std::copy_constructible<std::decay_t<F>>
+  void declare(const K& key, F&& factory, eager_t) {
+    add_declaration(Key(key), std::forward<F>(factory), true);
+  }
+
+  // Builds every entry declared with tandem::eager that is not built yet, on up to
+  // std::thread::hardware_concurrency() threads (the caller's included), so that a service
+  // fails at start-up rather than on its first request. Factories that need each other wait
+  // for each other (cycles throw recursive_creation_error). Blocks until all are done; if any
+  // factory threw, rethrows the exception of the first such key in declaration order (the
+  // others are built). Returns the number of eager entries.
+  std::size_t create_eager() {
+    std::vector<Key> keys;
+    {
+      const std::lock_guard<std::mutex> lock(declarations_mutex_);
+      for (const Key& key : declaration_order_) {
+        const auto it = declarations_.find(key);
+        if (it != declarations_.end() && it->second.eager) keys.push_back(key);
+      }
+    }
+    std::vector<std::exception_ptr> errors(keys.size());
+    std::atomic<std::size_t> next{0};
+    auto work = [&]() noexcept {
+      for (std::size_t i = next.fetch_add(1); i < keys.size(); i = next.fetch_add(1)) {
+        try {
+          (void)get_or_create(keys[i]);
+        } catch (...) {
+          errors[i] = std::current_exception();
+        }
+      }
+    };
+    const std::size_t hardware = std::max<std::size_t>(1, std::thread::hardware_concurrency());
+    const std::size_t helpers = std::min(hardware, keys.size()) - (keys.empty() ? 0 : 1);
+    std::vector<std::thread> threads;
+    threads.reserve(helpers);
+    try {
+      for (std::size_t i = 0; i < helpers; ++i) threads.emplace_back(work);
+    } catch (...) {
+      // Fewer threads than planned (resources exhausted): the ones started and the caller
+      // still build every key.
+    }
+    work();
+    for (std::thread& t : threads) t.join();
+    for (const std::exception_ptr& error : errors) {
+      if (error) std::rethrow_exception(error);
+    }
+    return keys.size();
+  }
+
+  // Testing tool (folly's mock singletons): from now on get_or_create(key), find(key) and
+  // visit(key) give `instance` instead of what the declared factory (or T(key)) builds; an
+  // instance built before is dropped from the registry (shared_ptrs you hold keep it alive).
+  // restore(key) undoes it. Throws std::invalid_argument for a null instance.
+  template <class K>
+  requires registry_key_argument<K, Key, Hash, KeyEqual>
+  void override(const K& key_argument, std::shared_ptr<T> instance) {
+    if (instance == nullptr) {
+      throw std::invalid_argument("tandem::registry::override: null instance for " +
+                                  detail::describe_registry_key(Key(key_argument)));
+    }
+    Key key(key_argument);
+    {
+      const std::lock_guard<std::mutex> lock(declarations_mutex_);
+      auto [it, inserted] = declarations_.try_emplace(key);
+      if (inserted) declaration_order_.push_back(key);
+      it->second.override_instance = instance;
+      has_declarations_.store(true, std::memory_order_release);  // pairs with find_declared
+    }
+    // A build that started before the override may still finish with the old factory: erase
+    // until the registered instance is the override.
+    for (;;) {
+      (void)erase(key);
+      if (get_or_create(key) == instance) break;
+    }
+    bump_version();
+  }
+
+  // Ends override(key): the override's instance is dropped from the registry and the next
+  // get_or_create(key) builds with the declared factory again. False if key had no override.
+  template <class K>
+  requires registry_key_argument<K, Key, Hash, KeyEqual>
+  bool restore(const K& key_argument) {
+    const Key key(key_argument);
+    std::shared_ptr<T> dropped;  // released outside the lock
+    {
+      const std::lock_guard<std::mutex> lock(declarations_mutex_);
+      const auto it = declarations_.find(key);
+      if (it == declarations_.end() || it->second.override_instance == nullptr) return false;
+      dropped = std::move(it->second.override_instance);
+      it->second.override_instance = nullptr;
+    }
+    (void)erase(key);
+    bump_version();
+    return true;
+  }
+
+  // A cached accessor for one of the hottest keys: get() costs one load of a read-mostly
+  // process-wide word (detail::registry_generation) and a compare, about a function-local
+  // static's access: no hashing, no lock, no shared write. It notices erase(), clear(),
+  // override() and restore() of any key of any registry (then looks its key up again, building
+  // it if needed: such changes are rare, and a refresh costs one lookup) and the exit teardown
+  // (then get() throws std::logic_error). It holds a shared_ptr to its instance. One accessor
+  // object must not be used by two threads at once: copy it (or keep one thread_local).
+  class cached_accessor {
+   public:
+    // The instance: looked up (or built) on first use and after any erase/override/restore.
+    T& get() {
+      // acquire: pairs with the release increment in bump_version(), which follows the
+      // change that made our cache stale. (version_ starts at a value the registry never
+      // reaches, so the first get() refreshes.)
+      const std::uint64_t now = detail::registry_generation.value.load(std::memory_order_acquire);
+      if (TANDEM_LIKELY(now == version_)) return *instance_;
+      return refresh(now);
+    }
+    T& operator*() { return get(); }
+    T* operator->() { return &get(); }
+    [[nodiscard]] const Key& key() const noexcept { return key_; }
+
+   private:
+    friend class registry;
+    cached_accessor(registry& owner, Key key) : registry_(&owner), key_(std::move(key)) {}
+
+    TANDEM_NOINLINE T& refresh(std::uint64_t now) {
+      cached_ = registry_->get_or_create(key_);  // throws std::logic_error after teardown
+      instance_ = cached_.get();
+      version_ = now;
+      return *instance_;
+    }
+
+    registry* registry_;
+    std::uint64_t version_ = std::numeric_limits<std::uint64_t>::max();
+    T* instance_ = nullptr;
+    Key key_;
+    std::shared_ptr<T> cached_;
+  };
+
+  // A cached_accessor for `key` (nothing is looked up or built until its first get()).
+  template <class K>
+  requires registry_key_argument<K, Key, Hash, KeyEqual>
+  [[nodiscard]] cached_accessor accessor(const K& key) {
+    return cached_accessor(*this, Key(key));
+  }
+
   // The process-wide registry for this instantiation (see "teardown" in docs/registry.md):
   // never destroyed; at exit its instances are released in reverse creation order, after which
   // it answers like an empty registry and get_or_create throws std::logic_error.
@@ -421,6 +599,44 @@ class registry {
 
  private:
   struct default_factory {};  // builds T(key) or T()
+
+  struct declaration {
+    std::function<std::shared_ptr<T>()> factory;  // empty: only an override
+    bool eager = false;
+    std::shared_ptr<T> override_instance;
+  };
+
+  template <class F>
+  void add_declaration(Key key, F&& factory, bool eager_entry) {
+    std::function<std::shared_ptr<T>()> build = [f = std::decay_t<F>(std::forward<F>(factory)),
+                                                  k = key]() mutable {
+      return make_instance(f, k);
+    };
+    const std::lock_guard<std::mutex> lock(declarations_mutex_);
+    auto [it, inserted] = declarations_.try_emplace(key);
+    if (!inserted && it->second.factory) {
+      throw std::logic_error("tandem::registry::declare: " + detail::describe_registry_key(key) +
+                             " is already declared");
+    }
+    if (inserted) {
+      try {
+        declaration_order_.push_back(key);
+      } catch (...) {
+        declarations_.erase(it);  // strong guarantee
+        throw;
+      }
+    }
+    it->second.factory = std::move(build);
+    it->second.eager = eager_entry;
+    has_declarations_.store(true, std::memory_order_release);  // pairs with make_declared_or
+  }
+
+  // Tells every cached_accessor to look its key up again.
+  void bump_version() noexcept {
+    // release: the erase/override before it happens-before an accessor's acquire load that
+    // sees the new value.
+    detail::registry_generation.value.fetch_add(1, std::memory_order_release);
+  }
 
   // A registry_key_argument as the lookups take it: itself when Hash/KeyEqual accept it, else
   // converted to a Key (a temporary the caller binds to a const reference).
@@ -607,7 +823,7 @@ class registry {
     std::shared_ptr<T> result;
     try {
       const std::shared_ptr<T>& value = n.cell.get_or_init([&] {
-        std::shared_ptr<T> made = make_instance(factory, n.key);
+        std::shared_ptr<T> made = make_declared_or(factory, n.key);
         built_here = true;
         return made;
       });
@@ -625,14 +841,41 @@ class registry {
     return result;
   }
 
+  // The miss path's choice of builder: an override, else (for get_or_create) the declared
+  // factory, else `factory`. The declarations' mutex is not held while anything is built.
+  template <class F>
+  std::shared_ptr<T> make_declared_or(F& factory, const Key& key) {
+    // acquire: pairs with the release store in add_declaration/override.
+    if (has_declarations_.load(std::memory_order_acquire)) {
+      std::function<std::shared_ptr<T>()> declared;
+      {
+        const std::lock_guard<std::mutex> lock(declarations_mutex_);
+        const auto it = declarations_.find(key);
+        if (it != declarations_.end()) {
+          if (it->second.override_instance != nullptr) return it->second.override_instance;
+          if constexpr (std::is_same_v<std::remove_cvref_t<F>, default_factory>) {
+            declared = it->second.factory;
+          }
+        }
+      }
+      if (declared) return declared();
+    }
+    return make_instance(factory, key);
+  }
+
   template <class F>
   static std::shared_ptr<T> make_instance(F& factory, const Key& key) {
     std::shared_ptr<T> made;
     if constexpr (std::is_same_v<std::remove_cvref_t<F>, default_factory>) {
       if constexpr (std::constructible_from<T, const Key&>) {
         made.reset(new T(key));
-      } else {
+      } else if constexpr (std::default_initializable<T>) {
         made.reset(new T());
+      } else {
+        throw std::logic_error("tandem::registry: no factory for " +
+                               detail::describe_registry_key(key) +
+                               ": declare(key, factory) it, or use get_or_create_with (T is "
+                               "neither constructible from the key nor default-constructible)");
       }
       return made;
     } else {
@@ -974,12 +1217,18 @@ class registry {
   std::atomic<bool> torn_down_{false};
   // This registry's epoch domain: its reclamation waits only for its own readers.
   const sync::epoch_domain_tag domain_ = sync::new_epoch_domain();
+
+  // Declared factories and overrides (declare, override); touched only by those calls and by
+  // the miss path of a registry that has any.
+  std::mutex declarations_mutex_;
+  std::unordered_map<Key, declaration, Hash, KeyEqual> declarations_;
+  std::vector<Key> declaration_order_;
+  std::atomic<bool> has_declarations_{false};
 };
 
 // The process-wide instance of T named `name`: registry<T>::global().get_or_create(name).
 template <class T>
-requires buildable_from_key_or_default<T, std::string> std::shared_ptr<T> named_singleton(
-    std::string_view name) {
+std::shared_ptr<T> named_singleton(std::string_view name) {
   return registry<T>::global().get_or_create(name);
 }
 

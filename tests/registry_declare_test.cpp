@@ -1,0 +1,155 @@
+// Tests for registry's folly::Singleton-style features (include/tandem/registry.hpp): declared
+// factories, eager entries, test overrides and the cached accessor.
+#include <tandem/registry.hpp>
+
+#include <atomic>
+#include <latch>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include "test_support.hpp"
+
+namespace {
+
+struct service {
+  explicit service(std::string n) : name(std::move(n)) {}
+  std::string name;
+};
+
+// Neither constructible from a key nor default-constructible: needs a declared factory.
+struct needs_factory {
+  explicit needs_factory(int v) : value(v) {}
+  int value;
+};
+
+// Declared from a static initialiser, before main(), on the process-wide registry.
+const bool declared_at_static_init = [] {
+  tandem::registry<needs_factory>::global().declare("from-static-init",
+                                                     [] { return needs_factory(17); });
+  return true;
+}();
+
+std::atomic<int> hash_calls{0};
+struct counting_hash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept {
+    hash_calls.fetch_add(1);
+    return tandem::string_hash{}(s);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("registry declare: get_or_create uses the declared factory, built on first use") {
+  tandem::registry<needs_factory> registry;
+  int calls = 0;
+  registry.declare("answer-with-a-long-name-on-the-heap", [&] {
+    ++calls;
+    return std::make_unique<needs_factory>(42);
+  });
+  CHECK(calls == 0);
+  CHECK_FALSE(registry.contains("answer-with-a-long-name-on-the-heap"));
+  CHECK(registry.get_or_create("answer-with-a-long-name-on-the-heap")->value == 42);
+  CHECK(registry.get_or_create("answer-with-a-long-name-on-the-heap")->value == 42);
+  CHECK(calls == 1);
+  // After erase the declaration stays: the next get_or_create builds again.
+  CHECK(registry.erase("answer-with-a-long-name-on-the-heap"));
+  CHECK(registry.get_or_create("answer-with-a-long-name-on-the-heap")->value == 42);
+  CHECK(calls == 2);
+}
+
+TEST_CASE("registry declare: declaring a key twice is a logic_error; no factory is one too") {
+  tandem::registry<needs_factory> registry;
+  registry.declare("k", [] { return needs_factory(1); });
+  CHECK_THROWS_WITH(registry.declare("k", [] { return needs_factory(2); }),
+                    Catch::Matchers::Contains("\"k\" is already declared"));
+  CHECK(registry.get_or_create("k")->value == 1);
+  CHECK_THROWS_WITH(registry.get_or_create("undeclared"),
+                    Catch::Matchers::Contains("no factory for \"undeclared\""));
+  CHECK_FALSE(registry.contains("undeclared"));
+}
+
+TEST_CASE("registry declare: global() declarations may come from static initialisers") {
+  CHECK(declared_at_static_init);
+  CHECK(tandem::registry<needs_factory>::global().get_or_create("from-static-init")->value == 17);
+}
+
+TEST_CASE("registry eager: create_eager builds every eager entry, in parallel") {
+  tandem::test::watchdog dog("create_eager in parallel");
+  tandem::registry<service> registry;
+  const bool parallel = std::thread::hardware_concurrency() >= 2;
+  std::latch both(parallel ? 2 : 1);
+  registry.declare("db", [&] {
+    both.arrive_and_wait();  // returns only once the other eager factory runs too
+    return service("db");
+  }, tandem::eager);
+  registry.declare("cache", [&] {
+    if (parallel) both.arrive_and_wait();
+    return service("cache");
+  }, tandem::eager);
+  int lazy_calls = 0;
+  registry.declare("lazy", [&] {
+    ++lazy_calls;
+    return service("lazy");
+  });
+  CHECK(registry.create_eager() == 2);
+  CHECK(registry.contains("db"));
+  CHECK(registry.contains("cache"));
+  CHECK_FALSE(registry.contains("lazy"));
+  CHECK(lazy_calls == 0);
+  CHECK(registry.create_eager() == 2);  // idempotent: nothing is built twice
+}
+
+TEST_CASE("registry eager: a failing eager factory fails create_eager; the others are built") {
+  tandem::registry<service> registry;
+  registry.declare("broken", []() -> service { throw std::runtime_error("no database"); },
+                   tandem::eager);
+  registry.declare("fine", [] { return service("fine"); }, tandem::eager);
+  CHECK_THROWS_WITH(registry.create_eager(), "no database");
+  CHECK(registry.contains("fine"));
+  CHECK_FALSE(registry.contains("broken"));
+}
+
+TEST_CASE("registry override: replaces what lookups return; restore returns to the factory") {
+  tandem::registry<service> registry;
+  registry.declare("mailer", [] { return service("real mailer"); });
+  const auto real = registry.get_or_create("mailer");
+  const auto fake = std::make_shared<service>("fake mailer");
+  registry.override("mailer", fake);
+  CHECK(registry.get_or_create("mailer") == fake);
+  CHECK(registry.find("mailer") == fake);
+  CHECK(registry.get_or_create_with("mailer", [] { return service("other"); }) == fake);
+  CHECK(real->name == "real mailer");  // a shared_ptr held before keeps the old instance
+  CHECK(registry.restore("mailer"));
+  CHECK_FALSE(registry.restore("mailer"));
+  const auto rebuilt = registry.get_or_create("mailer");
+  CHECK(rebuilt != fake);
+  CHECK(rebuilt->name == "real mailer");
+  CHECK_THROWS_AS(registry.override("mailer", nullptr), std::invalid_argument);
+}
+
+TEST_CASE("registry accessor: get() does not hash; it follows erase, override and restore") {
+  tandem::registry<service, std::string, counting_hash, tandem::string_equal> registry;
+  int builds = 0;
+  registry.declare("hot-key-with-a-long-name-on-the-heap", [&] {
+    ++builds;
+    return service("built " + std::to_string(builds));
+  });
+  auto hot = registry.accessor("hot-key-with-a-long-name-on-the-heap");
+  CHECK(builds == 0);  // nothing happens until the first get()
+  CHECK(hot->name == "built 1");
+  const int hashes = hash_calls.load();
+  for (int i = 0; i < 1000; ++i) CHECK(hot.get().name == "built 1");
+  CHECK(hash_calls.load() == hashes);  // no hashing on the cached path
+  registry.erase("hot-key-with-a-long-name-on-the-heap");
+  CHECK(hot->name == "built 2");  // rebuilt on the next get()
+  const auto fake = std::make_shared<service>("fake");
+  registry.override("hot-key-with-a-long-name-on-the-heap", fake);
+  CHECK(&hot.get() == fake.get());
+  registry.restore("hot-key-with-a-long-name-on-the-heap");
+  CHECK(hot->name == "built 3");
+  auto copy = hot;  // one per thread: copies are independent caches
+  CHECK(copy->name == "built 3");
+}
