@@ -1,175 +1,272 @@
 // Differential fuzzer for tandem::rc_map.
 //
-// The input drives inserts, try_emplaces, gets, get_or_insert_withs, handle copies, moves,
-// move-assignments and drops. The model keeps, per live entry, its value and the number of
-// handles to it, and for every handle slot the key it refers to (or empty). Checked after every
-// operation: size(), contains(), use_count() and every handle's key(), value and use_count()
-// against the model; an entry exists exactly while a handle to it does; insert/try_emplace on
-// an existing key leave the value untouched; get_or_insert_with calls `make` only when absent.
+// The input's first byte picks the types: uint8_t keys with uint16_t values, or heap-owning
+// std::string keys and values (fuzz_input.hpp: a moved-from one is "" and no model key). Then
+// it drives inserts, try_emplaces, gets, get_or_insert_withs, handle copies, moves,
+// self-assignments and drops, lookups, and "fail the next allocation": the next operation runs
+// with its Nth allocation throwing std::bad_alloc (tests/support/failing_new.hpp).
+//
+// The model keeps, per live entry, its value and the number of handles to it, and for every
+// handle slot the key it refers to (or empty). Checked after every operation: size(),
+// contains(), use_count(), for_each and every handle's key(), value and use_count() against
+// the model; an entry exists exactly while a handle to it does; insert/try_emplace on an
+// existing key leave the value untouched; get_or_insert_with calls `make` only when absent.
+// Exception guarantees (docs/reliability.md): insert, try_emplace and get_or_insert_with are
+// strong -- a std::bad_alloc leaves no entry, changes no count and no handle slot, so the key
+// is still insertable with its full value (a key or value moved from before the failure would
+// show as "" later); get, contains, use_count, size and handle copies allocate nothing, so an
+// armed failure never reaches them.
 #include <tandem/rc_map.hpp>
 
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <map>
+#include <new>
 #include <optional>
+#include <string>
 #include <utility>
 #include <vector>
 
+#include "failing_new.hpp"
 #include "fuzz_input.hpp"
 
 namespace {
 
-using key_type = std::uint8_t;
-using mapped_type = std::uint16_t;
-using map_type = tandem::rc_map<key_type, mapped_type>;
+using tandem::fuzz::heap_string;
+using tandem::test::with_allocation_failure;
 
-// A failed check prints what failed and aborts; libFuzzer reports the crash and saves the input.
-#define require(condition)                                                                       \
-  ((condition) ? static_cast<void>(0)                                                            \
-               : (std::fprintf(stderr, "fuzz check failed: %s at %s:%d\n", #condition, __FILE__, \
-                               __LINE__),                                                        \
-                  std::abort()))
+struct small_types {
+  using key_type = std::uint8_t;
+  using mapped_type = std::uint16_t;
+  static key_type key(unsigned id) { return static_cast<key_type>(id); }
+  static mapped_type value(unsigned id) { return static_cast<mapped_type>(id); }
+};
 
-struct model_entry {
-  mapped_type value;
-  std::size_t handles;
+struct string_types {
+  using key_type = std::string;
+  using mapped_type = std::string;
+  static key_type key(unsigned id) { return heap_string("rc_map_key", id); }
+  static mapped_type value(unsigned id) { return heap_string("rc_map_value", id); }
+};
+
+template <class Types>
+class fuzzer {
+  using key_type = typename Types::key_type;
+  using mapped_type = typename Types::mapped_type;
+  using map_type = tandem::rc_map<key_type, mapped_type>;
+  using handle = typename map_type::handle;
+  static constexpr std::size_t slot_count = 12;
+  static constexpr unsigned key_count = 16;
+
+  struct model_entry {
+    mapped_type value;
+    std::size_t handles = 0;
+  };
+
+ public:
+  explicit fuzzer(tandem::fuzz::input& in)
+      : in_(in), map_(std::in_place, std::size_t{1} + in.below(8)) {
+    for (unsigned id = 0; id < key_count; ++id) keys_.push_back(Types::key(id));
+  }
+
+  void run() {
+    while (!in_.empty()) {
+      if (!step()) return;
+      check();
+    }
+  }
+
+ private:
+  // Runs one library call with the armed allocation failure (if any); true if it threw
+  // std::bad_alloc. The failure is armed for one operation only.
+  template <class F>
+  bool armed(F&& f) {
+    return with_allocation_failure(std::exchange(fail_at_, 0), f);
+  }
+
+  // The model's side of releasing what slot s holds.
+  void drop_slot(std::size_t s) {
+    if (slot_key_[s]) {
+      auto it = model_.find(*slot_key_[s]);
+      require(it != model_.end());
+      if (--it->second.handles == 0) model_.erase(it);
+      slot_key_[s].reset();
+    }
+  }
+
+  // Puts `h` (a new handle to key id k) into slot s, releasing what s held.
+  void keep(std::size_t s, handle h, unsigned k) {
+    model_[k].handles += 1;  // `h` already counts: the entry stays even if s held the last other
+    drop_slot(s);
+    handles_[s] = std::move(h);  // assignment releases the slot's old entry first
+    slot_key_[s] = k;
+  }
+
+  // After an insertion that did not throw: `inserted` must say whether the key was absent,
+  // and the entry's value must be the model's.
+  void inserted(std::size_t s, handle h, unsigned k, bool was_inserted, const mapped_type& v) {
+    const bool was_absent = model_.find(k) == model_.end();
+    require(was_inserted == was_absent);
+    if (was_absent) model_[k] = model_entry{v, 0};
+    require(*h == model_[k].value);  // an existing entry's value is untouched
+    require(h.key() == keys_[k]);
+    keep(s, std::move(h), k);
+  }
+
+  // False once the map is gone (the input ends there).
+  bool step() {
+    const std::size_t s = in_.below(slot_count);
+    const unsigned k = in_.below(key_count);
+    switch (in_.below(11)) {
+      case 0: {
+        const mapped_type v = Types::value(in_.u16());
+        std::pair<handle, bool> result;
+        if (!armed([&] { result = map_->insert(keys_[k], v); })) {
+          inserted(s, std::move(result.first), k, result.second, v);
+        }
+        break;
+      }
+      case 1: {
+        const mapped_type v = Types::value(in_.u16());
+        std::pair<handle, bool> result;
+        if (!armed([&] { result = map_->try_emplace(keys_[k], v); })) {
+          inserted(s, std::move(result.first), k, result.second, v);
+        }
+        break;
+      }
+      case 2: {
+        std::optional<handle> h;
+        require(!armed([&] { h = map_->get(keys_[k]); }));  // allocates nothing
+        require(h.has_value() == (model_.find(k) != model_.end()));
+        if (h) keep(s, std::move(*h), k);
+        break;
+      }
+      case 3: {
+        const mapped_type v = Types::value(in_.u16());
+        int calls = 0;
+        handle h;
+        const bool was_absent = model_.find(k) == model_.end();
+        if (!armed([&] {
+              h = map_->get_or_insert_with(keys_[k], [&] {
+                ++calls;
+                return v;  // a copy: in the string mode it allocates, and may fail
+              });
+            })) {
+          require(calls == (was_absent ? 1 : 0));
+          if (was_absent) model_[k] = model_entry{v, 0};
+          require(h.key() == keys_[k]);
+          keep(s, std::move(h), k);
+        } else {
+          require(calls <= 1);
+        }
+        break;
+      }
+      case 4: {  // copy slot s into another slot: noexcept, allocates nothing
+        const std::size_t to = in_.below(slot_count);
+        if (slot_key_[s] && to != s) {
+          const unsigned key = *slot_key_[s];
+          std::optional<handle> copy;
+          require(!armed([&] { copy.emplace(handles_[s]); }));
+          keep(to, std::move(*copy), key);
+        }
+        break;
+      }
+      case 5: {  // move slot s into another slot: no count change, source becomes empty
+        const std::size_t to = in_.below(slot_count);
+        if (to != s) {
+          drop_slot(to);
+          handles_[to] = std::move(handles_[s]);
+          slot_key_[to] = slot_key_[s];
+          slot_key_[s].reset();
+          require(!handles_[s]);
+        }
+        break;
+      }
+      case 6:  // drop
+        drop_slot(s);
+        handles_[s] = handle();
+        break;
+      case 7: {  // self-assignment is harmless
+        auto& h = handles_[s];
+        h = *&h;
+        break;
+      }
+      case 8:  // destroy the map while handles live (only at the end of an input)
+        if (in_.below(8) == 0) {
+          map_.reset();
+          handles_.clear();  // handles outlive the map: destroying them must be safe
+          return false;
+        }
+        break;
+      case 9: {  // lookups allocate nothing, so an armed failure never reaches them
+        bool present = false;
+        std::size_t uses = 0;
+        require(!armed([&] {
+          present = map_->contains(keys_[k]);
+          uses = map_->use_count(keys_[k]);
+        }));
+        const auto it = model_.find(k);
+        require(present == (it != model_.end()));
+        require(uses == (it == model_.end() ? 0 : it->second.handles));
+        break;
+      }
+      case 10:  // the next operation runs with its Nth allocation failing
+        fail_at_ = std::size_t{1} + in_.below(16);
+        break;
+      default:
+        break;
+    }
+    return true;
+  }
+
+  void check() {
+    require(map_->size() == model_.size());
+    require(map_->empty() == model_.empty());
+    for (unsigned key = 0; key < key_count; ++key) {
+      const auto it = model_.find(key);
+      require(map_->contains(keys_[key]) == (it != model_.end()));
+      require(map_->use_count(keys_[key]) == (it == model_.end() ? 0 : it->second.handles));
+    }
+    for (std::size_t i = 0; i < slot_count; ++i) {
+      require(static_cast<bool>(handles_[i]) == slot_key_[i].has_value());
+      if (slot_key_[i]) {
+        const auto& entry = model_.at(*slot_key_[i]);
+        require(handles_[i].key() == keys_[*slot_key_[i]]);
+        require(*handles_[i] == entry.value);
+        require(handles_[i].use_count() == entry.handles);
+      }
+    }
+    std::size_t visited = 0;
+    map_->for_each([&](const key_type& key, const mapped_type& value) {
+      ++visited;
+      bool found = false;
+      for (const auto& [id, entry] : model_) {
+        if (keys_[id] == key) {
+          found = true;
+          require(entry.value == value);
+        }
+      }
+      require(found);
+    });
+    require(visited == model_.size());
+  }
+
+  tandem::fuzz::input& in_;
+  std::optional<map_type> map_;
+  std::vector<key_type> keys_;  // key id -> key
+  std::map<unsigned, model_entry> model_;
+  std::vector<handle> handles_ = std::vector<handle>(slot_count);
+  std::vector<std::optional<unsigned>> slot_key_ = std::vector<std::optional<unsigned>>(slot_count);
+  std::size_t fail_at_ = 0;  // armed failure for the next op
 };
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   tandem::fuzz::input in(data, size);
-  std::optional<map_type> map(std::in_place, std::size_t{1} + in.below(8));
-  std::map<key_type, model_entry> model;
-  constexpr std::size_t slot_count = 12;
-  std::vector<map_type::handle> handles(slot_count);
-  std::vector<std::optional<key_type>> slot_key(slot_count);
-
-  // The model's side of releasing what slot s holds.
-  auto drop_slot = [&](std::size_t s) {
-    if (slot_key[s]) {
-      auto it = model.find(*slot_key[s]);
-      require(it != model.end());
-      if (--it->second.handles == 0) model.erase(it);
-      slot_key[s].reset();
-    }
-  };
-  // Puts `h` (a new handle to key k) into slot s, releasing what s held.
-  auto keep = [&](std::size_t s, map_type::handle h, key_type k) {
-    model[k].handles +=
-        1;  // `h` already counts: the entry stays even if slot s held the last other
-    drop_slot(s);
-    handles[s] = std::move(h);  // assignment releases the slot's old entry first
-    slot_key[s] = k;
-  };
-
-  while (!in.empty()) {
-    const std::size_t s = in.below(slot_count);
-    const key_type k = static_cast<key_type>(in.below(16));
-    switch (in.below(9)) {
-      case 0: {
-        const mapped_type v = in.u16();
-        auto [h, inserted] = map->insert(k, v);
-        const bool was_absent = model.find(k) == model.end();
-        require(inserted == was_absent);
-        if (was_absent) model[k] = model_entry{v, 0};
-        require(*h == model[k].value);  // an existing entry's value is untouched
-        keep(s, std::move(h), k);
-        break;
-      }
-      case 1: {
-        const mapped_type v = in.u16();
-        auto [h, inserted] = map->try_emplace(k, v);
-        const bool was_absent = model.find(k) == model.end();
-        require(inserted == was_absent);
-        if (was_absent) model[k] = model_entry{v, 0};
-        require(*h == model[k].value);
-        keep(s, std::move(h), k);
-        break;
-      }
-      case 2: {
-        std::optional<map_type::handle> h = map->get(k);
-        require(h.has_value() == (model.find(k) != model.end()));
-        if (h) keep(s, std::move(*h), k);
-        break;
-      }
-      case 3: {
-        const mapped_type v = in.u16();
-        int calls = 0;
-        map_type::handle h = map->get_or_insert_with(k, [&] {
-          ++calls;
-          return v;
-        });
-        const bool was_absent = model.find(k) == model.end();
-        require(calls == (was_absent ? 1 : 0));
-        if (was_absent) model[k] = model_entry{v, 0};
-        keep(s, std::move(h), k);
-        break;
-      }
-      case 4: {  // copy slot s into another slot
-        const std::size_t to = in.below(slot_count);
-        if (slot_key[s] && to != s) {
-          const key_type key = *slot_key[s];
-          keep(to, map_type::handle(handles[s]), key);
-        }
-        break;
-      }
-      case 5: {  // move slot s into another slot: no count change, source becomes empty
-        const std::size_t to = in.below(slot_count);
-        if (to != s) {
-          drop_slot(to);
-          handles[to] = std::move(handles[s]);
-          slot_key[to] = slot_key[s];
-          slot_key[s].reset();
-          require(!handles[s]);
-        }
-        break;
-      }
-      case 6:  // drop
-        drop_slot(s);
-        handles[s] = map_type::handle();
-        break;
-      case 7: {  // self-assignment is harmless
-        auto& h = handles[s];
-        h = *&h;
-        break;
-      }
-      case 8:  // destroy the map while handles live (only at the end of an input)
-        if (in.below(8) == 0) {
-          map.reset();
-          handles.clear();  // handles outlive the map: destroying them must be safe
-          return 0;
-        }
-        break;
-      default:
-        break;
-    }
-    // Check everything against the model.
-    require(map->size() == model.size());
-    require(map->empty() == model.empty());
-    for (unsigned key = 0; key < 16; ++key) {
-      const auto it = model.find(static_cast<key_type>(key));
-      require(map->contains(static_cast<key_type>(key)) == (it != model.end()));
-      require(map->use_count(static_cast<key_type>(key)) ==
-              (it == model.end() ? 0 : it->second.handles));
-    }
-    for (std::size_t i = 0; i < slot_count; ++i) {
-      require(static_cast<bool>(handles[i]) == slot_key[i].has_value());
-      if (slot_key[i]) {
-        const auto& entry = model.at(*slot_key[i]);
-        require(handles[i].key() == *slot_key[i]);
-        require(*handles[i] == entry.value);
-        require(handles[i].use_count() == entry.handles);
-      }
-    }
-    std::size_t visited = 0;
-    map->for_each([&](const key_type& key, const mapped_type& value) {
-      ++visited;
-      const auto it = model.find(key);
-      require(it != model.end() && it->second.value == value);
-    });
-    require(visited == model.size());
+  if (in.below(2) == 0) {
+    fuzzer<small_types>(in).run();
+  } else {
+    fuzzer<string_types>(in).run();
   }
   return 0;
 }
