@@ -599,3 +599,104 @@ TEST_CASE("moved writers and readers keep working and report nothing") {
   CHECK(recorder.count() == 0);
   CHECK(moved_reader.read()->size() == 1);
 }
+
+// ---- 11. failure paths in every build type ---------------------------------------------------
+
+TEST_CASE("publish allocates nothing after the swap: recording forty readers inside is free") {
+  tandem::test::watchdog dog("record without allocation");
+  using slots = std::array<std::int64_t, 8>;
+  auto [w, r] = tandem::make_double_buffer<slots, transfer>(slots{});
+  using guard_type = decltype(r.read());
+  std::vector<decltype(r)> readers(40, r);
+  std::latch held(1);
+  std::latch release(1);
+  std::thread holder([&] {
+    std::vector<guard_type> guards;
+    guards.reserve(readers.size());
+    for (auto& reader : readers) guards.push_back(reader.read());
+    held.count_down();
+    release.wait();
+  });
+  held.wait();
+  w.push(transfer{0, 1, 5});  // applying it allocates nothing
+  {
+    tandem::test::allocation_scope allocations;
+    w.publish();  // records the forty readers: the only possible allocation after the swap
+    CHECK(allocations.count() == 0);
+  }
+  w.push(transfer{1, 2, 5});
+  CHECK_FALSE(w.try_publish());  // the forty are recorded: the next publish would wait
+  release.count_down();
+  holder.join();
+  CHECK(w.try_publish());
+  CHECK((*r.read())[2] == 5);
+}
+
+TEST_CASE("publish waiting for a guard its own thread holds throws logic_error, then recovers") {
+  tandem::test::watchdog dog("self wait in publish");
+  auto [w, r] = tandem::make_double_buffer<std::vector<int>, append>();
+  std::optional<decltype(r.read())> g;
+  g.emplace(r.read());
+  w.push(append{1});
+  w.publish();  // the delayed swap: does not wait for g, records it
+  w.push(append{2});
+  try {
+    w.publish();
+    FAIL("publish() should have thrown");
+  } catch (const std::logic_error& e) {
+    CHECK(std::string(e.what()).find("publish() would wait forever for a read guard held by "
+                                     "this same thread") != std::string::npos);
+  }
+  CHECK(w.pending() == 1);
+  CHECK((*g)->empty());
+  g.reset();
+  w.publish();
+  w.push(append{3});
+  w.publish();
+  CHECK(*r.read() == std::vector<int>{1, 2, 3});
+  w.push(append{4});
+  w.publish();
+  CHECK(*r.read() == std::vector<int>{1, 2, 3, 4});
+}
+
+TEST_CASE("a moved-from reader or writer throws logic_error; assigning to it revives it") {
+  auto [w, r] = tandem::make_double_buffer<std::vector<int>, append>();
+  // Through references taken before the moves: the use after move is what is tested.
+  auto& moved_reader = r;
+  auto& moved_writer = w;
+  auto live_reader = std::move(r);
+  auto live_writer = std::move(w);
+  CHECK_THROWS_AS((void)moved_reader.read(), std::logic_error);
+  CHECK_THROWS_AS(moved_writer.push(append{1}), std::logic_error);
+  CHECK_THROWS_AS(moved_writer.publish(), std::logic_error);
+  CHECK_THROWS_AS((void)moved_writer.try_publish(), std::logic_error);
+  CHECK_THROWS_AS((void)moved_writer.reader(), std::logic_error);
+  CHECK(moved_writer.pending() == 0);
+  moved_writer = std::move(live_writer);
+  moved_reader = live_reader;
+  moved_writer.push(append{1});
+  moved_writer.publish();
+  CHECK(*moved_reader.read() == std::vector<int>{1});
+  CHECK(*live_reader.read() == std::vector<int>{1});
+}
+
+TEST_CASE("self-assignment and swap keep readers and writers working") {
+  auto [w, r] = tandem::make_double_buffer<std::vector<int>, append>();
+  auto [other_w, other_r] = tandem::make_double_buffer<std::vector<int>, append>();
+  auto& same_r = r;  // a reference: no -Wself-move, same object
+  auto& same_w = w;
+  r = same_r;
+  r = std::move(same_r);
+  w = std::move(same_w);
+  w.push(append{1});
+  w.publish();
+  CHECK(*r.read() == std::vector<int>{1});
+  swap(r, other_r);
+  swap(w, other_w);
+  CHECK(r.read()->empty());
+  CHECK(*other_r.read() == std::vector<int>{1});
+  w.push(append{2});
+  w.publish();
+  CHECK(*r.read() == std::vector<int>{2});
+  CHECK(*other_r.read() == std::vector<int>{1});
+}

@@ -5,7 +5,10 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <latch>
 #include <set>
+#include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -102,6 +105,105 @@ TEST_CASE("the writer records exactly the readers inside and sees them leave") {
   registry.leave(outside);
   registry.release(inside);
   registry.release(outside);
+}
+
+TEST_CASE("recording the readers inside never allocates, however many are inside") {
+  epochs registry;
+  std::vector<epochs::slot*> slots;
+  for (int i = 0; i < 40; ++i) slots.push_back(&registry.claim());  // three chunks
+  for (auto* s : slots) epochs::enter(*s);
+  {
+    tandem::test::allocation_scope allocations;
+    registry.record_readers_inside();  // noexcept: callable after a commit point
+    CHECK(allocations.count() == 0);
+  }
+  STATIC_REQUIRE(noexcept(registry.record_readers_inside()));
+  CHECK(registry.recorded_count() == 40);
+  for (std::size_t i = 0; i < slots.size(); i += 2) registry.leave(*slots[i]);
+  CHECK_FALSE(registry.recorded_readers_left());
+  CHECK(registry.recorded_count() == 20);
+  for (std::size_t i = 1; i < slots.size(); i += 2) registry.leave(*slots[i]);
+  CHECK(registry.recorded_readers_left());
+  CHECK(registry.recorded_count() == 0);
+  // A new record replaces the old one completely.
+  epochs::enter(*slots[3]);
+  registry.record_readers_inside();
+  CHECK(registry.recorded_count() == 1);
+  registry.leave(*slots[3]);
+  registry.wait_for_recorded_readers();
+  CHECK(registry.recorded_count() == 0);
+  for (auto* s : slots) registry.release(*s);
+}
+
+TEST_CASE("a slot records the thread inside it, and forgets it on leave") {
+  epochs registry;
+  auto& s = registry.claim();
+  CHECK(epochs::owner(s) == std::thread::id{});
+  epochs::enter(s);
+  CHECK(epochs::owner(s) == std::this_thread::get_id());
+  registry.leave(s);
+  CHECK(epochs::owner(s) == std::thread::id{});
+  registry.release(s);
+}
+
+TEST_CASE("waiting for a read section the waiting thread opened throws, forgetting nothing") {
+  tandem::test::watchdog dog("self wait");
+  epochs registry;
+  auto& mine = registry.claim();
+  auto& other = registry.claim();
+  epochs::enter(mine);
+  std::latch other_inside(1);
+  std::latch other_may_leave(1);
+  std::thread other_thread([&] {
+    epochs::enter(other);
+    other_inside.count_down();
+    other_may_leave.wait();
+    registry.leave(other);
+  });
+  other_inside.wait();
+  registry.record_readers_inside();
+  REQUIRE(registry.recorded_count() == 2);
+  CHECK(registry.recorded_reader_held_by_this_thread());
+  try {
+    registry.wait_for_recorded_readers("custom message");
+    FAIL("the wait should have thrown");
+  } catch (const std::logic_error& e) {
+    CHECK(std::string(e.what()) == "custom message");
+  }
+  CHECK(registry.recorded_count() == 2);  // nobody waited for, nobody forgotten
+  CHECK_THROWS_AS(registry.wait_for_recorded_readers(), std::logic_error);
+  registry.leave(mine);
+  CHECK_FALSE(registry.recorded_reader_held_by_this_thread());
+  other_may_leave.count_down();
+  registry.wait_for_recorded_readers();  // waits for the other thread only
+  CHECK(registry.recorded_count() == 0);
+  other_thread.join();
+  registry.release(mine);
+  registry.release(other);
+}
+
+TEST_CASE("a section another thread opened is never mistaken for the waiter's own") {
+  tandem::test::watchdog dog("owner is exact");
+  epochs registry;
+  auto& s = registry.claim();
+  // This thread used the slot before: its own last write to the owner is the clear in leave().
+  epochs::enter(s);
+  registry.leave(s);
+  std::latch inside(1);
+  std::latch may_leave(1);
+  std::thread other([&] {
+    epochs::enter(s);
+    inside.count_down();
+    may_leave.wait();
+    registry.leave(s);
+  });
+  inside.wait();
+  registry.record_readers_inside();
+  CHECK_FALSE(registry.recorded_reader_held_by_this_thread());
+  may_leave.count_down();
+  registry.wait_for_recorded_readers();  // no throw: it only waits
+  other.join();
+  registry.release(s);
 }
 
 TEST_CASE("a reader that leaves and re-enters releases the waiting writer") {

@@ -15,33 +15,48 @@
 //
 // Operations: an Op is applied to each copy exactly once, in push order: first as an lvalue
 // (`op(t)` through `Op&`, so it may record what it did), later as an rvalue
-// (`std::move(op)(t)`, so it may move its payload into the second copy). See
-// double_buffer_operation below.
+// (`std::move(op)(t)`, so it may move its payload into the second copy). An rvalue
+// application that throws is retried, with the same object, by the next publish: it may move
+// out of its payload only in its last step, the one that cannot throw any more (build what it
+// inserts first, then commit it with steps that cannot fail). See double_buffer_operation.
 //
 // Algorithm. State: copies A and B; `published` (atomic T*) points at the copy readers use;
 // the writer owns the other ("hidden") copy once every reader that could still see it has
 // left; `pending` = ops pushed since the last publish; `replay` = ops of the last publish,
 // already in the published copy, not yet in the hidden one.
 //  Reader read():
-//   1. (outermost guard only) epochs.enter(slot): the reader's own epoch becomes odd, then the
-//      light half of a fence (reader_epochs (R1)).
+//   0. A moved-from reader (no slot) throws std::logic_error; nothing else is touched.
+//   1. (outermost guard only) epochs.enter(slot): the slot records this thread as its owner,
+//      the reader's own epoch becomes odd, then the light half of a fence (reader_epochs
+//      (R0), (R1)).
 //   2. p = published.load(acquire): pairs with the writer's release store in step W5, so all
 //      writes to *p made before the publish are visible.
 //   3. The guard reads *p. Nested guards on the same reader reuse p: one snapshot.
-//   4. Last guard released: epochs.leave(slot) (epoch even, release; notify only if the writer
-//      is blocked on this reader -- reader_epochs (R3)/(R4)).
-//  Writer publish():
+//   4. Last guard released: epochs.leave(slot) (owner cleared, epoch even, release; notify
+//      only if the writer is blocked on this reader -- reader_epochs (R3)/(R4)).
+//  Writer publish() (steps that may throw are marked [throws]; nothing before W5 is visible to
+//  readers, and every step after W5 is noexcept):
+//   W0. A moved-from writer throws std::logic_error [throws].
 //   W1. If nothing is pending, return.
-//   W2. Wait for the readers recorded at the previous publish's W6 (spin, yield, then block
-//       until the last of them leaves). This is the delayed swap: a guard taken before
-//       publish N blocks only publish N+1.
-//   W3. Replay `replay` on the hidden copy: std::move(op)(hidden), in order.
-//   W4. Apply each pending op as op(hidden), in push order.
-//   W5. published.store(hidden, release): the swap.
-//   W6. epochs.record_readers_inside(): heavy fence, then record every reader whose epoch is
-//       odd -- they may still read the old copy, now hidden. `replay` = `pending`.
+//   W2. If the previous publish recorded readers (must_wait): wait for them
+//       (reader_epochs::wait_for_recorded_readers: spin, yield, then block until the last of
+//       them leaves). This is the delayed swap: a guard taken before publish N blocks only
+//       publish N+1. Before waiting for anyone, if a recorded reader is inside a guard this
+//       very thread opened, throw std::logic_error [throws]: that wait could never end. Then
+//       must_wait = false.
+//   W3. Replay `replay` on the hidden copy: std::move(op)(hidden), in order; `replayed`
+//       counts the ops done [throws: the op keeps its payload and is retried first by the
+//       next publish].
+//   W4. Apply each pending op as op(hidden), in push order; `applied` counts them [throws:
+//       that op is dropped].
+//   W5. published.store(hidden, release): the swap. THE COMMIT POINT: from here on readers
+//       that enter see the batch, so nothing below can throw.
+//   W6. epochs.record_readers_inside() (noexcept, never allocates): heavy fence, then record
+//       every reader whose epoch is odd -- they may still read the old copy, now hidden.
+//       must_wait = (some reader recorded); `replay` = `pending` (a vector swap);
+//       `pending` = empty; applied = 0.
 //  try_publish() is publish() that returns false, having changed nothing, instead of waiting
-//  in W2.
+//  in W2 (so it never throws the W2 logic_error either).
 //
 // Guarantees:
 //  - Readers are wait-free: read() and releasing a guard are a bounded number of atomic
@@ -52,6 +67,17 @@
 //  - What blocks: only publish(), in W2, and only for readers that were inside a guard when
 //    the previous publish swapped. push(), try_publish(), reader creation/copy and read()
 //    never wait for anyone.
+//  - Guards and publish on one thread (the rule): a thread may hold read guards while it
+//    publishes once -- publish N never waits for guards taken before it. But publish N+1 waits
+//    for every guard that was open when publish N swapped; if one of those is held by the
+//    publishing thread itself, the wait could never end. publish() then throws
+//    std::logic_error("... publish() would wait forever for a read guard held by this same
+//    thread ...") before it applies anything: nothing is applied twice, nothing is lost;
+//    release the guard and call publish() again. try_publish() just returns false. (Detecting
+//    it costs readers one store of their thread's id on their own line per outermost guard.)
+//    A guard counts as held by the thread whose read() opened it: one handed over to another
+//    thread still counts as the opener's, so the opener's publish() throws rather than waits
+//    for it (use try_publish() there, or release guards on the thread that took them).
 //  - Exceptions (ops must give the strong guarantee: if an application throws, it leaves its
 //    T as it was; copying/moving an Op must not throw):
 //     * an op that throws on its first application (W4) is dropped: the exception propagates
@@ -63,17 +89,29 @@
 //       publish() resumes the replay at that op. The replay only ever touches the hidden
 //       copy, so readers never see a copy that disagrees with what was published; the
 //       hidden copy is simply behind until a publish succeeds.
+//     * publish() never throws after W5: if it throws, nothing was published.
+//  - Moved-from readers and writers, in every build type: read() on a moved-from reader, and
+//    push(), publish(), try_publish() and reader() on a moved-from writer throw
+//    std::logic_error ("... used after move"); a moved-from writer's pending() is 0; copying
+//    a moved-from reader gives another empty reader; destroying or assigning to a moved-from
+//    object is always fine, and assigning a live one to it makes it usable again.
+//  - Assignment (copy or move, readers and writers) reads its source completely before it
+//    releases its old state, so it is correct for self-assignment and for a source that lives
+//    inside the buffer it releases.
 //  - Lifetime: writer, readers and guards share the state; whichever is destroyed last frees
-//    both copies. Dropping the writer leaves readers on the last published state.
-//  - Debug builds (TANDEM_ASSERT): a reader used by two threads at once, a reader destroyed
-//    while a guard on it lives, a writer entered by two threads at once (or by an op calling
-//    back into its writer), and any use of a moved-from writer or reader.
+//    both copies. Dropping the writer leaves readers on the last published state. A reader
+//    must outlive its guards and must not be moved, assigned or swapped while it has one.
+//  - Debug builds (TANDEM_ASSERT): a reader used by two threads at once, a reader destroyed,
+//    moved or assigned while a guard on it lives, a writer entered by two threads at once (or
+//    by an op calling back into its writer). Class layouts are the same with and without
+//    assertions (NDEBUG / TANDEM_ENABLE_ASSERTS), so translation units may mix them.
 //
 // Costs: memory = 2 x sizeof(T) + its contents twice + the log (ops of the current and the
-// previous batch) + one cache line per live reader. Reader: an epoch store, two compiler
+// previous batch) + one cache line per live reader. Reader, per outermost guard: a store of
+// its thread's id and of its epoch when it enters and again when it leaves, two compiler
 // barriers, a load of `published` and of the reader's own flag (or, with the portable fence,
-// two full fences). Writer: every op applied twice; per publish one membarrier system call
-// (a few microseconds) and a scan of all reader slots.
+// two full fences). Writer: every op applied twice; per
+// publish one membarrier system call (a few microseconds) and a scan of all reader slots.
 //
 // Sharing one writer between threads: the writer is a plain single-threaded object; put it
 // behind a std::mutex (see docs/double_buffer.md).
@@ -83,8 +121,9 @@
 // asymmetric fence (reader_epochs (R1)/(W1)), so a reader either is recorded in W6 or loads
 // the new pointer; step 4's release store of the epoch pairs with W2's acquire load, so a
 // reader's last read of a copy happens-before the writer's next write to it. The wake-up
-// handshake is reader_epochs (R4)/(W4). Under ThreadSanitizer the fences are replaced by
-// seq_cst operations (reader_epochs explains why).
+// handshake is reader_epochs (R4)/(W4); the self-wait check is (R0)/(W0). Under
+// ThreadSanitizer the fences are replaced by seq_cst operations (reader_epochs explains why).
+// TANDEM_SYNC_POINT() marks the protocol's interleaving points (stress builds delay there).
 #pragma once
 
 #include <atomic>
@@ -92,6 +131,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <stdexcept>
 #include <thread>
 #include <type_traits>
 #include <utility>
@@ -102,12 +142,16 @@
 #include "sync/asymmetric_fence.hpp"
 #include "sync/cache_padded.hpp"
 #include "sync/reader_epochs.hpp"
+#include "sync/sync_point.hpp"
 
 namespace tandem {
 
 // An operation on T: applied first as an lvalue (`op(t)` through Op&), later as an rvalue
 // (`std::move(op)(t)`), to the two copies. It is stored in the writer's log until then, so it
-// must be an object type that moves without throwing.
+// must be an object type that moves without throwing. Not expressible as a concept, but part of
+// the contract: each application gives the strong guarantee, and the rvalue application,
+// which is retried with the same object when it throws, moves out of the op only in a step
+// that cannot throw any more.
 template <class Op, class T>
 concept double_buffer_operation =
     std::is_object_v<Op> && std::is_nothrow_move_constructible_v<Op> &&
@@ -116,6 +160,13 @@ concept double_buffer_operation =
 // What a double_buffer stores: an object type that can be destroyed.
 template <class T>
 concept double_buffer_value = std::is_object_v<T> && std::destructible<T>;
+
+namespace detail {
+// The cold path of the moved-from checks: out of line, so the check is one branch.
+[[noreturn]] TANDEM_NOINLINE inline void throw_double_buffer_used_after_move(const char* what) {
+  throw std::logic_error(what);
+}
+}  // namespace detail
 
 template <class T, class Op, sync::fence_policy Fence = sync::asymmetric_fence>
 class double_buffer {
@@ -146,6 +197,13 @@ class double_buffer {
   using value_type = T;
   using operation_type = Op;
 
+  // What publish() throws (std::logic_error) when it would wait for a guard its own thread
+  // holds (see "Guards and publish on one thread" above).
+  static constexpr const char* self_wait_message =
+      "tandem::double_buffer::writer: publish() would wait forever for a read guard held by "
+      "this same thread (a guard taken before the previous publish on a reader of this buffer; "
+      "nothing was applied or lost: release the guard, then publish again)";
+
   // Builds both copies as T(args...) (args passed as lvalues, twice) and returns the writer and
   // a first reader. Prefer make_double_buffer<T, Op>(args...); this form lets you pick Fence.
   template <class... Args>
@@ -156,7 +214,8 @@ class double_buffer {
     return {writer(std::move(shared)), std::move(first_reader)};
   }
 
-  // A consistent, read-only view of the published copy. Movable, not copyable.
+  // A consistent, read-only view of the published copy. Movable, not copyable, not
+  // assignable.
   class [[nodiscard]] read_guard {
    public:
     read_guard(const read_guard&) = delete;
@@ -184,48 +243,60 @@ class double_buffer {
   // time uses a reader, but it may be handed to another thread between uses.
   class reader {
    public:
+    // Throws std::bad_alloc when a new chunk of reader slots cannot be allocated. A copy of a
+    // moved-from reader is another moved-from reader.
     reader(const reader& other) : core_(other.core_), slot_(claim_slot(core_.get())) {}
     reader(reader&& other) noexcept
         : core_(std::move(other.core_)), slot_(std::exchange(other.slot_, nullptr)) {
       TANDEM_ASSERT(other.depth_ == 0, "a reader was moved while a read_guard on it was alive");
     }
+    // Both assignments read the source completely before releasing the old slot and buffer:
+    // correct for self-assignment and for a source that lives inside the released buffer.
     reader& operator=(const reader& other) {
-      if (this != &other) *this = reader(other);
-      return *this;
+      if (this == &other) return *this;
+      TANDEM_ASSERT(depth_ == 0, "a reader was assigned while a read_guard on it was alive");
+      reader copy(other);  // may throw (bad_alloc): *this is unchanged
+      swap(copy);
+      return *this;  // `copy` now holds the old state and releases it
     }
     reader& operator=(reader&& other) noexcept {
-      if (this != &other) {
-        TANDEM_ASSERT(depth_ == 0 && other.depth_ == 0,
-                      "a reader was assigned while a read_guard on it was alive");
-        leave_slot();
-        core_ = std::move(other.core_);
-        slot_ = std::exchange(other.slot_, nullptr);
-      }
-      return *this;
+      TANDEM_ASSERT(depth_ == 0, "a reader was assigned while a read_guard on it was alive");
+      reader taken(std::move(other));
+      swap(taken);
+      return *this;  // `taken` now holds the old state (or nothing) and releases it
     }
     ~reader() {
       TANDEM_ASSERT(depth_ == 0, "a read_guard outlived the reader it was taken from");
       leave_slot();
     }
 
+    // Exchanges what the two readers read. Neither may have a live guard.
+    void swap(reader& other) noexcept {
+      TANDEM_ASSERT(depth_ == 0 && other.depth_ == 0,
+                    "a reader was swapped while a read_guard on it was alive");
+      core_.swap(other.core_);
+      std::swap(slot_, other.slot_);
+      std::swap(pinned_, other.pinned_);
+    }
+    friend void swap(reader& a, reader& b) noexcept { a.swap(b); }
+
     // Pins the published copy until the returned guard (and every guard nested in it on this
-    // reader) is gone. Wait-free.
-    [[nodiscard]] read_guard read() noexcept {
-      TANDEM_ASSERT(slot_ != nullptr, "read() on a moved-from reader");
+    // reader) is gone. Wait-free. Throws std::logic_error on a moved-from reader (only then).
+    [[nodiscard]] read_guard read() {
+      // Step 0: the slot is needed below anyway; a moved-from reader has none.
+      if (TANDEM_UNLIKELY(slot_ == nullptr)) {
+        detail::throw_double_buffer_used_after_move(
+            "tandem::double_buffer::reader used after move (read() on a moved-from reader)");
+      }
       if (depth_ == 0) {
-#if TANDEM_ENABLE_ASSERTS
-        const std::thread::id previous = user_.exchange(std::this_thread::get_id());
-        TANDEM_ASSERT(previous == std::thread::id{},
-                      "a reader was used by two threads at once (copy it: one per thread)");
-#endif
+        TANDEM_SYNC_POINT();         // the writer may swap or record right before we announce
         epochs_type::enter(*slot_);  // step 1
+        TANDEM_SYNC_POINT();         // announced, pointer not yet loaded
         // Step 2, acquire: pairs with the writer's release store in publish (W5).
         pinned_ = core_->published->load(epochs_type::pinned_load_order);
       } else {
-#if TANDEM_ENABLE_ASSERTS
-        TANDEM_ASSERT(user_.load() == std::this_thread::get_id(),
+        TANDEM_ASSERT(epochs_type::owner(*slot_) == std::this_thread::get_id(),
                       "a reader was used by two threads at once (copy it: one per thread)");
-#endif
       }
       ++depth_;
       return read_guard(this, pinned_);
@@ -246,9 +317,7 @@ class double_buffer {
     void unpin() noexcept {
       TANDEM_ASSERT(depth_ > 0, "read_guard released twice");
       if (--depth_ == 0) {
-#if TANDEM_ENABLE_ASSERTS
-        user_.store(std::thread::id{});
-#endif
+        TANDEM_SYNC_POINT();          // the writer may be scanning or waiting for us
         core_->epochs.leave(*slot_);  // step 4
       }
     }
@@ -265,13 +334,11 @@ class double_buffer {
       slot_ = nullptr;
     }
 
+    // The same members in every build type (no NDEBUG-dependent layout).
     std::shared_ptr<core> core_;
-    typename epochs_type::slot* slot_;
-    const T* pinned_ = nullptr;  // the copy the outermost guard pinned
-    std::uint32_t depth_ = 0;    // live guards on this reader
-#if TANDEM_ENABLE_ASSERTS
-    std::atomic<std::thread::id> user_{};  // the thread inside a guard, for the misuse check
-#endif
+    typename epochs_type::slot* slot_;  // nullptr: moved from
+    const T* pinned_ = nullptr;         // the copy the outermost guard pinned
+    std::uint32_t depth_ = 0;           // live guards on this reader
   };
 
   // The single writer. Move-only; not thread-safe (share it behind a mutex).
@@ -285,24 +352,32 @@ class double_buffer {
           replay_(std::move(other.replay_)),
           replayed_(std::exchange(other.replayed_, 0)),
           must_wait_(std::exchange(other.must_wait_, false)) {}
+    // Reads the source completely before releasing the old state: correct for self-assignment
+    // and for a source that lives inside the released buffer.
     writer& operator=(writer&& other) noexcept {
-      if (this != &other) {
-        core_ = std::move(other.core_);
-        hidden_ = std::exchange(other.hidden_, nullptr);
-        pending_ = std::move(other.pending_);
-        applied_ = std::exchange(other.applied_, 0);
-        replay_ = std::move(other.replay_);
-        replayed_ = std::exchange(other.replayed_, 0);
-        must_wait_ = std::exchange(other.must_wait_, false);
-      }
-      return *this;
+      writer taken(std::move(other));
+      swap(taken);
+      return *this;  // `taken` now holds the old state (or nothing) and releases it
     }
     writer(const writer&) = delete;
     writer& operator=(const writer&) = delete;
     ~writer() = default;
 
+    // Exchanges the two writers' buffers and logs. Neither may be inside a call.
+    void swap(writer& other) noexcept {
+      core_.swap(other.core_);
+      std::swap(hidden_, other.hidden_);
+      pending_.swap(other.pending_);
+      std::swap(applied_, other.applied_);
+      replay_.swap(other.replay_);
+      std::swap(replayed_, other.replayed_);
+      std::swap(must_wait_, other.must_wait_);
+    }
+    friend void swap(writer& a, writer& b) noexcept { a.swap(b); }
+
     // Logs `op`; readers see it after the next successful publish(). Never waits.
-    // Throws std::bad_alloc if the log cannot grow (the op is then not logged).
+    // Throws std::bad_alloc if the log cannot grow (the op is then not logged), and
+    // std::logic_error on a moved-from writer.
     void push(Op op) {
       const entry_check check(this);
       pending_.push_back(std::move(op));
@@ -310,19 +385,21 @@ class double_buffer {
 
     // Applies the pending ops to the hidden copy and makes it the published one. Waits first
     // for readers still in the hidden copy from the previous publish (spin, yield, block).
-    // Exceptions: see the header comment.
+    // Exceptions: see the header comment (ops' exceptions; std::logic_error when the wait
+    // would be for a guard this thread holds, or on a moved-from writer). Never throws once
+    // it has published.
     void publish() {
-      const entry_check check(this);
-      if (pending_.empty()) return;  // W1
-      if (must_wait_) {              // W2
-        core_->epochs.wait_for_recorded_readers();
+      const entry_check check(this);  // W0
+      if (pending_.empty()) return;   // W1
+      if (must_wait_) {               // W2
+        core_->epochs.wait_for_recorded_readers(self_wait_message);
         must_wait_ = false;
       }
       apply_and_swap();
     }
 
     // publish() if no reader is still in the hidden copy; otherwise returns false at once,
-    // having changed nothing. Exceptions as publish().
+    // having changed nothing. Exceptions as publish() (except the wait's logic_error).
     [[nodiscard]] bool try_publish() {
       const entry_check check(this);
       if (pending_.empty()) return true;
@@ -334,19 +411,21 @@ class double_buffer {
       return true;
     }
 
-    // Ops pushed but not yet published.
+    // Ops pushed but not yet published (0 on a moved-from writer).
     [[nodiscard]] std::size_t pending() const noexcept {
-#if TANDEM_ENABLE_ASSERTS
-      TANDEM_ASSERT(!busy_.load(),
+      TANDEM_ASSERT(!busy_.load(std::memory_order_relaxed),
                     "a writer was entered twice at once (two threads sharing it "
                     "without a mutex, or an op calling back into its writer)");
-#endif
       return pending_.size();
     }
 
-    // A new reader; it starts on the currently published copy.
+    // A new reader; it starts on the currently published copy. Throws std::bad_alloc (a new
+    // chunk of reader slots), or std::logic_error on a moved-from writer.
     [[nodiscard]] double_buffer::reader reader() const {
-      TANDEM_ASSERT(core_ != nullptr, "reader() on a moved-from writer");
+      if (TANDEM_UNLIKELY(core_ == nullptr)) {
+        detail::throw_double_buffer_used_after_move(
+            "tandem::double_buffer::writer used after move (reader() on a moved-from writer)");
+      }
       return double_buffer::reader(core_);
     }
 
@@ -356,14 +435,19 @@ class double_buffer {
     explicit writer(std::shared_ptr<core> shared)
         : core_(std::move(shared)), hidden_(&core_->second_copy) {}
 
-    // Debug check that one writer is never entered twice at once.
+    // Every entry point: refuses a moved-from writer (all builds) and, with assertions on,
+    // checks that one writer is never entered twice at once. Same members in every build.
     class entry_check {
      public:
-      explicit entry_check([[maybe_unused]] writer* self) noexcept {
-        TANDEM_ASSERT(self->core_ != nullptr, "a moved-from writer was used");
+      explicit entry_check(writer* self) : self_(self) {
+        if (TANDEM_UNLIKELY(self->core_ == nullptr)) {
+          detail::throw_double_buffer_used_after_move(
+              "tandem::double_buffer::writer used after move (push() or publish() on a "
+              "moved-from writer)");
+        }
 #if TANDEM_ENABLE_ASSERTS
-        self_ = self;
-        const bool was_busy = self->busy_.exchange(true);
+        // relaxed: a misuse detector, not synchronisation.
+        const bool was_busy = self->busy_.exchange(true, std::memory_order_relaxed);
         TANDEM_ASSERT(!was_busy,
                       "a writer was entered twice at once (two threads sharing it without a "
                       "mutex, or an op calling back into its writer)");
@@ -373,22 +457,19 @@ class double_buffer {
       entry_check(const entry_check&) = delete;
       entry_check& operator=(const entry_check&) = delete;
       ~entry_check() {
-#if TANDEM_ENABLE_ASSERTS
-        if (owns_) self_->busy_.store(false);
-#endif
+        if (owns_) self_->busy_.store(false, std::memory_order_relaxed);
       }
 
-#if TANDEM_ENABLE_ASSERTS
      private:
-      writer* self_ = nullptr;
+      writer* self_;
       bool owns_ = false;
-#endif
     };
 
     // W3 .. W6. Precondition: no reader is in the hidden copy.
     void apply_and_swap() {
       // W3: replay the last batch. On a throw replayed_ keeps pointing at the failed op, so
-      // the next publish resumes there (the op left the copy unchanged: strong guarantee).
+      // the next publish resumes there (the op left the copy unchanged and kept its payload:
+      // the double_buffer_operation contract).
       for (; replayed_ < replay_.size(); ++replayed_) std::move(replay_[replayed_])(*hidden_);
       replay_.clear();
       replayed_ = 0;
@@ -410,16 +491,24 @@ class double_buffer {
         ++applied_;
       }
 
+      swap_and_record();
+    }
+
+    // W5 (the commit point) and W6: noexcept, so nothing can throw once readers may see the
+    // batch.
+    void swap_and_record() noexcept {
+      TANDEM_SYNC_POINT();  // readers keep entering and leaving right up to the swap
+      // relaxed: our own last store.
+      T* const old_published = core_->published->load(std::memory_order_relaxed);
       // W5, release (seq_cst under TSan): pairs with the readers' acquire load (step 2).
-      T* const old_published = core_->published->load(std::memory_order_relaxed);  // own store
       core_->published->store(hidden_, epochs_type::unpin_publish_order);
+      TANDEM_SYNC_POINT();  // swapped, not yet recorded: readers may hold either pointer
       hidden_ = old_published;
       // W6: readers that may still be in the old copy; the next publish waits for them.
       core_->epochs.record_readers_inside();
       must_wait_ = core_->epochs.recorded_count() != 0;
-
       // The published batch becomes the replay log; keep both vectors' capacity.
-      std::swap(replay_, pending_);
+      replay_.swap(pending_);
       applied_ = 0;
     }
 
@@ -432,19 +521,18 @@ class double_buffer {
       pending_.pop_back();
     }
 
-    std::shared_ptr<core> core_;
-    T* hidden_ = nullptr;  // the copy readers do not get from `published`
+    // The same members in every build type (no NDEBUG-dependent layout).
+    std::shared_ptr<core> core_;  // nullptr: moved from
+    T* hidden_ = nullptr;         // the copy readers do not get from `published`
     // Below this many ops the log keeps its capacity between batches (no reallocation for the
     // usual small batches); above it, see apply_and_swap.
     static constexpr std::size_t log_capacity_floor = 1024;
     std::vector<Op> pending_;  // pushed since the last publish; [0, applied_) are in hidden_
     std::size_t applied_ = 0;
-    std::vector<Op> replay_;    // the last published batch, to replay on hidden_
-    std::size_t replayed_ = 0;  // [0, replayed_) are already replayed
-    bool must_wait_ = false;    // readers recorded at the last swap may be in hidden_
-#if TANDEM_ENABLE_ASSERTS
-    std::atomic<bool> busy_{false};
-#endif
+    std::vector<Op> replay_;         // the last published batch, to replay on hidden_
+    std::size_t replayed_ = 0;       // [0, replayed_) are already replayed
+    bool must_wait_ = false;         // readers recorded at the last swap may be in hidden_
+    std::atomic<bool> busy_{false};  // inside push/publish/try_publish (checked with asserts on)
   };
 };
 

@@ -16,11 +16,21 @@
 // Algorithm: the state is a std::unordered_map<K, V, Hash, KeyEqual> held twice by a
 // double_buffer (see double_buffer.hpp for the reader/writer protocols, the memory orders
 // and what blocks when). The writer's methods log map operations; publish() applies them to
-// the hidden copy, swaps, and replays them on the other copy at the next publish:
-//  1. insert(k, v): first copy gets try_emplace(k, v) (copies), the second
-//     try_emplace(move(k), move(v)). insert never overwrites.
-//  2. insert_or_assign(k, v): likewise with insert_or_assign.
-//  3. erase(k), clear(): the same on both copies.
+// the hidden copy, swaps, and replays them on the other copy at the next publish. A replay
+// that throws is retried by the next publish with the same logged operation, so a replay
+// moves out of the log only in its last step, the one that cannot fail any more:
+//  1. insert(k, v): the call moves k and v into a map node built at once (in a small writer-
+//     only scratch map, then extracted as a node handle: this hashes k and allocates the
+//     node). The first copy gets try_emplace(node.key(), node.mapped()) (copies); the
+//     second gets insert(std::move(node)): it only links the node the log owns, and if it
+//     throws (bad_alloc growing the buckets, Hash), the node stays in the log for the retry.
+//     insert never overwrites.
+//  2. insert_or_assign(k, v): the same node. The first copy gets insert_or_assign(key,
+//     mapped) (copies). The second: find the key; if absent, insert(std::move(node)) as in 1;
+//     if present, move-assign the value when V's move assignment is noexcept (it cannot
+//     fail: the last step), else copy-assign it (a throwing copy leaves the logged value
+//     whole for the retry).
+//  3. erase(k), clear(): the same on both copies (the key is never moved from).
 //  4. erase_if(pred): on the first copy, pred(key, value) runs once per element and the keys
 //     it selected are recorded; then those keys are erased. The second copy erases exactly
 //     the recorded keys: the predicate never runs twice, so a stateful or non-deterministic
@@ -31,17 +41,24 @@
 //  - Both copies are built with copies of the same Hash and KeyEqual objects (stateful
 //    functors such as seeded hashes behave the same on both).
 //  - Exceptions: every operation gives the strong guarantee on a copy (std::unordered_map's
-//    single-element insertions do; erase_if decides everything before erasing), so
+//    single-element insertions do; erase_if decides everything before erasing; V's copy
+//    assignment, which insert_or_assign uses on an existing key, must give it too), so
 //    double_buffer's rules apply: an operation that throws when first applied (a throwing
 //    copy of K or V, Hash, KeyEqual, the predicate, or bad_alloc) is dropped and the exception
-//    leaves publish(); one that throws when replayed (bad_alloc, Hash) leaves publish() and is
-//    retried by the next publish(). Readers only ever see the published copy. (Hash and
-//    KeyEqual may throw when a key is inserted or looked up, but not when it is erased:
-//    std::unordered_map's erase gives no guarantee then.)
+//    leaves publish(); one that throws when replayed (bad_alloc, Hash, V's copy assignment)
+//    leaves publish() and is retried by the next publish() with its key and value intact.
+//    Readers only ever see the published copy. (Hash and KeyEqual may throw when a key is
+//    inserted or looked up, but not when it is erased: std::unordered_map's erase gives no
+//    guarantee then.) insert() and insert_or_assign() build their node when called: they
+//    may throw bad_alloc or the Hash's exception, and then log nothing.
 //  - K and V must be nothrow move constructible (operations live in the writer's log).
+//  - Moved-from readers and writers throw std::logic_error from every operation except
+//    pending() (0), destruction and assignment; see double_buffer.hpp. Assignments read their
+//    source completely before releasing their old state.
 //
 // Costs: two maps (every key and value stored twice) + the log of the current and previous
-// batch (each logged insert holds one K and one V; erase_if holds the erased keys). A lookup
+// batch (each logged insert holds one node with one K and one V, which the replay links into
+// the second copy; erase_if holds the erased keys) + the writer's empty scratch map. A lookup
 // costs one read guard (see double_buffer.hpp) plus one hash lookup; take one guard for many
 // lookups to pay the guard once.
 //
@@ -59,6 +76,7 @@
 #include <variant>
 #include <vector>
 
+#include "detail/port.hpp"
 #include "double_buffer.hpp"
 #include "sync/asymmetric_fence.hpp"
 
@@ -111,17 +129,34 @@ class double_buffer_map {
 
  private:
   // ---- the operations in the log ---------------------------------------------------------
+  using node_type = typename map_type::node_type;
+
+  // Both own their key and value in a node handle from the moment they are logged. The
+  // replay (second) links that node into the map, which either succeeds or leaves the node
+  // in the op: a retry always finds its key and value whole.
   struct insert_op {
-    K key;
-    V value;
-    void first(map_type& map) & { map.try_emplace(key, value); }
-    void second(map_type& map) && { map.try_emplace(std::move(key), std::move(value)); }
+    node_type node;
+    void first(map_type& map) & { map.try_emplace(node.key(), node.mapped()); }
+    void second(map_type& map) && {
+      // The commit: links the node if the key is absent. Throws (bad_alloc growing the
+      // buckets, Hash) with the node still ours; if the key is present the node comes back in
+      // the result and is dropped (insert never overwrites).
+      [[maybe_unused]] auto result = map.insert(std::move(node));
+    }
   };
   struct insert_or_assign_op {
-    K key;
-    V value;
-    void first(map_type& map) & { map.insert_or_assign(key, value); }
-    void second(map_type& map) && { map.insert_or_assign(std::move(key), std::move(value)); }
+    node_type node;
+    void first(map_type& map) & { map.insert_or_assign(node.key(), node.mapped()); }
+    void second(map_type& map) && {
+      const auto existing = map.find(node.key());  // may throw (Hash, KeyEqual): nothing moved
+      if (existing == map.end()) {
+        [[maybe_unused]] auto result = map.insert(std::move(node));  // as insert_op
+      } else if constexpr (std::is_nothrow_move_assignable_v<V>) {
+        existing->second = std::move(node.mapped());  // cannot fail: the last step may move
+      } else {
+        existing->second = node.mapped();  // may throw: the logged value stays whole
+      }
+    }
   };
   struct erase_op {
     K key;
@@ -221,11 +256,13 @@ class double_buffer_map {
     typename buffer::read_guard guard_;
   };
 
-  // A read handle; copy it for another thread (each copy has its own epoch slot).
+  // A read handle; copy it for another thread (each copy has its own epoch slot). Its copy and
+  // move assignments are double_buffer::reader's (they read the source before releasing).
   class reader {
    public:
     // Pins the published map until the guard (and guards nested in it) are gone. Wait-free.
-    [[nodiscard]] read_guard read() noexcept { return read_guard(reader_.read()); }
+    // Throws std::logic_error on a moved-from reader (so do get, contains and size).
+    [[nodiscard]] read_guard read() { return read_guard(reader_.read()); }
     // One-shot lookups, each under its own guard.
     [[nodiscard]] std::optional<V> get(const K& key) {
       const auto guard = read();
@@ -233,7 +270,11 @@ class double_buffer_map {
       return value != nullptr ? std::optional<V>(*value) : std::nullopt;
     }
     [[nodiscard]] bool contains(const K& key) { return read().contains(key); }
-    [[nodiscard]] std::size_t size() noexcept { return read().size(); }
+    [[nodiscard]] std::size_t size() { return read().size(); }
+
+    // Exchanges what the two readers read. Neither may have a live guard.
+    void swap(reader& other) noexcept { reader_.swap(other.reader_); }
+    friend void swap(reader& a, reader& b) noexcept { a.swap(b); }
 
    private:
     friend class double_buffer_map;
@@ -242,15 +283,36 @@ class double_buffer_map {
   };
 
   // The single writer: logs operations, publish() makes them visible. Move-only; not
-  // thread-safe (share it behind a mutex).
+  // thread-safe (share it behind a mutex). Every operation on a moved-from writer throws
+  // std::logic_error, except pending() (0), destruction and assignment.
   class writer {
    public:
-    // Inserts unless `key` is present (never overwrites).
-    void insert(K key, V value) {
-      writer_.push(operation(insert_op{std::move(key), std::move(value)}));
+    writer(writer&&) noexcept = default;
+    // Reads the source completely before releasing the old state: correct for
+    // self-assignment and for a source that lives inside the released maps.
+    writer& operator=(writer&& other) noexcept {
+      writer taken(std::move(other));
+      swap(taken);
+      return *this;  // `taken` now holds the old state (or nothing) and releases it
     }
+    writer(const writer&) = delete;
+    writer& operator=(const writer&) = delete;
+    ~writer() = default;
+
+    void swap(writer& other) noexcept {
+      writer_.swap(other.writer_);
+      scratch_.swap(other.scratch_);
+    }
+    friend void swap(writer& a, writer& b) noexcept { a.swap(b); }
+
+    // Inserts unless `key` is present (never overwrites). Builds the entry's node now: may
+    // throw bad_alloc or the Hash's exception, and then logs nothing.
+    void insert(K key, V value) {
+      writer_.push(operation(insert_op{make_node(std::move(key), std::move(value))}));
+    }
+    // Inserts, or assigns the value of an existing key. Builds the node now, as insert().
     void insert_or_assign(K key, V value) {
-      writer_.push(operation(insert_or_assign_op{std::move(key), std::move(value)}));
+      writer_.push(operation(insert_or_assign_op{make_node(std::move(key), std::move(value))}));
     }
     void erase(K key) { writer_.push(operation(erase_op{std::move(key)})); }
     // Erases every element for which pred(key, value) is true. pred runs once per element,
@@ -273,8 +335,29 @@ class double_buffer_map {
 
    private:
     friend class double_buffer_map;
-    explicit writer(typename buffer::writer w) noexcept : writer_(std::move(w)) {}
+    writer(typename buffer::writer w, std::unique_ptr<map_type> scratch) noexcept
+        : writer_(std::move(w)), scratch_(std::move(scratch)) {}
+
+    // Moves key and value into a node of the scratch map and extracts it: the node the log
+    // owns until the replay links it into the second copy. The scratch map is empty between
+    // calls (and keeps its few buckets, so this allocates only the node).
+    node_type make_node(K&& key, V&& value) {
+      if (TANDEM_UNLIKELY(scratch_ == nullptr)) {
+        detail::throw_double_buffer_used_after_move(
+            "tandem::double_buffer_map::writer used after move (insert on a moved-from "
+            "writer)");
+      }
+      try {
+        const auto where = scratch_->try_emplace(std::move(key), std::move(value)).first;
+        return scratch_->extract(where);
+      } catch (...) {
+        scratch_->clear();  // extract may recompute the hash (and throw) with the entry inside
+        throw;
+      }
+    }
+
     typename buffer::writer writer_;
+    std::unique_ptr<map_type> scratch_;  // always empty; behind a pointer: noexcept moves
   };
 
   // Both maps are built as map_type(bucket_count, hash, equal): each gets its own copy of
@@ -283,7 +366,8 @@ class double_buffer_map {
                                                         const Hash& hash = Hash(),
                                                         const KeyEqual& equal = KeyEqual()) {
     auto [w, r] = buffer::create(bucket_count, hash, equal);
-    return {writer(std::move(w)), reader(std::move(r))};
+    auto scratch = std::make_unique<map_type>(0, hash, equal);
+    return {writer(std::move(w), std::move(scratch)), reader(std::move(r))};
   }
 };
 
