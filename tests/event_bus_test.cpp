@@ -574,3 +574,140 @@ TEST_CASE("g8: stress: publishers and joining/leaving subscribers account for ev
   CHECK(received.load() > 0);
   CHECK(bus.topic_count() == 0);
 }
+
+// ---- one lookup rule; Hash and KeyEqual for the Topic (issue "The first hour", 6, 9) -------
+
+namespace {
+
+// A topic type with no std::hash specialisation: the bus takes its Hash and KeyEqual.
+struct room_id {
+  std::uint32_t building;
+  std::uint32_t room;
+};
+struct room_hash {
+  static inline std::atomic<int> calls{0};
+  std::size_t operator()(const room_id& r) const noexcept {
+    calls.fetch_add(1);
+    return (std::size_t{r.building} << 32U) ^ r.room;
+  }
+};
+struct room_equal {
+  static inline std::atomic<int> calls{0};
+  bool operator()(const room_id& a, const room_id& b) const noexcept {
+    calls.fetch_add(1);
+    return a.building == b.building && a.room == b.room;
+  }
+};
+
+// Hash and equality that throw once armed: unsubscribe and teardown must not call them.
+struct armed_flag {
+  static inline std::atomic<bool> armed{false};
+};
+struct throwing_when_armed_hash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view t) const {
+    if (armed_flag::armed) throw std::runtime_error("Hash called after arming");
+    return tandem::string_hash{}(t);
+  }
+};
+struct throwing_when_armed_equal {
+  using is_transparent = void;
+  bool operator()(std::string_view a, std::string_view b) const {
+    if (armed_flag::armed) throw std::runtime_error("KeyEqual called after arming");
+    return a == b;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a custom Topic works with the user's Hash and KeyEqual, no std::hash needed") {
+  using bus_type = event_bus<int, room_id, room_hash, room_equal>;
+  STATIC_REQUIRE(std::is_same_v<bus_type::hasher, room_hash>);
+  bus_type bus;
+  auto kitchen = bus.subscribe(room_id{1, 7});
+  auto hall = bus.subscribe(room_id{1, 8});
+  CHECK(bus.topic_count() == 2);
+  CHECK(bus.publish(room_id{1, 7}, 70) == 1);
+  CHECK(bus.subscriber_count(room_id{1, 8}) == 1);
+  CHECK(kitchen.try_receive() == 70);
+  CHECK_FALSE(hall.try_receive().has_value());
+  CHECK(kitchen.topic().room == 7);
+  // The absent-topic filter works with the user's hash: an absent topic is refused after one
+  // hash, with no comparison (the map is not searched).
+  room_hash::calls = 0;
+  room_equal::calls = 0;
+  CHECK(bus.publish(room_id{2, 9}, 1) == 0);
+  CHECK(room_hash::calls == 1);
+  CHECK(room_equal::calls == 0);
+}
+
+TEST_CASE("std::string topics take std::string_view and const char* everywhere") {
+  event_bus<std::string> bus;
+  STATIC_REQUIRE(std::is_same_v<event_bus<std::string>::hasher, tandem::string_hash>);
+  auto a = bus.subscribe(long_topic);                          // a string_view subscribes
+  auto b = bus.subscribe(std::string_view(long_topic), 4, overflow_policy::drop_oldest);
+  CHECK(bus.subscriber_count(long_topic) == 2);
+  CHECK(bus.publish(long_topic, "hello") == 2);
+  CHECK(bus.publish_from(a, long_topic, "from a") == 1);
+  auto c = bus.subscribe("room:c-string");                     // a const char* too
+  CHECK(bus.publish("room:c-string", "c") == 1);
+  CHECK(a.topic() == long_topic);
+  CHECK(c.receive() == "c");
+  CHECK(b.receive() == "hello");
+  CHECK(b.receive() == "from a");
+}
+
+TEST_CASE("topics implicitly convertible to Topic work wherever a Topic is taken") {
+  event_bus<int, std::uint64_t> bus;
+  auto s = bus.subscribe(42);
+  CHECK(bus.subscriber_count(42) == 1);
+  CHECK(bus.publish(42, 1) == 1);
+  CHECK(bus.publish_from(s, 42U, 2) == 0);
+  CHECK(s.topic() == 42U);
+  CHECK(s.receive() == 1);
+}
+
+TEST_CASE("subscribe builds the Topic only when it creates the topic") {
+  event_bus<int> bus;
+  auto first = bus.subscribe(std::string(long_topic));
+  const tandem::test::allocation_scope scope;
+  auto second = bus.subscribe(long_topic);
+  // A mailbox, and a new snapshot of the topic's subscribers (two shared_ptr control blocks
+  // with their arrays); no std::string.
+  CHECK(scope.count() == 2);
+  CHECK(bus.subscriber_count(long_topic) == 2);
+}
+
+TEST_CASE("unsubscribing and destroying the bus call no Hash or KeyEqual") {
+  using bus_type = event_bus<std::string, std::string, throwing_when_armed_hash,
+                             throwing_when_armed_equal>;
+  std::optional<bus_type> bus(std::in_place);
+  std::vector<bus_type::subscription> subs;
+  for (int i = 0; i < 6; ++i) subs.push_back(bus->subscribe("topic " + std::to_string(i % 3)));
+  CHECK(bus->publish("topic 1", "queued") == 2);
+  armed_flag::armed = true;
+  // noexcept paths: a call to the throwing Hash/KeyEqual would terminate.
+  subs[0].unsubscribe();
+  subs.erase(subs.begin(), subs.begin() + 2);
+  bus.reset();  // closes the remaining subscriptions
+  subs.clear();
+  armed_flag::armed = false;
+  SUCCEED("no Hash/KeyEqual call on unsubscribe or teardown");
+}
+
+TEST_CASE("destroying the last subscription of a topic, and the bus, allocates nothing") {
+  std::optional<event_bus<std::string>> bus(std::in_place);
+  auto lonely = bus->subscribe(long_topic);
+  auto survivor = bus->subscribe("room:survivor-with-a-long-enough-name");
+  CHECK(bus->publish(long_topic, std::string(40, 'm')) == 1);
+  {
+    const tandem::test::allocation_scope scope;
+    { auto gone = std::move(lonely); }  // the last subscription: the topic goes too
+    bus.reset();                        // closes `survivor`
+    CHECK(scope.count() == 0);
+  }
+  CHECK_THROWS_AS(survivor.receive(), tandem::subscription_closed);
+  const tandem::test::allocation_scope scope;
+  { auto gone = std::move(survivor); }
+  CHECK(scope.count() == 0);
+}

@@ -705,3 +705,168 @@ TEST_CASE("10: churn by 4 threads on hot and random keys ends with an empty map,
   }
   CHECK(tracked::live.load() == 0);
 }
+
+// ---- one lookup rule (issue "The first hour as a user", items 6, 7, 10) -------------------
+
+namespace {
+
+// A key that counts how often one is built (any constructor), with transparent hash/equality
+// that accept a std::string_view.
+struct counted_key {
+  static inline std::atomic<int> built{0};
+  std::string text;
+  explicit counted_key(std::string_view t) : text(t) { built.fetch_add(1); }
+  counted_key(const counted_key& other) : text(other.text) { built.fetch_add(1); }
+  counted_key(counted_key&& other) noexcept : text(std::move(other.text)) { built.fetch_add(1); }
+  counted_key& operator=(const counted_key&) = delete;
+  counted_key& operator=(counted_key&&) = delete;
+  ~counted_key() = default;
+};
+struct counted_key_hash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view t) const noexcept { return tandem::string_hash{}(t); }
+  std::size_t operator()(const counted_key& k) const noexcept { return (*this)(k.text); }
+};
+struct counted_key_equal {
+  using is_transparent = void;
+  bool operator()(const counted_key& a, const counted_key& b) const { return a.text == b.text; }
+  bool operator()(std::string_view a, const counted_key& b) const { return a == b.text; }
+};
+using counted_key_map = tandem::rc_map<counted_key, int, counted_key_hash, counted_key_equal>;
+
+}  // namespace
+
+TEST_CASE("std::string keys default to tandem::string_hash and string_equal (transparent)") {
+  STATIC_REQUIRE(std::is_same_v<tandem::rc_map<std::string, int>::hasher, tandem::string_hash>);
+  STATIC_REQUIRE(
+      std::is_same_v<tandem::rc_map<std::string, int>::key_equal, tandem::string_equal>);
+  STATIC_REQUIRE(std::is_same_v<tandem::rc_map<int, int>::hasher, std::hash<int>>);
+  tandem::rc_map<std::string, int> map(4);
+  const std::string_view name = "a fairly long tenant name, past the SSO buffer";
+  auto h = map.get_or_insert_with(name, [] { return 7; });  // a string_view inserts too
+  CHECK(h.key() == name);
+  const tandem::test::allocation_scope scope;
+  CHECK(map.get(name).has_value());
+  CHECK(map.contains("a fairly long tenant name, past the SSO buffer"));
+  CHECK(map.use_count(name) == 1);
+  CHECK(*map.get_or_insert_with(name, [] { return 8; }) == 7);
+  CHECK_FALSE(map.try_emplace(name, 9).second);
+  CHECK_FALSE(map.insert(name, 10).second);
+  CHECK(scope.count() == 0);
+}
+
+TEST_CASE("a K is built only when an entry is created: once on a miss, never on a hit") {
+  counted_key_map map(4);
+  counted_key::built = 0;
+  auto h = map.get_or_insert_with(std::string_view("tenant"), [] { return 1; });
+  CHECK(counted_key::built == 1);  // the node's key, straight from the string_view
+  CHECK(*map.get_or_insert_with(std::string_view("tenant"), [] { return 2; }) == 1);
+  CHECK_FALSE(map.try_emplace(std::string_view("tenant"), 3).second);
+  CHECK_FALSE(map.insert(std::string_view("tenant"), 4).second);
+  CHECK(map.get(std::string_view("tenant")).has_value());
+  CHECK(counted_key::built == 1);
+  counted_key key(std::string_view("tenant"));
+  CHECK_FALSE(map.insert(std::move(key), 5).second);  // a hit does not move from the key
+  CHECK(key.text == "tenant");  // NOLINT(bugprone-use-after-move): a hit leaves it untouched
+  CHECK(counted_key::built == 2);  // only `key` itself
+  CHECK(map.insert(std::move(key), 6).second == false);
+  auto [other, inserted] = map.insert(counted_key(std::string_view("other")), 6);
+  CHECK(inserted);
+  CHECK(counted_key::built == 4);  // the temporary, then one move into the node
+}
+
+TEST_CASE("insert on an existing key does not consume the value argument") {
+  tandem::rc_map<std::string, std::unique_ptr<int>> map(4);
+  auto held = map.insert("key", std::make_unique<int>(1)).first;
+  auto value = std::make_unique<int>(2);
+  auto [h, inserted] = map.insert("key", std::move(value));
+  CHECK_FALSE(inserted);
+  REQUIRE(value != nullptr);  // NOLINT(bugprone-use-after-move): a hit leaves it untouched
+  CHECK(*value == 2);
+  CHECK(**h == 1);
+  std::string key = "second key, long enough to be on the heap";
+  auto [h2, inserted2] = map.insert(std::move(key), std::move(value));
+  CHECK(inserted2);
+  CHECK(value == nullptr);  // NOLINT(bugprone-use-after-move): consumed by the insertion
+  CHECK(**h2 == 2);
+}
+
+TEST_CASE("keys implicitly convertible to K work wherever a K is taken") {
+  tandem::rc_map<std::uint64_t, std::string> map(4);
+  auto h = map.get_or_insert_with(42, [] { return std::string("answer"); });
+  CHECK(map.contains(42));
+  CHECK(map.use_count(42U) == 1);
+  CHECK(map.get(42).has_value());
+  CHECK_FALSE(map.try_emplace(42, "other").second);
+  CHECK_FALSE(map.insert(42, std::string("other")).second);
+  CHECK(*h == "answer");
+  // A non-transparent Hash: a const char* is converted to one std::string per call.
+  tandem::rc_map<std::string, int, std::hash<std::string>, std::equal_to<std::string>> plain(4);
+  auto p = plain.insert("plain", 1).first;
+  CHECK(plain.contains("plain"));
+  CHECK(plain.get("plain").has_value());
+}
+
+TEST_CASE("destroying handles and the map allocates nothing") {
+  auto map = std::make_unique<tandem::rc_map<std::string, std::string>>(4);
+  std::vector<tandem::rc_map<std::string, std::string>::handle> held;
+  for (int i = 0; i < 40; ++i) {  // past the inline buckets: the shards own heap tables
+    held.push_back(map->insert("entry number " + std::to_string(i) + " with a long name",
+                               std::string(40, 'v'))
+                       .first);
+  }
+  auto outliving = held.back();
+  {
+    const tandem::test::allocation_scope scope;
+    held.resize(20);  // last releases: unlink and free
+    map.reset();      // ~rc_map with entries still held: orphans them
+    held.clear();     // releases after the map is gone
+    CHECK(scope.count() == 0);
+  }
+  CHECK(outliving.use_count() == 1);
+  const tandem::test::allocation_scope scope;
+  outliving.reset();  // the last one frees the shared state
+  CHECK(scope.count() == 0);
+}
+
+namespace {
+
+// Hash and equality that throw once armed: release paths must not call them.
+struct armed_flag {
+  static inline std::atomic<bool> armed{false};
+};
+struct throwing_when_armed_hash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view t) const {
+    if (armed_flag::armed) throw std::runtime_error("Hash called after arming");
+    return tandem::string_hash{}(t);
+  }
+};
+struct throwing_when_armed_equal {
+  using is_transparent = void;
+  bool operator()(std::string_view a, std::string_view b) const {
+    if (armed_flag::armed) throw std::runtime_error("KeyEqual called after arming");
+    return a == b;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("releasing handles and destroying the map call no Hash or KeyEqual") {
+  using map_type = tandem::rc_map<std::string, int, throwing_when_armed_hash,
+                                  throwing_when_armed_equal>;
+  auto map = std::make_unique<map_type>(2);
+  std::vector<map_type::handle> held;
+  for (int i = 0; i < 20; ++i) {
+    held.push_back(map->insert("key " + std::to_string(i) + " long enough for the heap", i).first);
+  }
+  held.push_back(held.front());
+  armed_flag::armed = true;
+  // Each of these is noexcept: a call to the throwing Hash/KeyEqual would terminate.
+  held.resize(10);
+  held.front().reset();
+  map.reset();
+  held.clear();
+  armed_flag::armed = false;
+  SUCCEED("no Hash/KeyEqual call on a release path");
+}

@@ -26,13 +26,20 @@
 //     increment) and delivers with NO lock of the topic or the map held. Subscriptions that
 //     join or leave meanwhile do not disturb the delivery, and a mailbox stays alive while a
 //     publisher still holds the snapshot naming it (shared ownership).
-//  3. publish hashes the topic once, then asks the absent-topic filter: a table of counters
-//     indexed by that hash, incremented when a topic is created and decremented when it is
-//     erased. A zero counter proves the topic absent: publish returns 0 with no lock, no map
-//     lookup and no allocation. A non-zero counter (the topic exists, or another topic shares
-//     the slot) falls through to the rc_map lookup with the precomputed hash; for string
-//     topics the lookup key is a std::string_view (transparent hash and equality), so it
-//     allocates nothing either.
+//  3. publish hashes the topic once (with Hash), then asks the absent-topic filter: a table of
+//     counters indexed by that hash, incremented when a topic is created and decremented when
+//     it is erased. A zero counter proves the topic absent: publish returns 0 with no lock, no
+//     map lookup and no allocation. A non-zero counter (the topic exists, or another topic
+//     shares the slot) falls through to the rc_map lookup with the precomputed hash and the
+//     caller's key as it is (detail::hashed_topic: the map's hash returns the precomputed
+//     value, its equality calls KeyEqual on the key), so it allocates nothing either.
+//
+// Topic arguments, one rule for subscribe / publish / publish_from / subscriber_count: a
+// Topic, any key that Hash and KeyEqual both accept when both are transparent (for std::string
+// topics the defaults tandem::string_hash / string_equal are: std::string_view and const char*
+// are used as they are), or anything implicitly convertible to Topic (converted to one Topic
+// per call). A Topic is built only when subscribe creates the topic. A custom Topic type needs
+// no std::hash specialisation: pass Hash and KeyEqual.
 //  4. Delivery with one target (after skipping the sender for publish_from): the message is
 //     moved into that mailbox under the topic lock, without copying the snapshot; the only user
 //     code under the lock is Message's noexcept move. A full `block` mailbox is never waited
@@ -85,7 +92,9 @@
 //    publish may throw std::bad_alloc, the message's copy constructor's exception or the
 //    std::logic_error above; the mailboxes reached before the throw keep their copy, and the
 //    mailbox whose push threw is unchanged (every mailbox operation is strong: a drop_oldest
-//    mailbox evicts only once the new message is sure to go in). Unsubscribing never throws.
+//    mailbox evicts only once the new message is sure to go in). Unsubscribing never throws
+//    and calls no Hash or KeyEqual: it finds its mailbox and topic by address (the topic's
+//    filter slot by the hash stored at creation).
 //  - Timeouts saturate: receive_for(d) waits until now() + d computed without overflow
 //    (sync::deadline_after), so receive_for(seconds::max()) and receive_until of any clock's
 //    time_point::max() wait until a message comes.
@@ -139,8 +148,8 @@
 #include <utility>
 
 #include "detail/mailbox.hpp"
-#include "detail/string_hash.hpp"
 #include "rc_map.hpp"
+#include "string_hash.hpp"
 #include "sync/assert.hpp"
 #include "sync/backoff.hpp"
 #include "sync/striped_lock.hpp"
@@ -148,7 +157,10 @@
 
 namespace tandem {
 
-// Requirements on event_bus's Message, with the reason for each.
+// ---- Requirements: named concepts on the class template (see event_bus below), so that a bad
+// parameter's first error names tandem::event_bus and the output names the concept it broke. --
+
+// Message: what mailboxes hold.
 template <class M>
 concept bus_message = std::is_object_v<M> && !std::is_const_v<M> && std::destructible<M> &&
                       // Messages are moved into and out of mailboxes under a lock; a throwing move
@@ -156,13 +168,39 @@ concept bus_message = std::is_object_v<M> && !std::is_const_v<M> && std::destruc
                       // std::vector, std::unique_ptr and aggregates of them qualify).
                       std::is_nothrow_move_constructible_v<M>;
 
-// Requirements on event_bus's Topic: a hashable, equality-comparable key that can be moved into
-// the topic map.
+// Topic: the key of the topic map, moved (or built) into it when a topic is created.
 template <class T>
-concept bus_topic = std::is_object_v<T> && std::move_constructible<T> &&
-    std::equality_comparable<T> && requires(const T& topic) {
-  { std::hash<T>{}(topic) } -> std::convertible_to<std::size_t>;
-};
+concept bus_topic = std::is_object_v<T> && !std::is_const_v<T> && !std::is_volatile_v<T> &&
+                    std::destructible<T> && std::move_constructible<T>;
+
+// Hash: copy-constructible (the bus keeps one), maps a const Topic& to std::size_t. For a topic
+// type with no std::hash specialisation, pass your own (no specialisation needed).
+template <class Hash, class Topic>
+concept bus_topic_hash = std::copy_constructible<Hash> &&
+    std::is_invocable_r_v<std::size_t, const Hash&, const Topic&>;
+
+// KeyEqual: copy-constructible, compares two Topics.
+template <class KeyEqual, class Topic>
+concept bus_topic_key_equal = std::copy_constructible<KeyEqual> &&
+    std::is_invocable_r_v<bool, const KeyEqual&, const Topic&, const Topic&>;
+
+// A topic argument used as it is: the Topic itself or, when Hash and KeyEqual are transparent
+// (the default tandem::string_hash/string_equal for std::string topics are), any key they
+// accept -- std::string_view, const char* -- so that no Topic is built.
+template <class Q, class Topic, class Hash, class KeyEqual>
+concept bus_transparent_topic = std::same_as<Q, Topic> || (requires {
+  typename Hash::is_transparent;
+  typename KeyEqual::is_transparent;
+} && std::is_invocable_r_v<std::size_t, const Hash&, const Q&> &&
+    std::is_invocable_r_v<bool, const KeyEqual&, const Q&, const Topic&>);
+
+// What publish, publish_from, subscribe and subscriber_count take as a topic: a
+// bus_transparent_topic, or anything implicitly convertible to Topic (converted to one Topic
+// per call: an integer literal for a std::uint64_t topic, ...).
+template <class Q, class Topic, class Hash, class KeyEqual>
+concept bus_topic_argument =
+    bus_transparent_topic<std::remove_cvref_t<Q>, Topic, Hash, KeyEqual> ||
+    std::convertible_to<const std::remove_cvref_t<Q>&, Topic>;
 
 struct event_bus_options {
   // Shards of the topic map. 16 keeps two publishers on different topics off each other's
@@ -180,56 +218,45 @@ struct event_bus_options {
 
 namespace detail {
 
-// Hash of a topic name: tandem's string hash (detail/string_hash.hpp), inlined. Topic names
-// are short (mostly under 32 bytes), where it costs a few nanoseconds -- less than the
-// out-of-line call to std::hash<std::string_view> -- and publish hashes every name it gets.
-inline std::size_t hash_topic_name(std::string_view name) noexcept {
-  return string_hash{}(name);
-}
-
-// A topic name with its hash already computed: publish hashes once and reuses the result for
-// the absent-topic filter and the map lookup.
-struct hashed_topic_name {
-  std::string_view name;
+// A topic key (a Topic, or a transparent key; `Key` is a reference type) with its hash
+// already computed: publish hashes once and uses the result for the absent-topic filter and
+// the topic map's lookup; subscribe passes it to rc_map::try_emplace, which builds the Topic
+// from it (the conversion below) only when the topic is created.
+template <class Topic, class Key>
+struct hashed_topic {
+  Key key;
   std::size_t hash;
+  // NOLINTNEXTLINE(google-explicit-constructor): rc_map builds its key by direct-initialization
+  operator Topic() && { return Topic(static_cast<Key>(key)); }
 };
 
-// Hash and equality of std::string topics: transparent, so lookups by std::string_view,
-// const char* or hashed_topic_name need no temporary std::string (no allocation).
-struct topic_string_hash {
+// The topic map's hash and equality: the user's Hash/KeyEqual, plus lookups by hashed_topic
+// (the hash precomputed, the key compared with KeyEqual as it is). Transparent whatever the
+// user's are: event_bus passes only Topics, or keys the user's Hash/KeyEqual accept, inside
+// a hashed_topic.
+template <class Topic, class Hash>
+struct topic_map_hash {
   using is_transparent = void;
-  std::size_t operator()(std::string_view name) const noexcept { return hash_topic_name(name); }
-  std::size_t operator()(const hashed_topic_name& topic) const noexcept { return topic.hash; }
-};
-
-struct topic_string_equal {
-  using is_transparent = void;
-  bool operator()(std::string_view a, std::string_view b) const noexcept { return a == b; }
-  bool operator()(const hashed_topic_name& a, std::string_view b) const noexcept {
-    return a.name == b;
+  Hash hash;
+  std::size_t operator()(const Topic& topic) const {
+    return static_cast<std::size_t>(std::invoke(hash, topic));
+  }
+  template <class Key>
+  std::size_t operator()(const hashed_topic<Topic, Key>& topic) const noexcept {
+    return topic.hash;
   }
 };
 
-// How event_bus hashes, compares and looks up a Topic. Generic topics: std::hash, ==, and
-// lookups by const Topic&.
-template <class Topic>
-struct topic_traits {
-  using hash = std::hash<Topic>;
-  using key_equal = std::equal_to<Topic>;
-  using view = const Topic&;
-  static const Topic& lookup_key(const Topic& topic, std::size_t /*hash*/) noexcept {
-    return topic;
+template <class Topic, class KeyEqual>
+struct topic_map_equal {
+  using is_transparent = void;
+  KeyEqual equal;
+  bool operator()(const Topic& a, const Topic& b) const {
+    return static_cast<bool>(std::invoke(equal, a, b));
   }
-};
-
-// std::string topics: looked up by std::string_view, hashed once per publish.
-template <>
-struct topic_traits<std::string> {
-  using hash = topic_string_hash;
-  using key_equal = topic_string_equal;
-  using view = std::string_view;
-  static hashed_topic_name lookup_key(std::string_view topic, std::size_t hash) noexcept {
-    return {topic, hash};
+  template <class Key>
+  bool operator()(const hashed_topic<Topic, Key>& a, const Topic& b) const {
+    return static_cast<bool>(std::invoke(equal, std::as_const(a.key), b));
   }
 };
 
@@ -306,13 +333,18 @@ class bus_roster {
 
 }  // namespace detail
 
-template <bus_message Message, bus_topic Topic = std::string>
+// Hash/KeyEqual default to tandem::string_hash/string_equal for std::string topics
+// (transparent: see tandem/string_hash.hpp), else std::hash<Topic>/std::equal_to<Topic>.
+template <class Message, class Topic = std::string, class Hash = default_hash<Topic>,
+          class KeyEqual = default_key_equal<Topic>>
+requires bus_message<Message> && bus_topic<Topic> && bus_topic_hash<Hash, Topic> &&
+    bus_topic_key_equal<KeyEqual, Topic>
 class event_bus {
-  using traits = detail::topic_traits<Topic>;
   using mailbox_type = detail::mailbox<Message>;
   using mailbox_ptr = std::shared_ptr<mailbox_type>;
   class topic_state;
-  using topic_map = rc_map<Topic, topic_state, typename traits::hash, typename traits::key_equal>;
+  using topic_map = rc_map<Topic, topic_state, detail::topic_map_hash<Topic, Hash>,
+                           detail::topic_map_equal<Topic, KeyEqual>>;
 
   // What the bus shares with its topics (and so with subscriptions that outlive it).
   struct shared_core {
@@ -326,18 +358,21 @@ class event_bus {
  public:
   using message_type = Message;
   using topic_type = Topic;
-  // What publish/subscriber_count take: std::string_view for string topics, else const Topic&.
-  using topic_view = typename traits::view;
+  using hasher = Hash;
+  using key_equal = KeyEqual;
   // False for a move-only Message: then a topic accepts only one subscription.
   static constexpr bool fans_out = std::is_copy_constructible_v<Message>;
 
   class subscription;
 
   // Throws std::invalid_argument for a shard_count or mailbox_capacity of 0.
-  explicit event_bus(event_bus_options options = {})
+  explicit event_bus(event_bus_options options = {}, const Hash& hash = Hash(),
+                     const KeyEqual& equal = KeyEqual())
       : options_(validated(options)),
         core_(std::make_shared<shared_core>(options.absent_topic_filter_slots)),
-        topics_(options.shard_count) {}
+        hash_(hash),
+        topics_(options.shard_count, detail::topic_map_hash<Topic, Hash>{hash},
+                detail::topic_map_equal<Topic, KeyEqual>{equal}) {}
 
   event_bus(const event_bus&) = delete;
   event_bus& operator=(const event_bus&) = delete;
@@ -345,22 +380,38 @@ class event_bus {
   // and receive nothing new; receive() throws once those are gone.
   ~event_bus() { core_->roster.close_all(); }
 
+  // Topics: every function below takes a Topic, any key Hash and KeyEqual accept when both are
+  // transparent (for std::string topics by default: std::string_view, const char*), or
+  // anything implicitly convertible to Topic (see bus_topic_argument). A transparent key is
+  // used as it is: publish and subscriber_count build no Topic (and allocate nothing for an
+  // absent topic), and subscribe builds one only when it creates the topic.
+
   // Subscribes with the bus's default mailbox capacity and policy.
-  [[nodiscard]] subscription subscribe(Topic topic) {
-    return subscribe(std::move(topic), options_.mailbox_capacity, options_.overflow);
+  template <class Q>
+  requires bus_topic_argument<Q, Topic, Hash, KeyEqual> && std::constructible_from<Topic, Q&&>
+  [[nodiscard]] subscription subscribe(Q&& topic) {
+    return subscribe(std::forward<Q>(topic), options_.mailbox_capacity, options_.overflow);
   }
 
   // capacity: unbounded_capacity or >= 1 (0 throws std::invalid_argument). For a move-only
   // Message, throws std::logic_error if the topic already has a subscription.
-  [[nodiscard]] subscription subscribe(Topic topic, std::size_t capacity, overflow_policy policy) {
+  template <class Q>
+  requires bus_topic_argument<Q, Topic, Hash, KeyEqual> && std::constructible_from<Topic, Q&&>
+  [[nodiscard]] subscription subscribe(Q&& topic, std::size_t capacity, overflow_policy policy) {
     if (capacity == 0) {
       throw std::invalid_argument(
           "tandem::event_bus::subscribe: a mailbox capacity of 0 could never hold a message; "
           "use tandem::unbounded_capacity for no limit");
     }
     auto box = std::make_shared<mailbox_type>(capacity, policy);  // on this (receiving) thread
-    const std::size_t hash = typename traits::hash{}(topic);
-    auto entry = topics_.try_emplace(std::move(topic), core_, hash).first;
+    auto&& key = insert_form<Q>(topic);  // Q as it is, or one Topic converted from it
+    const std::size_t hash = hash_of(std::as_const(key));
+    // The Topic is built (from `key`) by the rc_map only if this creates the topic.
+    auto entry = topics_
+                     .try_emplace(detail::hashed_topic<Topic, decltype(key)&&>{
+                                      std::forward<decltype(key)>(key), hash},
+                                  core_, hash)
+                     .first;
     TANDEM_SYNC_POINT();  // the topic exists (maybe just created); we are not in its list yet
     entry->add(box);  // strong: on a throw, nothing was added (the handle then releases)
     core_->roster.enroll(*box);  // noexcept: from here ~event_bus closes it
@@ -369,20 +420,26 @@ class event_bus {
 
   // Delivers `message` to every subscriber of `topic`; returns how many accepted it (0 when
   // the topic has no subscribers: then nothing is allocated).
-  std::size_t publish(topic_view topic, Message message) {
-    return deliver(topic, message, nullptr);
+  template <class Q>
+  requires bus_topic_argument<Q, Topic, Hash, KeyEqual>
+  std::size_t publish(const Q& topic, Message message) {
+    return deliver(lookup_form(topic), message, nullptr);
   }
 
   // Like publish, but `sender`'s own mailbox is skipped (Phoenix.PubSub.broadcast_from).
-  std::size_t publish_from(const subscription& sender, topic_view topic, Message message) {
-    return deliver(topic, message, sender.mailbox_.get());
+  template <class Q>
+  requires bus_topic_argument<Q, Topic, Hash, KeyEqual>
+  std::size_t publish_from(const subscription& sender, const Q& topic, Message message) {
+    return deliver(lookup_form(topic), message, sender.mailbox_.get());
   }
 
   [[nodiscard]] std::size_t topic_count() const { return topics_.size(); }
 
   // Subscriptions of `topic` right now (0 when it does not exist).
-  [[nodiscard]] std::size_t subscriber_count(topic_view topic) const {
-    const std::optional<typename topic_map::handle> entry = find(topic);
+  template <class Q>
+  requires bus_topic_argument<Q, Topic, Hash, KeyEqual>
+  [[nodiscard]] std::size_t subscriber_count(const Q& topic) const {
+    const std::optional<typename topic_map::handle> entry = find(lookup_form(topic));
     return entry ? (*entry)->subscriber_count() : 0;
   }
 
@@ -399,15 +456,50 @@ class event_bus {
     return options;
   }
 
-  // The topic's entry, if it exists: one hash, the filter, then (maybe) the map lookup.
-  std::optional<typename topic_map::handle> find(topic_view topic) const {
-    const std::size_t hash = typename traits::hash{}(topic);
-    const detail::absent_topic_filter* filter = core_->filter.get();
-    if (filter != nullptr && !filter->may_exist(hash)) return std::nullopt;
-    return topics_.get(traits::lookup_key(topic, hash));
+  // Whether a topic argument is used as it is (Topic, or transparent) rather than converted.
+  template <class Q>
+  static constexpr bool used_as_is =
+      bus_transparent_topic<std::remove_cvref_t<Q>, Topic, Hash, KeyEqual>;
+
+  // A lookup's topic argument as the map takes it: itself, or converted to a Topic (a
+  // temporary that lives until the end of the caller's full-expression).
+  template <class Q>
+  static decltype(auto) lookup_form(const Q& topic) {
+    if constexpr (used_as_is<Q>) {
+      return (topic);
+    } else {
+      return Topic(topic);
+    }
   }
 
-  std::size_t deliver(topic_view topic, Message& message, const mailbox_type* skip) {
+  // subscribe's topic argument, forwarded, or converted to one Topic. Call as
+  // insert_form<Q>(topic) with the forwarding parameter `topic`.
+  template <class Q>
+  static decltype(auto) insert_form(std::remove_reference_t<Q>& topic) {
+    if constexpr (used_as_is<Q>) {
+      return static_cast<Q&&>(topic);
+    } else {
+      return Topic(static_cast<Q&&>(topic));
+    }
+  }
+
+  template <class Q>
+  [[nodiscard]] std::size_t hash_of(const Q& topic) const {
+    return static_cast<std::size_t>(std::invoke(hash_, topic));
+  }
+
+  // The topic's entry, if it exists: one hash, the filter, then (maybe) the map lookup with
+  // the hash precomputed. `topic` is a Topic or a transparent key: nothing is built.
+  template <class Q>
+  std::optional<typename topic_map::handle> find(const Q& topic) const {
+    const std::size_t hash = hash_of(topic);
+    const detail::absent_topic_filter* filter = core_->filter.get();
+    if (filter != nullptr && !filter->may_exist(hash)) return std::nullopt;
+    return topics_.get(detail::hashed_topic<Topic, const Q&>{topic, hash});
+  }
+
+  template <class Q>
+  std::size_t deliver(const Q& topic, Message& message, const mailbox_type* skip) {
     std::optional<Message> evicted;  // by drop_oldest on the fast path; destroyed last
     typename topic_state::snapshot targets;
     {
@@ -444,7 +536,8 @@ class event_bus {
 
   // One mailbox's push; a publisher that would wait for its own full `block` mailbox gets
   // std::logic_error instead (see "A subscriber must not wait for itself").
-  static bool push_to(mailbox_type& box, Message& message, topic_view topic) {
+  template <class Q>
+  static bool push_to(mailbox_type& box, Message& message, const Q& topic) {
     switch (box.push(message)) {
       case mailbox_type::push_outcome::accepted:
         return true;
@@ -462,8 +555,9 @@ class event_bus {
     return false;
   }
 
-  static std::string describe(topic_view topic) {
-    if constexpr (std::is_convertible_v<topic_view, std::string_view>) {
+  template <class Q>
+  static std::string describe(const Q& topic) {
+    if constexpr (std::is_convertible_v<const Q&, std::string_view>) {
       return "topic \"" + std::string(std::string_view(topic)) + "\"";
     } else {
       return "the topic";
@@ -472,14 +566,17 @@ class event_bus {
 
   event_bus_options options_;
   std::shared_ptr<shared_core> core_;  // shared with every topic_state
+  Hash hash_;                          // hashes each topic argument once (filter + map)
   // mutable: subscriber_count() const looks a topic up, which briefly holds a handle (an
   // increment and decrement of the entry's count) without changing anything observable.
   mutable topic_map topics_;
 };
 
 // The value of each rc_map entry: the topic's current subscribers.
-template <bus_message Message, bus_topic Topic>
-class event_bus<Message, Topic>::topic_state {
+template <class Message, class Topic, class Hash, class KeyEqual>
+requires bus_message<Message> && bus_topic<Topic> && bus_topic_hash<Hash, Topic> &&
+    bus_topic_key_equal<KeyEqual, Topic>
+class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
  public:
   // A consistent view of the subscribers at one instant; keeps their mailboxes alive.
   struct snapshot {
@@ -618,8 +715,10 @@ class event_bus<Message, Topic>::topic_state {
 // One subscriber's membership in one topic, and its mailbox. Movable, not copyable; one thread
 // at a time may receive on it. Destroying it (or assigning to it) unsubscribes. See "Closed
 // subscriptions" in the header comment for what a closed or moved-from one does.
-template <bus_message Message, bus_topic Topic>
-class [[nodiscard]] event_bus<Message, Topic>::subscription {
+template <class Message, class Topic, class Hash, class KeyEqual>
+requires bus_message<Message> && bus_topic<Topic> && bus_topic_hash<Hash, Topic> &&
+    bus_topic_key_equal<KeyEqual, Topic>
+class [[nodiscard]] event_bus<Message, Topic, Hash, KeyEqual>::subscription {
  public:
   // The moved-to subscription may be received on another thread: the mailbox forgets its
   // receiving thread until someone receives.

@@ -9,6 +9,13 @@
 // use a map with an eviction policy), or values you want to replace in place (entries are
 // immutable except through V's own interface; the map does not synchronise access to V).
 //
+// Keys, one rule for every function: K itself, any key that Hash and KeyEqual both accept when
+// both are transparent (for string keys the defaults tandem::string_hash / string_equal are:
+// std::string_view and const char* are used as they are), or anything implicitly convertible to
+// K (converted to one K per call). A K is built only when an entry is created: the hit path of
+// insert / try_emplace / get_or_insert_with builds no K and leaves its arguments untouched
+// (they are forwarded; insert's value is used only to build the new entry's V).
+//
 // Layout: the map is cut into shards (tandem::sync::striped, one small_mutex per shard, chosen
 // by the key's mixed hash); each shard holds an intrusive chained hash table of heap nodes.
 // A node is {use count, key, once_cell<V>, bucket link, `linked` flag, the shard's state}.
@@ -54,9 +61,11 @@
 //    shard; get_or_insert_with / try_emplace / insert on a key whose value is being built wait
 //    for that build. A `make` that needs its own key gets tandem::recursive_creation_error.
 //  - Exceptions: strong guarantee for insert/try_emplace/get_or_insert_with (allocation, Hash,
-//    KeyEqual, K's move, V's constructor or `make` throwing leaves no entry behind and the
-//    exception reaches the caller). get/contains/use_count/size allocate nothing. Handle copy,
-//    move, assignment and destruction are noexcept.
+//    KeyEqual, K's construction, V's constructor or `make` throwing leaves no entry behind and
+//    the exception reaches the caller; arguments are moved from only once the node is being
+//    built). get/contains/use_count/size allocate nothing. Handle copy, move, assignment and
+//    destruction are noexcept, and so is ~rc_map: they find nodes and shards by address and
+//    the stored mixed hash, so they call no Hash or KeyEqual and allocate nothing.
 //
 // Costs: one heap node per entry (its key, value, a count, two pointers, a hash, a flag and the
 // once_cell's state) and, past 8 entries in a shard, one bucket pointer per entry (tables
@@ -96,6 +105,7 @@
 #include <utility>
 #include <vector>
 
+#include "string_hash.hpp"
 #include "sync/assert.hpp"
 #include "sync/once_cell.hpp"
 #include "sync/striped_lock.hpp"
@@ -103,28 +113,36 @@
 
 namespace tandem {
 
-// ---- Requirements, with the messages a user sees when one fails (see rc_map below). --------
+// ---- Requirements: named concepts on the class template (see rc_map below), so that a bad
+// parameter's first error names tandem::rc_map and the output names the concept it broke. ----
 
-// K is moved into the entry and compared/hashed in place.
+// K is moved (or built) into the entry and compared/hashed in place.
 template <class K>
 concept rc_map_key = std::is_object_v<K> && !std::is_const_v<K> && !std::is_volatile_v<K> &&
                      std::destructible<K> && std::move_constructible<K>;
 
-// V is built in place from a `make` result or constructor arguments; nothing else is needed.
+// V is built in place from a `make` result or constructor arguments; nothing else is needed
+// (it need not be copyable or movable). Checkable while V is still incomplete, so that V may
+// hold handles of its own map (rc_map<K, node> inside node); V must be destructible once the
+// map is constructed (a static_assert there).
 template <class V>
-concept rc_map_value = std::is_object_v<V> && !std::is_array_v<V> && !std::is_const_v<V> &&
-                       !std::is_volatile_v<V> && std::destructible<V>;
+concept rc_map_value =
+    std::is_object_v<V> && !std::is_array_v<V> && !std::is_const_v<V> && !std::is_volatile_v<V>;
 
+// Hash: copy-constructible (the map keeps one), maps a const K& to std::size_t. For a key type
+// with no std::hash specialisation, pass your own.
 template <class Hash, class K>
 concept rc_map_hash =
     std::copy_constructible<Hash> && std::is_invocable_r_v<std::size_t, const Hash&, const K&>;
 
+// KeyEqual: copy-constructible, compares two Ks.
 template <class KeyEqual, class K>
 concept rc_map_key_equal = std::copy_constructible<KeyEqual> &&
     std::is_invocable_r_v<bool, const KeyEqual&, const K&, const K&>;
 
-// A key other than K that lookups accept: both Hash and KeyEqual are transparent (declare
-// `is_transparent`) and accept it, like std::unordered_map's heterogeneous lookup.
+// A key other than K that lookups use as it is: both Hash and KeyEqual are transparent (declare
+// `is_transparent`) and accept it, like std::unordered_map's heterogeneous lookup. For string
+// keys with the default tandem::string_hash / string_equal: std::string_view, const char*.
 template <class Q, class K, class Hash, class KeyEqual>
 concept rc_map_transparent_key = requires {
   typename Hash::is_transparent;
@@ -132,6 +150,21 @@ concept rc_map_transparent_key = requires {
 }
 &&std::is_invocable_r_v<std::size_t, const Hash&, const Q&>&&
     std::is_invocable_r_v<bool, const KeyEqual&, const Q&, const K&>;
+
+// What every rc_map function taking a key accepts: K itself or an rc_map_transparent_key (used
+// as they are: no K is built), or anything implicitly convertible to K (an integer literal for
+// a std::uint64_t key, a const char* with a non-transparent Hash, ...), converted to one K per
+// call.
+template <class Q, class K, class Hash, class KeyEqual>
+concept rc_map_key_argument = std::same_as<std::remove_cvref_t<Q>, K> ||
+    rc_map_transparent_key<std::remove_cvref_t<Q>, K, Hash, KeyEqual> ||
+    std::convertible_to<const std::remove_cvref_t<Q>&, K>;
+
+// What the inserting functions (insert, try_emplace, get_or_insert_with) accept: an
+// rc_map_key_argument from which the entry's K can be built when the key is absent.
+template <class Q, class K, class Hash, class KeyEqual>
+concept rc_map_insert_key =
+    rc_map_key_argument<Q, K, Hash, KeyEqual> && std::constructible_from<K, Q&&>;
 
 namespace detail {
 
@@ -146,20 +179,12 @@ inline std::size_t default_rc_map_shard_count() noexcept {
 
 }  // namespace detail
 
-template <class K, class V, class Hash = std::hash<K>, class KeyEqual = std::equal_to<K>>
+// Hash/KeyEqual default to tandem::string_hash/string_equal for string keys (transparent: see
+// tandem/string_hash.hpp), else std::hash<K>/std::equal_to<K>.
+template <class K, class V, class Hash = default_hash<K>, class KeyEqual = default_key_equal<K>>
+requires rc_map_key<K> && rc_map_value<V> && rc_map_hash<Hash, K> &&
+    rc_map_key_equal<KeyEqual, K>
 class rc_map {
-  static_assert(rc_map_key<K>,
-                "tandem::rc_map<K, V>: K must be a non-const object type that is destructible "
-                "and move-constructible (the key is moved into the entry)");
-  static_assert(rc_map_value<V>,
-                "tandem::rc_map<K, V>: V must be a non-const, non-array object type that is "
-                "destructible (it need not be copyable or movable)");
-  static_assert(rc_map_hash<Hash, K>,
-                "tandem::rc_map<K, V, Hash>: Hash must be copy-constructible and callable as "
-                "hash(const K&) returning something convertible to std::size_t");
-  static_assert(rc_map_key_equal<KeyEqual, K>,
-                "tandem::rc_map<K, V, Hash, KeyEqual>: KeyEqual must be copy-constructible and "
-                "callable as equal(const K&, const K&) returning something convertible to bool");
 
   struct shard_table;
   struct shared_state;
@@ -252,7 +277,11 @@ class rc_map {
   // shard_count is rounded up to a power of two; 0 throws std::invalid_argument.
   explicit rc_map(std::size_t shard_count, const Hash& hash = Hash(),
                   const KeyEqual& equal = KeyEqual())
-      : state_(new shared_state(checked_shard_count(shard_count), hash, equal)) {}
+      : state_(new shared_state(checked_shard_count(shard_count), hash, equal)) {
+    static_assert(std::destructible<V>,
+                  "tandem::rc_map<K, V>: V must be destructible (entries are destroyed when "
+                  "their last handle goes)");
+  }
 
   rc_map(const rc_map&) = delete;
   rc_map& operator=(const rc_map&) = delete;
@@ -260,57 +289,68 @@ class rc_map {
   // Entries still held by handles stay valid; their release then frees them (protocol step 6).
   ~rc_map() { orphan(state_); }
 
+  // Keys: every function below takes K, any key Hash and KeyEqual accept when both are
+  // transparent (for string keys by default: std::string_view, const char*, std::string), or
+  // anything implicitly convertible to K (see rc_map_key_argument). A transparent key is used as
+  // it is; a K is built only when an entry is created (never on a hit), and a convertible
+  // argument is converted to one K per call.
+
   // A handle to the entry for `key`, or nullopt if there is none (or its value is still being
   // built, or its last handle is being released right now).
-  [[nodiscard]] std::optional<handle> get(const K& key) { return get_impl(key); }
   template <class Q>
-  requires rc_map_transparent_key<Q, K, Hash, KeyEqual> &&(!std::is_same_v<Q, K>)
-      [[nodiscard]] std::optional<handle> get(const Q& key) {
-    return get_impl(key);
+  requires rc_map_key_argument<Q, K, Hash, KeyEqual>
+  [[nodiscard]] std::optional<handle> get(const Q& key) {
+    return get_impl(lookup_form(key));
   }
 
   // Inserts key -> value unless the key is present. Returns a handle to the entry and whether
-  // this call inserted it; false leaves the existing value untouched.
-  [[nodiscard]] std::pair<handle, bool> insert(K key, V value) requires std::move_constructible<V> {
-    return try_emplace(std::move(key), std::move(value));
+  // this call inserted it; false leaves the existing value untouched and does not touch the
+  // arguments either (no K or V is built, nothing is moved from): both are forwarded, and used
+  // only when the entry is created.
+  template <class Q, class W = V>
+  requires rc_map_insert_key<Q, K, Hash, KeyEqual> && std::constructible_from<V, W&&>
+  [[nodiscard]] std::pair<handle, bool> insert(Q&& key, W&& value) {
+    return acquire_or_build(insert_form<Q>(key),
+                            [&]() -> V { return V(std::forward<W>(value)); });
   }
 
   // Builds V(args...) in place (after the shard lock is released) only if the key is absent.
-  template <class... Args>
-  [[nodiscard]] std::pair<handle, bool> try_emplace(K key, Args&&... args) {
+  template <class Q, class... Args>
+  requires rc_map_insert_key<Q, K, Hash, KeyEqual>
+  [[nodiscard]] std::pair<handle, bool> try_emplace(Q&& key, Args&&... args) {
     static_assert(std::is_constructible_v<V, Args&&...>,
                   "tandem::rc_map::try_emplace: V is not constructible from these arguments");
-    return acquire_or_build(std::move(key), [&]() -> V { return V(std::forward<Args>(args)...); });
+    return acquire_or_build(insert_form<Q>(key),
+                            [&]() -> V { return V(std::forward<Args>(args)...); });
   }
 
   // The entry for `key`, built by make() if absent. make() runs at most once per absent key,
   // with no map lock held; concurrent callers for the key wait for it and share its result.
   // If make throws, no entry remains, the exception reaches this caller, and a waiting caller
   // (if any) builds with its own make.
-  template <class F>
-  [[nodiscard]] handle get_or_insert_with(K key, F&& make) {
+  template <class Q, class F>
+  requires rc_map_insert_key<Q, K, Hash, KeyEqual>
+  [[nodiscard]] handle get_or_insert_with(Q&& key, F&& make) {
     static_assert(std::is_invocable_v<F&>,
                   "tandem::rc_map::get_or_insert_with: make must be callable with no arguments");
     static_assert(std::is_same_v<std::remove_cv_t<std::invoke_result_t<F&>>, V> ||
                       std::is_constructible_v<V, std::invoke_result_t<F&>>,
                   "tandem::rc_map::get_or_insert_with: make() must return V (or something V is "
                   "constructible from)");
-    return acquire_or_build(std::move(key), [&]() -> V { return std::invoke(make); }).first;
+    return acquire_or_build(insert_form<Q>(key), [&]() -> V { return std::invoke(make); }).first;
   }
 
-  [[nodiscard]] bool contains(const K& key) const { return use_count_impl(key) != 0; }
   template <class Q>
-  requires rc_map_transparent_key<Q, K, Hash, KeyEqual> &&(!std::is_same_v<Q, K>)
-      [[nodiscard]] bool contains(const Q& key) const {
-    return use_count_impl(key) != 0;
+  requires rc_map_key_argument<Q, K, Hash, KeyEqual>
+  [[nodiscard]] bool contains(const Q& key) const {
+    return use_count_impl(lookup_form(key)) != 0;
   }
 
   // Handles to the entry for `key` right now; 0 when absent.
-  [[nodiscard]] std::size_t use_count(const K& key) const { return use_count_impl(key); }
   template <class Q>
-  requires rc_map_transparent_key<Q, K, Hash, KeyEqual> &&(!std::is_same_v<Q, K>)
-      [[nodiscard]] std::size_t use_count(const Q& key) const {
-    return use_count_impl(key);
+  requires rc_map_key_argument<Q, K, Hash, KeyEqual>
+  [[nodiscard]] std::size_t use_count(const Q& key) const {
+    return use_count_impl(lookup_form(key));
   }
 
   // Entries in the map. Besides the entries get() can return, this counts, while they last,
@@ -472,6 +512,34 @@ class rc_map {
     }
   }
 
+  // Whether a key argument is used as it is (K itself, or transparent) rather than converted.
+  template <class Q>
+  static constexpr bool used_as_is = std::is_same_v<std::remove_cvref_t<Q>, K> ||
+      rc_map_transparent_key<std::remove_cvref_t<Q>, K, Hash, KeyEqual>;
+
+  // A lookup's key argument as the table takes it: itself, or converted to a K (a temporary
+  // that lives until the end of the caller's full-expression).
+  template <class Q>
+  static decltype(auto) lookup_form(const Q& key) {
+    if constexpr (used_as_is<Q>) {
+      return (key);
+    } else {
+      return K(key);
+    }
+  }
+
+  // An inserting function's key argument, forwarded (Q&&: an rvalue K is moved into the node
+  // only if one is created), or converted to one K (a temporary, moved into the node if one is
+  // created). Call as insert_form<Q>(key) with the function's forwarding parameter `key`.
+  template <class Q>
+  static decltype(auto) insert_form(std::remove_reference_t<Q>& key) {
+    if constexpr (used_as_is<Q>) {
+      return static_cast<Q&&>(key);
+    } else {
+      return K(static_cast<Q&&>(key));
+    }
+  }
+
   template <class Q>
   [[nodiscard]] std::size_t mixed_hash_of(const Q& key) const {
     return sync::mix_hash(static_cast<std::size_t>(std::invoke(state_->hash, key)));
@@ -515,21 +583,25 @@ class rc_map {
   }
 
   // Steps 4 and 5: find or link the node under the lock, then build its value without it.
-  template <class Make>
-  std::pair<handle, bool> acquire_or_build(K&& key, Make&& make) {
-    const std::size_t mixed = mixed_hash_of(key);
+  // `key` is K or a transparent key (see insert_form); a K is built (copied, moved or
+  // constructed) from it only when a node is created.
+  template <class Q, class Make>
+  std::pair<handle, bool> acquire_or_build(Q&& key, Make&& make) {
+    const std::size_t mixed = mixed_hash_of(std::as_const(key));
     auto& shard = state_->shards.for_mixed_hash(mixed);
     node* target = nullptr;
     {
       std::lock_guard<sync::small_mutex> guard(shard.mutex);
       shard_table& table = shard.value;
-      node* found = table.find(mixed, key, state_->equal);
+      node* found = table.find(mixed, std::as_const(key), state_->equal);
       TANDEM_SYNC_POINT();  // found (or not) under the lock; releases still run on its count
       if (found != nullptr && try_acquire(found)) {
         target = found;
       } else {
         table.reserve_one_more();                          // may throw: nothing changed
-        target = new node(state_, mixed, std::move(key));  // may throw: nothing changed
+        // The only place a K is built: the key is absent. May throw: nothing changed (and an
+        // rvalue argument is moved from only if K's constructor gets that far).
+        target = new node(state_, mixed, std::forward<Q>(key));
         target->value.set_label(&label_of, &target->key);  // names it in cycle errors
         if (found != nullptr) table.unlink(found);         // dead: its releaser only frees it
         table.link(target);

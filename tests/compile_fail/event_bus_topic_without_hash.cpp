@@ -1,0 +1,16 @@
+// expect-error: event_bus_topic_without_hash.cpp:[0-9]+:[0-9]+: error: .*(tandem::event_bus|class template 'event_bus')
+// expect-concept: bus_topic_hash
+// A Topic with no std::hash specialisation (and no Hash given). The first error is at this
+// file's line that names the class (the requires-clause of the class template), not inside
+// the header, and the output names the concept that failed.
+#include <tandem/event_bus.hpp>
+
+struct no_hash_topic {
+  int room;
+  bool operator==(const no_hash_topic&) const = default;
+};
+
+int main() {
+  tandem::event_bus<int, no_hash_topic> bus;
+  (void)bus;
+}

@@ -1,0 +1,172 @@
+// Lookups allocate nothing (issue "The first hour as a user", item 6): for every component, every
+// lookup -- find, get, contains, use_count, visit, erase, subscriber_count, publish to an absent
+// topic, and the hit path of get_or_create / get_or_insert_with / try_emplace / insert --
+// called with a std::string_view or a const char* on a std::string key builds no std::string.
+// The key is 29 characters, beyond any small-string buffer, so a std::string built from it
+// would allocate. A std::string key is constructed only when an entry is actually created.
+//
+// One program: counting_new.hpp replaces operator new for this file only.
+#include <tandem/event_bus.hpp>
+#include <tandem/rc_map.hpp>
+#include <tandem/registry.hpp>
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#if TANDEM_CATCH_MAJOR == 3
+#include <catch2/catch_test_macros.hpp>
+#else
+#include <catch2/catch.hpp>
+#endif
+
+#include "counting_new.hpp"
+
+namespace {
+
+constexpr std::string_view present_name = "tenant-0123456789-abcdefghijk";  // 29 characters
+constexpr std::string_view absent_name = "tenant-9876543210-zyxwvutsrqp";   // 29 characters
+static_assert(present_name.size() >= 28 && absent_name.size() >= 28);
+
+// The two key forms a caller has at hand instead of a std::string.
+struct string_view_keys {
+  static constexpr const char* form = "std::string_view";
+  std::string_view present = present_name;
+  std::string_view absent = absent_name;
+};
+struct c_string_keys {
+  static constexpr const char* form = "const char*";
+  const char* present = "tenant-0123456789-abcdefghijk";
+  const char* absent = "tenant-9876543210-zyxwvutsrqp";
+};
+
+// Allocations made by this thread while f() runs (including destroying what it returns).
+template <class F>
+std::size_t allocations_of(F&& f) {
+  const tandem::test::allocation_scope scope;
+  f();
+  return scope.count();
+}
+
+template <class F>
+void check_no_allocation(const char* form, const char* call, F&& f) {
+  const std::size_t allocations = allocations_of(f);
+  INFO(call << " with a " << form << " key: " << allocations << " allocation(s)");
+  CHECK(allocations == 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// registry
+// ---------------------------------------------------------------------------------------------
+
+template <class Keys>
+void registry_lookups_allocate_nothing() {
+  const Keys keys;
+  tandem::registry<std::string> registry;
+  auto held = registry.get_or_create(std::string(present_name));  // the entry exists
+  auto erasable = registry.get_or_create(std::string(absent_name) + "!");
+  REQUIRE(held != nullptr);
+  const char* form = Keys::form;
+
+  check_no_allocation(form, "registry::find (hit)", [&] { (void)registry.find(keys.present); });
+  check_no_allocation(form, "registry::find (miss)", [&] { (void)registry.find(keys.absent); });
+  check_no_allocation(form, "registry::contains (hit)",
+                      [&] { CHECK(registry.contains(keys.present)); });
+  check_no_allocation(form, "registry::contains (miss)",
+                      [&] { CHECK(!registry.contains(keys.absent)); });
+  check_no_allocation(form, "registry::visit (hit)", [&] {
+    CHECK(registry.visit(keys.present, [](std::string& value) { (void)value.size(); }));
+  });
+  check_no_allocation(form, "registry::get_or_create (hit)",
+                      [&] { (void)registry.get_or_create(keys.present); });
+  check_no_allocation(form, "registry::get_or_create_with (hit)", [&] {
+    (void)registry.get_or_create_with(keys.present, [] { return std::string("never built"); });
+  });
+  check_no_allocation(form, "registry::erase (miss)", [&] { CHECK(!registry.erase(keys.absent)); });
+}
+
+TEST_CASE("registry: lookups by std::string_view or const char* allocate nothing") {
+  registry_lookups_allocate_nothing<string_view_keys>();
+  registry_lookups_allocate_nothing<c_string_keys>();
+}
+
+// ---------------------------------------------------------------------------------------------
+// rc_map
+// ---------------------------------------------------------------------------------------------
+
+template <class Keys>
+void rc_map_lookups_allocate_nothing() {
+  const Keys keys;
+  tandem::rc_map<std::string, std::string> map(4);
+  // (Not a structured binding: clang 14 cannot capture one in a lambda.)
+  const auto created = map.insert(std::string(present_name), std::string(40, 'v'));
+  REQUIRE(created.second);
+  const auto& held = created.first;
+  const char* form = Keys::form;
+
+  check_no_allocation(form, "rc_map::get (hit)", [&] { CHECK(map.get(keys.present)); });
+  check_no_allocation(form, "rc_map::get (miss)", [&] { CHECK(!map.get(keys.absent)); });
+  check_no_allocation(form, "rc_map::contains (hit)", [&] { CHECK(map.contains(keys.present)); });
+  check_no_allocation(form, "rc_map::contains (miss)", [&] { CHECK(!map.contains(keys.absent)); });
+  check_no_allocation(form, "rc_map::use_count (hit)",
+                      [&] { CHECK(map.use_count(keys.present) == 1); });
+  check_no_allocation(form, "rc_map::use_count (miss)",
+                      [&] { CHECK(map.use_count(keys.absent) == 0); });
+  check_no_allocation(form, "rc_map::get_or_insert_with (hit)", [&] {
+    auto h = map.get_or_insert_with(keys.present, [] { return std::string(40, 'x'); });
+    CHECK(h == held);
+  });
+  check_no_allocation(form, "rc_map::try_emplace (hit)", [&] {
+    auto [h, fresh] = map.try_emplace(keys.present, std::size_t{40}, 'x');
+    CHECK(!fresh);
+  });
+  // The value is forwarded, not built: a hit neither constructs nor consumes it.
+  const std::string unused_value(40, 'u');
+  check_no_allocation(form, "rc_map::insert (hit)", [&] {
+    auto [h, fresh] = map.insert(keys.present, unused_value);
+    CHECK(!fresh);
+  });
+  CHECK(*held == std::string(40, 'v'));
+}
+
+TEST_CASE("rc_map: lookups by std::string_view or const char* allocate nothing") {
+  rc_map_lookups_allocate_nothing<string_view_keys>();
+  rc_map_lookups_allocate_nothing<c_string_keys>();
+}
+
+// ---------------------------------------------------------------------------------------------
+// event_bus
+// ---------------------------------------------------------------------------------------------
+
+template <class Keys>
+void event_bus_lookups_allocate_nothing() {
+  const Keys keys;
+  tandem::event_bus<int> bus;
+  auto subscriber = bus.subscribe(std::string(present_name));
+  REQUIRE(bus.publish(present_name, 1) == 1);  // the mailbox has its first segment now
+  const char* form = Keys::form;
+
+  check_no_allocation(form, "event_bus::publish (absent topic)",
+                      [&] { CHECK(bus.publish(keys.absent, 2) == 0); });
+  check_no_allocation(form, "event_bus::publish_from (absent topic)",
+                      [&] { CHECK(bus.publish_from(subscriber, keys.absent, 2) == 0); });
+  check_no_allocation(form, "event_bus::publish (existing topic, room in the mailbox)",
+                      [&] { CHECK(bus.publish(keys.present, 3) == 1); });
+  check_no_allocation(form, "event_bus::subscriber_count (existing topic)",
+                      [&] { CHECK(bus.subscriber_count(keys.present) == 1); });
+  check_no_allocation(form, "event_bus::subscriber_count (absent topic)",
+                      [&] { CHECK(bus.subscriber_count(keys.absent) == 0); });
+  CHECK(subscriber.try_receive() == 1);
+  CHECK(subscriber.try_receive() == 3);
+}
+
+TEST_CASE("event_bus: topic lookups by std::string_view or const char* allocate nothing") {
+  event_bus_lookups_allocate_nothing<string_view_keys>();
+  event_bus_lookups_allocate_nothing<c_string_keys>();
+}
+
+// ---------------------------------------------------------------------------------------------
+// double_buffer_map (section reserved: added by the double_buffer owner)
+// ---------------------------------------------------------------------------------------------
+
+}  // namespace
