@@ -33,9 +33,22 @@ else()
   )
 endif()
 
+# Feature `redis`: tandem::redis (needs hiredis, which the feature depends on). Without it the
+# component is OFF, so a hiredis that happens to be installed is not picked up silently.
+vcpkg_check_features(OUT_FEATURE_OPTIONS TANDEM_FEATURE_OPTIONS
+  FEATURES
+    redis TANDEM_FEATURE_REDIS
+)
+if(TANDEM_FEATURE_REDIS)
+  set(TANDEM_WITH_REDIS ON)
+else()
+  set(TANDEM_WITH_REDIS OFF)
+endif()
+
 vcpkg_cmake_configure(
   SOURCE_PATH "${SOURCE_PATH}"
   OPTIONS
+    "-DTANDEM_WITH_REDIS=${TANDEM_WITH_REDIS}"
     -DTANDEM_BUILD_TESTS=OFF
     -DTANDEM_BUILD_BENCHMARKS=OFF
     -DTANDEM_BUILD_EXAMPLES=OFF

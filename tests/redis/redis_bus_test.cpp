@@ -1,0 +1,385 @@
+// tests/redis/redis_bus_test.cpp -- tandem::redis_bus against the fixture's private
+// redis-server: two nodes in one process, two processes, hostile input from a foreign client,
+// 1 MiB messages, 10,000 topics, a slow subscriber with a bounded mailbox.
+#include <spawn.h>
+#include <sys/wait.h>
+
+#include <atomic>
+#include <cstdint>
+#include <cstdlib>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <tandem/redis_bus.hpp>
+
+#include "redis_test_support.hpp"
+
+using namespace std::chrono_literals;
+using tandem::overflow_policy;
+using tandem::redis_bus;
+namespace rt = tandem::test::redis;
+
+namespace {
+
+// Heap-owning text (longer than the small-string buffer).
+std::string text(std::string_view what, std::size_t i) {
+  return "a message that owns heap memory: " + std::string(what) + " #" + std::to_string(i);
+}
+
+tandem::redis_options options(const std::string& prefix) {
+  return rt::options_for(rt::fixture_port(), prefix);
+}
+
+struct reading {
+  int sensor;
+  double value;
+};
+
+}  // namespace
+
+TEST_CASE("a publish reaches local subscribers at once and the other node once, never twice") {
+  tandem::test::watchdog watchdog("two nodes", 60s);
+  const std::string prefix = rt::unique_prefix("two-nodes");
+  redis_bus<std::string> a(options(prefix));
+  redis_bus<std::string> b(options(prefix));
+  REQUIRE(a.wait_connected(10s));
+  REQUIRE(b.wait_connected(10s));
+  CHECK(a.node_name() != b.node_name());
+  CHECK(a.channel() == prefix + "events");
+
+  auto at_a = a.subscribe("room:lobby");
+  auto at_b = b.subscribe("room:lobby");
+  auto marker_at_a = a.subscribe("marker");
+  CHECK(a.topic_count() == 2);
+  CHECK(b.subscriber_count("room:lobby") == 1);
+
+  REQUIRE(a.publish("room:lobby", text("hello", 1)) == 1);
+  const std::optional<std::string> local = at_a.try_receive();  // at once, no Redis involved
+  REQUIRE(local);
+  CHECK(*local == text("hello", 1));
+  const std::optional<std::string> remote = at_b.receive_for(10s);
+  REQUIRE(remote);
+  CHECK(*remote == text("hello", 1));
+
+  // b answers on one channel after it received: by the time a has the marker, a's own
+  // envelope (published before it, on the same channel) has come back to a and was ignored.
+  b.publish("marker", text("marker", 2));
+  REQUIRE(marker_at_a.receive_for(10s));
+  CHECK(at_a.try_receive() == std::nullopt);
+  CHECK(at_b.try_receive() == std::nullopt);
+
+  REQUIRE(a.flush(10s));
+  REQUIRE(b.flush(10s));
+  const tandem::redis_bus_stats sa = a.stats();
+  const tandem::redis_bus_stats sb = b.stats();
+  CHECK(sa.sent == 1);
+  CHECK(sa.received == 1);  // the marker
+  CHECK(sb.sent == 1);
+  CHECK(sb.received == 1);
+  CHECK(sa.dropped + sa.rejected + sa.missed + sb.dropped + sb.rejected + sb.missed == 0);
+}
+
+TEST_CASE("order per publishing thread and topic is kept between two nodes") {
+  tandem::test::watchdog watchdog("order", 120s);
+  const std::string prefix = rt::unique_prefix("order");
+  redis_bus<std::string> a(options(prefix));
+  redis_bus<std::string> b(options(prefix));
+  REQUIRE(a.wait_connected(10s));
+  REQUIRE(b.wait_connected(10s));
+  constexpr std::size_t threads = 2;
+  constexpr std::size_t per_thread = 500;
+  auto red = b.subscribe("red");
+  auto blue = b.subscribe("blue");
+  {
+    std::vector<std::thread> publishers;
+    for (std::size_t t = 0; t < threads; ++t) {
+      publishers.emplace_back([&, t] {
+        for (std::size_t i = 0; i < per_thread; ++i) {
+          a.publish("red", std::to_string(t) + ":" + std::to_string(i) + ":" + text("red", i));
+          a.publish("blue", std::to_string(t) + ":" + std::to_string(i) + ":" + text("blue", i));
+        }
+      });
+    }
+    for (auto& p : publishers) p.join();
+  }
+  for (auto* sub : {&red, &blue}) {
+    std::vector<std::size_t> next(threads, 0);
+    for (std::size_t n = 0; n < threads * per_thread; ++n) {
+      const std::optional<std::string> m = sub->receive_for(10s);
+      REQUIRE(m);
+      const std::size_t t = std::stoul(m->substr(0, m->find(':')));
+      const std::size_t i = std::stoul(m->substr(m->find(':') + 1));
+      REQUIRE(t < threads);
+      REQUIRE(i == next[t]);  // in order, none lost, none twice
+      ++next[t];
+    }
+  }
+  CHECK(b.stats().missed == 0);
+}
+
+TEST_CASE("trivially copyable messages cross nodes with the default codec") {
+  tandem::test::watchdog watchdog("trivially copyable", 60s);
+  const std::string prefix = rt::unique_prefix("pod");
+  redis_bus<reading> a(options(prefix));
+  redis_bus<reading> b(options(prefix));
+  REQUIRE(a.wait_connected(10s));
+  REQUIRE(b.wait_connected(10s));
+  auto sub = b.subscribe("temperature");
+  a.publish("temperature", reading{7, 21.5});
+  const std::optional<reading> r = sub.receive_for(10s);
+  REQUIRE(r);
+  CHECK(r->sensor == 7);
+  CHECK(r->value == 21.5);
+}
+
+TEST_CASE("publish_from skips the sender's own subscription locally, not on other nodes") {
+  tandem::test::watchdog watchdog("publish_from", 60s);
+  const std::string prefix = rt::unique_prefix("from");
+  redis_bus<std::string> a(options(prefix));
+  redis_bus<std::string> b(options(prefix));
+  REQUIRE(a.wait_connected(10s));
+  REQUIRE(b.wait_connected(10s));
+  auto me = a.subscribe("chat");
+  auto neighbour = a.subscribe("chat");
+  auto far = b.subscribe("chat");
+  CHECK(a.publish_from(me, "chat", text("from me", 1)) == 1);
+  CHECK(me.try_receive() == std::nullopt);
+  CHECK(neighbour.try_receive() == text("from me", 1));
+  CHECK(far.receive_for(10s) == text("from me", 1));
+}
+
+TEST_CASE("the channel prefix isolates buses sharing one Redis") {
+  tandem::test::watchdog watchdog("isolation", 60s);
+  const std::string prefix = rt::unique_prefix("iso");
+  redis_bus<std::string> a(options(prefix + "x:"));
+  redis_bus<std::string> b(options(prefix + "x:"));
+  redis_bus<std::string> other(options(prefix + "y:"));
+  redis_bus<std::string> other_sender(options(prefix + "y:"));
+  REQUIRE(a.wait_connected(10s));
+  REQUIRE(b.wait_connected(10s));
+  REQUIRE(other.wait_connected(10s));
+  REQUIRE(other_sender.wait_connected(10s));
+  auto at_b = b.subscribe("news");
+  auto at_other = other.subscribe("news");
+  auto marker_at_other = other.subscribe("marker");
+  a.publish("news", text("for x only", 1));
+  REQUIRE(at_b.receive_for(10s) == text("for x only", 1));
+  // Redis finished a's PUBLISH before b had it; the marker is published after that, so it
+  // reaches `other` after anything a's PUBLISH could have sent it.
+  other_sender.publish("marker", text("marker", 2));
+  REQUIRE(marker_at_other.receive_for(10s));
+  CHECK(at_other.try_receive() == std::nullopt);
+  CHECK(other.stats().received == 1);
+  CHECK(other.stats().rejected == 0);
+}
+
+TEST_CASE("garbage and hostile sizes from a foreign client are counted and dropped") {
+  tandem::test::watchdog watchdog("hostile input", 60s);
+  const std::string prefix = rt::unique_prefix("hostile");
+  redis_bus<int> b(options(prefix));
+  REQUIRE(b.wait_connected(10s));
+  auto sub = b.subscribe("readings");
+  rt::raw_client foreign(rt::fixture_port());
+  REQUIRE(foreign.ok());
+
+  auto valid_int = [](int v) {
+    std::string bytes(sizeof v, '\0');
+    std::memcpy(bytes.data(), &v, sizeof v);
+    return bytes;
+  };
+  rt::envelope_parts base;
+  base.payload = valid_int(1);
+  std::vector<std::string> garbage;
+  garbage.emplace_back("");
+  garbage.emplace_back("hello, I am not an envelope at all, just text");
+  garbage.emplace_back("TB");
+  garbage.push_back(std::string("TB\x01", 3));
+  {
+    auto p = base;
+    p.version = 2;  // a newer version
+    garbage.push_back(rt::make_envelope(p));
+  }
+  {
+    auto p = base;
+    p.node_length = 0;
+    p.node.clear();
+    garbage.push_back(rt::make_envelope(p));
+  }
+  {
+    auto p = base;
+    p.node_length = 255;  // longer than the rest
+    garbage.push_back(rt::make_envelope(p));
+  }
+  for (std::int64_t length : {std::int64_t{0xFFFFFFFF}, std::int64_t{2000}, std::int64_t{9}}) {
+    auto p = base;
+    p.topic_length = length;  // 4 GiB, beyond max_topic_bytes, and one byte into the payload
+    garbage.push_back(rt::make_envelope(p));
+  }
+  for (std::int64_t length : {std::int64_t{0xFFFFFFFF}, std::int64_t{5}, std::int64_t{3}}) {
+    auto p = base;
+    p.payload_length = length;  // 4 GiB, past the end, short of it (trailing bytes)
+    garbage.push_back(rt::make_envelope(p));
+  }
+  {
+    auto p = base;
+    p.payload = "xyz";  // well-formed envelope, but the int codec refuses 3 bytes
+    garbage.push_back(rt::make_envelope(p));
+  }
+  {
+    std::string truncated = rt::make_envelope(base);
+    truncated.pop_back();
+    garbage.push_back(truncated);
+  }
+  for (const std::string& bytes : garbage) foreign.publish(b.channel(), bytes);
+  // redis-cli too, exactly as an operator would.
+  const std::string cli = std::string(TANDEM_REDIS_CLI_PATH) + " -p " +
+                          std::to_string(rt::fixture_port()) + " PUBLISH '" + b.channel() +
+                          "' 'rm -rf / ; garbage from redis-cli' > /dev/null";
+  REQUIRE(std::system(cli.c_str()) == 0);
+  // An envelope claiming to be from b itself: ignored (not delivered, not rejected).
+  {
+    auto p = base;
+    p.node = b.node_name();
+    p.payload = valid_int(666);
+    foreign.publish(b.channel(), rt::make_envelope(p));
+  }
+  // Then a valid foreign envelope: once it arrives, everything before it was processed.
+  {
+    auto p = base;
+    p.sequence = 1;
+    p.payload = valid_int(42);
+    foreign.publish(b.channel(), rt::make_envelope(p));
+  }
+  const std::optional<int> value = sub.receive_for(10s);
+  REQUIRE(value);
+  CHECK(*value == 42);
+  CHECK(sub.try_receive() == std::nullopt);
+  const tandem::redis_bus_stats stats = b.stats();
+  CHECK(stats.rejected == garbage.size() + 1);
+  CHECK(stats.received == 1);
+  REQUIRE(b.wait_connected(1s));  // none of it broke the connection
+}
+
+TEST_CASE("1 MiB messages cross nodes; larger ones and long topics throw at publish") {
+  tandem::test::watchdog watchdog("1 MiB", 60s);
+  const std::string prefix = rt::unique_prefix("big");
+  redis_bus<std::string> a(options(prefix));
+  redis_bus<std::string> b(options(prefix));
+  REQUIRE(a.wait_connected(10s));
+  REQUIRE(b.wait_connected(10s));
+  auto local = a.subscribe("blob");
+  auto remote = b.subscribe("blob");
+  std::string big(std::size_t{1} << 20, '\0');
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>('a' + i % 26);
+  for (int round = 0; round < 3; ++round) {
+    big[0] = static_cast<char>('0' + round);
+    CHECK(a.publish("blob", big) == 1);
+  }
+  for (int round = 0; round < 3; ++round) {
+    big[0] = static_cast<char>('0' + round);
+    CHECK(local.try_receive() == big);
+    const std::optional<std::string> got = remote.receive_for(20s);
+    REQUIRE(got);
+    CHECK(*got == big);
+  }
+  std::string too_big(big.size() + 1, 'x');
+  CHECK_THROWS_AS(a.publish("blob", too_big), tandem::message_too_large);
+  CHECK_THROWS_AS(a.publish(std::string(2000, 't'), "short"), std::length_error);
+  CHECK(local.try_receive() == std::nullopt);  // nothing delivered by a refused publish
+  REQUIRE(a.flush(20s));
+  CHECK(a.stats().sent == 3);
+  CHECK(a.stats().dropped == 0);
+}
+
+TEST_CASE("10,000 topics: every one reaches the other node") {
+  tandem::test::watchdog watchdog("10,000 topics", 120s);
+  const std::string prefix = rt::unique_prefix("many");
+  auto o = options(prefix);
+  o.send_queue_capacity = 20000;
+  redis_bus<std::string> a(o);
+  redis_bus<std::string> b(o);
+  REQUIRE(a.wait_connected(10s));
+  REQUIRE(b.wait_connected(10s));
+  constexpr std::size_t topics = 10000;
+  std::vector<redis_bus<std::string>::subscription> subs;
+  subs.reserve(topics);
+  for (std::size_t i = 0; i < topics; ++i) subs.push_back(b.subscribe("topic:" + std::to_string(i)));
+  CHECK(b.topic_count() == topics);
+  for (std::size_t i = 0; i < topics; ++i) a.publish("topic:" + std::to_string(i), text("t", i));
+  for (std::size_t i = 0; i < topics; ++i) {
+    const std::optional<std::string> m = subs[i].receive_for(20s);
+    REQUIRE(m);
+    REQUIRE(*m == text("t", i));
+  }
+  CHECK(b.stats().received == topics);
+}
+
+TEST_CASE("a slow remote subscriber with a bounded mailbox loses its oldest, nobody else") {
+  tandem::test::watchdog watchdog("slow subscriber", 60s);
+  const std::string prefix = rt::unique_prefix("slow");
+  redis_bus<std::string> a(options(prefix));
+  redis_bus<std::string> b(options(prefix));
+  REQUIRE(a.wait_connected(10s));
+  REQUIRE(b.wait_connected(10s));
+  CHECK_THROWS_AS((void)b.subscribe("feed", 8, overflow_policy::block), std::invalid_argument);
+  auto slow = b.subscribe("feed", 8, overflow_policy::drop_oldest);
+  auto fast = b.subscribe("feed");
+  constexpr std::size_t count = 1000;
+  for (std::size_t i = 0; i < count; ++i) a.publish("feed", text("feed", i));
+  for (std::size_t i = 0; i < count; ++i) REQUIRE(fast.receive_for(10s) == text("feed", i));
+  CHECK(slow.pending() == 8);
+  CHECK(slow.dropped() == count - 8);
+  for (std::size_t i = count - 8; i < count; ++i) CHECK(slow.try_receive() == text("feed", i));
+  CHECK(b.stats().received == count);
+}
+
+TEST_CASE("a bounded blocking default mailbox is refused at construction") {
+  auto o = options(rt::unique_prefix("refused"));
+  o.local.mailbox_capacity = 16;
+  o.local.overflow = overflow_policy::block;
+  CHECK_THROWS_AS(redis_bus<std::string>(o), std::invalid_argument);
+  o.local.overflow = overflow_policy::drop_newest;
+  CHECK_NOTHROW(redis_bus<std::string>(o));
+}
+
+TEST_CASE("two processes exchange messages in order through Redis") {
+  tandem::test::watchdog watchdog("two processes", 120s);
+  const std::string prefix = rt::unique_prefix("processes");
+  redis_bus<std::string> here(options(prefix));
+  auto control = here.subscribe("control");
+  auto pongs = here.subscribe("pong");
+  REQUIRE(here.wait_connected(10s));
+
+  std::vector<std::string> args{TANDEM_REDIS_PEER_PATH, std::to_string(rt::fixture_port()),
+                                prefix};
+  std::vector<char*> argv;
+  for (std::string& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  pid_t peer = -1;
+  REQUIRE(::posix_spawn(&peer, argv[0], nullptr, nullptr, argv.data(), environ) == 0);
+  auto reap = [&] {
+    int status = -1;
+    const bool exited = rt::eventually([&] { return ::waitpid(peer, &status, WNOHANG) == peer; });
+    if (!exited) {
+      ::kill(peer, SIGKILL);
+      ::waitpid(peer, &status, 0);
+    }
+    return exited && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  };
+
+  const std::optional<std::string> ready = control.receive_for(30s);
+  if (!ready) reap();
+  REQUIRE(ready == "ready");
+  constexpr std::size_t count = 200;
+  for (std::size_t i = 0; i < count; ++i) here.publish("ping", text("ping", i));
+  for (std::size_t i = 0; i < count; ++i) {
+    const std::optional<std::string> pong = pongs.receive_for(20s);
+    if (!pong) reap();
+    REQUIRE(pong == "pong: " + text("ping", i));
+  }
+  here.publish("ping", "quit");
+  CHECK(reap() == 0);
+  CHECK(here.stats().received == count + 1);
+}
