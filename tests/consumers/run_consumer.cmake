@@ -26,7 +26,7 @@ endfunction()
 
 set(consumer_args "-DTANDEM_CONSUMER_MODE=${MODE}" "-DTANDEM_SOURCE_DIR=${TANDEM_SOURCE_DIR}")
 
-if(MODE STREQUAL "find_package")
+if(MODE MATCHES "^find_package")
   set(prefix "${WORK_DIR}/prefix")
   run_step("configure tandem" "${CMAKE_COMMAND}" -S "${TANDEM_SOURCE_DIR}" -B "${WORK_DIR}/tandem"
     -G "${GENERATOR}" "-DCMAKE_CXX_COMPILER=${CXX_COMPILER}" -DCMAKE_BUILD_TYPE=Release
@@ -139,5 +139,11 @@ if(EXISTS "${WORK_DIR}/consumer/consumer")
   run_step("run consumer (${MODE})" "${WORK_DIR}/consumer/consumer")
 else()
   message(FATAL_ERROR "the consumer program was not built")
+endif()
+if(MODE STREQUAL "find_package_redis")
+  if(NOT EXISTS "${WORK_DIR}/consumer/consumer_redis")
+    message(FATAL_ERROR "the tandem::redis consumer program was not built")
+  endif()
+  run_step("run consumer_redis" "${WORK_DIR}/consumer/consumer_redis")
 endif()
 message(STATUS "${step_output}")
