@@ -6,6 +6,7 @@
 // would allocate. A std::string key is constructed only when an entry is actually created.
 //
 // One program: counting_new.hpp replaces operator new for this file only.
+#include <tandem/double_buffer_map.hpp>
 #include <tandem/event_bus.hpp>
 #include <tandem/rc_map.hpp>
 #include <tandem/registry.hpp>
@@ -166,7 +167,36 @@ TEST_CASE("event_bus: topic lookups by std::string_view or const char* allocate 
 }
 
 // ---------------------------------------------------------------------------------------------
-// double_buffer_map (section reserved: added by the double_buffer owner)
+// double_buffer_map
 // ---------------------------------------------------------------------------------------------
+
+template <class Keys>
+void double_buffer_map_lookups_allocate_nothing() {
+  const Keys keys;
+  auto [writer, reader] = tandem::make_double_buffer_map<std::string, int>();
+  writer.insert(std::string(present_name), 7);
+  writer.publish();
+  const char* form = Keys::form;
+
+  check_no_allocation(form, "read_guard::find (hit)", [&] {
+    const auto guard = reader.read();
+    const int* value = guard.find(keys.present);
+    CHECK((value != nullptr && *value == 7));
+  });
+  check_no_allocation(form, "read_guard::find (miss)",
+                      [&] { CHECK(reader.read().find(keys.absent) == nullptr); });
+  check_no_allocation(form, "read_guard::contains",
+                      [&] { CHECK(reader.read().contains(keys.present)); });
+  check_no_allocation(form, "reader::get (hit)", [&] { CHECK(reader.get(keys.present) == 7); });
+  check_no_allocation(form, "reader::get (miss)",
+                      [&] { CHECK_FALSE(reader.get(keys.absent).has_value()); });
+  check_no_allocation(form, "reader::contains",
+                      [&] { CHECK_FALSE(reader.contains(keys.absent)); });
+}
+
+TEST_CASE("double_buffer_map: lookups by std::string_view or const char* allocate nothing") {
+  double_buffer_map_lookups_allocate_nothing<string_view_keys>();
+  double_buffer_map_lookups_allocate_nothing<c_string_keys>();
+}
 
 }  // namespace

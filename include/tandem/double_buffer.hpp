@@ -168,12 +168,12 @@ namespace detail {
 }
 }  // namespace detail
 
+// The requirements are named concepts on the class template, so that a bad T or Op's first
+// error names them: T an object type, Op callable as op(T&) through Op& and Op&& and nothrow
+// move constructible (it is stored in the op log).
 template <class T, class Op, sync::fence_policy Fence = sync::asymmetric_fence>
+requires double_buffer_value<T> && double_buffer_operation<Op, T>
 class double_buffer {
-  static_assert(double_buffer_value<T>, "tandem::double_buffer<T, Op>: T must be an object type");
-  static_assert(double_buffer_operation<Op, T>,
-                "tandem::double_buffer<T, Op>: Op must be callable as op(T&) through Op& and "
-                "through Op&&, and nothrow move constructible (it is stored in the op log)");
 
   using epochs_type = sync::reader_epochs<Fence>;
 
@@ -539,9 +539,9 @@ class double_buffer {
 // Builds the two copies as T(args...) twice (args are passed as lvalues both times, so they
 // are not moved into the first copy) and returns the writer and a first reader.
 template <class T, class Op, class... Args>
-[[nodiscard]] std::pair<typename double_buffer<T, Op>::writer,
-                        typename double_buffer<T, Op>::reader>
-make_double_buffer(Args&&... args) {
+requires double_buffer_value<T> && double_buffer_operation<Op, T>
+[[nodiscard]] auto make_double_buffer(Args&&... args)  // -> pair<writer, reader>
+{
   static_assert(std::is_constructible_v<T, const std::remove_reference_t<Args>&...>,
                 "tandem::make_double_buffer<T, Op>(args...): T must be constructible from "
                 "args... passed as lvalues (both copies are built from the same args)");

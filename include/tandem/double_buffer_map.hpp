@@ -78,6 +78,7 @@
 
 #include "detail/port.hpp"
 #include "double_buffer.hpp"
+#include "string_hash.hpp"
 #include "sync/asymmetric_fence.hpp"
 
 namespace tandem {
@@ -97,27 +98,34 @@ concept double_buffer_map_hash = std::copy_constructible<Hash> &&
 template <class KeyEqual, class K>
 concept double_buffer_map_key_equal =
     std::copy_constructible<KeyEqual> && std::predicate<const KeyEqual&, const K&, const K&>;
+// What a lookup (read_guard::find/contains, reader::get/contains) takes: K itself; any key the
+// Hash and KeyEqual accept when both are transparent (std::string_view or const char* for the
+// default std::string key: nothing is built, nothing allocated); or anything implicitly
+// convertible to K (converted once per call).
+template <class Q, class K, class Hash, class KeyEqual>
+concept double_buffer_map_lookup_key =
+    std::same_as<std::remove_cvref_t<Q>, K> ||
+    (requires {
+      typename Hash::is_transparent;
+      typename KeyEqual::is_transparent;
+    } && std::is_invocable_r_v<std::size_t, const Hash&, const Q&> &&
+     std::is_invocable_r_v<bool, const KeyEqual&, const K&, const Q&>) ||
+    std::convertible_to<const Q&, K>;
+
 // What erase_if accepts: pred(const K&, const V&) -> bool-ish.
 template <class Pred, class K, class V>
 concept double_buffer_map_predicate =
     std::move_constructible<Pred> && std::predicate<Pred&, const K&, const V&>;
 
-template <class K, class V, class Hash = std::hash<K>, class KeyEqual = std::equal_to<K>,
+// The requirements are named concepts on the class template (and on make_double_buffer_map),
+// so that a bad parameter's first error names tandem's requirement: K and V are copied into
+// both maps and kept in the op log (copy constructible, nothrow move constructible); Hash and
+// KeyEqual are copied into both maps.
+template <class K, class V, class Hash = default_hash<K>, class KeyEqual = default_key_equal<K>,
           sync::fence_policy Fence = sync::asymmetric_fence>
+requires double_buffer_map_key<K> && double_buffer_map_value<V> &&
+    double_buffer_map_hash<Hash, K> && double_buffer_map_key_equal<KeyEqual, K>
 class double_buffer_map {
-  static_assert(double_buffer_map_key<K>,
-                "tandem::double_buffer_map<K, V>: K must be copy constructible and nothrow "
-                "move constructible (keys are stored twice and kept in the op log)");
-  static_assert(double_buffer_map_value<V>,
-                "tandem::double_buffer_map<K, V>: V must be copy constructible and nothrow "
-                "move constructible (values are stored twice and kept in the op log)");
-  static_assert(double_buffer_map_hash<Hash, K>,
-                "tandem::double_buffer_map<K, V, Hash>: Hash must be copy constructible, nothrow "
-                "move constructible and callable as hash(const K&) -> std::size_t");
-  static_assert(double_buffer_map_key_equal<KeyEqual, K>,
-                "tandem::double_buffer_map<K, V, Hash, KeyEqual>: KeyEqual must be copy "
-                "constructible and callable as equal(const K&, const K&) -> bool");
-
  public:
   using key_type = K;
   using mapped_type = V;
@@ -216,6 +224,19 @@ class double_buffer_map {
 
   using buffer = double_buffer<map_type, operation, Fence>;
 
+  // A lookup key as the map takes it: itself when Hash/KeyEqual accept it (or it is a K),
+  // else converted to a K (a temporary bound to the caller's const reference).
+  template <class Q>
+  static decltype(auto) lookup_form(const Q& key) {
+    if constexpr (std::same_as<Q, K> ||
+                  (transparent && std::is_invocable_r_v<std::size_t, const Hash&, const Q&> &&
+                   std::is_invocable_r_v<bool, const KeyEqual&, const K&, const Q&>)) {
+      return (key);
+    } else {
+      return K(key);
+    }
+  }
+
   static constexpr bool transparent = requires {
     typename Hash::is_transparent;
     typename KeyEqual::is_transparent;
@@ -225,19 +246,17 @@ class double_buffer_map {
   // A consistent, read-only snapshot of the published map, valid while the guard lives.
   class [[nodiscard]] read_guard {
    public:
-    // The value for `key`, or nullptr when absent. Valid while this guard lives.
-    [[nodiscard]] const V* find(const K& key) const { return found(map().find(key)); }
-    // Heterogeneous lookup, when Hash and KeyEqual are both transparent.
-    template <class Q>
-    requires(transparent && !std::is_convertible_v<const Q&, const K&>)
-        [[nodiscard]] const V* find(const Q& key) const {
-      return found(map().find(key));
+    // The value for `key` (a double_buffer_map_lookup_key), or nullptr when absent. Valid
+    // while this guard lives.
+    template <class Q = K>
+    requires double_buffer_map_lookup_key<Q, K, Hash, KeyEqual>
+    [[nodiscard]] const V* find(const Q& key) const {
+      return found(map().find(lookup_form(key)));
     }
-    [[nodiscard]] bool contains(const K& key) const { return map().find(key) != map().end(); }
-    template <class Q>
-    requires(transparent && !std::is_convertible_v<const Q&, const K&>)
-        [[nodiscard]] bool contains(const Q& key) const {
-      return map().find(key) != map().end();
+    template <class Q = K>
+    requires double_buffer_map_lookup_key<Q, K, Hash, KeyEqual>
+    [[nodiscard]] bool contains(const Q& key) const {
+      return map().find(lookup_form(key)) != map().end();
     }
     [[nodiscard]] std::size_t size() const noexcept { return map().size(); }
     [[nodiscard]] bool empty() const noexcept { return map().empty(); }
@@ -264,12 +283,18 @@ class double_buffer_map {
     // Throws std::logic_error on a moved-from reader (so do get, contains and size).
     [[nodiscard]] read_guard read() { return read_guard(reader_.read()); }
     // One-shot lookups, each under its own guard.
-    [[nodiscard]] std::optional<V> get(const K& key) {
+    template <class Q = K>
+    requires double_buffer_map_lookup_key<Q, K, Hash, KeyEqual>
+    [[nodiscard]] std::optional<V> get(const Q& key) {
       const auto guard = read();
       const V* value = guard.find(key);
       return value != nullptr ? std::optional<V>(*value) : std::nullopt;
     }
-    [[nodiscard]] bool contains(const K& key) { return read().contains(key); }
+    template <class Q = K>
+    requires double_buffer_map_lookup_key<Q, K, Hash, KeyEqual>
+    [[nodiscard]] bool contains(const Q& key) {
+      return read().contains(key);
+    }
     [[nodiscard]] std::size_t size() { return read().size(); }
 
     // Exchanges what the two readers read. Neither may have a live guard.
@@ -373,7 +398,9 @@ class double_buffer_map {
 
 // auto [w, r] = tandem::make_double_buffer_map<K, V>();  (optionally <K, V, Hash, KeyEqual>
 // and (bucket_count, hash, equal)).
-template <class K, class V, class Hash = std::hash<K>, class KeyEqual = std::equal_to<K>>
+template <class K, class V, class Hash = default_hash<K>, class KeyEqual = default_key_equal<K>>
+requires double_buffer_map_key<K> && double_buffer_map_value<V> &&
+    double_buffer_map_hash<Hash, K> && double_buffer_map_key_equal<KeyEqual, K>
 [[nodiscard]] auto make_double_buffer_map(std::size_t bucket_count = 0, const Hash& hash = Hash(),
                                           const KeyEqual& equal = KeyEqual()) {
   return double_buffer_map<K, V, Hash, KeyEqual>::create(bucket_count, hash, equal);

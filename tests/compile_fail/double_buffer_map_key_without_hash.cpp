@@ -1,0 +1,15 @@
+// expect-error: make_double_buffer_map|tandem::double_buffer_map|class template .double_buffer_map.
+// expect-concept: double_buffer_map_hash
+// A key type with no std::hash specialisation (and no Hash given): the issue's own example.
+#include <tandem/double_buffer_map.hpp>
+
+struct no_hash_type {
+  int value;
+  bool operator==(const no_hash_type&) const = default;
+};
+
+int main() {
+  auto [writer, reader] = tandem::make_double_buffer_map<no_hash_type, int>();
+  (void)writer;
+  (void)reader;
+}
