@@ -418,11 +418,20 @@ namespace {
 struct reader_box;
 struct set_reader_box {
   std::shared_ptr<reader_box> box;
+  bool reset = false;  // empties the state (breaks a buffer -> box -> reader -> buffer cycle)
   void operator()(std::shared_ptr<reader_box>& t) & {
-    if (box) t = box;
+    if (reset) {
+      t.reset();
+    } else if (box) {
+      t = box;
+    }
   }
   void operator()(std::shared_ptr<reader_box>& t) && {
-    if (box) t = std::move(box);
+    if (reset) {
+      t.reset();
+    } else if (box) {
+      t = std::move(box);
+    }
   }
 };
 using reader_boxes = tandem::double_buffer<std::shared_ptr<reader_box>, set_reader_box>;
@@ -477,6 +486,11 @@ TEST_CASE("assigning a reader from a reader that lives inside the state it relea
     const auto g = outer_reader.read();
     CHECK(*g != nullptr);
   }
+  // The inner buffer's state holds a reader of the inner buffer (a cycle): empty both copies.
+  inner_writer.push(set_reader_box{nullptr, true});
+  inner_writer.publish();
+  inner_writer.push(set_reader_box{nullptr, true});
+  inner_writer.publish();
 }
 
 TEST_CASE("assigning a writer from a writer that lives inside the state it releases") {
