@@ -9,11 +9,16 @@
 //
 // The output shows that guarantee (part 1) and its price (part 2): a request that finds no
 // live handle opens the pool again, so short requests that do not overlap reopen it every time.
-// Part 3 measures the remedy: a handle kept by the server keeps the pool open.
+// Parts 3 and 4 measure the two remedies: a handle kept by the server keeps the pool open
+// (until the server drops it), and the linger option (tandem::rc_map_options::linger, issue 16)
+// keeps a pool for an idle time after its last request, so the next request within that time
+// reuses it; idle pools close by themselves once the time has passed (collect(), or lazily on
+// later map operations), and max_lingering bounds how many idle pools stay open.
 #include <tandem/rc_map.hpp>
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <latch>
 #include <string>
@@ -177,5 +182,29 @@ int main() {
       "  pools opened: %d for %d requests, still open after dropping the handles: %zu\n"
       "  -> to keep a busy tenant's pool warm, hold a handle to it; drop it to close the pool.\n",
       pools_opened.load() - opened_before, burst_requests, pools.size());
-  return pools.empty() && pools_opened.load() == pools_closed.load() ? 0 : 1;
+
+  using namespace std::chrono_literals;
+  std::printf(
+      "4. the same burst with the linger option: an idle pool stays open 200 ms after its last\n"
+      "   request (tandem::rc_map_options{.linger = 200ms, .max_lingering = 16}):\n");
+  pool_map lingering_pools(tandem::rc_map_options{.linger = 200ms, .max_lingering = 16});
+  const int opened_before_linger = pools_opened.load();
+  const int closed_before_linger = pools_closed.load();
+  run_burst(lingering_pools);
+  const int linger_opens = pools_opened.load() - opened_before_linger;
+  std::printf(
+      "  pools opened: %d for %d requests (without linger: %d); idle pools still open: %zu\n",
+      linger_opens, burst_requests, burst_opens, lingering_pools.lingering_count());
+  std::this_thread::sleep_for(250ms);  // no request for longer than the linger time
+  const std::size_t collected = lingering_pools.collect();
+  std::printf(
+      "  after 250 ms without requests, collect() closed %zu idle pool%s; pools open: %zu\n"
+      "  -> linger turns %d opens into %d, with no handle kept by the server: a pool closes\n"
+      "     by itself once its tenant has been idle for the linger time.\n",
+      collected, collected == 1 ? "" : "s", lingering_pools.size(), burst_opens, linger_opens);
+  const bool linger_closed_all = pools_closed.load() - closed_before_linger == linger_opens;
+  return pools.empty() && lingering_pools.empty() && linger_closed_all &&
+                 pools_opened.load() == pools_closed.load()
+             ? 0
+             : 1;
 }

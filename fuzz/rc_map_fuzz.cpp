@@ -3,11 +3,15 @@
 // The input's first byte picks the types: uint8_t keys with uint16_t values, or heap-owning
 // std::string keys and values (fuzz_input.hpp: a moved-from one is "" and no model key). Then
 // it drives inserts, try_emplaces, gets, get_or_insert_withs, handle copies, moves,
-// self-assignments and drops, lookups, and "fail the next allocation": the next operation runs
+// self-assignments and drops, lookups, visits, weak handles (made from handle slots, locked,
+// also after the map is gone), and "fail the next allocation": the next operation runs
 // with its Nth allocation throwing std::bad_alloc (tests/support/failing_new.hpp).
 //
 // The model keeps, per live entry, its value and the number of handles to it, and for every
-// handle slot the key it refers to (or empty). Checked after every operation: size(),
+// handle slot the key it refers to (or empty). Each entry also has a generation (a new one per
+// creation), and each weak slot the key and generation it was made from: lock() must return
+// that entry exactly while it is live, and an empty handle once it was erased (even if the key
+// was inserted again). visit must find exactly the model's entries, with their values. Checked after every operation: size(),
 // contains(), use_count(), for_each and every handle's key(), value and use_count() against
 // the model; an entry exists exactly while a handle to it does; insert/try_emplace on an
 // existing key leave the value untouched; get_or_insert_with calls `make` only when absent.
@@ -60,6 +64,13 @@ class fuzzer {
   struct model_entry {
     mapped_type value;
     std::size_t handles = 0;
+    std::uint64_t generation = 0;
+  };
+  using weak_handle = typename map_type::weak_handle;
+  static constexpr std::size_t weak_slot_count = 4;
+  struct weak_target {
+    unsigned key;
+    std::uint64_t generation;
   };
 
  public:
@@ -106,7 +117,7 @@ class fuzzer {
   void inserted(std::size_t s, handle h, unsigned k, bool was_inserted, const mapped_type& v) {
     const bool was_absent = model_.find(k) == model_.end();
     require(was_inserted == was_absent);
-    if (was_absent) model_[k] = model_entry{v, 0};
+    if (was_absent) model_[k] = model_entry{v, 0, ++generations_};
     require(*h == model_[k].value);  // an existing entry's value is untouched
     require(h.key() == keys_[k]);
     keep(s, std::move(h), k);
@@ -116,7 +127,7 @@ class fuzzer {
   bool step() {
     const std::size_t s = in_.below(slot_count);
     const unsigned k = in_.below(key_count);
-    switch (in_.below(11)) {
+    switch (in_.below(14)) {
       case 0: {
         const mapped_type v = Types::value(in_.u16());
         std::pair<handle, bool> result;
@@ -152,7 +163,7 @@ class fuzzer {
               });
             })) {
           require(calls == (was_absent ? 1 : 0));
-          if (was_absent) model_[k] = model_entry{v, 0};
+          if (was_absent) model_[k] = model_entry{v, 0, ++generations_};
           require(h.key() == keys_[k]);
           keep(s, std::move(h), k);
         } else {
@@ -193,7 +204,10 @@ class fuzzer {
       case 8:  // destroy the map while handles live (only at the end of an input)
         if (in_.below(8) == 0) {
           map_.reset();
+          check_weak_locks();  // entries held by handles are still live after the map
           handles_.clear();  // handles outlive the map: destroying them must be safe
+          model_.clear();
+          check_weak_locks();  // now every entry is gone: nodes must still be valid to ask
           return false;
         }
         break;
@@ -212,10 +226,58 @@ class fuzzer {
       case 10:  // the next operation runs with its Nth allocation failing
         fail_at_ = std::size_t{1} + in_.below(16);
         break;
+      case 11: {  // a weak handle from slot s (an empty slot gives an empty weak handle)
+        const std::size_t w = in_.below(weak_slot_count);
+        require(!armed([&] { weak_[w] = weak_handle(handles_[s]); }));  // allocates nothing
+        weak_of_[w].reset();
+        if (slot_key_[s]) weak_of_[w] = weak_target{*slot_key_[s], model_.at(*slot_key_[s]).generation};
+        break;
+      }
+      case 12: {  // lock a weak handle into slot s: exactly while its entry is live
+        const std::size_t w = in_.below(weak_slot_count);
+        handle h;
+        require(!armed([&] { h = weak_[w].lock(); }));  // allocates nothing
+        const std::optional<unsigned> expected = weak_live(w);
+        require(static_cast<bool>(h) == expected.has_value());
+        if (h) {
+          require(h.key() == keys_[*expected]);
+          keep(s, std::move(h), *expected);
+        }
+        break;
+      }
+      case 13: {  // visit: finds exactly the model's entries, creates no handle
+        bool called = false;
+        bool found = false;
+        require(!armed([&] {
+          found = map_->visit(keys_[k], [&](const mapped_type& v) {
+            called = true;
+            const auto it = model_.find(k);
+            require(it != model_.end() && v == it->second.value);
+          });
+        }));
+        require(found == called);
+        require(found == (model_.find(k) != model_.end()));
+        break;  // check() then compares every use_count: visit must not have changed one
+      }
       default:
         break;
     }
     return true;
+  }
+
+  // The key of weak slot w's entry if that entry (same generation) is live, else nothing.
+  std::optional<unsigned> weak_live(std::size_t w) const {
+    if (!weak_of_[w]) return std::nullopt;
+    const auto it = model_.find(weak_of_[w]->key);
+    if (it == model_.end() || it->second.generation != weak_of_[w]->generation) return std::nullopt;
+    return weak_of_[w]->key;
+  }
+
+  void check_weak_locks() {
+    for (std::size_t w = 0; w < weak_slot_count; ++w) {
+      const handle h = weak_[w].lock();
+      require(static_cast<bool>(h) == weak_live(w).has_value());
+    }
   }
 
   void check() {
@@ -257,6 +319,10 @@ class fuzzer {
   std::vector<handle> handles_ = std::vector<handle>(slot_count);
   std::vector<std::optional<unsigned>> slot_key_ = std::vector<std::optional<unsigned>>(slot_count);
   std::size_t fail_at_ = 0;  // armed failure for the next op
+  std::uint64_t generations_ = 0;
+  std::vector<weak_handle> weak_ = std::vector<weak_handle>(weak_slot_count);
+  std::vector<std::optional<weak_target>> weak_of_ =
+      std::vector<std::optional<weak_target>>(weak_slot_count);
 };
 
 }  // namespace

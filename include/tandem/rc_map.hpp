@@ -1,13 +1,18 @@
-// tandem/rc_map.hpp -- a concurrent map whose entries live exactly as long as someone holds them.
+// tandem/rc_map.hpp -- a concurrent map whose entries live exactly as long as someone holds them
+// (and, with the linger option, a configured idle time after that).
 //
 // What it is for: shared things that should exist while in use and vanish after -- a topic
 // while it has subscribers, a connection pool while a tenant is active, a compiled query while
 // a request holds it. get / insert / try_emplace / get_or_insert_with return a `handle`, a
 // counted reference to the entry; when the last handle to an entry is destroyed, the entry is
 // erased from the map and its value destroyed. There is no remove(): holding is the lifetime.
-// Not for: a cache that should keep entries after their last user (keep a handle yourself, or
-// use a map with an eviction policy), or values you want to replace in place (entries are
-// immutable except through V's own interface; the map does not synchronise access to V).
+// With rc_map_options::linger, an entry whose last handle went stays ("lingers") for that idle
+// time, and a lookup within it revives the same value instead of building a new one (pools and
+// compiled queries used by short requests that do not overlap); the number of lingering entries
+// is bounded by rc_map_options::max_lingering.
+// Not for: a cache with a size- or frequency-based eviction policy for values nobody holds
+// (moka, caffeine), or values you want to replace in place (entries are immutable except
+// through V's own interface; the map does not synchronise access to V).
 //
 // Keys, one rule for every function: K itself, any key that Hash and KeyEqual both accept when
 // both are transparent (for string keys the defaults tandem::string_hash / string_equal are:
@@ -18,21 +23,24 @@
 //
 // Layout: the map is cut into shards (tandem::sync::striped, one small_mutex per shard, chosen
 // by the key's mixed hash); each shard holds an intrusive chained hash table of heap nodes.
-// A node is {use count, key, once_cell<V>, bucket link, `linked` flag, the shard's state}.
-// A handle is one pointer to a node.
+// A node is {use count, weak count, key, once_cell<V>, bucket link, `linked` flag, the shard's
+// state, and the linger fields: `lingering` flag, deadline, two list links}. A handle and a
+// weak_handle are one pointer to a node.
 //
 // The count/erase protocol, step by step (each step names the race it excludes):
 //  1. A node's use count starts at 1 (the handle its creator returns). Copying a handle adds 1
 //     (one atomic increment, no lock); moving one transfers it.
 //  2. Under the shard lock, a lookup (get, contains, insert, ...) takes a new reference only
-//     with a CAS that refuses to increment 0: a count of 0 is final, so a node that reached 0
-//     is dead and every lookup treats it as absent. => No resurrection: a get racing the last
-//     release either increments first (then the release is not the last one, and the entry
-//     stays) or sees 0 (and reports the key absent) -- it never returns a dying node.
+//     with a CAS that refuses to increment 0: without linger a count of 0 is final, so a node
+//     that reached 0 is dead and every lookup treats it as absent. => No resurrection: a get
+//     racing the last release either increments first (then the release is not the last one,
+//     and the entry stays) or sees 0 (and reports the key absent) -- it never returns a dying
+//     node. (With linger, a count of 0 may also mean "lingering": step 7.)
 //  3. Releasing a handle decrements the count. The one thread that takes it from 1 to 0 owns
 //     the node's destruction: it locks the shard, unlinks the node if its `linked` flag is still
 //     set, unlocks, and only then destroys the key and value (outside any lock, so V's
-//     destructor may use the map).
+//     destructor may use the map). The node's memory is freed with them unless weak handles
+//     remain (step 8).
 //  4. Insertion (insert, try_emplace, get_or_insert_with) looks the key up and links a new node
 //     in the same critical section; if it finds a dead node for the key it unlinks it first
 //     and clears its `linked` flag. => No double insert: two first inserts of a key are
@@ -44,51 +52,87 @@
 //     the node in step 4, take a reference and wait in the same get_or_init; if `make` throws,
 //     the cell is empty again, the exception goes to the creator, a waiter builds with its own
 //     `make`, and if nobody waits the creator's released handle erases the node (step 3).
-//     get/contains/use_count/for_each see an entry only once its value is built (size counts
-//     it from step 4: its key is taken).
+//     get/contains/use_count/visit/for_each see an entry only once its value is built (size
+//     counts it from step 4: its key is taken).
 //  6. Handles may outlive the map: ~rc_map locks each shard, clears every node's `linked` flag,
-//     marks the shard orphaned and counts the nodes still alive into a shared counter; the last
-//     of those nodes to be released frees the shards (step 3 then unlinks nothing).
+//     marks the shard orphaned and counts the nodes not yet freed into a shared counter; then
+//     it erases every lingering entry (their values are destroyed by ~rc_map); the last of the
+//     remaining nodes to be freed frees the shards (step 3 then unlinks nothing).
 //     Releasing handles on other threads while ~rc_map runs is fine; calling the map's own
 //     member functions then is not (as for any object being destroyed).
+//  7. Linger (only when rc_map_options::linger > 0): the last release takes the shard lock
+//     BEFORE its decrement (earlier releases decrement with a CAS from > 1, no lock), so "the
+//     count reached 0" and "the entry now lingers" are one critical section and a lookup never
+//     sees a released entry that is neither live nor lingering. Under the shard lock and the
+//     map's one linger mutex it sets the node's `lingering` flag, stamps its deadline (now +
+//     linger) and appends it to the linger list (oldest first); if that makes more than
+//     max_lingering entries linger, the oldest is taken off the list at once and erased.
+//     A lookup that finds a node with count 0 revives it (count := 1, off the list) only if,
+//     under the linger mutex, its `lingering` flag is still set and its deadline has not passed;
+//     whoever clears the flag owns the node: a reviver, or an eraser (expiry, the max_lingering
+//     bound, a lookup that finds it expired, ~rc_map), which then erases it like step 3.
+//     => No entry is both revived and erased: the flag is taken once, under one mutex. Expiry
+//     needs no thread: each get / insert / try_emplace / get_or_insert_with / last release first
+//     erases up to 2 expired entries (one relaxed load when none lingers; otherwise one clock
+//     read), and collect() erases all of them.
+//  8. weak_handle: a second count on the node keeps its memory (not its key or value) while
+//     weak handles exist, as shared_ptr's weak count does; the entry itself holds one weak
+//     count until its key and value are destroyed. lock() increments the use count only from
+//     non-zero (no lock), else, with linger, revives a lingering entry as a lookup does (shard
+//     lock): it never revives an entry whose erasure has begun.
 //
 // Guarantees:
-//  - Handles hold no lock: holding any number of them never blocks a map operation (unlike a
-//    dashmap Ref). Map operations hold one shard lock for a few hash-table steps and never call
-//    user code under it except Hash and KeyEqual (and K's move constructor on insertion).
-//    `make`, V's constructors and destructors, and for_each's `f` run with no map lock held.
+//  - Handles and weak handles hold no lock: holding any number of them never blocks a map
+//    operation (unlike a dashmap Ref). Map operations hold one shard lock for a few hash-table
+//    steps and never call user code under it except Hash and KeyEqual (and K's move constructor
+//    on insertion), and visit's f (below). `make`, V's constructors and destructors, and
+//    for_each's `f` run with no map lock held.
+//  - visit(key, f) runs f(const V&) UNDER the key's shard lock, which is what lets it touch the
+//    value without a handle (no count traffic): f must not use the same map; a call from inside
+//    f throws std::logic_error (a thread-local check), and releasing the map's last handle to
+//    an entry inside f is a fatal error (noexcept path). f may use other maps.
 //  - Blocking: a map operation may wait for another's short critical section on the same
-//    shard; get_or_insert_with / try_emplace / insert on a key whose value is being built wait
-//    for that build. A `make` that needs its own key gets tandem::recursive_creation_error.
+//    shard (or for the linger mutex, in maps with linger); get_or_insert_with / try_emplace /
+//    insert on a key whose value is being built wait for that build. A `make` that needs its
+//    own key gets tandem::recursive_creation_error.
 //  - Exceptions: strong guarantee for insert/try_emplace/get_or_insert_with (allocation, Hash,
 //    KeyEqual, K's construction, V's constructor or `make` throwing leaves no entry behind and
 //    the exception reaches the caller; arguments are moved from only once the node is being
-//    built). get/contains/use_count/size allocate nothing. Handle copy, move, assignment and
-//    destruction are noexcept, and so is ~rc_map: they find nodes and shards by address and
-//    the stored mixed hash, so they call no Hash or KeyEqual and allocate nothing.
+//    built). get/contains/use_count/size/visit/collect allocate nothing. Handle and weak
+//    handle copy, move, assignment and destruction are noexcept, and so is ~rc_map: they find
+//    nodes and shards by address and the stored mixed hash, so they call no Hash or KeyEqual and
+//    allocate nothing. Clock::now() must be noexcept (rc_map_clock).
 //
-// Costs: one heap node per entry (its key, value, a count, two pointers, a hash, a flag and the
-// once_cell's state) and, past 8 entries in a shard, one bucket pointer per entry (tables
-// double at load factor 1 and never shrink). The map itself is shard_count cache lines, each
-// holding a shard's lock, counters and first 8 buckets. A lookup: one hash, one shard lock, one
-// CAS on the count. A handle copy: one uncontended atomic increment; a release that is not the
-// last: one atomic decrement; the last: one more shard lock and the node's deallocation.
+// Costs: one heap node per entry (its key, value, two counts, four pointers, a hash, a
+// deadline, three flags and the once_cell's state) and, past 8 entries in a shard, one bucket
+// pointer per entry (tables double at load factor 1 and never shrink). The map itself is
+// shard_count cache lines, each holding a shard's lock, counters and first 8 buckets, plus one
+// cache line for the linger list. A lookup: one hash, one shard lock, one CAS on the count. A
+// handle copy: one uncontended atomic increment; a release that is not the last: one atomic
+// decrement (with linger: a CAS); the last: one more shard lock and the node's deallocation
+// (with linger: the shard lock and the linger mutex, and no deallocation). A revival: the
+// linger mutex and one clock read under the shard lock. visit: one hash, one shard lock.
 //
 // Assignment reads its source before releasing its old entry (copy: increment the new count,
 // then release; move: take the pointer, then release), so `h = h->next` works when the old
 // entry's value owns the source, and self-assignment never drops the count to 0.
 //
-// Memory ordering: the shard lock orders all table changes and the `linked`/orphaned flags.
-// A handle copy increments with relaxed order (the source handle already keeps the node alive,
-// like shared_ptr); a release decrements with acq_rel so that every holder's use of V
+// Memory ordering: the shard lock orders all table changes and the `linked`/orphaned flags;
+// the linger mutex orders the `lingering` flags, deadlines and the linger list. A handle copy
+// increments with relaxed order (the source handle already keeps the node alive, like
+// shared_ptr); a release decrements with acq_rel so that every holder's use of V
 // happens-before the destruction by the last one. The lookup CAS (step 2) is relaxed: it runs
 // under the shard lock, which keeps the node from being freed (its releaser must take the same
-// lock before freeing it), and V's contents are published by once_cell's acquire/release.
+// lock before freeing it), and V's contents are published by once_cell's acquire/release. A
+// revival's store of 1 is relaxed: it runs under the shard lock and the linger mutex, which the
+// release that took the count to 0 also held. Weak counts: increments relaxed (the source keeps
+// the node), decrements acq_rel (the last one frees the memory).
 #pragma once
 
 #include <algorithm>
 #include <atomic>
 #include <bit>
+#include <chrono>
 #include <concepts>
 #include <cstddef>
 #include <functional>
@@ -105,8 +149,10 @@
 #include <utility>
 #include <vector>
 
+#include "detail/port.hpp"
 #include "string_hash.hpp"
 #include "sync/assert.hpp"
+#include "sync/cache_padded.hpp"
 #include "sync/once_cell.hpp"
 #include "sync/striped_lock.hpp"
 #include "sync/sync_point.hpp"
@@ -166,6 +212,27 @@ template <class Q, class K, class Hash, class KeyEqual>
 concept rc_map_insert_key =
     rc_map_key_argument<Q, K, Hash, KeyEqual> && std::constructible_from<K, Q&&>;
 
+// Clock: what measures linger time. A chrono clock (std::chrono::steady_clock, the default, or a
+// test's manual clock) whose now() is noexcept: releases call it and are noexcept.
+template <class Clock>
+concept rc_map_clock = requires {
+  typename Clock::duration;
+  typename Clock::time_point;
+  { Clock::now() } noexcept -> std::same_as<typename Clock::time_point>;
+};
+
+// Construction options (C++20 designated initialisers read well:
+// rc_map<K, V> pools(tandem::rc_map_options{.linger = 30s, .max_lingering = 64})).
+struct rc_map_options {
+  // How long an entry stays after its last handle goes; a lookup within that time revives it.
+  // 0 (the default): the last handle erases the entry. Negative: std::invalid_argument.
+  std::chrono::nanoseconds linger{0};
+  // At most this many entries linger at once, over the whole map (whatever the number of
+  // threads or shards); beyond it the entry that has lingered longest is erased at once.
+  // 0: nothing lingers. Default: no bound other than the linger time.
+  std::size_t max_lingering = std::numeric_limits<std::size_t>::max();
+};
+
 namespace detail {
 
 // The default shard count: 16 per hardware thread, so that threads rarely meet on one (two
@@ -177,30 +244,71 @@ inline std::size_t default_rc_map_shard_count() noexcept {
   return std::bit_ceil(std::min<std::size_t>(threads * 16, 4096));
 }
 
+// visit() runs f under a shard lock; these frames (one per visit in progress on this thread)
+// let every map operation detect a call from inside f cheaply (one thread-local load when no
+// visit is in progress) and throw instead of deadlocking.
+struct rc_map_visit_frame {
+  const void* map;
+  const rc_map_visit_frame* outer;
+};
+inline constinit thread_local const rc_map_visit_frame* rc_map_visits = nullptr;
+
+inline bool rc_map_visiting(const void* map) noexcept {
+  for (const rc_map_visit_frame* f = rc_map_visits; f != nullptr; f = f->outer) {
+    if (f->map == map) return true;
+  }
+  return false;
+}
+
 }  // namespace detail
 
 // Hash/KeyEqual default to tandem::string_hash/string_equal for string keys (transparent: see
-// tandem/string_hash.hpp), else std::hash<K>/std::equal_to<K>.
-template <class K, class V, class Hash = default_hash<K>, class KeyEqual = default_key_equal<K>>
+// tandem/string_hash.hpp), else std::hash<K>/std::equal_to<K>. Clock measures linger time
+// (tests pass a manual clock).
+template <class K, class V, class Hash = default_hash<K>, class KeyEqual = default_key_equal<K>,
+          class Clock = std::chrono::steady_clock>
 requires rc_map_key<K> && rc_map_value<V> && rc_map_hash<Hash, K> &&
-    rc_map_key_equal<KeyEqual, K>
+    rc_map_key_equal<KeyEqual, K> && rc_map_clock<Clock>
 class rc_map {
 
   struct shard_table;
   struct shared_state;
+  using time_point = typename Clock::time_point;
 
   struct node {
     template <class KeyArg>
     node(shared_state* owner, std::size_t mixed, KeyArg&& k)
-        : mixed_hash(mixed), state(owner), key(std::forward<KeyArg>(k)) {}
+        : lingers(owner->lingers), mixed_hash(mixed), state(owner), key(std::forward<KeyArg>(k)),
+          value() {}
+    node(const node&) = delete;
+    node& operator=(const node&) = delete;
+    // The key and value are destroyed by destroy_payload() when the entry is erased; the node's
+    // memory may stay a little longer, for weak handles (protocol step 8).
+    ~node() {}  // NOLINT(modernize-use-equals-default): the unions' members are not destroyed here
 
-    std::atomic<std::size_t> uses{1};  // handles; 0 is final (dead)
+    void destroy_payload() noexcept {
+      key.~K();
+      value.~once_cell();
+    }
+
+    std::atomic<std::size_t> uses{1};  // handles; 0 is final (dead) unless `lingering`
+    // Weak handles, plus 1 held by the entry until its key and value are destroyed.
+    std::atomic<std::size_t> weak{1};
     node* next = nullptr;              // bucket chain; guarded by the shard lock
     bool linked = true;                // in its shard's table; guarded by the shard lock
+    bool lingering = false;            // on the linger list; guarded by the linger mutex
+    const bool lingers;                // the map has linger on (a copy: no pointer chase)
+    node* linger_prev = nullptr;       // linger list links; guarded by the linger mutex
+    node* linger_next = nullptr;
+    time_point linger_deadline{};      // guarded by the linger mutex
     const std::size_t mixed_hash;      // sync::mix_hash(Hash(key))
     shared_state* const state;
-    const K key;
-    sync::once_cell<V> value;
+    union {
+      const K key;                     // destroyed by destroy_payload()
+    };
+    union {
+      sync::once_cell<V> value;        // destroyed by destroy_payload()
+    };
   };
 
   using shards_type = sync::striped<shard_table, sync::small_mutex>;
@@ -210,6 +318,9 @@ class rc_map {
   using mapped_type = V;
   using hasher = Hash;
   using key_equal = KeyEqual;
+  using clock = Clock;
+
+  class weak_handle;
 
   // A counted reference to one entry. Empty when default-constructed or moved from.
   class [[nodiscard]] handle {
@@ -269,15 +380,86 @@ class rc_map {
 
    private:
     friend class rc_map;
+    friend class weak_handle;
     explicit handle(node* adopted) noexcept : node_(adopted) {}  // takes over one count
     node* node_ = nullptr;
   };
 
+  // A reference to an entry that does not keep it (std::weak_ptr's counterpart): lock() returns
+  // a handle to the entry if it is still live (or, with linger, lingering and not expired:
+  // lock() then revives it, as a lookup does), else an empty handle. It never revives an entry
+  // whose erasure has begun. It keeps the entry's node memory (not its key or value) until it is
+  // destroyed, so lock() after the entry is gone, or after the map is gone, is safe.
+  class [[nodiscard]] weak_handle {
+   public:
+    weak_handle() noexcept = default;
+    // Implicit, like std::weak_ptr from std::shared_ptr.
+    weak_handle(const handle& h) noexcept : node_(h.node_) {  // NOLINT(google-explicit-constructor)
+      // relaxed: `h` keeps the node alive; the decrement in drop_weak orders our uses.
+      if (node_ != nullptr) node_->weak.fetch_add(1, std::memory_order_relaxed);
+    }
+    weak_handle(const weak_handle& other) noexcept : node_(other.node_) {
+      // relaxed: `other` keeps the node's memory, as in the constructor above.
+      if (node_ != nullptr) node_->weak.fetch_add(1, std::memory_order_relaxed);
+    }
+    weak_handle(weak_handle&& other) noexcept : node_(std::exchange(other.node_, nullptr)) {}
+    // Source first (as handle's assignments), so self-assignment keeps the node.
+    weak_handle& operator=(const weak_handle& other) noexcept {
+      node* const incoming = other.node_;
+      // relaxed: as in the copy constructor.
+      if (incoming != nullptr) incoming->weak.fetch_add(1, std::memory_order_relaxed);
+      drop_weak(std::exchange(node_, incoming));
+      return *this;
+    }
+    weak_handle& operator=(weak_handle&& other) noexcept {
+      node* const incoming = std::exchange(other.node_, nullptr);
+      drop_weak(std::exchange(node_, incoming));
+      return *this;
+    }
+    ~weak_handle() { drop_weak(node_); }
+
+    void reset() noexcept { drop_weak(std::exchange(node_, nullptr)); }
+
+    // A handle to the entry, or an empty one if it is gone (or expired, or being erased).
+    // Live entry: one CAS, no lock. Count 0 in a map with linger: the shard lock, and the
+    // linger mutex (a revival). Throws std::logic_error only when called from inside visit's f
+    // on the same map (in the locking case).
+    [[nodiscard]] handle lock() const {
+      node* const n = node_;
+      if (n == nullptr) return handle();
+      std::size_t uses = n->uses.load(std::memory_order_relaxed);  // relaxed: CAS below decides
+      while (uses != 0) {
+        TANDEM_SYNC_POINT();  // decided from `uses`; the last release may drop it meanwhile
+        // relaxed: our weak count keeps the node's memory; a non-zero count means the value is
+        // alive and stays alive while we add to it; its contents are published by once_cell's
+        // acquire when read through the handle.
+        if (n->uses.compare_exchange_weak(uses, uses + 1, std::memory_order_relaxed,
+                                          std::memory_order_relaxed)) {
+          return handle(n);
+        }
+      }
+      if (!n->lingers) return handle();  // 0 is final without linger
+      return rc_map::lock_lingering(n);
+    }
+
+    // Whether this refers to an entry (live or not); false when empty or moved from.
+    explicit operator bool() const noexcept { return node_ != nullptr; }
+
+   private:
+    node* node_ = nullptr;
+  };
+
   rc_map() : rc_map(detail::default_rc_map_shard_count()) {}
-  // shard_count is rounded up to a power of two; 0 throws std::invalid_argument.
+  explicit rc_map(rc_map_options linger_options)
+      : rc_map(detail::default_rc_map_shard_count(), Hash(), KeyEqual(), linger_options) {}
+  rc_map(std::size_t shard_count, rc_map_options linger_options)
+      : rc_map(shard_count, Hash(), KeyEqual(), linger_options) {}
+  // shard_count is rounded up to a power of two; 0 throws std::invalid_argument, and so does a
+  // negative linger_options.linger.
   explicit rc_map(std::size_t shard_count, const Hash& hash = Hash(),
-                  const KeyEqual& equal = KeyEqual())
-      : state_(new shared_state(checked_shard_count(shard_count), hash, equal)) {
+                  const KeyEqual& equal = KeyEqual(), rc_map_options linger_options = {})
+      : state_(new shared_state(checked_shard_count(shard_count), hash, equal,
+                                checked_options(linger_options))) {
     static_assert(std::destructible<V>,
                   "tandem::rc_map<K, V>: V must be destructible (entries are destroyed when "
                   "their last handle goes)");
@@ -287,6 +469,7 @@ class rc_map {
   rc_map& operator=(const rc_map&) = delete;
 
   // Entries still held by handles stay valid; their release then frees them (protocol step 6).
+  // Lingering entries are erased here (their values destroyed, with no map lock held).
   ~rc_map() { orphan(state_); }
 
   // Keys: every function below takes K, any key Hash and KeyEqual accept when both are
@@ -296,20 +479,24 @@ class rc_map {
   // argument is converted to one K per call.
 
   // A handle to the entry for `key`, or nullopt if there is none (or its value is still being
-  // built, or its last handle is being released right now).
+  // built, or its last handle is being released right now). A lingering entry is revived.
   template <class Q>
   requires rc_map_key_argument<Q, K, Hash, KeyEqual>
   [[nodiscard]] std::optional<handle> get(const Q& key) {
+    check_not_visiting("get");
+    expire(state_, expire_batch);
     return get_impl(lookup_form(key));
   }
 
   // Inserts key -> value unless the key is present. Returns a handle to the entry and whether
   // this call inserted it; false leaves the existing value untouched and does not touch the
   // arguments either (no K or V is built, nothing is moved from): both are forwarded, and used
-  // only when the entry is created.
+  // only when the entry is created. A lingering entry is present (revived, false).
   template <class Q, class W = V>
   requires rc_map_insert_key<Q, K, Hash, KeyEqual> && std::constructible_from<V, W&&>
   [[nodiscard]] std::pair<handle, bool> insert(Q&& key, W&& value) {
+    check_not_visiting("insert");
+    expire(state_, expire_batch);
     return acquire_or_build(insert_form<Q>(key),
                             [&]() -> V { return V(std::forward<W>(value)); });
   }
@@ -320,6 +507,8 @@ class rc_map {
   [[nodiscard]] std::pair<handle, bool> try_emplace(Q&& key, Args&&... args) {
     static_assert(std::is_constructible_v<V, Args&&...>,
                   "tandem::rc_map::try_emplace: V is not constructible from these arguments");
+    check_not_visiting("try_emplace");
+    expire(state_, expire_batch);
     return acquire_or_build(insert_form<Q>(key),
                             [&]() -> V { return V(std::forward<Args>(args)...); });
   }
@@ -327,7 +516,7 @@ class rc_map {
   // The entry for `key`, built by make() if absent. make() runs at most once per absent key,
   // with no map lock held; concurrent callers for the key wait for it and share its result.
   // If make throws, no entry remains, the exception reaches this caller, and a waiting caller
-  // (if any) builds with its own make.
+  // (if any) builds with its own make. A lingering entry is revived (make is not called).
   template <class Q, class F>
   requires rc_map_insert_key<Q, K, Hash, KeyEqual>
   [[nodiscard]] handle get_or_insert_with(Q&& key, F&& make) {
@@ -337,25 +526,46 @@ class rc_map {
                       std::is_constructible_v<V, std::invoke_result_t<F&>>,
                   "tandem::rc_map::get_or_insert_with: make() must return V (or something V is "
                   "constructible from)");
+    check_not_visiting("get_or_insert_with");
+    expire(state_, expire_batch);
     return acquire_or_build(insert_form<Q>(key), [&]() -> V { return std::invoke(make); }).first;
   }
 
+  // Whether get(key) would find an entry now: a live one, or a lingering one not yet expired.
   template <class Q>
   requires rc_map_key_argument<Q, K, Hash, KeyEqual>
   [[nodiscard]] bool contains(const Q& key) const {
-    return use_count_impl(lookup_form(key)) != 0;
+    check_not_visiting("contains");
+    return contains_impl(lookup_form(key));
   }
 
-  // Handles to the entry for `key` right now; 0 when absent.
+  // Handles to the entry for `key` right now; 0 when absent (and for a lingering entry).
   template <class Q>
   requires rc_map_key_argument<Q, K, Hash, KeyEqual>
   [[nodiscard]] std::size_t use_count(const Q& key) const {
+    check_not_visiting("use_count");
     return use_count_impl(lookup_form(key));
   }
 
-  // Entries in the map. Besides the entries get() can return, this counts, while they last,
-  // an entry whose value is being built (its key is taken: a second insert waits for it) and
-  // one whose last handle is being released right now (it is gone when that release returns).
+  // Calls f(const V&) on the entry for `key` if get(key) would find it, without creating a
+  // handle (no count traffic); returns whether it did. A lingering entry is visited but not
+  // revived: its idle time keeps running. f runs UNDER the key's shard lock, which is what
+  // keeps the value alive without a count: f must be short and must not use this map (a call
+  // from inside f throws std::logic_error; releasing this map's last handle to an entry inside f
+  // is a fatal error). f's exception propagates, with the lock released.
+  template <class Q, class F>
+  requires rc_map_key_argument<Q, K, Hash, KeyEqual>
+  bool visit(const Q& key, F&& f) const {
+    static_assert(std::is_invocable_v<F&, const V&>,
+                  "tandem::rc_map::visit: f must be callable as f(const V&)");
+    check_not_visiting("visit");
+    return visit_impl(lookup_form(key), f);
+  }
+
+  // Entries in the map. Besides the entries get() can return, this counts lingering entries
+  // (also after their deadline, until they are collected) and, while they last, an entry whose
+  // value is being built (its key is taken: a second insert waits for it) and one whose last
+  // handle is being released right now (it is gone when that release returns).
   // Exact when no other thread changes the map; otherwise a sum of per-shard counts read one
   // after the other. O(shard_count), takes no lock.
   [[nodiscard]] std::size_t size() const noexcept {
@@ -370,13 +580,33 @@ class rc_map {
 
   [[nodiscard]] std::size_t shard_count() const noexcept { return state_->shards.stripe_count(); }
 
-  // Calls f(const K&, const V&) for every entry, shard by shard. The entries of a shard are
-  // pinned (as if by handles) under its lock, then f runs with no lock held, so f may use the
-  // map. Entries added or erased meanwhile may or may not be visited.
+  // Entries lingering now (no handle, not yet erased; expired ones until they are collected).
+  [[nodiscard]] std::size_t lingering_count() const noexcept {
+    // relaxed: a statistic, written under the linger mutex.
+    return state_->linger.value.count.load(std::memory_order_relaxed);
+  }
+
+  // The options this map was built with (max_lingering 0 and linger 0 both mean "off").
+  [[nodiscard]] rc_map_options options() const noexcept { return state_->options; }
+
+  // Erases every lingering entry whose idle time has passed (their values are destroyed here,
+  // with no map lock held); returns how many. Without linger: 0. Operations already do this
+  // lazily, 2 entries at a time; call collect() from a timer of your own to bound how long an
+  // expired entry's memory stays when the map is idle.
+  std::size_t collect() {
+    check_not_visiting("collect");
+    return expire(state_, std::numeric_limits<std::size_t>::max());
+  }
+
+  // Calls f(const K&, const V&) for every entry that has handles, shard by shard. The entries of
+  // a shard are pinned (as if by handles) under its lock, then f runs with no lock held, so f
+  // may use the map. Entries added or erased meanwhile may or may not be visited. Lingering
+  // entries are not visited (pinning one would revive it and restart its idle time).
   template <class F>
   void for_each(F&& f) const {
     static_assert(std::is_invocable_v<F&, const K&, const V&>,
                   "tandem::rc_map::for_each: f must be callable as f(const K&, const V&)");
+    check_not_visiting("for_each");
     std::vector<handle> pinned;
     for (std::size_t i = 0; i < state_->shards.stripe_count(); ++i) {
       auto& shard = state_->shards[i];
@@ -480,18 +710,49 @@ class rc_map {
     }
   };
 
+  // The lingering entries of the whole map, oldest first (protocol step 7). One list, not one
+  // per shard, so that max_lingering bounds the map and "the oldest" is exact; its mutex is
+  // taken only by last releases, revivals and expiry of maps with linger.
+  struct linger_list {
+    sync::small_mutex mutex;
+    node* head = nullptr;  // oldest; guarded by `mutex`
+    node* tail = nullptr;  // guarded by `mutex`
+    // Written under `mutex`; read without it by the expiry fast path and lingering_count().
+    std::atomic<std::size_t> count{0};
+    // The head's deadline (time_since_epoch().count()), or the maximum when the list is empty:
+    // lets an operation skip the mutex while nothing has expired. Written under `mutex`.
+    std::atomic<typename Clock::rep> head_deadline{time_point::max().time_since_epoch().count()};
+  };
+
   // What handles share with the map and what outlives it while handles remain (step 6).
   struct shared_state {
-    shared_state(std::size_t shard_count, const Hash& h, const KeyEqual& e)
-        : hash(h), equal(e), shards(shard_count) {}
+    shared_state(std::size_t shard_count, const Hash& h, const KeyEqual& e, rc_map_options o)
+        : hash(h), equal(e), options(o), lingers(o.linger.count() > 0 && o.max_lingering > 0),
+          linger_time(std::chrono::ceil<typename Clock::duration>(o.linger)),
+          shards(shard_count) {}
 
     Hash hash;
     KeyEqual equal;
+    const rc_map_options options;
+    const bool lingers;  // options.linger > 0 and options.max_lingering > 0
+    const typename Clock::duration linger_time;
     shards_type shards;
+    sync::cache_padded<linger_list> linger;
     // After ~rc_map: 1 (the destructor's own reference) + nodes not yet freed; the thread that
     // takes it to 0 deletes this state.
     std::atomic<std::size_t> orphaned_nodes{0};
   };
+
+  // Lingering entries an operation erases, at most, before its own work (amortised expiry:
+  // each release adds at most one lingering entry, so 2 per operation keeps up).
+  static constexpr std::size_t expire_batch = 2;
+
+  static rc_map_options checked_options(rc_map_options options) {
+    if (options.linger.count() < 0) {
+      throw std::invalid_argument("tandem::rc_map: rc_map_options::linger must not be negative");
+    }
+    return options;
+  }
 
   static std::size_t checked_shard_count(std::size_t shard_count) {
     if (shard_count == 0) {
@@ -551,11 +812,152 @@ class rc_map {
     // that lock and unlinking it), and the value is published by once_cell, not by this count.
     std::size_t uses = n->uses.load(std::memory_order_relaxed);
     do {
-      if (uses == 0) return false;  // dead: its releaser is on its way to unlink it
+      if (uses == 0) return false;  // dead (or lingering: see try_revive)
       TANDEM_SYNC_POINT();          // decided from `uses`; a release may drop it meanwhile
     } while (!n->uses.compare_exchange_weak(uses, uses + 1, std::memory_order_relaxed,
                                             std::memory_order_relaxed));
     return true;
+  }
+
+  // ---- visit's re-entry check ----
+
+  void check_not_visiting(const char* operation) const {
+    if (TANDEM_UNLIKELY(detail::rc_map_visits != nullptr) && detail::rc_map_visiting(state_)) {
+      throw std::logic_error(std::string("tandem::rc_map::") + operation +
+                             ": called from inside visit()'s f on the same map; f runs under a "
+                             "shard lock and must not use the map (copy what you need out of f)");
+    }
+  }
+
+  // On the noexcept paths that take a shard lock (a last release, a weak handle's last drop):
+  // always on, because the alternative is a deadlock.
+  static void check_not_visiting_on_release(const shared_state* state) noexcept {
+    if (TANDEM_UNLIKELY(detail::rc_map_visits != nullptr) && detail::rc_map_visiting(state)) {
+      detail::assertion_failed("!rc_map_visiting(map)",
+                               "released the last handle to an rc_map entry inside visit()'s f "
+                               "on the same map: f runs under a shard lock (deadlock)",
+                               __FILE__, __LINE__, static_cast<const char*>(__func__));
+    }
+  }
+
+  // ---- linger (protocol step 7). The list functions run under the linger mutex. ----
+
+  // now + linger, saturated at time_point::max() instead of overflowing.
+  static time_point deadline_after(const shared_state* state, time_point now) noexcept {
+    if (now > time_point::max() - state->linger_time) return time_point::max();
+    return now + state->linger_time;
+  }
+
+  static void linger_push(shared_state* state, node* n) noexcept {
+    linger_list& list = state->linger.value;
+    n->linger_prev = list.tail;
+    n->linger_next = nullptr;
+    (list.tail != nullptr ? list.tail->linger_next : list.head) = n;
+    list.tail = n;
+    // relaxed: written under the mutex; readers without it only use it as a hint.
+    list.count.store(list.count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    n->lingering = true;
+    publish_head_deadline(list);
+  }
+
+  static void linger_remove(shared_state* state, node* n) noexcept {
+    linger_list& list = state->linger.value;
+    (n->linger_prev != nullptr ? n->linger_prev->linger_next : list.head) = n->linger_next;
+    (n->linger_next != nullptr ? n->linger_next->linger_prev : list.tail) = n->linger_prev;
+    n->linger_prev = n->linger_next = nullptr;
+    // relaxed: as in linger_push.
+    list.count.store(list.count.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+    n->lingering = false;  // whoever clears the flag owns the node (revival or erasure)
+    publish_head_deadline(list);
+  }
+
+  static void publish_head_deadline(linger_list& list) noexcept {
+    const time_point deadline = list.head != nullptr ? list.head->linger_deadline : time_point::max();
+    // relaxed: a hint for expire()'s fast path, which re-checks under the mutex.
+    list.head_deadline.store(deadline.time_since_epoch().count(), std::memory_order_relaxed);
+  }
+
+  // Under the shard lock, for a node whose count is 0 (try_acquire failed): revives it if it is
+  // lingering and not expired (the caller then holds one count, as after try_acquire). An
+  // expired lingering node is taken off the list and handed to the caller in `expired`, to be
+  // erased with erase_dead after the shard lock is released. Anything else is dead.
+  static bool try_revive(node* n, node*& expired) noexcept {
+    if (!n->lingers) return false;
+    shared_state* state = n->state;
+    std::lock_guard<sync::small_mutex> guard(state->linger.value.mutex);
+    if (!n->lingering) return false;  // its erasure has begun (expiry, bound, ~rc_map)
+    const time_point now = Clock::now();
+    linger_remove(state, n);  // the flag is ours now: nobody else revives or erases it
+    if (now >= n->linger_deadline) {
+      expired = n;  // its idle time is over: erase it, never revive it
+      return false;
+    }
+    // relaxed: the count is 0 and only a holder of this shard lock and the linger mutex may
+    // raise it from 0; the release that lowered it to 0 held both (it happens-before).
+    n->uses.store(1, std::memory_order_relaxed);
+    return true;
+  }
+
+  // Under the shard lock: whether a node with count 0 is lingering and not expired.
+  static bool lingers_unexpired(node* n) noexcept {
+    if (!n->lingers) return false;
+    std::lock_guard<sync::small_mutex> guard(n->state->linger.value.mutex);
+    return n->lingering && Clock::now() < n->linger_deadline;
+  }
+
+  // Erases up to `budget` lingering entries whose deadline has passed; returns how many.
+  // No lock is held by the caller. One relaxed load when nothing lingers.
+  static std::size_t expire(shared_state* state, std::size_t budget) noexcept {
+    if (!state->lingers) return 0;
+    linger_list& list = state->linger.value;
+    // relaxed: hints; the decision is re-made under the mutex.
+    if (list.count.load(std::memory_order_relaxed) == 0) return 0;
+    const time_point now = Clock::now();
+    if (now.time_since_epoch().count() < list.head_deadline.load(std::memory_order_relaxed)) {
+      return 0;
+    }
+    std::size_t erased = 0;
+    while (erased < budget) {
+      node* oldest = nullptr;
+      {
+        std::lock_guard<sync::small_mutex> guard(list.mutex);
+        oldest = list.head;
+        if (oldest == nullptr || now < oldest->linger_deadline) break;
+        linger_remove(state, oldest);  // ours now: lookups find it dead
+      }
+      TANDEM_SYNC_POINT();  // taken off the list, still linked: lookups must treat it as dead
+      erase_dead(oldest);
+      ++erased;
+    }
+    return erased;
+  }
+
+  // A lookup's node to erase once the shard lock is released (an expired lingering entry it
+  // found): declared before the lock guard, so that it runs after the unlock, also on a throw.
+  struct erase_after_unlock {
+    node* expired = nullptr;
+    erase_after_unlock() noexcept = default;
+    erase_after_unlock(const erase_after_unlock&) = delete;
+    erase_after_unlock& operator=(const erase_after_unlock&) = delete;
+    ~erase_after_unlock() {
+      if (expired != nullptr) erase_dead(expired);
+    }
+  };
+
+  // weak_handle::lock() on a node with count 0 in a map with linger.
+  static handle lock_lingering(node* n) {
+    shared_state* state = n->state;  // alive: our weak count keeps the node, which keeps it
+    if (TANDEM_UNLIKELY(detail::rc_map_visits != nullptr) && detail::rc_map_visiting(state)) {
+      throw std::logic_error(
+          "tandem::rc_map::weak_handle::lock: called from inside visit()'s f on the same map; f "
+          "runs under a shard lock and must not use the map");
+    }
+    erase_after_unlock later;
+    auto& shard = state->shards.for_mixed_hash(n->mixed_hash);
+    std::lock_guard<sync::small_mutex> guard(shard.mutex);
+    if (!n->linked) return handle();  // erased (or the map is gone)
+    if (try_acquire(n) || try_revive(n, later.expired)) return handle(n);
+    return handle();
   }
 
   template <class Q>
@@ -563,10 +965,12 @@ class rc_map {
     const std::size_t mixed = mixed_hash_of(key);
     auto& shard = state_->shards.for_mixed_hash(mixed);
     node* found = nullptr;
+    erase_after_unlock later;
     {
       std::lock_guard<sync::small_mutex> guard(shard.mutex);
       found = shard.value.find(mixed, key, state_->equal);
-      if (found == nullptr || !found->value.is_ready() || !try_acquire(found)) return std::nullopt;
+      if (found == nullptr || !found->value.is_ready()) return std::nullopt;
+      if (!try_acquire(found) && !try_revive(found, later.expired)) return std::nullopt;
     }
     return handle(found);
   }
@@ -582,6 +986,43 @@ class rc_map {
     return found->uses.load(std::memory_order_relaxed);
   }
 
+  template <class Q>
+  bool contains_impl(const Q& key) const {
+    const std::size_t mixed = mixed_hash_of(key);
+    auto& shard = state_->shards.for_mixed_hash(mixed);
+    std::lock_guard<sync::small_mutex> guard(shard.mutex);
+    node* found = shard.value.find(mixed, key, state_->equal);
+    if (found == nullptr || !found->value.is_ready()) return false;
+    // relaxed: under the shard lock the node cannot be freed; a snapshot.
+    return found->uses.load(std::memory_order_relaxed) != 0 || lingers_unexpired(found);
+  }
+
+  template <class Q, class F>
+  bool visit_impl(const Q& key, F& f) const {
+    const std::size_t mixed = mixed_hash_of(key);
+    auto& shard = state_->shards.for_mixed_hash(mixed);
+    std::lock_guard<sync::small_mutex> guard(shard.mutex);
+    node* found = shard.value.find(mixed, key, state_->equal);
+    if (found == nullptr || !found->value.is_ready()) return false;
+    // relaxed: the shard lock keeps the value alive while f runs whatever the count does next:
+    // every path that destroys a value (erase_dead) takes this lock first. A count of 0 that is
+    // not a live lingering entry is an entry being erased: not visible, as for get().
+    if (found->uses.load(std::memory_order_relaxed) == 0 && !lingers_unexpired(found)) {
+      return false;
+    }
+    struct frame_guard {
+      detail::rc_map_visit_frame frame;
+      explicit frame_guard(const void* map) noexcept : frame{map, detail::rc_map_visits} {
+        detail::rc_map_visits = &frame;
+      }
+      frame_guard(const frame_guard&) = delete;
+      frame_guard& operator=(const frame_guard&) = delete;
+      ~frame_guard() { detail::rc_map_visits = frame.outer; }
+    } visiting(state_);
+    std::invoke(f, std::as_const(*found->value.get()));
+    return true;
+  }
+
   // Steps 4 and 5: find or link the node under the lock, then build its value without it.
   // `key` is K or a transparent key (see insert_form); a K is built (copied, moved or
   // constructed) from it only when a node is created.
@@ -590,12 +1031,13 @@ class rc_map {
     const std::size_t mixed = mixed_hash_of(std::as_const(key));
     auto& shard = state_->shards.for_mixed_hash(mixed);
     node* target = nullptr;
+    erase_after_unlock later;  // an expired lingering node found below, erased after unlock
     {
       std::lock_guard<sync::small_mutex> guard(shard.mutex);
       shard_table& table = shard.value;
       node* found = table.find(mixed, std::as_const(key), state_->equal);
       TANDEM_SYNC_POINT();  // found (or not) under the lock; releases still run on its count
-      if (found != nullptr && try_acquire(found)) {
+      if (found != nullptr && (try_acquire(found) || try_revive(found, later.expired))) {
         target = found;
       } else {
         table.reserve_one_more();                          // may throw: nothing changed
@@ -603,7 +1045,7 @@ class rc_map {
         // rvalue argument is moved from only if K's constructor gets that far).
         target = new node(state_, mixed, std::forward<Q>(key));
         target->value.set_label(&label_of, &target->key);  // names it in cycle errors
-        if (found != nullptr) table.unlink(found);         // dead: its releaser only frees it
+        if (found != nullptr) table.unlink(found);         // dead: its eraser only frees it
         table.link(target);
         ++table.alive;
       }
@@ -617,28 +1059,124 @@ class rc_map {
     return {std::move(result), built_here};
   }
 
-  // Step 3 (and step 6 after the map is gone).
+  // Step 3 (and step 6 after the map is gone; step 7 with linger).
   static void release(node* n) noexcept {
     if (n == nullptr) return;
+    if (n->lingers) {
+      release_lingering(n);
+      return;
+    }
     TANDEM_SYNC_POINT();  // about to drop the hold: lookups may take one meanwhile
     // "Am I the last?" is the value this fetch_sub returns, never an earlier load.
     // acq_rel: release orders this holder's uses of the value before the destruction; acquire
     // (for the thread that reaches 0) makes every other holder's uses happen-before it.
     if (n->uses.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
     TANDEM_SYNC_POINT();  // dead (0 is final) but still linked: lookups must skip it
+    erase_dead(n);
+  }
+
+  // Step 7: a release in a map with linger. Not the last: a CAS from > 1, no lock. The last:
+  // the decrement happens under the shard lock, so that reaching 0 and lingering are one step.
+  static void release_lingering(node* n) noexcept {
+    std::size_t uses = n->uses.load(std::memory_order_relaxed);  // relaxed: the CAS decides
+    while (uses > 1) {
+      TANDEM_SYNC_POINT();  // decided from `uses`; other holders may release meanwhile
+      // acq_rel: as release()'s fetch_sub (this holder's uses before the destruction).
+      if (n->uses.compare_exchange_weak(uses, uses - 1, std::memory_order_acq_rel,
+                                        std::memory_order_relaxed)) {
+        return;
+      }
+    }
     shared_state* state = n->state;
+    check_not_visiting_on_release(state);
+    expire(state, expire_batch);  // while we still hold n, which keeps `state` alive
+    TANDEM_SYNC_POINT();          // probably the last holder; a weak lock() may add one
     auto& shard = state->shards.for_mixed_hash(n->mixed_hash);
+    node* evicted = nullptr;
+    bool lingered = false;
+    {
+      std::lock_guard<sync::small_mutex> guard(shard.mutex);
+      // "Am I the last?" is this fetch_sub's result (a weak handle's lock() may have added a
+      // count since the load above, without the lock). acq_rel: as in release().
+      if (n->uses.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+      if (n->linked) {  // still in the map (not orphaned): it lingers
+        linger_list& list = state->linger.value;
+        std::lock_guard<sync::small_mutex> linger_guard(list.mutex);
+        // At the bound: the oldest goes first, so the count never exceeds it, even briefly.
+        // relaxed: we hold the mutex that guards every write of it.
+        if (list.count.load(std::memory_order_relaxed) >= state->options.max_lingering) {
+          evicted = list.head;  // not null: max_lingering >= 1 (else linger is off)
+          linger_remove(state, evicted);
+        }
+        n->linger_deadline = deadline_after(state, Clock::now());  // under the mutex: list sorted
+        linger_push(state, n);
+        lingered = true;
+      }
+    }
+    TANDEM_SYNC_POINT();  // lingering: lookups may revive it, expiry may erase it meanwhile
+    if (!lingered) {
+      erase_dead(n);  // the map is gone (step 6): count 0, unlinked, not lingering: ours
+    } else if (evicted != nullptr) {
+      erase_dead(evicted);  // its count is 0 and its flag was ours: nobody else touches it
+    }
+    // From here on n is not ours: it may be revived, erased and freed by other threads.
+  }
+
+  // Erases a node whose count is 0 and that nobody can revive any more (its last release
+  // without linger, or whoever cleared its `lingering` flag): unlinks it if still linked,
+  // destroys its key and value with no lock held, and frees its memory unless weak handles
+  // remain (their last drop frees it then).
+  static void erase_dead(node* n) noexcept {
+    shared_state* state = n->state;
+    check_not_visiting_on_release(state);
+    auto& shard = state->shards.for_mixed_hash(n->mixed_hash);
+    bool sole = false;
     bool orphaned = false;
     {
       std::lock_guard<sync::small_mutex> guard(shard.mutex);
       // The erase decision: only if no insertion replaced (and unlinked) it meanwhile.
       if (n->linked) shard.value.unlink(n);
+      // No weak handle exists if this reads 1, and none can appear: weak handles come from
+      // handles (the count is 0 for good) or from weak handles (there are none). acquire:
+      // pairs with the acq_rel decrement of the last weak handle dropped, so its lock()'s reads
+      // of this node happen-before the free below.
+      sole = n->weak.load(std::memory_order_acquire) == 1;
+      if (sole) {
+        --shard.value.alive;
+        orphaned = shard.value.orphaned;
+      }
+    }
+    TANDEM_SYNC_POINT();  // unlinked; the map may be orphaned by ~rc_map meanwhile
+    n->destroy_payload();  // key and value destroyed with no lock held
+    if (sole) {
+      free_memory(n, state, orphaned);
+    } else {
+      drop_weak(n);  // the entry's own weak count: the last weak handle frees the memory
+    }
+  }
+
+  // A weak count dropped (a weak handle, or the entry's own after its payload was destroyed).
+  static void drop_weak(node* n) noexcept {
+    if (n == nullptr) return;
+    // "Am I the last?" is the value this fetch_sub returns. acq_rel: every weak holder's reads
+    // of the node happen-before the free by the last one.
+    if (n->weak.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    shared_state* state = n->state;
+    check_not_visiting_on_release(state);
+    auto& shard = state->shards.for_mixed_hash(n->mixed_hash);
+    bool orphaned = false;
+    {
+      std::lock_guard<sync::small_mutex> guard(shard.mutex);
       --shard.value.alive;
       orphaned = shard.value.orphaned;
     }
-    TANDEM_SYNC_POINT();  // unlinked; the map may be orphaned by ~rc_map meanwhile
-    delete n;  // key and value destroyed with no lock held
-    // acq_rel: the last of the orphaned nodes' releasers (or ~rc_map) sees all others' frees.
+    free_memory(n, state, orphaned);
+  }
+
+  // Frees a node whose payload is destroyed and that no handle or weak handle refers to.
+  static void free_memory(node* n, shared_state* state, bool orphaned) noexcept {
+    delete n;
+    // acq_rel: the last of the orphaned nodes' freers (or ~rc_map) sees all others' frees.
     if (orphaned && state->orphaned_nodes.fetch_sub(1, std::memory_order_acq_rel) == 1) {
       delete state;
     }
@@ -661,7 +1199,26 @@ class rc_map {
       // relaxed: releasers of this shard read it only after taking this lock (which orders it).
       state->orphaned_nodes.fetch_add(shard.value.alive, std::memory_order_relaxed);
     }
-    // acq_rel: pairs with the releasers' fetch_sub, so the last one to reach 0 sees all frees.
+    // Lingering entries have no handle to release them: erase them now. Taken after every
+    // shard is orphaned, so a release that made an entry linger before that is seen here, and
+    // one after it erases its entry itself (it finds it unlinked).
+    if (state->lingers) {
+      node* first = nullptr;
+      {
+        std::lock_guard<sync::small_mutex> guard(state->linger.value.mutex);
+        first = state->linger.value.head;
+        for (node* n = first; n != nullptr; n = n->linger_next) n->lingering = false;
+        state->linger.value.head = state->linger.value.tail = nullptr;
+        state->linger.value.count.store(0, std::memory_order_relaxed);  // relaxed: locked
+        publish_head_deadline(state->linger.value);
+      }
+      for (node* n = first; n != nullptr;) {
+        node* const following = n->linger_next;  // read before erase_dead may free n
+        erase_dead(n);
+        n = following;
+      }
+    }
+    // acq_rel: pairs with the freers' fetch_sub, so the last one to reach 0 sees all frees.
     if (state->orphaned_nodes.fetch_sub(1, std::memory_order_acq_rel) == 1) delete state;
   }
 

@@ -1,0 +1,512 @@
+// Tests for rc_map's linger option, visit() and weak_handle (issue 16, items 5 and 6).
+//
+// Time is a manual clock (rc_map's Clock parameter): tests advance it by hand, so they are
+// deterministic and never sleep. Values count their constructions and destructions per key, so
+// "no make on a revival" and "destroyed exactly once" are checked, not assumed. Keys and values
+// are heap-owning strings (longer than any small-string buffer).
+#include <tandem/rc_map.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "test_support.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+
+// A clock that moves only when a test says so. Never reset: deadlines are relative to it.
+struct manual_clock {
+  using rep = std::int64_t;
+  using period = std::nano;
+  using duration = std::chrono::nanoseconds;
+  using time_point = std::chrono::time_point<manual_clock>;
+  static constexpr bool is_steady = true;
+  static inline std::atomic<rep> ticks{1'000'000'000};
+  static time_point now() noexcept { return time_point(duration(ticks.load())); }
+  static void advance(duration d) noexcept { ticks.fetch_add(d.count()); }
+};
+
+std::string long_key(std::string_view name) {
+  return std::string(name) + "-a-tenant-name-longer-than-any-small-string-buffer";
+}
+
+// Counts constructions and destructions per key; `alive` catches a use after destruction.
+struct counts {
+  std::mutex mutex;
+  std::map<std::string, int> built;
+  std::map<std::string, int> destroyed;
+  void reset() {
+    std::lock_guard<std::mutex> guard(mutex);
+    built.clear();
+    destroyed.clear();
+  }
+  int built_of(const std::string& k) {
+    std::lock_guard<std::mutex> guard(mutex);
+    return built[k];
+  }
+  int destroyed_of(const std::string& k) {
+    std::lock_guard<std::mutex> guard(mutex);
+    return destroyed[k];
+  }
+};
+counts tally;
+
+struct pool;
+using pool_map = tandem::rc_map<std::string, pool, tandem::default_hash<std::string>,
+                                tandem::default_key_equal<std::string>, manual_clock>;
+
+// A pretend connection pool. Its destructor may use the map it lived in (`on_destroy`): if the
+// map destroyed values under a shard lock, that would deadlock (one shard) and the watchdog fails.
+struct pool {
+  explicit pool(std::string k) : key(std::move(k)), payload("pool-of-" + key) {
+    std::lock_guard<std::mutex> guard(tally.mutex);
+    ++tally.built[key];
+  }
+  pool(const pool&) = delete;
+  pool& operator=(const pool&) = delete;
+  ~pool() {
+    if (on_destroy) on_destroy();
+    alive = false;
+    std::lock_guard<std::mutex> guard(tally.mutex);
+    ++tally.destroyed[key];
+  }
+  std::string key;
+  std::string payload;
+  bool alive = true;
+  std::function<void()> on_destroy;
+};
+
+tandem::rc_map_options linger_for(std::chrono::nanoseconds t,
+                                  std::size_t max = std::numeric_limits<std::size_t>::max()) {
+  return tandem::rc_map_options{.linger = t, .max_lingering = max};
+}
+
+pool_map::handle open(pool_map& map, const std::string& k, int* makes = nullptr) {
+  return map.get_or_insert_with(k, [&] {
+    if (makes != nullptr) ++*makes;
+    return pool(k);
+  });
+}
+
+}  // namespace
+
+// ---- linger ---------------------------------------------------------------------------------
+
+TEST_CASE("linger: an entry stays after its last handle, and a lookup within the idle time revives the same value without make") {
+  tally.reset();
+  pool_map map(4, linger_for(30s));
+  const std::string k = long_key("alpha");
+  int makes = 0;
+  const pool* first = nullptr;
+  {
+    auto h = open(map, k, &makes);
+    first = &*h;
+  }
+  CHECK(makes == 1);
+  CHECK(tally.destroyed_of(k) == 0);  // not erased: it lingers
+  CHECK(map.size() == 1);
+  CHECK(map.lingering_count() == 1);
+  CHECK(map.contains(k));
+  CHECK(map.use_count(k) == 0);
+
+  manual_clock::advance(29s);
+  {
+    auto h = open(map, k, &makes);  // get_or_insert_with revives
+    CHECK(&*h == first);
+    CHECK(h.use_count() == 1);
+    CHECK(map.lingering_count() == 0);
+  }
+  manual_clock::advance(29s);  // 58 s after the first release, 29 s after the second
+  {
+    auto h = map.get(k);  // get revives
+    REQUIRE(h.has_value());
+    CHECK(&**h == first);
+  }
+  manual_clock::advance(29s);
+  {
+    auto [h, inserted] = map.try_emplace(k, k);  // try_emplace finds it: no V built
+    CHECK_FALSE(inserted);
+    CHECK(&*h == first);
+  }
+  manual_clock::advance(29s);
+  {
+    auto [h, inserted] = map.insert(k, std::string("unused-argument-pool-key-long-enough"));
+    CHECK_FALSE(inserted);
+    CHECK(&*h == first);
+  }
+  CHECK(makes == 1);
+  CHECK(tally.built_of(k) == 1);
+  CHECK(tally.destroyed_of(k) == 0);
+}
+
+TEST_CASE("linger: after the idle time the next operation erases the entry, destroying V once with no map lock held") {
+  tally.reset();
+  tandem::test::watchdog dog("linger erase outside the lock", 20s);
+  pool_map map(1, linger_for(10s));  // one shard: a destructor under a lock would self-deadlock
+  const std::string k = long_key("beta");
+  const std::string other = long_key("other");
+  bool destructor_used_map = false;
+  {
+    auto h = open(map, k);
+    h->on_destroy = [&] {
+      // Uses the map from V's destructor: a lookup of another key on the same (only) shard.
+      destructor_used_map = !map.get(other).has_value() && map.size() == 0;
+    };
+  }
+  manual_clock::advance(10s);  // deadline reached: expired, but nothing runs by itself
+  CHECK(tally.destroyed_of(k) == 0);
+  CHECK(map.size() == 1);
+  CHECK_FALSE(map.contains(k));  // expired: a lookup would not revive it
+  CHECK(map.lingering_count() == 1);
+
+  CHECK_FALSE(map.get(other).has_value());  // the next operation collects it
+  CHECK(tally.destroyed_of(k) == 1);
+  CHECK(destructor_used_map);
+  CHECK(map.size() == 0);
+  CHECK(map.lingering_count() == 0);
+  CHECK(map.collect() == 0);
+  CHECK(tally.destroyed_of(k) == 1);  // exactly once
+}
+
+TEST_CASE("linger: collect() erases exactly the expired entries") {
+  tally.reset();
+  pool_map map(4, linger_for(10s));
+  const std::string a = long_key("collect-a");
+  const std::string b = long_key("collect-b");
+  static_cast<void>(open(map, a));
+  manual_clock::advance(5s);
+  static_cast<void>(open(map, b));
+  manual_clock::advance(6s);  // a: 11 s idle, b: 6 s
+  CHECK(map.collect() == 1);
+  CHECK(tally.destroyed_of(a) == 1);
+  CHECK(tally.destroyed_of(b) == 0);
+  CHECK(map.contains(b));
+  manual_clock::advance(4s);
+  CHECK(map.collect() == 1);
+  CHECK(tally.destroyed_of(b) == 1);
+  CHECK(map.empty());
+}
+
+TEST_CASE("linger: a lookup after the deadline never revives the expired entry: it is erased and make builds anew") {
+  tally.reset();
+  pool_map map(4, linger_for(10s));
+  const std::vector<std::string> keys{long_key("exp-0"), long_key("exp-1"), long_key("exp-2"),
+                                      long_key("exp-3")};
+  const pool* old_last = nullptr;
+  for (const auto& k : keys) {
+    auto h = open(map, k);
+    if (k == keys.back()) old_last = &*h;
+  }
+  manual_clock::advance(11s);  // all four expired; an operation erases only 2 before its work
+  int makes = 0;
+  auto h = open(map, keys.back(), &makes);  // the newest: still on the list when it is found
+  CHECK(makes == 1);
+  CHECK(tally.built_of(keys.back()) == 2);
+  CHECK(tally.destroyed_of(keys.back()) == 1);  // the expired value, erased by the lookup
+  CHECK(h->alive);
+  static_cast<void>(old_last);
+  CHECK(map.collect() == 1);  // the fourth one
+  for (std::size_t i = 0; i + 1 < keys.size(); ++i) CHECK(tally.destroyed_of(keys[i]) == 1);
+}
+
+TEST_CASE("linger: at most max_lingering entries linger; beyond it the oldest is erased at once") {
+  tally.reset();
+  pool_map map(8, linger_for(1h, 2));
+  const std::string a = long_key("bound-a");
+  const std::string b = long_key("bound-b");
+  const std::string c = long_key("bound-c");
+  static_cast<void>(open(map, a));
+  static_cast<void>(open(map, b));
+  CHECK(map.lingering_count() == 2);
+  CHECK(tally.destroyed_of(a) == 0);
+  static_cast<void>(open(map, c));  // a third lingering entry: the oldest (a) goes now
+  CHECK(map.lingering_count() == 2);
+  CHECK(tally.destroyed_of(a) == 1);
+  CHECK_FALSE(map.contains(a));
+  CHECK(map.contains(b));
+  CHECK(map.contains(c));
+  // A revival frees a place; the bound counts lingering entries only, never live ones.
+  std::vector<pool_map::handle> live;
+  for (int i = 0; i < 5; ++i) live.push_back(open(map, long_key("live-" + std::to_string(i))));
+  CHECK(map.lingering_count() == 2);
+  live.clear();  // five more linger: each pushes out the oldest
+  CHECK(map.lingering_count() == 2);
+  CHECK(tally.destroyed_of(b) == 1);
+  CHECK(tally.destroyed_of(c) == 1);
+  CHECK(map.size() == 2);
+}
+
+TEST_CASE("linger: a revived entry lingers again from its new last release") {
+  tally.reset();
+  pool_map map(4, linger_for(10s));
+  const std::string k = long_key("again");
+  static_cast<void>(open(map, k));
+  manual_clock::advance(8s);
+  static_cast<void>(open(map, k));  // revived and released: a new 10 s start now
+  manual_clock::advance(8s);        // 16 s after the first release, 8 s after the second
+  CHECK(map.collect() == 0);
+  CHECK(map.contains(k));
+  manual_clock::advance(2s);
+  CHECK(map.collect() == 1);
+  CHECK(tally.built_of(k) == 1);
+  CHECK(tally.destroyed_of(k) == 1);
+}
+
+TEST_CASE("linger: destroying the map destroys lingering values; held handles still outlive it") {
+  tally.reset();
+  const std::string held_key = long_key("held");
+  const std::string idle_key = long_key("idle");
+  pool_map::handle held;
+  pool_map::weak_handle weak_idle;
+  {
+    pool_map map(4, linger_for(1h));
+    held = open(map, held_key);
+    auto idle = open(map, idle_key);
+    weak_idle = idle;
+  }  // idle lingered; ~rc_map erases it
+  CHECK(tally.destroyed_of(idle_key) == 1);
+  CHECK(tally.destroyed_of(held_key) == 0);
+  CHECK(held->alive);
+  CHECK(held.key() == held_key);
+  CHECK_FALSE(weak_idle.lock());  // its node memory is still valid for this check
+  pool_map::weak_handle weak_held = held;
+  CHECK(weak_held.lock() == held);  // live after the map: lock works without the map
+  held.reset();                    // released after the map: erased, not lingering
+  CHECK(tally.destroyed_of(held_key) == 1);
+  CHECK_FALSE(weak_held.lock());
+}
+
+TEST_CASE("linger: releasing handles on other threads while the map is destroyed destroys each value once") {
+  tandem::test::watchdog dog("linger release during destruction");
+  for (int round = 0; round < 50; ++round) {
+    tally.reset();
+    auto map = std::make_unique<pool_map>(4, linger_for(1h, 8));
+    std::vector<pool_map::handle> a;
+    std::vector<pool_map::handle> b;
+    for (int k = 0; k < 24; ++k) {
+      auto h = open(*map, long_key("r" + std::to_string(k)));
+      if (k % 2 == 0) b.push_back(h);
+      a.push_back(std::move(h));
+    }
+    a.resize(8);  // some linger before the race
+    tandem::test::run_threads(3, [&](std::size_t t) {
+      if (t == 0) map.reset();
+      if (t == 1) a.clear();
+      if (t == 2) b.clear();
+    });
+    for (int k = 0; k < 24; ++k) {
+      const std::string key = long_key("r" + std::to_string(k));
+      CHECK(tally.built_of(key) == 1);
+      CHECK(tally.destroyed_of(key) == 1);
+    }
+  }
+}
+
+TEST_CASE("without linger the last handle erases the entry at once (behaviour unchanged)") {
+  tally.reset();
+  for (const auto& options : {tandem::rc_map_options{}, linger_for(0s), linger_for(1h, 0)}) {
+    pool_map map(4, options);
+    const std::string k = long_key("plain");
+    const int before = tally.destroyed_of(k);
+    static_cast<void>(open(map, k));
+    CHECK(tally.destroyed_of(k) == before + 1);
+    CHECK_FALSE(map.contains(k));
+    CHECK(map.empty());
+    CHECK(map.lingering_count() == 0);
+    CHECK(map.collect() == 0);
+  }
+  CHECK_THROWS_AS(pool_map(4, linger_for(-1s)), std::invalid_argument);
+  CHECK(pool_map(4, linger_for(5s, 3)).options().max_lingering == 3);
+}
+
+TEST_CASE("linger: a linger time that would overflow the clock saturates instead") {
+  tally.reset();
+  pool_map map(4, linger_for(std::chrono::nanoseconds::max()));
+  const std::string k = long_key("forever");
+  static_cast<void>(open(map, k));
+  manual_clock::advance(24h);
+  CHECK(map.collect() == 0);
+  CHECK(map.contains(k));
+}
+
+// ---- visit ----------------------------------------------------------------------------------
+
+TEST_CASE("visit: calls f on a live entry without creating a handle, and returns false when absent") {
+  tally.reset();
+  pool_map map(4);
+  const std::string k = long_key("visit");
+  auto h = open(map, k);
+  std::size_t uses_inside = 0;
+  std::string seen;
+  CHECK(map.visit(k, [&](const pool& p) {
+    uses_inside = h.use_count();  // a handle made by visit would show here
+    seen = p.payload;
+  }));
+  CHECK(uses_inside == 1);
+  CHECK(seen == "pool-of-" + k);
+  CHECK(h.use_count() == 1);
+  CHECK(map.visit(std::string_view(k), [](const pool&) {}));  // transparent key
+  CHECK_FALSE(map.visit(long_key("absent"), [](const pool&) { FAIL("called for an absent key"); }));
+  h.reset();
+  CHECK_FALSE(map.visit(k, [](const pool&) { FAIL("called for an erased entry"); }));
+}
+
+TEST_CASE("visit: sees a lingering entry without reviving it: its idle time keeps running") {
+  tally.reset();
+  pool_map map(4, linger_for(10s));
+  const std::string k = long_key("visit-linger");
+  static_cast<void>(open(map, k));
+  manual_clock::advance(6s);
+  bool called = false;
+  CHECK(map.visit(k, [&](const pool& p) { called = p.alive; }));
+  CHECK(called);
+  CHECK(map.lingering_count() == 1);
+  CHECK(map.use_count(k) == 0);
+  manual_clock::advance(5s);  // 11 s after the release: expired, visit or not
+  CHECK_FALSE(map.visit(k, [](const pool&) { FAIL("called for an expired entry"); }));
+  CHECK(map.collect() == 1);
+  CHECK(tally.destroyed_of(k) == 1);
+}
+
+TEST_CASE("visit: f using the same map gets std::logic_error; other maps are fine; f's exception releases the lock") {
+  tandem::test::watchdog dog("visit re-entry", 20s);
+  pool_map map(1);
+  pool_map other(1);
+  const std::string k = long_key("reenter");
+  auto h = open(map, k);
+  auto o = open(other, k);
+  CHECK_THROWS_AS(map.visit(k, [&](const pool&) { static_cast<void>(map.get(k)); }),
+                  std::logic_error);
+  CHECK_THROWS_AS(map.visit(k, [&](const pool&) { static_cast<void>(map.contains(k)); }),
+                  std::logic_error);
+  CHECK_THROWS_AS(map.visit(k, [&](const pool&) { map.visit(k, [](const pool&) {}); }),
+                  std::logic_error);
+  pool_map::weak_handle w = h;
+  CHECK_NOTHROW(map.visit(k, [&](const pool&) { CHECK(w.lock() == h); }));  // live: no lock
+  bool nested = false;
+  CHECK(map.visit(k, [&](const pool&) {
+    nested = other.visit(k, [&](const pool&) {
+      CHECK_THROWS_AS(static_cast<void>(map.size() + map.use_count(k)), std::logic_error);
+    });
+  }));
+  CHECK(nested);
+  CHECK_THROWS_AS(map.visit(k, [](const pool&) { throw std::runtime_error("from f"); }),
+                  std::runtime_error);
+  CHECK(map.get(k).has_value());  // the shard lock was released by the throw
+  CHECK(map.use_count(k) == 1);
+}
+
+// ---- weak_handle ----------------------------------------------------------------------------
+
+TEST_CASE("weak_handle: lock returns the live entry, and an empty handle once the entry is erased") {
+  tally.reset();
+  pool_map map(4);
+  const std::string k = long_key("weak");
+  pool_map::weak_handle w;
+  CHECK_FALSE(w.lock());
+  auto h = open(map, k);
+  w = h;
+  {
+    auto locked = w.lock();
+    CHECK(locked == h);
+    CHECK(h.use_count() == 2);
+  }
+  CHECK(h.use_count() == 1);
+  h.reset();
+  CHECK(tally.destroyed_of(k) == 1);
+  auto after = w.lock();  // the entry is gone: never revived from a count of 0
+  CHECK_FALSE(after);
+  CHECK(tally.destroyed_of(k) == 1);
+  CHECK(map.empty());
+  auto fresh = open(map, k);  // a new entry of the same key is another entry
+  CHECK_FALSE(w.lock());
+  CHECK(tally.built_of(k) == 2);
+}
+
+TEST_CASE("weak_handle: keeps the node memory valid after the entry and the map are gone (ASan)") {
+  tally.reset();
+  std::vector<pool_map::weak_handle> weaks;
+  {
+    pool_map map(2);
+    for (int i = 0; i < 16; ++i) {
+      auto h = open(map, long_key("wm" + std::to_string(i)));
+      weaks.emplace_back(h);
+      weaks.push_back(weaks.back());  // a copy
+    }
+    for (auto& w : weaks) CHECK_FALSE(w.lock());  // every entry was erased with its handle
+  }
+  for (auto& w : weaks) CHECK_FALSE(w.lock());  // and the map is gone
+  auto moved = std::move(weaks[0]);
+  CHECK_FALSE(weaks[0]);
+  moved = moved;  // self-assignment keeps the node  NOLINT
+  moved = std::move(weaks[1]);
+  weaks.clear();
+  CHECK_FALSE(moved.lock());
+}
+
+TEST_CASE("weak_handle: lock revives a lingering entry, and never an expired one") {
+  tally.reset();
+  pool_map map(4, linger_for(10s));
+  const std::string k = long_key("weak-linger");
+  pool_map::weak_handle w;
+  const pool* first = nullptr;
+  {
+    auto h = open(map, k);
+    first = &*h;
+    w = h;
+  }
+  manual_clock::advance(9s);
+  {
+    auto revived = w.lock();
+    REQUIRE(revived);
+    CHECK(&*revived == first);
+    CHECK(map.lingering_count() == 0);
+  }
+  manual_clock::advance(10s);
+  CHECK_FALSE(w.lock());  // expired: lock erases it rather than revive it
+  CHECK(tally.built_of(k) == 1);
+  CHECK(tally.destroyed_of(k) == 1);
+  CHECK(map.empty());
+}
+
+TEST_CASE("weak_handle: lock racing the last release gets a live entry or nothing, never a dying one") {
+  tandem::test::watchdog dog("weak lock races release");
+  for (const auto& options : {tandem::rc_map_options{}, linger_for(1ns, 1)}) {
+    tally.reset();
+    pool_map map(2, options);
+    const std::string k = long_key("race");
+    tandem::test::thread_checks checks;
+    for (int round = 0; round < 2000; ++round) {
+      auto h = open(map, k);
+      pool_map::weak_handle w = h;
+      tandem::test::run_threads(2, [&](std::size_t t) {
+        if (t == 0) {
+          h.reset();
+          manual_clock::advance(1ns);  // with linger: expire it soon
+        } else {
+          auto locked = w.lock();
+          if (locked) TANDEM_THREAD_CHECK(checks, locked->alive && locked->key == k);
+        }
+      });
+      static_cast<void>(map.collect());
+    }
+    INFO(checks.first_failure());
+    CHECK(checks.failures() == 0);
+    manual_clock::advance(1s);
+    static_cast<void>(map.collect());
+    CHECK(tally.built_of(k) == tally.destroyed_of(k));
+  }
+}
