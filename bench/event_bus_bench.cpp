@@ -17,12 +17,21 @@
 //  - churn: subscribe + unsubscribe on a topic of one's own (created and erased each time);
 //    1 and 2 threads.
 // Compare items_per_second of tandem/... with hand_written/... for each workload.
+//
+// Issue 14 (tandem::inbox): does one inbox on N topics receive faster than one subscription
+// per topic polled round-robin (what a user without inboxes writes)? inbox_vs_polling/N/...:
+// one publisher thread publishes to the N topics (a fixed pseudo-random sequence) and stays at
+// most 256 messages ahead of the receiver; the receiver is the benchmark thread: `inbox`
+// receives with in.receive(), `polled_subscriptions` cycles over its N subscriptions with
+// try_receive until one has a message. Items: messages received. N = 1, 8, 64.
 #include <tandem/event_bus.hpp>
 
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
 #include <array>
+#include <atomic>
+#include <thread>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -232,6 +241,93 @@ void churn(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
+
+// ---- issue 14: one inbox on N topics vs N subscriptions polled round-robin ------------------
+
+// The publisher of inbox_vs_polling: publishes to topics in a fixed pseudo-random order, at
+// most `window` messages ahead of what the receiver has taken (so neither side's queues grow).
+class paced_publisher {
+ public:
+  static constexpr std::uint64_t window = 256;
+
+  paced_publisher(tandem::event_bus<event>& bus, const std::vector<std::string>& topics)
+      : thread_([this, &bus, &topics] {
+          std::uint64_t sequence = 0;
+          std::uint32_t random = 12345;
+          event e;
+          while (!stop_.load(std::memory_order_relaxed)) {
+            // relaxed: pacing only; the messages themselves synchronise through the mailboxes.
+            if (sequence >= taken_.load(std::memory_order_relaxed) + window) {
+              std::this_thread::yield();
+              continue;
+            }
+            random = random * 1664525U + 1013904223U;
+            e.id = ++sequence;
+            bus.publish(topics[(random >> 8U) % topics.size()], e);
+          }
+        }) {}
+  paced_publisher(const paced_publisher&) = delete;
+  paced_publisher& operator=(const paced_publisher&) = delete;
+  ~paced_publisher() {
+    stop_.store(true, std::memory_order_relaxed);
+    thread_.join();
+  }
+  void taken(std::uint64_t count) noexcept { taken_.store(count, std::memory_order_relaxed); }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::atomic<std::uint64_t> taken_{0};
+  std::thread thread_;  // last: starts after the members it uses exist
+};
+
+std::vector<std::string> topic_names(std::int64_t n) {
+  std::vector<std::string> names;
+  for (std::int64_t i = 0; i < n; ++i) names.push_back("room:" + std::to_string(i));
+  return names;
+}
+
+void inbox_vs_polling_inbox(benchmark::State& state) {
+  tandem::event_bus<event> bus;
+  const std::vector<std::string> topics = topic_names(state.range(0));
+  auto in = bus.inbox();
+  for (const auto& t : topics) static_cast<void>(in.subscribe(t));
+  std::uint64_t received = 0;
+  {
+    paced_publisher publisher(bus, topics);
+    for (auto _ : state) {
+      benchmark::DoNotOptimize(in.receive().message().id);
+      if ((++received & 31U) == 0) publisher.taken(received);
+    }
+    publisher.taken(~std::uint64_t{0} / 2);  // let it run free until it sees `stop`
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+void inbox_vs_polling_subscriptions(benchmark::State& state) {
+  tandem::event_bus<event> bus;
+  const std::vector<std::string> topics = topic_names(state.range(0));
+  std::vector<tandem::event_bus<event>::subscription> subs;
+  for (const auto& t : topics) subs.push_back(bus.subscribe(t));
+  std::uint64_t received = 0;
+  std::size_t next = 0;
+  {
+    paced_publisher publisher(bus, topics);
+    for (auto _ : state) {
+      for (;;) {  // round-robin until a subscription has a message
+        std::optional<event> got = subs[next].try_receive();
+        next = next + 1 == subs.size() ? 0 : next + 1;
+        if (got) {
+          benchmark::DoNotOptimize(got->id);
+          break;
+        }
+      }
+      if ((++received & 31U) == 0) publisher.taken(received);
+    }
+    publisher.taken(~std::uint64_t{0} / 2);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
 }  // namespace
 
 BENCHMARK(publish_receive_same_thread<tandem_side>)->Name("publish_receive/same_thread/tandem");
@@ -263,4 +359,17 @@ BENCHMARK(churn<hand_written_side>)
     ->Threads(1)
     ->Threads(2)
     ->UseRealTime();
+BENCHMARK(inbox_vs_polling_inbox)
+    ->Name("inbox_vs_polling/inbox")
+    ->Arg(1)
+    ->Arg(8)
+    ->Arg(64)
+    ->UseRealTime();
+BENCHMARK(inbox_vs_polling_subscriptions)
+    ->Name("inbox_vs_polling/polled_subscriptions")
+    ->Arg(1)
+    ->Arg(8)
+    ->Arg(64)
+    ->UseRealTime();
+
 BENCHMARK_MAIN();

@@ -386,3 +386,40 @@ TEST_CASE("self-move-assignment keeps the subscription") {
   CHECK(bus.subscriber_count("t") == 1);
   CHECK(s.receive() == long_text(1));
 }
+
+// Fault kind 6 (docs/reliability.md rule 6): leaving a topic that keeps other subscribers
+// built a smaller subscriber list (make_shared). When that allocation failed, the closed
+// mailbox stayed counted: subscriber_count() said 3 with 2 subscribed. Now leaving allocates
+// nothing, so out of memory cannot change what it does.
+TEST_CASE("out of memory while leaving a shared topic: subscriber_count stays exact") {
+  event_bus<std::string> bus;
+  auto staying = bus.subscribe("t");
+  auto leaving = bus.subscribe("t");
+  auto also_staying = bus.subscribe("t");
+  CHECK(bus.publish("t", long_text(1)) == 3);
+  bool threw = tandem::test::with_allocation_failure(1, [&] {
+    auto gone = std::move(leaving);
+  });
+  CHECK_FALSE(threw);
+  CHECK(bus.subscriber_count("t") == 2);
+  threw = tandem::test::with_allocation_failure(1, [&] { also_staying.unsubscribe(); });
+  CHECK_FALSE(threw);
+  CHECK(bus.subscriber_count("t") == 1);
+  CHECK(bus.publish("t", long_text(2)) == 1);
+  CHECK(staying.pending() == 2);
+  CHECK(also_staying.pending() == 1);
+
+  // The same for an inbox: destroying it, and unsubscribing it from one topic.
+  auto in = bus.inbox();
+  CHECK(in.subscribe("t"));
+  CHECK(in.subscribe("u"));
+  auto other = bus.subscribe("u");
+  CHECK(bus.subscriber_count("t") == 2);
+  threw = tandem::test::with_allocation_failure(1, [&] { CHECK(in.unsubscribe("t")); });
+  CHECK_FALSE(threw);
+  CHECK(bus.subscriber_count("t") == 1);
+  threw = tandem::test::with_allocation_failure(1, [&] { auto gone = std::move(in); });
+  CHECK_FALSE(threw);
+  CHECK(bus.subscriber_count("u") == 1);
+  CHECK(bus.publish("u", long_text(3)) == 1);
+}

@@ -711,3 +711,62 @@ TEST_CASE("destroying the last subscription of a topic, and the bus, allocates n
   { auto gone = std::move(survivor); }
   CHECK(scope.count() == 0);
 }
+
+// ---- issue 12, fault kind 6 (docs/reliability.md rule 6): destructors that allocate ---------
+
+namespace {
+
+// A heap-owning message that counts its live instances.
+struct tracked_message {
+  static inline std::atomic<int> live{0};
+  std::string text;
+  explicit tracked_message(std::string t) : text(std::move(t)) { ++live; }
+  tracked_message(const tracked_message& other) : text(other.text) { ++live; }
+  tracked_message(tracked_message&& other) noexcept : text(std::move(other.text)) { ++live; }
+  tracked_message& operator=(const tracked_message&) = delete;
+  tracked_message& operator=(tracked_message&&) = delete;
+  ~tracked_message() { --live; }
+};
+
+}  // namespace
+
+TEST_CASE("destroying a subscription while others remain on its topic allocates nothing") {
+  event_bus<tracked_message> bus;
+  auto staying = bus.subscribe(long_topic);
+  auto leaving = bus.subscribe(long_topic);
+  auto also_staying = bus.subscribe(long_topic);
+  for (int i = 0; i < 3; ++i) {
+    CHECK(bus.publish(long_topic, tracked_message(std::string(40, 'a') + std::to_string(i))) ==
+          3);
+  }
+  CHECK(tracked_message::live == 9);
+  {
+    const tandem::test::allocation_scope scope;
+    { auto gone = std::move(leaving); }
+    CHECK(scope.count() == 0);  // was 1: a new, smaller subscriber list
+  }
+  // Exact at once, and its three queued messages were destroyed with it.
+  CHECK(bus.subscriber_count(long_topic) == 2);
+  CHECK(tracked_message::live == 6);
+  // The others still get everything, and a later subscribe (which rebuilds the list) works.
+  CHECK(bus.publish(long_topic, tracked_message(std::string(40, 'b'))) == 2);
+  auto joining = bus.subscribe(long_topic);
+  CHECK(bus.subscriber_count(long_topic) == 3);
+  CHECK(bus.publish(long_topic, tracked_message(std::string(40, 'c'))) == 3);
+  CHECK(staying.pending() == 5);
+  CHECK(also_staying.pending() == 5);
+  CHECK(joining.pending() == 1);
+  {
+    const tandem::test::allocation_scope scope;
+    staying.unsubscribe();  // explicit unsubscribe: no allocation either; queue kept
+    CHECK(scope.count() == 0);
+  }
+  CHECK(bus.subscriber_count(long_topic) == 2);
+  CHECK(staying.pending() == 5);
+  // One subscriber left open among closed entries: publish still takes the one-target path.
+  { auto gone = std::move(joining); }
+  CHECK(bus.subscriber_count(long_topic) == 1);
+  CHECK(bus.publish(long_topic, tracked_message(std::string(40, 'd'))) == 1);
+  CHECK(also_staying.pending() == 6);
+  CHECK(bus.publish_from(also_staying, long_topic, tracked_message(std::string(40, 'e'))) == 0);
+}

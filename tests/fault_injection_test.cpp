@@ -608,3 +608,89 @@ TEST_CASE("event_bus: out of memory in publish to a full bounded mailbox changes
     CHECK(model.empty());
   }
 }
+
+// ---- tandem::inbox (issue 14): every allocation of subscribe and publish failing in turn ----
+
+TEST_CASE("inbox: out of memory in subscribe leaves the inbox and the bus as they were") {
+  using bus_type = tandem::event_bus<std::string>;
+  bus_type bus;
+  const std::string shared_topic = "room:shared-with-a-name-longer-than-the-sso-buffer";
+  auto other = bus.subscribe(shared_topic);  // an existing topic: a new list, not a new topic
+  auto in = bus.inbox();
+  for (const std::string& topic :
+       {shared_topic, std::string("room:new-with-a-name-longer-than-the-sso-buffer")}) {
+    const std::vector<std::string> topics_before = in.topics();
+    const std::size_t topic_count_before = bus.topic_count();
+    const std::size_t subscribers_before = bus.subscriber_count(topic);
+    std::size_t failures = 0;
+    sweep_allocation_failures([&] { static_cast<void>(in.subscribe(topic)); },
+                              [&](bool threw) {
+                                if (threw) {  // strong: nothing changed
+                                  ++failures;
+                                  CHECK(in.topics() == topics_before);
+                                  CHECK(bus.topic_count() == topic_count_before);
+                                  CHECK(bus.subscriber_count(topic) == subscribers_before);
+                                } else {
+                                  CHECK(bus.subscriber_count(topic) == subscribers_before + 1);
+                                }
+                              });
+    CHECK(failures >= 2);  // at least the membership and the subscriber list
+    CHECK(bus.publish(topic, std::string(40, 'm')) == subscribers_before + 1);
+    auto e = in.try_receive();
+    REQUIRE(e.has_value());
+    CHECK(e->topic() == topic);
+  }
+  CHECK(in.topics().size() == 2);
+}
+
+TEST_CASE("inbox: out of memory in publish delivers at most once to each inbox, with its topic") {
+  tandem::event_bus<std::string> bus;
+  const std::string topic = "room:fan-out-with-a-name-longer-than-the-sso-buffer";
+  std::vector<tandem::event_bus<std::string>::inbox_type> inboxes;
+  inboxes.push_back(bus.inbox());
+  inboxes.push_back(bus.inbox(2, tandem::overflow_policy::drop_oldest));  // kept full
+  inboxes.push_back(bus.inbox());
+  for (auto& in : inboxes) CHECK(in.subscribe(topic));
+  auto sub = bus.subscribe(topic);
+  long pending_before = 0;
+  long dropped_before = 0;
+  std::size_t failures = 0;
+  for (int round = 0; round < 40; ++round) {  // crosses segment boundaries; evicts when full
+    sweep_allocation_failures(
+        [&] {
+          pending_before = static_cast<long>(inboxes[1].pending());
+          dropped_before = static_cast<long>(inboxes[1].dropped());
+          static_cast<void>(bus.publish(topic, std::string(40, 'm')));
+        },
+        [&](bool threw) {
+          if (threw) ++failures;
+          // The bounded drop_oldest inbox: at most one new message, and an eviction only
+          // together with it (a push that failed evicted nothing).
+          const long pending_delta = static_cast<long>(inboxes[1].pending()) - pending_before;
+          const long dropped_delta = static_cast<long>(inboxes[1].dropped()) - dropped_before;
+          CHECK(pending_delta + dropped_delta <= 1);
+          CHECK(pending_delta >= 0);
+          CHECK(dropped_delta >= 0);
+          if (dropped_delta == 1) CHECK(inboxes[1].pending() == 2);
+          if (!threw) CHECK(pending_delta + dropped_delta == 1);
+          // The unbounded ones: at most once, exactly once when publish returned; drained so
+          // that every attempt starts alike.
+          for (std::size_t i : {std::size_t{0}, std::size_t{2}}) {
+            std::size_t got = 0;
+            while (auto e = inboxes[i].try_receive()) {
+              CHECK(e->topic() == topic);
+              CHECK(e->message() == std::string(40, 'm'));
+              ++got;
+            }
+            CHECK(got <= 1);
+            if (!threw) CHECK(got == 1);
+          }
+          while (sub.try_receive()) {
+          }
+        });
+  }
+  CHECK(failures >= 40);
+  CHECK(inboxes[1].dropped() > 0);
+  CHECK(bus.publish(topic, "after") == 4);
+  CHECK(inboxes[0].try_receive()->message() == "after");
+}

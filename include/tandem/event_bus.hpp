@@ -20,12 +20,19 @@
 // The algorithm, step by step:
 //  1. Topics live in a tandem::rc_map<Topic, topic_state>. Every subscription holds an rc_map
 //     handle to its topic, so the rc_map erases the topic when the last subscription goes.
-//  2. A topic_state holds an immutable snapshot of its subscribers: a reference-counted array
-//     of shared_ptr<mailbox>. subscribe/unsubscribe replace the snapshot (copy-on-write) under
-//     the topic's small lock; publish copies the snapshot pointer under that lock (one atomic
-//     increment) and delivers with NO lock of the topic or the map held. Subscriptions that
-//     join or leave meanwhile do not disturb the delivery, and a mailbox stays alive while a
-//     publisher still holds the snapshot naming it (shared ownership).
+//  2. A topic_state holds a snapshot of its subscribers: a reference-counted array of entries
+//     (a subscription's shared_ptr<mailbox>, or an inbox's mailbox and membership, see
+//     "Inboxes"), each with an `open` flag, plus the exact count of open entries. subscribe
+//     replaces the snapshot (copy-on-write: the open entries plus the new one, built outside
+//     the topic's small lock, installed if no add or remove happened meanwhile); leaving only
+//     clears the entry's flag and decrements the count under the lock -- it allocates nothing
+//     and cannot fail (docs/reliability.md rule 6) -- and the entry is dropped by the next
+//     subscribe to that topic (or with the topic). publish copies the snapshot pointer under
+//     that lock (one atomic increment) and delivers with NO lock of the topic or the map held,
+//     skipping entries whose flag is clear. Subscribers that join or leave meanwhile do not
+//     disturb the delivery, and a mailbox stays alive while a snapshot names it (shared
+//     ownership); a leaving subscriber's queued messages are destroyed by its destructor, not
+//     kept alive by the list.
 //  3. publish hashes the topic once (with Hash), then asks the absent-topic filter: a table of
 //     counters indexed by that hash, incremented when a topic is created and decremented when
 //     it is erased. A zero counter proves the topic absent: publish returns 0 with no lock, no
@@ -40,7 +47,7 @@
 // are used as they are), or anything implicitly convertible to Topic (converted to one Topic
 // per call). A Topic is built only when subscribe creates the topic. A custom Topic type needs
 // no std::hash specialisation: pass Hash and KeyEqual.
-//  4. Delivery with one target (after skipping the sender for publish_from): the message is
+//  4. Delivery with one open target (after skipping the sender for publish_from): the message is
 //     moved into that mailbox under the topic lock, without copying the snapshot; the only user
 //     code under the lock is Message's noexcept move. A full `block` mailbox is never waited
 //     for under the lock: publish then takes step 5's path.
@@ -49,15 +56,59 @@
 //     applies its overflow policy (see tandem/detail/mailbox.hpp); publish returns how many
 //     accepted the message.
 //  6. Unsubscribe (destructor, move-assignment or unsubscribe()): close the mailbox first
-//     (from then on no push succeeds and publishers blocked on it wake up), then replace the
-//     topic's snapshot with one that lacks it, then withdraw it from the bus's roster (step 7),
-//     then release the rc_map handle.
+//     (from then on no push succeeds and publishers blocked on it wake up), then mark its entry
+//     left in the topic's list (step 2: no allocation), then withdraw it from the bus's roster
+//     (step 7), then release the rc_map handle; the destructor then destroys the messages still
+//     queued. Nothing here allocates, throws or calls Hash/KeyEqual.
 //  7. The roster: the bus and its topics share a core (the absent-topic filter and an
 //     intrusive list of the open subscriptions' mailboxes, under its own small lock).
 //     subscribe() enrolls the new mailbox once it is in the topic's list (noexcept: a link);
 //     ~event_bus closes every enrolled mailbox, so a subscription that outlives its bus is
 //     closed: it keeps its queued messages and receive() then throws instead of waiting for a
 //     publisher that cannot exist any more.
+//
+// Inboxes (tandem::inbox, made by bus.inbox()): one mailbox subscribed to many topics, as a
+// Phoenix process is; receive() returns a tandem::envelope (the message and its topic).
+//  1. The inbox owns one mailbox of envelopes and, per topic, a record: the rc_map handle (so
+//     an inbox holds its topics exactly as subscriptions do: topic_count and subscriber_count
+//     count it) and a membership, shared with the topic's list entry: one copy of the Topic
+//     (made once, at subscribe) and a `withdrawn` flag guarded by the inbox mailbox's lock.
+//  2. in.subscribe(t): look the topic up or create it (strong), return false if a record
+//     already holds that topic (found by the topic's address: idempotent), reserve room for
+//     the record, make the membership, then add the entry to the topic's list -- the commit
+//     point -- and store the record (noexcept). A throw at any step leaves the inbox and the
+//     bus as they were.
+//  3. Delivery: the publisher pushes a detail::envelope_source (a reference to the message and
+//     to the membership); the mailbox builds the envelope from it only at its commit point,
+//     under its lock, and refuses it if the membership is withdrawn. The envelope holds the
+//     message and a shared_ptr to the membership's Topic: per envelope one atomic increment
+//     (and a decrement when the envelope dies), 16 bytes, no Topic copy and no allocation. It
+//     stays valid after the inbox leaves the topic, after the topic is erased, and after the
+//     inbox and the bus are gone.
+//  4. in.unsubscribe(t): find the record by KeyEqual, set `withdrawn` under the mailbox lock
+//     (after that no push for t commits; publishers parked on the full mailbox wake and
+//     re-check), mark the entry left (step 2 above), drop the record (may erase the topic).
+//     Envelopes of t already queued stay receivable. Allocates nothing.
+//  5. ~inbox: close the mailbox (nothing arrives from then on), mark every entry left,
+//     withdraw from the bus's inbox roster, release the topics, destroy what is queued.
+//     Allocates nothing, calls no Hash or KeyEqual.
+//  6. Closed states never block: receive() on an inbox subscribed to no topic returns what is
+//     queued and then throws tandem::subscription_closed (receive_for/until return nullopt at
+//     once) -- no publisher can reach it; ~event_bus closes every inbox (as it closes
+//     subscriptions): queued envelopes are delivered, then receive() throws, and subscribe()
+//     throws. A moved-from inbox throws at once.
+//  7. Bad input: bus.subscribe(in, t) / unsubscribe / publish_from with an inbox of another
+//     bus throw std::invalid_argument; a move-only Message follows the subscription rule (a
+//     topic accepts one subscriber, inbox or subscription: the second throws std::logic_error;
+//     one inbox on many topics is fine).
+// Guarantees as for subscriptions: every message published to t after in.subscribe(t)
+// returned and before in.unsubscribe(t) was called arrives once, with its topic; per
+// publishing thread and topic, in publish order; nothing after ~inbox. Subscribing,
+// unsubscribing and receiving from the owner's thread -- also while handling an envelope, and
+// while a publisher is blocked on this inbox's full `block` mailbox -- never deadlock (no lock
+// is held while waiting, and leaving wakes such a publisher). Costs: per inbox one mailbox;
+// per (inbox, topic) one membership (a Topic copy and a flag) and one list entry; per
+// delivery what a subscription costs plus the envelope's reference count.
 //
 // Closed subscriptions (unsubscribe() called, or the bus destroyed): messages queued before
 // are still delivered, in order; after them receive() throws tandem::subscription_closed (a
@@ -110,8 +161,10 @@
 // fail. Copy-constructible messages have no such limit.
 //
 // Costs: per topic, one rc_map entry plus a topic_state (a lock and a snapshot pointer); per
-// subscription, one mailbox (see mailbox.hpp) and one snapshot slot. subscribe/unsubscribe
-// allocate a new snapshot: O(subscribers of that topic). publish to an existing topic: one
+// subscription, one mailbox (see mailbox.hpp) and one snapshot slot (48 bytes: two mailbox
+// pointers, a membership pointer and the flag). subscribe allocates a new snapshot: O(open
+// subscribers of that topic); leaving allocates nothing and costs O(list) under the topic
+// lock (a left entry -- and its empty, closed mailbox -- stays until the next subscribe). publish to an existing topic: one
 // hash, one rc_map lookup (shard lock + count increment/decrement), the topic lock, with
 // several subscribers one snapshot copy (an increment and a decrement), and per subscriber one
 // mailbox lock plus a message copy (n-1 copies). The absent-topic filter costs 4 bytes per
@@ -146,6 +199,7 @@
 #include <string_view>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "detail/mailbox.hpp"
 #include "rc_map.hpp"
@@ -331,7 +385,61 @@ class bus_roster {
   Mailbox* first_ = nullptr;  // guarded by lock_
 };
 
+// One inbox's membership of one topic, shared by the inbox, the topic's subscriber list and
+// every envelope of that topic still alive: the topic's name as envelopes show it (one copy
+// of the Topic per inbox and topic, made by subscribe), and whether the inbox has left it.
+template <class Topic>
+struct inbox_membership {
+  explicit inbox_membership(const Topic& name) : topic(name) {}
+  const Topic topic;
+  bool withdrawn = false;  // guarded by the inbox mailbox's lock (mailbox::change_admission)
+};
+
+// What a publisher offers an inbox's mailbox: the message and the membership it came through.
+// The envelope is built from it only at the push's commit point (the message is moved then),
+// and not at all once the membership is withdrawn (checked under the mailbox lock).
+template <class Message, class Topic>
+struct envelope_source {
+  Message& message;
+  const std::shared_ptr<inbox_membership<Topic>>& membership;
+  [[nodiscard]] bool admitted() const noexcept { return !membership->withdrawn; }
+};
+
 }  // namespace detail
+
+// What an inbox receives: a message and the topic it was published to. The topic is not a
+// copy: the envelope shares (one reference count: an atomic increment per envelope built, a
+// decrement when it is destroyed) the one Topic its inbox copied when it subscribed, which
+// stays valid for as long as the envelope lives -- after the inbox unsubscribed from that
+// topic, after the topic was erased, after the inbox and the bus were destroyed.
+template <class Message, class Topic = std::string>
+class envelope {
+ public:
+  // Built by the inbox's mailbox at a push's commit point (see detail::envelope_source).
+  explicit envelope(detail::envelope_source<Message, Topic>&& source) noexcept
+      : message_(std::move(source.message)),
+        topic_(source.membership, &source.membership->topic) {}
+
+  // The topic the message was published to. Precondition: not moved from.
+  [[nodiscard]] const Topic& topic() const noexcept {
+    TANDEM_ASSERT(topic_ != nullptr, "topic() of a moved-from tandem::envelope");
+    return *topic_;
+  }
+  [[nodiscard]] Message& message() & noexcept { return message_; }
+  [[nodiscard]] const Message& message() const& noexcept { return message_; }
+  // Moves the message out of an expiring envelope: `Message m = in.receive().message();`.
+  [[nodiscard]] Message message() && noexcept { return std::move(message_); }
+
+ private:
+  Message message_;
+  std::shared_ptr<const Topic> topic_;  // aliases the membership that holds the Topic
+};
+
+template <class Message, class Topic = std::string, class Hash = default_hash<Topic>,
+          class KeyEqual = default_key_equal<Topic>>
+requires bus_message<Message> && bus_topic<Topic> && bus_topic_hash<Hash, Topic> &&
+    bus_topic_key_equal<KeyEqual, Topic>
+class inbox;
 
 // Hash/KeyEqual default to tandem::string_hash/string_equal for std::string topics
 // (transparent: see tandem/string_hash.hpp), else std::hash<Topic>/std::equal_to<Topic>.
@@ -342,18 +450,28 @@ requires bus_message<Message> && bus_topic<Topic> && bus_topic_hash<Hash, Topic>
 class event_bus {
   using mailbox_type = detail::mailbox<Message>;
   using mailbox_ptr = std::shared_ptr<mailbox_type>;
+  using inbox_mailbox_type = detail::mailbox<envelope<Message, Topic>>;
+  using inbox_mailbox_ptr = std::shared_ptr<inbox_mailbox_type>;
+  using membership_type = detail::inbox_membership<Topic>;
+  using membership_ptr = std::shared_ptr<membership_type>;
   class topic_state;
+  struct subscriber;
   using topic_map = rc_map<Topic, topic_state, detail::topic_map_hash<Topic, Hash>,
                            detail::topic_map_equal<Topic, KeyEqual>>;
 
-  // What the bus shares with its topics (and so with subscriptions that outlive it).
+  // What the bus shares with its topics and inboxes (and so with those that outlive it).
   struct shared_core {
-    explicit shared_core(std::size_t filter_slots)
+    shared_core(std::size_t filter_slots, const KeyEqual& key_equal)
         : filter(filter_slots == 0 ? nullptr
-                                   : std::make_unique<detail::absent_topic_filter>(filter_slots)) {}
+                                   : std::make_unique<detail::absent_topic_filter>(filter_slots)),
+          equal(key_equal) {}
     std::unique_ptr<detail::absent_topic_filter> filter;  // null when disabled
-    detail::bus_roster<mailbox_type> roster;
+    detail::bus_roster<mailbox_type> roster;              // open subscriptions' mailboxes
+    detail::bus_roster<inbox_mailbox_type> inbox_roster;  // every live inbox's mailbox
+    KeyEqual equal;  // inbox::unsubscribe(topic) compares with it (also after ~event_bus)
   };
+
+  friend class tandem::inbox<Message, Topic, Hash, KeyEqual>;
 
  public:
   using message_type = Message;
@@ -364,12 +482,15 @@ class event_bus {
   static constexpr bool fans_out = std::is_copy_constructible_v<Message>;
 
   class subscription;
+  // One mailbox for many topics (see tandem::inbox); made by inbox().
+  using inbox_type = tandem::inbox<Message, Topic, Hash, KeyEqual>;
+  using envelope_type = envelope<Message, Topic>;
 
   // Throws std::invalid_argument for a shard_count or mailbox_capacity of 0.
   explicit event_bus(event_bus_options options = {}, const Hash& hash = Hash(),
                      const KeyEqual& equal = KeyEqual())
       : options_(validated(options)),
-        core_(std::make_shared<shared_core>(options.absent_topic_filter_slots)),
+        core_(std::make_shared<shared_core>(options.absent_topic_filter_slots, equal)),
         hash_(hash),
         topics_(options.shard_count, detail::topic_map_hash<Topic, Hash>{hash},
                 detail::topic_map_equal<Topic, KeyEqual>{equal}) {}
@@ -378,7 +499,12 @@ class event_bus {
   event_bus& operator=(const event_bus&) = delete;
   // Subscriptions may outlive the bus: they are closed (step 7), keep their queued messages
   // and receive nothing new; receive() throws once those are gone.
-  ~event_bus() { core_->roster.close_all(); }
+  // Inboxes too: closed, they keep their queued envelopes, and receive() throws once those are
+  // gone; subscribe() on them throws.
+  ~event_bus() {
+    core_->roster.close_all();
+    core_->inbox_roster.close_all();
+  }
 
   // Topics: every function below takes a Topic, any key Hash and KeyEqual accept when both are
   // transparent (for std::string topics by default: std::string_view, const char*), or
@@ -404,16 +530,10 @@ class event_bus {
           "use tandem::unbounded_capacity for no limit");
     }
     auto box = std::make_shared<mailbox_type>(capacity, policy);  // on this (receiving) thread
-    auto&& key = insert_form<Q>(topic);  // Q as it is, or one Topic converted from it
-    const std::size_t hash = hash_of(std::as_const(key));
-    // The Topic is built (from `key`) by the rc_map only if this creates the topic.
-    auto entry = topics_
-                     .try_emplace(detail::hashed_topic<Topic, decltype(key)&&>{
-                                      std::forward<decltype(key)>(key), hash},
-                                  core_, hash)
-                     .first;
+    auto entry = topic_entry<Q>(topic);
     TANDEM_SYNC_POINT();  // the topic exists (maybe just created); we are not in its list yet
-    entry->add(box);  // strong: on a throw, nothing was added (the handle then releases)
+    entry->add(box, nullptr, nullptr);  // strong: on a throw, nothing was added (the handle
+                                        // then releases, erasing a topic this created)
     core_->roster.enroll(*box);  // noexcept: from here ~event_bus closes it
     return subscription(std::move(entry), std::move(box));
   }
@@ -433,9 +553,53 @@ class event_bus {
     return deliver(lookup_form(topic), message, sender.mailbox_.get());
   }
 
+  // An inbox: one mailbox that subscribes to any number of topics of this bus (tandem::inbox).
+  // Its capacity and policy are those of the bus's defaults, or given as for subscribe. The
+  // calling thread is taken for its receiving thread until another one receives. Needs a
+  // copyable Topic: the inbox keeps one copy per topic it subscribes to, for its envelopes.
+  [[nodiscard]] inbox_type inbox() requires std::copy_constructible<Topic> {
+    return inbox(options_.mailbox_capacity, options_.overflow);
+  }
+  [[nodiscard]] inbox_type inbox(std::size_t capacity, overflow_policy policy)
+  requires std::copy_constructible<Topic> {
+    if (capacity == 0) {
+      throw std::invalid_argument(
+          "tandem::event_bus::inbox: a mailbox capacity of 0 could never hold a message; use "
+          "tandem::unbounded_capacity for no limit");
+    }
+    auto box = std::make_shared<inbox_mailbox_type>(capacity, policy);  // on this thread
+    core_->inbox_roster.enroll(*box);  // noexcept: from here ~event_bus closes it
+    return inbox_type(*this, core_, std::move(box));
+  }
+
+  // The same as in.subscribe(topic) / in.unsubscribe(topic) (Phoenix.PubSub.subscribe(pubsub,
+  // topic) reads this way), but first checks that `in` belongs to this bus: an inbox of
+  // another bus gets std::invalid_argument, a moved-from one tandem::subscription_closed.
+  template <class Q>
+  requires bus_topic_argument<Q, Topic, Hash, KeyEqual> && std::constructible_from<Topic, Q&&>
+  bool subscribe(inbox_type& in, Q&& topic) {
+    check_owner(in, "subscribe");
+    return in.subscribe(std::forward<Q>(topic));
+  }
+  template <class Q>
+  requires bus_topic_argument<Q, Topic, Hash, KeyEqual>
+  bool unsubscribe(inbox_type& in, const Q& topic) {
+    check_owner(in, "unsubscribe");
+    return in.unsubscribe(topic);
+  }
+
+  // Like publish, but the inbox `sender` is skipped (Phoenix.PubSub.broadcast_from). An inbox
+  // of another bus gets std::invalid_argument (it could never be skipped here).
+  template <class Q>
+  requires bus_topic_argument<Q, Topic, Hash, KeyEqual>
+  std::size_t publish_from(const inbox_type& sender, const Q& topic, Message message) {
+    check_owner(sender, "publish_from");
+    return deliver(lookup_form(topic), message, sender.box_.get());
+  }
+
   [[nodiscard]] std::size_t topic_count() const { return topics_.size(); }
 
-  // Subscriptions of `topic` right now (0 when it does not exist).
+  // Subscriptions and inboxes subscribed to `topic` right now (0 when it does not exist).
   template <class Q>
   requires bus_topic_argument<Q, Topic, Hash, KeyEqual>
   [[nodiscard]] std::size_t subscriber_count(const Q& topic) const {
@@ -483,6 +647,32 @@ class event_bus {
     }
   }
 
+  // The topic's entry, created if needed: the Topic is built (from `topic`, converted or as it
+  // is) by the rc_map only if this creates the topic. Strong: a throw leaves no topic.
+  template <class Q>
+  typename topic_map::handle topic_entry(std::remove_reference_t<Q>& topic) {
+    auto&& key = insert_form<Q>(topic);  // Q as it is, or one Topic converted from it
+    const std::size_t hash = hash_of(std::as_const(key));
+    return topics_
+        .try_emplace(detail::hashed_topic<Topic, decltype(key)&&>{
+                         std::forward<decltype(key)>(key), hash},
+                     core_, hash)
+        .first;
+  }
+
+  void check_owner(const inbox_type& in, const char* operation) const {
+    if (in.box_ == nullptr) {
+      throw subscription_closed(std::string("tandem::event_bus::") + operation +
+                                ": the inbox was moved from");
+    }
+    if (in.core_ != core_) {
+      throw std::invalid_argument(
+          std::string("tandem::event_bus::") + operation +
+          ": the inbox belongs to another event_bus; an inbox made by bus.inbox() subscribes "
+          "only to that bus's topics");
+    }
+  }
+
   template <class Q>
   [[nodiscard]] std::size_t hash_of(const Q& topic) const {
     return static_cast<std::size_t>(std::invoke(hash_, topic));
@@ -498,9 +688,16 @@ class event_bus {
     return topics_.get(detail::hashed_topic<Topic, const Q&>{topic, hash});
   }
 
+  // Drop_oldest evictions of the fast path, destroyed last (after every lock is released).
+  struct evicted_items {
+    std::optional<Message> message;
+    std::optional<envelope_type> envelope;
+  };
+
+  // `skip`: the receiver (mailbox address) publish_from leaves out, or null.
   template <class Q>
-  std::size_t deliver(const Q& topic, Message& message, const mailbox_type* skip) {
-    std::optional<Message> evicted;  // by drop_oldest on the fast path; destroyed last
+  std::size_t deliver(const Q& topic, Message& message, const void* skip) {
+    evicted_items evicted;  // by drop_oldest on the fast path; destroyed last
     typename topic_state::snapshot targets;
     {
       const std::optional<typename topic_map::handle> entry = find(topic);
@@ -511,45 +708,59 @@ class event_bus {
       }
       targets = (*entry)->current();
     }  // the topic is released before delivering: publishing does not keep it alive
-    const mailbox_ptr* boxes = targets.list.get();
+    const subscriber* entries = targets.list.get();
+    // Whether to deliver to entries[i]: open (a hint: the mailbox decides, under its lock) and
+    // not the sender.
+    auto wanted = [&](std::size_t i) {
+      // relaxed: a hint only; see subscriber::open.
+      return entries[i].open.load(std::memory_order_relaxed) && entries[i].receiver() != skip;
+    };
     std::size_t last = targets.size;
     for (std::size_t i = targets.size; i-- > 0;) {
-      if (boxes[i].get() != skip) {
+      if (wanted(i)) {
         last = i;
         break;
       }
     }
     std::size_t reached = 0;
     for (std::size_t i = 0; i < last; ++i) {
-      mailbox_type& box = *boxes[i];
-      if (&box == skip) continue;
+      if (!wanted(i)) continue;
       if constexpr (fans_out) {
         Message copy(message);
-        if (push_to(box, copy, topic)) ++reached;
+        if (push_to(entries[i], copy, topic)) ++reached;
       } else {
         TANDEM_ASSERT(false, "a move-only message fanned out; subscribe() should have refused");
       }
     }
-    if (last != targets.size && push_to(*boxes[last], message, topic)) ++reached;
+    if (last != targets.size && push_to(entries[last], message, topic)) ++reached;
     return reached;
   }
 
-  // One mailbox's push; a publisher that would wait for its own full `block` mailbox gets
-  // std::logic_error instead (see "A subscriber must not wait for itself").
+  // One subscriber's push (its mailbox, or its inbox's with the membership); a publisher that
+  // would wait for its own full `block` mailbox gets std::logic_error instead (see "A
+  // subscriber must not wait for itself").
   template <class Q>
-  static bool push_to(mailbox_type& box, Message& message, const Q& topic) {
-    switch (box.push(message)) {
-      case mailbox_type::push_outcome::accepted:
+  static bool push_to(const subscriber& target, Message& message, const Q& topic) {
+    if (target.box != nullptr) return outcome_of(target.box->push(message), *target.box, topic);
+    detail::envelope_source<Message, Topic> source{message, target.membership};
+    return outcome_of(target.inbox->push(source), *target.inbox, topic);
+  }
+
+  template <class Box, class Q>
+  static bool outcome_of(typename Box::push_outcome outcome, const Box& box, const Q& topic) {
+    switch (outcome) {
+      case Box::push_outcome::accepted:
         return true;
-      case mailbox_type::push_outcome::own_mailbox_full:
+      case Box::push_outcome::own_mailbox_full:
         throw std::logic_error(
             "tandem::event_bus::publish: " + describe(topic) +
-            " has a subscription with overflow_policy::block whose mailbox is full (capacity " +
+            " has a subscriber (subscription or inbox) with overflow_policy::block whose "
+            "mailbox is full (capacity " +
             std::to_string(box.capacity()) +
             "), and the publishing thread is the one that receives on it: waiting for room "
             "would never end. Receive first, or use a larger capacity or another policy");
-      case mailbox_type::push_outcome::refused:
-      case mailbox_type::push_outcome::full:
+      case Box::push_outcome::refused:
+      case Box::push_outcome::full:
         break;
     }
     return false;
@@ -572,15 +783,52 @@ class event_bus {
   mutable topic_map topics_;
 };
 
+// One entry of a topic's subscriber list: a subscription's mailbox, or an inbox's mailbox and
+// its membership of this topic.
+template <class Message, class Topic, class Hash, class KeyEqual>
+requires bus_message<Message> && bus_topic<Topic> && bus_topic_hash<Hash, Topic> &&
+    bus_topic_key_equal<KeyEqual, Topic>
+struct event_bus<Message, Topic, Hash, KeyEqual>::subscriber {
+  subscriber() noexcept = default;
+  // (std::make_shared<subscriber[]>(n) copies one value-initialised entry n times.)
+  subscriber(const subscriber& other) noexcept
+      : box(other.box),
+        inbox(other.inbox),
+        membership(other.membership),
+        // relaxed: copied while building a list no other thread sees yet.
+        open(other.open.load(std::memory_order_relaxed)) {}
+  subscriber& operator=(const subscriber&) = delete;
+  ~subscriber() = default;
+
+  mailbox_ptr box;             // a subscription's mailbox; null for an inbox
+  inbox_mailbox_ptr inbox;     // an inbox's mailbox; null for a subscription
+  membership_ptr membership;   // the inbox's membership of this topic (with `inbox`)
+  // Still subscribed. Cleared by topic_state::remove under the topic lock (which also keeps the
+  // exact count, topic_state::open_); the entry itself stays until the list is next rebuilt,
+  // so that leaving allocates nothing. Read under the topic lock it is exact; publishers
+  // delivering from an older snapshot read it as a hint only (relaxed), because the mailbox
+  // decides under its own lock: closed (a subscription left) or the membership withdrawn (an
+  // inbox left), and those were set before the flag was cleared.
+  mutable std::atomic<bool> open{true};
+
+  // Who receives through this entry: what publish_from compares with its sender, and what
+  // remove() looks for (an inbox has at most one entry per topic).
+  [[nodiscard]] const void* receiver() const noexcept {
+    return box != nullptr ? static_cast<const void*>(box.get())
+                          : static_cast<const void*>(inbox.get());
+  }
+};
+
 // The value of each rc_map entry: the topic's current subscribers.
 template <class Message, class Topic, class Hash, class KeyEqual>
 requires bus_message<Message> && bus_topic<Topic> && bus_topic_hash<Hash, Topic> &&
     bus_topic_key_equal<KeyEqual, Topic>
 class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
  public:
-  // A consistent view of the subscribers at one instant; keeps their mailboxes alive.
+  // A consistent view of the subscriber list at one instant; keeps its mailboxes alive. It may
+  // hold entries that have left (open == false): skip them.
   struct snapshot {
-    std::shared_ptr<const mailbox_ptr[]> list;
+    std::shared_ptr<const subscriber[]> list;
     std::size_t size = 0;
   };
 
@@ -602,27 +850,22 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
   // no copy, so the message is moved into the mailbox right under the topic lock, without
   // copying the snapshot (saving its two reference-count updates). The mailbox lock nests
   // inside the topic lock; the only user code run under them is Message's noexcept move.
-  // Returns std::nullopt when the fast path does not apply -- several targets, or a full
-  // mailbox with the block policy, which must not be waited for under a lock -- and the
+  // Returns std::nullopt when the fast path does not apply -- several open subscribers, or a
+  // full mailbox with the block policy, which must not be waited for under a lock -- and the
   // caller takes the snapshot path.
-  std::optional<std::size_t> try_deliver_to_one(Message& message, const mailbox_type* skip,
-                                                std::optional<Message>& evicted) {
+  std::optional<std::size_t> try_deliver_to_one(Message& message, const void* skip,
+                                                evicted_items& evicted) {
     std::lock_guard<sync::small_mutex> guard(lock_);
-    const mailbox_ptr* boxes = subscribers_.list.get();
-    if (subscribers_.size == 0 || (subscribers_.size == 1 && boxes[0].get() == skip)) {
-      return 0;
-    }
-    if (subscribers_.size != 1) return std::nullopt;
-    switch (boxes[0]->try_push(message, evicted)) {
-      case mailbox_type::push_outcome::accepted:
-        return 1;
-      case mailbox_type::push_outcome::refused:
-        return 0;
-      case mailbox_type::push_outcome::full:
-      case mailbox_type::push_outcome::own_mailbox_full:  // (only push() returns it)
-        break;
-    }
-    return std::nullopt;
+    if (open_ == 0) return 0;
+    if (open_ != 1) return std::nullopt;
+    const subscriber* target = subscribers_.list.get();
+    // The one open entry (entries that left stay until the next add()). relaxed: the flags
+    // are written under lock_, which we hold.
+    while (!target->open.load(std::memory_order_relaxed)) ++target;
+    if (target->receiver() == skip) return 0;
+    if (target->box != nullptr) return count_of(target->box->try_push(message, evicted.message));
+    detail::envelope_source<Message, Topic> source{message, target->membership};
+    return count_of(target->inbox->try_push(source, evicted.envelope));
   }
 
   [[nodiscard]] snapshot current() const {
@@ -630,84 +873,121 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
     return subscribers_;
   }
 
+  // Exact: entries that left are not counted.
   [[nodiscard]] std::size_t subscriber_count() const {
     std::lock_guard<sync::small_mutex> guard(lock_);
-    return subscribers_.size;
+    return open_;
   }
 
-  // Strong guarantee: throws std::bad_alloc, or std::logic_error for a second subscription
-  // with a move-only Message, and then changes nothing.
-  void add(const mailbox_ptr& box) {
+  // Adds a subscription's mailbox (`box`) or an inbox's (`inbox`, with its `membership`).
+  // Builds a new list of the open entries plus this one, dropping the entries that left (this
+  // is where their space is reclaimed). Strong guarantee: throws std::bad_alloc, or
+  // std::logic_error for a second subscriber with a move-only Message, and then changes
+  // nothing.
+  void add(const mailbox_ptr& box, const inbox_mailbox_ptr& inbox,
+           const membership_ptr& membership) {
     std::unique_lock<sync::small_mutex> guard(lock_);
     snapshot old = subscribers_;
+    std::uint64_t version = version_;
+    std::size_t open = open_;
     guard.unlock();
     for (;;) {
       if constexpr (!fans_out) {
-        if (old.size != 0) {
+        if (open != 0) {
           throw std::logic_error(
               "tandem::event_bus: Message is not copy constructible, so a topic can have only "
-              "one subscription (fan-out would need a copy); this topic already has one");
+              "one subscriber (subscription or inbox; fan-out would need a copy); this topic "
+              "already has one");
         }
       }
       // Build the new list outside the lock (allocation and shared_ptr copies), then install
-      // it if nobody changed the list meanwhile; otherwise start over from the newer list.
-      snapshot fresh = with(old, box);
+      // it if nobody changed the list meanwhile -- an add or a remove, both of which bump
+      // version_ -- otherwise start over from the newer list.
+      snapshot fresh = with(old, open, box, inbox, membership);
+      TANDEM_SYNC_POINT();  // built from `old`; a remove may clear a flag we copied as open
       guard.lock();
-      if (subscribers_.list == old.list) {
-        subscribers_ = std::move(fresh);
+      if (version_ == version) {
+        std::swap(subscribers_, fresh);  // the commit point
+        open_ = open + 1;
+        ++version_;
+        guard.unlock();  // `fresh` (now the old list) is released after the lock
         return;
       }
       old = subscribers_;
+      version = version_;
+      open = open_;
       guard.unlock();
     }
   }
 
-  // Never throws: if the smaller list cannot be allocated, the (closed) mailbox simply stays
-  // in the list -- pushes to it fail -- until the next change of this topic's list.
-  void remove(const mailbox_type* box) noexcept {
-    std::unique_lock<sync::small_mutex> guard(lock_);
-    snapshot old = subscribers_;
-    guard.unlock();
-    for (;;) {
-      snapshot fresh;
-      try {
-        fresh = without(old, box);
-      } catch (const std::bad_alloc&) {
+  // Marks `receiver`'s entry as left: publishers no longer count or choose it, and
+  // subscriber_count() drops at once. Allocates nothing and cannot fail (the entry, and the
+  // reference it holds to the mailbox, stay in the list until the next add() rebuilds it, or
+  // until the topic is erased). The caller has already closed the mailbox or withdrawn the
+  // membership, so nothing is delivered through the entry any more. Idempotent.
+  void remove(const void* receiver) noexcept {
+    std::lock_guard<sync::small_mutex> guard(lock_);
+    const subscriber* entries = subscribers_.list.get();
+    for (std::size_t i = 0; i < subscribers_.size; ++i) {
+      // relaxed: written and read under lock_.
+      if (entries[i].receiver() == receiver && entries[i].open.load(std::memory_order_relaxed)) {
+        entries[i].open.store(false, std::memory_order_relaxed);
+        --open_;
+        ++version_;
         return;
       }
-      guard.lock();
-      if (subscribers_.list == old.list) {
-        std::swap(subscribers_, fresh);  // the old list is released after the lock
-        guard.unlock();
-        return;
-      }
-      old = subscribers_;
-      guard.unlock();
     }
   }
 
  private:
-  static snapshot with(const snapshot& old, const mailbox_ptr& box) {
-    auto list = std::make_shared<mailbox_ptr[]>(old.size + 1);
-    std::copy_n(old.list.get(), old.size, list.get());
-    list.get()[old.size] = box;
-    return snapshot{std::move(list), old.size + 1};
+  static std::optional<std::size_t> count_of(typename mailbox_type::push_outcome outcome) {
+    return count_outcome<mailbox_type>(outcome);
+  }
+  static std::optional<std::size_t> count_of(typename inbox_mailbox_type::push_outcome outcome) {
+    return count_outcome<inbox_mailbox_type>(outcome);
+  }
+  template <class Box>
+  static std::optional<std::size_t> count_outcome(typename Box::push_outcome outcome) {
+    switch (outcome) {
+      case Box::push_outcome::accepted:
+        return 1;
+      case Box::push_outcome::refused:
+        return 0;
+      case Box::push_outcome::full:
+      case Box::push_outcome::own_mailbox_full:  // (only push() returns it)
+        break;
+    }
+    return std::nullopt;
   }
 
-  static snapshot without(const snapshot& old, const mailbox_type* box) {
-    const mailbox_ptr* first = old.list.get();
-    const mailbox_ptr* end = first + old.size;
-    auto is_box = [box](const mailbox_ptr& p) { return p.get() == box; };
-    const auto kept = static_cast<std::size_t>(old.size) -
-                      static_cast<std::size_t>(std::count_if(first, end, is_box));
-    if (kept == 0) return snapshot{};
-    auto list = std::make_shared<mailbox_ptr[]>(kept);
-    std::remove_copy_if(first, end, list.get(), is_box);
-    return snapshot{std::move(list), kept};
+  // The open entries of `old` (`open` of them, unless a concurrent remove cleared a flag: then
+  // fewer, and the caller's version check discards the result) plus the new one.
+  static snapshot with(const snapshot& old, std::size_t open, const mailbox_ptr& box,
+                       const inbox_mailbox_ptr& inbox, const membership_ptr& membership) {
+    std::shared_ptr<subscriber[]> list = std::make_shared<subscriber[]>(open + 1);
+    subscriber* fresh = list.get();
+    std::size_t size = 0;
+    const subscriber* entries = old.list.get();
+    for (std::size_t i = 0; i < old.size && size < open; ++i) {
+      // relaxed: a stale value is caught by the version check under the lock.
+      if (!entries[i].open.load(std::memory_order_relaxed)) continue;
+      fresh[size].box = entries[i].box;
+      fresh[size].inbox = entries[i].inbox;
+      fresh[size].membership = entries[i].membership;
+      ++size;
+    }
+    fresh[size].box = box;
+    fresh[size].inbox = inbox;
+    fresh[size].membership = membership;
+    return snapshot{std::move(list), size + 1};
   }
 
   mutable sync::small_mutex lock_;
-  snapshot subscribers_;  // guarded by lock_; replaced, never modified in place
+  // guarded by lock_; replaced by add(), never changed in place except the entries' `open`
+  // flags, which remove() clears.
+  snapshot subscribers_;
+  std::size_t open_ = 0;        // guarded by lock_: entries of subscribers_ still open
+  std::uint64_t version_ = 0;   // guarded by lock_: bumped by every add and remove
   std::shared_ptr<shared_core> core_;
   std::size_t hash_;
 };
@@ -737,7 +1017,13 @@ class [[nodiscard]] event_bus<Message, Topic, Hash, KeyEqual>::subscription {
   }
   subscription(const subscription&) = delete;
   subscription& operator=(const subscription&) = delete;
-  ~subscription() { unsubscribe(); }
+  // Unsubscribes, then destroys the messages still queued (the mailbox object itself may live
+  // on, closed and empty, in the topic's subscriber list until that list is next rebuilt).
+  // Allocates nothing and cannot fail.
+  ~subscription() {
+    unsubscribe();
+    if (mailbox_ != nullptr) mailbox_->discard_queued();
+  }
 
   // The oldest queued message, or std::nullopt at once if there is none (also when closed or
   // moved from).
@@ -819,6 +1105,215 @@ class [[nodiscard]] event_bus<Message, Topic, Hash, KeyEqual>::subscription {
 
   typename topic_map::handle topic_;
   mailbox_ptr mailbox_;
+};
+
+// One mailbox subscribed to any number of topics of one event_bus, as a Phoenix process is:
+// `in.subscribe(topic)` adds a topic, `in.receive()` returns the next tandem::envelope (the
+// message and its topic) from any of them. Made by bus.inbox(); movable, not copyable; one
+// thread at a time uses it (subscribe, unsubscribe and receive from its owner). Destroying it
+// (or assigning to it) leaves every topic and destroys what is still queued. See "Inboxes" in
+// the header comment for the algorithm and the guarantees.
+template <class Message, class Topic, class Hash, class KeyEqual>
+requires bus_message<Message> && bus_topic<Topic> && bus_topic_hash<Hash, Topic> &&
+    bus_topic_key_equal<KeyEqual, Topic>
+class [[nodiscard]] inbox {
+  using bus_type = event_bus<Message, Topic, Hash, KeyEqual>;
+  using mailbox_type = typename bus_type::inbox_mailbox_type;
+  using mailbox_ptr = typename bus_type::inbox_mailbox_ptr;
+  using membership_type = typename bus_type::membership_type;
+  using membership_ptr = typename bus_type::membership_ptr;
+  using topic_handle = typename bus_type::topic_map::handle;
+
+ public:
+  using message_type = Message;
+  using topic_type = Topic;
+  using envelope_type = envelope<Message, Topic>;
+
+  // The moved-to inbox may be used on another thread: its mailbox forgets its receiving thread
+  // until someone receives. The moved-from inbox has no mailbox and no topics (closed).
+  inbox(inbox&& other) noexcept
+      : bus_(std::exchange(other.bus_, nullptr)),
+        core_(std::move(other.core_)),
+        box_(std::move(other.box_)),
+        memberships_(std::move(other.memberships_)) {
+    other.memberships_.clear();  // (already empty after a move; says so for the reader)
+    if (box_ != nullptr) box_->forget_consumer();
+  }
+  // Takes over `other` first, then leaves this one's old topics (the source may be owned by
+  // the old state, e.g. queued in the old mailbox; self-assignment keeps the inbox).
+  inbox& operator=(inbox&& other) noexcept {
+    inbox incoming(std::move(other));
+    std::swap(bus_, incoming.bus_);
+    std::swap(core_, incoming.core_);
+    std::swap(box_, incoming.box_);
+    std::swap(memberships_, incoming.memberships_);
+    return *this;  // `incoming` now holds the old state: its destructor leaves
+  }
+  inbox(const inbox&) = delete;
+  inbox& operator=(const inbox&) = delete;
+  // Leaves every topic, then destroys the envelopes still queued. Allocates nothing and cannot
+  // fail; calls no Hash or KeyEqual (it finds its topics by address).
+  ~inbox() { leave_all(); }
+
+  // Subscribes to `topic` (a Topic, a transparent key, or anything convertible to Topic, as
+  // for event_bus::subscribe). Returns false, changing nothing, if already subscribed to it.
+  // Strong guarantee: on std::bad_alloc, Hash's, KeyEqual's or Topic's exception, or
+  // std::logic_error (a move-only Message and a topic that already has a subscriber), the
+  // inbox is as it was and no topic is left behind. Throws tandem::subscription_closed when
+  // the bus is gone or the inbox was moved from.
+  template <class Q>
+  requires bus_topic_argument<Q, Topic, Hash, KeyEqual> && std::constructible_from<Topic, Q&&>
+  bool subscribe(Q&& topic) {
+    if (box_ == nullptr) {
+      throw subscription_closed(
+          "tandem::inbox::subscribe: the inbox was moved from; it has no mailbox");
+    }
+    if (box_->is_closed()) {
+      throw subscription_closed(
+          "tandem::inbox::subscribe: the inbox's event_bus was destroyed; there is no topic to "
+          "subscribe to");
+    }
+    // 1. The topic's entry, created if needed (strong: rc_map::try_emplace).
+    topic_handle entry = bus_->template topic_entry<Q>(topic);
+    TANDEM_SYNC_POINT();  // the topic exists (maybe just created); we are not in its list yet
+    // 2. Idempotent: an inbox has one membership per topic, found by the topic's address.
+    for (const membership_record& held : memberships_) {
+      if (held.topic.operator->() == entry.operator->()) return false;
+    }
+    // 3. Everything that can fail, before the commit: room for the record, the membership
+    //    (one copy of the Topic, shared by every envelope of this topic), the topic's list.
+    if (memberships_.size() == memberships_.capacity()) {
+      memberships_.reserve(std::max<std::size_t>(4, 2 * memberships_.capacity()));
+    }
+    auto membership = std::make_shared<membership_type>(entry.key());
+    entry->add(nullptr, box_, membership);  // the commit point: publishes reach us from here
+    // 4. noexcept: the room was reserved and the record's moves do not throw.
+    memberships_.push_back(membership_record{std::move(entry), std::move(membership)});
+    return true;
+  }
+
+  // Leaves `topic`: nothing published to it arrives after this returns (envelopes of it
+  // already queued stay receivable). Returns false if not subscribed to it. Allocates nothing;
+  // throws only what KeyEqual throws (it compares `topic` with each topic held).
+  template <class Q>
+  requires bus_topic_argument<Q, Topic, Hash, KeyEqual>
+  bool unsubscribe(const Q& topic) {
+    auto&& key = bus_type::lookup_form(topic);
+    for (std::size_t i = 0; i < memberships_.size(); ++i) {
+      if (std::invoke(core_->equal, std::as_const(key), memberships_[i].topic.key())) {
+        leave(i);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // The topics subscribed to now, in the order they were subscribed.
+  [[nodiscard]] std::vector<Topic> topics() const {
+    std::vector<Topic> out;
+    out.reserve(memberships_.size());
+    for (const membership_record& held : memberships_) out.push_back(held.topic.key());
+    return out;
+  }
+
+  // The oldest queued envelope, or std::nullopt at once (also when closed or moved from).
+  [[nodiscard]] std::optional<envelope_type> try_receive() {
+    if (box_ == nullptr) return std::nullopt;
+    return box_->try_pop();
+  }
+
+  // The oldest queued envelope; blocks (without spinning) until there is one. Throws
+  // tandem::subscription_closed when nothing is queued and nothing can arrive: the inbox is
+  // subscribed to no topic, or its bus was destroyed, or it was moved from.
+  [[nodiscard]] envelope_type receive() {
+    if (box_ == nullptr) {
+      throw subscription_closed(
+          "tandem::inbox::receive: the inbox was moved from; it has no mailbox and nothing can "
+          "arrive");
+    }
+    if (memberships_.empty()) {
+      // No topic: nothing can arrive (every membership was withdrawn under the mailbox lock),
+      // so what is queued now is all there will be.
+      if (std::optional<envelope_type> queued = box_->try_pop()) return std::move(*queued);
+      throw subscription_closed(
+          "tandem::inbox::receive: the inbox is subscribed to no topic and nothing is queued; "
+          "nothing can arrive, so receive() would wait forever");
+    }
+    return box_->pop(
+        "tandem::inbox::receive: the inbox's event_bus was destroyed and its queued envelopes "
+        "have all been received; nothing can arrive any more, so receive() would wait forever");
+  }
+
+  // Like receive(), but std::nullopt after `timeout`, or at once when nothing can arrive
+  // (no topic, bus destroyed, moved from). The deadline saturates (seconds::max() waits).
+  template <class Rep, class Period>
+  [[nodiscard]] std::optional<envelope_type> receive_for(
+      const std::chrono::duration<Rep, Period>& timeout) {
+    return receive_until(sync::deadline_after<std::chrono::steady_clock>(timeout));
+  }
+
+  // Like receive(), but std::nullopt once `deadline` (any clock) has passed, or at once when
+  // nothing can arrive. time_point::max() waits until an envelope comes.
+  template <class Clock, class Duration>
+  [[nodiscard]] std::optional<envelope_type> receive_until(
+      const std::chrono::time_point<Clock, Duration>& deadline) {
+    if (box_ == nullptr) return std::nullopt;
+    if (memberships_.empty()) return box_->try_pop();
+    return box_->pop_until(deadline);
+  }
+
+  // Envelopes queued and not yet received (0 when moved from).
+  [[nodiscard]] std::size_t pending() const { return box_ ? box_->size() : 0; }
+
+  // Messages discarded by the overflow policy (drop_oldest: evicted; drop_newest: refused).
+  [[nodiscard]] std::size_t dropped() const { return box_ ? box_->dropped() : 0; }
+
+ private:
+  friend bus_type;
+
+  // What the inbox holds per topic: the topic (keeps it alive) and the membership.
+  struct membership_record {
+    topic_handle topic;
+    membership_ptr membership;
+  };
+  static_assert(std::is_nothrow_move_constructible_v<membership_record> &&
+                std::is_nothrow_move_assignable_v<membership_record>);
+
+  inbox(bus_type& bus, std::shared_ptr<typename bus_type::shared_core> core,
+        mailbox_ptr box) noexcept
+      : bus_(&bus), core_(std::move(core)), box_(std::move(box)) {}
+
+  // Leaves one topic, allocating nothing: (1) withdraw the membership under the mailbox lock
+  // -- no push of this topic commits after that, and publishers parked for room re-check and
+  // give up; (2) mark the entry left in the topic's list; (3) drop the record, releasing the
+  // topic handle (may erase the topic). Envelopes of the topic already queued stay.
+  void leave(std::size_t index) noexcept {
+    membership_type& membership = *memberships_[index].membership;
+    box_->change_admission([&membership]() noexcept { membership.withdrawn = true; });
+    TANDEM_SYNC_POINT();  // withdrawn, still in the topic's list
+    memberships_[index].topic->remove(box_.get());
+    TANDEM_SYNC_POINT();  // left the list, still holding the topic
+    memberships_.erase(memberships_.begin() + static_cast<std::ptrdiff_t>(index));
+  }
+
+  // The destructor's (and move-assignment's) teardown: (1) close the mailbox -- nothing
+  // arrives from now on, parked publishers give up; (2) leave every topic's list; (3) leave
+  // the bus's roster; (4) release the topics (may erase them); (5) destroy what is queued.
+  // Allocates nothing, calls no Hash or KeyEqual.
+  void leave_all() noexcept {
+    if (box_ == nullptr) return;
+    box_->close();
+    TANDEM_SYNC_POINT();  // closed, still in the topics' lists
+    for (const membership_record& held : memberships_) held.topic->remove(box_.get());
+    core_->inbox_roster.withdraw(*box_);
+    memberships_.clear();
+    box_->discard_queued();
+  }
+
+  bus_type* bus_ = nullptr;  // used only while box_ is open (~event_bus closes it first)
+  std::shared_ptr<typename bus_type::shared_core> core_;
+  mailbox_ptr box_;
+  std::vector<membership_record> memberships_;
 };
 
 }  // namespace tandem

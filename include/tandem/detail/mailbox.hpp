@@ -1,9 +1,17 @@
-// tandem/detail/mailbox.hpp -- the queue behind one event_bus subscription.
+// tandem/detail/mailbox.hpp -- the queue behind one event_bus subscription or inbox.
 //
-// What it is: a multi-producer, single-consumer FIFO of messages with an optional capacity and
+// What it is: a multi-producer, single-consumer FIFO of items with an optional capacity and
 // an overflow policy. Publishers push into it (any number of threads at once); the one thread
 // that currently owns the subscription pops from it. Users never name it: they see it through
-// tandem::event_bus<...>::subscription.
+// tandem::event_bus<...>::subscription (items are the messages) and tandem::inbox (items are
+// tandem::envelope: a message and its topic).
+//
+// Pushes take a *source* the item is built from at the commit point (the message itself for a
+// subscription; for an inbox, the message and the topic's membership record): the message is
+// moved out of the publisher's hands only once the push cannot fail any more. A source may
+// also say it is no longer admitted (an inbox that left the topic): that is checked under the
+// lock, next to "closed", so a membership withdrawn under the lock (change_admission) lets no
+// later push of that topic commit.
 //
 // The algorithm, step by step:
 //  1. Messages sit in a message_queue (below): linked segments of 4 to 32 slots. Producers push
@@ -11,7 +19,7 @@
 //     who is parked. Critical sections move one message in (or out), so the lock is held for
 //     tens of nanoseconds; no user code runs under it except Message's (required noexcept)
 //     move constructor, and it allocates only a new segment every few dozen messages.
-//  2. push(m): if closed, refuse. If the queue holds `capacity` messages, apply the policy:
+//  2. push(m): if closed (or the source is no longer admitted), refuse. If the queue holds `capacity` messages, apply the policy:
 //     drop_newest refuses m and counts it dropped; block parks the publisher (step 5) and
 //     retries -- unless the publisher is this mailbox's own consumer (step 7), which gets
 //     `own_mailbox_full` instead of a wait that could never end; drop_oldest goes on. Decide,
@@ -39,7 +47,9 @@
 //     release, which is taken (it is at most a few instructions away) and the pop retries.
 //  6. close(): refuse every later push, wake every parked publisher (their publish then
 //     reports this mailbox as not reached) and a parked consumer. Messages already queued
-//     stay receivable. Once closed and empty, pop() throws tandem::subscription_closed (a
+//     stay receivable until discard_queued() (the owner's destructor) destroys them: a closed
+//     mailbox may stay referenced by a topic's subscriber list until that list is next rebuilt,
+//     and must not keep the messages alive that long. Once closed and empty, pop() throws tandem::subscription_closed (a
 //     std::logic_error: nothing can ever arrive, so waiting would be a silent hang) and
 //     try_pop / pop_until return std::nullopt at once.
 //  7. The consumer's thread: the mailbox records the thread that created it (event_bus builds
@@ -189,8 +199,11 @@ class message_queue {
     if (spare_ == nullptr && next_push_needs_segment()) spare_ = new segment;
   }
 
-  // Producer, under the mailbox lock, after reserve_back(): cannot fail.
-  void push_back(T&& value) noexcept {
+  // Producer, under the mailbox lock, after reserve_back(): cannot fail. Builds the element
+  // from `source` in place (T(std::move(source)), which must not throw).
+  template <class Source>
+  void push_back(Source&& source) noexcept {
+    static_assert(std::is_nothrow_constructible_v<T, Source&&>);
     TANDEM_ASSERT(spare_ != nullptr || !next_push_needs_segment(),
                   "message_queue::push_back without reserve_back");
     // relaxed: only producers write tail_, and they hold the lock.
@@ -204,7 +217,7 @@ class message_queue {
       tail_segment_->next = fresh;
       tail_segment_ = fresh;
     }
-    std::construct_at(&tail_segment_->slots[index].value, std::move(value));
+    std::construct_at(&tail_segment_->slots[index].value, std::forward<Source>(source));
     // (P) release: publishes the message (and the new segment link) to (C).
     tail_.store(position + 1, std::memory_order_release);
   }
@@ -285,7 +298,16 @@ class wake_tokens {
   std::array<std::size_t, 2> tokens_{};  // guarded by mutex_
 };
 
-template <class Message>
+// What a push source may provide: `admitted()`, checked under the mailbox lock (false: the
+// push is refused, as if the mailbox were closed). Sources without it are always admitted.
+template <class Source>
+concept admission_checked = requires(const Source& source) {
+  { source.admitted() } -> std::convertible_to<bool>;
+};
+
+// Item: what the queue holds (the message, or an envelope). A push takes a Source the item is
+// built from at the commit point: Item itself, or a type with a noexcept Item(Source&&).
+template <class Item>
 class mailbox {
  public:
   // capacity: unbounded_capacity or >= 1 (event_bus validates it). The constructing thread is
@@ -320,7 +342,8 @@ class mailbox {
   // Offers `message` without ever blocking. A message evicted by drop_oldest is moved into
   // `evicted` (which must be empty) for the caller to destroy once it holds no lock. Strong:
   // may throw std::bad_alloc (a new queue segment), and then nothing changed.
-  push_outcome try_push(Message& message, std::optional<Message>& evicted) {
+  template <class Source>
+  push_outcome try_push(Source& message, std::optional<Item>& evicted) {
     bool wake_consumer = false;
     push_outcome outcome;
     {
@@ -335,8 +358,9 @@ class mailbox {
   // Offers `message`. With the block policy, waits for room (or for close()), except that the
   // consumer's own thread gets own_mailbox_full instead of waiting forever. `message` is
   // untouched unless accepted. Strong, like try_push.
-  push_outcome push(Message& message) {
-    std::optional<Message> evicted;  // destroyed after the lock is released
+  template <class Source>
+  push_outcome push(Source& message) {
+    std::optional<Item> evicted;  // destroyed after the lock is released
     bool wake_consumer = false;
     push_outcome outcome;
     {
@@ -358,8 +382,8 @@ class mailbox {
   }
 
   // The oldest message, or std::nullopt at once (also when closed and empty).
-  std::optional<Message> try_pop() {
-    std::optional<Message> out;
+  std::optional<Item> try_pop() {
+    std::optional<Item> out;
     if (lock_free_receive_) {
       if (!queue_.empty()) out.emplace(queue_.pop_front());
       return out;
@@ -378,16 +402,15 @@ class mailbox {
 
   // Blocks until a message is queued. Throws tandem::subscription_closed once the mailbox is
   // closed and empty (nothing can arrive any more).
-  Message pop() {
+  // `closed_message` is the exception's text (the caller names itself).
+  Item pop(const char* closed_message =
+               "tandem::event_bus::subscription::receive: the subscription is closed "
+               "(unsubscribed, or its event_bus was destroyed) and its queued messages have all "
+               "been received; nothing can arrive any more, so receive() would wait forever") {
     for (;;) {
       bool closed = false;
-      if (std::optional<Message> out = try_pop_or_park(closed)) return std::move(*out);
-      if (closed) {
-        throw subscription_closed(
-            "tandem::event_bus::subscription::receive: the subscription is closed "
-            "(unsubscribed, or its event_bus was destroyed) and its queued messages have all "
-            "been received; nothing can arrive any more, so receive() would wait forever");
-      }
+      if (std::optional<Item> out = try_pop_or_park(closed)) return std::move(*out);
+      if (closed) throw subscription_closed(closed_message);
       TANDEM_SYNC_POINT();  // parked, not yet asleep: a push's wake-up may come first
       sleepers_.acquire(wake_tokens::message_ready);
     }
@@ -396,10 +419,10 @@ class mailbox {
   // Blocks until a message is queued or `deadline` (any clock, any unit; saturated, see
   // "Deadlines") passes, then std::nullopt; std::nullopt at once when closed and empty.
   template <class Clock, class Duration>
-  std::optional<Message> pop_until(const std::chrono::time_point<Clock, Duration>& deadline) {
+  std::optional<Item> pop_until(const std::chrono::time_point<Clock, Duration>& deadline) {
     for (;;) {
       bool closed = false;
-      if (std::optional<Message> out = try_pop_or_park(closed)) return out;
+      if (std::optional<Item> out = try_pop_or_park(closed)) return out;
       if (closed) return std::nullopt;
       TANDEM_SYNC_POINT();  // parked, not yet asleep: a push's wake-up may come first
       const std::chrono::steady_clock::time_point steady = sync::steady_deadline(deadline);
@@ -434,6 +457,42 @@ class mailbox {
     consumer_ = std::thread::id();
   }
 
+  // True once close() has run (for the owner: "can anything still arrive?").
+  [[nodiscard]] bool is_closed() const noexcept {
+    std::lock_guard<sync::small_mutex> guard(lock_);
+    return closed_;
+  }
+
+  // Runs `change` (noexcept; it changes what some sources' admitted() answer) under the lock,
+  // then wakes every parked publisher so that each re-checks its admission: a publisher
+  // blocked on a full mailbox for a topic the inbox has just left gives up instead of waiting
+  // for room. After this returns, no push whose source `change` made inadmissible commits.
+  template <class Change>
+  void change_admission(Change&& change) noexcept {
+    static_assert(std::is_nothrow_invocable_v<Change&>);
+    std::size_t wake_publishers = 0;
+    {
+      std::lock_guard<sync::small_mutex> guard(lock_);
+      change();
+      wake_publishers = std::exchange(parked_publishers_, 0);
+    }
+    release_room(wake_publishers);
+  }
+
+  // The owner, once the mailbox is closed: destroys every queued item now (the mailbox object
+  // itself may live on in a topic's subscriber list until that list is rebuilt). Allocates
+  // nothing; runs only the items' destructors.
+  // No lock is held while an item is destroyed (its destructor may use the bus), and none is
+  // needed to pop: once closed, no producer touches the queue again (push checks `closed_`
+  // first, under the lock), and the is_closed() check takes the lock, which orders these pops
+  // after every push that committed.
+  void discard_queued() noexcept {
+    const bool was_closed = is_closed();  // in every build: the lock acquisition orders us
+    TANDEM_ASSERT(was_closed, "discard_queued on an open mailbox");
+    static_cast<void>(was_closed);
+    while (!queue_.empty()) static_cast<void>(queue_.pop_front());
+  }
+
   // No push succeeds after this returns; publishers parked on this mailbox wake and give up,
   // and a parked consumer wakes to find it closed (queued messages stay receivable).
   // Idempotent.
@@ -455,8 +514,14 @@ class mailbox {
   // Steps 2 and 5 under the lock: the policy, the move into the queue, and whether the parked
   // consumer must be woken (by the caller, after unlocking). Decide, then commit: everything
   // that can throw happens before the first change.
-  push_outcome push_locked(Message& message, std::optional<Message>& evicted, bool& wake_consumer) {
+  template <class Source>
+  push_outcome push_locked(Source& message, std::optional<Item>& evicted, bool& wake_consumer) {
+    static_assert(std::is_nothrow_constructible_v<Item, Source&&>,
+                  "a mailbox item is built from its source at the commit point: noexcept");
     if (closed_) return push_outcome::refused;
+    if constexpr (admission_checked<Source>) {
+      if (!message.admitted()) return push_outcome::refused;
+    }
     const bool full = queue_.size() >= capacity_;
     if (full) {
       switch (policy_) {
@@ -483,8 +548,8 @@ class mailbox {
   // Pops if possible; otherwise, if the mailbox is closed, sets `closed`; otherwise marks the
   // consumer parked (the caller then blocks on sleepers_). All under one lock acquisition, so
   // no push or close can slip in between.
-  std::optional<Message> try_pop_or_park(bool& closed) {
-    std::optional<Message> out;
+  std::optional<Item> try_pop_or_park(bool& closed) {
+    std::optional<Item> out;
     std::size_t wake_publishers = 0;
     if (lock_free_receive_ && !queue_.empty()) {
       out.emplace(queue_.pop_front());
@@ -518,7 +583,7 @@ class mailbox {
   }
 
   mutable sync::small_mutex lock_;
-  message_queue<Message> queue_;       // pushes under lock_; see message_queue
+  message_queue<Item> queue_;       // pushes under lock_; see message_queue
   std::size_t dropped_ = 0;            // guarded by lock_
   std::size_t parked_publishers_ = 0;  // guarded by lock_; room tokens owed
   // guarded by lock_: the thread that receives (step 7); none after forget_consumer().

@@ -1,0 +1,561 @@
+// Tests for tandem::inbox (include/tandem/event_bus.hpp, issue 14): one mailbox subscribed to
+// many topics, as a Phoenix process is. One TEST_CASE per guarantee of the issue; Catch2
+// assertions are not thread-safe, so worker threads record what they saw and the test thread
+// checks it. This program counts allocations (counting_new.hpp).
+#include <tandem/event_bus.hpp>
+
+#include <time.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <latch>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+#include "counting_new.hpp"
+#include "test_support.hpp"
+
+using namespace std::chrono_literals;
+using tandem::event_bus;
+using tandem::overflow_policy;
+
+namespace {
+
+// Longer than any small-string buffer: building a std::string from them allocates.
+constexpr std::string_view room_1 = "room:1-with-a-name-longer-than-the-sso-buffer";
+constexpr std::string_view room_2 = "room:2-with-a-name-longer-than-the-sso-buffer";
+constexpr std::string_view room_3 = "room:3-with-a-name-longer-than-the-sso-buffer";
+
+std::string long_text(int n) {
+  return "message-number-" + std::to_string(n) + "-with-a-tail-longer-than-the-sso-buffer";
+}
+
+// A heap-owning message that counts its live instances.
+struct tracked_message {
+  static inline std::atomic<int> live{0};
+  std::string text;
+  explicit tracked_message(std::string t) : text(std::move(t)) { ++live; }
+  tracked_message(const tracked_message& other) : text(other.text) { ++live; }
+  tracked_message(tracked_message&& other) noexcept : text(std::move(other.text)) { ++live; }
+  tracked_message& operator=(const tracked_message&) = delete;
+  tracked_message& operator=(tracked_message&&) = delete;
+  ~tracked_message() { --live; }
+};
+
+std::chrono::nanoseconds thread_cpu_time() {
+  timespec now{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+  return std::chrono::seconds(now.tv_sec) + std::chrono::nanoseconds(now.tv_nsec);
+}
+
+}  // namespace
+
+// ---- the API --------------------------------------------------------------------------------
+
+TEST_CASE("inbox: one mailbox receives from every topic it subscribed to, each with its topic") {
+  event_bus<std::string> bus;
+  auto in = bus.inbox();
+  CHECK(in.subscribe(room_1));
+  CHECK(in.subscribe(std::string(room_2)));
+  CHECK(bus.publish(room_1, long_text(1)) == 1);
+  CHECK(bus.publish(room_2, long_text(2)) == 1);
+  CHECK(bus.publish(room_3, long_text(3)) == 0);
+  CHECK(in.pending() == 2);
+  auto first = in.receive();
+  CHECK(first.topic() == room_1);
+  CHECK(first.message() == long_text(1));
+  std::optional<tandem::envelope<std::string>> second = in.try_receive();
+  REQUIRE(second.has_value());
+  CHECK(second->topic() == room_2);
+  const std::string moved_out = std::move(*second).message();
+  CHECK(moved_out == long_text(2));
+  CHECK_FALSE(in.try_receive().has_value());
+  CHECK_FALSE(in.receive_for(1ms).has_value());
+}
+
+TEST_CASE("inbox: subscribe is idempotent, unsubscribe says whether it was subscribed") {
+  event_bus<std::string> bus;
+  auto in = bus.inbox();
+  CHECK(in.subscribe(room_1));
+  CHECK_FALSE(in.subscribe(room_1));               // adds nothing
+  CHECK_FALSE(in.subscribe(std::string(room_1)));  // however the topic is spelled
+  CHECK(bus.subscriber_count(room_1) == 1);
+  CHECK(bus.publish(room_1, long_text(1)) == 1);   // one copy, not two
+  CHECK(in.subscribe(room_2));
+  CHECK(in.topics() == std::vector<std::string>{std::string(room_1), std::string(room_2)});
+  CHECK(in.unsubscribe(room_1));
+  CHECK_FALSE(in.unsubscribe(room_1));
+  CHECK_FALSE(in.unsubscribe(room_3));
+  CHECK(in.topics() == std::vector<std::string>{std::string(room_2)});
+  CHECK(in.receive().message() == long_text(1));   // queued before unsubscribe: still there
+  // bus.subscribe(in, topic) and bus.unsubscribe(in, topic) are the same calls.
+  CHECK(bus.subscribe(in, room_3));
+  CHECK_FALSE(bus.subscribe(in, room_3));
+  CHECK(bus.unsubscribe(in, room_3));
+  CHECK_FALSE(bus.unsubscribe(in, room_3));
+}
+
+TEST_CASE("inbox: capacity and overflow policy apply as for a subscription, across topics") {
+  event_bus<std::string> bus;
+  auto oldest = bus.inbox(2, overflow_policy::drop_oldest);
+  auto newest = bus.inbox(2, overflow_policy::drop_newest);
+  for (auto* in : {&oldest, &newest}) {
+    CHECK(in->subscribe(room_1));
+    CHECK(in->subscribe(room_2));
+  }
+  CHECK(bus.publish(room_1, long_text(1)) == 2);
+  CHECK(bus.publish(room_2, long_text(2)) == 2);
+  CHECK(bus.publish(room_1, long_text(3)) == 1);  // drop_newest refuses it
+  CHECK(oldest.dropped() == 1);
+  CHECK(newest.dropped() == 1);
+  CHECK(oldest.receive().message() == long_text(2));
+  CHECK(oldest.receive().message() == long_text(3));
+  CHECK(newest.receive().message() == long_text(1));
+  CHECK(newest.receive().message() == long_text(2));
+  CHECK_THROWS_AS(static_cast<void>(bus.inbox(0, overflow_policy::block)),
+                  std::invalid_argument);
+}
+
+// ---- delivery: once, in order, within subscribe..unsubscribe --------------------------------
+
+TEST_CASE("inbox: every message arrives once, in publish order per publisher and topic") {
+  tandem::test::watchdog guard("inbox ordering", 60s);
+  struct stamped {
+    int publisher;
+    int sequence;
+  };
+  event_bus<stamped> bus;
+  constexpr int publishers = 2;
+  constexpr int topics = 3;
+  constexpr int per_publisher = 6000;  // spread over the topics
+  const std::array<std::string, topics> names{std::string(room_1), std::string(room_2),
+                                              std::string(room_3)};
+  auto in = bus.inbox();
+  for (const auto& name : names) CHECK(in.subscribe(name));
+  tandem::test::thread_checks checks;
+  tandem::test::run_threads(publishers + 1, [&](std::size_t i) {
+    if (i < publishers) {
+      for (int n = 0; n < per_publisher; ++n) {
+        const auto& topic = names[static_cast<std::size_t>(n % topics)];
+        TANDEM_THREAD_CHECK(checks, bus.publish(topic, {static_cast<int>(i), n}) == 1);
+      }
+      return;
+    }
+    // Per publisher and topic, exactly the next sequence number of that (publisher, topic).
+    std::array<std::array<int, topics>, publishers> next{};
+    for (auto& row : next) {
+      for (int t = 0; t < topics; ++t) row[static_cast<std::size_t>(t)] = t;
+    }
+    for (int received = 0; received < publishers * per_publisher; ++received) {
+      auto e = in.receive();
+      const auto topic = static_cast<std::size_t>(
+          std::find(names.begin(), names.end(), e.topic()) - names.begin());
+      const stamped m = e.message();
+      TANDEM_THREAD_CHECK(checks, topic < names.size());
+      TANDEM_THREAD_CHECK(checks, static_cast<std::size_t>(m.sequence % topics) == topic);
+      auto& expected = next[static_cast<std::size_t>(m.publisher)][topic % topics];
+      TANDEM_THREAD_CHECK(checks, m.sequence == expected);
+      expected = m.sequence + topics;
+    }
+  });
+  INFO(checks.first_failure());
+  CHECK(checks.failures() == 0);
+  CHECK_FALSE(in.try_receive().has_value());
+}
+
+TEST_CASE("inbox: a subscribe on one thread receives what another publishes afterwards") {
+  tandem::test::watchdog guard("inbox after subscribe", 30s);
+  event_bus<int> bus;
+  auto in = bus.inbox();
+  for (int round = 0; round < 200; ++round) {
+    const std::string topic = "topic-" + std::to_string(round % 7) + "-longer-than-sso-buffer";
+    std::latch subscribed(1);
+    std::thread owner([&] {
+      static_cast<void>(in.subscribe(topic));
+      subscribed.count_down();
+    });
+    subscribed.wait();
+    owner.join();
+    CHECK(bus.publish(topic, round) == 1);
+    auto e = in.try_receive();
+    REQUIRE(e.has_value());
+    CHECK(e->message() == round);
+    CHECK(e->topic() == topic);
+  }
+}
+
+TEST_CASE("inbox: nothing published after unsubscribe(topic) returned arrives; earlier stays") {
+  tandem::test::watchdog guard("inbox unsubscribe boundary", 60s);
+  event_bus<int> bus;
+  for (int round = 0; round < 100; ++round) {
+    auto in = bus.inbox();
+    CHECK(in.subscribe(room_1));
+    CHECK(in.subscribe(room_2));
+    std::atomic<bool> left{false};
+    std::atomic<int> published_after{0};
+    std::latch started(2);
+    std::thread publisher([&] {
+      started.arrive_and_wait();
+      for (int n = 0; n < 200; ++n) {
+        const bool after = left.load();  // seq_cst: unsubscribe returned before this publish
+        const std::size_t reached = bus.publish(room_1, n);
+        if (after && reached != 0) ++published_after;
+      }
+    });
+    started.arrive_and_wait();
+    CHECK(in.unsubscribe(room_1));
+    left = true;
+    publisher.join();
+    CHECK(published_after == 0);
+    int previous = -1;
+    while (auto e = in.try_receive()) {  // what came before: in order, from room_1 only
+      CHECK(e->topic() == room_1);
+      CHECK(e->message() > previous);
+      previous = e->message();
+    }
+    CHECK(bus.subscriber_count(room_1) == 0);
+    CHECK(bus.publish(room_2, 1) == 1);  // still subscribed to the other topic
+  }
+}
+
+TEST_CASE("inbox: nothing is delivered to a destroyed inbox; destroying it under load is clean") {
+  tandem::test::watchdog guard("inbox destroyed under load", 60s);
+  event_bus<std::string> bus;
+  auto keep = bus.subscribe(room_1);
+  std::atomic<bool> stop{false};
+  std::thread publisher([&] {
+    int n = 0;
+    while (!stop.load()) {
+      static_cast<void>(bus.publish(room_1, long_text(n)));
+      static_cast<void>(bus.publish(room_2, long_text(n++)));
+    }
+  });
+  for (int round = 0; round < 300; ++round) {
+    auto in = bus.inbox();
+    CHECK(in.subscribe(room_1));
+    CHECK(in.subscribe(room_2));
+    static_cast<void>(in.try_receive());
+  }  // each destroyed while the publisher delivers to it
+  stop = true;
+  publisher.join();
+  CHECK(bus.subscriber_count(room_1) == 1);
+  CHECK(bus.subscriber_count(room_2) == 0);
+  CHECK(bus.publish(room_2, long_text(0)) == 0);
+}
+
+// ---- topics: lifetime and counts ------------------------------------------------------------
+
+TEST_CASE("inbox: a topic exists while an inbox holds it; topic and subscriber counts include it") {
+  event_bus<int> bus;
+  auto sub = bus.subscribe(room_1);
+  {
+    auto in = bus.inbox();
+    CHECK(bus.topic_count() == 1);  // an inbox with no topic holds none
+    CHECK(in.subscribe(room_1));
+    CHECK(in.subscribe(room_2));
+    CHECK(bus.topic_count() == 2);
+    CHECK(bus.subscriber_count(room_1) == 2);
+    CHECK(bus.subscriber_count(room_2) == 1);
+    CHECK(bus.publish(room_1, 1) == 2);
+    CHECK(in.unsubscribe(room_2));
+    CHECK(bus.topic_count() == 1);  // room_2 had only the inbox
+    CHECK(in.subscribe(room_3));
+    CHECK(bus.topic_count() == 2);
+  }
+  CHECK(bus.topic_count() == 1);
+  CHECK(bus.subscriber_count(room_1) == 1);
+  CHECK(bus.subscriber_count(room_3) == 0);
+}
+
+// ---- envelopes: the topic is shared, not copied ---------------------------------------------
+
+TEST_CASE("inbox: envelopes share their topic (no Topic copy per message); absent topics cost 0") {
+  event_bus<int> bus;
+  auto in = bus.inbox();
+  auto sub = bus.subscribe(room_1);
+  CHECK(in.subscribe(room_1));
+  CHECK(bus.publish(room_1, 0) == 2);  // the first message allocates the mailboxes' segments
+  static_cast<void>(in.receive());
+  static_cast<void>(sub.receive());
+  {
+    const tandem::test::allocation_scope scope;
+    for (int n = 1; n <= 10; ++n) CHECK(bus.publish(room_1, n) == 2);
+    CHECK(scope.count() == 0);  // a 45-character topic copied per envelope would allocate 10
+  }
+  const auto a = in.receive();
+  const auto b = in.receive();
+  CHECK(&a.topic() == &b.topic());  // one Topic for every envelope of the topic
+  CHECK(a.topic() == room_1);
+  CHECK(in.unsubscribe(room_1));
+  { auto gone = std::move(sub); }
+  CHECK(bus.topic_count() == 0);
+  const tandem::test::allocation_scope scope;
+  CHECK(bus.publish(room_1, 11) == 0);  // the topic is gone: nothing allocated
+  CHECK(scope.count() == 0);
+}
+
+TEST_CASE("inbox: an envelope's topic stays valid after unsubscribe, ~inbox and ~event_bus") {
+  std::optional<tandem::envelope<std::string>> kept_after_unsubscribe;
+  std::optional<tandem::envelope<std::string>> kept_after_teardown;
+  {
+    event_bus<std::string> bus;
+    auto in = bus.inbox();
+    CHECK(in.subscribe(room_1));
+    CHECK(in.subscribe(room_2));
+    CHECK(bus.publish(room_1, long_text(1)) == 1);
+    CHECK(bus.publish(room_2, long_text(2)) == 1);
+    CHECK(in.unsubscribe(room_1));  // its envelope is still queued
+    CHECK(bus.topic_count() == 1);  // and room_1 is erased all the same
+    kept_after_unsubscribe = in.receive();
+    CHECK(kept_after_unsubscribe->topic() == room_1);
+    kept_after_teardown = in.receive();
+  }  // inbox, then bus destroyed
+  CHECK(kept_after_unsubscribe->topic() == room_1);
+  CHECK(kept_after_unsubscribe->message() == long_text(1));
+  CHECK(kept_after_teardown->topic() == room_2);
+}
+
+// ---- no deadlock with publishers ------------------------------------------------------------
+
+TEST_CASE("inbox: subscribe, unsubscribe and receive never wait for a publisher blocked on it") {
+  tandem::test::watchdog guard("inbox no deadlock", 30s);
+  event_bus<std::string> bus;
+  auto in = bus.inbox(1, overflow_policy::block);
+  CHECK(in.subscribe(room_1));
+  CHECK(in.subscribe(room_2));
+  CHECK(bus.publish(room_1, long_text(0)) == 1);  // full now
+  std::atomic<std::size_t> reached{99};
+  std::thread publisher([&] { reached = bus.publish(room_2, long_text(1)); });  // blocks
+  // From the owner's thread, while that publisher waits for room in this very mailbox:
+  CHECK(in.subscribe(room_3));
+  CHECK(in.unsubscribe(room_3));
+  auto e = in.receive();  // makes room: the publisher completes
+  CHECK(e.message() == long_text(0));
+  // ... and handling a received envelope may subscribe and unsubscribe too.
+  CHECK(in.subscribe(std::string(e.topic()) + ":replies"));
+  publisher.join();
+  CHECK(reached == 1);
+  CHECK(in.receive().topic() == room_2);
+  CHECK(in.unsubscribe(std::string(room_1) + ":replies"));
+}
+
+TEST_CASE("inbox: leaving a topic releases a publisher blocked on it, which counts 0") {
+  tandem::test::watchdog guard("inbox unsubscribe releases", 30s);
+  event_bus<std::string> bus;
+  auto in = bus.inbox(1, overflow_policy::block);
+  CHECK(in.subscribe(room_1));
+  CHECK(in.subscribe(room_2));
+  CHECK(bus.publish(room_2, long_text(0)) == 1);  // full now
+  std::latch publishing(1);
+  std::atomic<std::size_t> reached{99};
+  std::thread publisher([&] {
+    publishing.count_down();
+    reached = bus.publish(room_1, long_text(1));  // blocks until room_1 is left
+  });
+  publishing.wait();
+  CHECK(in.unsubscribe(room_1));
+  publisher.join();  // the withdrawn membership woke it; it gave up
+  CHECK(reached == 0);
+  CHECK(in.receive().topic() == room_2);
+  CHECK_FALSE(in.try_receive().has_value());
+}
+
+TEST_CASE("inbox: publishing into one's own full block inbox throws std::logic_error") {
+  event_bus<int> bus;
+  auto in = bus.inbox(1, overflow_policy::block);
+  CHECK(in.subscribe(room_1));
+  CHECK(bus.publish(room_1, 1) == 1);
+  CHECK_THROWS_AS(bus.publish(room_1, 2), std::logic_error);
+  CHECK(in.receive().message() == 1);
+  CHECK(bus.publish(room_1, 3) == 1);
+}
+
+TEST_CASE("inbox: receive blocks without spinning, and wakes on publish") {
+  tandem::test::watchdog guard("inbox blocking receive", 30s);
+  event_bus<int> bus;
+  auto in = bus.inbox();
+  CHECK(in.subscribe(room_1));
+  const auto cpu_before = thread_cpu_time();
+  const auto wall_before = std::chrono::steady_clock::now();
+  CHECK_FALSE(in.receive_for(300ms).has_value());
+  const auto wall = std::chrono::steady_clock::now() - wall_before;
+  const auto cpu = thread_cpu_time() - cpu_before;
+  CHECK(wall >= 300ms);
+  CHECK(cpu < wall / 10);
+  std::thread publisher([&] { static_cast<void>(bus.publish(room_1, 7)); });
+  CHECK(in.receive().message() == 7);
+  publisher.join();
+}
+
+// ---- publish_from ---------------------------------------------------------------------------
+
+TEST_CASE("inbox: publish_from reaches every subscriber but the sending inbox") {
+  event_bus<std::string> bus;
+  auto alice = bus.inbox();
+  auto bob = bus.inbox();
+  auto carol = bus.subscribe(room_1);
+  CHECK(alice.subscribe(room_1));
+  CHECK(bob.subscribe(room_1));
+  CHECK(bus.publish_from(alice, room_1, long_text(1)) == 2);
+  CHECK_FALSE(alice.try_receive().has_value());
+  CHECK(bob.receive().message() == long_text(1));
+  CHECK(carol.receive() == long_text(1));
+  { auto gone = std::move(carol); }
+  CHECK(bus.publish_from(alice, room_1, long_text(2)) == 1);  // the one-target path skips too
+  { auto gone = std::move(bob); }
+  CHECK(bus.publish_from(alice, room_1, long_text(3)) == 0);
+  CHECK_FALSE(alice.try_receive().has_value());
+}
+
+// ---- closed states: never a silent hang -----------------------------------------------------
+
+TEST_CASE("inbox: subscribed to nothing, receive delivers what is queued, then throws") {
+  event_bus<std::string> bus;
+  auto in = bus.inbox();
+  CHECK_THROWS_AS(in.receive(), tandem::subscription_closed);  // never subscribed
+  CHECK_FALSE(in.receive_for(std::chrono::hours(1)).has_value());  // at once
+  CHECK(in.subscribe(room_1));
+  CHECK(bus.publish(room_1, long_text(1)) == 1);
+  CHECK(in.unsubscribe(room_1));
+  CHECK(in.receive().message() == long_text(1));
+  CHECK_THROWS_AS(in.receive(), tandem::subscription_closed);
+  CHECK_FALSE(in.receive_until(std::chrono::steady_clock::time_point::max()).has_value());
+  CHECK(in.subscribe(room_2));  // usable again
+  CHECK(bus.publish(room_2, long_text(2)) == 1);
+  CHECK(in.receive().topic() == room_2);
+}
+
+TEST_CASE("inbox: when the bus is destroyed, queued envelopes arrive, then receive throws") {
+  std::optional<event_bus<std::string>> bus(std::in_place);
+  auto in = bus->inbox();
+  CHECK(in.subscribe(room_1));
+  CHECK(bus->publish(room_1, long_text(1)) == 1);
+  bus.reset();
+  CHECK(in.topics().size() == 1);  // it still holds the (now closed) topic
+  CHECK(in.receive().message() == long_text(1));
+  CHECK_THROWS_AS(in.receive(), tandem::subscription_closed);
+  CHECK_FALSE(in.receive_for(std::chrono::hours(1)).has_value());
+  CHECK_THROWS_AS(in.subscribe(room_2), tandem::subscription_closed);
+  CHECK(in.unsubscribe(room_1));  // leaving still works
+}
+
+TEST_CASE("inbox: destroying the bus wakes an inbox waiting in receive, which then throws") {
+  tandem::test::watchdog guard("inbox bus destroyed while waiting", 30s);
+  std::optional<event_bus<int>> bus(std::in_place);
+  auto in = bus->inbox();
+  CHECK(in.subscribe(room_1));
+  std::atomic<bool> threw{false};
+  std::latch waiting(1);
+  std::thread receiver([&] {
+    waiting.count_down();
+    try {
+      static_cast<void>(in.receive());
+    } catch (const tandem::subscription_closed&) {
+      threw = true;
+    }
+  });
+  waiting.wait();
+  bus.reset();
+  receiver.join();
+  CHECK(threw);
+}
+
+TEST_CASE("inbox: a moved-from inbox is closed: receive and subscribe throw, the rest is empty") {
+  event_bus<int> bus;
+  auto in = bus.inbox();
+  CHECK(in.subscribe(room_1));
+  CHECK(bus.publish(room_1, 1) == 1);
+  auto moved = std::move(in);
+  CHECK(moved.receive().message() == 1);
+  // NOLINTBEGIN(bugprone-use-after-move): the moved-from state is what is tested
+  CHECK_THROWS_AS(in.receive(), tandem::subscription_closed);
+  CHECK_THROWS_AS(in.subscribe(room_2), tandem::subscription_closed);
+  CHECK_THROWS_AS(bus.subscribe(in, room_2), tandem::subscription_closed);
+  CHECK_FALSE(in.try_receive().has_value());
+  CHECK_FALSE(in.receive_for(1h).has_value());
+  CHECK_FALSE(in.unsubscribe(room_1));
+  CHECK(in.topics().empty());
+  CHECK(in.pending() == 0);
+  // NOLINTEND(bugprone-use-after-move)
+  CHECK(bus.subscriber_count(room_1) == 1);
+  in = std::move(moved);  // move-assignment back
+  CHECK(bus.publish(room_1, 2) == 1);
+  CHECK(in.receive().message() == 2);
+  auto& self = in;
+  in = std::move(self);  // self-move-assignment keeps it
+  CHECK(bus.subscriber_count(room_1) == 1);
+}
+
+// ---- bad input: a clear error ---------------------------------------------------------------
+
+TEST_CASE("inbox: subscribing an inbox to a bus it does not belong to throws invalid_argument") {
+  event_bus<int> mine;
+  event_bus<int> other;
+  auto in = mine.inbox();
+  CHECK_THROWS_AS(other.subscribe(in, room_1), std::invalid_argument);
+  CHECK_THROWS_AS(other.unsubscribe(in, room_1), std::invalid_argument);
+  CHECK_THROWS_AS(other.publish_from(in, room_1, 1), std::invalid_argument);
+  CHECK(other.topic_count() == 0);
+  CHECK(in.topics().empty());
+  CHECK(mine.subscribe(in, room_1));
+}
+
+TEST_CASE("inbox: a move-only message may not fan out: the second subscriber throws") {
+  event_bus<std::unique_ptr<int>> bus;
+  auto in = bus.inbox();
+  CHECK(in.subscribe(room_1));
+  CHECK(in.subscribe(room_2));  // many topics for one inbox: no fan-out
+  auto other = bus.inbox();
+  CHECK_THROWS_AS(other.subscribe(room_1), std::logic_error);
+  CHECK_THROWS_AS(bus.subscribe(room_2), std::logic_error);
+  CHECK(other.topics().empty());
+  CHECK(bus.subscriber_count(room_1) == 1);
+  CHECK(bus.publish(room_1, std::make_unique<int>(4)) == 1);
+  CHECK(*in.receive().message() == 4);
+  auto sub = bus.subscribe(room_3);
+  CHECK_THROWS_AS(in.subscribe(room_3), std::logic_error);  // a subscription is there first
+  CHECK(in.topics().size() == 2);
+}
+
+// ---- leaving allocates nothing (docs/reliability.md rule 6) ---------------------------------
+
+TEST_CASE("inbox: destroying an inbox or leaving a topic allocates nothing; queues are freed") {
+  event_bus<tracked_message> bus;
+  auto staying = bus.subscribe(room_1);
+  auto also_staying = bus.inbox();
+  CHECK(also_staying.subscribe(room_1));
+  auto in = bus.inbox();
+  CHECK(in.subscribe(room_1));
+  CHECK(in.subscribe(room_2));
+  auto other = bus.subscribe(room_2);
+  CHECK(bus.publish(room_1, tracked_message(long_text(1))) == 3);
+  CHECK(bus.publish(room_2, tracked_message(long_text(2))) == 2);
+  CHECK(tracked_message::live == 5);
+  {
+    const tandem::test::allocation_scope scope;
+    CHECK(in.unsubscribe(room_1));
+    CHECK(scope.count() == 0);
+  }
+  CHECK(bus.subscriber_count(room_1) == 2);
+  CHECK(in.pending() == 2);  // queued before unsubscribe: kept
+  {
+    const tandem::test::allocation_scope scope;
+    { auto gone = std::move(in); }
+    CHECK(scope.count() == 0);
+  }
+  CHECK(bus.subscriber_count(room_2) == 1);
+  CHECK(tracked_message::live == 3);  // its two queued envelopes were destroyed with it
+  CHECK(bus.publish(room_1, tracked_message(long_text(3))) == 2);
+  CHECK(bus.publish(room_2, tracked_message(long_text(4))) == 1);
+}
