@@ -173,7 +173,10 @@ TEST_CASE("event_bus: topic lookups by std::string_view or const char* allocate 
 template <class Keys>
 void double_buffer_map_lookups_allocate_nothing() {
   const Keys keys;
-  auto [writer, reader] = tandem::make_double_buffer_map<std::string, int>();
+  // Not a structured binding: clang 14 cannot capture those in the lambdas below.
+  auto made = tandem::make_double_buffer_map<std::string, int>();
+  auto& writer = made.first;
+  auto& reader = made.second;
   writer.insert(std::string(present_name), 7);
   writer.publish();
   const char* form = Keys::form;
