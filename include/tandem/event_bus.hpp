@@ -888,7 +888,7 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
            const membership_ptr& membership) {
     std::unique_lock<sync::small_mutex> guard(lock_);
     snapshot old = subscribers_;
-    std::uint64_t version = version_;
+    std::uint64_t seen_version = version_;
     std::size_t open = open_;
     guard.unlock();
     for (;;) {
@@ -906,7 +906,7 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
       snapshot fresh = with(old, open, box, inbox, membership);
       TANDEM_SYNC_POINT();  // built from `old`; a remove may clear a flag we copied as open
       guard.lock();
-      if (version_ == version) {
+      if (version_ == seen_version) {
         std::swap(subscribers_, fresh);  // the commit point
         open_ = open + 1;
         ++version_;
@@ -914,7 +914,7 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
         return;
       }
       old = subscribers_;
-      version = version_;
+      seen_version = version_;
       open = open_;
       guard.unlock();
     }

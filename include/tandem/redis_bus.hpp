@@ -493,6 +493,8 @@ class redis_bus {
   using message_type = Message;
   using codec_type = Codec;
   using subscription = typename local_bus::subscription;
+  // One mailbox for many topics (event_bus's inbox): remote messages reach it like local ones.
+  using inbox_type = typename local_bus::inbox_type;
 
   // Starts the two connection threads and returns at once: Redis need not be up (see
   // connected(), wait_connected()). Throws std::invalid_argument for inconsistent options,
@@ -532,16 +534,31 @@ class redis_bus {
     return local_.subscribe(std::move(topic), capacity, policy);
   }
 
+  // An inbox of the local bus (Phoenix: one process, many topics). in.subscribe(topic) costs
+  // no Redis traffic either. Capacity and policy as for subscribe (block is refused).
+  [[nodiscard]] inbox_type inbox() { return local_.inbox(); }
+  [[nodiscard]] inbox_type inbox(std::size_t capacity, overflow_policy policy) {
+    check_policy(capacity, policy, "inbox");
+    return local_.inbox(capacity, policy);
+  }
+  // in.subscribe(topic) / in.unsubscribe(topic), checking that `in` belongs to this bus.
+  bool subscribe(inbox_type& in, std::string topic) { return local_.subscribe(in, std::move(topic)); }
+  bool unsubscribe(inbox_type& in, std::string_view topic) { return local_.unsubscribe(in, topic); }
+
   // Delivers to local subscribers at once and queues one envelope for Redis; returns how many
   // local subscribers accepted the message. Throws message_too_large (topic or encoded
   // message beyond the bounds) or Codec's exception before anything is delivered.
   std::size_t publish(std::string_view topic, Message message) {
-    return publish_impl(topic, std::move(message), nullptr);
+    return publish_impl(topic, std::move(message), static_cast<const subscription*>(nullptr));
   }
 
   // Like publish, but `sender`'s own mailbox is skipped locally (Phoenix's broadcast_from);
   // other nodes deliver to all their subscribers.
   std::size_t publish_from(const subscription& sender, std::string_view topic, Message message) {
+    return publish_impl(topic, std::move(message), &sender);
+  }
+  // The same for an inbox sender.
+  std::size_t publish_from(const inbox_type& sender, std::string_view topic, Message message) {
     return publish_impl(topic, std::move(message), &sender);
   }
 
@@ -632,7 +649,8 @@ class redis_bus {
     return options;
   }
 
-  std::size_t publish_impl(std::string_view topic, Message message, const subscription* sender) {
+  template <class Sender>  // subscription or inbox_type
+  std::size_t publish_impl(std::string_view topic, Message message, const Sender* sender) {
     std::string envelope = encode(topic, message);  // may throw: nothing has happened yet
     const std::size_t reached = sender != nullptr
                                     ? local_.publish_from(*sender, topic, std::move(message))

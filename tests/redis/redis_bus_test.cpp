@@ -81,6 +81,37 @@ TEST_CASE("a publish reaches local subscribers at once and the other node once, 
   CHECK(sa.dropped + sa.rejected + sa.missed + sb.dropped + sb.rejected + sb.missed == 0);
 }
 
+TEST_CASE("an inbox on one node receives every topic it joined from the other node") {
+  tandem::test::watchdog watchdog("inbox across nodes", 60s);
+  const std::string prefix = rt::unique_prefix("inbox");
+  redis_bus<std::string> a(options(prefix));
+  redis_bus<std::string> b(options(prefix));
+  REQUIRE(a.wait_connected(10s));
+  REQUIRE(b.wait_connected(10s));
+  auto in = b.inbox();
+  CHECK(b.subscribe(in, "room:1"));
+  CHECK(in.subscribe("room:2"));
+  CHECK(b.subscriber_count("room:1") == 1);
+  REQUIRE(a.publish("room:1", text("first", 1)) == 0);  // no local subscriber on a
+  REQUIRE(a.publish("room:2", text("second", 2)) == 0);
+  REQUIRE(a.publish("room:3", text("not joined", 3)) == 0);
+  auto first = in.receive_for(10s);
+  REQUIRE(first);
+  CHECK(first->topic() == "room:1");
+  CHECK(first->message() == text("first", 1));
+  auto second = in.receive_for(10s);
+  REQUIRE(second);
+  CHECK(second->topic() == "room:2");
+  CHECK(second->message() == text("second", 2));
+  // publish_from an inbox skips it locally only.
+  CHECK(b.publish_from(in, "room:1", text("own", 4)) == 0);
+  REQUIRE(b.flush(10s));
+  CHECK(in.try_receive() == std::nullopt);
+  CHECK(b.unsubscribe(in, "room:1"));
+  redis_bus<std::string> other(options(rt::unique_prefix("other")));
+  CHECK_THROWS_AS(other.subscribe(in, "room:1"), std::invalid_argument);
+}
+
 TEST_CASE("order per publishing thread and topic is kept between two nodes") {
   tandem::test::watchdog watchdog("order", 120s);
   const std::string prefix = rt::unique_prefix("order");
