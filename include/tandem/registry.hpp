@@ -976,10 +976,14 @@ class registry {
     {
       shard& s = shard_for(n.hash);
       const std::lock_guard<std::mutex> lock(s.mutex);
+      // `linked` is read before our fetch_sub: it only changes under this mutex, so it cannot
+      // go stale, and it tells whether the node may be touched after the fetch_sub (an
+      // unlinked node is retired: another thread's reclaim() may free it as soon as our pin
+      // is gone). `ready` is read after: it cannot change once we are the last pin.
+      const bool linked = n.linked;
       TANDEM_SYNC_POINT();
       last = n.pins.fetch_sub(1, std::memory_order_seq_cst) == 1;
-      // `linked` is stable under the mutex; `ready` cannot change once we are the last pin.
-      if (last && n.linked && !n.cell.is_ready()) {
+      if (last && linked && !n.cell.is_ready()) {
         // Still linked, hence not retired: no reclaim() can free it while we hold the mutex.
         table* t = s.current.load(std::memory_order_relaxed);  // relaxed: we hold the mutex
         const std::size_t index = index_of(*t, &n);
