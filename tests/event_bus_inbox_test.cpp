@@ -53,11 +53,7 @@ struct tracked_message {
   ~tracked_message() { --live; }
 };
 
-std::chrono::nanoseconds thread_cpu_time() {
-  timespec now{};
-  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
-  return std::chrono::seconds(now.tv_sec) + std::chrono::nanoseconds(now.tv_nsec);
-}
+using tandem::test::thread_cpu_time;
 
 }  // namespace
 

@@ -28,6 +28,7 @@
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 #endif
 #include "counting_new.hpp"
+#include "armed_key_ops.hpp"
 #include "test_support.hpp"
 
 using namespace std::chrono_literals;
@@ -57,12 +58,7 @@ struct counted {
   ~counted() = default;
 };
 
-// CPU time consumed by the calling thread.
-std::chrono::nanoseconds thread_cpu_time() {
-  timespec now{};
-  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
-  return std::chrono::seconds(now.tv_sec) + std::chrono::nanoseconds(now.tv_nsec);
-}
+using tandem::test::thread_cpu_time;
 
 }  // namespace
 
@@ -599,24 +595,10 @@ struct room_equal {
   }
 };
 
-// Hash and equality that throw once armed: unsubscribe and teardown must not call them.
-struct armed_flag {
-  static inline std::atomic<bool> armed{false};
-};
-struct throwing_when_armed_hash {
-  using is_transparent = void;
-  std::size_t operator()(std::string_view t) const {
-    if (armed_flag::armed) throw std::runtime_error("Hash called after arming");
-    return tandem::string_hash{}(t);
-  }
-};
-struct throwing_when_armed_equal {
-  using is_transparent = void;
-  bool operator()(std::string_view a, std::string_view b) const {
-    if (armed_flag::armed) throw std::runtime_error("KeyEqual called after arming");
-    return a == b;
-  }
-};
+// Hash and equality that throw once armed (armed_key_ops.hpp).
+using tandem::test::armed_flag;
+using tandem::test::throwing_when_armed_equal;
+using tandem::test::throwing_when_armed_hash;
 
 }  // namespace
 

@@ -24,6 +24,7 @@
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif
+#include "armed_key_ops.hpp"
 #include "test_support.hpp"
 
 using namespace std::chrono_literals;
@@ -831,24 +832,10 @@ TEST_CASE("destroying handles and the map allocates nothing") {
 
 namespace {
 
-// Hash and equality that throw once armed: release paths must not call them.
-struct armed_flag {
-  static inline std::atomic<bool> armed{false};
-};
-struct throwing_when_armed_hash {
-  using is_transparent = void;
-  std::size_t operator()(std::string_view t) const {
-    if (armed_flag::armed) throw std::runtime_error("Hash called after arming");
-    return tandem::string_hash{}(t);
-  }
-};
-struct throwing_when_armed_equal {
-  using is_transparent = void;
-  bool operator()(std::string_view a, std::string_view b) const {
-    if (armed_flag::armed) throw std::runtime_error("KeyEqual called after arming");
-    return a == b;
-  }
-};
+// Hash and equality that throw once armed (armed_key_ops.hpp).
+using tandem::test::armed_flag;
+using tandem::test::throwing_when_armed_equal;
+using tandem::test::throwing_when_armed_hash;
 
 }  // namespace
 

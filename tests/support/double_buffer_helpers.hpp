@@ -56,11 +56,6 @@ class assertion_recorder {
   tandem::assertion_handler previous_;
 };
 
-// CPU time consumed so far by the calling thread.
-inline std::chrono::nanoseconds thread_cpu_time() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
-}
+// thread_cpu_time(): in test_support.hpp.
 
 }  // namespace tandem::test

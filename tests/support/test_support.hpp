@@ -17,6 +17,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <functional>
 #include <latch>
 #include <limits>
@@ -78,6 +79,14 @@ class watchdog {
 };
 
 // A stress test's fixed budget: at most `max_ops` operations and at most `max_time` (scaled by
+// CPU time consumed by the calling thread (POSIX CLOCK_THREAD_CPUTIME_ID): for tests that check
+// a waiting thread sleeps instead of spinning.
+inline std::chrono::nanoseconds thread_cpu_time() {
+  timespec now{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+  return std::chrono::seconds(now.tv_sec) + std::chrono::nanoseconds(now.tv_nsec);
+}
+
 // TANDEM_STRESS_SECONDS when set, for long runs by hand). Thread-safe to query.
 class op_budget {
  public:
