@@ -506,7 +506,7 @@ class registry {
       throw std::invalid_argument("tandem::registry::override: null instance for " +
                                   detail::describe_registry_key(Key(key_argument)));
     }
-    Key key(key_argument);
+    Key key = Key(key_argument);  // explicit: an int literal for an unsigned Key is fine
     {
       const std::lock_guard<std::mutex> lock(declarations_mutex_);
       auto [it, inserted] = declarations_.try_emplace(key);
@@ -528,7 +528,7 @@ class registry {
   template <class K>
   requires registry_key_argument<K, Key, Hash, KeyEqual>
   bool restore(const K& key_argument) {
-    const Key key(key_argument);
+    const Key key = Key(key_argument);
     std::shared_ptr<T> dropped;  // released outside the lock
     {
       const std::lock_guard<std::mutex> lock(declarations_mutex_);
