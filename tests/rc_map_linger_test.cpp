@@ -35,6 +35,7 @@ struct manual_clock {
   using time_point = std::chrono::time_point<manual_clock>;
   static constexpr bool is_steady = true;
   static inline std::atomic<rep> ticks{1'000'000'000};
+static_assert(manual_clock::is_steady, "a Clock that never goes back");
   static time_point now() noexcept { return time_point(duration(ticks.load())); }
   static void advance(duration d) noexcept { ticks.fetch_add(d.count()); }
 };
@@ -451,7 +452,8 @@ TEST_CASE("weak_handle: keeps the node memory valid after the entry and the map 
   for (auto& w : weaks) CHECK_FALSE(w.lock());  // and the map is gone
   auto moved = std::move(weaks[0]);
   CHECK_FALSE(weaks[0]);
-  moved = moved;  // self-assignment keeps the node  NOLINT
+  auto& alias = moved;  // through a reference: clang's -Wself-assign-overloaded is not wrong
+  moved = alias;        // self-assignment keeps the node
   moved = std::move(weaks[1]);
   weaks.clear();
   CHECK_FALSE(moved.lock());

@@ -665,6 +665,10 @@ TEST_CASE("registry: keys implicitly convertible to Key work wherever a Key is t
   CHECK(connections.visit(42, [](connection& x) { CHECK(x.id == 42); }));
   CHECK(connections.erase(42));
   CHECK_FALSE(connections.contains(42U));
+  connections.declare(5, [] { return connection(5); });
+  connections.override(6, std::make_shared<connection>(60));
+  CHECK(connections.accessor(6)->id == 60);
+  CHECK(connections.restore(6));
 }
 
 TEST_CASE("registry: for_each also hands out shared_ptrs to keep instances beyond the call") {

@@ -32,6 +32,7 @@ struct manual_clock {
   using time_point = std::chrono::time_point<manual_clock>;
   static constexpr bool is_steady = true;
   static inline std::atomic<rep> ticks{0};
+static_assert(manual_clock::is_steady, "a Clock that never goes back");
   static time_point now() noexcept { return time_point(duration(ticks.load())); }
 };
 
