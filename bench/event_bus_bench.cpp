@@ -31,7 +31,6 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <thread>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -39,6 +38,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -240,7 +240,6 @@ void churn(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
 }
-
 
 // ---- issue 14: one inbox on N topics vs N subscriptions polled round-robin ------------------
 

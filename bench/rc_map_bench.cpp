@@ -270,9 +270,9 @@ using pool_map = tandem::rc_map<key_type, connection_pool>;
 
 template <bool Linger>
 void connection_pool_requests(benchmark::State& state) {
-  static pool_map pools(Linger ? tandem::rc_map_options{.linger = std::chrono::seconds(1),
-                                                        .max_lingering = 64}
-                               : tandem::rc_map_options{});
+  static pool_map pools(
+      Linger ? tandem::rc_map_options{.linger = std::chrono::seconds(1), .max_lingering = 64}
+             : tandem::rc_map_options{});
   const long opens_before = pool_opens;
   std::size_t i = static_cast<std::size_t>(state.thread_index());
   for (auto _ : state) {

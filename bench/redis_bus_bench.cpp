@@ -85,9 +85,17 @@ class private_server {
   }
   void try_start() {
     const int port = free_port();
-    std::vector<std::string> args{TANDEM_REDIS_SERVER_PATH, "--port", std::to_string(port),
-                                  "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                                  "--loglevel", "warning"};
+    std::vector<std::string> args{TANDEM_REDIS_SERVER_PATH,
+                                  "--port",
+                                  std::to_string(port),
+                                  "--bind",
+                                  "127.0.0.1",
+                                  "--save",
+                                  "",
+                                  "--appendonly",
+                                  "no",
+                                  "--loglevel",
+                                  "warning"};
     std::vector<char*> argv;
     for (std::string& arg : args) argv.push_back(arg.data());
     argv.push_back(nullptr);
@@ -255,8 +263,8 @@ void hiredis_sync_throughput(benchmark::State& state) {
   for (auto _ : state) {
     for (std::size_t i = 0; i < burst; ++i) {
       const std::string payload = stamped_payload();
-      freeReplyObject(redisCommand(c.publisher, "PUBLISH %b %b", c.channel.data(),
-                                   c.channel.size(), payload.data(), payload.size()));
+      freeReplyObject(redisCommand(c.publisher, "PUBLISH %b %b", c.channel.data(), c.channel.size(),
+                                   payload.data(), payload.size()));
     }
     for (std::size_t i = 0; i < burst; ++i) {
       if (!c.receive(i == burst - 1 ? &samples : nullptr)) return state.SkipWithError("io");
@@ -273,8 +281,8 @@ void hiredis_latency(benchmark::State& state) {
   std::vector<double> samples;
   for (auto _ : state) {
     const std::string payload = stamped_payload();
-    freeReplyObject(redisCommand(c.publisher, "PUBLISH %b %b", c.channel.data(),
-                                 c.channel.size(), payload.data(), payload.size()));
+    freeReplyObject(redisCommand(c.publisher, "PUBLISH %b %b", c.channel.data(), c.channel.size(),
+                                 payload.data(), payload.size()));
     if (!c.receive(&samples)) return state.SkipWithError("io");
   }
   state.SetItemsProcessed(state.iterations());

@@ -174,8 +174,7 @@ void find_unsynchronised(benchmark::State& state) {
   return instance;
 }
 
-[[gnu::noinline]] payload& accessor_instance(
-    tandem::registry<payload>::cached_accessor& accessor) {
+[[gnu::noinline]] payload& accessor_instance(tandem::registry<payload>::cached_accessor& accessor) {
   return accessor.get();
 }
 

@@ -115,15 +115,14 @@ int main() {
 
       // Read everything from the one inbox, whichever room it came from; count per room.
       int read = 0;
-      int own = 0;  // messages this user posted itself: publish_from must skip the poster
+      int own = 0;        // messages this user posted itself: publish_from must skip the poster
       int misrouted = 0;  // envelopes naming a room this user is not in
       while (auto envelope = in->try_receive()) {
         ++read;
         own += envelope->message().from == me.name ? 1 : 0;
-        misrouted += std::find(me.rooms.begin(), me.rooms.end(), envelope->topic()) ==
-                             me.rooms.end()
-                         ? 1
-                         : 0;
+        misrouted +=
+            std::find(me.rooms.begin(), me.rooms.end(), envelope->topic()) == me.rooms.end() ? 1
+                                                                                             : 0;
       }
       int expected_total = 0;  // (members - 1) * posts_per_room per room
       for (std::string_view room : me.rooms) {

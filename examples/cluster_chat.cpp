@@ -48,9 +48,9 @@ tandem::redis_options node_options(int port) {
   return options;
 }
 
-const std::vector<std::string> alice_lines = {
-    "hi Bob, are you on the other process?", "I publish on my node, you read on yours",
-    "and neither of us gets our own line back", "bye!"};
+const std::vector<std::string> alice_lines = {"hi Bob, are you on the other process?",
+                                              "I publish on my node, you read on yours",
+                                              "and neither of us gets our own line back", "bye!"};
 const std::vector<std::string> bob_lines = {
     "yes, a whole other process, via Redis", "Redis carries it, tandem wraps it in an envelope",
     "right: the node name in the envelope sees to that", "bye Alice"};
@@ -98,7 +98,7 @@ int run_alice(const char* self, int port) {
     for (const std::string& text : alice_lines) {
       bus.publish("room:lobby", "alice: " + text);
       std::printf("[alice's node] %s\n", room.receive().c_str());  // her own, locally
-      const std::optional<line> answer = room.receive_for(20s);   // Bob's, via Redis
+      const std::optional<line> answer = room.receive_for(20s);    // Bob's, via Redis
       if (!answer) {
         result = 2;
         break;
@@ -140,9 +140,17 @@ struct private_redis {
       port = 20000 + static_cast<int>((static_cast<unsigned>(::getpid()) * 7919U +
                                        static_cast<unsigned>(attempt) * 104729U) %
                                       40000U);
-      std::vector<std::string> args{TANDEM_REDIS_SERVER_PATH, "--port", std::to_string(port),
-                                    "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                                    "--loglevel", "warning"};
+      std::vector<std::string> args{TANDEM_REDIS_SERVER_PATH,
+                                    "--port",
+                                    std::to_string(port),
+                                    "--bind",
+                                    "127.0.0.1",
+                                    "--save",
+                                    "",
+                                    "--appendonly",
+                                    "no",
+                                    "--loglevel",
+                                    "warning"};
       std::vector<char*> argv;
       for (std::string& arg : args) argv.push_back(arg.data());
       argv.push_back(nullptr);
@@ -199,8 +207,9 @@ int main(int argc, char** argv) {
 #else  // built without tandem::redis
 
 int main() {
-  std::printf("cluster_chat: skipped (tandem was built without hiredis: no tandem::redis; "
-              "Debian: apt-get install libhiredis-dev redis-server)\n");
+  std::printf(
+      "cluster_chat: skipped (tandem was built without hiredis: no tandem::redis; "
+      "Debian: apt-get install libhiredis-dev redis-server)\n");
   return 0;
 }
 

@@ -214,7 +214,7 @@ class fuzzer {
   void published_or_threw(bool threw, std::size_t pending_before) {
     if (threw) {
       const std::size_t now = writer().pending();
-      if (now == pending_before) return;  // the replay (W3) failed: every op stays pending
+      if (now == pending_before) return;   // the replay (W3) failed: every op stays pending
       require(now + 1 == pending_before);  // W4 dropped exactly one op
       std::set<std::vector<std::size_t>> dropped;
       for (const auto& candidate : candidates_) {
@@ -273,8 +273,8 @@ class fuzzer {
         op.modulus = in_.below(7) + 1U;
         op.remainder = in_.below(static_cast<std::uint8_t>(op.modulus));
         push(op, [&] {
-          writer().erase_if([modulus = op.modulus, remainder = op.remainder](
-                                const key_type& k, const mapped_type& v) {
+          writer().erase_if([modulus = op.modulus, remainder = op.remainder](const key_type& k,
+                                                                             const mapped_type& v) {
             return selected(k, v, modulus, remainder);
           });
         });
@@ -333,9 +333,9 @@ class fuzzer {
         const std::size_t i = in_.below(static_cast<std::uint8_t>(readers_.size()));
         if (readers_[i] && guards_.size() < 4) {
           const model_map expected = view_of(i);
-          guards_.push_back(held_guard{
-              i, std::make_unique<typename map_type::read_guard>(readers_[i]->read()), expected,
-              generation_});
+          guards_.push_back(
+              held_guard{i, std::make_unique<typename map_type::read_guard>(readers_[i]->read()),
+                         expected, generation_});
           check_guard(*guards_.back().guard, expected);
         }
         break;
@@ -374,10 +374,10 @@ class fuzzer {
   std::vector<std::optional<typename map_type::reader>> readers_;
   std::vector<held_guard> guards_;
   model_map published_;
-  std::vector<model_op> log_;                          // ops pushed since the last publish
-  std::set<std::vector<std::size_t>> candidates_;      // which of them are still pending
-  std::uint64_t generation_ = 0;                       // successful publishes
-  std::size_t fail_at_ = 0;                            // armed failure for the next op
+  std::vector<model_op> log_;                      // ops pushed since the last publish
+  std::set<std::vector<std::size_t>> candidates_;  // which of them are still pending
+  std::uint64_t generation_ = 0;                   // successful publishes
+  std::size_t fail_at_ = 0;                        // armed failure for the next op
 };
 
 }  // namespace

@@ -238,7 +238,8 @@ class fuzz_run {
 
   // publish (sender: none) or publish_from(inbox slot sender).
   void publish(unsigned t, std::optional<std::size_t> sender, tandem::fuzz::input& in) {
-    const unsigned burst = 1 + in.below(2) * 9;  // reaches the every-16-envelopes segment allocations
+    const unsigned burst =
+        1 + in.below(2) * 9;  // reaches the every-16-envelopes segment allocations
     for (unsigned b = 0; b < burst; ++b) {
       const std::string message = heap_string("inbox-fuzz-message", next_message_++);
       // Before: each target's observable state.

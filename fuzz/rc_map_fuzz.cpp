@@ -11,15 +11,15 @@
 // handle slot the key it refers to (or empty). Each entry also has a generation (a new one per
 // creation), and each weak slot the key and generation it was made from: lock() must return
 // that entry exactly while it is live, and an empty handle once it was erased (even if the key
-// was inserted again). visit must find exactly the model's entries, with their values. Checked after every operation: size(),
-// contains(), use_count(), for_each and every handle's key(), value and use_count() against
-// the model; an entry exists exactly while a handle to it does; insert/try_emplace on an
-// existing key leave the value untouched; get_or_insert_with calls `make` only when absent.
-// Exception guarantees (docs/reliability.md): insert, try_emplace and get_or_insert_with are
-// strong -- a std::bad_alloc leaves no entry, changes no count and no handle slot, so the key
-// is still insertable with its full value (a key or value moved from before the failure would
-// show as "" later); get, contains, use_count, size and handle copies allocate nothing, so an
-// armed failure never reaches them.
+// was inserted again). visit must find exactly the model's entries, with their values. Checked
+// after every operation: size(), contains(), use_count(), for_each and every handle's key(), value
+// and use_count() against the model; an entry exists exactly while a handle to it does;
+// insert/try_emplace on an existing key leave the value untouched; get_or_insert_with calls `make`
+// only when absent. Exception guarantees (docs/reliability.md): insert, try_emplace and
+// get_or_insert_with are strong -- a std::bad_alloc leaves no entry, changes no count and no handle
+// slot, so the key is still insertable with its full value (a key or value moved from before the
+// failure would show as "" later); get, contains, use_count, size and handle copies allocate
+// nothing, so an armed failure never reaches them.
 #include <tandem/rc_map.hpp>
 
 #include <cstdint>
@@ -205,7 +205,7 @@ class fuzzer {
         if (in_.below(8) == 0) {
           map_.reset();
           check_weak_locks();  // entries held by handles are still live after the map
-          handles_.clear();  // handles outlive the map: destroying them must be safe
+          handles_.clear();    // handles outlive the map: destroying them must be safe
           model_.clear();
           check_weak_locks();  // now every entry is gone: nodes must still be valid to ask
           return false;
@@ -230,7 +230,8 @@ class fuzzer {
         const std::size_t w = in_.below(weak_slot_count);
         require(!armed([&] { weak_[w] = weak_handle(handles_[s]); }));  // allocates nothing
         weak_of_[w].reset();
-        if (slot_key_[s]) weak_of_[w] = weak_target{*slot_key_[s], model_.at(*slot_key_[s]).generation};
+        if (slot_key_[s])
+          weak_of_[w] = weak_target{*slot_key_[s], model_.at(*slot_key_[s]).generation};
         break;
       }
       case 12: {  // lock a weak handle into slot s: exactly while its entry is live

@@ -167,7 +167,8 @@ void run(tandem::fuzz::input& in) {
           const auto existing = find_model(key);
           int seen = -1;
           bool visited = false;
-          require(!armed([&] { visited = registry.visit(key, [&](instance& i) { seen = i.id; }); }));
+          require(
+              !armed([&] { visited = registry.visit(key, [&](instance& i) { seen = i.id; }); }));
           require(visited == (existing != model.end()));
           if (visited) require(seen == existing->second);
           break;
@@ -187,7 +188,8 @@ void run(tandem::fuzz::input& in) {
           if (in.below(4) == 0) {
             if (armed([&] { registry.clear(); })) {
               // Basic: what it did not release stays registered, in creation order.
-              std::erase_if(model, [&](const auto& entry) { return !registry.contains(entry.first); });
+              std::erase_if(model,
+                            [&](const auto& entry) { return !registry.contains(entry.first); });
             } else {
               model.clear();
             }

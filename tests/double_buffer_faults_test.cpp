@@ -191,8 +191,8 @@ TEST_CASE("an erase_if dropped by a failing allocation in its first application 
         const std::size_t pushed = w.pending();
         bool hit = false;
         const bool threw = fail_allocation(n, hit, [&] { w.publish(); });
-        INFO(keys << " keys, " << (op_after ? "an op after erase_if, " : "") << "allocation "
-                  << n << " failed");
+        INFO(keys << " keys, " << (op_after ? "an op after erase_if, " : "") << "allocation " << n
+                  << " failed");
         if (threw) {
           CHECK(contents(r).empty());        // nothing was published
           CHECK(w.pending() + 1 == pushed);  // W4 dropped exactly one op

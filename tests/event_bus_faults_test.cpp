@@ -44,7 +44,9 @@ std::string long_text(std::size_t n) {
 
 // The kernel's id of the calling thread, and whether that thread is asleep (state 'S' in
 // /proc): a receiver known to be waiting, without sleeping in the test.
-long current_thread_id() { return ::syscall(SYS_gettid); }
+long current_thread_id() {
+  return ::syscall(SYS_gettid);
+}
 
 bool thread_is_asleep(long tid) {
   std::ifstream stat("/proc/self/task/" + std::to_string(tid) + "/stat");
@@ -90,8 +92,10 @@ TEST_CASE("a publish whose allocation fails leaves every mailbox unchanged: noth
     std::size_t subscribers;
   };
   const setup setups[] = {
-      {4, overflow_policy::drop_oldest, 1},           {4, overflow_policy::drop_oldest, 2},
-      {3, overflow_policy::drop_newest, 1},           {3, overflow_policy::drop_newest, 2},
+      {4, overflow_policy::drop_oldest, 1},
+      {4, overflow_policy::drop_oldest, 2},
+      {3, overflow_policy::drop_newest, 1},
+      {3, overflow_policy::drop_newest, 2},
       {tandem::unbounded_capacity, overflow_policy::block, 1},
       {tandem::unbounded_capacity, overflow_policy::block, 2},
       {1000, overflow_policy::block, 2},
@@ -155,7 +159,8 @@ TEST_CASE("the deadline helpers saturate instead of overflowing") {
   STATIC_REQUIRE(saturating_sum(nanoseconds::max(), nanoseconds(1)) == nanoseconds::max());
   STATIC_REQUIRE(saturating_sum(nanoseconds::min(), nanoseconds(-1)) == nanoseconds::min());
   STATIC_REQUIRE(saturating_sum(nanoseconds(2), nanoseconds(-3)) == nanoseconds(-1));
-  CHECK(tandem::sync::deadline_after<steady_clock>(seconds::max()) == steady_clock::time_point::max());
+  CHECK(tandem::sync::deadline_after<steady_clock>(seconds::max()) ==
+        steady_clock::time_point::max());
   CHECK(tandem::sync::deadline_after<steady_clock>(seconds::min()) <= steady_clock::now());
   // Another clock's max: as far away as steady_clock can express from now (centuries).
   CHECK(tandem::sync::steady_deadline(system_clock::time_point::max()) >=
@@ -237,8 +242,8 @@ TEST_CASE("destroying the bus wakes a receiver waiting on it, which then throws"
   tandem::test::watchdog guard("receive while the bus dies", 30s);
   for (int round = 0; round < 20; ++round) {
     std::optional<event_bus<std::string>> bus(std::in_place);
-    auto sub = bus->subscribe("t", 4, round % 2 == 0 ? overflow_policy::block
-                                                     : overflow_policy::drop_newest);
+    auto sub = bus->subscribe(
+        "t", 4, round % 2 == 0 ? overflow_policy::block : overflow_policy::drop_newest);
     CHECK(bus->publish("t", long_text(1)) == 1);
     std::latch started(1);
     std::atomic<long> receiver_tid{0};
@@ -271,7 +276,8 @@ TEST_CASE("a moved-from subscription: receive throws, the others report nothing,
   auto original = bus.subscribe("t");
   CHECK(bus.publish("t", long_text(1)) == 1);
   auto moved = std::move(original);
-  CHECK_THROWS_AS(original.receive(), tandem::subscription_closed);  // NOLINT(bugprone-use-after-move)
+  CHECK_THROWS_AS(original.receive(),
+                  tandem::subscription_closed);  // NOLINT(bugprone-use-after-move)
   CHECK_FALSE(original.try_receive().has_value());
   CHECK_FALSE(original.receive_for(1h).has_value());
   CHECK_FALSE(original.receive_until(std::chrono::system_clock::time_point::max()).has_value());
@@ -397,9 +403,7 @@ TEST_CASE("out of memory while leaving a shared topic: subscriber_count stays ex
   auto leaving = bus.subscribe("t");
   auto also_staying = bus.subscribe("t");
   CHECK(bus.publish("t", long_text(1)) == 3);
-  bool threw = tandem::test::with_allocation_failure(1, [&] {
-    auto gone = std::move(leaving);
-  });
+  bool threw = tandem::test::with_allocation_failure(1, [&] { auto gone = std::move(leaving); });
   CHECK_FALSE(threw);
   CHECK(bus.subscriber_count("t") == 2);
   threw = tandem::test::with_allocation_failure(1, [&] { also_staying.unsubscribe(); });

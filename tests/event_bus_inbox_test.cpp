@@ -87,14 +87,14 @@ TEST_CASE("inbox: subscribe is idempotent, unsubscribe says whether it was subsc
   CHECK_FALSE(in.subscribe(room_1));               // adds nothing
   CHECK_FALSE(in.subscribe(std::string(room_1)));  // however the topic is spelled
   CHECK(bus.subscriber_count(room_1) == 1);
-  CHECK(bus.publish(room_1, long_text(1)) == 1);   // one copy, not two
+  CHECK(bus.publish(room_1, long_text(1)) == 1);  // one copy, not two
   CHECK(in.subscribe(room_2));
   CHECK(in.topics() == std::vector<std::string>{std::string(room_1), std::string(room_2)});
   CHECK(in.unsubscribe(room_1));
   CHECK_FALSE(in.unsubscribe(room_1));
   CHECK_FALSE(in.unsubscribe(room_3));
   CHECK(in.topics() == std::vector<std::string>{std::string(room_2)});
-  CHECK(in.receive().message() == long_text(1));   // queued before unsubscribe: still there
+  CHECK(in.receive().message() == long_text(1));  // queued before unsubscribe: still there
   // bus.subscribe(in, topic) and bus.unsubscribe(in, topic) are the same calls.
   CHECK(bus.subscribe(in, room_3));
   CHECK_FALSE(bus.subscribe(in, room_3));
@@ -119,8 +119,7 @@ TEST_CASE("inbox: capacity and overflow policy apply as for a subscription, acro
   CHECK(oldest.receive().message() == long_text(3));
   CHECK(newest.receive().message() == long_text(1));
   CHECK(newest.receive().message() == long_text(2));
-  CHECK_THROWS_AS(static_cast<void>(bus.inbox(0, overflow_policy::block)),
-                  std::invalid_argument);
+  CHECK_THROWS_AS(static_cast<void>(bus.inbox(0, overflow_policy::block)), std::invalid_argument);
 }
 
 // ---- delivery: once, in order, within subscribe..unsubscribe --------------------------------
@@ -155,8 +154,8 @@ TEST_CASE("inbox: every message arrives once, in publish order per publisher and
     }
     for (int received = 0; received < publishers * per_publisher; ++received) {
       auto e = in.receive();
-      const auto topic = static_cast<std::size_t>(
-          std::find(names.begin(), names.end(), e.topic()) - names.begin());
+      const auto topic = static_cast<std::size_t>(std::find(names.begin(), names.end(), e.topic()) -
+                                                  names.begin());
       const stamped m = e.message();
       TANDEM_THREAD_CHECK(checks, topic < names.size());
       TANDEM_THREAD_CHECK(checks, static_cast<std::size_t>(m.sequence % topics) == topic);
@@ -419,7 +418,7 @@ TEST_CASE("inbox: publish_from reaches every subscriber but the sending inbox") 
 TEST_CASE("inbox: subscribed to nothing, receive delivers what is queued, then throws") {
   event_bus<std::string> bus;
   auto in = bus.inbox();
-  CHECK_THROWS_AS(in.receive(), tandem::subscription_closed);  // never subscribed
+  CHECK_THROWS_AS(in.receive(), tandem::subscription_closed);      // never subscribed
   CHECK_FALSE(in.receive_for(std::chrono::hours(1)).has_value());  // at once
   CHECK(in.subscribe(room_1));
   CHECK(bus.publish(room_1, long_text(1)) == 1);

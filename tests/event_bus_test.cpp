@@ -27,8 +27,8 @@
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 #endif
-#include "counting_new.hpp"
 #include "armed_key_ops.hpp"
+#include "counting_new.hpp"
 #include "test_support.hpp"
 
 using namespace std::chrono_literals;
@@ -626,12 +626,12 @@ TEST_CASE("a custom Topic works with the user's Hash and KeyEqual, no std::hash 
 TEST_CASE("std::string topics take std::string_view and const char* everywhere") {
   event_bus<std::string> bus;
   STATIC_REQUIRE(std::is_same_v<event_bus<std::string>::hasher, tandem::string_hash>);
-  auto a = bus.subscribe(long_topic);                          // a string_view subscribes
+  auto a = bus.subscribe(long_topic);  // a string_view subscribes
   auto b = bus.subscribe(std::string_view(long_topic), 4, overflow_policy::drop_oldest);
   CHECK(bus.subscriber_count(long_topic) == 2);
   CHECK(bus.publish(long_topic, "hello") == 2);
   CHECK(bus.publish_from(a, long_topic, "from a") == 1);
-  auto c = bus.subscribe("room:c-string");                     // a const char* too
+  auto c = bus.subscribe("room:c-string");  // a const char* too
   CHECK(bus.publish("room:c-string", "c") == 1);
   CHECK(a.topic() == long_topic);
   CHECK(c.receive() == "c");
@@ -661,8 +661,8 @@ TEST_CASE("subscribe builds the Topic only when it creates the topic") {
 }
 
 TEST_CASE("unsubscribing and destroying the bus call no Hash or KeyEqual") {
-  using bus_type = event_bus<std::string, std::string, throwing_when_armed_hash,
-                             throwing_when_armed_equal>;
+  using bus_type =
+      event_bus<std::string, std::string, throwing_when_armed_hash, throwing_when_armed_equal>;
   std::optional<bus_type> bus(std::in_place);
   std::vector<bus_type::subscription> subs;
   for (int i = 0; i < 6; ++i) subs.push_back(bus->subscribe("topic " + std::to_string(i % 3)));
@@ -718,8 +718,7 @@ TEST_CASE("destroying a subscription while others remain on its topic allocates 
   auto leaving = bus.subscribe(long_topic);
   auto also_staying = bus.subscribe(long_topic);
   for (int i = 0; i < 3; ++i) {
-    CHECK(bus.publish(long_topic, tracked_message(std::string(40, 'a') + std::to_string(i))) ==
-          3);
+    CHECK(bus.publish(long_topic, tracked_message(std::string(40, 'a') + std::to_string(i))) == 3);
   }
   CHECK(tracked_message::live == 9);
   {

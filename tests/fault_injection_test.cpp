@@ -528,7 +528,8 @@ TEST_CASE("registry: out of memory in get_or_create leaves no entry (std::string
   CHECK(listed == built);  // whole keys, in creation order
 }
 
-TEST_CASE("registry: erase under allocation failure keeps or removes the entry whole (std::string)") {
+TEST_CASE(
+    "registry: erase under allocation failure keeps or removes the entry whole (std::string)") {
   tandem::registry<std::string> registry;
   for (int i = 0; i < 8; ++i) {
     (void)registry.get_or_create_with(long_string("erase key", i),
@@ -571,8 +572,8 @@ TEST_CASE("event_bus: out of memory in subscribe leaves no topic and no subscrib
 // queue segment only every few dozen messages, so each round first fills the mailbox's
 // current segment, then sweeps one publish.
 TEST_CASE("event_bus: out of memory in publish to a full bounded mailbox changes nothing there") {
-  for (const auto policy : {tandem::overflow_policy::drop_oldest,
-                            tandem::overflow_policy::drop_newest}) {
+  for (const auto policy :
+       {tandem::overflow_policy::drop_oldest, tandem::overflow_policy::drop_newest}) {
     INFO("policy " << static_cast<int>(policy));
     tandem::event_bus<std::string> bus;
     const std::string topic = long_string("bounded topic", 1);

@@ -193,8 +193,7 @@ void double_buffer_map_lookups_allocate_nothing() {
   check_no_allocation(form, "reader::get (hit)", [&] { CHECK(reader.get(keys.present) == 7); });
   check_no_allocation(form, "reader::get (miss)",
                       [&] { CHECK_FALSE(reader.get(keys.absent).has_value()); });
-  check_no_allocation(form, "reader::contains",
-                      [&] { CHECK_FALSE(reader.contains(keys.absent)); });
+  check_no_allocation(form, "reader::contains", [&] { CHECK_FALSE(reader.contains(keys.absent)); });
 }
 
 TEST_CASE("double_buffer_map: lookups by std::string_view or const char* allocate nothing") {

@@ -14,7 +14,9 @@
 namespace {
 
 // Heap-owning keys and payloads: longer than any small-string buffer.
-std::string long_key(int n) { return "node-" + std::to_string(n) + "-of-a-linked-list-of-entries"; }
+std::string long_key(int n) {
+  return "node-" + std::to_string(n) + "-of-a-linked-list-of-entries";
+}
 
 // A singly linked list whose links are rc_map handles: each entry's value holds the handle
 // to the next entry, so the head handle owns the whole chain. (The value is a shared_ptr only

@@ -35,7 +35,7 @@ struct manual_clock {
   using time_point = std::chrono::time_point<manual_clock>;
   static constexpr bool is_steady = true;
   static inline std::atomic<rep> ticks{1'000'000'000};
-static_assert(manual_clock::is_steady, "a Clock that never goes back");
+  static_assert(manual_clock::is_steady, "a Clock that never goes back");
   static time_point now() noexcept { return time_point(duration(ticks.load())); }
   static void advance(duration d) noexcept { ticks.fetch_add(d.count()); }
 };
@@ -106,7 +106,9 @@ pool_map::handle open(pool_map& map, const std::string& k, int* makes = nullptr)
 
 // ---- linger ---------------------------------------------------------------------------------
 
-TEST_CASE("linger: an entry stays after its last handle, and a lookup within the idle time revives the same value without make") {
+TEST_CASE(
+    "linger: an entry stays after its last handle, and a lookup within the idle time revives the "
+    "same value without make") {
   tally.reset();
   pool_map map(4, linger_for(30s));
   const std::string k = long_key("alpha");
@@ -153,7 +155,9 @@ TEST_CASE("linger: an entry stays after its last handle, and a lookup within the
   CHECK(tally.destroyed_of(k) == 0);
 }
 
-TEST_CASE("linger: after the idle time the next operation erases the entry, destroying V once with no map lock held") {
+TEST_CASE(
+    "linger: after the idle time the next operation erases the entry, destroying V once with no "
+    "map lock held") {
   tally.reset();
   tandem::test::watchdog dog("linger erase outside the lock", 20s);
   pool_map map(1, linger_for(10s));  // one shard: a destructor under a lock would self-deadlock
@@ -201,7 +205,9 @@ TEST_CASE("linger: collect() erases exactly the expired entries") {
   CHECK(map.empty());
 }
 
-TEST_CASE("linger: a lookup after the deadline never revives the expired entry: it is erased and make builds anew") {
+TEST_CASE(
+    "linger: a lookup after the deadline never revives the expired entry: it is erased and make "
+    "builds anew") {
   tally.reset();
   pool_map map(4, linger_for(10s));
   const std::vector<std::string> keys{long_key("exp-0"), long_key("exp-1"), long_key("exp-2"),
@@ -285,12 +291,14 @@ TEST_CASE("linger: destroying the map destroys lingering values; held handles st
   CHECK_FALSE(weak_idle.lock());  // its node memory is still valid for this check
   pool_map::weak_handle weak_held = held;
   CHECK(weak_held.lock() == held);  // live after the map: lock works without the map
-  held.reset();                    // released after the map: erased, not lingering
+  held.reset();                     // released after the map: erased, not lingering
   CHECK(tally.destroyed_of(held_key) == 1);
   CHECK_FALSE(weak_held.lock());
 }
 
-TEST_CASE("linger: releasing handles on other threads while the map is destroyed destroys each value once") {
+TEST_CASE(
+    "linger: releasing handles on other threads while the map is destroyed destroys each value "
+    "once") {
   tandem::test::watchdog dog("linger release during destruction");
   for (int round = 0; round < 50; ++round) {
     tally.reset();
@@ -345,7 +353,8 @@ TEST_CASE("linger: a linger time that would overflow the clock saturates instead
 
 // ---- visit ----------------------------------------------------------------------------------
 
-TEST_CASE("visit: calls f on a live entry without creating a handle, and returns false when absent") {
+TEST_CASE(
+    "visit: calls f on a live entry without creating a handle, and returns false when absent") {
   tally.reset();
   pool_map map(4);
   const std::string k = long_key("visit");
@@ -382,7 +391,9 @@ TEST_CASE("visit: sees a lingering entry without reviving it: its idle time keep
   CHECK(tally.destroyed_of(k) == 1);
 }
 
-TEST_CASE("visit: f using the same map gets std::logic_error; other maps are fine; f's exception releases the lock") {
+TEST_CASE(
+    "visit: f using the same map gets std::logic_error; other maps are fine; f's exception "
+    "releases the lock") {
   tandem::test::watchdog dog("visit re-entry", 20s);
   pool_map map(1);
   pool_map other(1);
@@ -412,7 +423,8 @@ TEST_CASE("visit: f using the same map gets std::logic_error; other maps are fin
 
 // ---- weak_handle ----------------------------------------------------------------------------
 
-TEST_CASE("weak_handle: lock returns the live entry, and an empty handle once the entry is erased") {
+TEST_CASE(
+    "weak_handle: lock returns the live entry, and an empty handle once the entry is erased") {
   tally.reset();
   pool_map map(4);
   const std::string k = long_key("weak");
@@ -484,7 +496,8 @@ TEST_CASE("weak_handle: lock revives a lingering entry, and never an expired one
   CHECK(map.empty());
 }
 
-TEST_CASE("weak_handle: lock racing the last release gets a live entry or nothing, never a dying one") {
+TEST_CASE(
+    "weak_handle: lock racing the last release gets a live entry or nothing, never a dying one") {
   tandem::test::watchdog dog("weak lock races release");
   for (const auto& options : {tandem::rc_map_options{}, linger_for(1ns, 1)}) {
     tally.reset();

@@ -739,8 +739,7 @@ using counted_key_map = tandem::rc_map<counted_key, int, counted_key_hash, count
 
 TEST_CASE("std::string keys default to tandem::string_hash and string_equal (transparent)") {
   STATIC_REQUIRE(std::is_same_v<tandem::rc_map<std::string, int>::hasher, tandem::string_hash>);
-  STATIC_REQUIRE(
-      std::is_same_v<tandem::rc_map<std::string, int>::key_equal, tandem::string_equal>);
+  STATIC_REQUIRE(std::is_same_v<tandem::rc_map<std::string, int>::key_equal, tandem::string_equal>);
   STATIC_REQUIRE(std::is_same_v<tandem::rc_map<int, int>::hasher, std::hash<int>>);
   tandem::rc_map<std::string, int> map(4);
   const std::string_view name = "a fairly long tenant name, past the SSO buffer";
@@ -768,7 +767,7 @@ TEST_CASE("a K is built only when an entry is created: once on a miss, never on 
   CHECK(counted_key::built == 1);
   counted_key key(std::string_view("tenant"));
   CHECK_FALSE(map.insert(std::move(key), 5).second);  // a hit does not move from the key
-  CHECK(key.text == "tenant");  // NOLINT(bugprone-use-after-move): a hit leaves it untouched
+  CHECK(key.text == "tenant");     // NOLINT(bugprone-use-after-move): a hit leaves it untouched
   CHECK(counted_key::built == 2);  // only `key` itself
   CHECK(map.insert(std::move(key), 6).second == false);
   auto [other, inserted] = map.insert(counted_key(std::string_view("other")), 6);
@@ -812,9 +811,9 @@ TEST_CASE("destroying handles and the map allocates nothing") {
   auto map = std::make_unique<tandem::rc_map<std::string, std::string>>(4);
   std::vector<tandem::rc_map<std::string, std::string>::handle> held;
   for (int i = 0; i < 40; ++i) {  // past the inline buckets: the shards own heap tables
-    held.push_back(map->insert("entry number " + std::to_string(i) + " with a long name",
-                               std::string(40, 'v'))
-                       .first);
+    held.push_back(
+        map->insert("entry number " + std::to_string(i) + " with a long name", std::string(40, 'v'))
+            .first);
   }
   auto outliving = held.back();
   {
@@ -840,8 +839,8 @@ using tandem::test::throwing_when_armed_hash;
 }  // namespace
 
 TEST_CASE("releasing handles and destroying the map call no Hash or KeyEqual") {
-  using map_type = tandem::rc_map<std::string, int, throwing_when_armed_hash,
-                                  throwing_when_armed_equal>;
+  using map_type =
+      tandem::rc_map<std::string, int, throwing_when_armed_hash, throwing_when_armed_equal>;
   auto map = std::make_unique<map_type>(2);
   std::vector<map_type::handle> held;
   for (int i = 0; i < 20; ++i) {

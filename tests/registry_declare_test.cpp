@@ -27,7 +27,7 @@ struct needs_factory {
 // Declared from a static initialiser, before main(), on the process-wide registry.
 const bool declared_at_static_init = [] {
   tandem::registry<needs_factory>::global().declare("from-static-init",
-                                                     [] { return needs_factory(17); });
+                                                    [] { return needs_factory(17); });
   return true;
 }();
 
@@ -81,14 +81,20 @@ TEST_CASE("registry eager: create_eager builds every eager entry, in parallel") 
   tandem::registry<service> registry;
   const bool parallel = std::thread::hardware_concurrency() >= 2;
   std::latch both(parallel ? 2 : 1);
-  registry.declare("db", [&] {
-    both.arrive_and_wait();  // returns only once the other eager factory runs too
-    return service("db");
-  }, tandem::eager);
-  registry.declare("cache", [&] {
-    if (parallel) both.arrive_and_wait();
-    return service("cache");
-  }, tandem::eager);
+  registry.declare(
+      "db",
+      [&] {
+        both.arrive_and_wait();  // returns only once the other eager factory runs too
+        return service("db");
+      },
+      tandem::eager);
+  registry.declare(
+      "cache",
+      [&] {
+        if (parallel) both.arrive_and_wait();
+        return service("cache");
+      },
+      tandem::eager);
   int lazy_calls = 0;
   registry.declare("lazy", [&] {
     ++lazy_calls;
@@ -104,9 +110,10 @@ TEST_CASE("registry eager: create_eager builds every eager entry, in parallel") 
 
 TEST_CASE("registry eager: a failing eager factory fails create_eager; the others are built") {
   tandem::registry<service> registry;
-  registry.declare("broken", []() -> service { throw std::runtime_error("no database"); },
-                   tandem::eager);
-  registry.declare("fine", [] { return service("fine"); }, tandem::eager);
+  registry.declare(
+      "broken", []() -> service { throw std::runtime_error("no database"); }, tandem::eager);
+  registry.declare(
+      "fine", [] { return service("fine"); }, tandem::eager);
   CHECK_THROWS_WITH(registry.create_eager(), "no database");
   CHECK(registry.contains("fine"));
   CHECK_FALSE(registry.contains("broken"));

@@ -25,7 +25,9 @@ struct instance {
   std::string key;
 };
 
-std::string long_key(int i) { return "a-registry-key-on-the-heap-" + std::to_string(i); }
+std::string long_key(int i) {
+  return "a-registry-key-on-the-heap-" + std::to_string(i);
+}
 
 // KeyEqual that throws once armed: user code on a path that must not call it.
 std::atomic<bool> equal_throws{false};

@@ -591,8 +591,8 @@ TEST_CASE("registry: a T built neither from the key nor by default needs a decla
   STATIC_REQUIRE(tandem::registry_factory<std::unique_ptr<counter> (*)(), counter>);
   STATIC_REQUIRE_FALSE(tandem::registry_factory<int (*)(), counter>);
   STATIC_REQUIRE_FALSE(tandem::registry_factory<counter* (*)(), counter>);
-  STATIC_REQUIRE(tandem::registry_lookup_key<const char*, std::string, tandem::string_hash,
-                                             std::equal_to<>>);
+  STATIC_REQUIRE(
+      tandem::registry_lookup_key<const char*, std::string, tandem::string_hash, std::equal_to<>>);
   STATIC_REQUIRE_FALSE(
       tandem::registry_lookup_key<int, std::string, tandem::string_hash, std::equal_to<>>);
   // get_or_create_with still works for such a T.
@@ -681,6 +681,6 @@ TEST_CASE("registry: for_each also hands out shared_ptrs to keep instances beyon
   });
   REQUIRE(kept.size() == 2);
   names.clear();
-  CHECK(kept[0].use_count() == 1);  // the registry let go; ours is still valid
+  CHECK(kept[0].use_count() == 1);                       // the registry let go; ours is still valid
   CHECK(*kept[0] == "first-name-on-the-heap-xxxxxxxx");  // oldest first, T(key)
 }

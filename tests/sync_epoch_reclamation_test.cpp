@@ -119,7 +119,7 @@ TEST_CASE("a writer of one domain does not wait for readers of another") {
     leave.wait();
   });
   inside.wait();
-  CHECK(oldest_announced_epoch(a) >= stamp);   // a's section started after the stamp
+  CHECK(oldest_announced_epoch(a) >= stamp);  // a's section started after the stamp
   const std::uint64_t later = retire_stamp();
   CHECK(oldest_announced_epoch(a) < later);    // a's writer must keep what it retires now
   CHECK(oldest_announced_epoch(b) == nobody);  // b's writer may free everything

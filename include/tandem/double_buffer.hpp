@@ -174,7 +174,6 @@ namespace detail {
 template <class T, class Op, sync::fence_policy Fence = sync::asymmetric_fence>
 requires double_buffer_value<T> && double_buffer_operation<Op, T>
 class double_buffer {
-
   using epochs_type = sync::reader_epochs<Fence>;
 
   // Everything writer and readers share; freed by whichever of them goes last.

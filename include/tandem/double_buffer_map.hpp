@@ -108,7 +108,8 @@ concept double_buffer_map_lookup_key =
     (requires {
       typename Hash::is_transparent;
       typename KeyEqual::is_transparent;
-    } && std::is_invocable_r_v<std::size_t, const Hash&, const Q&> &&
+    } &&
+     std::is_invocable_r_v<std::size_t, const Hash&, const Q&> &&
      std::is_invocable_r_v<bool, const KeyEqual&, const K&, const Q&>) ||
     std::convertible_to<const Q&, K>;
 
@@ -250,9 +251,7 @@ class double_buffer_map {
     // while this guard lives.
     template <class Q = K>
     requires double_buffer_map_lookup_key<Q, K, Hash, KeyEqual>
-    [[nodiscard]] const V* find(const Q& key) const {
-      return found(map().find(lookup_form(key)));
-    }
+    [[nodiscard]] const V* find(const Q& key) const { return found(map().find(lookup_form(key))); }
     template <class Q = K>
     requires double_buffer_map_lookup_key<Q, K, Hash, KeyEqual>
     [[nodiscard]] bool contains(const Q& key) const {
@@ -292,9 +291,7 @@ class double_buffer_map {
     }
     template <class Q = K>
     requires double_buffer_map_lookup_key<Q, K, Hash, KeyEqual>
-    [[nodiscard]] bool contains(const Q& key) {
-      return read().contains(key);
-    }
+    [[nodiscard]] bool contains(const Q& key) { return read().contains(key); }
     [[nodiscard]] std::size_t size() { return read().size(); }
 
     // Exchanges what the two readers read. Neither may have a live guard.

@@ -164,11 +164,11 @@
 // subscription, one mailbox (see mailbox.hpp) and one snapshot slot (48 bytes: two mailbox
 // pointers, a membership pointer and the flag). subscribe allocates a new snapshot: O(open
 // subscribers of that topic); leaving allocates nothing and costs O(list) under the topic
-// lock (a left entry -- and its empty, closed mailbox -- stays until the next subscribe). publish to an existing topic: one
-// hash, one rc_map lookup (shard lock + count increment/decrement), the topic lock, with
-// several subscribers one snapshot copy (an increment and a decrement), and per subscriber one
-// mailbox lock plus a message copy (n-1 copies). The absent-topic filter costs 4 bytes per
-// slot (4096 slots by default, 16 KiB per bus). The roster costs two pointers per
+// lock (a left entry -- and its empty, closed mailbox -- stays until the next subscribe). publish
+// to an existing topic: one hash, one rc_map lookup (shard lock + count increment/decrement), the
+// topic lock, with several subscribers one snapshot copy (an increment and a decrement), and per
+// subscriber one mailbox lock plus a message copy (n-1 copies). The absent-topic filter costs 4
+// bytes per slot (4096 slots by default, 16 KiB per bus). The roster costs two pointers per
 // subscription and one small lock per bus, taken once by subscribe, unsubscribe and ~event_bus.
 //
 // Memory ordering: the absent-topic filter's counters are relaxed: a publish that happens
@@ -230,8 +230,8 @@ concept bus_topic = std::is_object_v<T> && !std::is_const_v<T> && !std::is_volat
 // Hash: copy-constructible (the bus keeps one), maps a const Topic& to std::size_t. For a topic
 // type with no std::hash specialisation, pass your own (no specialisation needed).
 template <class Hash, class Topic>
-concept bus_topic_hash = std::copy_constructible<Hash> &&
-    std::is_invocable_r_v<std::size_t, const Hash&, const Topic&>;
+concept bus_topic_hash =
+    std::copy_constructible<Hash> && std::is_invocable_r_v<std::size_t, const Hash&, const Topic&>;
 
 // KeyEqual: copy-constructible, compares two Topics.
 template <class KeyEqual, class Topic>
@@ -242,19 +242,21 @@ concept bus_topic_key_equal = std::copy_constructible<KeyEqual> &&
 // (the default tandem::string_hash/string_equal for std::string topics are), any key they
 // accept -- std::string_view, const char* -- so that no Topic is built.
 template <class Q, class Topic, class Hash, class KeyEqual>
-concept bus_transparent_topic = std::same_as<Q, Topic> || (requires {
-  typename Hash::is_transparent;
-  typename KeyEqual::is_transparent;
-} && std::is_invocable_r_v<std::size_t, const Hash&, const Q&> &&
-    std::is_invocable_r_v<bool, const KeyEqual&, const Q&, const Topic&>);
+concept bus_transparent_topic = std::same_as<Q, Topic> ||
+    (requires {
+      typename Hash::is_transparent;
+      typename KeyEqual::is_transparent;
+    } &&
+     std::is_invocable_r_v<std::size_t, const Hash&, const Q&> &&
+     std::is_invocable_r_v<bool, const KeyEqual&, const Q&, const Topic&>);
 
 // What publish, publish_from, subscribe and subscriber_count take as a topic: a
 // bus_transparent_topic, or anything implicitly convertible to Topic (converted to one Topic
 // per call: an integer literal for a std::uint64_t topic, ...).
 template <class Q, class Topic, class Hash, class KeyEqual>
-concept bus_topic_argument =
-    bus_transparent_topic<std::remove_cvref_t<Q>, Topic, Hash, KeyEqual> ||
-    std::convertible_to<const std::remove_cvref_t<Q>&, Topic>;
+concept bus_topic_argument = bus_transparent_topic<std::remove_cvref_t<Q>, Topic, Hash, KeyEqual> ||
+                             std::convertible_to < const std::remove_cvref_t<Q>
+&, Topic > ;
 
 struct event_bus_options {
   // Shards of the topic map. 16 keeps two publishers on different topics off each other's
@@ -417,8 +419,7 @@ class envelope {
  public:
   // Built by the inbox's mailbox at a push's commit point (see detail::envelope_source).
   explicit envelope(detail::envelope_source<Message, Topic>&& source) noexcept
-      : message_(std::move(source.message)),
-        topic_(source.membership, &source.membership->topic) {}
+      : message_(std::move(source.message)), topic_(source.membership, &source.membership->topic) {}
 
   // The topic the message was published to. Precondition: not moved from.
   [[nodiscard]] const Topic& topic() const noexcept {
@@ -534,22 +535,22 @@ class event_bus {
     TANDEM_SYNC_POINT();  // the topic exists (maybe just created); we are not in its list yet
     entry->add(box, nullptr, nullptr);  // strong: on a throw, nothing was added (the handle
                                         // then releases, erasing a topic this created)
-    core_->roster.enroll(*box);  // noexcept: from here ~event_bus closes it
+    core_->roster.enroll(*box);         // noexcept: from here ~event_bus closes it
     return subscription(std::move(entry), std::move(box));
   }
 
   // Delivers `message` to every subscriber of `topic`; returns how many accepted it (0 when
   // the topic has no subscribers: then nothing is allocated).
   template <class Q>
-  requires bus_topic_argument<Q, Topic, Hash, KeyEqual>
-  std::size_t publish(const Q& topic, Message message) {
+  requires bus_topic_argument<Q, Topic, Hash, KeyEqual> std::size_t publish(const Q& topic,
+                                                                            Message message) {
     return deliver(lookup_form(topic), message, nullptr);
   }
 
   // Like publish, but `sender`'s own mailbox is skipped (Phoenix.PubSub.broadcast_from).
   template <class Q>
-  requires bus_topic_argument<Q, Topic, Hash, KeyEqual>
-  std::size_t publish_from(const subscription& sender, const Q& topic, Message message) {
+  requires bus_topic_argument<Q, Topic, Hash, KeyEqual> std::size_t publish_from(
+      const subscription& sender, const Q& topic, Message message) {
     return deliver(lookup_form(topic), message, sender.mailbox_.get());
   }
 
@@ -560,8 +561,8 @@ class event_bus {
   [[nodiscard]] inbox_type inbox() requires std::copy_constructible<Topic> {
     return inbox(options_.mailbox_capacity, options_.overflow);
   }
-  [[nodiscard]] inbox_type inbox(std::size_t capacity, overflow_policy policy)
-  requires std::copy_constructible<Topic> {
+  [[nodiscard]] inbox_type inbox(std::size_t capacity,
+                                 overflow_policy policy) requires std::copy_constructible<Topic> {
     if (capacity == 0) {
       throw std::invalid_argument(
           "tandem::event_bus::inbox: a mailbox capacity of 0 could never hold a message; use "
@@ -591,8 +592,8 @@ class event_bus {
   // Like publish, but the inbox `sender` is skipped (Phoenix.PubSub.broadcast_from). An inbox
   // of another bus gets std::invalid_argument (it could never be skipped here).
   template <class Q>
-  requires bus_topic_argument<Q, Topic, Hash, KeyEqual>
-  std::size_t publish_from(const inbox_type& sender, const Q& topic, Message message) {
+  requires bus_topic_argument<Q, Topic, Hash, KeyEqual> std::size_t publish_from(
+      const inbox_type& sender, const Q& topic, Message message) {
     check_owner(sender, "publish_from");
     return deliver(lookup_form(topic), message, sender.box_.get());
   }
@@ -654,9 +655,9 @@ class event_bus {
     auto&& key = insert_form<Q>(topic);  // Q as it is, or one Topic converted from it
     const std::size_t hash = hash_of(std::as_const(key));
     return topics_
-        .try_emplace(detail::hashed_topic<Topic, decltype(key)&&>{
-                         std::forward<decltype(key)>(key), hash},
-                     core_, hash)
+        .try_emplace(
+            detail::hashed_topic<Topic, decltype(key)&&>{std::forward<decltype(key)>(key), hash},
+            core_, hash)
         .first;
   }
 
@@ -800,9 +801,9 @@ struct event_bus<Message, Topic, Hash, KeyEqual>::subscriber {
   subscriber& operator=(const subscriber&) = delete;
   ~subscriber() = default;
 
-  mailbox_ptr box;             // a subscription's mailbox; null for an inbox
-  inbox_mailbox_ptr inbox;     // an inbox's mailbox; null for a subscription
-  membership_ptr membership;   // the inbox's membership of this topic (with `inbox`)
+  mailbox_ptr box;            // a subscription's mailbox; null for an inbox
+  inbox_mailbox_ptr inbox;    // an inbox's mailbox; null for a subscription
+  membership_ptr membership;  // the inbox's membership of this topic (with `inbox`)
   // Still subscribed. Cleared by topic_state::remove under the topic lock (which also keeps the
   // exact count, topic_state::open_); the entry itself stays until the list is next rebuilt,
   // so that leaving allocates nothing. Read under the topic lock it is exact; publishers
@@ -986,8 +987,8 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
   // guarded by lock_; replaced by add(), never changed in place except the entries' `open`
   // flags, which remove() clears.
   snapshot subscribers_;
-  std::size_t open_ = 0;        // guarded by lock_: entries of subscribers_ still open
-  std::uint64_t version_ = 0;   // guarded by lock_: bumped by every add and remove
+  std::size_t open_ = 0;       // guarded by lock_: entries of subscribers_ still open
+  std::uint64_t version_ = 0;  // guarded by lock_: bumped by every add and remove
   std::shared_ptr<shared_core> core_;
   std::size_t hash_;
 };

@@ -203,8 +203,9 @@ concept rc_map_transparent_key = requires {
 // call.
 template <class Q, class K, class Hash, class KeyEqual>
 concept rc_map_key_argument = std::same_as<std::remove_cvref_t<Q>, K> ||
-    rc_map_transparent_key<std::remove_cvref_t<Q>, K, Hash, KeyEqual> ||
-    std::convertible_to<const std::remove_cvref_t<Q>&, K>;
+                              rc_map_transparent_key<std::remove_cvref_t<Q>, K, Hash, KeyEqual> ||
+                              std::convertible_to < const std::remove_cvref_t<Q>
+&, K > ;
 
 // What the inserting functions (insert, try_emplace, get_or_insert_with) accept: an
 // rc_map_key_argument from which the entry's K can be built when the key is absent.
@@ -218,7 +219,8 @@ template <class Clock>
 concept rc_map_clock = requires {
   typename Clock::duration;
   typename Clock::time_point;
-  { Clock::now() } noexcept -> std::same_as<typename Clock::time_point>;
+  { Clock::now() }
+  noexcept->std::same_as<typename Clock::time_point>;
 };
 
 // Construction options (C++20 designated initialisers read well:
@@ -270,7 +272,6 @@ template <class K, class V, class Hash = default_hash<K>, class KeyEqual = defau
 requires rc_map_key<K> && rc_map_value<V> && rc_map_hash<Hash, K> &&
     rc_map_key_equal<KeyEqual, K> && rc_map_clock<Clock>
 class rc_map {
-
   struct shard_table;
   struct shared_state;
   using time_point = typename Clock::time_point;
@@ -278,7 +279,10 @@ class rc_map {
   struct node {
     template <class KeyArg>
     node(shared_state* owner, std::size_t mixed, KeyArg&& k)
-        : lingers(owner->lingers), mixed_hash(mixed), state(owner), key(std::forward<KeyArg>(k)),
+        : lingers(owner->lingers),
+          mixed_hash(mixed),
+          state(owner),
+          key(std::forward<KeyArg>(k)),
           value() {}
     node(const node&) = delete;
     node& operator=(const node&) = delete;
@@ -294,20 +298,20 @@ class rc_map {
     std::atomic<std::size_t> uses{1};  // handles; 0 is final (dead) unless `lingering`
     // Weak handles, plus 1 held by the entry until its key and value are destroyed.
     std::atomic<std::size_t> weak{1};
-    node* next = nullptr;              // bucket chain; guarded by the shard lock
-    bool linked = true;                // in its shard's table; guarded by the shard lock
-    bool lingering = false;            // on the linger list; guarded by the linger mutex
-    const bool lingers;                // the map has linger on (a copy: no pointer chase)
-    node* linger_prev = nullptr;       // linger list links; guarded by the linger mutex
+    node* next = nullptr;         // bucket chain; guarded by the shard lock
+    bool linked = true;           // in its shard's table; guarded by the shard lock
+    bool lingering = false;       // on the linger list; guarded by the linger mutex
+    const bool lingers;           // the map has linger on (a copy: no pointer chase)
+    node* linger_prev = nullptr;  // linger list links; guarded by the linger mutex
     node* linger_next = nullptr;
-    time_point linger_deadline{};      // guarded by the linger mutex
-    const std::size_t mixed_hash;      // sync::mix_hash(Hash(key))
+    time_point linger_deadline{};  // guarded by the linger mutex
+    const std::size_t mixed_hash;  // sync::mix_hash(Hash(key))
     shared_state* const state;
     union {
-      const K key;                     // destroyed by destroy_payload()
+      const K key;  // destroyed by destroy_payload()
     };
     union {
-      sync::once_cell<V> value;        // destroyed by destroy_payload()
+      sync::once_cell<V> value;  // destroyed by destroy_payload()
     };
   };
 
@@ -497,8 +501,7 @@ class rc_map {
   [[nodiscard]] std::pair<handle, bool> insert(Q&& key, W&& value) {
     check_not_visiting("insert");
     expire(state_, expire_batch);
-    return acquire_or_build(insert_form<Q>(key),
-                            [&]() -> V { return V(std::forward<W>(value)); });
+    return acquire_or_build(insert_form<Q>(key), [&]() -> V { return V(std::forward<W>(value)); });
   }
 
   // Builds V(args...) in place (after the shard lock is released) only if the key is absent.
@@ -727,7 +730,10 @@ class rc_map {
   // What handles share with the map and what outlives it while handles remain (step 6).
   struct shared_state {
     shared_state(std::size_t shard_count, const Hash& h, const KeyEqual& e, rc_map_options o)
-        : hash(h), equal(e), options(o), lingers(o.linger.count() > 0 && o.max_lingering > 0),
+        : hash(h),
+          equal(e),
+          options(o),
+          lingers(o.linger.count() > 0 && o.max_lingering > 0),
           linger_time(std::chrono::ceil<typename Clock::duration>(o.linger)),
           shards(shard_count) {}
 
@@ -775,7 +781,8 @@ class rc_map {
 
   // Whether a key argument is used as it is (K itself, or transparent) rather than converted.
   template <class Q>
-  static constexpr bool used_as_is = std::is_same_v<std::remove_cvref_t<Q>, K> ||
+  static constexpr bool used_as_is =
+      std::is_same_v<std::remove_cvref_t<Q>, K> ||
       rc_map_transparent_key<std::remove_cvref_t<Q>, K, Hash, KeyEqual>;
 
   // A lookup's key argument as the table takes it: itself, or converted to a K (a temporary
@@ -872,7 +879,8 @@ class rc_map {
   }
 
   static void publish_head_deadline(linger_list& list) noexcept {
-    const time_point deadline = list.head != nullptr ? list.head->linger_deadline : time_point::max();
+    const time_point deadline =
+        list.head != nullptr ? list.head->linger_deadline : time_point::max();
     // relaxed: a hint for expire()'s fast path, which re-checks under the mutex.
     list.head_deadline.store(deadline.time_since_epoch().count(), std::memory_order_relaxed);
   }
@@ -1040,7 +1048,7 @@ class rc_map {
       if (found != nullptr && (try_acquire(found) || try_revive(found, later.expired))) {
         target = found;
       } else {
-        table.reserve_one_more();                          // may throw: nothing changed
+        table.reserve_one_more();  // may throw: nothing changed
         // The only place a K is built: the key is absent. May throw: nothing changed (and an
         // rvalue argument is moved from only if K's constructor gets that far).
         target = new node(state_, mixed, std::forward<Q>(key));
@@ -1146,7 +1154,7 @@ class rc_map {
         orphaned = shard.value.orphaned;
       }
     }
-    TANDEM_SYNC_POINT();  // unlinked; the map may be orphaned by ~rc_map meanwhile
+    TANDEM_SYNC_POINT();   // unlinked; the map may be orphaned by ~rc_map meanwhile
     n->destroy_payload();  // key and value destroyed with no lock held
     if (sole) {
       free_memory(n, state, orphaned);

@@ -155,24 +155,22 @@ class message_too_large : public std::length_error {
 // bytes encode produced and returns the Message, throwing (anything) on malformed input.
 // Codecs are default-constructed and used from several threads at once: keep them stateless.
 template <class Codec, class Message>
-concept message_codec =
-    std::default_initializable<Codec> &&
-    requires(const Codec& codec, const Message& message, std::string& out,
-             std::string_view bytes) {
-      requires(
-          requires { { codec.encode(message) } -> std::convertible_to<std::string>; } ||
-          requires { codec.encode(message, out); });
-      { codec.decode(bytes) } -> std::same_as<Message>;
-    };
+concept message_codec = std::default_initializable<Codec> &&
+    requires(const Codec& codec, const Message& message, std::string& out, std::string_view bytes) {
+  requires(
+      requires {
+        { codec.encode(message) } -> std::convertible_to<std::string>;
+      } ||
+      requires { codec.encode(message, out); });
+  { codec.decode(bytes) } -> std::same_as<Message>;
+};
 
 // The messages default_codec knows: std::string (its bytes) and trivially copyable types
 // that are not pointers (their object representation: same ABI and byte order on every node).
 template <class Message>
-concept default_encodable =
-    std::same_as<Message, std::string> ||
+concept default_encodable = std::same_as<Message, std::string> ||
     (std::is_trivially_copyable_v<Message> && !std::is_pointer_v<Message> &&
-     !std::is_member_pointer_v<Message> && std::is_object_v<Message> &&
-     !std::is_array_v<Message>);
+     !std::is_member_pointer_v<Message> && std::is_object_v<Message> && !std::is_array_v<Message>);
 
 // Primary template: deliberately empty. A Message that is not default_encodable gets no
 // encode/decode, so redis_bus<Message> fails its `message_codec` requirement at the point of
@@ -187,8 +185,8 @@ struct default_codec<std::string> {
 };
 
 template <class Message>
-  requires(default_encodable<Message> && !std::same_as<Message, std::string>)
-struct default_codec<Message> {
+requires(default_encodable<Message> &&
+         !std::same_as<Message, std::string>) struct default_codec<Message> {
   static void encode(const Message& message, std::string& out) {
     const auto bytes = std::bit_cast<std::array<char, sizeof(Message)>>(message);
     out.append(bytes.data(), bytes.size());
@@ -485,7 +483,7 @@ inline std::string generated_node_name() {
 }  // namespace detail::redis
 
 template <bus_message Message, class Codec = default_codec<Message>>
-  requires message_codec<Codec, Message>
+requires message_codec<Codec, Message>
 class redis_bus {
   using local_bus = event_bus<Message>;
 
@@ -542,7 +540,9 @@ class redis_bus {
     return local_.inbox(capacity, policy);
   }
   // in.subscribe(topic) / in.unsubscribe(topic), checking that `in` belongs to this bus.
-  bool subscribe(inbox_type& in, std::string topic) { return local_.subscribe(in, std::move(topic)); }
+  bool subscribe(inbox_type& in, std::string topic) {
+    return local_.subscribe(in, std::move(topic));
+  }
   bool unsubscribe(inbox_type& in, std::string_view topic) { return local_.unsubscribe(in, topic); }
 
   // Delivers to local subscribers at once and queues one envelope for Redis; returns how many
@@ -614,7 +614,7 @@ class redis_bus {
 
  private:
   enum class role { publisher, subscriber };
-  static constexpr std::size_t max_batch = 256;                    // PUBLISHes per pipeline
+  static constexpr std::size_t max_batch = 256;                         // PUBLISHes per pipeline
   static constexpr std::size_t max_batch_bytes = std::size_t{1} << 20;  // ... and their bytes
   // How often an idle sender checks that its connection is still open: a dead server is
   // noticed within this time even when nothing is published.
@@ -721,8 +721,7 @@ class redis_bus {
   // Sleeps for the backoff (interrupted by stop()), then doubles it. False when stopping.
   bool wait_backoff(std::chrono::milliseconds& delay) {
     std::unique_lock<std::mutex> guard(state_lock_);
-    const bool stop_requested =
-        state_changed_.wait_for(guard, delay, [&] { return stopping_; });
+    const bool stop_requested = state_changed_.wait_for(guard, delay, [&] { return stopping_; });
     delay = std::min(delay * 2, options_.reconnect_max);
     return !stop_requested;
   }
@@ -737,8 +736,8 @@ class redis_bus {
       argv.push_back(arg.data());
       lengths.push_back(arg.size());
     }
-    detail::redis::reply_ptr reply(static_cast<redisReply*>(redisCommandArgv(
-        &context, static_cast<int>(argv.size()), argv.data(), lengths.data())));
+    detail::redis::reply_ptr reply(static_cast<redisReply*>(
+        redisCommandArgv(&context, static_cast<int>(argv.size()), argv.data(), lengths.data())));
     if (!reply) {
       error = context.errstr;
     } else if (reply->type == REDIS_REPLY_ERROR) {
@@ -762,10 +761,10 @@ class redis_bus {
     redisEnableKeepAlive(context.get());  // a vanished peer is noticed eventually
     std::string error;
     if (!options_.password.empty()) {
-      const bool ok = options_.username.empty()
-                          ? command(*context, {"AUTH", options_.password}, error) != nullptr
-                          : command(*context, {"AUTH", options_.username, options_.password},
-                                    error) != nullptr;
+      const bool ok =
+          options_.username.empty()
+              ? command(*context, {"AUTH", options_.password}, error) != nullptr
+              : command(*context, {"AUTH", options_.username, options_.password}, error) != nullptr;
       if (!ok) {
         record_error(std::string(who) + " AUTH: " + error);
         return nullptr;
@@ -774,9 +773,9 @@ class redis_bus {
     // The subscriber subscribes; the publisher pings, so that a server refusing it (NOAUTH,
     // LOADING, ...) is a failed connect, not a stream of refused PUBLISHes.
     const std::string_view probe = which == role::subscriber ? "SUBSCRIBE" : "PING";
-    const detail::redis::reply_ptr reply =
-        which == role::subscriber ? command(*context, {probe, channel_}, error)
-                                  : command(*context, {probe}, error);
+    const detail::redis::reply_ptr reply = which == role::subscriber
+                                               ? command(*context, {probe, channel_}, error)
+                                               : command(*context, {probe}, error);
     if (!reply) {
       record_error(std::string(who) + " " + std::string(probe) + ": " + error);
       return nullptr;
@@ -950,8 +949,8 @@ class redis_bus {
   }
 
   void on_envelope(std::string_view bytes) {
-    const std::optional<detail::redis::envelope_view> envelope = detail::redis::parse_envelope(
-        bytes, options_.max_topic_bytes, options_.max_message_bytes);
+    const std::optional<detail::redis::envelope_view> envelope =
+        detail::redis::parse_envelope(bytes, options_.max_topic_bytes, options_.max_message_bytes);
     // relaxed (all counters below): tallies.
     if (!envelope) {
       rejected_.fetch_add(1, std::memory_order_relaxed);

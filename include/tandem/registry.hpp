@@ -105,6 +105,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <exception>
 #include <functional>
 #include <limits>
 #include <memory>
@@ -117,7 +118,6 @@
 #include <thread>
 #include <type_traits>
 #include <unordered_map>
-#include <exception>
 #include <utility>
 #include <vector>
 
@@ -148,8 +148,8 @@ concept registry_value = std::is_object_v<T> && !std::is_array_v<T> && std::dest
 
 // Hash: default-constructible, maps a const Key& to std::size_t.
 template <class Hash, class Key>
-concept registry_hash = std::default_initializable<Hash> &&
-    std::is_invocable_r_v<std::size_t, const Hash&, const Key&>;
+concept registry_hash =
+    std::default_initializable<Hash> && std::is_invocable_r_v<std::size_t, const Hash&, const Key&>;
 
 // KeyEqual: default-constructible, compares two Keys.
 template <class KeyEqual, class Key>
@@ -246,7 +246,6 @@ template <class T, class Key = std::string, class Hash = default_hash<Key>,
           class KeyEqual = default_key_equal<Key>>
 requires registry_value<T> && registry_key<Key, Hash, KeyEqual>
 class registry {
-
  public:
   // Writers' shard count. Readers never contend, so this only bounds how many creations and
   // erasures of different keys proceed in parallel, and how much a table growth copies; 16 is
@@ -288,8 +287,8 @@ class registry {
   // else the declared factory (declare()), else T(key), else T(). Concurrent callers for the
   // same key get the same instance. A key with none of these throws std::logic_error.
   template <class K>
-  requires registry_key_argument<K, Key, Hash, KeyEqual>
-  std::shared_ptr<T> get_or_create(const K& key_argument) {
+  requires registry_key_argument<K, Key, Hash, KeyEqual> std::shared_ptr<T> get_or_create(
+      const K& key_argument) {
     const auto& key = lookup_form(key_argument);
     default_factory factory;
     return get_or_create_impl(key, factory);
@@ -299,8 +298,8 @@ class registry {
   // when the entry exists; an override() of the key takes precedence). A null pointer from
   // factory is std::invalid_argument.
   template <class K, class F>
-  requires registry_key_argument<K, Key, Hash, KeyEqual> && registry_factory<F, T> std::shared_ptr<T>
-  get_or_create_with(const K& key_argument, F&& factory) {
+  requires registry_key_argument<K, Key, Hash, KeyEqual> && registry_factory<F, T>
+      std::shared_ptr<T> get_or_create_with(const K& key_argument, F&& factory) {
     const auto& key = lookup_form(key_argument);
     return get_or_create_impl(key, factory);
   }
@@ -409,9 +408,9 @@ class registry {
   // std::shared_ptr<T>&). Entries created or erased meanwhile may or may not be visited. f may
   // call the registry.
   template <class F>
-  requires std::invocable<F&, const Key&, T&> ||
-      std::invocable<F&, const Key&, const std::shared_ptr<T>&>
-  void for_each(F&& f) const {
+  requires std::invocable<F&, const Key&, T&> || std::invocable < F&, const Key&,
+      const std::shared_ptr<T>
+  & > void for_each(F&& f) const {
     if (is_torn_down()) return;
     const sync::epoch_read_section section(domain_);  // keeps erased nodes alive while f runs
     std::vector<const node*> snapshot;
@@ -585,9 +584,7 @@ class registry {
   // A cached_accessor for `key` (nothing is looked up or built until its first get()).
   template <class K>
   requires registry_key_argument<K, Key, Hash, KeyEqual>
-  [[nodiscard]] cached_accessor accessor(const K& key) {
-    return cached_accessor(*this, Key(key));
-  }
+  [[nodiscard]] cached_accessor accessor(const K& key) { return cached_accessor(*this, Key(key)); }
 
   // The process-wide registry for this instantiation (see "teardown" in docs/registry.md):
   // never destroyed; at exit its instances are released in reverse creation order, after which
@@ -609,9 +606,7 @@ class registry {
   template <class F>
   void add_declaration(Key key, F&& factory, bool eager_entry) {
     std::function<std::shared_ptr<T>()> build = [f = std::decay_t<F>(std::forward<F>(factory)),
-                                                  k = key]() mutable {
-      return make_instance(f, k);
-    };
+                                                 k = key]() mutable { return make_instance(f, k); };
     const std::lock_guard<std::mutex> lock(declarations_mutex_);
     auto [it, inserted] = declarations_.try_emplace(key);
     if (!inserted && it->second.factory) {
@@ -682,8 +677,8 @@ class registry {
     node* newer = nullptr;
     std::uint64_t sequence = 0;  // 0 until listed
     bool listed = false;
-    bool unlisted = false;  // erased: never list it again
-    bool removing = false;  // picked by clear(), about to be retired
+    bool unlisted = false;         // erased: never list it again
+    bool removing = false;         // picked by clear(), about to be retired
     node* next_removed = nullptr;  // clear()'s chain of unlinked nodes
   };
 

@@ -24,7 +24,6 @@
 
 namespace tandem {
 
-
 // tandem's hash for string keys (the default of every component for std::string keys): hashes any
 // string-like argument as a string_view, so lookups by std::string_view or const char* need no
 // std::string. On the hit path the hash is
@@ -102,7 +101,6 @@ struct string_hash {
     return word;
   }
 };
-
 
 // Transparent equality for string keys: compares any two string-like arguments as
 // std::string_view (no std::string is built).

@@ -18,9 +18,9 @@
 #include "sync/striped_lock.hpp"
 
 // The components and their shared defaults.
-#include "string_hash.hpp"
 #include "double_buffer.hpp"
 #include "double_buffer_map.hpp"
 #include "event_bus.hpp"
 #include "rc_map.hpp"
 #include "registry.hpp"
+#include "string_hash.hpp"

@@ -1,3 +1,5 @@
+// clang-format off
+// (the expect-* lines below are read verbatim by check.cmake)
 // expect-error: make_double_buffer_map|tandem::double_buffer_map|class template .double_buffer_map.
 // expect-concept: double_buffer_map_hash
 // A key type with no std::hash specialisation (and no Hash given): the issue's own example.

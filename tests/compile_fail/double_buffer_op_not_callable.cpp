@@ -1,3 +1,5 @@
+// clang-format off
+// (the expect-* lines below are read verbatim by check.cmake)
 // expect-error: make_double_buffer|tandem::double_buffer|class template 'double_buffer'
 // expect-concept: double_buffer_operation
 // An Op that cannot be applied to T (it takes the wrong type).

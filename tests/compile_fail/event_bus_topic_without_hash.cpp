@@ -1,3 +1,5 @@
+// clang-format off
+// (the expect-* lines below are read verbatim by check.cmake)
 // expect-error: event_bus_topic_without_hash.cpp:[0-9]+:[0-9]+: error: .*(tandem::event_bus|class template 'event_bus')
 // expect-concept: bus_topic_hash
 // A Topic with no std::hash specialisation (and no Hash given). The first error is at this

@@ -1,3 +1,5 @@
+// clang-format off
+// (the expect-* lines below are read verbatim by check.cmake)
 // expect-error: rc_map_key_without_hash.cpp:[0-9]+:[0-9]+: error: .*(tandem::rc_map|class template 'rc_map')
 // expect-concept: rc_map_hash
 // A K with no std::hash specialisation (and no Hash given). The first error is at this

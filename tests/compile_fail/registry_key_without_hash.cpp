@@ -1,3 +1,5 @@
+// clang-format off
+// (the expect-* lines below are read verbatim by check.cmake)
 // expect-error: tandem::registry|class template 'registry'
 // expect-concept: registry_hash
 // A Key with no std::hash specialisation (and no Hash given).

@@ -13,13 +13,16 @@ namespace tandem::test::layout {
 
 std::vector<fact> facts_without_asserts() {
   std::vector<fact> facts;
-#define TANDEM_LAYOUT_FACT(name, ...) facts.push_back({#name, sizeof(__VA_ARGS__), alignof(__VA_ARGS__)});
+#define TANDEM_LAYOUT_FACT(name, ...) \
+  facts.push_back({#name, sizeof(__VA_ARGS__), alignof(__VA_ARGS__)});
   TANDEM_LAYOUT_TYPES(TANDEM_LAYOUT_FACT)
 #undef TANDEM_LAYOUT_FACT
   return facts;
 }
 
-bool asserts_on_in_ndebug_unit() { return TANDEM_ENABLE_ASSERTS != 0; }
+bool asserts_on_in_ndebug_unit() {
+  return TANDEM_ENABLE_ASSERTS != 0;
+}
 
 // Reads through a reader the other unit made: the guard lives on this unit's stack frame with
 // this unit's idea of its size.

@@ -21,7 +21,8 @@ TEST_CASE("layout: every public type has one size and alignment with and without
   REQUIRE(TANDEM_ENABLE_ASSERTS != 0);
   REQUIRE_FALSE(layout::asserts_on_in_ndebug_unit());
   std::vector<layout::fact> with_asserts;
-#define TANDEM_LAYOUT_FACT(name, ...) with_asserts.push_back({#name, sizeof(__VA_ARGS__), alignof(__VA_ARGS__)});
+#define TANDEM_LAYOUT_FACT(name, ...) \
+  with_asserts.push_back({#name, sizeof(__VA_ARGS__), alignof(__VA_ARGS__)});
   TANDEM_LAYOUT_TYPES(TANDEM_LAYOUT_FACT)
 #undef TANDEM_LAYOUT_FACT
   const std::vector<layout::fact> without = layout::facts_without_asserts();

@@ -29,25 +29,25 @@ using reg = tandem::registry<payload>;
 
 }  // namespace tandem::test::layout
 
-#define TANDEM_LAYOUT_TYPES(X)                                  \
-  X(registry, tandem::test::layout::reg)                        \
-  X(double_buffer, tandem::test::layout::db)                    \
-  X(double_buffer_reader, tandem::test::layout::db::reader)     \
-  X(double_buffer_writer, tandem::test::layout::db::writer)     \
-  X(double_buffer_guard, tandem::test::layout::db::read_guard)  \
-  X(double_buffer_map, tandem::test::layout::dbm)               \
-  X(map_reader, tandem::test::layout::dbm::reader)              \
-  X(map_writer, tandem::test::layout::dbm::writer)              \
-  X(map_guard, tandem::test::layout::dbm::read_guard)           \
-  X(rc_map, tandem::test::layout::rcm)                          \
-  X(rc_map_handle, tandem::test::layout::rcm::handle)           \
-  X(event_bus, tandem::test::layout::bus)                       \
-  X(subscription, tandem::test::layout::bus::subscription)      \
-  X(once_cell, tandem::sync::once_cell<std::string>)            \
-  X(small_mutex, tandem::sync::small_mutex)                     \
-  X(backoff, tandem::sync::backoff)                             \
-  X(epoch_read_section, tandem::sync::epoch_read_section)       \
-  X(reader_epochs, tandem::sync::reader_epochs<>)               \
+#define TANDEM_LAYOUT_TYPES(X)                                 \
+  X(registry, tandem::test::layout::reg)                       \
+  X(double_buffer, tandem::test::layout::db)                   \
+  X(double_buffer_reader, tandem::test::layout::db::reader)    \
+  X(double_buffer_writer, tandem::test::layout::db::writer)    \
+  X(double_buffer_guard, tandem::test::layout::db::read_guard) \
+  X(double_buffer_map, tandem::test::layout::dbm)              \
+  X(map_reader, tandem::test::layout::dbm::reader)             \
+  X(map_writer, tandem::test::layout::dbm::writer)             \
+  X(map_guard, tandem::test::layout::dbm::read_guard)          \
+  X(rc_map, tandem::test::layout::rcm)                         \
+  X(rc_map_handle, tandem::test::layout::rcm::handle)          \
+  X(event_bus, tandem::test::layout::bus)                      \
+  X(subscription, tandem::test::layout::bus::subscription)     \
+  X(once_cell, tandem::sync::once_cell<std::string>)           \
+  X(small_mutex, tandem::sync::small_mutex)                    \
+  X(backoff, tandem::sync::backoff)                            \
+  X(epoch_read_section, tandem::sync::epoch_read_section)      \
+  X(reader_epochs, tandem::sync::reader_epochs<>)              \
   X(cache_padded, tandem::sync::cache_padded<std::uint64_t>)
 
 namespace tandem::test::layout {

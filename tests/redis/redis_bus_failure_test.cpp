@@ -23,7 +23,9 @@ std::string numbered(std::uint64_t i) {
   return std::to_string(i) + ": a message that owns heap memory in the stream";
 }
 
-std::uint64_t number_of(const std::string& message) { return std::stoull(message); }
+std::uint64_t number_of(const std::string& message) {
+  return std::stoull(message);
+}
 
 }  // namespace
 
@@ -48,8 +50,9 @@ TEST_CASE("Redis down at start: local publish and receive work, the bus connects
   CHECK(a.stats().reconnects == 0);  // a first connect is not a reconnect
 }
 
-TEST_CASE("Redis killed and restarted mid-stream: local delivery goes on, remote resumes, "
-          "the counters account for every lost message") {
+TEST_CASE(
+    "Redis killed and restarted mid-stream: local delivery goes on, remote resumes, "
+    "the counters account for every lost message") {
   tandem::test::watchdog watchdog("kill and restart", 120s);
   rt::private_server server;
   server.start();
@@ -118,9 +121,9 @@ TEST_CASE("Redis killed and restarted mid-stream: local delivery goes on, remote
   CHECK(rt::eventually([&] { return a.stats().reconnects >= 2 && b.stats().reconnects >= 2; }));
   const tandem::redis_bus_stats sa = a.stats();
   const tandem::redis_bus_stats sb = b.stats();
-  CHECK(sa.sent + sa.dropped == total + 1);          // every publish sent or counted dropped
-  CHECK(sb.received == at_b.size() + 1);             // + the end marker
-  CHECK(sb.received + sb.missed == total + 1);       // B knows how many of A's it lost
+  CHECK(sa.sent + sa.dropped == total + 1);     // every publish sent or counted dropped
+  CHECK(sb.received == at_b.size() + 1);        // + the end marker
+  CHECK(sb.received + sb.missed == total + 1);  // B knows how many of A's it lost
   CHECK(sb.rejected == 0);
   std::printf(
       "kill/restart: published %llu (%llu while Redis was down); B received %zu, lost %llu "

@@ -336,7 +336,8 @@ TEST_CASE("10,000 topics: every one reaches the other node") {
   constexpr std::size_t topics = 10000;
   std::vector<redis_bus<std::string>::subscription> subs;
   subs.reserve(topics);
-  for (std::size_t i = 0; i < topics; ++i) subs.push_back(b.subscribe("topic:" + std::to_string(i)));
+  for (std::size_t i = 0; i < topics; ++i)
+    subs.push_back(b.subscribe("topic:" + std::to_string(i)));
   CHECK(b.topic_count() == topics);
   for (std::size_t i = 0; i < topics; ++i) a.publish("topic:" + std::to_string(i), text("t", i));
   for (std::size_t i = 0; i < topics; ++i) {
@@ -383,8 +384,7 @@ TEST_CASE("two processes exchange messages in order through Redis") {
   auto pongs = here.subscribe("pong");
   REQUIRE(here.wait_connected(10s));
 
-  std::vector<std::string> args{TANDEM_REDIS_PEER_PATH, std::to_string(rt::fixture_port()),
-                                prefix};
+  std::vector<std::string> args{TANDEM_REDIS_PEER_PATH, std::to_string(rt::fixture_port()), prefix};
   std::vector<char*> argv;
   for (std::string& arg : args) argv.push_back(arg.data());
   argv.push_back(nullptr);

@@ -40,7 +40,8 @@ using namespace std::chrono_literals;
 // The port of the fixture's private server (tests/redis/start_redis.sh).
 inline int fixture_port() {
   const char* file = std::getenv("TANDEM_REDIS_PORT_FILE");
-  if (file == nullptr) throw std::runtime_error("TANDEM_REDIS_PORT_FILE is not set (run via ctest)");
+  if (file == nullptr)
+    throw std::runtime_error("TANDEM_REDIS_PORT_FILE is not set (run via ctest)");
   std::ifstream in(file);
   int port = 0;
   if (!(in >> port) || port <= 0) throw std::runtime_error(std::string("no port in ") + file);
@@ -66,9 +67,8 @@ inline tandem::redis_options options_for(int port, std::string prefix) {
 // Polls `condition` until it holds or `limit` passes: for states Redis signals to nobody.
 template <class Condition>
 bool eventually(Condition condition, std::chrono::milliseconds limit = 20s) {
-  const auto deadline =
-      std::chrono::steady_clock::now() +
-      std::chrono::duration_cast<std::chrono::milliseconds>(limit * time_scale());
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::duration_cast<std::chrono::milliseconds>(limit * time_scale());
   while (!condition()) {
     if (std::chrono::steady_clock::now() >= deadline) return false;
     std::this_thread::sleep_for(1ms);
@@ -197,9 +197,19 @@ class private_server {
   }
 
   void spawn() {
-    std::vector<std::string> args{TANDEM_REDIS_SERVER_PATH, "--port", std::to_string(port_),
-                                  "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                                  "--daemonize", "no", "--loglevel", "warning"};
+    std::vector<std::string> args{TANDEM_REDIS_SERVER_PATH,
+                                  "--port",
+                                  std::to_string(port_),
+                                  "--bind",
+                                  "127.0.0.1",
+                                  "--save",
+                                  "",
+                                  "--appendonly",
+                                  "no",
+                                  "--daemonize",
+                                  "no",
+                                  "--loglevel",
+                                  "warning"};
     args.insert(args.end(), extra_.begin(), extra_.end());
     std::vector<char*> argv;
     for (std::string& arg : args) argv.push_back(arg.data());
@@ -237,14 +247,17 @@ inline std::string make_envelope(const envelope_parts& parts) {
   };
   std::string out = "TB";
   out.push_back(static_cast<char>(parts.version));
-  out.push_back(static_cast<char>(parts.node_length >= 0 ? parts.node_length
-                                                          : static_cast<std::int64_t>(parts.node.size())));
+  out.push_back(static_cast<char>(
+      parts.node_length >= 0 ? parts.node_length : static_cast<std::int64_t>(parts.node.size())));
   out += parts.node;
   le(out, parts.sequence, 8);
-  le(out, parts.topic_length >= 0 ? static_cast<std::uint64_t>(parts.topic_length) : parts.topic.size(), 4);
+  le(out,
+     parts.topic_length >= 0 ? static_cast<std::uint64_t>(parts.topic_length) : parts.topic.size(),
+     4);
   out += parts.topic;
-  le(out, parts.payload_length >= 0 ? static_cast<std::uint64_t>(parts.payload_length)
-                                    : parts.payload.size(),
+  le(out,
+     parts.payload_length >= 0 ? static_cast<std::uint64_t>(parts.payload_length)
+                               : parts.payload.size(),
      4);
   out += parts.payload;
   return out;

@@ -72,8 +72,8 @@ TEST_CASE("inbox stress: joining and leaving topics under load, every message ac
       std::uint64_t sequence = 0;
       while (budget.next()) {
         const std::size_t t = random() % topic_count;
-        accepted += bus.publish(topics[t], make_text(static_cast<std::uint32_t>(id), t,
-                                                     ++sequence));
+        accepted +=
+            bus.publish(topics[t], make_text(static_cast<std::uint32_t>(id), t, ++sequence));
       }
       publishers_left.fetch_sub(1);
       return;
@@ -90,8 +90,8 @@ TEST_CASE("inbox stress: joining and leaving topics under load, every message ac
           drain();
         }
         sub.reset();
-        sub.emplace(bus.subscribe(topics[random() % topic_count], 8,
-                                  tandem::overflow_policy::drop_oldest));
+        sub.emplace(
+            bus.subscribe(topics[random() % topic_count], 8, tandem::overflow_policy::drop_oldest));
         for (int i = 0; i < 20 && sub->try_receive(); ++i) ++subscription_deliveries;
       }
       sub->unsubscribe();

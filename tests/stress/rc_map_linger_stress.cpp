@@ -32,7 +32,7 @@ struct manual_clock {
   using time_point = std::chrono::time_point<manual_clock>;
   static constexpr bool is_steady = true;
   static inline std::atomic<rep> ticks{0};
-static_assert(manual_clock::is_steady, "a Clock that never goes back");
+  static_assert(manual_clock::is_steady, "a Clock that never goes back");
   static time_point now() noexcept { return time_point(duration(ticks.load())); }
 };
 
@@ -55,7 +55,9 @@ struct value {
     if (gone.exchange(true)) destroyed_twice.fetch_add(1);
     destroyed[id].fetch_add(1);
   }
-  bool intact(std::size_t k) const { return !gone.load() && id == k && text == "value-for-" + key_of(k); }
+  bool intact(std::size_t k) const {
+    return !gone.load() && id == k && text == "value-for-" + key_of(k);
+  }
   std::size_t id;
   std::string text;
   std::atomic<bool> gone{false};
@@ -66,7 +68,9 @@ using map_type = tandem::rc_map<std::string, value, tandem::default_hash<std::st
 
 }  // namespace
 
-TEST_CASE("rc_map linger stress: lookups race expiry; no entry revived and erased, no value destroyed twice, bound kept") {
+TEST_CASE(
+    "rc_map linger stress: lookups race expiry; no entry revived and erased, no value destroyed "
+    "twice, bound kept") {
   tandem::test::watchdog dog("rc_map linger stress", std::chrono::seconds(120));
   std::vector<std::string> keys;
   for (std::size_t k = 0; k < key_count; ++k) keys.push_back(key_of(k));

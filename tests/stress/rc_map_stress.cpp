@@ -29,7 +29,9 @@ struct value {
 std::string text_key(std::uint64_t k) {
   return "key-" + std::to_string(k) + "-padded-beyond-the-small-string-buffer";
 }
-std::string text_value(const std::string& key) { return "value-for-" + key; }
+std::string text_value(const std::string& key) {
+  return "value-for-" + key;
+}
 
 // The two instantiations: integer keys with a non-movable value, string keys and values.
 struct int_traits {

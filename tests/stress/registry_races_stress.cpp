@@ -71,8 +71,7 @@ TEST_CASE("registry races: a retried build after a throwing factory survives; bu
       sync.arrive_and_wait();
     }
   });
-  INFO("first failed check: " << checks.first_failure() << " after " << rounds.load()
-                              << " rounds");
+  INFO("first failed check: " << checks.first_failure() << " after " << rounds.load() << " rounds");
   CHECK(checks.failures() == 0);
   CHECK(rounds.load() > 10);
 }

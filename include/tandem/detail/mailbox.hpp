@@ -19,7 +19,8 @@
 //     who is parked. Critical sections move one message in (or out), so the lock is held for
 //     tens of nanoseconds; no user code runs under it except Message's (required noexcept)
 //     move constructor, and it allocates only a new segment every few dozen messages.
-//  2. push(m): if closed (or the source is no longer admitted), refuse. If the queue holds `capacity` messages, apply the policy:
+//  2. push(m): if closed (or the source is no longer admitted), refuse. If the queue holds
+//  `capacity` messages, apply the policy:
 //     drop_newest refuses m and counts it dropped; block parks the publisher (step 5) and
 //     retries -- unless the publisher is this mailbox's own consumer (step 7), which gets
 //     `own_mailbox_full` instead of a wait that could never end; drop_oldest goes on. Decide,
@@ -49,9 +50,9 @@
 //     reports this mailbox as not reached) and a parked consumer. Messages already queued
 //     stay receivable until discard_queued() (the owner's destructor) destroys them: a closed
 //     mailbox may stay referenced by a topic's subscriber list until that list is next rebuilt,
-//     and must not keep the messages alive that long. Once closed and empty, pop() throws tandem::subscription_closed (a
-//     std::logic_error: nothing can ever arrive, so waiting would be a silent hang) and
-//     try_pop / pop_until return std::nullopt at once.
+//     and must not keep the messages alive that long. Once closed and empty, pop() throws
+//     tandem::subscription_closed (a std::logic_error: nothing can ever arrive, so waiting would be
+//     a silent hang) and try_pop / pop_until return std::nullopt at once.
 //  7. The consumer's thread: the mailbox records the thread that created it (event_bus builds
 //     it in subscribe(), on the subscribing thread) and, in locked mode, every thread that pops
 //     (a store under the lock the pop takes anyway); forget_consumer() clears it when the
@@ -67,8 +68,8 @@
 // or refused exactly once; every drop is counted; a blocked publisher returns as soon as there
 // is room or the mailbox is closed. Every operation is strong: push either commits entirely or
 // throws (std::bad_alloc) having changed nothing; pops move a message out with noexcept moves
-// only, so a message is never lost half-way. Not thread-safe on the consumer side: one thread at a time
-// may pop (event_bus::subscription is a single-owner object).
+// only, so a message is never lost half-way. Not thread-safe on the consumer side: one thread at a
+// time may pop (event_bus::subscription is a single-owner object).
 //
 // Costs: segments of about 1 KiB (4 to 32 messages); a mailbox holds none before its first
 // message, then at least one. A push costs one uncontended CAS and one exchange (the lock); a
@@ -583,7 +584,7 @@ class mailbox {
   }
 
   mutable sync::small_mutex lock_;
-  message_queue<Item> queue_;       // pushes under lock_; see message_queue
+  message_queue<Item> queue_;          // pushes under lock_; see message_queue
   std::size_t dropped_ = 0;            // guarded by lock_
   std::size_t parked_publishers_ = 0;  // guarded by lock_; room tokens owed
   // guarded by lock_: the thread that receives (step 7); none after forget_consumer().

@@ -120,7 +120,8 @@ template <class To, class Rep, class Period>
 // a + b, clamped to D's range instead of overflowing.
 template <class Rep, class Period>
 [[nodiscard]] constexpr std::chrono::duration<Rep, Period> saturating_sum(
-    const std::chrono::duration<Rep, Period>& a, const std::chrono::duration<Rep, Period>& b) noexcept {
+    const std::chrono::duration<Rep, Period>& a,
+    const std::chrono::duration<Rep, Period>& b) noexcept {
   using D = std::chrono::duration<Rep, Period>;
   if constexpr (!std::is_floating_point_v<Rep>) {
     if (b > D::zero() && a > D::max() - b) return D::max();
@@ -135,8 +136,8 @@ template <class Clock, class Rep, class Period>
 [[nodiscard]] typename Clock::time_point deadline_after(
     const std::chrono::duration<Rep, Period>& timeout) {
   using duration = typename Clock::duration;
-  return typename Clock::time_point(saturating_sum(
-      Clock::now().time_since_epoch(), saturating_cast<duration>(timeout)));
+  return typename Clock::time_point(
+      saturating_sum(Clock::now().time_since_epoch(), saturating_cast<duration>(timeout)));
 }
 
 // The steady_clock time point at which `deadline` (of any clock, in any unit) is reached,

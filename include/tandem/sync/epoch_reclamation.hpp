@@ -227,8 +227,7 @@ inline std::uint64_t retire_stamp() noexcept {
 
 // (W2) The smallest epoch announced by a running read section of `domain` (or of "any"), or
 // max when none runs. any_epoch_domain counts every section.
-inline std::uint64_t oldest_announced_epoch(
-    epoch_domain_tag domain = any_epoch_domain) noexcept {
+inline std::uint64_t oldest_announced_epoch(epoch_domain_tag domain = any_epoch_domain) noexcept {
 #if !TANDEM_TSAN
   // The heavy half of the reader's light fence (R1): a read section whose announce the scan
   // below misses sees everything unlinked before this call. (Under TSan the announce and
