@@ -46,7 +46,7 @@
 
 #include <tandem/redis_bus.hpp>
 
-extern char** environ;
+#include "redis_server.hpp"
 
 namespace {
 
@@ -56,79 +56,23 @@ using clock_type = std::chrono::steady_clock;
 constexpr std::size_t burst = 1000;
 constexpr std::size_t payload_bytes = 64;
 
-// ---- a private redis-server for the whole program ------------------------------------------
-class private_server {
- public:
-  private_server() {
-    for (int attempt = 0; attempt < 5 && port_ == 0; ++attempt) try_start();
-  }
-  ~private_server() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      int status = 0;
-      ::waitpid(pid_, &status, 0);
+// ---- a private redis-server for the whole program (tests/redis/redis_server.hpp) ----------
+struct bench_server {
+  tandem::test::redis::private_server process;
+  bool up = false;
+  bench_server() {
+    try {
+      process.start();
+      up = true;
+    } catch (const std::exception&) {
+      // reported by each benchmark (SkipWithError)
     }
   }
-  [[nodiscard]] int port() const { return port_; }
-
- private:
-  static int free_port() {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    ::sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::socklen_t length = sizeof address;
-    ::bind(fd, reinterpret_cast<::sockaddr*>(&address), sizeof address);
-    ::getsockname(fd, reinterpret_cast<::sockaddr*>(&address), &length);
-    ::close(fd);
-    return ntohs(address.sin_port);
-  }
-  void try_start() {
-    const int port = free_port();
-    std::vector<std::string> args{TANDEM_REDIS_SERVER_PATH,
-                                  "--port",
-                                  std::to_string(port),
-                                  "--bind",
-                                  "127.0.0.1",
-                                  "--save",
-                                  "",
-                                  "--appendonly",
-                                  "no",
-                                  "--loglevel",
-                                  "warning"};
-    std::vector<char*> argv;
-    for (std::string& arg : args) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-    if (::posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ) != 0) pid_ = -1;
-    posix_spawn_file_actions_destroy(&actions);
-    if (pid_ <= 0) return;
-    for (int i = 0; i < 1000; ++i) {  // up to 5 s
-      timeval tv{1, 0};
-      redisContext* probe = redisConnectWithTimeout("127.0.0.1", port, tv);
-      const bool up = probe != nullptr && probe->err == 0;
-      if (probe != nullptr) redisFree(probe);
-      if (up) {
-        port_ = port;
-        return;
-      }
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) break;
-      std::this_thread::sleep_for(5ms);
-    }
-    ::kill(pid_, SIGKILL);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
-  }
-  int port_ = 0;
-  ::pid_t pid_ = -1;
+  [[nodiscard]] int port() const { return up ? process.port() : 0; }
 };
 
-private_server& server() {
-  static private_server instance;
+bench_server& server() {
+  static bench_server instance;
   return instance;
 }
 
