@@ -25,6 +25,7 @@
 #endif
 #include "counting_new.hpp"
 #include "test_support.hpp"
+#include "tracked_message.hpp"
 
 using namespace std::chrono_literals;
 using tandem::event_bus;
@@ -41,17 +42,8 @@ std::string long_text(int n) {
   return "message-number-" + std::to_string(n) + "-with-a-tail-longer-than-the-sso-buffer";
 }
 
-// A heap-owning message that counts its live instances.
-struct tracked_message {
-  static inline std::atomic<int> live{0};
-  std::string text;
-  explicit tracked_message(std::string t) : text(std::move(t)) { ++live; }
-  tracked_message(const tracked_message& other) : text(other.text) { ++live; }
-  tracked_message(tracked_message&& other) noexcept : text(std::move(other.text)) { ++live; }
-  tracked_message& operator=(const tracked_message&) = delete;
-  tracked_message& operator=(tracked_message&&) = delete;
-  ~tracked_message() { --live; }
-};
+// A heap-owning message that counts its live instances (tests/support).
+using tandem::test::tracked_message;
 
 using tandem::test::thread_cpu_time;
 

@@ -30,6 +30,7 @@
 #include "armed_key_ops.hpp"
 #include "counting_new.hpp"
 #include "test_support.hpp"
+#include "tracked_message.hpp"
 
 using namespace std::chrono_literals;
 using tandem::event_bus;
@@ -696,21 +697,8 @@ TEST_CASE("destroying the last subscription of a topic, and the bus, allocates n
 
 // ---- issue 12, fault kind 6 (docs/reliability.md rule 6): destructors that allocate ---------
 
-namespace {
-
-// A heap-owning message that counts its live instances.
-struct tracked_message {
-  static inline std::atomic<int> live{0};
-  std::string text;
-  explicit tracked_message(std::string t) : text(std::move(t)) { ++live; }
-  tracked_message(const tracked_message& other) : text(other.text) { ++live; }
-  tracked_message(tracked_message&& other) noexcept : text(std::move(other.text)) { ++live; }
-  tracked_message& operator=(const tracked_message&) = delete;
-  tracked_message& operator=(tracked_message&&) = delete;
-  ~tracked_message() { --live; }
-};
-
-}  // namespace
+// A heap-owning message that counts its live instances (tests/support).
+using tandem::test::tracked_message;
 
 TEST_CASE("destroying a subscription while others remain on its topic allocates nothing") {
   event_bus<tracked_message> bus;
