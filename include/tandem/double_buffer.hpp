@@ -412,6 +412,7 @@ class double_buffer {
 
     // Ops pushed but not yet published (0 on a moved-from writer).
     [[nodiscard]] std::size_t pending() const noexcept {
+      // relaxed: busy_ only detects misuse (two threads in one writer); it orders nothing.
       TANDEM_ASSERT(!busy_.load(std::memory_order_relaxed),
                     "a writer was entered twice at once (two threads sharing it "
                     "without a mutex, or an op calling back into its writer)");
@@ -456,6 +457,7 @@ class double_buffer {
       entry_check(const entry_check&) = delete;
       entry_check& operator=(const entry_check&) = delete;
       ~entry_check() {
+        // relaxed: see pending(): a misuse detector, not a synchronisation point.
         if (owns_) self_->busy_.store(false, std::memory_order_relaxed);
       }
 

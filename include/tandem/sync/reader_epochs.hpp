@@ -277,6 +277,7 @@ class reader_epochs {
 #endif
     TANDEM_SYNC_POINT();  // readers keep entering and leaving during the scan
     std::size_t count = 0;
+    // acquire (chunk walks): pairs with the release compare-exchange that linked the chunk.
     for (chunk* c = &first_; c != nullptr; c = c->next.load(std::memory_order_acquire)) {
       for (std::size_t i = 0; i < slots_per_chunk; ++i) {
         // (W2) acquire (seq_cst under TSan): pairs with the reader's release in leave()
@@ -292,6 +293,7 @@ class reader_epochs {
 
   // Step 5 without waiting: true when every recorded reader has left (and forgets those).
   [[nodiscard]] bool recorded_readers_left() noexcept {
+    // acquire (chunk walks): pairs with the release compare-exchange that linked the chunk.
     for (chunk* c = &first_; c != nullptr && recorded_count_ != 0;
          c = c->next.load(std::memory_order_acquire)) {
       for (std::size_t i = 0; i < slots_per_chunk; ++i) {
@@ -311,6 +313,7 @@ class reader_epochs {
   [[nodiscard]] bool recorded_reader_held_by_this_thread() const noexcept {
     if (recorded_count_ == 0) return false;
     const std::thread::id self = std::this_thread::get_id();
+    // acquire (chunk walks): pairs with the release compare-exchange that linked the chunk.
     for (const chunk* c = &first_; c != nullptr; c = c->next.load(std::memory_order_acquire)) {
       for (std::size_t i = 0; i < slots_per_chunk; ++i) {
         const std::uint64_t recorded = (*c->recorded)[i];
@@ -334,6 +337,7 @@ class reader_epochs {
   void wait_for_recorded_readers(const char* self_wait_message = default_self_wait_message) {
     if (recorded_count_ == 0) return;
     if (recorded_reader_held_by_this_thread()) throw std::logic_error(self_wait_message);
+    // acquire (chunk walks): pairs with the release compare-exchange that linked the chunk.
     for (chunk* c = &first_; c != nullptr && recorded_count_ != 0;
          c = c->next.load(std::memory_order_acquire)) {
       for (std::size_t i = 0; i < slots_per_chunk; ++i) {
