@@ -21,3 +21,6 @@ function(tandem_dev_target target)
   set_target_properties(${target} PROPERTIES CXX_EXTENSIONS OFF)
   target_link_libraries(${target} PRIVATE tandem::tandem)
 endfunction()
+
+# Flat inner maps for double_buffer_map's tests, perf tests and benchmarks (tandem_flat_maps).
+include("${CMAKE_CURRENT_LIST_DIR}/TandemFlatMaps.cmake")
