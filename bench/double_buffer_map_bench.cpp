@@ -1,26 +1,33 @@
 // Benchmarks for include/tandem/double_buffer_map.hpp.
 //
 // Question: what does a read-mostly map cost a reader and a writer with tandem's
-// double_buffer_map, compared with what a user would otherwise pick?
-// Baselines, in this binary: std::unordered_map without synchronisation (the physical limit:
-// the same inner map), std::shared_mutex + unordered_map, std::mutex + unordered_map; and when
-// installed, tbb::concurrent_hash_map, libcuckoo's cuckoohash_map and xenium::left_right.
-// tandem is measured twice: with the asymmetric fence (membarrier; readers pay compiler
-// barriers) and with the portable fence (readers pay a full fence per guard).
+// double_buffer_map, compared with its limit (the same inner map, no synchronisation) and with
+// what a user would otherwise pick?
+// tandem is measured over three inner maps (map:std = std::unordered_map, map:boost_flat =
+// boost::unordered_flat_map, map:absl_flat = absl::flat_hash_map, the flat ones when found), each
+// with the asymmetric fence (membarrier; readers pay compiler barriers) and the portable fence
+// (readers pay a full fence per guard). The limit of each, `unsync`, is the same map type built
+// with the same history as the copy tandem's readers read: constructed with N + 1,024 buckets,
+// then try_emplace(k, 2k + 1) for k = 0 .. N - 1 in order (tandem_map explains how its readers
+// end up on such a copy). Peers: std::shared_mutex and std::mutex + unordered_map, and when
+// installed tbb::concurrent_hash_map, libcuckoo's cuckoohash_map, xenium::left_right and
+// liburcu's rculfhash.
 //
 // Keys and values are uint64; N = 1,000 and 1,000,000 entries; every lookup hits (keys drawn
-// from a fixed pseudo-random sequence over [0, N)). Workloads:
-//  - lookup/guard_per_lookup: one guard (lock, accessor, read call) per lookup;
-//  - lookup/guard_per_64: one guard per 64 lookups (baselines without such a notion, tbb and
-//    libcuckoo, do 64 single lookups);
-//  - reads_with_writer: the reader threads do guard-per-lookup lookups while one extra writer
-//    thread inserts and erases keys outside [0, N) and publishes every 64 ops (lock-based maps
-//    make each op visible at once); items_per_second is the readers' total,
-//    writer_ops_per_second the writer's;
-//  - writer_only: ops/s of the same insert/erase stream with publish every 1, 64 and 1,024
-//    ops; the baseline is the unsynchronised map doing the same inserts and erases.
+// from a fixed pseudo-random sequence over [0, N)). Workloads (names:
+// <workload>/<implementation>[/map:<inner map>]/n:<N>[/publish_every:<P>][/real_time][/threads:T]):
+//  - lookup/guard_per_lookup: one guard (lock, accessor, read call) per lookup; 1 and 2 threads;
+//  - lookup/guard_per_64: one guard per 64 lookups (baselines without such a notion, tbb,
+//    libcuckoo and rculfhash, do 64 single lookups);
+//  - reads_with_writer: the reader threads (1 or 2) do guard-per-lookup lookups while one extra
+//    writer thread inserts and erases keys outside [0, N) and publishes every 64 ops (lock-based
+//    maps make each op visible at once); items_per_second is the readers' total,
+//    writer_ops_per_second the writer's. tandem over map:std and map:boost_flat;
+//  - writer: ops/s of the same insert/erase stream with no reader, tandem publishing every 1,
+//    64 and 1,024 ops, against `unsync`: the same inserts and erases into the same inner map.
 // Each map is built once per process and size (the 1,000,000-entry ones take a moment), so the
-// CI smoke run stays short. See docs/double_buffer.md for the measured ratios.
+// CI smoke run stays short (about 10 s). Compare ratios within one run, with
+// --benchmark_enable_random_interleaving=true --benchmark_repetitions=5 (docs/double_buffer.md).
 #include <tandem/double_buffer_map.hpp>
 #include <tandem/sync/asymmetric_fence.hpp>
 
@@ -32,6 +39,7 @@
 #include <functional>
 #include <mutex>
 #include <shared_mutex>
+#include <string>
 #include <thread>
 #include <unordered_map>
 #include <utility>
@@ -46,6 +54,14 @@
 #if TANDEM_BENCH_HAVE_XENIUM
 #include <xenium/left_right.hpp>
 #endif
+#if TANDEM_HAVE_BOOST_FLAT_MAP
+#include <boost/unordered/unordered_flat_map.hpp>
+#endif
+#if TANDEM_HAVE_ABSL_FLAT_HASH_MAP
+#include <absl/container/flat_hash_map.h>
+#endif
+
+#include "peers/map_adapters.hpp"  // liburcu's rculfhash adapter
 
 namespace {
 
@@ -83,14 +99,43 @@ const std::vector<u64>& lookup_keys(u64 n) {
 }
 constexpr std::size_t key_mask = (1U << 16) - 1;
 
+// ---- the inner maps ------------------------------------------------------------------------
+// Each with its own default Hash and KeyEqual for uint64 (the perf CTests use the same types).
+
+struct std_inner {
+  static constexpr const char* name = "std";
+  using map = std::unordered_map<u64, u64>;
+};
+#if TANDEM_HAVE_BOOST_FLAT_MAP
+struct boost_flat_inner {
+  static constexpr const char* name = "boost_flat";
+  using map = boost::unordered_flat_map<u64, u64>;
+};
+#endif
+#if TANDEM_HAVE_ABSL_FLAT_HASH_MAP
+struct absl_flat_inner {
+  static constexpr const char* name = "absl_flat";
+  using map = absl::flat_hash_map<u64, u64>;
+};
+#endif
+
+// Every map a limit or tandem copy reads is built the same way: constructed with
+// n + write_window buckets, then try_emplace(k, value_for(k)) for k = 0, 1, ..., n - 1 in
+// that order (see tandem_map for why its readers read exactly such a copy).
+template <class Map>
+void build_like_tandem(Map& map, u64 n) {
+  for (u64 k = 0; k < n; ++k) map.try_emplace(k, value_for(k));
+}
+
 // ---- adapters: one per map, same interface ----------------------------------------------------
 
+// The limit: the same inner map type, no synchronisation, the same insertion history as the
+// copy tandem's readers read.
+template <class Inner>
 struct unsync_map {
-  plain_map map;
-  explicit unsync_map(u64 n) {
-    map.reserve(n + write_window);
-    for (u64 k = 0; k < n; ++k) map.emplace(k, value_for(k));
-  }
+  using map_type = typename Inner::map;
+  map_type map;
+  explicit unsync_map(u64 n) : map(n + write_window) { build_like_tandem(map, n); }
   using handle = unsync_map*;
   handle make_handle() { return this; }
   static u64 find_one(handle h, u64 key) {
@@ -119,10 +164,7 @@ template <class Mutex>
 struct locked_map {
   mutable Mutex mutex;
   plain_map map;
-  explicit locked_map(u64 n) {
-    map.reserve(n + write_window);
-    for (u64 k = 0; k < n; ++k) map.emplace(k, value_for(k));
-  }
+  explicit locked_map(u64 n) : map(n + write_window) { build_like_tandem(map, n); }
   using handle = locked_map*;
   handle make_handle() { return this; }
   static u64 find_one(handle h, u64 key) {
@@ -164,17 +206,24 @@ struct locked_map {
   void commit() {}
 };
 
-template <class Fence>
+// tandem over an inner map. Built with three publishes: (1) the inserts, applied to copy B by
+// try_emplace(k, v) copies in key order -- exactly build_like_tandem; readers read B; (2) a
+// no-op batch: the inserts are replayed onto copy A (node handles linked, or keys and values
+// moved in), readers read A; (3) another no-op batch: readers read B again. So both copies are
+// full, and the lookups read the copy built like the unsync limit.
+template <class Fence, class Inner>
 struct tandem_map {
-  using map_type = tandem::double_buffer_map<u64, u64, std::hash<u64>, std::equal_to<u64>, Fence>;
+  using map_type = tandem::double_buffer_map_over<typename Inner::map, Fence>;
   typename map_type::writer writer;
   typename map_type::reader reader;
 
   explicit tandem_map(u64 n) : tandem_map(map_type::create(n + write_window)) {
     for (u64 k = 0; k < n; ++k) writer.insert(k, value_for(k));
     writer.publish();
-    writer.erase(~u64{0});  // a no-op batch: replays the build on the second copy
-    writer.publish();
+    for (int round = 0; round < 2; ++round) {
+      writer.erase(~u64{0});  // a no-op batch, so that publish swaps
+      writer.publish();
+    }
   }
   explicit tandem_map(std::pair<typename map_type::writer, typename map_type::reader> parts)
       : writer(std::move(parts.first)), reader(std::move(parts.second)) {}
@@ -204,8 +253,10 @@ struct tandem_map {
   }
   void commit() { writer.publish(); }
 };
-using tandem_asymmetric = tandem_map<tandem::sync::asymmetric_fence>;
-using tandem_portable = tandem_map<tandem::sync::symmetric_fence>;
+template <class Inner>
+using tandem_asymmetric = tandem_map<tandem::sync::asymmetric_fence, Inner>;
+template <class Inner>
+using tandem_portable = tandem_map<tandem::sync::symmetric_fence, Inner>;
 
 #if TANDEM_BENCH_HAVE_TBB
 struct tbb_map {
@@ -271,9 +322,8 @@ struct xenium_map {
   std::vector<std::pair<u64, bool>> pending;
   explicit xenium_map(u64 n) : map(build(n)) {}
   static plain_map build(u64 n) {
-    plain_map m;
-    m.reserve(n + write_window);
-    for (u64 k = 0; k < n; ++k) m.emplace(k, value_for(k));
+    plain_map m(n + write_window);
+    build_like_tandem(m, n);
     return m;
   }
   using handle = xenium_map*;
@@ -310,6 +360,37 @@ struct xenium_map {
 };
 #endif
 
+#if TANDEM_BENCH_HAVE_URCU
+// liburcu's lock-free RCU hash table (bench/peers/map_adapters.hpp); every thread that touches
+// it registers with RCU once (make_context, thread_local).
+struct urcu_map {
+  tandem_bench::urcu_lfht_map map;
+  explicit urcu_map(u64 n) : map(n) {}
+  using handle = urcu_map*;
+  handle make_handle() {
+    tandem_bench::urcu_lfht_map::make_context();
+    return this;
+  }
+  static u64 find_one(handle h, u64 key) {
+    return h->map.read(tandem_bench::urcu_lfht_map::make_context(), key) ? key : 0;
+  }
+  static u64 find_batch(handle h, const u64* keys, std::size_t count) {
+    u64 sum = 0;
+    for (std::size_t i = 0; i < count; ++i) sum += find_one(h, keys[i]);
+    return sum;
+  }
+  void write(u64 key, bool insert) {
+    auto& context = tandem_bench::urcu_lfht_map::make_context();
+    if (insert) {
+      map.write(context, key, key);
+    } else {
+      map.erase(context, key);
+    }
+  }
+  void commit() {}
+};
+#endif
+
 // One instance per map type and size, built on first use (thread-safe static init).
 template <class Map>
 Map& instance(u64 n) {
@@ -340,8 +421,7 @@ struct write_stream {
 // ---- workloads --------------------------------------------------------------------------------
 
 template <class Map>
-void lookup_guard_per_lookup(benchmark::State& state) {
-  const auto n = static_cast<u64>(state.range(0));
+void lookup_guard_per_lookup(benchmark::State& state, u64 n) {
   Map& map = instance<Map>(n);
   auto handle = map.make_handle();
   const auto& keys = lookup_keys(n);
@@ -353,8 +433,7 @@ void lookup_guard_per_lookup(benchmark::State& state) {
 }
 
 template <class Map>
-void lookup_guard_per_64(benchmark::State& state) {
-  const auto n = static_cast<u64>(state.range(0));
+void lookup_guard_per_64(benchmark::State& state, u64 n) {
   Map& map = instance<Map>(n);
   auto handle = map.make_handle();
   const auto& keys = lookup_keys(n);
@@ -369,8 +448,7 @@ void lookup_guard_per_64(benchmark::State& state) {
 }
 
 template <class Map>
-void reads_with_writer(benchmark::State& state) {
-  const auto n = static_cast<u64>(state.range(0));
+void reads_with_writer(benchmark::State& state, u64 n) {
   Map& map = instance<Map>(n);
   static std::atomic<bool> stop{false};
   static std::atomic<u64> writer_ops{0};
@@ -409,9 +487,7 @@ void reads_with_writer(benchmark::State& state) {
 }
 
 template <class Map>
-void writer_only(benchmark::State& state) {
-  const auto n = static_cast<u64>(state.range(0));
-  const auto publish_every = static_cast<u64>(state.range(1));
+void writer_only(benchmark::State& state, u64 n, u64 publish_every) {
   Map& map = instance<Map>(n);
   write_stream stream{n};
   u64 since_publish = 0;
@@ -428,66 +504,102 @@ void writer_only(benchmark::State& state) {
 }
 
 // ---- registration -----------------------------------------------------------------------------
+// Names: <workload>/<implementation>[/map:<inner map>]/n:<N>[/publish_every:<P>][/real_time]
+// [/threads:T] (bench/report.py and bench/targets.json read them). The limit of a tandem row is
+// the `unsync` row with the same map and N.
+
+std::string with_params(const std::string& workload, const std::string& impl, const char* map,
+                        u64 n) {
+  std::string name = workload + "/" + impl;
+  if (map != nullptr) name += std::string("/map:") + map;
+  return name + "/n:" + std::to_string(n);
+}
 
 template <class Map>
-void register_reads(const char* name, bool with_writer) {
-  const std::string base(name);
+void register_lookups(const std::string& impl, const char* map) {
   for (auto n : {small_n, large_n}) {
-    benchmark::RegisterBenchmark(("lookup/guard_per_lookup/" + base).c_str(),
-                                 lookup_guard_per_lookup<Map>)
-        ->Arg(static_cast<std::int64_t>(n))
+    benchmark::RegisterBenchmark(with_params("lookup/guard_per_lookup", impl, map, n).c_str(),
+                                 lookup_guard_per_lookup<Map>, n)
         ->Threads(1)
         ->Threads(2)
         ->UseRealTime();
-    benchmark::RegisterBenchmark(("lookup/guard_per_64/" + base).c_str(), lookup_guard_per_64<Map>)
-        ->Arg(static_cast<std::int64_t>(n))
+    benchmark::RegisterBenchmark(with_params("lookup/guard_per_64", impl, map, n).c_str(),
+                                 lookup_guard_per_64<Map>, n)
         ->Threads(1)
         ->Threads(2)
         ->UseRealTime();
-    if (with_writer) {
-      benchmark::RegisterBenchmark(("reads_with_writer/" + base).c_str(), reads_with_writer<Map>)
-          ->Arg(static_cast<std::int64_t>(n))
-          ->Threads(1)
-          ->Threads(2)
-          ->UseRealTime();
-    }
   }
 }
 
 template <class Map>
-void register_writer(const char* name, bool vary_publish) {
-  const std::string base(name);
+void register_reads_with_writer(const std::string& impl, const char* map) {
   for (auto n : {small_n, large_n}) {
-    auto* b = benchmark::RegisterBenchmark(("writer_only/" + base).c_str(), writer_only<Map>);
-    if (vary_publish) {
-      for (std::int64_t every : {1, 64, 1024}) b->Args({static_cast<std::int64_t>(n), every});
-    } else {
-      b->Args({static_cast<std::int64_t>(n), 1});
+    benchmark::RegisterBenchmark(with_params("reads_with_writer", impl, map, n).c_str(),
+                                 reads_with_writer<Map>, n)
+        ->Threads(1)
+        ->Threads(2)
+        ->UseRealTime();
+  }
+}
+
+template <class Map>
+void register_writer(const std::string& impl, const char* map, std::initializer_list<u64> every) {
+  for (auto n : {small_n, large_n}) {
+    for (const u64 p : every) {
+      std::string name = with_params("writer", impl, map, n);
+      if (p != 0) name += "/publish_every:" + std::to_string(p);
+      benchmark::RegisterBenchmark(name.c_str(), writer_only<Map>, n, p == 0 ? u64{1} : p);
     }
   }
+}
+
+// Everything measured over one inner map: the limit, tandem with both fences.
+template <class Inner>
+void register_inner_map(bool with_writer_thread) {
+  const char* map = Inner::name;
+  register_lookups<unsync_map<Inner>>("unsync", map);
+  register_lookups<tandem_asymmetric<Inner>>("tandem_asymmetric", map);
+  register_lookups<tandem_portable<Inner>>("tandem_portable_fence", map);
+  if (with_writer_thread) {
+    register_reads_with_writer<tandem_asymmetric<Inner>>("tandem_asymmetric", map);
+    register_reads_with_writer<tandem_portable<Inner>>("tandem_portable_fence", map);
+  }
+  register_writer<unsync_map<Inner>>("unsync", map, {0});
+  register_writer<tandem_asymmetric<Inner>>("tandem_asymmetric", map, {1, 64, 1024});
+  register_writer<tandem_portable<Inner>>("tandem_portable_fence", map, {1, 64, 1024});
+}
+
+// A peer: lookups and reads with a writer (peers have no inner-map parameter).
+template <class Map>
+void register_peer(const std::string& impl) {
+  register_lookups<Map>(impl, nullptr);
+  register_reads_with_writer<Map>(impl, nullptr);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  register_reads<unsync_map>("unordered_map_unsync", false);
-  register_reads<locked_map<std::shared_mutex>>("shared_mutex", true);
-  register_reads<locked_map<std::mutex>>("mutex", true);
+  register_inner_map<std_inner>(true);
+#if TANDEM_HAVE_BOOST_FLAT_MAP
+  register_inner_map<boost_flat_inner>(true);
+#endif
+#if TANDEM_HAVE_ABSL_FLAT_HASH_MAP
+  register_inner_map<absl_flat_inner>(false);
+#endif
+  register_peer<locked_map<std::shared_mutex>>("shared_mutex");
+  register_peer<locked_map<std::mutex>>("mutex");
 #if TANDEM_BENCH_HAVE_TBB
-  register_reads<tbb_map>("tbb_concurrent_hash_map", true);
+  register_peer<tbb_map>("tbb_concurrent_hash_map");
 #endif
 #if TANDEM_BENCH_HAVE_LIBCUCKOO
-  register_reads<cuckoo_map>("libcuckoo", true);
+  register_peer<cuckoo_map>("libcuckoo");
 #endif
 #if TANDEM_BENCH_HAVE_XENIUM
-  register_reads<xenium_map>("xenium_left_right", true);
+  register_peer<xenium_map>("xenium_left_right");
 #endif
-  register_reads<tandem_asymmetric>("tandem_asymmetric", true);
-  register_reads<tandem_portable>("tandem_portable_fence", true);
-
-  register_writer<unsync_map>("unordered_map_unsync", false);
-  register_writer<tandem_asymmetric>("tandem_asymmetric", true);
-  register_writer<tandem_portable>("tandem_portable_fence", true);
+#if TANDEM_BENCH_HAVE_URCU
+  register_peer<urcu_map>("urcu_rculfhash");
+#endif
 
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

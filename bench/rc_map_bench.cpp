@@ -1,8 +1,19 @@
 // Benchmarks for include/tandem/rc_map.hpp (and the striped locks under it).
 //
 // Questions, with the baselines a C++ user would otherwise write, all in this binary:
+//  0. churn (issue 17): create + erase. get_or_insert_with of an ABSENT key, then the drop of
+//     its last handle (which erases the entry), with realistic keys and values: K = std::string
+//     ("tenant-0042", 11 characters), V = a small heap-owning value (one std::vector of 4
+//     words, one allocation). One hot key, and random keys among 1,000; 1 and 2 threads, real
+//     time. churn_<workload>/tandem_rc_map vs churn_<workload>/mutex_weak_ptr_map (the
+//     hand-written std::mutex + std::unordered_map<std::string, std::weak_ptr<V>> whose
+//     shared_ptr deleter erases the entry). Targets: >= 2x at 1 thread (hot and random), and
+//     random at 2 threads >= 1.7x rc_map's own 1-thread throughput.
 //  1. acquire + release: how fast is "get or create the entry for a key, use it, drop it"?
-//     One hot key, and random keys among 1,000; 1 and 2 threads, real time.
+//     One hot key, and random keys among 1,000; 1 and 2 threads, real time. In the random1000
+//     rows a handle pins every key (held for the whole run), so every call is a lookup of a
+//     live entry + a release that is not the last (issue 17: >= 3x the weak_ptr map at 2
+//     threads); the hot rows pin nothing (each iteration creates and erases the entry).
 //       - tandem::rc_map::get_or_insert_with + handle destruction;
 //       - weak_ptr map: std::mutex + std::unordered_map<K, std::weak_ptr<V>>, where the
 //         shared_ptr's deleter locks the mutex and erases the entry if it is still expired
@@ -38,6 +49,9 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <string>
+#include <string_view>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
@@ -136,6 +150,16 @@ class seed_shape_map {
     return std::optional<handle>(std::in_place, this, key, it->second.value);
   }
 
+  // A count that is never dropped (what a held handle would be), for the pinned workloads.
+  template <class F>
+  void pin(key_type key, F&& make) {
+    shard& s = shard_for(key);
+    std::lock_guard<std::mutex> guard(s.mutex);
+    auto it = s.entries.find(key);
+    if (it == s.entries.end()) it = s.entries.emplace(key, entry{0, make()}).first;
+    ++it->second.count;
+  }
+
  private:
   // Drop: alter (decrement) and remove_if(count <= 0) are two separate lock acquisitions.
   void drop(key_type key) {
@@ -165,6 +189,101 @@ class seed_shape_map {
   }();
 };
 
+// ---- 0. churn: create + erase with string keys ----------------------------------------------
+
+// A small heap-owning value (a pool or topic header would own a little memory too).
+struct churn_value {
+  explicit churn_value(std::size_t seed) : words(4, seed) {}
+  std::vector<std::uint64_t> words;
+};
+
+// "tenant-0000" .. "tenant-0999": 11 characters, the length of a realistic tenant/topic name.
+std::string tenant_name(std::size_t i) {
+  std::string name = "tenant-0000";
+  for (std::size_t pos = name.size(); i != 0 && pos > 7; i /= 10) {
+    name[--pos] = static_cast<char>('0' + i % 10);
+  }
+  return name;
+}
+
+const std::vector<std::string>& tenant_names() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> v;
+    for (std::size_t i = 0; i < key_space; ++i) v.push_back(tenant_name(i));
+    return v;
+  }();
+  return names;
+}
+
+// The baseline: std::mutex + unordered_map<std::string, weak_ptr<V>>, the deleter erases.
+class mutex_weak_ptr_map {
+ public:
+  template <class F>
+  std::shared_ptr<churn_value> get_or_insert_with(const std::string& key, F&& make) {
+    std::lock_guard<std::mutex> guard(mutex_);
+    auto it = entries_.find(key);
+    if (it != entries_.end()) {
+      if (auto alive = it->second.lock()) return alive;
+    }
+    std::shared_ptr<churn_value> fresh(new churn_value(make()), eraser{this, key});
+    entries_[key] = fresh;
+    return fresh;
+  }
+
+ private:
+  struct eraser {
+    mutex_weak_ptr_map* map;
+    std::string key;
+    void operator()(churn_value* v) const {
+      {
+        std::lock_guard<std::mutex> guard(map->mutex_);
+        auto it = map->entries_.find(key);
+        if (it != map->entries_.end() && it->second.expired()) map->entries_.erase(it);
+      }
+      delete v;
+    }
+  };
+
+  std::mutex mutex_;
+  std::unordered_map<std::string, std::weak_ptr<churn_value>> entries_;
+};
+
+using tandem_churn_map = tandem::rc_map<std::string, churn_value>;
+
+// Each thread churns its own keys (thread t uses the keys of residue t modulo 2 for the random
+// workload), so every call really creates: no other thread holds the key at that moment.
+template <class Map>
+void churn_hot(benchmark::State& state) {
+  static Map map;
+  const std::string& key = tenant_names()[42 + static_cast<std::size_t>(state.thread_index())];
+  for (auto _ : state) {
+    auto h = map.get_or_insert_with(key, [] { return churn_value(42); });
+    benchmark::DoNotOptimize(&*h);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+template <class Map, bool Private = false>
+void churn_random1000(benchmark::State& state) {
+  static Map shared;
+  thread_local Map own;
+  Map& map = Private ? own : shared;
+  const auto& names = tenant_names();
+  std::mt19937_64 random(static_cast<std::uint64_t>(state.thread_index()) * 7919 + 17);
+  std::vector<const std::string*> keys(4096);
+  for (auto& k : keys) {
+    // Threads use disjoint halves of the key space: an absent key at every call.
+    const std::size_t i = random() % (key_space / 2);
+    k = &names[i * 2 + static_cast<std::size_t>(state.thread_index() % 2)];
+  }
+  std::size_t i = 0;
+  for (auto _ : state) {
+    auto h = map.get_or_insert_with(*keys[i++ & (keys.size() - 1)], [] { return churn_value(7); });
+    benchmark::DoNotOptimize(&*h);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
 using tandem_map = tandem::rc_map<key_type, value_type>;
 
 // ---- 1. acquire + release ----------------------------------------------------------------
@@ -190,9 +309,30 @@ void acquire_release_hot(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
+// Handles (or shared_ptrs) to every key of the random workload, held for the whole run, so that
+// acquire_release/random1000 measures lookups of live entries (issue 17's definition).
+template <class Map>
+void pin_every_key(Map& map) {
+  if constexpr (std::is_same_v<Map, seed_shape_map>) {
+    static const bool pinned = [&] {
+      for (key_type k = 0; k < key_space; ++k) map.pin(k, [k] { return value_type(k); });
+      return true;
+    }();
+    benchmark::DoNotOptimize(&pinned);
+  } else {
+    static const auto pins = [&] {
+      std::vector<decltype(acquire(map, key_type{}))> v;
+      for (key_type k = 0; k < key_space; ++k) v.push_back(acquire(map, k));
+      return v;
+    }();
+    benchmark::DoNotOptimize(&pins);
+  }
+}
+
 template <class Map>
 void acquire_release_random(benchmark::State& state) {
   Map& map = shared_map<Map>();
+  pin_every_key(map);
   const std::vector<key_type> keys = random_keys(state.thread_index());
   std::size_t i = 0;
   for (auto _ : state) {
@@ -207,6 +347,12 @@ void acquire_release_random(benchmark::State& state) {
 // processes on a 2-core box take cores away); it separates the machine from the design.
 void acquire_release_random_private(benchmark::State& state) {
   thread_local tandem_map map;
+  thread_local const std::vector<tandem_map::handle> pins = [] {
+    std::vector<tandem_map::handle> v;
+    for (key_type k = 0; k < key_space; ++k) v.push_back(acquire(map, k));
+    return v;
+  }();
+  benchmark::DoNotOptimize(&pins);
   const std::vector<key_type> keys = random_keys(state.thread_index());
   std::size_t i = 0;
   for (auto _ : state) {
@@ -303,6 +449,27 @@ void stripe_lock_unlock(benchmark::State& state) {
 
 }  // namespace
 
+BENCHMARK(churn_hot<tandem_churn_map>)->Name("churn_hot/tandem_rc_map")->Threads(1)->UseRealTime();
+BENCHMARK(churn_hot<mutex_weak_ptr_map>)
+    ->Name("churn_hot/mutex_weak_ptr_map")
+    ->Threads(1)
+    ->UseRealTime();
+BENCHMARK(churn_random1000<tandem_churn_map>)
+    ->Name("churn_random1000/tandem_rc_map")
+    ->Threads(1)
+    ->Threads(2)
+    ->UseRealTime();
+BENCHMARK(churn_random1000<mutex_weak_ptr_map>)
+    ->Name("churn_random1000/mutex_weak_ptr_map")
+    ->Threads(1)
+    ->Threads(2)
+    ->UseRealTime();
+// Control, not a baseline (as acquire_release's below): one map per thread, nothing shared.
+BENCHMARK(churn_random1000<tandem_churn_map, true>)
+    ->Name("churn_random1000/control_private_rc_map_per_thread")
+    ->Threads(1)
+    ->Threads(2)
+    ->UseRealTime();
 BENCHMARK(acquire_release_hot<tandem_map>)
     ->Name("acquire_release/hot/rc_map")
     ->Threads(1)

@@ -1,8 +1,9 @@
 // Benchmarks for include/tandem/registry.hpp.
 //
 // Question: what does looking up an existing named singleton cost, alone and with two threads,
-// compared with what a user would otherwise write? The workload (issue 4): 1,000 entries named
-// like "store/tenant-0042" (17 characters); every iteration looks up the same existing name.
+// compared with what a user would otherwise write? The workload (issue 17): 64 entries named
+// like "store/tenant-0042" (17 characters); every iteration looks up one of them, chosen by a
+// fixed random sequence of 4,096 names (each thread starts at its own offset).
 //  - get_or_create/mutex_map:        the seed's design: std::mutex + std::unordered_map<
 //                                    std::string, std::shared_ptr<T>>, locked on every get.
 //  - get_or_create/shared_mutex_map: the same with a std::shared_mutex read lock on hits.
@@ -13,13 +14,19 @@
 //  - accessor/function_local_static: `static T& t = ...; return t;` behind a non-inlined call,
 //    against accessor/tandem_cached_accessor: registry::cached_accessor::get() behind the same
 //    kind of call (issue 16: at most 1.2x the static's time per access).
-// Targets: get_or_create hit >= 1.5x mutex_map at 1 thread and >= 3x at 2 threads; visit at 2
-// threads >= 1.8x its own 1-thread throughput; visit at 1 thread >= 0.7x the unsynchronised
-// find. Compare items_per_second (real time) of the median of several repetitions.
+// Targets: get_or_create hit >= 1.5x mutex_map at 1 thread (issue 17) and >= 3x at 2 threads;
+// visit at 2 threads >= 1.8x its own 1-thread throughput; visit at 1 thread >= 0.7x the
+// unsynchronised find. Compare items_per_second (real time) of the median of several
+// repetitions, interleaved:
+//   registry_bench --benchmark_filter='get_or_create/(tandem_registry|mutex_map)/threads:1'
+//     --benchmark_enable_random_interleaving=true --benchmark_repetitions=9
+//     --benchmark_report_aggregates_only=true
+// The instruction counts of the same hit paths are tests/perf/perf_registry.cpp's.
 #include <tandem/registry.hpp>
 
 #include <benchmark/benchmark.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <memory>
@@ -36,7 +43,8 @@ struct payload {
   std::uint64_t value;
 };
 
-constexpr int entry_count = 1000;
+constexpr int entry_count = 64;
+constexpr std::size_t sequence_length = 4096;  // a power of two
 
 const std::vector<std::string>& names() {
   static const std::vector<std::string> all = [] {
@@ -51,7 +59,40 @@ const std::vector<std::string>& names() {
   return all;
 }
 
-const std::string& looked_up_name() {
+// A fixed xorshift sequence of indices into names(): the "random names" of the workload.
+const std::vector<std::size_t>& name_sequence() {
+  static const std::vector<std::size_t> sequence = [] {
+    std::vector<std::size_t> result(sequence_length);
+    std::uint64_t state = 0x2545F4914F6CDD1DULL;
+    for (std::size_t& index : result) {
+      state ^= state << 13;
+      state ^= state >> 7;
+      state ^= state << 17;
+      index = static_cast<std::size_t>(state % entry_count);
+    }
+    return result;
+  }();
+  return sequence;
+}
+
+// Walks the sequence from the thread's own offset.
+class name_cursor {
+ public:
+  explicit name_cursor(const benchmark::State& state)
+      : position_(static_cast<std::size_t>(state.thread_index()) * 1024) {}
+  const std::string& next() noexcept {
+    const std::string& name = names_[sequence_[position_ & (sequence_length - 1)]];
+    ++position_;
+    return name;
+  }
+
+ private:
+  const std::vector<std::string>& names_ = names();
+  const std::vector<std::size_t>& sequence_ = name_sequence();
+  std::size_t position_;
+};
+
+const std::string& accessor_name() {
   return names()[entry_count / 2];
 }
 
@@ -121,9 +162,9 @@ const std::unordered_map<std::string, std::shared_ptr<payload>>& filled_plain_ma
 template <class Map>
 void get_or_create_baseline(benchmark::State& state) {
   Map& map = filled<Map>();
-  const std::string& name = looked_up_name();
+  name_cursor names_in_order(state);
   for (auto _ : state) {
-    auto p = map.get_or_create(name);
+    auto p = map.get_or_create(names_in_order.next());
     benchmark::DoNotOptimize(p.get());
   }
   state.SetItemsProcessed(state.iterations());
@@ -131,9 +172,9 @@ void get_or_create_baseline(benchmark::State& state) {
 
 void get_or_create_tandem(benchmark::State& state) {
   auto& r = filled_registry();
-  const std::string& name = looked_up_name();
+  name_cursor names_in_order(state);
   for (auto _ : state) {
-    auto p = r.get_or_create(name);
+    auto p = r.get_or_create(names_in_order.next());
     benchmark::DoNotOptimize(p.get());
   }
   state.SetItemsProcessed(state.iterations());
@@ -141,9 +182,10 @@ void get_or_create_tandem(benchmark::State& state) {
 
 void visit_tandem(benchmark::State& state) {
   auto& r = filled_registry();
-  const std::string& name = looked_up_name();
+  name_cursor names_in_order(state);
   for (auto _ : state) {
-    const bool found = r.visit(name, [](payload& p) { benchmark::DoNotOptimize(p.value); });
+    const bool found =
+        r.visit(names_in_order.next(), [](payload& p) { benchmark::DoNotOptimize(p.value); });
     benchmark::DoNotOptimize(found);
   }
   state.SetItemsProcessed(state.iterations());
@@ -151,9 +193,9 @@ void visit_tandem(benchmark::State& state) {
 
 void find_tandem(benchmark::State& state) {
   auto& r = filled_registry();
-  const std::string& name = looked_up_name();
+  name_cursor names_in_order(state);
   for (auto _ : state) {
-    auto p = r.find(name);
+    auto p = r.find(names_in_order.next());
     benchmark::DoNotOptimize(p.get());
   }
   state.SetItemsProcessed(state.iterations());
@@ -161,9 +203,9 @@ void find_tandem(benchmark::State& state) {
 
 void find_unsynchronised(benchmark::State& state) {
   const auto& map = filled_plain_map();
-  const std::string& name = looked_up_name();
+  name_cursor names_in_order(state);
   for (auto _ : state) {
-    const auto it = map.find(name);
+    const auto it = map.find(names_in_order.next());
     benchmark::DoNotOptimize(it->second->value);
   }
   state.SetItemsProcessed(state.iterations());
@@ -186,7 +228,7 @@ void accessor_function_local_static(benchmark::State& state) {
 }
 
 void accessor_tandem(benchmark::State& state) {
-  auto accessor = filled_registry().accessor(looked_up_name());
+  auto accessor = filled_registry().accessor(accessor_name());
   for (auto _ : state) {
     benchmark::DoNotOptimize(accessor_instance(accessor).value);
   }

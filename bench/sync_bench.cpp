@@ -1,8 +1,17 @@
-// Benchmarks for include/tandem/sync/: why cache_padded exists.
+// Benchmarks for include/tandem/sync/.
 //
-// Question: how much does false sharing cost two threads that each increment their own
+// Question 1: how much does false sharing cost two threads that each increment their own
 // counter? Baseline: two std::atomic counters side by side (one cache line). tandem: the same
 // counters in cache_padded. Compare items_per_second of the two at 2 threads.
+//
+// Question 2: what does one publish of a double_buffer cost its writer, depending on the fence
+// policy and on the readers that exist? publish/<fence>/readers:<r> publishes one small op
+// (a push_back into a vector that is cleared every 1,024 publishes) per iteration, with
+// r = 0 (no reader exists: no heavy fence at all, reader_epochs (C1)/(W0')) or r = 1 (one
+// reader exists but never reads: the asymmetric fence pays a membarrier system call per
+// publish, the portable one a full fence). items_per_second = publishes per second.
+#include <tandem/double_buffer.hpp>
+#include <tandem/sync/asymmetric_fence.hpp>
 #include <tandem/sync/backoff.hpp>
 #include <tandem/sync/cache_padded.hpp>
 
@@ -11,6 +20,8 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <optional>
+#include <vector>
 
 namespace {
 
@@ -47,8 +58,45 @@ void backoff_pause_step(benchmark::State& state) {
   }
 }
 
+// Appends to the vector, or clears it every 1,024 values (keeps the copies small).
+struct push_or_clear {
+  std::uint32_t value;
+  void operator()(std::vector<std::uint32_t>& v) const {
+    if ((value & 1023U) == 0) {
+      v.clear();
+    } else {
+      v.push_back(value);
+    }
+  }
+};
+
+template <class Fence>
+void publish_cost(benchmark::State& state) {
+  using buffer = tandem::double_buffer<std::vector<std::uint32_t>, push_or_clear, Fence>;
+  auto [writer, first_reader] = buffer::create();
+  std::optional<typename buffer::reader> idle;
+  if (state.range(0) != 0) idle.emplace(std::move(first_reader));
+  { auto drop = std::move(first_reader); }  // no reader unless `idle` holds it
+  std::uint32_t value = 0;
+  for (auto _ : state) {
+    writer.push(push_or_clear{++value});
+    writer.publish();
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
 }  // namespace
 
+BENCHMARK(publish_cost<tandem::sync::asymmetric_fence>)
+    ->Name("publish/tandem_asymmetric")
+    ->ArgName("readers")
+    ->Arg(0)
+    ->Arg(1);
+BENCHMARK(publish_cost<tandem::sync::symmetric_fence>)
+    ->Name("publish/tandem_portable")
+    ->ArgName("readers")
+    ->Arg(0)
+    ->Arg(1);
 BENCHMARK(per_thread_counter_increment<adjacent_counters>)
     ->Name("counter_increment/adjacent_atomics")
     ->Threads(1)

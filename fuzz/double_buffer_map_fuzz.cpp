@@ -1,7 +1,13 @@
 // Differential fuzzer for tandem::double_buffer_map.
 //
-// The input's first byte picks the types: uint8_t keys with uint16_t values, or heap-owning
-// std::string keys and values (fuzz_input.hpp: a moved-from one is "" and no model key). Then
+// The input's first byte picks the types (bit 0): uint8_t keys with uint16_t values, or heap-
+// owning std::string keys and values (fuzz_input.hpp: a moved-from one is "" and no model key);
+// and the inner map (byte % 6 >= 4, when Boost >= 1.81 is installed: a third of the inputs):
+// std::unordered_map (node-handle replay) or boost::unordered_flat_map (no node handles: the
+// replay moves the logged key and value in). The committed seed replay_after_failed_rehash
+// (byte 79) stays on std::unordered_map; replay_after_failed_growth_boost_flat (83) fails
+// within one run when the boost path moves the logged key and value out before its fallible
+// step (found by this fuzzer from the seed corpus in ~16,000 runs with that bug planted). Then
 // it drives a sequence of writer operations, publishes, reader creations and drops, guards
 // taken and held across publishes, reads, and "fail the next allocation": the next operation
 // runs with its Nth allocation throwing std::bad_alloc (tests/support/failing_new.hpp).
@@ -36,7 +42,13 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
+
+#if __has_include(<boost/unordered/unordered_flat_map.hpp>)
+#include <boost/unordered/unordered_flat_map.hpp>
+#define TANDEM_FUZZ_HAVE_BOOST_FLAT 1
+#endif
 
 #include "failing_new.hpp"
 #include "fuzz_input.hpp"
@@ -67,12 +79,14 @@ struct string_types {
   }
 };
 
-template <class Types>
+template <class Types, template <class...> class Inner = std::unordered_map>
 class fuzzer {
   using key_type = typename Types::key_type;
   using mapped_type = typename Types::mapped_type;
   using model_map = std::map<key_type, mapped_type>;
-  using map_type = tandem::double_buffer_map<key_type, mapped_type>;
+  using map_type =
+      tandem::double_buffer_map_over<Inner<key_type, mapped_type, tandem::default_hash<key_type>,
+                                           tandem::default_key_equal<key_type>>>;
 
   struct model_op {
     enum kind_type { insert, insert_or_assign, erase, erase_if, clear } kind;
@@ -369,8 +383,7 @@ class fuzzer {
   }
 
   tandem::fuzz::input& in_;
-  std::pair<typename map_type::writer, typename map_type::reader> made_ =
-      tandem::make_double_buffer_map<key_type, mapped_type>();
+  std::pair<typename map_type::writer, typename map_type::reader> made_ = map_type::create();
   std::vector<std::optional<typename map_type::reader>> readers_;
   std::vector<held_guard> guards_;
   model_map published_;
@@ -384,10 +397,22 @@ class fuzzer {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   tandem::fuzz::input in(data, size);
-  if (in.below(2) == 0) {
-    fuzzer<small_types>(in).run();
-  } else {
+  const std::uint8_t mode = in.byte();
+  const bool strings = mode % 2 != 0;
+#if TANDEM_FUZZ_HAVE_BOOST_FLAT
+  if (mode % 6 >= 4) {
+    if (strings) {
+      fuzzer<string_types, boost::unordered_flat_map>(in).run();
+    } else {
+      fuzzer<small_types, boost::unordered_flat_map>(in).run();
+    }
+    return 0;
+  }
+#endif
+  if (strings) {
     fuzzer<string_types>(in).run();
+  } else {
+    fuzzer<small_types>(in).run();
   }
   return 0;
 }

@@ -9,6 +9,10 @@
  *    lifetimes of two sections each, so a slot that was recorded (and flagged) for one reader
  *    lifetime is claimed by the next. Three lifetimes on two slots, as in reader_epochs claim();
  *  - the reader's epoch increments around its load of the published copy ((R1), step 2, (R3));
+ *    (the header adds 1 on enter and 3 on leave, to keep a mode bit: only odd/even and "moved
+ *    on" matter here);
+ *  - the writer's claimed-count check after the swap ((C1)/(W0') in reader_epochs): with no
+ *    slot claimed it records nobody (and issues no heavy fence);
  *  - nested guards: each lifetime's first section opens an inner guard after an interleaving
  *    point; it reuses the outer guard's pointer (no second announce) and must see the same
  *    snapshot;
@@ -61,9 +65,10 @@
  *     whatever threw before it, and reader registration never waits for the writer; the last
  *     publish leaves nothing pending and publishes every op not dropped (assert at the end).
  *
- * Measured (SPIN 6.5.2, gcc -O2 -DCOLLAPSE, pan -m100000, 2 cores shared with other jobs,
- * load ~6): 19,426,090 states stored, depth 219, 1.0 GB resident, 38-50 s; no statement
- * unreached. Each planted bug is found in under 0.1 s of search (about 3 s per CTest with
+ * Measured (SPIN 6.5.2, gcc -O2 -DCOLLAPSE, pan -m100000, 2 cores shared with other jobs):
+ * 21,277,381 states stored (with the claimed-count check), 324 s at load ~12 (the previous
+ * model, 19.4 million states, took 38-50 s at load ~6). Each planted bug is found in under
+ * 1 s of search (about 3 s per CTest with
  * spin -a and the C compile).
  *
  * Planted bugs (-DPLANT_...), each must be caught (CTest "model: planted bug ... is caught"):
@@ -76,6 +81,8 @@
  *  RECORD_AFTER_SWAP         the fault just fixed: recording readers after the swap throws, so
  *                            the writer thinks nothing was published and does not wait next time
  *  NESTED_REANNOUNCE         a nested guard announces again (a newer epoch) and reloads
+ *  CLAIM_CHECK_BEFORE_SWAP   the "no slot claimed: skip the record and its heavy fence" test
+ *                            reads the claimed count before the swap instead of after it
  * Not a bug (-DVARIANT_SHARED_FLAG, checked by hand: no error, 22.0 million states): one flag
  * shared by all slots, cleared by whichever reader sees it. Because the writer re-arms and
  * re-checks after every return from the futex wait, a clear by the wrong reader only costs a
@@ -162,7 +169,7 @@ proctype reader(byte lifetimes; byte reads) {
       fi
 #endif
     }
-    claimed[s] = 0                                       /* release() */
+    claimed[s] = 0                       /* release(): claimed_count - 1, slot free */
   }
 }
 
@@ -221,6 +228,7 @@ proctype writer() {
   byte accepted;           /* ghost: ops pushed and not dropped */
   byte throws, spurious;
   bool must_wait;          /* writer.must_wait_ */
+  bool any_claimed;        /* reader_epochs: claimed_count != 0, read at W6 */
   for (n : 1 .. PUBLISHES) {
     /* push(op n) */
     atomic { op = 1 << (n - 1); pend = pend | op; accepted = accepted | op; before = published }
@@ -279,6 +287,9 @@ proctype writer() {
     fi;
 #endif
     assert(content[1 - published] == accepted);         /* the whole batch, nothing else */
+#ifdef PLANT_CLAIM_CHECK_BEFORE_SWAP
+    atomic { any_claimed = claimed[0] || claimed[1] };   /* BUG: the count read before W5 */
+#endif
     /* W5: the swap, the commit point */
     atomic { shown[1 - published] = content[1 - published]; published = 1 - published }
 #ifdef PLANT_RECORD_AFTER_SWAP
@@ -289,15 +300,24 @@ proctype writer() {
     :: true -> skip
     fi;
 #endif
-    /* W6: record the readers inside (heavy fence, one load per slot); noexcept */
-    for (k : 0 .. SLOTS - 1) {
-      atomic {
-        if
-        :: epoch[k] % 2 == 1 -> recorded[k] = epoch[k]; must_wait = 1
-        :: else -> recorded[k] = NONE
-        fi
-      }
-    }
+    /* W6: record the readers inside (heavy fence, one load per slot); noexcept. First the
+       claimed count (full fence, one load): with no slot claimed nothing is recorded and no
+       heavy fence is issued -- a reader that claims later loads the new pointer. */
+#ifndef PLANT_CLAIM_CHECK_BEFORE_SWAP
+    atomic { any_claimed = claimed[0] || claimed[1] };
+#endif
+    if
+    :: !any_claimed -> skip                              /* records are all NONE already */
+    :: else ->
+       for (k : 0 .. SLOTS - 1) {
+         atomic {
+           if
+           :: epoch[k] % 2 == 1 -> recorded[k] = epoch[k]; must_wait = 1
+           :: else -> recorded[k] = NONE
+           fi
+         }
+       }
+    fi;
     atomic { replay = pend; pend = 0; applied = 0 }     /* replay_.swap(pending_) */
     goto next;
 thrown:

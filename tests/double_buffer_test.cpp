@@ -700,3 +700,104 @@ TEST_CASE("self-assignment and swap keep readers and writers working") {
   CHECK(*r.read() == std::vector<int>{2});
   CHECK(*other_r.read() == std::vector<int>{1});
 }
+
+// ---- 11. what a publish and a guard cost ------------------------------------------------------
+
+namespace {
+struct append_text {  // T = std::vector<std::string>: a heap-owning payload
+  std::string text;
+  void operator()(std::vector<std::string>& v) const { v.push_back(text); }
+};
+// Test doubles for the fence policy: count the heavy fences a publish issues; and an
+// asymmetric policy without membarrier, whose compiler-barrier light side must never run.
+struct counting_fence {
+  static inline std::atomic<int> heavy_calls{0};
+  static void light() noexcept { std::atomic_thread_fence(std::memory_order_seq_cst); }
+  static void heavy() noexcept {
+    heavy_calls.fetch_add(1);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+  }
+  static bool prepare() noexcept { return false; }
+};
+struct unprepared_asymmetric_fence {
+  static inline std::atomic<int> prepared_light_calls{0};
+  static void light() noexcept { std::atomic_thread_fence(std::memory_order_seq_cst); }
+  static void light_prepared() noexcept { prepared_light_calls.fetch_add(1); }
+  static void heavy() noexcept { std::atomic_thread_fence(std::memory_order_seq_cst); }
+  static bool prepare() noexcept { return false; }
+};
+}  // namespace
+
+TEST_CASE("a publish with no reader issues no heavy fence; an idle reader makes it pay one") {
+  using buffer = tandem::double_buffer<std::vector<std::string>, append_text, counting_fence>;
+  auto [w, r] = buffer::create();
+  { auto drop = std::move(r); }  // no reader at all
+  counting_fence::heavy_calls.store(0);
+  for (int i = 0; i < 10; ++i) {
+    w.push(append_text{"no reader " + std::to_string(i)});
+    w.publish();
+  }
+  CHECK(counting_fence::heavy_calls.load() == 0);
+  auto idle = w.reader();  // exists, never reads: it could enter at any moment
+  w.push(append_text{"idle reader"});
+  w.publish();
+#if !TANDEM_TSAN
+  CHECK(counting_fence::heavy_calls.load() == 1);
+#endif
+  CHECK(idle.read()->size() == 11);
+  CHECK(idle.read()->back() == "idle reader");
+}
+
+TEST_CASE("nested guards released outer-first keep the snapshot until the last one goes") {
+  auto [w, r] = tandem::make_double_buffer<std::vector<std::string>, append_text>();
+  std::optional<decltype(r.read())> outer;
+  outer.emplace(r.read());
+  auto inner = r.read();
+  w.push(append_text{"one"});
+  w.publish();    // does not wait (delayed swap); records the reader
+  outer.reset();  // the outer guard goes first: the read section must stay open
+  w.push(append_text{"two"});
+  CHECK_FALSE(w.try_publish());  // still inside the copy the writer needs
+  CHECK(inner->empty());
+  { auto drop = std::move(inner); }
+  CHECK(w.try_publish());
+  CHECK(*r.read() == std::vector<std::string>{"one", "two"});
+}
+
+TEST_CASE("without membarrier (fenced mode) readers, nested guards and waits still work") {
+  tandem::test::watchdog dog("double_buffer fenced mode");
+  using buffer =
+      tandem::double_buffer<std::vector<std::string>, append_text, unprepared_asymmetric_fence>;
+  unprepared_asymmetric_fence::prepared_light_calls.store(0);
+  auto [w, r] = buffer::create();
+  w.push(append_text{"a"});
+  w.publish();
+  {
+    auto outer = r.read();
+    auto inner = r.read();
+    CHECK(&*inner == &*outer);
+    w.push(append_text{"b"});
+    w.publish();
+    CHECK(*outer == std::vector<std::string>{"a"});
+  }
+  std::latch inside(1);
+  std::latch may_leave(1);
+  auto other = w.reader();
+  std::thread reader_thread([&] {
+    auto g = other.read();
+    inside.count_down();
+    may_leave.wait();
+  });
+  inside.wait();
+  w.push(append_text{"c"});
+  w.publish();  // records the other thread's guard
+  w.push(append_text{"d"});
+  std::thread releaser([&] { may_leave.count_down(); });
+  w.publish();  // waits for it (spin, yield, block) and is woken through the fenced path
+  releaser.join();
+  reader_thread.join();
+  CHECK(*r.read() == std::vector<std::string>{"a", "b", "c", "d"});
+  CHECK(unprepared_asymmetric_fence::prepared_light_calls.load() == 0);
+  auto moved = std::move(r);
+  CHECK_THROWS_AS((void)r.read(), std::logic_error);  // NOLINT(bugprone-use-after-move)
+}

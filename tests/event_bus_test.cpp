@@ -739,3 +739,68 @@ TEST_CASE("destroying a subscription while others remain on its topic allocates 
   CHECK(also_staying.pending() == 6);
   CHECK(bus.publish_from(also_staying, long_topic, tracked_message(std::string(40, 'e'))) == 0);
 }
+
+// ---- issue 17: the delivery path's data layout ------------------------------------------------
+
+TEST_CASE("a topic's first subscriber needs no list allocation: the list is its own entry") {
+  event_bus<tracked_message> bus;
+  std::optional<event_bus<tracked_message>::subscription> first;
+  {
+    const tandem::test::allocation_scope scope;
+    first.emplace(bus.subscribe(long_topic));
+    // The topic (one rc_map node and its Topic, which does not fit a small string) and the
+    // subscription's box (mailbox and own list entry); before issue 17 also a list.
+    CHECK(scope.count() <= 3);
+  }
+  CHECK(bus.publish(long_topic, tracked_message(std::string(40, 'a'))) == 1);
+  CHECK(bus.publish_from(*first, long_topic, tracked_message(std::string(40, 'x'))) == 0);
+  // A second subscriber copies the first's own entry into a real list (which then shares the
+  // first box's ownership), a third drops the entry of the first once it has left.
+  auto second = bus.subscribe(long_topic);
+  CHECK(bus.publish(long_topic, tracked_message(std::string(40, 'b'))) == 2);
+  first.reset();  // its box stays alive in the list until the next subscribe rebuilds it
+  CHECK(bus.subscriber_count(long_topic) == 1);
+  CHECK(bus.publish(long_topic, tracked_message(std::string(40, 'c'))) == 1);
+  auto third = bus.subscribe(long_topic);
+  CHECK(bus.publish(long_topic, tracked_message(std::string(40, 'd'))) == 2);
+  CHECK(second.pending() == 3);
+  CHECK(third.pending() == 1);
+  CHECK(second.receive().text == std::string(40, 'b'));
+  CHECK(third.receive().text == std::string(40, 'd'));
+  // The second leaves; the third is the only open entry of a real list; it leaves too: the
+  // topic goes. A new first subscriber gets its own entry again.
+  { auto gone = std::move(second); }
+  { auto gone = std::move(third); }
+  CHECK(bus.topic_count() == 0);
+  auto again = bus.subscribe(long_topic);
+  CHECK(bus.publish(long_topic, tracked_message(std::string(40, 'e'))) == 1);
+  CHECK(again.receive().text == std::string(40, 'e'));
+  CHECK(tracked_message::live == 0);
+}
+
+TEST_CASE("a bounded mailbox counts only what is queued, round after round") {
+  // The producers keep a cached count of what the receiver took (read again only when the
+  // cached one says full): a stale count must never refuse a message there is room for.
+  for (const overflow_policy policy :
+       {overflow_policy::drop_newest, overflow_policy::drop_oldest, overflow_policy::block}) {
+    event_bus<std::string> bus;
+    auto sub = bus.subscribe("t", 3, policy);
+    for (int round = 0; round < 50; ++round) {
+      for (int i = 0; i < 3; ++i) {
+        CHECK(bus.publish("t", std::string(40, 'a') + std::to_string(3 * round + i)) == 1);
+      }
+      if (policy != overflow_policy::block) {
+        // Full: drop_newest refuses, drop_oldest evicts the oldest (and accepts).
+        CHECK(bus.publish("t", std::string(40, 'z')) ==
+              (policy == overflow_policy::drop_oldest ? 1U : 0U));
+      }
+      const int first = policy == overflow_policy::drop_oldest ? 3 * round + 1 : 3 * round;
+      for (int i = first; i < 3 * round + 3; ++i) {
+        CHECK(sub.receive() == std::string(40, 'a') + std::to_string(i));
+      }
+      if (policy == overflow_policy::drop_oldest) CHECK(sub.receive() == std::string(40, 'z'));
+      CHECK(sub.pending() == 0);
+    }
+    CHECK(sub.dropped() == (policy == overflow_policy::block ? 0U : 50U));
+  }
+}

@@ -187,12 +187,17 @@ TEST_CASE("2: no resurrection: a get racing the last release gets a live entry o
   std::atomic<int> got_nothing{0};
   std::atomic<bool> bad{false};
   widened_map::handle owner;
+  widened_map::weak_handle observer;
   tandem::test::run_threads(2, [&](std::size_t thread) {
     for (int round = 0; round < rounds; ++round) {
       // Odd rounds: the get is inside the lock when the release starts. Even rounds: free race.
+      // Rounds 1 mod 4 also hold a weak handle, so the release drops the count to 0 first and
+      // then erases (the get meets a dying entry); without one (3 mod 4), the last release
+      // decides under the shard lock (release_sole), after the get's count.
       const bool widen = round % 2 == 1;
       if (thread == 0) {
         owner = map.try_emplace(round, round).first;
+        if (round % 4 == 1) observer = owner;
         window_widening_equal::in_lock = false;
         window_widening_equal::armed = widen;
       }
@@ -216,6 +221,10 @@ TEST_CASE("2: no resurrection: a get racing the last release gets a live entry o
       sync.arrive_and_wait();
       window_widening_equal::armed = false;
       if (thread == 1 && map.contains(round)) bad = true;  // both handles are gone now
+      if (thread == 0) {
+        if (observer.lock()) bad = true;  // erased: a weak handle never revives it
+        observer.reset();
+      }
       sync.arrive_and_wait();
     }
   });
@@ -236,10 +245,15 @@ TEST_CASE("3: an old handle's release never erases a newer entry with the same k
   std::atomic<int> replaced_dying_entry{0};
   std::atomic<bool> bad{false};
   widened_map::handle old_handle;
+  widened_map::weak_handle observer;
   tandem::test::run_threads(2, [&](std::size_t thread) {
     for (int round = 0; round < rounds; ++round) {
       if (thread == 0) {
         old_handle = map.try_emplace(5, round).first;
+        // Odd rounds hold a weak handle: the release then drops the count to 0 without the lock
+        // and erases after it (the insertion can meet the entry dead). Even rounds: the last
+        // release decides under the lock (release_sole) and sees the insertion's count.
+        if (round % 2 == 1) observer = old_handle;
         window_widening_equal::in_lock = false;
         window_widening_equal::armed = true;
       }
@@ -247,6 +261,7 @@ TEST_CASE("3: an old handle's release never erases a newer entry with the same k
       if (thread == 0) {
         wait_for(window_widening_equal::in_lock);  // the insertion below holds the lock
         old_handle.reset();                        // last release of the old entry
+        observer.reset();
         sync.arrive_and_wait();
       } else {
         auto [fresh, inserted] = map.try_emplace(5, -round - 1);
@@ -267,6 +282,7 @@ TEST_CASE("3: an old handle's release never erases a newer entry with the same k
   CHECK(tracked::live.load() == 0);
   INFO("rounds in which the insertion replaced a dying entry: " << replaced_dying_entry.load());
   CHECK(replaced_dying_entry.load() > rounds / 10);  // the race was really exercised
+  CHECK(replaced_dying_entry.load() <= rounds / 2);  // never without a weak handle (see above)
 }
 
 // ---- 4. get_or_insert_with -----------------------------------------------------------------
@@ -855,4 +871,184 @@ TEST_CASE("releasing handles and destroying the map call no Hash or KeyEqual") {
   held.clear();
   armed_flag::armed = false;
   SUCCEED("no Hash/KeyEqual call on a release path");
+}
+
+// ---- the last release under the shard lock (release_sole, issue 17) ------------------------
+
+TEST_CASE("the last release with a weak handle alive keeps the node for it (string keys, values)") {
+  tandem::rc_map<std::string, std::string> map(2);
+  const std::string key = "tenant-0042, long enough to own heap memory";
+  tandem::rc_map<std::string, std::string>::weak_handle weak;
+  {
+    auto h = map.get_or_insert_with(key, [] { return std::string(40, 'v'); });
+    weak = h;
+    CHECK(weak.lock() == h);
+  }  // the last handle: erased, its node kept for `weak`
+  CHECK(map.size() == 0);
+  CHECK_FALSE(map.contains(key));
+  CHECK_FALSE(weak.lock());  // reads the kept node (ASan: a freed node would be reported)
+  auto fresh = map.get_or_insert_with(key, [] { return std::string(40, 'w'); });
+  CHECK(*fresh == std::string(40, 'w'));
+  CHECK_FALSE(weak.lock());  // a new entry of the same key is another entry
+  weak.reset();
+  CHECK(fresh.use_count() == 1);
+}
+
+TEST_CASE("a weak handle's lock() racing the last release gets the live entry or nothing") {
+  tandem::test::watchdog dog("weak lock vs last release");
+  using map_type = tandem::rc_map<std::string, std::string>;
+  map_type map(1);
+  constexpr int rounds = 3000;
+  std::barrier sync(2);
+  std::atomic<bool> bad{false};
+  std::atomic<int> got_live{0};
+  map_type::handle owner;
+  map_type::weak_handle weak;
+  const std::string key = "tenant-0007, long enough to own heap memory";
+  const std::string value(48, 'x');
+  tandem::test::run_threads(2, [&](std::size_t thread) {
+    for (int round = 0; round < rounds; ++round) {
+      if (thread == 0) {
+        owner = map.get_or_insert_with(key, [&] { return value; });
+        weak = owner;
+      }
+      sync.arrive_and_wait();
+      if (thread == 0) {
+        owner.reset();  // the last handle, unless the lock() below came first
+      } else {
+        auto locked = weak.lock();
+        if (locked) {
+          got_live.fetch_add(1);
+          // Live: its value is intact and the key maps to it while we hold it.
+          auto again = map.get(key);
+          if (*locked != value || !again || !(*again == locked)) bad = true;
+        }
+      }
+      sync.arrive_and_wait();
+      if (thread == 1) {
+        if (map.contains(key) || map.size() != 0 || weak.lock()) bad = true;
+      }
+      sync.arrive_and_wait();
+      if (thread == 0) weak.reset();
+    }
+  });
+  CHECK_FALSE(bad.load());
+  INFO("lock() calls that found the entry live: " << got_live.load());
+  CHECK(map.size() == 0);
+}
+
+TEST_CASE("create + erase churn with string keys and values: each round builds once, frees all") {
+  // Every create here takes the claimed-build path and every release the release_sole path;
+  // the tracked count shows each value destroyed exactly once, ASan/LSan the keys and nodes.
+  tracked::live = 0;
+  tandem::rc_map<std::string, tracked> map(4);
+  for (int round = 0; round < 200; ++round) {
+    const std::string key = "tenant-" + std::to_string(1000 + round % 7) + ", with a heap key";
+    int makes = 0;
+    {
+      auto h = map.get_or_insert_with(key, [&] {
+        ++makes;
+        return tracked(round);
+      });
+      auto copy = h;  // not the last: a plain decrement
+      CHECK(h.use_count() == 2);
+      CHECK(tracked::live == 1);
+    }
+    CHECK(makes == 1);
+    CHECK(tracked::live == 0);
+    CHECK(map.size() == 0);
+  }
+}
+
+// ---- node memory: one spare per thread (issue 17) -------------------------------------------
+
+namespace {
+// A key whose construction from a string_view throws once armed (after the node's memory is
+// taken): the creation must give that memory back.
+struct throwing_key {
+  static inline bool armed = false;
+  std::string text;
+  explicit throwing_key(std::string t) : text(std::move(t)) {}
+  throwing_key(const throwing_key& other) : text(other.text) {
+    if (armed) throw std::runtime_error("K's copy constructor throws");
+  }
+  throwing_key(throwing_key&&) noexcept = default;
+  throwing_key& operator=(const throwing_key&) = delete;
+  throwing_key& operator=(throwing_key&&) = delete;
+  friend bool operator==(const throwing_key& a, const throwing_key& b) { return a.text == b.text; }
+};
+struct throwing_key_hash {
+  std::size_t operator()(const throwing_key& k) const noexcept {
+    return std::hash<std::string>{}(k.text);
+  }
+};
+}  // namespace
+
+TEST_CASE("create + erase churn reuses this thread's spare node: no allocation for the node") {
+  tandem::rc_map<int, int> map(4);
+  {
+    auto warm = map.get_or_insert_with(1, [] { return 1; });
+  }  // frees a node: the spare
+  for (int round = 0; round < 100; ++round) {
+    const tandem::test::allocation_scope scope;
+    {
+      auto h = map.get_or_insert_with(round % 5, [&] { return round; });
+      CHECK(*h == round);
+    }
+    CHECK(scope.count() == 0);  // the node came from the spare and went back to it
+  }
+  // String keys and values: only K's and V's own allocations remain.
+  tandem::rc_map<std::string, std::string> strings(4);
+  const std::string key = "tenant-0042, long enough to own heap memory";
+  {
+    auto warm = strings.get_or_insert_with(key, [] { return std::string(40, 'v'); });
+  }
+  const tandem::test::allocation_scope scope;
+  {
+    auto h = strings.get_or_insert_with(key, [] { return std::string(40, 'v'); });
+  }
+  CHECK(scope.count() == 2);  // the key's copy and the value; not the node
+}
+
+TEST_CASE("a K constructor that throws after the node memory is taken leaves no entry, no leak") {
+  tandem::rc_map<throwing_key, std::string, throwing_key_hash> map(2);
+  const throwing_key key("a key long enough to own heap memory, copied into the node");
+  {
+    auto warm = map.get_or_insert_with(key, [] { return std::string(40, 'v'); });
+  }  // spare
+  throwing_key::armed = true;
+  CHECK_THROWS_AS(map.get_or_insert_with(key, [] { return std::string(40, 'w'); }),
+                  std::runtime_error);  // with the spare taken
+  CHECK_THROWS_AS(map.get_or_insert_with(key, [] { return std::string(40, 'w'); }),
+                  std::runtime_error);  // the spare was given back: taken again
+  throwing_key::armed = false;
+  CHECK(map.size() == 0);
+  auto h = map.get_or_insert_with(key, [] { return std::string(40, 'x'); });
+  CHECK(*h == std::string(40, 'x'));
+  CHECK(map.size() == 1);
+}
+
+TEST_CASE("spare nodes of threads that end, or only release, are freed (LSan checks)") {
+  tandem::test::watchdog dog("spare nodes at thread exit");
+  tandem::rc_map<std::string, std::string> map(4);
+  std::vector<tandem::rc_map<std::string, std::string>::handle> made_here;
+  for (int i = 0; i < 4; ++i) {
+    made_here.push_back(map.get_or_insert_with("made by the test thread " + std::to_string(i),
+                                               [] { return std::string(40, 'v'); }));
+  }
+  tandem::test::run_threads(4, [&](std::size_t i) {
+    // Creates and erases (keeps a spare until it ends), then releases a node it did not make.
+    for (int round = 0; round < 50; ++round) {
+      auto h = map.get_or_insert_with("thread " + std::to_string(i) + " key, heap-owning",
+                                      [] { return std::string(40, 'w'); });
+    }
+    made_here[i].reset();  // the last handle, released on this thread
+  });
+  std::thread only_releases([&] {
+    // The inner thread never creates a node of this map type: its release frees at once.
+    auto h = map.get_or_insert_with("made here, but", [] { return std::string(40, 'x'); });
+    std::thread([moved = std::move(h)]() mutable { moved.reset(); }).join();
+  });
+  only_releases.join();
+  CHECK(map.size() == 0);
 }

@@ -635,6 +635,34 @@ TEST_CASE("registry: the default string hash reads only the key's bytes, for eve
   CHECK(std::adjacent_find(seen.begin(), seen.end()) == seen.end());  // all distinct
 }
 
+TEST_CASE("registry: string keys differing in any one byte are different entries, any length") {
+  // The default string_equal's comparison runs inline on the hit path, by 8-byte words; this
+  // sweeps every length around the word sizes and every position, with exact-size heap buffers
+  // (under ASan an over-read of one byte fails the test) and a hash under which all keys
+  // collide, so that each lookup compares the key with every other key of its length.
+  for (std::size_t length = 0; length <= 72; ++length) {
+    registry<counter, std::string, same_hash, tandem::string_equal> r;
+    const auto base = std::make_unique<char[]>(length == 0 ? 1 : length);
+    for (std::size_t i = 0; i < length; ++i) base[i] = static_cast<char>('a' + i % 26);
+    const std::string_view base_view(base.get(), length);
+    (void)r.get_or_create_with(base_view, [] { return counter{-1}; });
+    for (std::size_t position = 0; position < length; ++position) {
+      const auto variant = std::make_unique<char[]>(length);
+      std::copy(base.get(), base.get() + length, variant.get());
+      variant[position] = static_cast<char>(variant[position] ^ 0x20);
+      const std::string_view view(variant.get(), length);
+      const int id = static_cast<int>(position);
+      CHECK(r.get_or_create_with(view, [id] { return counter{id}; })->value == id);
+      CHECK(r.find(view)->value == id);
+    }
+    CHECK(r.find(base_view)->value == -1);
+    CHECK(r.size() == length + 1);
+    // A prefix or an extension of a key is another key.
+    CHECK(!r.contains(base_view.substr(0, length == 0 ? 0 : length - 1)) == (length != 0));
+    CHECK(!r.contains(std::string(base_view) + "a"));
+  }
+}
+
 TEST_CASE("registry: many entries survive table growth and tombstones") {
   registry<counter, int> r;
   for (int i = 0; i < 2000; ++i) (void)r.get_or_create_with(i, [i] { return counter{i}; });

@@ -197,6 +197,88 @@ TEST_CASE("make asking for its own cell throws recursive_creation_error and pois
   CHECK(cell.get_or_init([] { return 9; }) == 9);
 }
 
+// ---- claim_unshared + build_claimed: the creator of a fresh cell skips the compare-and-swap --
+
+TEST_CASE("a claimed cell is built by build_claimed; a thread that finds it meanwhile waits") {
+  tandem::test::watchdog dog("once_cell claim + waiter");
+  for (int round = 0; round < 20; ++round) {
+    once_cell<std::string> cell;
+    cell.claim_unshared();  // as a container does before publishing the cell
+    CHECK_FALSE(cell.is_ready());
+    signal waiting{0};
+    std::atomic<int> other_makes{0};
+    std::string seen;
+    std::thread waiter([&] {
+      raise(waiting);
+      seen = cell.get_or_init([&] {
+        other_makes.fetch_add(1);
+        return std::string("the waiter's own value, long enough to own heap memory");
+      });
+    });
+    spin_until(waiting);
+    const std::string& built = cell.build_claimed(
+        [] { return std::string("the builder's value, long enough to own heap memory"); });
+    waiter.join();
+    CHECK(built == "the builder's value, long enough to own heap memory");
+    CHECK(seen == built);
+    CHECK(other_makes == 0);  // once a make returned, no other make runs
+  }
+}
+
+TEST_CASE("a throwing build_claimed leaves the cell empty and a waiter builds with its own make") {
+  tandem::test::watchdog dog("once_cell claim + throw");
+  for (int round = 0; round < 20; ++round) {
+    once_cell<std::string> cell;
+    cell.claim_unshared();
+    signal waiting{0};
+    std::string seen;
+    std::thread waiter([&] {
+      raise(waiting);
+      seen = cell.get_or_init(
+          [] { return std::string("built by the waiter after the claimed build failed"); });
+    });
+    spin_until(waiting);
+    CHECK_THROWS_AS(cell.build_claimed([]() -> std::string {
+      for (int spin = 0; spin < 100; ++spin) std::this_thread::yield();  // let the waiter wait
+      throw std::runtime_error("the claimed build fails");
+    }),
+                    std::runtime_error);
+    waiter.join();
+    CHECK(seen == "built by the waiter after the claimed build failed");
+    REQUIRE(cell.get() != nullptr);
+    CHECK(*cell.get() == seen);
+  }
+  // With nobody waiting, the cell is simply empty again, and the next call builds.
+  once_cell<int> alone;
+  alone.claim_unshared();
+  CHECK_THROWS_AS(alone.build_claimed([]() -> int { throw std::runtime_error("fails"); }),
+                  std::runtime_error);
+  CHECK_FALSE(alone.is_ready());
+  CHECK(alone.get_or_init([] { return 7; }) == 7);
+}
+
+TEST_CASE("a claimed build whose make needs its own cell throws, naming the chain") {
+  tandem::test::watchdog dog("once_cell claim + recursion", std::chrono::seconds(20));
+  once_cell<int> a;
+  once_cell<int> b;
+  a.set_label(&label_of, "a");
+  b.set_label(&label_of, "b");
+  a.claim_unshared();
+  try {
+    (void)a.build_claimed(
+        [&] { return b.get_or_init([&] { return a.get_or_init([] { return 1; }); }); });
+    FAIL("no recursive_creation_error");
+  } catch (const recursive_creation_error& error) {
+    const std::string what = error.what();
+    INFO(what);
+    CHECK(what.find("\"a\" -> \"b\" -> \"a\"") != std::string::npos);
+  }
+  CHECK_FALSE(a.is_ready());
+  CHECK_FALSE(b.is_ready());
+  CHECK(a.get_or_init([] { return 2; }) == 2);  // nothing poisoned, the thread's stack is clean
+  CHECK(b.get_or_init([&] { return a.get_or_init([] { return 3; }) + 1; }) == 3);
+}
+
 TEST_CASE("a recursion through other cells on one thread throws, naming the chain") {
   tandem::test::watchdog dog("once_cell recursion through cells", std::chrono::seconds(20));
   once_cell<int> a;

@@ -50,7 +50,7 @@ TEST_CASE("enter and leave change only the reader's own epoch and never allocate
     CHECK_FALSE(epochs::inside(mine));
   }
   CHECK(allocations.count() == 0);
-  CHECK(mine->epoch.load() == 2000);
+  CHECK(mine->epoch.load() == 4000);  // +1 on enter, +3 on leave: bit 1 never changes
   CHECK(other->epoch.load() == other_before);
   registry.release(mine);
   registry.release(other);
@@ -138,11 +138,113 @@ TEST_CASE("recording the readers inside never allocates, however many are inside
 TEST_CASE("a slot records the thread inside it, and forgets it on leave") {
   epochs registry;
   auto& s = registry.claim();
-  CHECK(epochs::owner(s) == std::thread::id{});
+  CHECK_FALSE(epochs::opened_by_this_thread(s));
   epochs::enter(s);
-  CHECK(epochs::owner(s) == std::this_thread::get_id());
+  CHECK(epochs::opened_by_this_thread(s));
+  std::thread other([&] { CHECK_FALSE(epochs::opened_by_this_thread(s)); });
+  other.join();
   registry.leave(s);
-  CHECK(epochs::owner(s) == std::thread::id{});
+  CHECK_FALSE(epochs::opened_by_this_thread(s));
+  CHECK(epochs::try_enter(s));  // the fast path records the thread too
+  CHECK(epochs::opened_by_this_thread(s));
+  registry.leave(s);
+  registry.release(s);
+}
+
+TEST_CASE("thread identities are distinct between live threads and stable within one") {
+  const auto mine = tandem::detail::thread_identity();
+  CHECK(mine != 0);
+  CHECK(tandem::detail::thread_identity() == mine);
+  std::uintptr_t other_identity = 0;
+  std::thread other([&] { other_identity = tandem::detail::thread_identity(); });
+  other.join();
+  CHECK(other_identity != 0);
+  CHECK(other_identity != mine);
+}
+
+TEST_CASE("try_enter refuses nested sections and the detached slot, changing nothing") {
+  epochs registry;
+  auto& s = registry.claim();
+  REQUIRE(epochs::try_enter(s));
+  const auto inside_epoch = s->epoch.load();
+  CHECK_FALSE(epochs::try_enter(s));  // already inside
+  CHECK(s->epoch.load() == inside_epoch);
+  epochs::enter_nested(s);
+  registry.leave(s);  // ends the nested section only
+  CHECK(epochs::inside(s));
+  registry.leave(s);
+  CHECK_FALSE(epochs::inside(s));
+  auto& detached = epochs::detached();
+  const auto detached_epoch = detached->epoch.load();
+  CHECK_FALSE(epochs::try_enter(detached));
+  CHECK(detached->epoch.load() == detached_epoch);
+  registry.release(s);
+}
+
+namespace {
+// A fence policy that counts its heavy fences (a test double for "what does a publish cost").
+struct counting_fence {
+  static inline std::atomic<int> heavy_calls{0};
+  static void light() noexcept { std::atomic_thread_fence(std::memory_order_seq_cst); }
+  static void heavy() noexcept {
+    heavy_calls.fetch_add(1);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+  }
+  static bool prepare() noexcept { return false; }
+};
+// An asymmetric policy whose membarrier is "unavailable": its compiler-barrier light side must
+// never be used (fenced mode). Counts the misuse instead of breaking silently.
+struct unprepared_asymmetric_fence {
+  static inline std::atomic<int> prepared_light_calls{0};
+  static void light() noexcept { std::atomic_thread_fence(std::memory_order_seq_cst); }
+  static void light_prepared() noexcept { prepared_light_calls.fetch_add(1); }
+  static void heavy() noexcept { std::atomic_thread_fence(std::memory_order_seq_cst); }
+  static bool prepare() noexcept { return false; }
+};
+}  // namespace
+
+TEST_CASE("recording with no claimed reader slot issues no heavy fence") {
+  using registry_type = tandem::sync::reader_epochs<counting_fence>;
+  registry_type registry;
+  counting_fence::heavy_calls.store(0);
+  registry.record_readers_inside();
+  CHECK(registry.heavy_fences() == 0);
+  auto& s = registry.claim();  // an idle reader: it could enter at any time
+  registry.record_readers_inside();
+  CHECK(registry.heavy_fences() == 1);
+  registry.release(s);
+  registry.record_readers_inside();  // its reader is gone again
+  CHECK(registry.heavy_fences() == 1);
+#if !TANDEM_TSAN
+  CHECK(counting_fence::heavy_calls.load() == 1);
+#endif
+}
+
+TEST_CASE("without membarrier, readers take the fenced path and still exclude the writer") {
+  tandem::test::watchdog dog("fenced mode");
+  using registry_type = tandem::sync::reader_epochs<unprepared_asymmetric_fence>;
+  unprepared_asymmetric_fence::prepared_light_calls.store(0);
+  registry_type registry;
+  auto& s = registry.claim();
+#if TANDEM_TSAN
+  // TSan builds use seq_cst operations instead of fences: there is no fenced mode.
+  CHECK_FALSE(registry.fenced());
+  REQUIRE(registry_type::try_enter(s));
+#else
+  CHECK(registry.fenced());
+  CHECK_FALSE(registry_type::try_enter(s));  // fenced mode: always the slow path
+  registry_type::enter(s);
+#endif
+  CHECK(registry_type::inside(s));
+  registry.record_readers_inside();
+  CHECK(registry.recorded_count() == 1);
+  std::thread writer([&] { registry.wait_for_recorded_readers(); });
+  while (!registry.writer_is_waiting()) std::this_thread::yield();
+  registry.leave(s);  // must wake the blocked writer through the fenced path
+  writer.join();
+  CHECK(registry.recorded_count() == 0);
+  CHECK_FALSE(registry_type::inside(s));
+  CHECK(unprepared_asymmetric_fence::prepared_light_calls.load() == 0);
   registry.release(s);
 }
 
@@ -186,7 +288,7 @@ TEST_CASE("a section another thread opened is never mistaken for the waiter's ow
   tandem::test::watchdog dog("owner is exact");
   epochs registry;
   auto& s = registry.claim();
-  // This thread used the slot before: its own last write to the owner is the clear in leave().
+  // This thread used the slot before: it wrote the owner and left (no clear on leave).
   epochs::enter(s);
   registry.leave(s);
   std::latch inside(1);
@@ -362,6 +464,11 @@ TEST_CASE("readers never see an object the writer retired (asymmetric fence)") {
 
 TEST_CASE("readers never see an object the writer retired (portable fence)") {
   check_readers_never_see_a_retired_object<symmetric_fence>();
+}
+
+TEST_CASE("readers never see an object the writer retired (fenced mode: no membarrier)") {
+  check_readers_never_see_a_retired_object<unprepared_asymmetric_fence>();
+  CHECK(unprepared_asymmetric_fence::prepared_light_calls.load() == 0);
 }
 
 TEST_CASE("asymmetric_fence reports whether membarrier is in use and both halves run") {

@@ -8,6 +8,7 @@
 //   context make_context()                    per-thread state (a reader handle, RCU registration)
 //   bool read(context&, std::uint64_t key)    lookup; true when found
 //   void write(context&, key, value)          assign to an existing key (the key set never changes)
+// (urcu_lfht_map also has erase(context&, key), for double_buffer_map_bench's writer.)
 // Peers are compiled in only when found (TANDEM_BENCH_HAVE_* from bench/CMakeLists.txt).
 #pragma once
 
@@ -286,6 +287,18 @@ struct urcu_lfht_map {
     const bool found = cds_lfht_iter_get_node(&iter) != nullptr;
     urcu_memb_read_unlock();
     return found;
+  }
+  void erase(context&, key_type k) {
+    urcu_memb_read_lock();
+    cds_lfht_iter iter;
+    cds_lfht_lookup(table, hash(k), &match, &k, &iter);
+    cds_lfht_node* found = cds_lfht_iter_get_node(&iter);
+    const bool removed = found != nullptr && cds_lfht_del(table, found) == 0;
+    urcu_memb_read_unlock();
+    if (removed) {
+      urcu_memb_call_rcu(&reinterpret_cast<node*>(found)->rcu,
+                         [](rcu_head* head) { delete caa_container_of(head, node, rcu); });
+    }
   }
   void write(context&, key_type k, mapped_type v) {
     auto* fresh = new node{{}, k, v, {}};

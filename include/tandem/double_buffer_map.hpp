@@ -13,20 +13,38 @@
 //   w.publish();                                  // readers now see both changes at once
 //   if (auto g = r.read(); const route* x = g.find(10)) use(*x);   // or r.get(10)
 //
-// Algorithm: the state is a std::unordered_map<K, V, Hash, KeyEqual> held twice by a
-// double_buffer (see double_buffer.hpp for the reader/writer protocols, the memory orders
-// and what blocks when). The writer's methods log map operations; publish() applies them to
-// the hidden copy, swaps, and replays them on the other copy at the next publish. A replay
-// that throws is retried by the next publish with the same logged operation, so a replay
-// moves out of the log only in its last step, the one that cannot fail any more:
-//  1. insert(k, v): the call moves k and v into a map node built at once (in a small writer-
-//     only scratch map, then extracted as a node handle: this hashes k and allocates the
-//     node). The first copy gets try_emplace(node.key(), node.mapped()) (copies); the
-//     second gets insert(std::move(node)): it only links the node the log owns, and if it
-//     throws (bad_alloc growing the buckets, Hash), the node stays in the log for the retry.
-//     insert never overwrites.
-//  2. insert_or_assign(k, v): the same node. The first copy gets insert_or_assign(key,
-//     mapped) (copies). The second: find the key; if absent, insert(std::move(node)) as in 1;
+// The inner map is a template parameter (default std::unordered_map<K, V, Hash, KeyEqual>):
+// boost::unordered_flat_map, absl::flat_hash_map or any map the concept
+// double_buffer_inner_map accepts. Readers then look up at that map's speed: a guard plus the
+// inner map's own find, nothing else (`double_buffer_map_over<Map>` takes K, V, Hash and
+// KeyEqual from Map).
+//
+//   using routes = tandem::double_buffer_map_over<boost::unordered_flat_map<std::uint64_t, route>>;
+//   auto [w, r] = routes::create();
+//
+// Algorithm: the state is the inner map held twice by a double_buffer (see double_buffer.hpp
+// for the reader/writer protocols, the memory orders and what blocks when). The writer's
+// methods log map operations; publish() applies them to the hidden copy, swaps, and replays
+// them on the other copy at the next publish. A replay that throws is retried by the next
+// publish with the same logged operation, so a replay moves out of the log only in its last
+// step, the one that cannot fail any more. Two paths, chosen by whether the inner map has node
+// handles (node_type, extract, insert(node_type&&): std::unordered_map, absl::flat_hash_map)
+// or not (boost::unordered_flat_map):
+//  1. insert(k, v), with node handles: the call moves k and v into a map node built at once
+//     (in a small writer-only scratch map, then extracted as a node handle: this hashes k and
+//     allocates the node). The first copy gets try_emplace(node.key(), node.mapped())
+//     (copies); the second gets insert(std::move(node)): it only links (or, in a flat map,
+//     moves in) what the log owns, and if it throws (bad_alloc growing the table, Hash) the
+//     node stays in the log for the retry. insert never overwrites.
+//     Without node handles: the call moves k and v into the log (no hashing, no allocation
+//     but the log's). The first copy gets try_emplace(k, v) (copies). The replay: find(k)
+//     (present: done; may throw, nothing moved); then, when Hash and KeyEqual are nothrow
+//     invocable, try_emplace(std::move(k), std::move(v)) -- the commit: growing the table
+//     (bad_alloc) comes before the element is built (the Map requirement below), and after
+//     that K and V move without throwing; otherwise try_emplace(k, v) (copies: a throw
+//     leaves k and v whole for the retry).
+//  2. insert_or_assign(k, v): the same node (or the same logged k and v). The first copy gets
+//     insert_or_assign(k, v) (copies). The second: find the key; if absent, insert as in 1;
 //     if present, move-assign the value when V's move assignment is noexcept (it cannot
 //     fail: the last step), else copy-assign it (a throwing copy leaves the logged value
 //     whole for the retry).
@@ -35,32 +53,42 @@
 //     it selected are recorded; then those keys are erased. The second copy erases exactly
 //     the recorded keys: the predicate never runs twice, so a stateful or non-deterministic
 //     predicate cannot make the copies diverge (evmap had to make `retain` unsafe for this).
-// This header contains no synchronisation of its own.
+// Lookups (read_guard::find/contains, reader::get/contains) call the inner map's find with the
+// caller's key as it is (when Hash and KeyEqual are transparent and Map's find takes it) and
+// nothing else. This header contains no synchronisation of its own.
 //
 // Guarantees (beyond double_buffer's):
-//  - Both copies are built with copies of the same Hash and KeyEqual objects (stateful
-//    functors such as seeded hashes behave the same on both).
-//  - Exceptions: every operation gives the strong guarantee on a copy (std::unordered_map's
-//    single-element insertions do; erase_if decides everything before erasing; V's copy
-//    assignment, which insert_or_assign uses on an existing key, must give it too), so
-//    double_buffer's rules apply: an operation that throws when first applied (a throwing
-//    copy of K or V, Hash, KeyEqual, the predicate, or bad_alloc) is dropped and the exception
-//    leaves publish(); one that throws when replayed (bad_alloc, Hash, V's copy assignment)
-//    leaves publish() and is retried by the next publish() with its key and value intact.
-//    Readers only ever see the published copy. (Hash and KeyEqual may throw when a key is
-//    inserted or looked up, but not when it is erased: std::unordered_map's erase gives no
-//    guarantee then.) insert() and insert_or_assign() build their node when called: they
-//    may throw bad_alloc or the Hash's exception, and then log nothing.
+//  - Both copies are built as Map(bucket_count, hash, equal) with copies of the same Hash and
+//    KeyEqual objects (stateful functors such as seeded hashes behave the same on both).
+//  - Exceptions: every operation gives the strong guarantee on a copy as long as the inner
+//    map's single-element insertion does (std::unordered_map's does; absl::flat_hash_map's
+//    and boost::unordered_flat_map's do unless Hash throws while the table grows -- Boost
+//    documents only the basic guarantee then, so with those maps Hash must not throw on
+//    insertion); erase_if decides everything before erasing; V's copy assignment, which
+//    insert_or_assign uses on an existing key, must give it too. So double_buffer's rules
+//    apply: an operation that throws when first applied (a throwing copy of K or V, Hash,
+//    KeyEqual, the predicate, or bad_alloc) is dropped and the exception leaves publish();
+//    one that throws when replayed (bad_alloc, Hash, KeyEqual, a copy of K or V, V's copy
+//    assignment) leaves publish() and is retried by the next publish() with its key and
+//    value intact. Readers only ever see the published copy. (Hash and KeyEqual may throw
+//    when a key is inserted or looked up, but not when it is erased: std::unordered_map's
+//    erase gives no guarantee then.) With node handles, insert() and insert_or_assign() build
+//    their node when called: they may throw bad_alloc or the Hash's exception, and then log
+//    nothing; without, they throw only bad_alloc (the log growing), and log nothing then.
 //  - K and V must be nothrow move constructible (operations live in the writer's log).
+//  - Map requirement the concept cannot check: for a map with node handles, an
+//    insert(node_type&&) that throws keeps the node in its argument; for one without, a
+//    try_emplace(K&&, V&&) that throws has not moved from its arguments (true of open-
+//    addressing maps, which find room before they build the element).
 //  - Moved-from readers and writers throw std::logic_error from every operation except
 //    pending() (0), destruction and assignment; see double_buffer.hpp. Assignments read their
 //    source completely before releasing their old state.
 //
 // Costs: two maps (every key and value stored twice) + the log of the current and previous
-// batch (each logged insert holds one node with one K and one V, which the replay links into
-// the second copy; erase_if holds the erased keys) + the writer's empty scratch map. A lookup
-// costs one read guard (see double_buffer.hpp) plus one hash lookup; take one guard for many
-// lookups to pay the guard once.
+// batch (each logged insert holds one node, or one K and one V, which the replay puts into
+// the second copy; erase_if holds the erased keys) + with node handles, the writer's empty
+// scratch map. A lookup costs one read guard (see double_buffer.hpp) plus the inner map's
+// find; take one guard for many lookups to pay the guard once.
 //
 // Memory ordering: none here; all of it is double_buffer's (see its "Memory ordering").
 #pragma once
@@ -118,33 +146,82 @@ template <class Pred, class K, class V>
 concept double_buffer_map_predicate =
     std::move_constructible<Pred> && std::predicate<Pred&, const K&, const V&>;
 
+// What double_buffer_map needs of its inner map (both copies are Maps): the same K, V, Hash
+// and KeyEqual; a constructor Map(bucket_count, hash, equal); find (const and not), begin/end
+// over std::pair<const K, V>, size, empty; try_emplace (copying and moving), insert_or_assign,
+// erase by key, clear. With node handles (node_type, extract(const_iterator),
+// insert(node_type&&), node.key()/mapped()) the replay links the logged node; without, it
+// moves (or copies) the logged key and value in. std::unordered_map, boost::unordered_flat_map
+// and absl::flat_hash_map qualify. See the header comment for the two requirements no concept
+// can check.
+template <class Map>
+concept double_buffer_inner_map_with_nodes = requires {
+  typename Map::node_type;
+}
+&&requires(Map& map, typename Map::node_type& node, typename Map::const_iterator where) {
+  { map.extract(where) } -> std::same_as<typename Map::node_type>;
+  map.insert(std::move(node));
+  node.key();
+  node.mapped();
+};
+
+template <class Map, class K, class V, class Hash, class KeyEqual>
+concept double_buffer_inner_map = std::is_object_v<Map> && std::destructible<Map> &&
+    std::same_as<typename Map::key_type, K> && std::same_as<typename Map::mapped_type, V> &&
+    std::same_as<typename Map::hasher, Hash> && std::same_as<typename Map::key_equal, KeyEqual> &&
+    std::same_as<typename Map::value_type, std::pair<const K, V>> &&
+    std::constructible_from<Map, std::size_t, const Hash&, const KeyEqual&> &&
+    requires(Map& map, const Map& cmap, const K& key, K& moved_key, const V& value,
+             V& moved_value) {
+  { cmap.find(key) } -> std::same_as<typename Map::const_iterator>;
+  { map.find(key) } -> std::same_as<typename Map::iterator>;
+  { cmap.begin() } -> std::same_as<typename Map::const_iterator>;
+  { cmap.end() } -> std::same_as<typename Map::const_iterator>;
+  { map.end() } -> std::same_as<typename Map::iterator>;
+  { cmap.find(key) == cmap.end() } -> std::convertible_to<bool>;
+  { cmap.find(key)->second } -> std::convertible_to<const V&>;
+  { map.find(key)->second } -> std::same_as<V&>;
+  { cmap.size() } -> std::convertible_to<std::size_t>;
+  { cmap.empty() } -> std::convertible_to<bool>;
+  map.try_emplace(key, value);
+  map.try_emplace(std::move(moved_key), std::move(moved_value));
+  map.insert_or_assign(key, value);
+  map.erase(key);
+  map.clear();
+};
+
 // The requirements are named concepts on the class template (and on make_double_buffer_map),
 // so that a bad parameter's first error names tandem's requirement: K and V are copied into
 // both maps and kept in the op log (copy constructible, nothrow move constructible); Hash and
-// KeyEqual are copied into both maps.
+// KeyEqual are copied into both maps; Map is a double_buffer_inner_map over K, V, Hash, KeyEqual.
 template <class K, class V, class Hash = default_hash<K>, class KeyEqual = default_key_equal<K>,
+          class Map = std::unordered_map<K, V, Hash, KeyEqual>,
           sync::fence_policy Fence = sync::asymmetric_fence>
 requires double_buffer_map_key<K> && double_buffer_map_value<V> &&
-    double_buffer_map_hash<Hash, K> && double_buffer_map_key_equal<KeyEqual, K>
+    double_buffer_map_hash<Hash, K> && double_buffer_map_key_equal<KeyEqual, K> &&
+    double_buffer_inner_map<Map, K, V, Hash, KeyEqual>
 class double_buffer_map {
  public:
   using key_type = K;
   using mapped_type = V;
   using hasher = Hash;
   using key_equal = KeyEqual;
-  using map_type = std::unordered_map<K, V, Hash, KeyEqual>;
+  using map_type = Map;
   using value_type = typename map_type::value_type;
   using const_iterator = typename map_type::const_iterator;
+  // Whether the replay links logged node handles (true) or moves/copies logged keys and values
+  // in (false); see the header comment.
+  static constexpr bool uses_node_handles = double_buffer_inner_map_with_nodes<Map>;
 
  private:
   // ---- the operations in the log ---------------------------------------------------------
-  using node_type = typename map_type::node_type;
 
-  // Both own their key and value in a node handle from the moment they are logged. The
-  // replay (second) links that node into the map, which either succeeds or leaves the node
-  // in the op: a retry always finds its key and value whole.
-  struct insert_op {
-    node_type node;
+  // Maps with node handles: both ops own their key and value in a node handle from the moment
+  // they are logged. The replay (second) links that node into the map, which either succeeds
+  // or leaves the node in the op: a retry always finds its key and value whole.
+  template <class Node>
+  struct insert_node_op {
+    Node node;
     void first(map_type& map) & { map.try_emplace(node.key(), node.mapped()); }
     void second(map_type& map) && {
       // The commit: links the node if the key is absent. Throws (bad_alloc growing the
@@ -153,20 +230,89 @@ class double_buffer_map {
       [[maybe_unused]] auto result = map.insert(std::move(node));
     }
   };
-  struct insert_or_assign_op {
-    node_type node;
+  template <class Node>
+  struct insert_or_assign_node_op {
+    Node node;
     void first(map_type& map) & { map.insert_or_assign(node.key(), node.mapped()); }
     void second(map_type& map) && {
       const auto existing = map.find(node.key());  // may throw (Hash, KeyEqual): nothing moved
       if (existing == map.end()) {
-        [[maybe_unused]] auto result = map.insert(std::move(node));  // as insert_op
-      } else if constexpr (std::is_nothrow_move_assignable_v<V>) {
-        existing->second = std::move(node.mapped());  // cannot fail: the last step may move
+        [[maybe_unused]] auto result = map.insert(std::move(node));  // as insert_node_op
       } else {
-        existing->second = node.mapped();  // may throw: the logged value stays whole
+        assign_last(existing->second, node.mapped());
       }
     }
   };
+
+  // Maps without node handles: both ops own a K and a V. The replay moves them into the map
+  // only in a step that cannot fail any more (see put_absent).
+  struct insert_value_op {
+    K key;
+    V value;
+    void first(map_type& map) & { map.try_emplace(key, value); }
+    void second(map_type& map) && {
+      if (map.find(key) != map.end()) return;  // may throw (Hash, KeyEqual): nothing moved
+      put_absent(map, key, value);
+    }
+  };
+  struct insert_or_assign_value_op {
+    K key;
+    V value;
+    void first(map_type& map) & { map.insert_or_assign(key, value); }
+    void second(map_type& map) && {
+      const auto existing = map.find(key);  // may throw (Hash, KeyEqual): nothing moved
+      if (existing == map.end()) {
+        put_absent(map, key, value);
+      } else {
+        assign_last(existing->second, value);
+      }
+    }
+  };
+
+  // Hashing and comparing keys cannot throw: then a moving try_emplace can only fail before it
+  // touches its arguments (the Map requirement in the header comment).
+  static constexpr bool nothrow_key_ops =
+      std::is_nothrow_invocable_v<const Hash&, const K&> &&
+      std::is_nothrow_invocable_v<const KeyEqual&, const K&, const K&>;
+
+  // The replay of an insert of an absent key into a map without node handles. When Hash and
+  // KeyEqual cannot throw, the moving try_emplace is the commit: the only thing left that can
+  // throw is the table growing (bad_alloc), which an open-addressing map does before it builds
+  // the element (the Map requirement in the header comment), so a throw leaves the logged key
+  // and value whole, and once the element is built nothing can fail (K and V move without
+  // throwing). Otherwise a copying try_emplace: a throw leaves them whole too. (No reserve()
+  // first: boost::unordered_flat_map's reserve(n) below its capacity shrinks the table -- a
+  // rehash, calling Hash on every element, per insert.)
+  static void put_absent(map_type& map, K& key, V& value) {
+    if constexpr (nothrow_key_ops) {
+      map.try_emplace(std::move(key), std::move(value));
+    } else {
+      map.try_emplace(key, value);
+    }
+  }
+
+  // The last step of an insert_or_assign replay on an existing key: a move when it cannot
+  // fail, else a copy (a throwing copy leaves the logged value whole).
+  static void assign_last(V& target, V& logged) {
+    if constexpr (std::is_nothrow_move_assignable_v<V>) {
+      target = std::move(logged);
+    } else {
+      target = logged;
+    }
+  }
+
+  template <class M, bool = double_buffer_inner_map_with_nodes<M>>
+  struct insert_ops {
+    using insert = insert_value_op;
+    using insert_or_assign = insert_or_assign_value_op;
+  };
+  template <class M>
+  struct insert_ops<M, true> {
+    using insert = insert_node_op<typename M::node_type>;
+    using insert_or_assign = insert_or_assign_node_op<typename M::node_type>;
+  };
+  using insert_op = typename insert_ops<Map>::insert;
+  using insert_or_assign_op = typename insert_ops<Map>::insert_or_assign;
   struct erase_op {
     K key;
     void first(map_type& map) & { map.erase(key); }
@@ -225,13 +371,15 @@ class double_buffer_map {
 
   using buffer = double_buffer<map_type, operation, Fence>;
 
-  // A lookup key as the map takes it: itself when Hash/KeyEqual accept it (or it is a K),
-  // else converted to a K (a temporary bound to the caller's const reference).
+  // A lookup key as the map takes it: itself when Hash/KeyEqual accept it and Map's find takes
+  // it (or it is a K), else converted to a K (a temporary bound to the caller's const
+  // reference). Either way the lookup is exactly one call of the inner map's find.
   template <class Q>
   static decltype(auto) lookup_form(const Q& key) {
     if constexpr (std::same_as<Q, K> ||
                   (transparent && std::is_invocable_r_v<std::size_t, const Hash&, const Q&> &&
-                   std::is_invocable_r_v<bool, const KeyEqual&, const K&, const Q&>)) {
+                   std::is_invocable_r_v<bool, const KeyEqual&, const K&, const Q&> &&
+                   requires(const map_type& map, const Q& q) { map.find(q); })) {
       return (key);
     } else {
       return K(key);
@@ -327,14 +475,23 @@ class double_buffer_map {
     }
     friend void swap(writer& a, writer& b) noexcept { a.swap(b); }
 
-    // Inserts unless `key` is present (never overwrites). Builds the entry's node now: may
-    // throw bad_alloc or the Hash's exception, and then logs nothing.
+    // Inserts unless `key` is present (never overwrites). With node handles it builds the
+    // entry's node now: may throw bad_alloc or the Hash's exception, and then logs nothing.
+    // Without, it logs key and value as they are (throws only bad_alloc, logging nothing).
     void insert(K key, V value) {
-      writer_.push(operation(insert_op{make_node(std::move(key), std::move(value))}));
+      if constexpr (uses_node_handles) {
+        writer_.push(operation(insert_op{make_node(std::move(key), std::move(value))}));
+      } else {
+        writer_.push(operation(insert_op{std::move(key), std::move(value)}));
+      }
     }
-    // Inserts, or assigns the value of an existing key. Builds the node now, as insert().
+    // Inserts, or assigns the value of an existing key. Throws as insert().
     void insert_or_assign(K key, V value) {
-      writer_.push(operation(insert_or_assign_op{make_node(std::move(key), std::move(value))}));
+      if constexpr (uses_node_handles) {
+        writer_.push(operation(insert_or_assign_op{make_node(std::move(key), std::move(value))}));
+      } else {
+        writer_.push(operation(insert_or_assign_op{std::move(key), std::move(value)}));
+      }
     }
     void erase(K key) { writer_.push(operation(erase_op{std::move(key)})); }
     // Erases every element for which pred(key, value) is true. pred runs once per element,
@@ -362,8 +519,9 @@ class double_buffer_map {
 
     // Moves key and value into a node of the scratch map and extracts it: the node the log
     // owns until the replay links it into the second copy. The scratch map is empty between
-    // calls (and keeps its few buckets, so this allocates only the node).
-    node_type make_node(K&& key, V&& value) {
+    // calls (and keeps its few buckets, so this allocates only the node). Maps with node
+    // handles only.
+    auto make_node(K&& key, V&& value) {
       if (TANDEM_UNLIKELY(scratch_ == nullptr)) {
         detail::throw_double_buffer_used_after_move(
             "tandem::double_buffer_map::writer used after move (insert on a moved-from "
@@ -379,7 +537,8 @@ class double_buffer_map {
     }
 
     typename buffer::writer writer_;
-    std::unique_ptr<map_type> scratch_;  // always empty; behind a pointer: noexcept moves
+    // Always empty; behind a pointer: noexcept moves. Null for maps without node handles.
+    std::unique_ptr<map_type> scratch_;
   };
 
   // Both maps are built as map_type(bucket_count, hash, equal): each gets its own copy of
@@ -388,19 +547,29 @@ class double_buffer_map {
                                                         const Hash& hash = Hash(),
                                                         const KeyEqual& equal = KeyEqual()) {
     auto [w, r] = buffer::create(bucket_count, hash, equal);
-    auto scratch = std::make_unique<map_type>(0, hash, equal);
+    std::unique_ptr<map_type> scratch;
+    if constexpr (uses_node_handles) scratch = std::make_unique<map_type>(0, hash, equal);
     return {writer(std::move(w), std::move(scratch)), reader(std::move(r))};
   }
 };
 
-// auto [w, r] = tandem::make_double_buffer_map<K, V>();  (optionally <K, V, Hash, KeyEqual>
-// and (bucket_count, hash, equal)).
-template <class K, class V, class Hash = default_hash<K>, class KeyEqual = default_key_equal<K>>
+// double_buffer_map over an inner map type: K, V, Hash and KeyEqual are Map's.
+//   using table = tandem::double_buffer_map_over<boost::unordered_flat_map<std::string, int>>;
+template <class Map, sync::fence_policy Fence = sync::asymmetric_fence>
+using double_buffer_map_over =
+    double_buffer_map<typename Map::key_type, typename Map::mapped_type, typename Map::hasher,
+                      typename Map::key_equal, Map, Fence>;
+
+// auto [w, r] = tandem::make_double_buffer_map<K, V>();  (optionally <K, V, Hash, KeyEqual,
+// Map> and (bucket_count, hash, equal)).
+template <class K, class V, class Hash = default_hash<K>, class KeyEqual = default_key_equal<K>,
+          class Map = std::unordered_map<K, V, Hash, KeyEqual>>
 requires double_buffer_map_key<K> && double_buffer_map_value<V> &&
-    double_buffer_map_hash<Hash, K> && double_buffer_map_key_equal<KeyEqual, K>
+    double_buffer_map_hash<Hash, K> && double_buffer_map_key_equal<KeyEqual, K> &&
+    double_buffer_inner_map<Map, K, V, Hash, KeyEqual>
 [[nodiscard]] auto make_double_buffer_map(std::size_t bucket_count = 0, const Hash& hash = Hash(),
                                           const KeyEqual& equal = KeyEqual()) {
-  return double_buffer_map<K, V, Hash, KeyEqual>::create(bucket_count, hash, equal);
+  return double_buffer_map<K, V, Hash, KeyEqual, Map>::create(bucket_count, hash, equal);
 }
 
 }  // namespace tandem

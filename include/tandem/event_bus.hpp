@@ -27,8 +27,12 @@
 //     the topic's small lock, installed if no add or remove happened meanwhile); leaving only
 //     clears the entry's flag and decrements the count under the lock -- it allocates nothing
 //     and cannot fail (docs/reliability.md rule 6) -- and the entry is dropped by the next
-//     subscribe to that topic (or with the topic). publish copies the snapshot pointer under
-//     that lock (one atomic increment) and delivers with NO lock of the topic or the map held,
+//     subscribe to that topic (or with the topic). A topic's FIRST open subscription needs no
+//     list allocation: its mailbox is allocated together with its own list entry (a
+//     subscription_box), and the list is then an aliasing pointer to that entry, installed in
+//     one critical section; a second subscriber copies the entry into a real array.
+//     publish copies the snapshot pointer under that lock (one atomic increment) and delivers
+//     with NO lock of the topic or the map held,
 //     skipping entries whose flag is clear. Subscribers that join or leave meanwhile do not
 //     disturb the delivery, and a mailbox stays alive while a snapshot names it (shared
 //     ownership); a leaving subscriber's queued messages are destroyed by its destructor, not
@@ -39,7 +43,11 @@
 //     map lookup and no allocation. A non-zero counter (the topic exists, or another topic
 //     shares the slot) falls through to the rc_map lookup with the precomputed hash and the
 //     caller's key as it is (detail::hashed_topic: the map's hash returns the precomputed
-//     value, its equality calls KeyEqual on the key), so it allocates nothing either.
+//     value, its equality calls KeyEqual on the key), so it allocates nothing either. The
+//     lookup is rc_map::visit: the topic is used under its shard lock, without taking a
+//     counted handle (saving a count increment and decrement per publish); under it publish
+//     runs step 4, or copies the snapshot for step 5. Lock order: shard lock, then topic lock,
+//     then a mailbox lock; nothing here uses the topic map or releases a handle.
 //
 // Topic arguments, one rule for subscribe / publish / publish_from / subscriber_count: a
 // Topic, any key that Hash and KeyEqual both accept when both are transparent (for std::string
@@ -48,9 +56,9 @@
 // per call). A Topic is built only when subscribe creates the topic. A custom Topic type needs
 // no std::hash specialisation: pass Hash and KeyEqual.
 //  4. Delivery with one open target (after skipping the sender for publish_from): the message is
-//     moved into that mailbox under the topic lock, without copying the snapshot; the only user
-//     code under the lock is Message's noexcept move. A full `block` mailbox is never waited
-//     for under the lock: publish then takes step 5's path.
+//     moved into that mailbox under the shard lock and the topic lock, without copying the
+//     snapshot; the only user code under the locks is Message's noexcept move. A full `block`
+//     mailbox is never waited for under the lock: publish then takes step 5's path.
 //  5. Delivery with several targets: copy the snapshot, release every lock, then the first n-1
 //     mailboxes each get a copy of the message and the last one gets it moved. Each mailbox
 //     applies its overflow policy (see tandem/detail/mailbox.hpp); publish returns how many
@@ -127,8 +135,8 @@
 // its receiver until that other thread receives.
 //
 // Guarantees:
-//  - A topic exists exactly while it has subscriptions (or a publish to it is in flight: a
-//    publisher holds the topic for the few instructions it takes to copy the snapshot).
+//  - A topic exists exactly while it has subscriptions (a publish holds no reference to it: it
+//    works under the topic's shard lock, which the topic's erasure also takes).
 //  - Every subscription receives every message published to its topic after subscribe()
 //    returned, in publish order per publishing thread, never twice, and nothing once its
 //    destructor has run (the mailbox is closed before anything else).
@@ -150,8 +158,9 @@
 //    (sync::deadline_after), so receive_for(seconds::max()) and receive_until of any clock's
 //    time_point::max() wait until a message comes.
 //  - publish blocks only on a mailbox with overflow_policy::block that is full, and only until
-//    its subscriber receives or unsubscribes. receive() blocks without spinning (it sleeps on
-//    a condition variable that a publisher signals only when the receiver is parked).
+//    its subscriber receives or unsubscribes. receive() does not spin: it watches its queue for
+//    at most 127 CPU pauses (a few microseconds, detail/mailbox.hpp step 5), then sleeps on a
+//    condition variable that a publisher signals only when the receiver is parked.
 //
 // Move-only messages: the number of subscribers is only known at run time, so "fan-out needs
 // a copy" cannot be a compile-time error without forbidding publish for move-only messages
@@ -161,15 +170,18 @@
 // fail. Copy-constructible messages have no such limit.
 //
 // Costs: per topic, one rc_map entry plus a topic_state (a lock and a snapshot pointer); per
-// subscription, one mailbox (see mailbox.hpp) and one snapshot slot (48 bytes: two mailbox
-// pointers, a membership pointer and the flag). subscribe allocates a new snapshot: O(open
-// subscribers of that topic); leaving allocates nothing and costs O(list) under the topic
-// lock (a left entry -- and its empty, closed mailbox -- stays until the next subscribe). publish
-// to an existing topic: one hash, one rc_map lookup (shard lock + count increment/decrement), the
-// topic lock, with several subscribers one snapshot copy (an increment and a decrement), and per
-// subscriber one mailbox lock plus a message copy (n-1 copies). The absent-topic filter costs 4
-// bytes per slot (4096 slots by default, 16 KiB per bus). The roster costs two pointers per
-// subscription and one small lock per bus, taken once by subscribe, unsubscribe and ~event_bus.
+// subscription, one allocation holding its mailbox (see mailbox.hpp) and its own list entry,
+// and, from a topic's second subscriber on, one slot in the topic's array (56 bytes: two
+// mailbox pointers, a membership and an owner pointer, the flag). subscribe allocates a new
+// array when the topic already has an open subscriber: O(open subscribers of that topic);
+// subscribing to a topic with none allocates no list; leaving allocates nothing and costs O(list)
+// under the topic lock (a left entry -- and its empty, closed mailbox -- stays until the next
+// subscribe). publish to an existing topic: one hash, one rc_map visit (the shard lock; no count
+// traffic), the topic lock, with several subscribers one snapshot copy (an increment and a
+// decrement), and per subscriber one mailbox lock plus a message copy (n-1 copies). The
+// absent-topic filter costs 4 bytes per slot (4096 slots by default, 16 KiB per bus). The roster
+// costs two pointers per subscription and one small lock per bus, taken once by subscribe,
+// unsubscribe and ~event_bus.
 //
 // Memory ordering: the absent-topic filter's counters are relaxed: a publish that happens
 // after subscribe() returned reads, by write-read coherence of that one counter, the
@@ -178,7 +190,8 @@
 // zero for a live topic; a publish concurrent with subscribe() may see either, which is the
 // documented "after subscribe returned" boundary. All other shared state is guarded by the
 // rc_map's locks, the topic lock (a sync::small_mutex), the roster lock and the mailboxes'
-// locks (the roster lock is taken before a mailbox's, never the other way round).
+// locks. Lock order: a shard lock (publish's visit) before the topic lock before a mailbox
+// lock; the roster lock before a mailbox's; never the other way round.
 #pragma once
 
 #include <algorithm>
@@ -457,6 +470,7 @@ class event_bus {
   using membership_ptr = std::shared_ptr<membership_type>;
   class topic_state;
   struct subscriber;
+  struct subscription_box;
   using topic_map = rc_map<Topic, topic_state, detail::topic_map_hash<Topic, Hash>,
                            detail::topic_map_equal<Topic, KeyEqual>>;
 
@@ -530,13 +544,15 @@ class event_bus {
           "tandem::event_bus::subscribe: a mailbox capacity of 0 could never hold a message; "
           "use tandem::unbounded_capacity for no limit");
     }
-    auto box = std::make_shared<mailbox_type>(capacity, policy);  // on this (receiving) thread
+    // The mailbox and its own list entry, one allocation, on this (receiving) thread.
+    auto own = std::make_shared<subscription_box>(capacity, policy);
     auto entry = topic_entry<Q>(topic);
     TANDEM_SYNC_POINT();  // the topic exists (maybe just created); we are not in its list yet
-    entry->add(box, nullptr, nullptr);  // strong: on a throw, nothing was added (the handle
+    entry->add(own, nullptr, nullptr);  // strong: on a throw, nothing was added (the handle
                                         // then releases, erasing a topic this created)
-    core_->roster.enroll(*box);         // noexcept: from here ~event_bus closes it
-    return subscription(std::move(entry), std::move(box));
+    mailbox_type* box = &own->box;
+    core_->roster.enroll(*box);  // noexcept: from here ~event_bus closes it
+    return subscription(std::move(entry), mailbox_ptr(std::move(own), box));
   }
 
   // Delivers `message` to every subscriber of `topic`; returns how many accepted it (0 when
@@ -700,15 +716,21 @@ class event_bus {
   std::size_t deliver(const Q& topic, Message& message, const void* skip) {
     evicted_items evicted;  // by drop_oldest on the fast path; destroyed last
     typename topic_state::snapshot targets;
-    {
-      const std::optional<typename topic_map::handle> entry = find(topic);
-      if (!entry) return 0;
-      if (const std::optional<std::size_t> reached =
-              (*entry)->try_deliver_to_one(message, skip, evicted)) {
-        return *reached;
-      }
-      targets = (*entry)->current();
-    }  // the topic is released before delivering: publishing does not keep it alive
+    std::optional<std::size_t> delivered;
+    const std::size_t hash = hash_of(topic);
+    const detail::absent_topic_filter* filter = core_->filter.get();
+    if (filter != nullptr && !filter->may_exist(hash)) return 0;
+    // Under the topic's shard lock (rc_map::visit: the entry stays alive without a handle, so
+    // no count increment and decrement): the one-target fast path, or a copy of the snapshot.
+    // Nothing in here uses the topic map or releases a handle; the only user code is
+    // Message's noexcept move.
+    const bool found = topics_.visit(detail::hashed_topic<Topic, const Q&>{topic, hash},
+                                     [&](const topic_state& state) {
+                                       delivered = state.try_deliver_to_one(message, skip, evicted);
+                                       if (!delivered) targets = state.current();
+                                     });
+    if (!found) return 0;
+    if (delivered) return *delivered;
     const subscriber* entries = targets.list.get();
     // Whether to deliver to entries[i]: open (a hint: the mailbox decides, under its lock) and
     // not the sender.
@@ -796,14 +818,19 @@ struct event_bus<Message, Topic, Hash, KeyEqual>::subscriber {
       : box(other.box),
         inbox(other.inbox),
         membership(other.membership),
+        owner(other.owner),
         // relaxed: copied while building a list no other thread sees yet.
         open(other.open.load(std::memory_order_relaxed)) {}
   subscriber& operator=(const subscriber&) = delete;
   ~subscriber() = default;
 
-  mailbox_ptr box;            // a subscription's mailbox; null for an inbox
-  inbox_mailbox_ptr inbox;    // an inbox's mailbox; null for a subscription
-  membership_ptr membership;  // the inbox's membership of this topic (with `inbox`)
+  mailbox_type* box = nullptr;          // a subscription's mailbox; null for an inbox
+  inbox_mailbox_type* inbox = nullptr;  // an inbox's mailbox; null for a subscription
+  membership_ptr membership;            // the inbox's membership of this topic (with `inbox`)
+  // Keeps *box (its subscription_box) or *inbox alive. Null only in a subscription_box's own
+  // entry, which is named only by a one-entry list that shares the box's ownership (an
+  // aliasing shared_ptr, see topic_state::add): the list keeps the box alive instead.
+  std::shared_ptr<const void> owner;
   // Still subscribed. Cleared by topic_state::remove under the topic lock (which also keeps the
   // exact count, topic_state::open_); the entry itself stays until the list is next rebuilt,
   // so that leaving allocates nothing. Read under the topic lock it is exact; publishers
@@ -815,9 +842,26 @@ struct event_bus<Message, Topic, Hash, KeyEqual>::subscriber {
   // Who receives through this entry: what publish_from compares with its sender, and what
   // remove() looks for (an inbox has at most one entry per topic).
   [[nodiscard]] const void* receiver() const noexcept {
-    return box != nullptr ? static_cast<const void*>(box.get())
-                          : static_cast<const void*>(inbox.get());
+    return box != nullptr ? static_cast<const void*>(box) : static_cast<const void*>(inbox);
   }
+};
+
+// A subscription's mailbox and its own entry for its topic's list, in one allocation: the
+// first subscriber of a topic (the common case: one subscriber per topic, or churn) needs no
+// list allocation, as the list is then this entry (topic_state::add).
+template <class Message, class Topic, class Hash, class KeyEqual>
+requires bus_message<Message> && bus_topic<Topic> && bus_topic_hash<Hash, Topic> &&
+    bus_topic_key_equal<KeyEqual, Topic>
+struct event_bus<Message, Topic, Hash, KeyEqual>::subscription_box {
+  subscription_box(std::size_t capacity, overflow_policy policy) noexcept : box(capacity, policy) {
+    self.box = &box;
+  }
+  subscription_box(const subscription_box&) = delete;
+  subscription_box& operator=(const subscription_box&) = delete;
+  ~subscription_box() = default;
+
+  mailbox_type box;
+  subscriber self;  // owner stays null: see subscriber::owner
 };
 
 // The value of each rc_map entry: the topic's current subscribers.
@@ -855,7 +899,7 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
   // full mailbox with the block policy, which must not be waited for under a lock -- and the
   // caller takes the snapshot path.
   std::optional<std::size_t> try_deliver_to_one(Message& message, const void* skip,
-                                                evicted_items& evicted) {
+                                                evicted_items& evicted) const {
     std::lock_guard<sync::small_mutex> guard(lock_);
     if (open_ == 0) return 0;
     if (open_ != 1) return std::nullopt;
@@ -885,9 +929,19 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
   // is where their space is reclaimed). Strong guarantee: throws std::bad_alloc, or
   // std::logic_error for a second subscriber with a move-only Message, and then changes
   // nothing.
-  void add(const mailbox_ptr& box, const inbox_mailbox_ptr& inbox,
+  void add(const std::shared_ptr<subscription_box>& box, const inbox_mailbox_ptr& inbox,
            const membership_ptr& membership) {
     std::unique_lock<sync::small_mutex> guard(lock_);
+    if (box != nullptr && open_ == 0) {
+      // The only open subscriber: the list becomes the box's own entry (an aliasing pointer:
+      // no allocation, one reference count), installed in this one critical section.
+      snapshot fresh{std::shared_ptr<const subscriber[]>(box, &box->self), 1};
+      std::swap(subscribers_, fresh);  // the commit point
+      open_ = 1;
+      ++version_;
+      guard.unlock();  // `fresh` (now the old list) is released after the lock
+      return;
+    }
     snapshot old = subscribers_;
     std::uint64_t seen_version = version_;
     std::size_t open = open_;
@@ -963,8 +1017,9 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
 
   // The open entries of `old` (`open` of them, unless a concurrent remove cleared a flag: then
   // fewer, and the caller's version check discards the result) plus the new one.
-  static snapshot with(const snapshot& old, std::size_t open, const mailbox_ptr& box,
-                       const inbox_mailbox_ptr& inbox, const membership_ptr& membership) {
+  static snapshot with(const snapshot& old, std::size_t open,
+                       const std::shared_ptr<subscription_box>& box, const inbox_mailbox_ptr& inbox,
+                       const membership_ptr& membership) {
     std::shared_ptr<subscriber[]> list = std::make_shared<subscriber[]>(open + 1);
     subscriber* fresh = list.get();
     std::size_t size = 0;
@@ -975,11 +1030,20 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
       fresh[size].box = entries[i].box;
       fresh[size].inbox = entries[i].inbox;
       fresh[size].membership = entries[i].membership;
+      // A subscription_box's own entry has no owner: the old list's control block is the box's.
+      fresh[size].owner = entries[i].owner != nullptr
+                              ? entries[i].owner
+                              : std::shared_ptr<const void>(old.list, entries[i].box);
       ++size;
     }
-    fresh[size].box = box;
-    fresh[size].inbox = inbox;
-    fresh[size].membership = membership;
+    if (box != nullptr) {
+      fresh[size].box = &box->box;
+      fresh[size].owner = box;
+    } else {
+      fresh[size].inbox = inbox.get();
+      fresh[size].membership = membership;
+      fresh[size].owner = inbox;
+    }
     return snapshot{std::move(list), size + 1};
   }
 

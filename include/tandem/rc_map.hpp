@@ -40,15 +40,22 @@
 //     the node's destruction: it locks the shard, unlinks the node if its `linked` flag is still
 //     set, unlocks, and only then destroys the key and value (outside any lock, so V's
 //     destructor may use the map). The node's memory is freed with them unless weak handles
-//     remain (step 8).
+//     remain (step 8). A release that reads a count of 1 (probably the last handle) takes the
+//     shard lock FIRST: if, under it, the count is still 1 and no weak handle exists, nothing
+//     can change the count any more (another handle would be counted, lookups need this lock,
+//     and only a weak handle's lock() adds to it without the lock), so it stores 0 and unlinks
+//     in that one critical section, with no read-modify-write on the count (release_sole);
+//     otherwise it unlocks and decrements as above.
 //  4. Insertion (insert, try_emplace, get_or_insert_with) looks the key up and links a new node
 //     in the same critical section; if it finds a dead node for the key it unlinks it first
 //     and clears its `linked` flag. => No double insert: two first inserts of a key are
 //     serialised by the shard lock, and the second finds the first one's node. => No stale
 //     erase: a releasing thread unlinks only its own node, identified by the node's address and
 //     `linked` flag, never by key, so an old handle cannot erase a newer entry of the same key.
-//  5. A new node's value is built AFTER the shard lock is released, by once_cell<V>::get_or_init
-//     (tandem/sync/once_cell.hpp): the creator runs `make`; concurrent callers for the key find
+//  5. A new node's value is built AFTER the shard lock is released, by once_cell<V>
+//     (tandem/sync/once_cell.hpp): the creator claims the cell while it links the node (a plain
+//     store: nobody else can see the node before the unlock, so no compare-and-swap) and runs
+//     `make` after the unlock (build_claimed); concurrent callers for the key find
 //     the node in step 4, take a reference and wait in the same get_or_init; if `make` throws,
 //     the cell is empty again, the exception goes to the creator, a waiter builds with its own
 //     `make`, and if nobody waits the creator's released handle erases the node (step 3).
@@ -104,14 +111,25 @@
 //    allocate nothing. Clock::now() must be noexcept (rc_map_clock).
 //
 // Costs: one heap node per entry (its key, value, two counts, four pointers, a hash, a
-// deadline, three flags and the once_cell's state) and, past 8 entries in a shard, one bucket
-// pointer per entry (tables double at load factor 1 and never shrink). The map itself is
+// deadline, three flags and the once_cell's state), plus at most one spare node per thread
+// that has created entries of this map type (see allocate_node) and, past 8 entries in a shard, one
+// bucket pointer per entry (tables double at load factor 1 and never shrink). The map itself is
 // shard_count cache lines, each holding a shard's lock, counters and first 8 buckets, plus one
 // cache line for the linger list. A lookup: one hash, one shard lock, one CAS on the count. A
-// handle copy: one uncontended atomic increment; a release that is not the last: one atomic
-// decrement (with linger: a CAS); the last: one more shard lock and the node's deallocation
-// (with linger: the shard lock and the linger mutex, and no deallocation). A revival: the
-// linger mutex and one clock read under the shard lock. visit: one hash, one shard lock.
+// creation: one hash, one shard lock, one allocation (the node: key, counts and value
+// together; none when this thread freed a node of this map type since its last creation: each
+// thread keeps one freed node's memory as a spare, freed when the thread ends), and once_cell's
+// one exchange after `make`. A handle copy: one uncontended atomic
+// increment; a release that is not the last: one atomic decrement (with linger: a CAS); the
+// last: one shard lock (no atomic on the count unless weak handles exist or a lookup raced it)
+// and the node's deallocation (with linger: the shard lock and the linger mutex, and no
+// deallocation). So create + erase of an entry is 5 atomic read-modify-writes in all (two lock
+// and unlock pairs, once_cell's exchange). A revival: the linger mutex and one clock read
+// under the shard lock. visit: one hash, one shard lock.
+// With two or more threads on random keys, what limits scaling is the cache lines that both
+// threads write: each operation writes its shard's line (the lock) and a lookup the entry's
+// count line; a shard line is last written by the other core about half the time, whatever
+// the shard count (measured in bench/rc_map_bench.cpp, docs/rc_map.md).
 //
 // Assignment reads its source before releasing its old entry (copy: increment the new count,
 // then release; move: take the pointer, then release), so `h = h->next` works when the old
@@ -121,12 +139,14 @@
 // the linger mutex orders the `lingering` flags, deadlines and the linger list. A handle copy
 // increments with relaxed order (the source handle already keeps the node alive, like
 // shared_ptr); a release decrements with acq_rel so that every holder's use of V
-// happens-before the destruction by the last one. The lookup CAS (step 2) is relaxed: it runs
-// under the shard lock, which keeps the node from being freed (its releaser must take the same
-// lock before freeing it), and V's contents are published by once_cell's acquire/release. A
-// revival's store of 1 is relaxed: it runs under the shard lock and the linger mutex, which the
-// release that took the count to 0 also held. Weak counts: increments relaxed (the source keeps
-// the node), decrements acq_rel (the last one frees the memory).
+// happens-before the destruction by the last one (release_sole instead loads the count with
+// acquire under the shard lock, after an acquire load of the weak count: it sees every other
+// holder's decrement, and a count a weak lock() added before its weak handle went). The lookup CAS
+// (step 2) is relaxed: it runs under the shard lock, which keeps the node from being freed (its
+// releaser must take the same lock before freeing it), and V's contents are published by
+// once_cell's acquire/release. A revival's store of 1 is relaxed: it runs under the shard lock and
+// the linger mutex, which the release that took the count to 0 also held. Weak counts: increments
+// relaxed (the source keeps the node), decrements acq_rel (the last one frees the memory).
 #pragma once
 
 #include <algorithm>
@@ -140,6 +160,7 @@
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -749,6 +770,60 @@ class rc_map {
     std::atomic<std::size_t> orphaned_nodes{0};
   };
 
+  // ---- Node memory: one spare per thread and map type (issue 17) ----
+  // Create + erase churn frees a node and allocates one of the same size right after: the
+  // thread that frees a node keeps its memory for its own next creation (one block per thread
+  // and map type), so churn calls no allocator for nodes. The spare is freed when the thread
+  // ends, by a holder constructed on the thread's first creation (a path that may allocate and
+  // throw). A release on a thread without a live holder (it never created a node of this type,
+  // or its thread_local destructors are running) frees the memory at once: releases never
+  // allocate, and nothing is kept after the thread's clean-up has run.
+  struct spare_node {
+    static inline constinit thread_local void* memory = nullptr;
+    static inline constinit thread_local bool kept = false;  // a holder is alive on this thread
+    struct holder {
+      holder() noexcept { kept = true; }
+      holder(const holder&) = delete;
+      holder& operator=(const holder&) = delete;
+      ~holder() {
+        kept = false;
+        deallocate_node(std::exchange(memory, nullptr));
+      }
+    };
+  };
+
+  static constexpr bool node_over_aligned = alignof(node) > __STDCPP_DEFAULT_NEW_ALIGNMENT__;
+
+  // Memory for one node: this thread's spare, else operator new (may throw std::bad_alloc).
+  static void* allocate_node() {
+    static thread_local typename spare_node::holder holder;  // first call: registers its cleanup
+    static_cast<void>(holder);
+    if (void* spare = std::exchange(spare_node::memory, nullptr)) return spare;
+    if constexpr (node_over_aligned) {
+      return ::operator new (sizeof(node), std::align_val_t{alignof(node)});
+    } else {
+      return ::operator new(sizeof(node));
+    }
+  }
+
+  static void deallocate_node(void* memory) noexcept {
+    if (memory == nullptr) return;
+    if constexpr (node_over_aligned) {
+      ::operator delete (memory, std::align_val_t{alignof(node)});
+    } else {
+      ::operator delete(memory);  // unsized: clang 14 declares no sized delete by default
+    }
+  }
+
+  // A destroyed node's memory: kept as this thread's spare if it has none, else freed.
+  static void recycle_node(void* memory) noexcept {
+    if (spare_node::kept && spare_node::memory == nullptr) {
+      spare_node::memory = memory;
+      return;
+    }
+    deallocate_node(memory);
+  }
+
   // Lingering entries an operation erases, at most, before its own work (amortised expiry:
   // each release adds at most one lingering entry, so 2 per operation keeps up).
   static constexpr std::size_t expire_batch = 2;
@@ -1039,6 +1114,7 @@ class rc_map {
     const std::size_t mixed = mixed_hash_of(std::as_const(key));
     auto& shard = state_->shards.for_mixed_hash(mixed);
     node* target = nullptr;
+    bool created = false;
     erase_after_unlock later;  // an expired lingering node found below, erased after unlock
     {
       std::lock_guard<sync::small_mutex> guard(shard.mutex);
@@ -1051,14 +1127,29 @@ class rc_map {
         table.reserve_one_more();  // may throw: nothing changed
         // The only place a K is built: the key is absent. May throw: nothing changed (and an
         // rvalue argument is moved from only if K's constructor gets that far).
-        target = new node(state_, mixed, std::forward<Q>(key));
+        void* memory = allocate_node();  // may throw: nothing changed
+        try {
+          target = ::new (memory) node(state_, mixed, std::forward<Q>(key));
+        } catch (...) {  // K's constructor threw: nothing changed
+          recycle_node(memory);
+          throw;
+        }
         target->value.set_label(&label_of, &target->key);  // names it in cycle errors
         if (found != nullptr) table.unlink(found);         // dead: its eraser only frees it
         table.link(target);
         ++table.alive;
+        // This thread builds the value (step 5). No other thread can see the node before the
+        // unlock below, so the claim needs no compare-and-swap; nothing between here and
+        // build_claimed() can throw or begin another build.
+        target->value.claim_unshared();
+        created = true;
       }
     }
     handle result(target);  // owns the count taken above; releases it if the build throws
+    if (created) {
+      static_cast<void>(target->value.build_claimed([&]() -> V { return std::invoke(make); }));
+      return {std::move(result), true};
+    }
     bool built_here = false;
     static_cast<void>(target->value.get_or_init([&]() -> V {
       built_here = true;
@@ -1074,6 +1165,12 @@ class rc_map {
       release_lingering(n);
       return;
     }
+    // relaxed: only hints which path to try (the last handle, and no weak handle); release_sole
+    // decides again under the shard lock.
+    if (n->uses.load(std::memory_order_relaxed) == 1 &&
+        n->weak.load(std::memory_order_relaxed) == 1 && release_sole(n)) {
+      return;
+    }
     TANDEM_SYNC_POINT();  // about to drop the hold: lookups may take one meanwhile
     // "Am I the last?" is the value this fetch_sub returns, never an earlier load.
     // acq_rel: release orders this holder's uses of the value before the destruction; acquire
@@ -1081,6 +1178,46 @@ class rc_map {
     if (n->uses.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
     TANDEM_SYNC_POINT();  // dead (0 is final) but still linked: lookups must skip it
     erase_dead(n);
+  }
+
+  // Step 3 for a handle that is probably the last one (its count read 1), without linger: under
+  // the shard lock, if this handle is the only one and no weak handle exists, nobody else can
+  // change the count -- other handles would be counted, lookups need the lock we hold, and only
+  // a weak handle's lock() raises the count without it -- so the count is dropped with a plain
+  // store and the entry erased in the same critical section: one lock, no read-modify-write on
+  // the count (the create + erase churn path). Returns false, having changed nothing, when that
+  // is not so (a lookup took a handle meanwhile, or weak handles exist): release() then
+  // decrements as usual.
+  static bool release_sole(node* n) noexcept {
+    shared_state* state = n->state;
+    check_not_visiting_on_release(state);
+    auto& shard = state->shards.for_mixed_hash(n->mixed_hash);
+    bool orphaned = false;
+    {
+      std::lock_guard<sync::small_mutex> guard(shard.mutex);
+      // Weak count first: acquire pairs with the acq_rel decrement of the last weak handle
+      // dropped, so a count its lock() added before is seen by the load of `uses` below (and
+      // its reads of the node happen-before the free, as in erase_dead). 1: only the entry's
+      // own weak count, so no weak handle exists, and none can appear (they are made from
+      // handles -- this one -- or from weak handles).
+      if (n->weak.load(std::memory_order_acquire) != 1) return false;
+      // acquire: pairs with the acq_rel decrements of the other holders, so their uses of the
+      // value happen-before its destruction below. "Am I the last?" is decided on this load
+      // because nothing can change the count without this lock now (see above; rule 1 of
+      // docs/reliability.md: read before the drop only what cannot change without a lock held).
+      if (n->uses.load(std::memory_order_acquire) != 1) return false;
+      TANDEM_SYNC_POINT();  // the last handle, under the lock: nobody can take one meanwhile
+      // relaxed: nothing reads the count without this lock any more (no other handle, no weak
+      // handle); the unlock publishes it to lookups.
+      n->uses.store(0, std::memory_order_relaxed);
+      if (n->linked) shard.value.unlink(n);
+      --shard.value.alive;
+      orphaned = shard.value.orphaned;
+    }
+    TANDEM_SYNC_POINT();   // unlinked; the map may be orphaned by ~rc_map meanwhile
+    n->destroy_payload();  // key and value destroyed with no lock held
+    free_memory(n, state, orphaned);
+    return true;
   }
 
   // Step 7: a release in a map with linger. Not the last: a CAS from > 1, no lock. The last:
@@ -1183,7 +1320,8 @@ class rc_map {
 
   // Frees a node whose payload is destroyed and that no handle or weak handle refers to.
   static void free_memory(node* n, shared_state* state, bool orphaned) noexcept {
-    delete n;
+    n->~node();
+    recycle_node(n);
     // acq_rel: the last of the orphaned nodes' freers (or ~rc_map) sees all others' frees.
     if (orphaned && state->orphaned_nodes.fetch_sub(1, std::memory_order_acq_rel) == 1) {
       delete state;

@@ -644,11 +644,12 @@ class registry {
     }
   }
 
+  // The hit path is this function's only inline part: the teardown check's throw and the
+  // miss path are in create(), out of line, so a hit costs what find() costs.
   template <class K, class F>
   std::shared_ptr<T> get_or_create_impl(const K& key, F& factory) {
-    check_alive();
     const std::uint64_t hash = hash_of(key);
-    {
+    if (TANDEM_LIKELY(!is_torn_down())) {
       const sync::epoch_read_section section(domain_);
       if (const node* n = lookup(hash, key)) {
         if (const std::shared_ptr<T>* value = n->cell.get()) return *value;  // the hit path
@@ -813,6 +814,7 @@ class registry {
   // Steps 4-6: the miss path of get_or_create_with.
   template <class K, class F>
   TANDEM_NOINLINE std::shared_ptr<T> create(std::uint64_t hash, const K& key, F& factory) {
+    check_alive();
     node& n = insert_pinned(hash, key);
     bool built_here = false;
     std::shared_ptr<T> result;

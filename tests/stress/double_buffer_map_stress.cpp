@@ -10,7 +10,9 @@
 // integer keys and values, and with std::string keys and values longer than the small-string
 // buffer (so that every move of a key or value moves a heap block). The build defines
 // TANDEM_STRESS_SYNC_POINTS=1, so the protocol's synchronisation points delay at random. Runs
-// for TANDEM_STRESS_SECONDS (default 1 s each) or its op budget.
+// for TANDEM_STRESS_SECONDS (default 1 s each) or its op budget. With Boost >= 1.81 installed
+// (header-only, found by __has_include) both also run over boost::unordered_flat_map, whose
+// replay has no node handles and moves the logged keys and values in.
 #include <tandem/double_buffer_map.hpp>
 
 #include <atomic>
@@ -22,6 +24,12 @@
 #include <string>
 #include <system_error>
 #include <type_traits>
+#include <unordered_map>
+
+#if __has_include(<boost/unordered/unordered_flat_map.hpp>)
+#include <boost/unordered/unordered_flat_map.hpp>
+#define TANDEM_STRESS_HAVE_BOOST_FLAT 1
+#endif
 
 #include "test_support.hpp"
 
@@ -70,13 +78,16 @@ struct string_entries {
   static std::optional<std::int64_t> number(const value_type& v) { return decode("value:", v); }
 };
 
-template <class Entries>
+template <class Entries,
+          class Map = std::unordered_map<typename Entries::key_type, typename Entries::value_type,
+                                         tandem::default_hash<typename Entries::key_type>,
+                                         tandem::default_key_equal<typename Entries::key_type>>>
 void run_stress(const char* name) {
   using key_type = typename Entries::key_type;
   using value_type = typename Entries::value_type;
   tandem::test::watchdog dog(name, std::chrono::seconds(120));
   // Named members, not a structured binding: clang 14 cannot capture bindings in lambdas.
-  auto made = tandem::make_double_buffer_map<key_type, value_type>();
+  auto made = tandem::double_buffer_map_over<Map>::create();
   auto& writer = made.first;
   auto& reader = made.second;
   const key_type version_key = Entries::key(version_id);
@@ -208,3 +219,16 @@ TEST_CASE("double_buffer_map stress: readers only ever see whole batches, in ord
 TEST_CASE("double_buffer_map stress: readers only ever see whole batches, in order (string)") {
   run_stress<string_entries>("double_buffer_map stress (string)");
 }
+
+#if TANDEM_STRESS_HAVE_BOOST_FLAT
+TEST_CASE("double_buffer_map stress over boost::unordered_flat_map (int)") {
+  run_stress<int_entries, boost::unordered_flat_map<std::int64_t, std::int64_t>>(
+      "double_buffer_map stress over boost::unordered_flat_map (int)");
+}
+
+TEST_CASE("double_buffer_map stress over boost::unordered_flat_map (string)") {
+  run_stress<string_entries, boost::unordered_flat_map<std::string, std::string,
+                                                       tandem::string_hash, tandem::string_equal>>(
+      "double_buffer_map stress over boost::unordered_flat_map (string)");
+}
+#endif

@@ -1,7 +1,8 @@
 // Stress test for tandem::rc_map (CTest label "stress").
 //
 // Four threads churn on a hot key and 64 random keys: get_or_insert_with, get, insert,
-// try_emplace, handle copies, moves, assignments and drops, holding up to 8 handles each;
+// try_emplace, handle copies, moves, assignments and drops, weak handles (made, locked while
+// the last release runs, dropped), holding up to 8 handles each;
 // once with integer keys and once with heap-owning std::string keys and values. Every handle must
 // point at a value made for its key (an old handle never sees another entry), use_count of a
 // held handle is never 0, and when every handle is gone the map is empty. Runs for
@@ -66,13 +67,16 @@ void run_stress() {
   tandem::test::run_threads(4, [&](std::size_t id) {
     std::mt19937_64 random(id * 7919 + 1);
     std::array<std::optional<typename map_type::handle>, 8> held;
+    // Weak handles: their lock() raises a count without the shard lock, racing the last
+    // release (which, without weak handles, decides under that lock: release_sole).
+    std::array<typename map_type::weak_handle, 4> weak;
     while (budget.next()) {
       const std::uint64_t r = random();
       const K key = Traits::key((r & 1U) != 0 ? 0 : (r >> 8U) % 64);  // half: the hot key
       const std::size_t here = (r >> 20U) % held.size();
       const std::size_t there = (r >> 32U) % held.size();
       auto& slot = held[here];
-      switch ((r >> 24U) % 7) {
+      switch ((r >> 24U) % 9) {
         case 0:
           slot.emplace(map.get_or_insert_with(key, [&] { return Traits::make(key); }));
           break;
@@ -91,8 +95,18 @@ void run_stress() {
         case 5:  // handle assignment, possibly self-assignment and over the same entry
           if (slot && held[there]) *held[there] = *slot;
           break;
+        case 6:
+          if (slot && *slot) weak[there % weak.size()] = *slot;
+          break;
+        case 7:
+          if (auto locked = weak[there % weak.size()].lock()) {
+            TANDEM_THREAD_CHECK(checks, Traits::matches(*locked, locked.key()));
+            if ((r >> 40U) % 2 == 0) slot.emplace(std::move(locked));
+          }
+          break;
         default:
           slot.reset();
+          if ((r >> 41U) % 4 == 0) weak[there % weak.size()].reset();
           break;
       }
       for (const auto& h : held) {

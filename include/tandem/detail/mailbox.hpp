@@ -19,6 +19,14 @@
 //     who is parked. Critical sections move one message in (or out), so the lock is held for
 //     tens of nanoseconds; no user code runs under it except Message's (required noexcept)
 //     move constructor, and it allocates only a new segment every few dozen messages.
+//     Layout (issue 17): the consumer's queue fields (head segment, head count, the tail count
+//     it read last) sit a cache line (sync::cache_line_size bytes of padding) away from the
+//     producers' (the lock, tail segment, tail count, the head count they read last) and from
+//     the read-only ones (capacity, policy), so that pops and pushes on different cores do not
+//     write each other's line; each side re-reads the other's count only when its cached copy
+//     (a lower bound, since both counts only grow) runs out: the consumer once per batch of
+//     queued messages, a producer of a bounded mailbox only when its cached count says full,
+//     a producer of an unbounded one never.
 //  2. push(m): if closed (or the source is no longer admitted), refuse. If the queue holds
 //  `capacity` messages, apply the policy:
 //     drop_newest refuses m and counts it dropped; block parks the publisher (step 5) and
@@ -37,15 +45,18 @@
 //  4. pop, locked mode (drop_oldest: a producer may evict; block: a producer may wait for
 //     room): as in 3 but under the lock; if publishers are parked, their count is cleared and,
 //     after the lock is released, that many tokens are released.
-//  5. Parking. The consumer that finds the queue empty takes the lock, checks again, and sets
-//     "consumer parked" in the same critical section, then blocks on the wake_tokens -- never
-//     spinning. The parked flag and parked-publisher count are only read and written under
-//     the lock, and a push publishes its message under the lock too, so "check, then park" and
-//     "push, then see who is parked" are ordered by the lock: no wake-up can be lost, and a
-//     token is released only when somebody is actually parked (the common path makes no
-//     system call). A timed pop that times out re-takes the lock: if the flag is still set,
-//     no publisher saw it and the pop returns empty; otherwise a publisher has committed to a
-//     release, which is taken (it is at most a few instructions away) and the pop retries.
+//  5. Parking. pop() first watches the queue for a moment (a bounded spin: 127 CPU pauses in
+//     doubling rounds, a few microseconds, reads only; never unbounded), so that a message
+//     arriving just after the queue ran dry costs neither side a sleep or a system call
+//     (pop_until and try_pop do not spin). The consumer that finds the queue empty takes the lock,
+//     checks again, and sets "consumer parked" in the same critical section, then blocks on the
+//     wake_tokens -- never spinning. The parked flag and parked-publisher count are only read and
+//     written under the lock, and a push publishes its message under the lock too, so "check, then
+//     park" and "push, then see who is parked" are ordered by the lock: no wake-up can be lost, and
+//     a token is released only when somebody is actually parked (the common path makes no system
+//     call). A timed pop that times out re-takes the lock: if the flag is still set, no publisher
+//     saw it and the pop returns empty; otherwise a publisher has committed to a release, which is
+//     taken (it is at most a few instructions away) and the pop retries.
 //  6. close(): refuse every later push, wake every parked publisher (their publish then
 //     reports this mailbox as not reached) and a parked consumer. Messages already queued
 //     stay receivable until discard_queued() (the owner's destructor) destroys them: a closed
@@ -72,10 +83,11 @@
 // time may pop (event_bus::subscription is a single-owner object).
 //
 // Costs: segments of about 1 KiB (4 to 32 messages); a mailbox holds none before its first
-// message, then at least one. A push costs one uncontended CAS and one exchange (the lock); a
-// lock-free pop one acquire load and one release store; a locked pop adds the lock. Each mailbox
-// also holds a wake_tokens (a std::mutex and a std::condition_variable, touched only by threads
-// that actually sleep).
+// message, then at least one. The mailbox object itself is about 2 * sync::cache_line_size
+// bytes larger than its fields need (the two paddings, 256 bytes on x86-64). A push costs one
+// uncontended CAS and one exchange (the lock); a lock-free pop one acquire load and one release
+// store; a locked pop adds the lock. Each mailbox also holds a wake_tokens (a std::mutex and a
+// std::condition_variable, touched only by threads that actually sleep).
 //
 // Memory ordering: the state named in step 1 is guarded by lock_ (small_mutex: lock()
 // acquires, unlock() releases). The queue's counters pair as described at message_queue:
@@ -104,6 +116,7 @@
 
 #include "../sync/assert.hpp"
 #include "../sync/backoff.hpp"
+#include "../sync/cache_padded.hpp"
 #include "../sync/striped_lock.hpp"
 #include "../sync/sync_point.hpp"
 
@@ -187,10 +200,30 @@ class message_queue {
     const std::uint64_t head = head_.load(std::memory_order_acquire);
     return tail_.load(std::memory_order_acquire) - head;
   }
-  // For the consumer (or a producer in locked mode).
-  [[nodiscard]] bool empty() const noexcept {
-    // (C) acquire: pairs with (P). relaxed head: only the caller writes it.
-    return tail_.load(std::memory_order_acquire) == head_.load(std::memory_order_relaxed);
+  // For the consumer only (it caches the tail count it last read: the producers' line is read
+  // again only once the messages known to be queued are all popped).
+  [[nodiscard]] bool empty() noexcept {
+    // relaxed head: only the popping side writes it (a producer evicting in locked mode holds
+    // the lock, and so does the consumer there). seen_tail_ is a tail count read earlier, so a
+    // lower bound: head < seen_tail_ proves a message is queued (and visible: it was published
+    // by the release that the earlier acquire read).
+    const std::uint64_t head = head_.load(std::memory_order_relaxed);
+    if (head < seen_tail_) return false;
+    // (C) acquire: pairs with (P).
+    seen_tail_ = tail_.load(std::memory_order_acquire);
+    return head >= seen_tail_;
+  }
+
+  // Producer, under the mailbox lock: true if at least `count` messages are queued. Reads the
+  // consumer's head count only when the one it read last says so (it is a lower bound, so a
+  // "no" from it is exact): an unhurried producer leaves the consumer's line alone.
+  [[nodiscard]] bool holds_at_least(std::uint64_t count) noexcept {
+    // relaxed: only producers write tail_, and they hold the lock.
+    const std::uint64_t tail = tail_.load(std::memory_order_relaxed);
+    if (tail - seen_head_ < count) return false;
+    // acquire: pairs with (H).
+    seen_head_ = head_.load(std::memory_order_acquire);
+    return tail - seen_head_ >= count;
   }
 
   // Producer, under the mailbox lock: makes sure the next push_back allocates nothing. May
@@ -247,11 +280,18 @@ class message_queue {
     return tail_segment_ == nullptr || (position % segment_slots == 0 && position != 0);
   }
 
+  // The popping side's fields, then the producers', a cache line apart (sync::cache_line_size
+  // bytes of padding, so no alignment beyond the default is needed): the consumer's pops and
+  // the producers' pushes write different lines, and each side reads the other's only when its
+  // cached count (seen_tail_, seen_head_) runs out.
   segment* head_segment_ = nullptr;     // the popping side's (set by the first push)
+  std::atomic<std::uint64_t> head_{0};  // messages popped
+  std::uint64_t seen_tail_ = 0;         // the consumer's: a tail_ value it read (a lower bound)
+  [[maybe_unused]] char popping_side_padding_[sync::cache_line_size] = {};
   segment* tail_segment_ = nullptr;     // producers' (under the mailbox lock)
   segment* spare_ = nullptr;            // producers': reserved by reserve_back()
-  std::atomic<std::uint64_t> head_{0};  // messages popped
   std::atomic<std::uint64_t> tail_{0};  // messages pushed
+  std::uint64_t seen_head_ = 0;         // producers' (under the lock): a head_ value read
 };
 
 // A counting semaphore built on std::mutex + std::condition_variable: where a thread sleeps
@@ -384,21 +424,12 @@ class mailbox {
 
   // The oldest message, or std::nullopt at once (also when closed and empty).
   std::optional<Item> try_pop() {
-    std::optional<Item> out;
     if (lock_free_receive_) {
+      std::optional<Item> out;
       if (!queue_.empty()) out.emplace(queue_.pop_front());
       return out;
     }
-    std::size_t wake_publishers = 0;
-    {
-      std::lock_guard<sync::small_mutex> guard(lock_);
-      consumer_ = std::this_thread::get_id();
-      if (queue_.empty()) return out;
-      out.emplace(queue_.pop_front());
-      wake_publishers = std::exchange(parked_publishers_, 0);
-    }
-    release_room(wake_publishers);
-    return out;
+    return try_pop_locked();
   }
 
   // Blocks until a message is queued. Throws tandem::subscription_closed once the mailbox is
@@ -409,6 +440,7 @@ class mailbox {
                "(unsubscribed, or its event_bus was destroyed) and its queued messages have all "
                "been received; nothing can arrive any more, so receive() would wait forever") {
     for (;;) {
+      spin_for_message();
       bool closed = false;
       if (std::optional<Item> out = try_pop_or_park(closed)) return std::move(*out);
       if (closed) throw subscription_closed(closed_message);
@@ -523,7 +555,8 @@ class mailbox {
     if constexpr (admission_checked<Source>) {
       if (!message.admitted()) return push_outcome::refused;
     }
-    const bool full = queue_.size() >= capacity_;
+    // An unbounded mailbox never reads the consumer's head count.
+    const bool full = capacity_ != unbounded_capacity && queue_.holds_at_least(capacity_);
     if (full) {
       switch (policy_) {
         case overflow_policy::drop_newest:
@@ -577,26 +610,58 @@ class mailbox {
     return out;
   }
 
+  // try_pop of a locked-mode mailbox (drop_oldest, block): out of line, so that the lock-free
+  // try_pop stays small enough to inline.
+  TANDEM_NOINLINE std::optional<Item> try_pop_locked() {
+    std::optional<Item> out;
+    std::size_t wake_publishers = 0;
+    {
+      std::lock_guard<sync::small_mutex> guard(lock_);
+      consumer_ = std::this_thread::get_id();
+      if (queue_.empty()) return out;
+      out.emplace(queue_.pop_front());
+      wake_publishers = std::exchange(parked_publishers_, 0);
+    }
+    release_room(wake_publishers);
+    return out;
+  }
+
+  // Step 5's bounded spin: before parking, pop() watches the queue for a moment (the pause
+  // steps of sync::backoff's spin phase: 1 + 2 + ... + 64 = 127 CPU pauses, a few microseconds,
+  // no yield, no lock, reads only), so that a message arriving soon after the queue ran dry is
+  // taken without a sleep and the publisher makes no wake-up system call. Returns early as
+  // soon as a message is queued; the caller then pops (or parks) as usual.
+  void spin_for_message() noexcept {
+    for (std::uint32_t step = 0; step <= sync::backoff::spin_limit; ++step) {
+      if (queue_.size() != 0) return;
+      for (std::uint32_t i = 0; i < (std::uint32_t{1} << step); ++i) ::tandem::detail::cpu_relax();
+    }
+  }
+
   void release_room(std::size_t parked) noexcept {
     if (parked == 0) return;
     TANDEM_SYNC_POINT();  // room made and unlocked; the parked publishers not yet woken
     sleepers_.release(wake_tokens::room, parked);
   }
 
-  mutable sync::small_mutex lock_;
-  message_queue<Item> queue_;          // pushes under lock_; see message_queue
-  std::size_t dropped_ = 0;            // guarded by lock_
-  std::size_t parked_publishers_ = 0;  // guarded by lock_; room tokens owed
-  // guarded by lock_: the thread that receives (step 7); none after forget_consumer().
-  std::thread::id consumer_ = std::this_thread::get_id();
-  bool consumer_parked_ = false;  // guarded by lock_; a message_ready token is owed
-  bool closed_ = false;           // guarded by lock_
+  // Layout: what both sides only read (set at construction), then the queue (the consumer's
+  // fields, then the producers'), then the rest of the producers' state; paddings of
+  // sync::cache_line_size bytes keep the consumer's line apart from both.
   const std::size_t capacity_;
   const overflow_policy policy_;
   // The consumer pops without lock_ unless a producer may pop too (drop_oldest evicts) or
   // must be woken when room appears (block): only those modes pop under lock_.
   const bool lock_free_receive_ =
       capacity_ == unbounded_capacity || policy_ == overflow_policy::drop_newest;
+  [[maybe_unused]] char read_only_padding_[sync::cache_line_size] = {};
+  message_queue<Item> queue_;  // pushes under lock_; see message_queue
+  mutable sync::small_mutex lock_;
+  std::size_t dropped_ = 0;            // guarded by lock_
+  std::size_t parked_publishers_ = 0;  // guarded by lock_; room tokens owed
+  // guarded by lock_: the thread that receives (step 7); none after forget_consumer().
+  std::thread::id consumer_ = std::this_thread::get_id();
+  bool consumer_parked_ = false;  // guarded by lock_; a message_ready token is owed
+  bool closed_ = false;           // guarded by lock_
   // The consumer sleeps here for a message (at most one token outstanding), publishers
   // blocked by a full mailbox for room.
   wake_tokens sleepers_;

@@ -29,9 +29,10 @@
 // seq_cst fences. Light calls that saw the slow path (not yet registered) use a real fence, so
 // the guarantee holds during start-up too.
 //
-// Costs: light() is a relaxed load of a read-mostly global plus a predictable branch. heavy()
-// is a system call that sends inter-processor interrupts: a few microseconds; use it only on
-// rare paths. If the kernel lacks the command (Linux < 4.14, non-Linux, or a seccomp sandbox
+// Costs: light() is a relaxed load of a read-mostly global plus a predictable branch
+// (light_prepared(), for callers that checked prepare() once, is only the compiler barrier).
+// heavy() is a system call that sends inter-processor interrupts: a few microseconds; use it only
+// on rare paths. If the kernel lacks the command (Linux < 4.14, non-Linux, or a seccomp sandbox
 // that blocks the system call) both sides silently use std::atomic_thread_fence;
 // asymmetric_fence::expedited() tells which path is in use.
 //
@@ -86,6 +87,18 @@ class asymmetric_fence {
     } else {
       std::atomic_thread_fence(std::memory_order_seq_cst);
     }
+#endif
+  }
+
+  // light() for callers that already know prepare() returned true (reader_epochs decides once
+  // per registry and keeps readers whose light side must be a real fence on a slow path): a
+  // compiler barrier, with no check. Calling it when prepare() returned false breaks the
+  // guarantee.
+  static void light_prepared() noexcept {
+#if TANDEM_TSAN
+    ::tandem::detail::tsan_fence();
+#else
+    std::atomic_signal_fence(std::memory_order_seq_cst);
 #endif
   }
 

@@ -12,7 +12,10 @@
 // Algorithm (state is one atomic word: empty -> building -> ready, or building -> empty):
 //  1. get_or_init loads the state (acquire). ready: return the value. That load is the whole
 //     fast path; nothing is written.
-//  2. empty: compare-and-swap empty -> building. The winner records itself as the cell's owner
+//  2. empty: compare-and-swap empty -> building. (A container that has just created the cell
+//     and not yet published it may claim it with plain stores instead: claim_unshared(), then
+//     build_claimed(); the lock that publishes the cell orders the claim, as the CAS would.)
+//     The winner records itself as the cell's owner
 //     and pushes the cell on its thread's stack of builds in progress, then runs make() with no
 //     lock held, constructing the value in place (::new(storage) T(make()), so a prvalue T is
 //     constructed directly and T need not be movable).
@@ -49,10 +52,11 @@
 //    something other than once_cells (a mutex held around get_or_init) are not seen.
 //
 // Costs: sizeof(T) plus five words (state, owner, enclosing build, label function and context).
-// Reader (ready): one acquire load. Builder: one CAS, a few stores, one exchange, and a futex
-// wake only if a waiter went to sleep. A waiter: one global-mutex section to check the graph and
-// one to leave it -- the global mutex is touched ONLY by threads that are about to wait, never by
-// the fast path or an uncontended build. Labels are formatted only to build an error message.
+// Reader (ready): one acquire load. Builder: one CAS (none after claim_unshared), a few stores,
+// one exchange, and a futex wake only if a waiter went to sleep. A waiter: one global-mutex section
+// to check the graph and one to leave it -- the global mutex is touched ONLY by threads that are
+// about to wait, never by the fast path or an uncontended build. Labels are formatted only to build
+// an error message.
 //
 // Memory ordering: the builder's release exchange to `ready` (3) pairs with the acquire loads in
 // get_or_init/get/is_ready (1), so whoever sees ready sees the fully constructed value. The
@@ -210,6 +214,23 @@ class once_cell_base {
     }
   }
 
+  // Step 2 for a cell that no other thread can reach yet (its owner is still setting it up, for
+  // example under the lock that will publish it): this thread becomes its builder with plain
+  // stores, as if it had won step 2's compare-and-swap. The caller must run the build on this
+  // thread next (once_cell<T>::build_claimed), with no other build begun in between.
+  void claim_unshared() noexcept {
+    detail::once_thread& self = detail::this_once_thread();
+    // relaxed: nobody else sees the cell yet; whatever makes it reachable (the caller's lock,
+    // released after this) publishes the state, as the CAS in (2) would.
+    TANDEM_ASSERT(state_.load(std::memory_order_relaxed) == empty_state,
+                  "once_cell::claim_unshared on a cell that is not empty");
+    state_.store(building_state, std::memory_order_relaxed);
+    // (2a) release: as in begin_build.
+    owner_.store(&self, std::memory_order_release);
+    enclosing_build_ = self.innermost_build;
+    self.innermost_build = this;
+  }
+
   // Step 3: ends the build this thread began; `built` says whether the value now exists.
   void finish_build(bool built) noexcept {
     detail::once_thread& self = detail::this_once_thread();
@@ -362,20 +383,38 @@ class once_cell : public once_cell_base {
     return init_slow(make);
   }
 
+  // Makes this thread the builder of a cell no other thread can reach yet (see
+  // once_cell_base::claim_unshared); build_claimed() must follow on this thread.
+  using once_cell_base::claim_unshared;
+
+  // After claim_unshared() on this thread: runs make() and publishes the value (step 3), with no
+  // compare-and-swap (the claim replaced it). If make() throws, the cell is empty again, waiters
+  // (other threads that found the cell since) build with their own make(), and the exception
+  // propagates. This is how a container builds the value of an entry it has just created: one
+  // atomic exchange in all (rc_map's create path).
+  template <class F>
+  requires once_cell_initializer<F, T> T& build_claimed(F&& make) {
+    build(make);
+    return value();
+  }
+
  private:
   template <class F>
+  void build(F& make) {
+    struct abandon_on_throw {
+      once_cell* cell;
+      ~abandon_on_throw() {
+        if (cell != nullptr) cell->finish_build(false);
+      }
+    } guard{this};
+    ::new (static_cast<void*>(storage_)) T(std::invoke(make));
+    guard.cell = nullptr;
+    finish_build(true);
+  }
+
+  template <class F>
   TANDEM_NOINLINE T& init_slow(F& make) {
-    if (begin_build()) {
-      struct abandon_on_throw {
-        once_cell* cell;
-        ~abandon_on_throw() {
-          if (cell != nullptr) cell->finish_build(false);
-        }
-      } guard{this};
-      ::new (static_cast<void*>(storage_)) T(std::invoke(make));
-      guard.cell = nullptr;
-      finish_build(true);
-    }
+    if (begin_build()) build(make);
     return value();
   }
 

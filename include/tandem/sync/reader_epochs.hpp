@@ -13,30 +13,40 @@
 //     were alive at once. Claiming is lock-free (one exchange per slot tried, one
 //     compare-exchange to link a new chunk), and the writer never takes a lock, so creating a
 //     reader while the writer waits cannot deadlock (the left-right crate's PR #159 pitfall: a
-//     registration mutex held by a waiting writer).
-//  2. Reader enters: stores its thread's id in the slot's `owner` (R0), epoch += 1 (now odd =
-//     "inside"), then light fence, then the caller loads the pointer it wants to read (with
-//     pinned_load_order).
-//  3. Reader leaves: clears `owner` (R0), epoch += 1 (even = "outside", release), light fence,
-//     then loads its slot's `writer_waiting` flag; only if the writer is blocked on this very
-//     reader does it clear the flag and call notify_all() on it. The flag sits on the reader's
-//     own line, so checking it costs no shared cache line, and readers the writer is not
-//     waiting for never notify.
+//     registration mutex held by a waiting writer). A successful claim also counts the slot in
+//     `claimed_count` and issues a full fence (C1).
+//  2. Reader enters: stores its thread's identity in the slot's `owner` (R0), epoch += 1 (now
+//     odd = "inside"; release), then light fence, then the caller loads the pointer it wants to
+//     read (with pinned_load_order). Epochs advance by 1 on enter and 3 on leave, so bit 1
+//     never changes: it is set for good in every slot of a registry whose light fence must be
+//     a real fence (asymmetric_fence without membarrier), and try_enter(), the inlined fast
+//     path, is one load, one test of the two low bits, two stores and a compiler barrier; a
+//     slot that is inside (a nested section), the detached slot (a moved-from reader) or a
+//     fenced-mode slot fails that test and the caller takes its slow path (enter()).
+//  3. Reader leaves: if it opened nested sections on the slot (enter_nested()), the innermost
+//     one just ends (nested -= 1). Otherwise epoch += 3 (even = "outside", release), light
+//     fence, then loads its slot's `writer_waiting` word; only if it is not 0 does it take
+//     the rare path: in fenced mode (bit 1 of the word, set for good) a real fence and a
+//     re-load; if the writer is blocked on this very reader (bit 0), clear that bit and
+//     notify_all() on the word. The word sits on the reader's own line, so checking it costs
+//     no shared cache line, and readers the writer is not waiting for never notify.
 //  4. Writer, after making the old version unreachable (it stored the new pointer):
-//     record_readers_inside() = heavy fence, then for every slot read the epoch and write it
-//     (if odd) or 0 (if even) into the chunk's writer-only `recorded` array. Those readers may
-//     still see the old version; every reader that enters later is guaranteed to load the new
-//     pointer. Recording writes into storage that exists with the slots: it never allocates
-//     and never throws, so a caller may record after its own commit point.
+//     record_readers_inside() = full fence (W0'), then if no slot is claimed
+//     (`claimed_count` is 0) nothing is recorded and no heavy fence is issued; otherwise heavy
+//     fence, then for every slot read the epoch and write it (if odd) or 0 (if even) into the
+//     chunk's writer-only `recorded` array. Those readers may still see the old version; every
+//     reader that enters later is guaranteed to load the new pointer. Recording writes into
+//     storage that exists with the slots: it never allocates and never throws, so a caller
+//     may record after its own commit point.
 //  5. Writer, when it next needs the old version: wait_for_recorded_readers() first checks
 //     that no recorded reader is still inside a read section the calling thread itself opened
 //     (its `owner` is this thread: that wait could never end) and throws std::logic_error,
 //     forgetting nothing, if one is (W0). Then it waits, per recorded slot, until its epoch
-//     differs from the recorded one: spin, yield (backoff), then set that slot's
-//     `writer_waiting` flag to 1, heavy fence, re-check the epoch, and block in flag.wait(1) (a
-//     futex on the 32-bit flag), re-arming after each wake-up; once the epoch moved on it stores
-//     0 to the flag and forgets that slot's record. Or recorded_readers_left() checks without
-//     waiting (and forgets the readers that have left).
+//     differs from the recorded one: spin, yield (backoff), then set bit 0 of that slot's
+//     `writer_waiting` word, heavy fence, re-check the epoch, and block in a futex wait on the
+//     word, re-arming after each wake-up; once the epoch moved on it clears the bit and forgets
+//     that slot's record. Or recorded_readers_left() checks without waiting (and forgets the
+//     readers that have left).
 //
 // Guarantees: readers are wait-free: enter() and leave() are a bounded number of operations
 // on the reader's own slot; no reader writes (or reads) a line that another reader writes. The
@@ -48,31 +58,45 @@
 //
 // Costs: one slot = cache_line_size bytes (128 on x86-64) per live reader, allocated in chunks
 // of slots_per_chunk, plus one writer-only line per chunk for the records. Reader, per
-// enter/leave pair: four plain stores (owner and epoch, each way), two loads, two compiler
-// barriers and one this_thread::get_id() (with the asymmetric fence; the portable fence adds
-// two mfences). Writer: one membarrier system call per record and per blocking wait, and
-// a scan of every slot per record, per wait and per recorded_readers_left().
+// enter/leave pair with the asymmetric fence (membarrier available): two loads of its epoch,
+// one load of its writer_waiting word, three plain stores (owner, epoch twice), one read of the
+// thread pointer and two compiler barriers -- about a dozen instructions, no call (the
+// portable fence adds two full fences). Writer, per record: a full fence and one load when no
+// reader slot is claimed; otherwise one membarrier system call (about 0.1-0.5 us with no other
+// thread running, several us when it must interrupt running readers) and a scan of every slot;
+// per blocking wait another membarrier; per wait and per recorded_readers_left() a scan.
 //
 // Memory ordering (numbers refer to the comments in the code):
-//  - (R0) `owner` is written only by the thread inside the slot's read section, relaxed; only
-//    the writer's self-wait check (W0) reads it, and that check needs no ordering: a thread
-//    reads back its own latest writes (coherence), and while a read section is open nobody
-//    else writes the slot. So the writer reads its own id exactly when it opened the recorded
-//    section itself and that section is still open; a section another thread opened can never
-//    read as the writer's id, because the writer's own last write to `owner` was the clear in
-//    leave(), and coherence forbids reading a value older than that.
+//  - (R0) `owner` is written only by the thread that opens a read section on the slot,
+//    relaxed, before its release store of the odd epoch (R1); it is not cleared on leave.
+//    The writer's self-wait check (W0) acquires the epoch and compares it with the recorded
+//    one before it reads `owner`. If the recorded section is still open, that acquire read
+//    the opener's release store, so `owner` reads the opener's identity or a later one; every
+//    later write belongs to a later section, so the thread that wrote it would have to have
+//    written a newer epoch first -- and the writer thread reads back its own newer epoch
+//    (coherence), never the recorded one. So (W0) is true exactly when the calling thread
+//    opened the recorded section and that section is still open.
 //  - (R1) the reader's epoch store + light fence, against (W1) the writer's pointer store +
 //    heavy fence + (W2) epoch loads: a Dekker handshake. Either the writer's (W2) sees the odd
 //    epoch (the reader is recorded and waited for), or the reader's pointer load after (R1)
 //    sees the new pointer. The light/heavy pair acts as a seq_cst fence on each side.
+//  - (C1)/(W0') skipping the heavy fence: claim() increments `claimed_count` and then issues
+//    a seq_cst fence before it returns the slot, so before the reader's first (R1); the
+//    writer, after its pointer store, issues a seq_cst fence and loads `claimed_count`. By
+//    the rule for two seq_cst fences, either the writer's load sees the claim (it then takes
+//    the heavy path above) or every load the reader makes after its claim -- its pointer loads
+//    included -- sees the new pointer: a reader the writer cannot see cannot see the old copy.
+//    A count that reads 0 because readers released their slots is as good: a released slot
+//    has no reader.
 //  - (R3) the reader's release store of the even epoch pairs with the writer's acquire loads
 //    in (W2)/(W3): everything the reader read happens-before what the writer then writes.
 //  - (R4) the reader's "store even epoch; light fence; load its slot's writer_waiting"
-//    against (W4) the writer's "store that slot's writer_waiting; heavy fence; load its epoch"
-//    is a second Dekker handshake: if
-//    the reader does not see the flag, the writer's re-check sees the even epoch and does not
-//    block; if it does, the reader notifies after its store. That is why no wake-up is lost
-//    although a reader that sees no waiting writer skips the notify.
+//    against (W4) the writer's "set bit 0 of that word; heavy fence; load its epoch" is a
+//    second Dekker handshake: if the reader does not see the bit, the writer's re-check sees
+//    the even epoch and does not block; if it does, the reader notifies after its store. That
+//    is why no wake-up is lost although a reader that sees no waiting writer skips the notify.
+//    In fenced mode the reader always sees bit 1, so it always takes the rare path, whose
+//    real fence and re-load are the same handshake with a real fence on the light side.
 //  - The `recorded` arrays are written and read by the writer only (chunks reach it through
 //    the acquire load of `next`), so they are plain integers.
 //  - Under ThreadSanitizer (TANDEM_TSAN), which models neither stand-alone fences nor
@@ -87,7 +111,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <stdexcept>
-#include <thread>
 
 #include "../detail/port.hpp"
 #include "assert.hpp"
@@ -97,24 +120,61 @@
 #include "cache_padded.hpp"
 #include "sync_point.hpp"
 
+namespace tandem::detail {
+
+#if !((defined(__x86_64__) || defined(__aarch64__)) && defined(__linux__) && \
+      (defined(__GNUC__) || defined(__clang__)))
+// Elsewhere: the address of a per-thread object (distinct for every live thread).
+inline thread_local const char thread_identity_anchor = 0;
+#endif
+
+// A number that identifies the calling thread among the live threads of the process, never 0:
+// on x86-64 and AArch64 Linux the thread pointer (one instruction: %fs:0 holds the TCB's own
+// address by the x86-64 TLS ABI; tpidr_el0 on AArch64), elsewhere a thread_local's address.
+// Cheaper than std::this_thread::get_id() (a pthread_self() call). Like a std::thread::id, it
+// may be reused by a thread created after this one has exited.
+inline std::uintptr_t thread_identity() noexcept {
+#if defined(__x86_64__) && defined(__linux__) && (defined(__GNUC__) || defined(__clang__))
+  std::uintptr_t self;
+  // volatile: never hoisted out of a loop or merged across a call (a coroutine may resume on
+  // another thread).
+  asm volatile("mov %%fs:0, %0" : "=r"(self));
+  return self;
+#elif defined(__aarch64__) && defined(__linux__) && (defined(__GNUC__) || defined(__clang__))
+  std::uintptr_t self;
+  asm volatile("mrs %0, tpidr_el0" : "=r"(self));
+  return self;
+#else
+  return reinterpret_cast<std::uintptr_t>(&thread_identity_anchor);
+#endif
+}
+
+}  // namespace tandem::detail
+
 namespace tandem::sync {
 
 template <fence_policy Fence = asymmetric_fence>
 class reader_epochs {
   struct slot_state {
-    // Odd: the owning reader is inside a read section. Only the owner writes it.
+    slot_state() = default;
+    constexpr slot_state(std::uint64_t first_epoch, std::uint32_t first_nested) noexcept
+        : epoch(first_epoch), nested(first_nested) {}
+
+    // Odd: the owning reader is inside a read section. Bit 1: fenced mode (never changes).
+    // Only the owner writes it.
     std::atomic<std::uint64_t> epoch{0};
-    // The thread inside the current read section; std::thread::id{} when outside (R0).
-    std::atomic<std::thread::id> owner{};
+    // detail::thread_identity() of the thread that opened the current (or last) read section
+    // (R0); 0 before the first.
+    std::atomic<std::uintptr_t> owner{0};
+    // Bit 0: set by the writer only while it is blocked waiting for this reader to leave; the
+    // owner checks the word after leaving. Bit 1: fenced mode (never changes). On the
+    // reader's own line: checking it costs no extra line.
+    std::atomic<std::uint32_t> writer_waiting{0};
+    // Read sections opened inside the current one (enter_nested()). Owner-only.
+    std::uint32_t nested = 0;
     // Whether a reader owns this slot. Written when a reader is created or destroyed.
     std::atomic<bool> claimed{false};
-    // Set by the writer only while it is blocked waiting for this reader to leave; the owner
-    // checks it after leaving. On the reader's own line: checking it costs no extra line.
-    std::atomic<std::uint32_t> writer_waiting{0};
   };
-  // The owner is stored on every enter: a lock would make readers blocking.
-  static_assert(std::atomic<std::thread::id>::is_always_lock_free,
-                "tandem::sync::reader_epochs: std::atomic<std::thread::id> must be lock-free");
 
  public:
   // One reader's slot. Obtained from claim(), returned with release(); used by one thread at
@@ -139,7 +199,7 @@ class reader_epochs {
       "tandem::sync::reader_epochs: the writer would wait forever for a read section opened by "
       "this same thread (leave it before waiting)";
 
-  reader_epochs() { Fence::prepare(); }
+  reader_epochs() : fenced_(light_must_fence()) { init_chunk(first_, fenced_); }
   reader_epochs(const reader_epochs&) = delete;
   reader_epochs& operator=(const reader_epochs&) = delete;
   ~reader_epochs() {
@@ -156,40 +216,22 @@ class reader_epochs {
   // Claims a free slot (reusing freed ones first), or links a new chunk. Lock-free.
   // Throws std::bad_alloc if a new chunk is needed and cannot be allocated.
   [[nodiscard]] slot& claim() {
-    chunk* current = &first_;
-    for (;;) {
-      for (slot& s : current->slots) {
-        // relaxed pre-check: skips the exchange on slots that are visibly taken.
-        // acquire on the exchange: pairs with the release in release(), so the previous
-        // owner's last epoch store is visible and the epoch keeps increasing.
-        if (!s->claimed.load(std::memory_order_relaxed)) {
-          TANDEM_SYNC_POINT();  // another claimer may take the slot between check and exchange
-          if (!s->claimed.exchange(true, std::memory_order_acquire)) return s;
-        }
-      }
-      // acquire: pairs with the release of the compare-exchange below that linked the chunk,
-      // so its slots are seen constructed.
-      chunk* next = current->next.load(std::memory_order_acquire);
-      if (next == nullptr) {
-        chunk* fresh = new_chunk();
-        fresh->slots[0]->claimed.store(true, std::memory_order_relaxed);  // before publishing
-        // release: publishes the new chunk's construction to claim() and the writer's scan.
-        // acquire on failure: to walk into the chunk another thread linked.
-        if (current->next.compare_exchange_strong(next, fresh, std::memory_order_acq_rel,
-                                                  std::memory_order_acquire)) {
-          chunk_count_.fetch_add(1, std::memory_order_relaxed);  // statistics only
-          return fresh->slots[0];
-        }
-        delete_chunk(fresh);  // another thread linked one first; `next` now points at it
-      }
-      current = next;
-    }
+    slot& s = claim_free_slot();
+    // (C1) seq_cst count + fence: see "skipping the heavy fence" in the header comment.
+    claimed_count_.fetch_add(1, std::memory_order_seq_cst);
+#if !TANDEM_TSAN
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+#endif
+    return s;
   }
 
   // Returns a slot for reuse. Its owner must be outside (even epoch).
   void release(slot& s) noexcept {
     TANDEM_ASSERT((s->epoch.load(std::memory_order_relaxed) & 1U) == 0,
                   "a reader slot was released while its reader was inside a read section");
+    // relaxed: the count only decides whether the writer needs a heavy fence; a slot that is
+    // being released has no reader that could enter.
+    claimed_count_.fetch_sub(1, std::memory_order_relaxed);
     // release: pairs with the acquire exchange in claim() (see there).
     s->claimed.store(false, std::memory_order_release);
   }
@@ -200,53 +242,72 @@ class reader_epochs {
     return chunk_count_.load(std::memory_order_relaxed) * slots_per_chunk;
   }
 
-  // --- reader side (the slot's owner) ----------------------------------------------------
-
-  // Step 2. After this returns, load what you read with pinned_load_order.
-  static void enter(slot& s) noexcept {
-    // relaxed: only this thread writes the epoch, so this reads its own last store.
-    const std::uint64_t epoch = s->epoch.load(std::memory_order_relaxed);
-    TANDEM_ASSERT((epoch & 1U) == 0, "reader_epochs::enter on a slot that is already inside");
-    // (R0) relaxed: read back only by the writer's self-wait check (see the header comment).
-    const std::thread::id self = std::this_thread::get_id();
-#if TANDEM_ENABLE_ASSERTS
-    const std::thread::id previous = s->owner.exchange(self, std::memory_order_relaxed);
-    TANDEM_ASSERT(previous == std::thread::id{},
-                  "a reader was used by two threads at once (copy it: one per thread)");
-#else
-    s->owner.store(self, std::memory_order_relaxed);
-#endif
-#if TANDEM_TSAN
-    // (R1), TSan form: a seq_cst store; the caller's seq_cst load cannot pass it.
-    s->epoch.store(epoch + 1, std::memory_order_seq_cst);
-#else
-    // (R1) relaxed store + light fence: the light half of the seq_cst fence whose heavy half
-    // is in record_readers_inside() (W1). Orders this store before the caller's pointer load.
-    s->epoch.store(epoch + 1, std::memory_order_relaxed);
-    Fence::light();
-#endif
+  // The slot of a reader that has none (moved from): never claimed, never written. Its epoch
+  // is odd, so try_enter() always refuses it. enter(), enter_nested() and leave() must not be
+  // called on it.
+  [[nodiscard]] static slot& detached() noexcept {
+    return detached_slot;
   }
 
-  // Step 3.
-  void leave(slot& s) noexcept {
-    // relaxed: own store, as in enter().
+  // --- reader side (the slot's owner) ----------------------------------------------------
+
+  // Step 2, the fast path: enters and returns true when the slot is outside and in
+  // membarrier mode (or the policy's light fence needs no check). Returns false, having
+  // changed nothing, when the slot is inside already (the caller wants a nested section),
+  // is the detached slot, or is in fenced mode (the caller then calls enter()). After true,
+  // load what you read with pinned_load_order.
+  static bool try_enter(slot& s) noexcept {
+    // relaxed: only this thread writes the epoch, so this reads its own last store.
+    const std::uint64_t epoch = s->epoch.load(std::memory_order_relaxed);
+    if (TANDEM_UNLIKELY((epoch & 3U) != 0)) return false;
+    announce(s, epoch);
+    light_fast();
+    return true;
+  }
+
+  // Step 2, any mode. The slot must be outside. After this returns, load what you read with
+  // pinned_load_order.
+  static void enter(slot& s) noexcept {
+    // relaxed: own store, as in try_enter().
+    const std::uint64_t epoch = s->epoch.load(std::memory_order_relaxed);
+    TANDEM_ASSERT((epoch & 1U) == 0, "reader_epochs::enter on a slot that is already inside");
+    announce(s, epoch);
+    if ((epoch & fenced_bit) != 0) {
+      full_fence();
+    } else {
+      light_fast();
+    }
+  }
+
+  // Opens a read section inside the current one (the slot must be inside): it ends at the
+  // matching leave(), the outer one at the leave() after it. Touches only the owner-only count.
+  static void enter_nested(slot& s) noexcept {
+    TANDEM_ASSERT(inside(s), "reader_epochs::enter_nested on a slot that is not inside");
+    ++s->nested;
+  }
+
+  // Step 3: ends the innermost read section (the last one leaves the slot).
+  static void leave(slot& s) noexcept {
+    if (TANDEM_UNLIKELY(s->nested != 0)) {
+      leave_nested(s);
+      return;
+    }
+    // relaxed: own store, as in try_enter().
     const std::uint64_t epoch = s->epoch.load(std::memory_order_relaxed);
     TANDEM_ASSERT((epoch & 1U) == 1, "reader_epochs::leave on a slot that is not inside");
-    // (R0) relaxed: clears this thread's mark before the section ends (header comment).
-    s->owner.store(std::thread::id{}, std::memory_order_relaxed);
     // (R3) release: pairs with the writer's acquire loads (W2)/(W3): our reads of the
     // protected data happen-before the writer's later writes to it.
-    s->epoch.store(epoch + 1, unpin_publish_order);
-#if !TANDEM_TSAN
+    s->epoch.store(epoch + 3, unpin_publish_order);
     // (R4) light half of the fence whose heavy half follows the writer's flag store (W4):
-    // orders our epoch store before our load of the flag.
-    Fence::light();
-#endif
+    // orders our epoch store before our load of the flag. In fenced mode this is only a
+    // compiler barrier: the load below then sees bit 1, and wake_writer() issues the real
+    // fence before it looks at bit 0.
+    leave_fence();
     TANDEM_SYNC_POINT();  // the writer may set the flag now: the (R4)/(W4) window
     // (R4) relaxed (seq_cst under TSan): the flag carries no data; the fence pair above is
     // what makes "not seen" safe (see the header comment).
     if (TANDEM_UNLIKELY(s->writer_waiting.load(TANDEM_TSAN ? std::memory_order_seq_cst
-                                                           : std::memory_order_relaxed))) {
+                                                           : std::memory_order_relaxed) != 0)) {
       wake_writer(s);
     }
   }
@@ -257,11 +318,12 @@ class reader_epochs {
     return (s->epoch.load(std::memory_order_relaxed) & 1U) == 1;
   }
 
-  // The thread inside `s`'s read section, std::thread::id{} when outside. Exact when called by
-  // the thread that owns the slot (for its own checks); otherwise an observation only.
-  [[nodiscard]] static std::thread::id owner(const slot& s) noexcept {
-    // relaxed: see (R0).
-    return s->owner.load(std::memory_order_relaxed);
+  // True when `s` is inside a read section that the calling thread opened. Exact when called
+  // by the slot's owner (for its own checks) or by the writer (see (R0)).
+  [[nodiscard]] static bool opened_by_this_thread(const slot& s) noexcept {
+    // acquire: see (R0); the owner is read after the epoch.
+    return (s->epoch.load(std::memory_order_acquire) & 1U) == 1 &&
+           s->owner.load(std::memory_order_relaxed) == detail::thread_identity();
   }
 
   // --- writer side (one thread at a time) ------------------------------------------------
@@ -271,10 +333,21 @@ class reader_epochs {
   // readers must already have been waited for). Never allocates, never throws.
   void record_readers_inside() noexcept {
 #if !TANDEM_TSAN
+    // (W0') pairs with (C1): orders our pointer store before the load of the count.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+#endif
+    // relaxed (seq_cst under TSan, where the fences above are not modelled): see (C1)/(W0').
+    if (claimed_count_.load(TANDEM_TSAN ? std::memory_order_seq_cst : std::memory_order_relaxed) ==
+            0 &&
+        recorded_count_ == 0) {
+      return;  // no reader could be inside: nothing to record, no heavy fence
+    }
+#if !TANDEM_TSAN
     // (W1) heavy half of the fence with the readers' light fences (R1): every reader whose
     // odd epoch we do not see below will load the new pointer.
     Fence::heavy();
 #endif
+    ++heavy_fences_;
     TANDEM_SYNC_POINT();  // readers keep entering and leaving during the scan
     std::size_t count = 0;
     // acquire (chunk walks): pairs with the release compare-exchange that linked the chunk.
@@ -312,15 +385,15 @@ class reader_epochs {
   // opened: waiting for it would never end. Exact (see (R0)); O(slots), no waiting.
   [[nodiscard]] bool recorded_reader_held_by_this_thread() const noexcept {
     if (recorded_count_ == 0) return false;
-    const std::thread::id self = std::this_thread::get_id();
+    const std::uintptr_t self = detail::thread_identity();
     // acquire (chunk walks): pairs with the release compare-exchange that linked the chunk.
     for (const chunk* c = &first_; c != nullptr; c = c->next.load(std::memory_order_acquire)) {
       for (std::size_t i = 0; i < slots_per_chunk; ++i) {
         const std::uint64_t recorded = (*c->recorded)[i];
-        // (W0) relaxed, both: see (R0) in the header comment. Only this thread's own writes
-        // can make both comparisons true.
+        // (W0) acquire on the epoch, then the owner: see (R0) in the header comment. Only a
+        // section this thread opened and has not left can make both comparisons true.
         if (recorded != not_recorded &&
-            c->slots[i]->epoch.load(std::memory_order_relaxed) == recorded &&
+            c->slots[i]->epoch.load(std::memory_order_acquire) == recorded &&
             c->slots[i]->owner.load(std::memory_order_relaxed) == self) {
           return true;
         }
@@ -355,6 +428,17 @@ class reader_epochs {
     return recorded_count_;
   }
 
+  // Heavy fences issued so far by record_readers_inside() and by blocking waits (statistics,
+  // for tests and benchmarks; writer-only, like the calls it counts).
+  [[nodiscard]] std::size_t heavy_fences() const noexcept {
+    return heavy_fences_;
+  }
+
+  // True when readers of this registry pay real fences (asymmetric_fence without membarrier).
+  [[nodiscard]] bool fenced() const noexcept {
+    return fenced_;
+  }
+
   // True while the writer is blocked in wait_for_recorded_readers() (for tests).
   [[nodiscard]] bool writer_is_waiting() const noexcept {
     // relaxed: an observation only.
@@ -362,14 +446,85 @@ class reader_epochs {
   }
 
  private:
-  // The rare path of leave(), out of line so that leave() itself stays small enough to inline.
+  // Bit 0 of writer_waiting: the writer is blocked on this slot. Bit 1 of epoch and of
+  // writer_waiting: the registry is in fenced mode.
+  static constexpr std::uint32_t waiting_bit = 1;
+  static constexpr std::uint32_t fenced_bit = 2;
+
+  // The light fence of the fast paths: a compiler barrier when the policy offers one that is
+  // valid once prepare() succeeded (asymmetric_fence::light_prepared), else the policy's own
+  // light(), which is then always sufficient.
+  static void light_fast() noexcept {
+#if !TANDEM_TSAN
+    if constexpr (requires { Fence::light_prepared(); }) {
+      Fence::light_prepared();
+    } else {
+      Fence::light();
+    }
+#endif
+  }
+
+  // The fence between leave()'s epoch store and its load of writer_waiting: the compiler
+  // barrier of light_prepared() for a policy that has one (in fenced mode wake_writer() adds
+  // the real fence), else the policy's own light().
+  static void leave_fence() noexcept {
+#if !TANDEM_TSAN
+    if constexpr (requires { Fence::light_prepared(); }) {
+      std::atomic_signal_fence(std::memory_order_seq_cst);
+    } else {
+      Fence::light();
+    }
+#endif
+  }
+
+  static void full_fence() noexcept {
+#if !TANDEM_TSAN
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+#endif
+  }
+
+  // Fenced mode: the policy's compiler-barrier light side is not usable (no membarrier).
+  static bool light_must_fence() noexcept {
+    if constexpr (requires { Fence::light_prepared(); }) {
+      return !TANDEM_TSAN && !Fence::prepare();
+    } else {
+      static_cast<void>(Fence::prepare());
+      return false;
+    }
+  }
+
+  // Steps (R0) and (R1) without the fence.
+  static void announce(slot& s, std::uint64_t epoch) noexcept {
+    // (R0) relaxed: ordered before the writer's reads by the release store below.
+    s->owner.store(detail::thread_identity(), std::memory_order_relaxed);
+    // (R1) release (seq_cst under TSan, where the caller's seq_cst load cannot pass it): the
+    // owner store happens-before any acquire read of this epoch (R0); the light fence after
+    // it orders it before the caller's pointer load.
+    s->epoch.store(epoch + 1, TANDEM_TSAN ? std::memory_order_seq_cst : std::memory_order_release);
+  }
+
+  // The rare paths of leave(), out of line so that leave() itself stays small enough to
+  // inline (and its tests compare memory with 0 directly).
+  TANDEM_NOINLINE static void leave_nested(slot& s) noexcept {
+    --s->nested;
+  }
+
   TANDEM_NOINLINE static void wake_writer(slot& s) noexcept {
+    std::atomic<std::uint32_t>& word = s->writer_waiting;
+    // relaxed: our own mode bit, which never changes.
+    const std::uint32_t mode = word.load(std::memory_order_relaxed) & fenced_bit;
+    if (mode != 0) {
+      // (R4), fenced mode: the real fence between our epoch store and the re-load below.
+      full_fence();
+      // relaxed: as in leave().
+      if ((word.load(std::memory_order_relaxed) & waiting_bit) == 0) return;
+    }
     // seq_cst: the clear is ordered after our epoch store (R3) for every observer, so a writer
-    // whose futex wait saw 0 and re-checks finds the even epoch; the wake itself is
-    // unconditional (atomic_wait.hpp), so no sleeper that saw 1 is missed.
-    s->writer_waiting.store(0, std::memory_order_seq_cst);
+    // whose futex wait saw the cleared word and re-checks finds the even epoch; the wake
+    // itself is unconditional (atomic_wait.hpp), so no sleeper that saw the bit is missed.
+    word.store(mode, std::memory_order_seq_cst);
     TANDEM_SYNC_POINT();  // between the clear and the wake: the writer may re-check or sleep
-    atomic_notify_all(s->writer_waiting);
+    atomic_notify_all(word);
   }
 
   // One recorded slot of step 5.
@@ -383,27 +538,30 @@ class reader_epochs {
         waiter.pause();
         continue;
       }
-      // Blocking phase. The futex word is the slot's 32-bit writer_waiting flag, not the
+      // Blocking phase. The futex word is the slot's 32-bit writer_waiting word, not the
       // 64-bit epoch (atomic_wait.hpp: tandem waits on 4-byte words only).
       std::atomic<std::uint32_t>& flag = s->writer_waiting;
+      const std::uint32_t mode = fenced_ ? fenced_bit : 0U;
       writer_blocked_.store(true, std::memory_order_relaxed);  // for observers only
       for (;;) {
         // (W4) relaxed store + heavy fence (seq_cst store under TSan): the heavy half of
         // the fence with the reader's light fence in leave() (R4). Either the reader sees
-        // the flag (then it clears it and notifies), or our load below sees its new epoch.
-        flag.store(1, TANDEM_TSAN ? std::memory_order_seq_cst : std::memory_order_relaxed);
+        // the bit (then it clears it and notifies), or our load below sees its new epoch.
+        flag.store(mode | waiting_bit,
+                   TANDEM_TSAN ? std::memory_order_seq_cst : std::memory_order_relaxed);
 #if !TANDEM_TSAN
         Fence::heavy();
 #endif
+        ++heavy_fences_;
         TANDEM_SYNC_POINT();  // flag set: the reader may leave (and notify) before the re-check
         // (W3) acquire: as (W2).
         if (epoch.load(writer_load_order) != recorded) break;
-        // Sleeps only while the flag is still 1: the kernel compares and sleeps in one
+        // Sleeps only while the bit is still set: the kernel compares and sleeps in one
         // step, so a reader that cleared it before we got here makes this return at once.
-        atomic_wait(flag, std::uint32_t{1});
+        atomic_wait(flag, mode | waiting_bit);
       }
-      // relaxed: a reader that still sees 1 only pays one needless notify.
-      flag.store(0, std::memory_order_relaxed);
+      // relaxed: a reader that still sees the bit only pays one needless notify.
+      flag.store(mode, std::memory_order_relaxed);
       TANDEM_SYNC_POINT();  // flag cleared
       writer_blocked_.store(false, std::memory_order_relaxed);
       break;
@@ -425,6 +583,49 @@ class reader_epochs {
     std::atomic<chunk*> next{nullptr};
   };
 
+  // Sets the mode bits of a chunk's slots before any reader can see them.
+  static void init_chunk(chunk& c, bool fenced) noexcept {
+    if (!fenced) return;
+    for (slot& s : c.slots) {
+      // relaxed: the chunk is published later (constructor, or the release compare-exchange
+      // in claim_free_slot()).
+      s->epoch.store(fenced_bit, std::memory_order_relaxed);
+      s->writer_waiting.store(fenced_bit, std::memory_order_relaxed);
+    }
+  }
+
+  slot& claim_free_slot() {
+    chunk* current = &first_;
+    for (;;) {
+      for (slot& s : current->slots) {
+        // relaxed pre-check: skips the exchange on slots that are visibly taken.
+        // acquire on the exchange: pairs with the release in release(), so the previous
+        // owner's last epoch store is visible and the epoch keeps increasing.
+        if (!s->claimed.load(std::memory_order_relaxed)) {
+          TANDEM_SYNC_POINT();  // another claimer may take the slot between check and exchange
+          if (!s->claimed.exchange(true, std::memory_order_acquire)) return s;
+        }
+      }
+      // acquire: pairs with the release of the compare-exchange below that linked the chunk,
+      // so its slots are seen constructed.
+      chunk* next = current->next.load(std::memory_order_acquire);
+      if (next == nullptr) {
+        chunk* fresh = new_chunk();
+        init_chunk(*fresh, fenced_);
+        fresh->slots[0]->claimed.store(true, std::memory_order_relaxed);  // before publishing
+        // release: publishes the new chunk's construction to claim() and the writer's scan.
+        // acquire on failure: to walk into the chunk another thread linked.
+        if (current->next.compare_exchange_strong(next, fresh, std::memory_order_acq_rel,
+                                                  std::memory_order_acquire)) {
+          chunk_count_.fetch_add(1, std::memory_order_relaxed);  // statistics only
+          return fresh->slots[0];
+        }
+        delete_chunk(fresh);  // another thread linked one first; `next` now points at it
+      }
+      current = next;
+    }
+  }
+
   // Out of line: keeps the rare allocation path out of claim()'s fast path (and keeps GCC's
   // -Wmismatched-new-delete quiet when a test replaces the global operator new/delete).
   TANDEM_NOINLINE static chunk* new_chunk() {
@@ -434,11 +635,18 @@ class reader_epochs {
     delete c;
   }
 
+  // What moved-from readers and guards point at: see detached().
+  static constinit inline slot detached_slot{std::in_place, std::uint64_t{1}, std::uint32_t{0}};
+
   // True while the writer is blocked (tests observe it; readers never read it).
   std::atomic<bool> writer_blocked_{false};
+  const bool fenced_;
   chunk first_{};
   std::atomic<std::size_t> chunk_count_{1};
+  // Slots claimed and not released. Written by claim()/release() (rare), read by the writer.
+  std::atomic<std::size_t> claimed_count_{0};
   std::size_t recorded_count_ = 0;  // writer-only: entries != not_recorded in the chunks
+  std::size_t heavy_fences_ = 0;    // writer-only statistics
 };
 
 }  // namespace tandem::sync

@@ -1,0 +1,103 @@
+// Instructions per guarded lookup of tandem::double_buffer_map (one reader.read(), one find,
+// the guard released), against the same inner map's bare find in the same program: N = 1,000
+// uint64 keys inserted in the same order, every lookup hits, keys from a fixed sequence.
+// Budget (issue 17, item 2): guarded <= bare + 8, for std::unordered_map,
+// boost::unordered_flat_map and absl::flat_hash_map (each when installed, tandem_flat_maps).
+#include <tandem/double_buffer_map.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+#include <unordered_map>
+#include <vector>
+
+#if TANDEM_HAVE_BOOST_FLAT_MAP
+#include <boost/unordered/unordered_flat_map.hpp>
+#endif
+#if TANDEM_HAVE_ABSL_FLAT_HASH_MAP
+#include <absl/container/flat_hash_map.h>
+#endif
+
+#include "perf_harness.hpp"
+
+namespace {
+
+using u64 = std::uint64_t;
+constexpr u64 key_count = 1000;
+
+// Whether double_buffer_map takes the inner map as its fifth parameter (issue 17, item 1).
+template <class Map>
+concept double_buffer_map_takes_map = requires {
+  typename tandem::double_buffer_map<typename Map::key_type, typename Map::mapped_type,
+                                     typename Map::hasher, typename Map::key_equal, Map>;
+};
+
+template <class Map>
+auto make_tandem_map() {
+  if constexpr (std::is_same_v<Map, std::unordered_map<u64, u64>>) {
+    return tandem::make_double_buffer_map<u64, u64>();
+  } else {
+    return tandem::double_buffer_map<u64, u64, typename Map::hasher, typename Map::key_equal,
+                                     Map>::create();
+  }
+}
+
+template <class Map>
+void measure_map(const tandem::perf::run_options& options, const char* bare_name,
+                 const char* guarded_name) {
+  const std::vector<std::size_t> sequence =
+      tandem::perf::index_sequence(key_count, tandem::perf::sequence_length);
+  constexpr std::size_t mask = tandem::perf::sequence_length - 1;
+
+  Map bare;
+  for (u64 k = 0; k < key_count; ++k) bare.try_emplace(k, 2 * k);
+  tandem::perf::measure(options, bare_name, [&](std::size_t i) {
+    const auto it = bare.find(static_cast<u64>(sequence[i & mask]));
+    tandem::perf::keep(it->second);
+  });
+
+  if constexpr (std::is_same_v<Map, std::unordered_map<u64, u64>> ||
+                double_buffer_map_takes_map<Map>) {
+    auto pair = make_tandem_map<Map>();  // not a structured binding: clang 14 cannot capture it
+    auto& writer = pair.first;
+    auto& reader = pair.second;
+    for (u64 k = 0; k < key_count; ++k) writer.insert(k, 2 * k);
+    writer.publish();
+    tandem::perf::measure(options, guarded_name, [&](std::size_t i) {
+      const auto guard = reader.read();
+      const u64* value = guard.find(static_cast<u64>(sequence[i & mask]));
+      tandem::perf::keep(*value);
+    });
+  } else {
+    tandem::perf::skip(options, guarded_name,
+                       "double_buffer_map has no inner-map template parameter in these headers");
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const auto options = tandem::perf::parse(argc, argv);
+  measure_map<std::unordered_map<u64, u64>>(options, "double_buffer_map/bare_find/map:std",
+                                            "double_buffer_map/guarded_find/map:std");
+#if TANDEM_HAVE_BOOST_FLAT_MAP
+  measure_map<boost::unordered_flat_map<u64, u64>>(options,
+                                                   "double_buffer_map/bare_find/map:boost_flat",
+                                                   "double_buffer_map/guarded_find/map:boost_flat");
+#else
+  tandem::perf::skip(options, "double_buffer_map/bare_find/map:boost_flat",
+                     "boost::unordered_flat_map not found");
+  tandem::perf::skip(options, "double_buffer_map/guarded_find/map:boost_flat",
+                     "boost::unordered_flat_map not found");
+#endif
+#if TANDEM_HAVE_ABSL_FLAT_HASH_MAP
+  measure_map<absl::flat_hash_map<u64, u64>>(options, "double_buffer_map/bare_find/map:absl_flat",
+                                             "double_buffer_map/guarded_find/map:absl_flat");
+#else
+  tandem::perf::skip(options, "double_buffer_map/bare_find/map:absl_flat",
+                     "absl::flat_hash_map not found");
+  tandem::perf::skip(options, "double_buffer_map/guarded_find/map:absl_flat",
+                     "absl::flat_hash_map not found");
+#endif
+  return 0;
+}

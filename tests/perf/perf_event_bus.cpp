@@ -1,0 +1,68 @@
+// Instructions per event_bus publish to a topic nobody subscribes to (64 other topics have a
+// subscriber each; 64 absent topic names like "room/absent-0042", 16 bytes, from a fixed
+// sequence; std::uint64_t messages, so the message copy costs nothing). Baseline in the same
+// program: tandem::string_hash of the same topic (publish must at least hash it once).
+// Informational: the same publish on a hand-written bus (std::mutex + std::unordered_map<
+// std::string, std::vector<...>> find), the design the benchmark compares with.
+#include <tandem/event_bus.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "perf_harness.hpp"
+
+namespace {
+
+std::vector<std::string> make_topics(const char* format, std::size_t count) {
+  std::vector<std::string> result;
+  for (std::size_t i = 0; i < count; ++i) {
+    char text[32];
+    std::snprintf(text, sizeof text, format, i);
+    result.emplace_back(text);
+  }
+  return result;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const auto options = tandem::perf::parse(argc, argv);
+  constexpr std::size_t topic_count = 64;
+  const std::vector<std::string> live = make_topics("room/live-%04zu", topic_count);
+  const std::vector<std::string> absent = make_topics("room/absent-%04zu", topic_count);
+  const std::vector<std::size_t> sequence =
+      tandem::perf::index_sequence(topic_count, tandem::perf::sequence_length);
+  constexpr std::size_t mask = tandem::perf::sequence_length - 1;
+  auto topic = [&](std::size_t i) { return std::string_view(absent[sequence[i & mask]]); };
+
+  const tandem::string_hash hash;
+  tandem::perf::measure(options, "event_bus/baseline/string_hash",
+                        [&](std::size_t i) { tandem::perf::keep(hash(topic(i))); });
+
+  std::mutex hand_mutex;
+  std::unordered_map<std::string, std::vector<std::uint64_t*>> hand_written;
+  for (const std::string& t : live) hand_written[t];
+  tandem::perf::measure(options, "event_bus/hand_written/publish_absent", [&](std::size_t i) {
+    std::size_t delivered = 0;
+    {
+      const std::lock_guard<std::mutex> lock(hand_mutex);
+      const auto it = hand_written.find(std::string(topic(i)));
+      if (it != hand_written.end()) delivered = it->second.size();
+    }
+    tandem::perf::keep(delivered);
+  });
+
+  tandem::event_bus<std::uint64_t> bus;
+  std::vector<tandem::event_bus<std::uint64_t>::subscription> subscriptions;
+  for (const std::string& t : live) subscriptions.push_back(bus.subscribe(t));
+  tandem::perf::measure(options, "event_bus/publish_absent", [&](std::size_t i) {
+    tandem::perf::keep(bus.publish(topic(i), std::uint64_t{7}));
+  });
+  return 0;
+}
