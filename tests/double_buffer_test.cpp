@@ -357,6 +357,27 @@ TEST_CASE("a moved guard keeps its snapshot and releases once") {
   CHECK(*moved == std::vector<int>{1});
 }
 
+// A moved-from guard holds the detached slot that every moved-from reader and guard shares;
+// releasing it must leave that slot alone. Were it counted down like a nested guard, the
+// second release would make its epoch even and a moved-from reader's read() would succeed.
+TEST_CASE("released moved-from guards leave the shared detached slot alone") {
+  auto [w, r] = tandem::make_double_buffer<std::vector<int>, append>();
+  w.push(append{1});
+  w.publish();
+  for (int i = 0; i < 3; ++i) {
+    auto g = r.read();
+    auto moved = std::move(g);
+    CHECK(*moved == std::vector<int>{1});
+  }                        // three moved-from guards released
+  auto& moved_reader = r;  // through a reference: the use after move is what is tested
+  auto live_reader = std::move(r);
+  CHECK_THROWS_AS((void)moved_reader.read(), std::logic_error);
+  CHECK(*live_reader.read() == std::vector<int>{1});
+  w.push(append{2});
+  w.publish();  // the released guards left nothing that blocks the writer
+  CHECK(w.try_publish());
+}
+
 // ---- 6. readers: creation while waiting, current copy, slot reuse ---------------------------
 
 TEST_CASE("creating or copying readers while the writer waits never deadlocks") {

@@ -123,7 +123,9 @@
 // read of the thread pointer, a load of `published`, one store in the reader, two compiler
 // barriers and three predictable branches -- measured with callgrind, a guarded lookup of a
 // double_buffer_map<uint64, uint64> of 1,000 keys costs 19 instructions more than the bare
-// std::unordered_map lookup with g++ 12 -O2 and 20 more with clang 14 -O2 (it was 40). The
+// std::unordered_map lookup with g++ 12 -O2 and 20 more with clang 14 -O2 (it was 40; the
+// budgets of tests/perf/budgets.json, and what compilers' inlining adds, are in
+// docs/double_buffer.md). The
 // portable fence adds two full fences. Writer: every op applied twice; per publish a full
 // fence and one load when no reader exists, else one membarrier system call (0.1-0.5 us with
 // no reader thread running, several us when readers run on other cores, which it interrupts)
@@ -237,13 +239,13 @@ class double_buffer {
     read_guard(const read_guard&) = delete;
     read_guard& operator=(const read_guard&) = delete;
     read_guard(read_guard&& other) noexcept
-        : slot_(std::exchange(other.slot_, nullptr)), value_(other.value_) {}
+        : slot_(std::exchange(other.slot_, &epochs_type::detached())), value_(other.value_) {}
     read_guard& operator=(read_guard&&) = delete;
     ~read_guard() {
-      if (slot_ != nullptr) {
-        TANDEM_SYNC_POINT();         // the writer may be scanning or waiting for us
-        epochs_type::leave(*slot_);  // step 4 (or the end of a nested guard)
-      }
+      TANDEM_SYNC_POINT();  // the writer may be scanning or waiting for us
+      // Step 4 (or the end of a nested guard). A moved-from guard holds the detached slot,
+      // on which leave() does nothing: no test of our own on the fast path.
+      epochs_type::leave(*slot_);
     }
 
     [[nodiscard]] const T& operator*() const noexcept { return *value_; }
@@ -253,15 +255,9 @@ class double_buffer {
    private:
     friend class reader;
     read_guard(typename epochs_type::slot* slot, const T* value) noexcept
-        : slot_(slot), value_(value) {
-#if defined(__GNUC__) || defined(__clang__)
-      // A new guard always has a slot: lets the compiler drop the destructor's moved-from
-      // test on the fast path (GCC does not infer it from the reference it was made from).
-      if (slot == nullptr) __builtin_unreachable();
-#endif
-    }
+        : slot_(slot), value_(value) {}
 
-    typename epochs_type::slot* slot_;  // nullptr: moved from
+    typename epochs_type::slot* slot_;  // &epochs_type::detached(): moved from
     const T* value_;
   };
 

@@ -413,7 +413,9 @@ class double_buffer_map {
 
    private:
     friend class double_buffer_map;
-    explicit read_guard(typename buffer::read_guard guard) noexcept : guard_(std::move(guard)) {}
+    // Built straight from reader.read()'s prvalue (guaranteed elision): no moved-from guard is
+    // left to destroy on the lookup path.
+    explicit read_guard(typename buffer::reader& r) : guard_(r.read()) {}
     const map_type& map() const noexcept { return *guard_; }
     const V* found(const_iterator it) const noexcept {
       return it == map().end() ? nullptr : &it->second;
@@ -428,7 +430,7 @@ class double_buffer_map {
    public:
     // Pins the published map until the guard (and guards nested in it) are gone. Wait-free.
     // Throws std::logic_error on a moved-from reader (so do get, contains and size).
-    [[nodiscard]] read_guard read() { return read_guard(reader_.read()); }
+    [[nodiscard]] read_guard read() { return read_guard(reader_); }
     // One-shot lookups, each under its own guard.
     template <class Q = K>
     requires double_buffer_map_lookup_key<Q, K, Hash, KeyEqual>

@@ -243,8 +243,10 @@ class reader_epochs {
   }
 
   // The slot of a reader that has none (moved from): never claimed, never written. Its epoch
-  // is odd, so try_enter() always refuses it. enter(), enter_nested() and leave() must not be
-  // called on it.
+  // is odd, so try_enter() always refuses it; its nested count is 1 and leave() on it does
+  // nothing (it takes leave()'s nested branch, which ignores this slot), so a moved-from
+  // guard that points here needs no test of its own on release. enter() and enter_nested()
+  // must not be called on it.
   [[nodiscard]] static slot& detached() noexcept {
     return detached_slot;
   }
@@ -286,30 +288,31 @@ class reader_epochs {
     ++s->nested;
   }
 
-  // Step 3: ends the innermost read section (the last one leaves the slot).
+  // Step 3: ends the innermost read section (the last one leaves the slot). One rare-path
+  // call site, not two: a nested section, or a writer waiting, goes to leave_rare() (a guarded
+  // lookup then stays small enough for compilers to inline it into its caller's loop).
   static void leave(slot& s) noexcept {
-    if (TANDEM_UNLIKELY(s->nested != 0)) {
-      leave_nested(s);
-      return;
+    const bool nested = s->nested != 0;
+    if (TANDEM_LIKELY(!nested)) {
+      // relaxed: own store, as in try_enter().
+      const std::uint64_t epoch = s->epoch.load(std::memory_order_relaxed);
+      TANDEM_ASSERT((epoch & 1U) == 1, "reader_epochs::leave on a slot that is not inside");
+      // (R3) release: pairs with the writer's acquire loads (W2)/(W3): our reads of the
+      // protected data happen-before the writer's later writes to it.
+      s->epoch.store(epoch + 3, unpin_publish_order);
+      // (R4) light half of the fence whose heavy half follows the writer's flag store (W4):
+      // orders our epoch store before our load of the flag. In fenced mode this is only a
+      // compiler barrier: the load below then sees bit 1, and wake_writer() issues the real
+      // fence before it looks at bit 0.
+      leave_fence();
+      TANDEM_SYNC_POINT();  // the writer may set the flag now: the (R4)/(W4) window
     }
-    // relaxed: own store, as in try_enter().
-    const std::uint64_t epoch = s->epoch.load(std::memory_order_relaxed);
-    TANDEM_ASSERT((epoch & 1U) == 1, "reader_epochs::leave on a slot that is not inside");
-    // (R3) release: pairs with the writer's acquire loads (W2)/(W3): our reads of the
-    // protected data happen-before the writer's later writes to it.
-    s->epoch.store(epoch + 3, unpin_publish_order);
-    // (R4) light half of the fence whose heavy half follows the writer's flag store (W4):
-    // orders our epoch store before our load of the flag. In fenced mode this is only a
-    // compiler barrier: the load below then sees bit 1, and wake_writer() issues the real
-    // fence before it looks at bit 0.
-    leave_fence();
-    TANDEM_SYNC_POINT();  // the writer may set the flag now: the (R4)/(W4) window
     // (R4) relaxed (seq_cst under TSan): the flag carries no data; the fence pair above is
-    // what makes "not seen" safe (see the header comment).
-    if (TANDEM_UNLIKELY(s->writer_waiting.load(TANDEM_TSAN ? std::memory_order_seq_cst
-                                                           : std::memory_order_relaxed) != 0)) {
-      wake_writer(s);
-    }
+    // what makes "not seen" safe (see the header comment). A nested leave loads it too, for
+    // nothing: the flag is on our own line, and it keeps one branch on the fast path.
+    const bool waiting = s->writer_waiting.load(TANDEM_TSAN ? std::memory_order_seq_cst
+                                                            : std::memory_order_relaxed) != 0;
+    if (TANDEM_UNLIKELY(nested || waiting)) leave_rare(s, nested);
   }
 
   // True when the reader owning `s` is inside a read section (for assertions and tests).
@@ -505,7 +508,18 @@ class reader_epochs {
 
   // The rare paths of leave(), out of line so that leave() itself stays small enough to
   // inline (and its tests compare memory with 0 directly).
-  TANDEM_NOINLINE static void leave_nested(slot& s) noexcept {
+  // nested: end a nested section (a moved-from guard's detached slot: nothing); otherwise the
+  // slot was left and a writer is waiting for it.
+  TANDEM_NOINLINE static void leave_rare(slot& s, bool nested) noexcept {
+    if (nested) {
+      leave_nested(s);
+    } else {
+      wake_writer(s);
+    }
+  }
+
+  static void leave_nested(slot& s) noexcept {
+    if (&s == &detached_slot) return;  // a moved-from guard: see detached()
     --s->nested;
   }
 
@@ -636,7 +650,7 @@ class reader_epochs {
   }
 
   // What moved-from readers and guards point at: see detached().
-  static constinit inline slot detached_slot{std::in_place, std::uint64_t{1}, std::uint32_t{0}};
+  static constinit inline slot detached_slot{std::in_place, std::uint64_t{1}, std::uint32_t{1}};
 
   // True while the writer is blocked (tests observe it; readers never read it).
   std::atomic<bool> writer_blocked_{false};
