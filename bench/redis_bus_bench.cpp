@@ -11,14 +11,14 @@
 // Workloads (for tandem and for the baselines):
 //  - throughput: publish a burst of 1,000 messages on node A, receive all 1,000 on node B;
 //    items_per_second counts cross-node messages.
-//      tandem/throughput           redis_bus A -> Redis -> redis_bus B
-//      hiredis_pipelined/throughput one connection pipelines the 1,000 PUBLISHes, another
+//      throughput/tandem           redis_bus A -> Redis -> redis_bus B
+//      throughput/hiredis_pipelined one connection pipelines the 1,000 PUBLISHes, another
 //                                  (SUBSCRIBEd) reads the 1,000 messages -- the fair baseline
-//      hiredis_sync/throughput     one redisCommand(PUBLISH) round trip per message, as most
+//      throughput/hiredis_sync     one redisCommand(PUBLISH) round trip per message, as most
 //                                  hand-written code does
 //  - latency: one message at a time, A publishes and B receives it; the counters latency_p50
 //    and latency_p99 are the one-way latencies in microseconds.
-// Compare items_per_second of tandem/throughput with hiredis_pipelined/throughput.
+// Compare items_per_second of throughput/tandem with throughput/hiredis_pipelined.
 #include <benchmark/benchmark.h>
 
 #if TANDEM_BENCH_HAVE_REDIS
@@ -235,11 +235,11 @@ void hiredis_latency(benchmark::State& state) {
 
 }  // namespace
 
-BENCHMARK(tandem_throughput)->Name("tandem/throughput")->UseRealTime();
-BENCHMARK(hiredis_pipelined_throughput)->Name("hiredis_pipelined/throughput")->UseRealTime();
-BENCHMARK(hiredis_sync_throughput)->Name("hiredis_sync/throughput")->UseRealTime();
-BENCHMARK(tandem_latency)->Name("tandem/latency")->UseRealTime();
-BENCHMARK(hiredis_latency)->Name("hiredis_sync/latency")->UseRealTime();
+BENCHMARK(tandem_throughput)->Name("throughput/tandem")->UseRealTime();
+BENCHMARK(hiredis_pipelined_throughput)->Name("throughput/hiredis_pipelined")->UseRealTime();
+BENCHMARK(hiredis_sync_throughput)->Name("throughput/hiredis_sync")->UseRealTime();
+BENCHMARK(tandem_latency)->Name("latency/tandem")->UseRealTime();
+BENCHMARK(hiredis_latency)->Name("latency/hiredis_sync")->UseRealTime();
 
 #else  // built without hiredis
 

@@ -632,6 +632,14 @@ def build_page(results_dir, output, build_dir, targets_path, plt):
                          f"{describe(row['den'], t['denominator'])} | {row['issue'] or ''} | "
                          f"{row['now']} | ≥ {row['target']:g}× | {measured} | {status} |")
         lines.append("")
+        # Each target row may carry a `why`: the profile behind a miss (bench/targets.json).
+        reasons = [(row, t) for row, t in zip(target_rows(series, facts, targets), targets)
+                   if t.get("why") and not row["status"].startswith("met")]
+        if reasons:
+            lines += ["Why a target is not met (from the profiles named; bench/targets.json):", ""]
+            for row, t in reasons:
+                lines.append(f"- *{row['description']}*: {t['why']}")
+            lines.append("")
 
     lines += perf_section(results_dir, run_info)
 
