@@ -25,6 +25,7 @@
 #include <utility>
 #include <vector>
 
+#include "double_buffer_helpers.hpp"
 #include "failing_new.hpp"
 #include "test_support.hpp"
 
@@ -110,36 +111,7 @@ TEST_CASE("a map insert whose replay runs out of memory keeps its key and value 
   CHECK(failures > 0);
 }
 
-namespace {
-// A value whose assignments fail on demand. Copy assignment fails before changing anything
-// (strong); move assignment takes the payload first and then fails -- allowed for a move
-// assignment that is not noexcept, and exactly the shape the fix must survive.
-struct assign_fails {
-  static inline int failures_left = 0;
-  std::string text;
-  explicit assign_fails(std::string t) : text(std::move(t)) {}
-  assign_fails(const assign_fails&) = default;
-  assign_fails(assign_fails&&) noexcept = default;
-  ~assign_fails() = default;
-  assign_fails& operator=(const assign_fails& other) {
-    if (failures_left > 0) {
-      --failures_left;
-      throw std::runtime_error("copy assignment refused");
-    }
-    text = other.text;
-    return *this;
-  }
-  // NOLINTNEXTLINE(performance-noexcept-move-constructor): throwing on purpose
-  assign_fails& operator=(assign_fails&& other) {
-    text = std::move(other.text);
-    if (failures_left > 0) {
-      --failures_left;
-      throw std::runtime_error("move assignment failed after taking the payload");
-    }
-    return *this;
-  }
-};
-}  // namespace
+using tandem::test::assign_fails;
 
 TEST_CASE(
     "a map insert_or_assign whose replay throws while assigning keeps its value for the retry") {

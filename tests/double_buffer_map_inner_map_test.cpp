@@ -31,6 +31,7 @@
 #endif
 
 #include "armed_key_ops.hpp"
+#include "double_buffer_helpers.hpp"
 #include "failing_new.hpp"
 #include "test_support.hpp"
 
@@ -347,37 +348,7 @@ TEMPLATE_LIST_TEST_CASE("out of memory in insert or insert_or_assign logs nothin
   CHECK(r.get(long_string('k', 1)) == long_string('v', 1));
 }
 
-namespace {
-// Assignments that fail on demand: copy assignment fails before changing anything (strong);
-// move assignment takes the payload first and then fails -- allowed for a move assignment
-// that is not noexcept, and what the replay must survive.
-struct assign_fails {
-  static inline int failures_left = 0;
-  std::string text;
-  explicit assign_fails(std::string t) : text(std::move(t)) {}
-  assign_fails(const assign_fails&) = default;
-  assign_fails(assign_fails&&) noexcept = default;
-  ~assign_fails() = default;
-  assign_fails& operator=(const assign_fails& other) {
-    if (failures_left > 0) {
-      --failures_left;
-      throw std::runtime_error("copy assignment refused");
-    }
-    text = other.text;
-    return *this;
-  }
-  // NOLINTNEXTLINE(performance-noexcept-move-constructor): throwing on purpose
-  assign_fails& operator=(assign_fails&& other) {
-    text = std::move(other.text);
-    if (failures_left > 0) {
-      --failures_left;
-      throw std::runtime_error("move assignment failed after taking the payload");
-    }
-    return *this;
-  }
-  bool operator==(const assign_fails& other) const { return text == other.text; }
-};
-}  // namespace
+using tandem::test::assign_fails;
 
 TEMPLATE_LIST_TEST_CASE("an insert_or_assign whose replay throws while assigning keeps its value",
                         "[inner_map][faults]", inner_maps) {

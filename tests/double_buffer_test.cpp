@@ -17,6 +17,7 @@
 
 #include "counting_new.hpp"
 #include "double_buffer_helpers.hpp"
+#include "fence_doubles.hpp"
 #include "test_support.hpp"
 
 namespace {
@@ -729,24 +730,8 @@ struct append_text {  // T = std::vector<std::string>: a heap-owning payload
   std::string text;
   void operator()(std::vector<std::string>& v) const { v.push_back(text); }
 };
-// Test doubles for the fence policy: count the heavy fences a publish issues; and an
-// asymmetric policy without membarrier, whose compiler-barrier light side must never run.
-struct counting_fence {
-  static inline std::atomic<int> heavy_calls{0};
-  static void light() noexcept { std::atomic_thread_fence(std::memory_order_seq_cst); }
-  static void heavy() noexcept {
-    heavy_calls.fetch_add(1);
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-  }
-  static bool prepare() noexcept { return false; }
-};
-struct unprepared_asymmetric_fence {
-  static inline std::atomic<int> prepared_light_calls{0};
-  static void light() noexcept { std::atomic_thread_fence(std::memory_order_seq_cst); }
-  static void light_prepared() noexcept { prepared_light_calls.fetch_add(1); }
-  static void heavy() noexcept { std::atomic_thread_fence(std::memory_order_seq_cst); }
-  static bool prepare() noexcept { return false; }
-};
+using tandem::test::counting_fence;
+using tandem::test::unprepared_asymmetric_fence;
 }  // namespace
 
 TEST_CASE("a publish with no reader issues no heavy fence; an idle reader makes it pay one") {

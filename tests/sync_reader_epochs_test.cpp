@@ -14,6 +14,7 @@
 
 #include "counting_new.hpp"
 #include "double_buffer_helpers.hpp"
+#include "fence_doubles.hpp"
 #include "test_support.hpp"
 
 using tandem::sync::asymmetric_fence;
@@ -182,25 +183,8 @@ TEST_CASE("try_enter refuses nested sections and the detached slot, changing not
 }
 
 namespace {
-// A fence policy that counts its heavy fences (a test double for "what does a publish cost").
-struct counting_fence {
-  static inline std::atomic<int> heavy_calls{0};
-  static void light() noexcept { std::atomic_thread_fence(std::memory_order_seq_cst); }
-  static void heavy() noexcept {
-    heavy_calls.fetch_add(1);
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-  }
-  static bool prepare() noexcept { return false; }
-};
-// An asymmetric policy whose membarrier is "unavailable": its compiler-barrier light side must
-// never be used (fenced mode). Counts the misuse instead of breaking silently.
-struct unprepared_asymmetric_fence {
-  static inline std::atomic<int> prepared_light_calls{0};
-  static void light() noexcept { std::atomic_thread_fence(std::memory_order_seq_cst); }
-  static void light_prepared() noexcept { prepared_light_calls.fetch_add(1); }
-  static void heavy() noexcept { std::atomic_thread_fence(std::memory_order_seq_cst); }
-  static bool prepare() noexcept { return false; }
-};
+using tandem::test::counting_fence;
+using tandem::test::unprepared_asymmetric_fence;
 }  // namespace
 
 TEST_CASE("recording with no claimed reader slot issues no heavy fence") {

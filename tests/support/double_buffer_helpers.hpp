@@ -7,7 +7,9 @@
 #include <atomic>
 #include <chrono>
 #include <mutex>
+#include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <time.h>
@@ -57,5 +59,35 @@ class assertion_recorder {
 };
 
 // thread_cpu_time(): in test_support.hpp.
+
+// A value whose assignments fail on demand (failures_left > 0). Copy assignment fails before
+// changing anything (strong); move assignment takes the payload first and then fails -- allowed
+// for a move assignment that is not noexcept, and what a double_buffer_map replay must survive.
+struct assign_fails {
+  static inline int failures_left = 0;
+  std::string text;
+  explicit assign_fails(std::string t) : text(std::move(t)) {}
+  assign_fails(const assign_fails&) = default;
+  assign_fails(assign_fails&&) noexcept = default;
+  ~assign_fails() = default;
+  assign_fails& operator=(const assign_fails& other) {
+    if (failures_left > 0) {
+      --failures_left;
+      throw std::runtime_error("copy assignment refused");
+    }
+    text = other.text;
+    return *this;
+  }
+  // NOLINTNEXTLINE(performance-noexcept-move-constructor): throwing on purpose
+  assign_fails& operator=(assign_fails&& other) {
+    text = std::move(other.text);
+    if (failures_left > 0) {
+      --failures_left;
+      throw std::runtime_error("move assignment failed after taking the payload");
+    }
+    return *this;
+  }
+  bool operator==(const assign_fails& other) const { return text == other.text; }
+};
 
 }  // namespace tandem::test
