@@ -24,7 +24,12 @@
 // one publisher thread publishes to the N topics (a fixed pseudo-random sequence) and stays at
 // most 256 messages ahead of the receiver; the receiver is the benchmark thread: `inbox`
 // receives with in.receive(), `polled_subscriptions` cycles over its N subscriptions with
-// try_receive until one has a message. Items: messages received. N = 1, 8, 64.
+// try_receive until one has a message. Items: messages received. N = 1, 8, 64. Both receivers
+// outpace one publisher, so these rates are the publisher's (the rows show what each receiver
+// costs it); how fast each receiver itself receives is inbox_backlog/N/...: the publisher
+// thread publishes a burst of 256 messages (the most inbox_vs_polling lets it get ahead) to the
+// N topics and goes to sleep, then the receiver takes all 256 the same way as above; only the
+// receiving is timed (manual time, steady_clock), so the rate is the receiver's alone.
 #include <tandem/event_bus.hpp>
 
 #include <benchmark/benchmark.h>
@@ -32,6 +37,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -297,6 +303,17 @@ std::vector<std::string> topic_names(std::int64_t n) {
   return names;
 }
 
+// What a user without inboxes writes: cycles over the subscriptions from `next` with
+// try_receive until one has a message, and returns that message's id.
+std::uint64_t poll_round_robin(std::vector<tandem::event_bus<event>::subscription>& subs,
+                               std::size_t& next) {
+  for (;;) {
+    std::optional<event> got = subs[next].try_receive();
+    next = next + 1 == subs.size() ? 0 : next + 1;
+    if (got) return got->id;
+  }
+}
+
 void inbox_vs_polling_inbox(benchmark::State& state) {
   tandem::event_bus<event> bus;
   const std::vector<std::string> topics = topic_names(state.range(0));
@@ -324,19 +341,99 @@ void inbox_vs_polling_subscriptions(benchmark::State& state) {
   {
     paced_publisher publisher(bus, topics);
     for (auto _ : state) {
-      for (;;) {  // round-robin until a subscription has a message
-        std::optional<event> got = subs[next].try_receive();
-        next = next + 1 == subs.size() ? 0 : next + 1;
-        if (got) {
-          benchmark::DoNotOptimize(got->id);
-          break;
-        }
-      }
+      benchmark::DoNotOptimize(poll_round_robin(subs, next));
       if ((++received & 31U) == 0) publisher.taken(received);
     }
     publisher.taken(~std::uint64_t{0} / 2);
   }
   state.SetItemsProcessed(state.iterations());
+}
+
+// The publisher of inbox_backlog: on request, publishes `burst` messages to topics in the fixed
+// pseudo-random order, then reports and sleeps (a futex wait, not a spin: it must not take CPU
+// from the receiver while that is timed, whichever cores the two threads landed on).
+class burst_publisher {
+ public:
+  burst_publisher(tandem::event_bus<event>& bus, const std::vector<std::string>& topics,
+                  std::uint64_t burst)
+      : thread_([this, &bus, &topics, burst] {
+          std::uint32_t random = 12345;
+          event e;
+          std::uint64_t done = 0;
+          for (;;) {
+            // acquire/release pairs: request_ and published_ order the bursts (the messages
+            // themselves synchronise through the mailboxes).
+            request_.wait(done, std::memory_order_acquire);
+            const std::uint64_t wanted = request_.load(std::memory_order_acquire);
+            if (wanted == stop) return;
+            for (std::uint64_t i = 0; i < burst; ++i) {
+              random = random * 1664525U + 1013904223U;
+              ++e.id;
+              bus.publish(topics[(random >> 8U) % topics.size()], e);
+            }
+            done = wanted;
+            published_.store(done, std::memory_order_release);
+            published_.notify_one();
+          }
+        }) {}
+  burst_publisher(const burst_publisher&) = delete;
+  burst_publisher& operator=(const burst_publisher&) = delete;
+  ~burst_publisher() {
+    request_.store(stop, std::memory_order_release);
+    request_.notify_one();
+    thread_.join();
+  }
+
+  // Returns once the next burst is published (every message queued).
+  void publish_burst() {
+    const std::uint64_t wanted = ++requested_;
+    request_.store(wanted, std::memory_order_release);
+    request_.notify_one();
+    for (std::uint64_t seen = published_.load(std::memory_order_acquire); seen != wanted;
+         seen = published_.load(std::memory_order_acquire)) {
+      published_.wait(seen, std::memory_order_acquire);
+    }
+  }
+
+ private:
+  static constexpr std::uint64_t stop = ~std::uint64_t{0};
+  std::uint64_t requested_ = 0;  // the benchmark thread's
+  std::atomic<std::uint64_t> request_{0};
+  std::atomic<std::uint64_t> published_{0};
+  std::thread thread_;  // last: starts after the members it uses exist
+};
+
+constexpr std::uint64_t backlog_burst = paced_publisher::window;
+
+template <class Receive>
+void time_backlog(benchmark::State& state, burst_publisher& publisher, Receive&& receive) {
+  for (auto _ : state) {
+    publisher.publish_burst();
+    const auto start = std::chrono::steady_clock::now();
+    for (std::uint64_t i = 0; i < backlog_burst; ++i) receive();
+    const auto stop = std::chrono::steady_clock::now();
+    state.SetIterationTime(std::chrono::duration<double>(stop - start).count());
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(backlog_burst));
+}
+
+void inbox_backlog_inbox(benchmark::State& state) {
+  tandem::event_bus<event> bus;
+  const std::vector<std::string> topics = topic_names(state.range(0));
+  auto in = bus.inbox();
+  for (const auto& t : topics) static_cast<void>(in.subscribe(t));
+  burst_publisher publisher(bus, topics, backlog_burst);
+  time_backlog(state, publisher, [&] { benchmark::DoNotOptimize(in.receive().message().id); });
+}
+
+void inbox_backlog_subscriptions(benchmark::State& state) {
+  tandem::event_bus<event> bus;
+  const std::vector<std::string> topics = topic_names(state.range(0));
+  std::vector<tandem::event_bus<event>::subscription> subs;
+  for (const auto& t : topics) subs.push_back(bus.subscribe(t));
+  burst_publisher publisher(bus, topics, backlog_burst);
+  std::size_t next = 0;
+  time_backlog(state, publisher, [&] { benchmark::DoNotOptimize(poll_round_robin(subs, next)); });
 }
 
 }  // namespace
@@ -382,5 +479,23 @@ BENCHMARK(inbox_vs_polling_subscriptions)
     ->Arg(8)
     ->Arg(64)
     ->UseRealTime();
+
+// Fixed iterations: only the receiving is timed (a few microseconds per burst) while each burst
+// takes about 50 us to publish, so a --benchmark_min_time of manual time would run for minutes.
+// 2,000 bursts = 512,000 messages received per run.
+BENCHMARK(inbox_backlog_inbox)
+    ->Name("inbox_backlog/inbox")
+    ->Arg(1)
+    ->Arg(8)
+    ->Arg(64)
+    ->Iterations(2000)
+    ->UseManualTime();
+BENCHMARK(inbox_backlog_subscriptions)
+    ->Name("inbox_backlog/polled_subscriptions")
+    ->Arg(1)
+    ->Arg(8)
+    ->Arg(64)
+    ->Iterations(2000)
+    ->UseManualTime();
 
 BENCHMARK_MAIN();

@@ -292,25 +292,79 @@ TEST_CASE("inbox: envelopes share their topic (no Topic copy per message); absen
   CHECK(scope.count() == 0);
 }
 
+TEST_CASE(
+    "inbox: envelope copies and moves keep the topic; the last one, on any thread, frees it") {
+  // The topic is held by an intrusive count (detail::membership_ref): copies share it, moves
+  // take it, and whichever envelope ends last -- here on other threads, after the inbox and the
+  // bus are gone -- frees it (ASan: no leak, no use after free; TSan: the decrements order
+  // every use before the deletion).
+  constexpr int envelopes = 64;
+  std::vector<tandem::envelope<std::string>> received;
+  {
+    event_bus<std::string> bus;
+    auto in = bus.inbox();
+    CHECK(in.subscribe(room_1));
+    for (int n = 0; n < envelopes; ++n) CHECK(bus.publish(room_1, long_text(n)) == 1);
+    CHECK(in.unsubscribe(room_1));  // the membership now lives on in the queued envelopes only
+    for (int n = 0; n < envelopes; ++n) received.push_back(in.receive());
+  }
+  tandem::envelope<std::string> copy = received.front();  // a second reference
+  tandem::envelope<std::string> moved = std::move(received.back());
+  CHECK(copy.topic() == room_1);
+  CHECK(&copy.topic() == &received[1].topic());
+  CHECK(moved.message() == long_text(envelopes - 1));
+  received.pop_back();
+  std::vector<tandem::envelope<std::string>> second_half(
+      std::make_move_iterator(received.begin() + envelopes / 2),
+      std::make_move_iterator(received.end()));
+  received.erase(received.begin() + envelopes / 2, received.end());
+  std::latch start(2);
+  std::thread a([&] {
+    start.arrive_and_wait();
+    for (const auto& e : received) CHECK(e.topic() == room_1);
+    received.clear();
+  });
+  std::thread b([&] {
+    start.arrive_and_wait();
+    for (const auto& e : second_half) CHECK(e.topic() == room_1);
+    second_half.clear();
+  });
+  a.join();
+  b.join();
+  CHECK(copy.topic() == room_1);  // still held by `copy` and `moved`
+  CHECK(moved.topic() == room_1);
+}
+
 TEST_CASE("inbox: an envelope's topic stays valid after unsubscribe, ~inbox and ~event_bus") {
   std::optional<tandem::envelope<std::string>> kept_after_unsubscribe;
   std::optional<tandem::envelope<std::string>> kept_after_teardown;
+  std::optional<tandem::envelope<std::string>> kept_short;
   {
     event_bus<std::string> bus;
     auto in = bus.inbox();
     CHECK(in.subscribe(room_1));
     CHECK(in.subscribe(room_2));
+    CHECK(in.subscribe("room:3"));  // short: its envelopes hold a copy
     CHECK(bus.publish(room_1, long_text(1)) == 1);
     CHECK(bus.publish(room_2, long_text(2)) == 1);
+    CHECK(bus.publish("room:3", long_text(3)) == 1);
     CHECK(in.unsubscribe(room_1));  // its envelope is still queued
-    CHECK(bus.topic_count() == 1);  // and room_1 is erased all the same
+    CHECK(bus.topic_count() == 2);  // and room_1 is erased all the same
     kept_after_unsubscribe = in.receive();
     CHECK(kept_after_unsubscribe->topic() == room_1);
     kept_after_teardown = in.receive();
+    kept_short = in.receive();
   }  // inbox, then bus destroyed
   CHECK(kept_after_unsubscribe->topic() == room_1);
   CHECK(kept_after_unsubscribe->message() == long_text(1));
   CHECK(kept_after_teardown->topic() == room_2);
+  CHECK(kept_short->topic() == "room:3");
+  CHECK(kept_short->message() == long_text(3));
+  // A moved envelope takes its topic along, copied or shared.
+  tandem::envelope<std::string> moved = std::move(*kept_short);
+  tandem::envelope<std::string> moved_shared = std::move(*kept_after_teardown);
+  CHECK(moved.topic() == "room:3");
+  CHECK(moved_shared.topic() == room_2);
 }
 
 // ---- no deadlock with publishers ------------------------------------------------------------
