@@ -428,8 +428,11 @@ struct inbox_membership {
 // std::shared_ptr: an envelope holds one of these, so its copy is one inlined relaxed increment
 // (made by the publisher, under the mailbox lock) and its end one inlined decrement (usually on
 // the receiver's thread) -- no out-of-line release call, no control block, 8 bytes instead of
-// 16. That was half an inbox's receive cost: 91 -> 106 M envelopes/s received from a backlog
-// on 64 topics (bench/event_bus_bench, inbox_backlog/inbox/64). Orders as std::shared_ptr's
+// 16. In one A/B run of bench/event_bus_bench's inbox_backlog/inbox/64 (the one-move receive
+// already in place) a shared_ptr received 91 M envelopes/s from a backlog and this count 106 M/s
+// (all of this round's changes together: 36 -> 86 M/s in the page's run). The decrement is still
+// the largest part of that receive: a raw pointer, which would dangle once the inbox is gone,
+// drained 255 M/s. Orders as std::shared_ptr's
 // (and Boost's intrusive_ref_counter): increments relaxed (the new holder got the pointer from
 // an existing one, which keeps it alive), decrements acq_rel so that every holder's last use
 // happens before the deletion.
