@@ -520,32 +520,6 @@ TEMPLATE_LIST_TEST_CASE("readers see all of a batch or none over every inner map
   auto& r = made.second;
   for (std::uint64_t k = 0; k < 16; ++k) w.insert(k, 0);
   w.publish();
-  std::atomic<bool> stop{false};
-  std::atomic<long> torn{0};
-  std::latch started(2);
-  std::thread reader([&, mine = r]() mutable {
-    started.count_down();
-    while (!stop.load(std::memory_order_relaxed)) {
-      const auto g = mine.read();
-      std::int64_t sum = 0;
-      for (const auto& entry : g) sum += entry.second;
-      if (sum != 0 || g.size() != 16) torn.fetch_add(1);
-    }
-  });
-  started.arrive_and_wait();
-  std::vector<std::int64_t> values(16, 0);
-  tandem::test::op_budget budget(2'000, std::chrono::milliseconds(500));
-  for (std::int64_t i = 1; budget.next(); ++i) {
-    const auto a = static_cast<std::uint64_t>(i % 16);
-    const auto b = static_cast<std::uint64_t>((i * 7 + 3) % 16);
-    if (a == b) continue;
-    values[a] += i;
-    values[b] -= i;
-    w.insert_or_assign(a, values[a]);
-    w.insert_or_assign(b, values[b]);
-    w.publish();
-  }
-  stop.store(true);
-  reader.join();
-  CHECK(torn.load() == 0);
+  CHECK(tandem::test::count_torn_batches(
+            w, r, 1, tandem::test::op_budget(2'000, std::chrono::milliseconds(500))) == 0);
 }

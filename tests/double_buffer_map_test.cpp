@@ -177,37 +177,8 @@ TEST_CASE("readers see all of a published map batch or none (sum of values stays
   auto [w, r] = tandem::make_double_buffer_map<std::uint64_t, std::int64_t>();
   for (std::uint64_t k = 0; k < 16; ++k) w.insert(k, 0);
   w.publish();
-  std::atomic<bool> stop{false};
-  std::atomic<long> torn{0};
-  std::latch started(2);
-  std::vector<std::thread> readers;
-  for (int t = 0; t < 2; ++t) {
-    readers.emplace_back([&, mine = r]() mutable {
-      started.count_down();
-      while (!stop.load(std::memory_order_relaxed)) {
-        auto g = mine.read();
-        std::int64_t sum = 0;
-        for (const auto& entry : g) sum += entry.second;  // iteration is one snapshot
-        if (sum != 0 || g.size() != 16) torn.fetch_add(1);
-      }
-    });
-  }
-  started.wait();
-  std::vector<std::int64_t> values(16, 0);
-  tandem::test::op_budget budget(5'000, std::chrono::milliseconds(1500));
-  for (std::int64_t i = 1; budget.next(); ++i) {
-    const auto a = static_cast<std::uint64_t>(i % 16);
-    const auto b = static_cast<std::uint64_t>((i * 7 + 3) % 16);
-    if (a == b) continue;
-    values[a] += i;
-    values[b] -= i;
-    w.insert_or_assign(a, values[a]);
-    w.insert_or_assign(b, values[b]);
-    w.publish();
-  }
-  stop.store(true);
-  for (auto& t : readers) t.join();
-  CHECK(torn.load() == 0);
+  CHECK(tandem::test::count_torn_batches(
+            w, r, 2, tandem::test::op_budget(5'000, std::chrono::milliseconds(1500))) == 0);
 }
 
 TEST_CASE("a map guard is a snapshot: iteration is unaffected by a concurrent publish") {

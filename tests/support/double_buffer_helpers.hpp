@@ -1,18 +1,24 @@
 // tests/support/double_buffer_helpers.hpp -- shared by the double_buffer, double_buffer_map and
-// sync_reader_epochs tests: a recording assertion handler and a thread CPU clock.
+// sync_reader_epochs tests: a recording assertion handler, a value whose assignments fail on
+// demand, and the batch-atomicity check of a double_buffer_map.
 #pragma once
 
 #include <tandem/sync/assert.hpp>
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
+#include <latch>
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include <time.h>
+
+#include "test_support.hpp"
 
 namespace tandem::test {
 
@@ -89,5 +95,44 @@ struct assign_fails {
   }
   bool operator==(const assign_fails& other) const { return text == other.text; }
 };
+
+// Batch atomicity of a double_buffer_map<std::uint64_t, std::int64_t> holding keys 0..15, all 0:
+// `reader_threads` readers sum every snapshot they read (zero, with 16 entries, unless a batch is
+// torn) while the writer publishes pairs of opposite changes until `budget` runs out. Returns how
+// many torn snapshots the readers saw.
+template <class Writer, class Reader>
+long count_torn_batches(Writer& w, const Reader& r, int reader_threads, op_budget budget) {
+  std::atomic<bool> stop{false};
+  std::atomic<long> torn{0};
+  std::latch started(reader_threads + 1);
+  std::vector<std::thread> readers;
+  for (int t = 0; t < reader_threads; ++t) {
+    readers.emplace_back([&, mine = r]() mutable {
+      started.count_down();
+      // relaxed: only tells the reader to stop; join() orders its results.
+      while (!stop.load(std::memory_order_relaxed)) {
+        const auto g = mine.read();
+        std::int64_t sum = 0;
+        for (const auto& entry : g) sum += entry.second;  // iteration is one snapshot
+        if (sum != 0 || g.size() != 16) torn.fetch_add(1);
+      }
+    });
+  }
+  started.arrive_and_wait();
+  std::vector<std::int64_t> values(16, 0);
+  for (std::int64_t i = 1; budget.next(); ++i) {
+    const auto a = static_cast<std::uint64_t>(i % 16);
+    const auto b = static_cast<std::uint64_t>((i * 7 + 3) % 16);
+    if (a == b) continue;
+    values[a] += i;
+    values[b] -= i;
+    w.insert_or_assign(a, values[a]);
+    w.insert_or_assign(b, values[b]);
+    w.publish();
+  }
+  stop.store(true);
+  for (auto& t : readers) t.join();
+  return torn.load();
+}
 
 }  // namespace tandem::test
