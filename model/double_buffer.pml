@@ -71,7 +71,8 @@
  * 1 s of search (about 3 s per CTest with
  * spin -a and the C compile).
  *
- * Planted bugs (-DPLANT_...), each must be caught (CTest "model: planted bug ... is caught"):
+ * Planted bugs (-DPLANT_...), each must be caught
+ * (CTest "model: double_buffer protocol: planted bug ... is caught"):
  *  LOAD_BEFORE_ENTER         the reader loads the published pointer before its epoch is odd
  *  NO_NOTIFY                 a leaving reader never looks at its flag, never notifies
  *  NO_DELAYED_WAIT           publish() does not wait for the readers recorded last time

@@ -335,6 +335,100 @@ TEST_CASE(
   CHECK(moved.topic() == room_1);
 }
 
+namespace {
+
+// A heap-owning topic that counts its live copies: the membership's copy is the only one left
+// once the topic is erased, so `live` says when the membership was freed.
+struct counted_topic {
+  static inline std::atomic<int> live{0};
+  std::string name;
+  explicit counted_topic(std::string_view n) : name(n) { ++live; }
+  counted_topic(const counted_topic& other) : name(other.name) { ++live; }
+  counted_topic(counted_topic&& other) noexcept : name(std::move(other.name)) { ++live; }
+  counted_topic& operator=(const counted_topic&) = delete;
+  counted_topic& operator=(counted_topic&&) = delete;
+  ~counted_topic() { --live; }
+  friend bool operator==(const counted_topic& a, const counted_topic& b) noexcept {
+    return a.name == b.name;
+  }
+};
+struct counted_topic_hash {
+  std::size_t operator()(const counted_topic& t) const noexcept {
+    return std::hash<std::string>{}(t.name);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("inbox: the membership ends exactly with its last reference, whichever path it took") {
+  // The count is split (detail::inbox_membership): pushes count their envelopes under the
+  // mailbox lock, everything else counts atomically under a bias, and the inbox's reference
+  // folds the two when it ends. A fold that misses the pushes' envelopes frees the topic while
+  // they are queued; one that counts them twice never frees it. Checked by counting the
+  // Topic's live copies, in every build (ASan adds: no use after free).
+  using bus_type = event_bus<std::string, counted_topic, counted_topic_hash>;
+  const counted_topic a("room:a-with-a-name-longer-than-the-sso-buffer");
+  const counted_topic b("room:b-with-a-name-longer-than-the-sso-buffer");
+  const int base = counted_topic::live.load();  // a and b
+  std::optional<tandem::envelope<std::string, counted_topic>> kept;
+  {
+    bus_type bus;
+    auto in = bus.inbox();
+    CHECK(in.subscribe(a));
+    CHECK(in.subscribe(b));
+    // Left by unsubscribe, with envelopes queued: the membership lives until the last one ends.
+    for (int n = 0; n < 3; ++n) CHECK(bus.publish(a, long_text(n)) == 1);
+    CHECK(bus.publish(b, long_text(9)) == 1);
+    CHECK(in.unsubscribe(a));
+    CHECK(bus.topic_count() == 1);  // a's key in the bus is gone; its membership's copy is not
+    CHECK(counted_topic::live.load() == base + 1 + 2);  // a's membership; b's key + membership
+    auto first = in.receive();
+    auto second = in.receive();
+    CHECK(counted_topic::live.load() == base + 3);
+    { auto copy = first; }  // a copy counts and ends on the atomic count
+    CHECK(counted_topic::live.load() == base + 3);
+    { auto gone = std::move(first); }
+    { auto gone = std::move(second); }
+    CHECK(counted_topic::live.load() == base + 3);  // one of a's envelopes is still queued
+    {
+      auto third = in.receive();
+      CHECK(third.topic() == a);
+    }
+    CHECK(counted_topic::live.load() == base + 2);  // a's last envelope freed a's membership
+    // Left by ~inbox, with one envelope received and kept: it outlives the inbox and the bus.
+    kept = in.receive();
+    CHECK(kept->topic() == b);
+    CHECK(bus.publish(b, long_text(10)) == 1);  // stays queued: ~inbox destroys it
+  }
+  CHECK(counted_topic::live.load() == base + 1);  // b's membership, held by `kept` alone
+  CHECK(kept->topic() == b);
+  kept.reset();
+  CHECK(counted_topic::live.load() == base);
+  {
+    // Left with nothing queued or received: the fold itself frees the membership.
+    bus_type bus;
+    auto in = bus.inbox();
+    CHECK(in.subscribe(a));
+    CHECK(counted_topic::live.load() == base + 2);  // a's key in the bus, the membership
+    CHECK(bus.publish(a, long_text(1)) == 1);
+    CHECK(in.try_receive().has_value());
+    CHECK(in.unsubscribe(a));
+    CHECK(counted_topic::live.load() == base);
+  }
+  {
+    // A subscribe that fails after making the membership (a move-only Message and a topic that
+    // already has a subscriber): the membership, never in a list, ends with it.
+    event_bus<std::unique_ptr<int>, counted_topic, counted_topic_hash> bus;
+    auto first = bus.subscribe(a);
+    auto in = bus.inbox();
+    CHECK(counted_topic::live.load() == base + 1);  // a's key in the bus
+    CHECK_THROWS_AS(in.subscribe(a), std::logic_error);
+    CHECK(counted_topic::live.load() == base + 1);
+    CHECK(in.topics().empty());
+  }
+  CHECK(counted_topic::live.load() == base);
+}
+
 TEST_CASE("inbox: an envelope's topic stays valid after unsubscribe, ~inbox and ~event_bus") {
   std::optional<tandem::envelope<std::string>> kept_after_unsubscribe;
   std::optional<tandem::envelope<std::string>> kept_after_teardown;

@@ -89,11 +89,12 @@
 //  3. Delivery: the publisher pushes a detail::envelope_source (a reference to the message and
 //     to the membership); the mailbox builds the envelope from it only at its commit point,
 //     under its lock, and refuses it if the membership is withdrawn. The envelope holds the
-//     message and a counted reference to the membership (detail::membership_ref): per envelope
-//     one atomic increment (and a decrement when the envelope dies), 8 bytes, no Topic copy
-//     and no allocation. It
-//     stays valid after the inbox leaves the topic, after the topic is erased, and after the
-//     inbox and the bus are gone.
+//     message and a counted reference to the membership (detail::membership_ref): 8 bytes, no
+//     Topic copy, no allocation; the push counts it with a plain increment under the mailbox
+//     lock it holds anyway, and the envelope's end with one atomic decrement on a cache line
+//     a push does not write (the split count of detail::inbox_membership). It stays valid
+//     after the inbox leaves the topic, after the topic is erased, and after the inbox and the
+//     bus are gone.
 //  4. in.unsubscribe(t): find the record by KeyEqual, set `withdrawn` under the mailbox lock
 //     (after that no push for t commits; publishers parked on the full mailbox wake and
 //     re-check), mark the entry left (step 2 above), drop the record (may erase the topic).
@@ -116,8 +117,10 @@
 // unsubscribing and receiving from the owner's thread -- also while handling an envelope, and
 // while a publisher is blocked on this inbox's full `block` mailbox -- never deadlock (no lock
 // is held while waiting, and leaving wakes such a publisher). Costs: per inbox one mailbox;
-// per (inbox, topic) one membership (a Topic copy and a flag) and one list entry; per
-// delivery what a subscription costs plus the envelope's reference count.
+// per (inbox, topic) one membership (a Topic copy, a flag and two counts on two cache lines:
+// 2 * sync::cache_line_size bytes, 256 on x86-64, for a Topic of up to 120 bytes) and one list
+// entry; per
+// delivery what a subscription costs plus the envelope's reference count (see 3).
 //
 // Closed subscriptions (unsubscribe() called, or the bus destroyed): messages queued before
 // are still delivered, in order; after them receive() throws tandem::subscription_closed (a
@@ -220,6 +223,7 @@
 #include "string_hash.hpp"
 #include "sync/assert.hpp"
 #include "sync/backoff.hpp"
+#include "sync/cache_padded.hpp"
 #include "sync/striped_lock.hpp"
 #include "sync/sync_point.hpp"
 
@@ -403,12 +407,34 @@ class bus_roster {
 
 template <class Topic>
 class membership_ref;
+template <class Topic>
+class membership_owner;
 
 // One inbox's membership of one topic, shared by the inbox, the topic's subscriber list and
 // every envelope of that topic still alive: the topic's name as envelopes show it (one copy
 // of the Topic per inbox and topic, made by subscribe), and whether the inbox has left it.
-// Reference-counted by membership_ref (intrusive: one allocation, and an envelope holds one
-// pointer).
+//
+// Counted in two parts, so that a push and a receive do not write one cache line:
+//  - `made_`, on the publisher's line (with `withdrawn`), guarded by the inbox mailbox's lock:
+//    the envelopes built by pushes (membership_ref::for_envelope), a plain increment at the
+//    push's commit point.
+//  - `references_`, on the receiver's line (with the topic, which envelopes read): every other
+//    reference taken (the list entry's, envelope copies: +1 relaxed) and every reference
+//    dropped, envelopes included (-1 acq_rel), offset by `live_bias` while the inbox holds the
+//    membership: a receiver's decrements can then outrun the increments it sees without
+//    reaching 0.
+// The inbox's own reference (membership_owner) ends once no push can build an envelope any
+// more (the membership withdrawn, or the mailbox closed, under the mailbox lock): it folds
+// `made_` into `references_`, removing the bias and itself in one fetch_sub; from then on
+// `references_` is the exact count, and whoever takes it to 0 deletes. The idea is Linux's
+// percpu_ref (counts kept apart while live, folded into one atomic count with a bias removed
+// when killed), with the mailbox lock where percpu_ref waits for an RCU grace period; the
+// protocol is model-checked in model/inbox_membership.pml. Why: a count both threads write
+// moved its cache line between them on every message (the publisher's increment, the
+// receiver's decrement). Cost: 2 * sync::cache_line_size bytes per (inbox, topic) (more when
+// sizeof(Topic) + 8 exceeds one line) instead of one allocation of about 48. A publisher still
+// writes the receiver's line when it destroys an envelope (a drop_oldest eviction) or drops a
+// replaced subscriber list's reference. Measured in bench/event_bus_bench: see docs/event_bus.md.
 template <class Topic>
 struct inbox_membership {
   explicit inbox_membership(const Topic& name) : topic(name) {}
@@ -417,33 +443,48 @@ struct inbox_membership {
   ~inbox_membership() = default;
 
   const Topic topic;
-  bool withdrawn = false;  // guarded by the inbox mailbox's lock (mailbox::change_admission)
 
  private:
   friend class membership_ref<Topic>;
-  std::atomic<std::size_t> references_{0};
+  friend class membership_owner<Topic>;
+  // Far above any count of references or envelopes (2^63 envelopes at 10^9 a second take
+  // 292 years), so that bias + references - releases never reaches 0 while the inbox lives.
+  static constexpr std::uint64_t live_bias = std::uint64_t{1} << 63;
+  std::atomic<std::uint64_t> references_{live_bias + 1};  // +1: the membership_owner's
+
+ public:
+  // The publisher's line: pushes read and write it under the inbox mailbox's lock; the
+  // membership_owner reads `made_` once, after a withdrawal or close under that lock.
+  alignas(sync::cache_line_size) bool withdrawn = false;  // see mailbox::change_admission
+
+ private:
+  std::uint64_t made_ = 0;  // envelopes built by pushes
 };
 
 // A counted reference to an inbox_membership; the last one destroys it. Rather than a
-// std::shared_ptr: an envelope holds one of these, so its copy is one inlined relaxed increment
-// (made by the publisher, under the mailbox lock) and its end one inlined decrement (usually on
-// the receiver's thread) -- no out-of-line release call, no control block, 8 bytes instead of
-// 16. In one A/B run of bench/event_bus_bench's inbox_backlog/inbox/64 (the one-move receive
-// already in place) a shared_ptr received 91 M envelopes/s from a backlog and this count 106 M/s
-// (all of this round's changes together: 36 -> 86 M/s in the page's run). The decrement is still
-// the largest part of that receive: a raw pointer, which would dangle once the inbox is gone,
-// drained 255 M/s. Orders as std::shared_ptr's
-// (and Boost's intrusive_ref_counter): increments relaxed (the new holder got the pointer from
-// an existing one, which keeps it alive), decrements acq_rel so that every holder's last use
-// happens before the deletion.
+// std::shared_ptr: an envelope holds one of these, so building one is a plain increment of
+// the publisher's `made_` (under the mailbox lock it holds anyway) and its end one inlined
+// decrement on the receiver's line (usually on the receiver's thread) -- no out-of-line release
+// call, no control block, 8 bytes instead of 16, and no count line moving between the cores
+// per message.
+// Orders as std::shared_ptr's (and Boost's intrusive_ref_counter): increments relaxed (the new
+// holder got the pointer from an existing one, which keeps it alive), decrements acq_rel so
+// that every holder's last use happens before the deletion.
 template <class Topic>
 class membership_ref {
  public:
   membership_ref() noexcept = default;
-  // A new membership of `name` and the first reference to it. Throws std::bad_alloc or what
-  // copying the Topic throws (then nothing was made).
-  [[nodiscard]] static membership_ref make(const Topic& name) {
-    return membership_ref(new inbox_membership<Topic>(name));
+  // Another reference to what `owner` holds (the topic list entry's).
+  explicit membership_ref(const membership_owner<Topic>& owner) noexcept
+      : membership_(owner.get()) {
+    acquire();
+  }
+  // The reference an envelope holds, built by a push at its commit point. Precondition: the
+  // caller holds the inbox mailbox's lock and the membership is admitted (not withdrawn, the
+  // mailbox open), so the membership_owner has not folded `made_` in yet.
+  [[nodiscard]] static membership_ref for_envelope(const membership_ref& entry) noexcept {
+    ++entry.membership_->made_;
+    return membership_ref(entry.membership_);
   }
   membership_ref(const membership_ref& other) noexcept : membership_(other.membership_) {
     if (membership_ != nullptr) acquire();
@@ -464,9 +505,8 @@ class membership_ref {
   [[nodiscard]] explicit operator bool() const noexcept { return membership_ != nullptr; }
 
  private:
-  explicit membership_ref(inbox_membership<Topic>* membership) noexcept : membership_(membership) {
-    acquire();
-  }
+  // Adopts a reference already counted (by `made_`).
+  explicit membership_ref(inbox_membership<Topic>* membership) noexcept : membership_(membership) {}
   void acquire() noexcept {
     // relaxed: see the class comment.
     membership_->references_.fetch_add(1, std::memory_order_relaxed);
@@ -485,6 +525,50 @@ class membership_ref {
   inbox_membership<Topic>* membership_ = nullptr;
 };
 
+// The inbox's own reference to its membership of a topic (one per membership, move-only):
+// while it lives, `references_` carries the live bias. Its end folds the envelopes the pushes
+// built (`made_`) into `references_` and drops the bias and itself (see inbox_membership).
+// Precondition of its destructor: no push can build an envelope of this membership any more --
+// the membership was withdrawn or the mailbox closed, under the mailbox's lock, by this thread
+// before (which also orders every push's `made_` increment before this read), or the
+// membership never entered a topic's list.
+template <class Topic>
+class membership_owner {
+ public:
+  membership_owner() noexcept = default;
+  // A new membership of `name`. Throws std::bad_alloc or what copying the Topic throws (then
+  // nothing was made).
+  [[nodiscard]] static membership_owner make(const Topic& name) {
+    return membership_owner(new inbox_membership<Topic>(name));
+  }
+  membership_owner(membership_owner&& other) noexcept
+      : membership_(std::exchange(other.membership_, nullptr)) {}
+  membership_owner& operator=(membership_owner&& other) noexcept {
+    membership_owner(std::move(other)).swap(*this);  // this one's old membership ends here
+    return *this;
+  }
+  ~membership_owner() {
+    if (membership_ == nullptr) return;
+    using membership = inbox_membership<Topic>;
+    const std::uint64_t fold = membership::live_bias + 1 - membership_->made_;
+    // acq_rel: as membership_ref::release.
+    if (membership_->references_.fetch_sub(fold, std::memory_order_acq_rel) == fold) {
+      delete membership_;
+    }
+  }
+  void swap(membership_owner& other) noexcept { std::swap(membership_, other.membership_); }
+
+  [[nodiscard]] inbox_membership<Topic>* get() const noexcept { return membership_; }
+  [[nodiscard]] inbox_membership<Topic>* operator->() const noexcept { return membership_; }
+  [[nodiscard]] inbox_membership<Topic>& operator*() const noexcept { return *membership_; }
+
+ private:
+  explicit membership_owner(inbox_membership<Topic>* membership) noexcept
+      : membership_(membership) {}
+
+  inbox_membership<Topic>* membership_ = nullptr;
+};
+
 // What a publisher offers an inbox's mailbox: the message and the membership it came through.
 // The envelope is built from it only at the push's commit point (the message is moved then),
 // and not at all once the membership is withdrawn (checked under the mailbox lock).
@@ -499,15 +583,17 @@ struct envelope_source {
 
 // What an inbox receives: a message and the topic it was published to. The topic is not a
 // copy: the envelope shares the one Topic its inbox copied when it subscribed (through a
-// reference count: an atomic increment per envelope built, a decrement when it is destroyed;
-// 8 bytes), which stays valid for as long as the envelope lives -- after the inbox unsubscribed
-// from that topic, after the topic was erased, after the inbox and the bus were destroyed.
+// reference count, 8 bytes: a plain increment by the push that builds the envelope, an atomic
+// decrement when it is destroyed, an atomic increment per copy), which stays valid for as long
+// as the envelope lives -- after the inbox unsubscribed from that topic, after the topic was
+// erased, after the inbox and the bus were destroyed.
 template <class Message, class Topic = std::string>
 class envelope {
  public:
   // Built by the inbox's mailbox at a push's commit point (see detail::envelope_source).
   explicit envelope(detail::envelope_source<Message, Topic>&& source) noexcept
-      : message_(std::move(source.message)), membership_(source.membership) {}
+      : message_(std::move(source.message)),
+        membership_(detail::membership_ref<Topic>::for_envelope(source.membership)) {}
 
   // The topic the message was published to. Precondition: not moved from.
   [[nodiscard]] const Topic& topic() const noexcept {
@@ -1270,6 +1356,7 @@ class [[nodiscard]] inbox {
   using mailbox_ptr = typename bus_type::inbox_mailbox_ptr;
   using membership_type = typename bus_type::membership_type;
   using membership_ptr = typename bus_type::membership_ptr;
+  using membership_owner = detail::membership_owner<Topic>;
   using topic_handle = typename bus_type::topic_map::handle;
 
  public:
@@ -1333,8 +1420,9 @@ class [[nodiscard]] inbox {
     if (memberships_.size() == memberships_.capacity()) {
       memberships_.reserve(std::max<std::size_t>(4, 2 * memberships_.capacity()));
     }
-    membership_ptr membership = membership_ptr::make(entry.key());
-    entry->add(nullptr, box_, membership);  // the commit point: publishes reach us from here
+    membership_owner membership = membership_owner::make(entry.key());
+    // The commit point: publishes reach us from here.
+    entry->add(nullptr, box_, membership_ptr(membership));
     // 4. noexcept: the room was reserved and the record's moves do not throw.
     memberships_.push_back(membership_record{std::move(entry), std::move(membership)});
     return true;
@@ -1422,7 +1510,7 @@ class [[nodiscard]] inbox {
   // What the inbox holds per topic: the topic (keeps it alive) and the membership.
   struct membership_record {
     topic_handle topic;
-    membership_ptr membership;
+    membership_owner membership;  // ends after the withdrawal (leave) or the close (leave_all)
   };
   static_assert(std::is_nothrow_move_constructible_v<membership_record> &&
                 std::is_nothrow_move_assignable_v<membership_record>);
