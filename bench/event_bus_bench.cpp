@@ -29,7 +29,9 @@
 // costs it); how fast each receiver itself receives is inbox_backlog/N/...: the publisher
 // thread publishes a burst of 256 messages (the most inbox_vs_polling lets it get ahead) to the
 // N topics and goes to sleep, then the receiver takes all 256 the same way as above; only the
-// receiving is timed (manual time, steady_clock), so the rate is the receiver's alone.
+// receiving is timed (manual time, steady_clock), so the rate is the receiver's alone;
+// the inbox_consume_all rows receive with in.consume_all(f) (and receive() when nothing is
+// queued) instead of receive() alone.
 #include <tandem/event_bus.hpp>
 
 #include <benchmark/benchmark.h>
@@ -331,6 +333,32 @@ void inbox_vs_polling_inbox(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
+// The same receiver taking what is queued in bulk: in.consume_all(f), and in.receive() when
+// nothing is. An iteration is one such call; items are the messages received.
+void inbox_vs_polling_consume_all(benchmark::State& state) {
+  tandem::event_bus<event> bus;
+  const std::vector<std::string> topics = topic_names(state.range(0));
+  auto in = bus.inbox();
+  for (const auto& t : topics) static_cast<void>(in.subscribe(t));
+  auto take = [](tandem::envelope<event>& e) { benchmark::DoNotOptimize(e.message().id); };
+  std::uint64_t received = 0;
+  std::uint64_t reported = 0;
+  {
+    paced_publisher publisher(bus, topics);
+    for (auto _ : state) {
+      std::size_t got = in.consume_all(take);
+      if (got == 0) {
+        benchmark::DoNotOptimize(in.receive().message().id);
+        got = 1;
+      }
+      received += got;
+      if (received - reported >= 32) publisher.taken(reported = received);
+    }
+    publisher.taken(~std::uint64_t{0} / 2);
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(received));
+}
+
 void inbox_vs_polling_subscriptions(benchmark::State& state) {
   tandem::event_bus<event> bus;
   const std::vector<std::string> topics = topic_names(state.range(0));
@@ -426,6 +454,25 @@ void inbox_backlog_inbox(benchmark::State& state) {
   time_backlog(state, publisher, [&] { benchmark::DoNotOptimize(in.receive().message().id); });
 }
 
+// The same backlog taken in bulk: in.consume_all(f) until the burst is in (one call, unless
+// the burst was not all visible yet). Its topic references are dropped once per topic per call.
+void inbox_backlog_consume_all(benchmark::State& state) {
+  tandem::event_bus<event> bus;
+  const std::vector<std::string> topics = topic_names(state.range(0));
+  auto in = bus.inbox();
+  for (const auto& t : topics) static_cast<void>(in.subscribe(t));
+  burst_publisher publisher(bus, topics, backlog_burst);
+  auto take = [](tandem::envelope<event>& e) { benchmark::DoNotOptimize(e.message().id); };
+  for (auto _ : state) {
+    publisher.publish_burst();
+    const auto start = std::chrono::steady_clock::now();
+    for (std::uint64_t received = 0; received < backlog_burst;) received += in.consume_all(take);
+    const auto stop = std::chrono::steady_clock::now();
+    state.SetIterationTime(std::chrono::duration<double>(stop - start).count());
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(backlog_burst));
+}
+
 void inbox_backlog_subscriptions(benchmark::State& state) {
   tandem::event_bus<event> bus;
   const std::vector<std::string> topics = topic_names(state.range(0));
@@ -473,6 +520,12 @@ BENCHMARK(inbox_vs_polling_inbox)
     ->Arg(8)
     ->Arg(64)
     ->UseRealTime();
+BENCHMARK(inbox_vs_polling_consume_all)
+    ->Name("inbox_vs_polling/inbox_consume_all")
+    ->Arg(1)
+    ->Arg(8)
+    ->Arg(64)
+    ->UseRealTime();
 BENCHMARK(inbox_vs_polling_subscriptions)
     ->Name("inbox_vs_polling/polled_subscriptions")
     ->Arg(1)
@@ -485,6 +538,13 @@ BENCHMARK(inbox_vs_polling_subscriptions)
 // 2,000 bursts = 512,000 messages received per run.
 BENCHMARK(inbox_backlog_inbox)
     ->Name("inbox_backlog/inbox")
+    ->Arg(1)
+    ->Arg(8)
+    ->Arg(64)
+    ->Iterations(2000)
+    ->UseManualTime();
+BENCHMARK(inbox_backlog_consume_all)
+    ->Name("inbox_backlog/inbox_consume_all")
     ->Arg(1)
     ->Arg(8)
     ->Arg(64)

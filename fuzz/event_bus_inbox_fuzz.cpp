@@ -4,23 +4,24 @@
 // inbox in one of three slots (unbounded, or bounded with drop_oldest or drop_newest -- never
 // `block`, which would wait on this single thread), destroying and move-assigning inboxes,
 // in.subscribe / in.unsubscribe of four topics, a plain subscription in one slot (so that
-// topics mix inboxes and subscriptions), publish, publish_from an inbox, try_receive and
-// receive (receive only where the model says it cannot block: something queued, or no topic
-// and so subscription_closed), and "fail the next allocation": the next operation runs with
-// its Nth allocation throwing std::bad_alloc (tests/support/failing_new.hpp).
+// topics mix inboxes and subscriptions), publish, publish_from an inbox, try_receive,
+// consume_all and receive (receive only where the model says it cannot block: something queued, or
+// no topic and so subscription_closed), and "fail the next allocation": the next operation runs
+// with its Nth allocation throwing std::bad_alloc (tests/support/failing_new.hpp).
 //
 // The model: per receiver (inbox or subscription) a bounded deque of (topic, message), its
 // policy, dropped() count and its topics; per topic the receivers in the order they
 // subscribed (the order publish delivers in). Checked after every operation: topic_count(),
 // subscriber_count() of every topic (exact: leaving allocates nothing, docs/reliability.md
 // rule 6), each inbox's pending(), dropped() and topics(); try_receive/receive return exactly
-// the model's oldest envelope, topic included; publish returns how many accepted.
+// the model's oldest envelope, topic included; consume_all hands over exactly the model's
+// queue, in order; publish returns how many accepted.
 // Exception guarantees:
 //  - inbox::subscribe is strong: after a std::bad_alloc the inbox's topics, the topic count
 //    and the subscriber counts are as before;
 //  - publish is basic: receivers before the throw (in list order) keep their copy, the one
 //    whose push threw is unchanged (drop_oldest evicted nothing), later ones got nothing;
-//  - unsubscribe, destruction and try_receive never throw (and allocate nothing).
+//  - unsubscribe, destruction, try_receive and consume_all never throw (and allocate nothing).
 #include <tandem/event_bus.hpp>
 
 #include <array>
@@ -228,6 +229,25 @@ class fuzz_run {
               if (id == from) id = s;
             }
           }
+          return;
+        }
+        if (sub_op == 1) {  // consume_all: everything queued, in order, with its topics
+          if (!inboxes_[s]) return;
+          model_receiver& m = model_[s];
+          const std::size_t expected = m.queue.size();
+          bool all_matched = true;
+          std::size_t given = 0;
+          // Allocates nothing and never throws (the check allocates nothing either).
+          require(!armed([&] {
+            given = inboxes_[s]->consume_all([&](tandem::envelope<std::string>& e) {
+              all_matched = all_matched && !m.queue.empty() &&
+                            e.topic() == topics_[m.queue.front().first] &&
+                            e.message() == m.queue.front().second;
+              if (!m.queue.empty()) m.queue.pop_front();
+            });
+          }));
+          require(all_matched);
+          require(given == expected);
           return;
         }
         fail_at_ = 1 + in.below(6);  // the next operation's Nth allocation fails

@@ -319,18 +319,20 @@ TEST_CASE(
       std::make_move_iterator(received.end()));
   received.erase(received.begin() + envelopes / 2, received.end());
   std::latch start(2);
+  std::atomic<int> wrong_topics{0};  // Catch2 assertions are not thread-safe: count, check after
   std::thread a([&] {
     start.arrive_and_wait();
-    for (const auto& e : received) CHECK(e.topic() == room_1);
+    for (const auto& e : received) wrong_topics += e.topic() == room_1 ? 0 : 1;
     received.clear();
   });
   std::thread b([&] {
     start.arrive_and_wait();
-    for (const auto& e : second_half) CHECK(e.topic() == room_1);
+    for (const auto& e : second_half) wrong_topics += e.topic() == room_1 ? 0 : 1;
     second_half.clear();
   });
   a.join();
   b.join();
+  CHECK(wrong_topics.load() == 0);
   CHECK(copy.topic() == room_1);  // still held by `copy` and `moved`
   CHECK(moved.topic() == room_1);
 }
@@ -426,6 +428,115 @@ TEST_CASE("inbox: the membership ends exactly with its last reference, whichever
     CHECK(counted_topic::live.load() == base + 1);
     CHECK(in.topics().empty());
   }
+  CHECK(counted_topic::live.load() == base);
+}
+
+// ---- consume_all: the bulk receive ----------------------------------------------------------
+
+TEST_CASE("inbox: consume_all hands over what is queued, in order, with topics, and counts it") {
+  event_bus<std::string> bus;
+  auto in = bus.inbox();
+  CHECK(in.consume_all([](tandem::envelope<std::string>&) {}) == 0);  // nothing queued
+  CHECK(in.subscribe(room_1));
+  CHECK(in.subscribe(room_2));
+  for (int n = 0; n < 6; ++n) CHECK(bus.publish(n % 2 == 0 ? room_1 : room_2, long_text(n)) == 1);
+  std::vector<std::pair<std::string, std::string>> got;
+  const std::size_t given = in.consume_all([&](tandem::envelope<std::string>& e) {
+    got.emplace_back(e.topic(), std::move(e).message());
+  });
+  CHECK(given == 6);
+  REQUIRE(got.size() == 6);
+  for (int n = 0; n < 6; ++n) {
+    CHECK(got[static_cast<std::size_t>(n)].first == (n % 2 == 0 ? room_1 : room_2));
+    CHECK(got[static_cast<std::size_t>(n)].second == long_text(n));
+  }
+  CHECK(in.pending() == 0);
+  // Every overflow policy (drop_oldest and block pop under the mailbox lock).
+  for (overflow_policy policy :
+       {overflow_policy::drop_oldest, overflow_policy::drop_newest, overflow_policy::block}) {
+    auto bounded = bus.inbox(4, policy);
+    CHECK(bounded.subscribe(room_3));
+    for (int n = 0; n < 3; ++n) CHECK(bus.publish(room_3, long_text(n)) == 1);
+    std::vector<std::string> texts;
+    CHECK(bounded.consume_all([&](auto& e) { texts.push_back(e.message()); }) == 3);
+    CHECK(texts == std::vector<std::string>{long_text(0), long_text(1), long_text(2)});
+  }
+  // Moved from: 0, f never called.
+  auto moved = std::move(in);
+  bool called = false;
+  CHECK(in.consume_all([&](auto&) { called = true; }) == 0);  // NOLINT(bugprone-use-after-move)
+  CHECK_FALSE(called);
+}
+
+TEST_CASE("inbox: consume_all takes only what was queued when called, and may re-enter the inbox") {
+  tandem::test::watchdog guard("inbox consume_all bound", 30s);  // "until empty" would not end
+  event_bus<std::string> bus;
+  auto in = bus.inbox();
+  CHECK(in.subscribe(room_1));
+  CHECK(in.subscribe(room_2));
+  for (int n = 0; n < 3; ++n) CHECK(bus.publish(room_1, long_text(n)) == 1);
+  // f publishes to the inbox on every call: a consume_all that ran "until empty" would never
+  // return; this one stops after the 3 that were queued.
+  int calls = 0;
+  const std::size_t given = in.consume_all([&](auto&) {
+    ++calls;
+    static_cast<void>(bus.publish(room_1, long_text(100 + calls)));
+  });
+  CHECK(given == 3);
+  CHECK(calls == 3);
+  CHECK(in.pending() == 3);
+  // f receives, consumes and unsubscribes from inside: each envelope is handed over once.
+  std::vector<std::string> seen;
+  CHECK(in.consume_all([&](tandem::envelope<std::string>& e) {
+    seen.push_back(e.message());
+    if (auto next = in.try_receive()) seen.push_back(next->message());
+    static_cast<void>(in.consume_all([&](auto& inner) { seen.push_back(inner.message()); }));
+    static_cast<void>(in.unsubscribe(room_2));
+  }) == 1);
+  CHECK(seen == std::vector<std::string>{long_text(101), long_text(102), long_text(103)});
+  CHECK(in.topics() == std::vector<std::string>{std::string(room_1)});
+}
+
+TEST_CASE("inbox: consume_all's kept envelopes hold their topic; a throw keeps the rest queued") {
+  using bus_type = event_bus<std::string, counted_topic, counted_topic_hash>;
+  using envelope_type = tandem::envelope<std::string, counted_topic>;
+  const counted_topic a("room:a-with-a-name-longer-than-the-sso-buffer");
+  const counted_topic b("room:b-with-a-name-longer-than-the-sso-buffer");
+  const int base = counted_topic::live.load();
+  std::vector<envelope_type> kept;
+  {
+    bus_type bus;
+    auto in = bus.inbox();
+    CHECK(in.subscribe(a));
+    CHECK(in.subscribe(b));
+    for (int n = 0; n < 8; ++n) CHECK(bus.publish(n % 2 == 0 ? a : b, long_text(n)) == 1);
+    CHECK(in.unsubscribe(a));  // a's membership now lives on in its 4 queued envelopes alone
+    CHECK(counted_topic::live.load() == base + 3);  // a's membership; b's key + membership
+    // Keep one envelope by move and one by copy; drop the others. The batch's deferred
+    // releases must leave a's membership alive for the two kept.
+    int n = 0;
+    CHECK(in.consume_all([&](envelope_type& e) {
+      if (n == 0) kept.push_back(std::move(e));
+      if (n == 2) kept.push_back(e);
+      ++n;
+    }) == 8);
+    CHECK(counted_topic::live.load() == base + 3);
+    CHECK(kept[0].topic() == a);
+    CHECK(kept[1].topic() == a);
+    CHECK(kept[1].message() == long_text(2));
+    // A throwing f: the envelope it was given is gone, the later ones stay queued, in order.
+    for (int m = 10; m < 14; ++m) CHECK(bus.publish(b, long_text(m)) == 1);
+    int given = 0;
+    CHECK_THROWS_AS(in.consume_all([&](envelope_type&) {
+      if (++given == 2) throw std::runtime_error("handler failed");
+    }),
+                    std::runtime_error);
+    CHECK(in.pending() == 2);
+    CHECK(in.try_receive()->message() == long_text(12));
+    CHECK(in.try_receive()->message() == long_text(13));
+  }
+  CHECK(counted_topic::live.load() == base + 1);  // a's membership, held by the kept two
+  kept.clear();
   CHECK(counted_topic::live.load() == base);
 }
 

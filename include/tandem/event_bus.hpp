@@ -102,6 +102,9 @@
 //  5. ~inbox: close the mailbox (nothing arrives from then on), mark every entry left,
 //     withdraw from the bus's inbox roster, release the topics, destroy what is queued.
 //     Allocates nothing, calls no Hash or KeyEqual.
+//  5b. in.consume_all(f): pops what is queued when called (one lock-free pop each, or locked
+//     as receive for drop_oldest/block), hands each envelope to f, and gives the envelopes'
+//     references to a detail::membership_release_batch: one fetch_sub per topic per call.
 //  6. Closed states never block: receive() on an inbox subscribed to no topic returns what is
 //     queued and then throws tandem::subscription_closed (receive_for/until return nullopt at
 //     once) -- no publisher can reach it; ~event_bus closes every inbox (as it closes
@@ -409,6 +412,8 @@ template <class Topic>
 class membership_ref;
 template <class Topic>
 class membership_owner;
+template <class Topic>
+class membership_release_batch;
 
 // One inbox's membership of one topic, shared by the inbox, the topic's subscriber list and
 // every envelope of that topic still alive: the topic's name as envelopes show it (one copy
@@ -437,16 +442,21 @@ class membership_owner;
 // replaced subscriber list's reference. Measured in bench/event_bus_bench: see docs/event_bus.md.
 template <class Topic>
 struct inbox_membership {
-  explicit inbox_membership(const Topic& name) : topic(name) {}
+  inbox_membership(const Topic& name, unsigned release_slot)
+      : topic(name), batch_slot(static_cast<std::uint8_t>(release_slot % 64)) {}
   inbox_membership(const inbox_membership&) = delete;
   inbox_membership& operator=(const inbox_membership&) = delete;
   ~inbox_membership() = default;
 
   const Topic topic;
+  // Its slot in a membership_release_batch (0..63): distinct among an inbox's first 64
+  // memberships alive at once, so a batch of an inbox on up to 64 topics never collides.
+  const std::uint8_t batch_slot;
 
  private:
   friend class membership_ref<Topic>;
   friend class membership_owner<Topic>;
+  friend class membership_release_batch<Topic>;
   // Far above any count of references or envelopes (2^63 envelopes at 10^9 a second take
   // 292 years), so that bias + references - releases never reaches 0 while the inbox lives.
   static constexpr std::uint64_t live_bias = std::uint64_t{1} << 63;
@@ -505,6 +515,18 @@ class membership_ref {
   [[nodiscard]] explicit operator bool() const noexcept { return membership_ != nullptr; }
 
  private:
+  friend class membership_release_batch<Topic>;
+  // Drops `count` references to `membership` at once (membership_release_batch).
+  static void release_many(inbox_membership<Topic>* membership, std::uint64_t count) noexcept {
+    // acq_rel: as release().
+    if (membership->references_.fetch_sub(count, std::memory_order_acq_rel) == count) {
+      destroy(membership);
+    }
+  }
+  // Gives up this reference without dropping it: the caller now owns the count.
+  [[nodiscard]] inbox_membership<Topic>* detach() noexcept {
+    return std::exchange(membership_, nullptr);
+  }
   // Adopts a reference already counted (by `made_`).
   explicit membership_ref(inbox_membership<Topic>* membership) noexcept : membership_(membership) {}
   void acquire() noexcept {
@@ -538,8 +560,8 @@ class membership_owner {
   membership_owner() noexcept = default;
   // A new membership of `name`. Throws std::bad_alloc or what copying the Topic throws (then
   // nothing was made).
-  [[nodiscard]] static membership_owner make(const Topic& name) {
-    return membership_owner(new inbox_membership<Topic>(name));
+  [[nodiscard]] static membership_owner make(const Topic& name, unsigned release_slot) {
+    return membership_owner(new inbox_membership<Topic>(name, release_slot));
   }
   membership_owner(membership_owner&& other) noexcept
       : membership_(std::exchange(other.membership_, nullptr)) {}
@@ -567,6 +589,66 @@ class membership_owner {
       : membership_(membership) {}
 
   inbox_membership<Topic>* membership_ = nullptr;
+};
+
+// inbox::consume_all's deferred releases: the references of the envelopes it consumed, counted
+// per membership and dropped with one fetch_sub per membership when the batch ends (or when
+// another membership needs its slot), instead of one atomic decrement per envelope. Nothing is
+// freed earlier than it would be by the envelopes themselves ending at the batch's end.
+// 64 slots, indexed by the membership's batch_slot (distinct among an inbox's memberships while
+// it has at most 64; beyond that, or for an envelope of a membership the inbox has left, two
+// memberships may share a slot: the slot is then released more often, never wrongly). The
+// 1 KB of slots is zeroed per call (left uninitialised, compilers cannot see that `used_` guards
+// every read, and -Wmaybe-uninitialized fires); `used_` says which slots to release.
+template <class Topic>
+class membership_release_batch {
+ public:
+  membership_release_batch() noexcept = default;
+  membership_release_batch(const membership_release_batch&) = delete;
+  membership_release_batch& operator=(const membership_release_batch&) = delete;
+  ~membership_release_batch() {
+    for (std::uint64_t left = used_; left != 0; left &= left - 1) {
+      release(slots_[std::countr_zero(left)]);
+    }
+  }
+
+  // Takes over `ref`'s reference (leaves it null); nothing if it is already null.
+  void take(membership_ref<Topic>& ref) noexcept {
+    inbox_membership<Topic>* const membership = ref.detach();
+    if (membership == nullptr) return;
+    const unsigned index = membership->batch_slot;
+    const std::uint64_t bit = std::uint64_t{1} << index;
+    slot& s = slots_[index];
+    if ((used_ & bit) == 0) {
+      used_ |= bit;
+      s = slot{membership, 1};
+    } else if (s.membership == membership) {
+      ++s.count;
+    } else {
+      release(s);
+      s = slot{membership, 1};
+    }
+  }
+
+ private:
+  struct slot {
+    inbox_membership<Topic>* membership = nullptr;
+    std::uint64_t count = 0;
+  };
+  static void release(const slot& s) noexcept {
+    membership_ref<Topic>::release_many(s.membership, s.count);
+  }
+
+  std::uint64_t used_ = 0;
+  slot slots_[64] = {};
+};
+
+// inbox::consume_all's way to an envelope's reference (to hand it to a release batch).
+struct envelope_access {
+  template <class Envelope>
+  static auto& membership(Envelope& envelope) noexcept {
+    return envelope.membership_;
+  }
 };
 
 // What a publisher offers an inbox's mailbox: the message and the membership it came through.
@@ -606,6 +688,8 @@ class envelope {
   [[nodiscard]] Message message() && noexcept { return std::move(message_); }
 
  private:
+  friend struct detail::envelope_access;
+
   Message message_;
   detail::membership_ref<Topic> membership_;  // holds the Topic
 };
@@ -1420,7 +1504,7 @@ class [[nodiscard]] inbox {
     if (memberships_.size() == memberships_.capacity()) {
       memberships_.reserve(std::max<std::size_t>(4, 2 * memberships_.capacity()));
     }
-    membership_owner membership = membership_owner::make(entry.key());
+    membership_owner membership = membership_owner::make(entry.key(), free_release_slot());
     // The commit point: publishes reach us from here.
     entry->add(nullptr, box_, membership_ptr(membership));
     // 4. noexcept: the room was reserved and the record's moves do not throw.
@@ -1456,6 +1540,27 @@ class [[nodiscard]] inbox {
   [[nodiscard]] std::optional<envelope_type> try_receive() {
     if (box_ == nullptr) return std::nullopt;
     return box_->try_pop();
+  }
+
+  // Hands each envelope queued when it is called to f(envelope&), oldest first, and returns
+  // how many f was given; never blocks and does not wait for more (envelopes published
+  // meanwhile may be included; fewer when drop_oldest evicts some meanwhile). The bulk form of
+  // try_receive, after Boost.Lockfree's spsc_queue::consume_all: the envelopes' topic references
+  // are dropped together at the end, one atomic operation per topic per call instead of one per
+  // envelope (detail::membership_release_batch). f may move the message out, or keep the
+  // envelope by moving or copying it (the kept one holds its topic as any envelope does), and
+  // may call this inbox (subscribe, unsubscribe, receive, consume_all). If f throws, the
+  // envelope it was given is destroyed, the later ones stay queued, and the exception
+  // propagates. 0 when moved from. Measured in bench/event_bus_bench (inbox_backlog).
+  template <class F>
+  requires std::invocable<F&, envelope_type&> std::size_t consume_all(F&& f) {
+    if (box_ == nullptr) return 0;
+    detail::membership_release_batch<Topic> batch;  // declared first: released last
+    auto consume = [&f, &batch](envelope_type& envelope) {
+      std::invoke(f, envelope);
+      batch.take(detail::envelope_access::membership(envelope));
+    };
+    return box_->consume_queued(consume);
   }
 
   // The oldest queued envelope; blocks (without spinning) until there is one. Throws
@@ -1544,6 +1649,16 @@ class [[nodiscard]] inbox {
     core_->inbox_roster.withdraw(*box_);
     memberships_.clear();
     box_->discard_queued();
+  }
+
+  // A membership_release_batch slot no current membership uses (any, once all 64 are used).
+  [[nodiscard]] unsigned free_release_slot() const noexcept {
+    std::uint64_t used = 0;
+    for (const membership_record& held : memberships_) {
+      used |= std::uint64_t{1} << held.membership->batch_slot;
+    }
+    return used == ~std::uint64_t{0} ? static_cast<unsigned>(memberships_.size())
+                                     : static_cast<unsigned>(std::countr_zero(~used));
   }
 
   bus_type* bus_ = nullptr;  // used only while box_ is open (~event_bus closes it first)

@@ -456,6 +456,24 @@ class mailbox {
     return try_pop_locked();
   }
 
+  // Pops the messages queued when called (at most; fewer if drop_oldest evicts some
+  // meanwhile), oldest first, and calls consume(Item&) on each once it has left the queue;
+  // returns how many consume was given. Never blocks. consume may use the mailbox (no lock is
+  // held while it runs); if it throws, the item it was given is destroyed, later ones stay
+  // queued, and the exception propagates.
+  template <class Consume>
+  std::size_t consume_queued(Consume& consume) {
+    const auto queued = static_cast<std::size_t>(queue_.size());
+    std::size_t given = 0;
+    while (given < queued) {
+      std::optional<Item> item = try_pop();
+      if (!item) break;
+      ++given;
+      consume(*item);
+    }
+    return given;
+  }
+
   // Blocks until a message is queued. Throws tandem::subscription_closed once the mailbox is
   // closed and empty (nothing can arrive any more).
   // `closed_message` is the exception's text (the caller names itself).
