@@ -497,6 +497,40 @@ TEST_CASE("inbox: consume_all takes only what was queued when called, and may re
   CHECK(in.topics() == std::vector<std::string>{std::string(room_1)});
 }
 
+TEST_CASE("inbox: consume_all survives f move-assigning or destroying the inbox") {
+  // Found by a new-user try-out: consume_all went on popping from the mailbox the assignment
+  // had freed (ASan: heap-use-after-free). The call now holds its own reference to the mailbox.
+  event_bus<std::string> bus;
+  {
+    auto in = bus.inbox();
+    CHECK(in.subscribe(room_1));
+    for (int n = 0; n < 3; ++n) CHECK(bus.publish(room_1, long_text(n)) == 1);
+    std::vector<std::string> seen;
+    CHECK(in.consume_all([&](tandem::envelope<std::string>& e) {
+      seen.push_back(e.message());
+      in = bus.inbox();  // the old inbox leaves room_1; its queued envelopes are destroyed
+    }) == 1);
+    CHECK(seen == std::vector<std::string>{long_text(0)});
+    CHECK(in.topics().empty());
+    CHECK(in.pending() == 0);
+    CHECK(bus.topic_count() == 0);
+  }
+  {
+    auto owned = std::make_unique<tandem::inbox<std::string>>(bus.inbox());
+    CHECK(owned->subscribe(room_2));
+    for (int n = 0; n < 3; ++n) CHECK(bus.publish(room_2, long_text(n)) == 1);
+    std::optional<tandem::envelope<std::string>> kept;
+    CHECK(owned->consume_all([&](tandem::envelope<std::string>& e) {
+      kept = std::move(e);
+      owned.reset();  // destroys the inbox whose consume_all is running
+    }) == 1);
+    CHECK(owned == nullptr);
+    CHECK(kept->topic() == room_2);
+    CHECK(kept->message() == long_text(0));
+    CHECK(bus.topic_count() == 0);
+  }
+}
+
 TEST_CASE("inbox: consume_all's kept envelopes hold their topic; a throw keeps the rest queued") {
   using bus_type = event_bus<std::string, counted_topic, counted_topic_hash>;
   using envelope_type = tandem::envelope<std::string, counted_topic>;

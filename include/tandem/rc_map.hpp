@@ -624,7 +624,8 @@ class rc_map {
 
   // Calls f(const K&, const V&) for every entry that has handles, shard by shard. The entries of
   // a shard are pinned (as if by handles) under its lock, then f runs with no lock held, so f
-  // may use the map. Entries added or erased meanwhile may or may not be visited. Lingering
+  // may use the map (not destroy or assign it, as for any container's visitor). Entries added
+  // or erased meanwhile may or may not be visited. Lingering
   // entries are not visited (pinning one would revive it and restart its idle time).
   template <class F>
   void for_each(F&& f) const {

@@ -320,7 +320,8 @@ class registry {
 
   // Calls f(T&) on the built instance without copying a shared_ptr; false when absent or still
   // being built. f may call this registry (even erase the entry: the instance stays alive until
-  // f returns). Do not block in f for long: memory erased meanwhile is freed only afterwards.
+  // f returns), but not destroy or assign it (as for any container's visitor). Do not block in
+  // f for long: memory erased meanwhile is freed only afterwards.
   template <class K, class F>
   requires registry_key_argument<K, Key, Hash, KeyEqual> && std::invocable<F&, T&>
   bool visit(const K& key_argument, F&& f) const {
@@ -406,7 +407,7 @@ class registry {
   // Calls f(key, instance) for every built entry, oldest first (creation order), as
   // f(const Key&, T&) or, to keep an instance beyond the call, f(const Key&, const
   // std::shared_ptr<T>&). Entries created or erased meanwhile may or may not be visited. f may
-  // call the registry.
+  // call the registry, but not destroy or assign it.
   template <class F>
   requires std::invocable<F&, const Key&, T&> || std::invocable < F&, const Key&,
       const std::shared_ptr<T>
