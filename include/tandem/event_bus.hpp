@@ -515,8 +515,10 @@ class membership_ref {
   [[nodiscard]] explicit operator bool() const noexcept { return membership_ != nullptr; }
 
  private:
+  friend class membership_owner<Topic>;
   friend class membership_release_batch<Topic>;
-  // Drops `count` references to `membership` at once (membership_release_batch).
+  // Drops `count` references to `membership` at once (release(), membership_owner's fold,
+  // membership_release_batch); the one that leaves 0 deletes it.
   static void release_many(inbox_membership<Topic>* membership, std::uint64_t count) noexcept {
     // acq_rel: as release().
     if (membership->references_.fetch_sub(count, std::memory_order_acq_rel) == count) {
@@ -533,12 +535,8 @@ class membership_ref {
     // relaxed: see the class comment.
     membership_->references_.fetch_add(1, std::memory_order_relaxed);
   }
-  void release() noexcept {
-    // acq_rel: see the class comment.
-    if (TANDEM_UNLIKELY(membership_->references_.fetch_sub(1, std::memory_order_acq_rel) == 1)) {
-      destroy(membership_);
-    }
-  }
+  // acq_rel (in release_many): see the class comment.
+  void release() noexcept { release_many(membership_, 1); }
   // Out of line: keeps the common release (not the last) small enough to inline everywhere.
   TANDEM_NOINLINE static void destroy(inbox_membership<Topic>* membership) noexcept {
     delete membership;
@@ -571,12 +569,9 @@ class membership_owner {
   }
   ~membership_owner() {
     if (membership_ == nullptr) return;
-    using membership = inbox_membership<Topic>;
-    const std::uint64_t fold = membership::live_bias + 1 - membership_->made_;
-    // acq_rel: as membership_ref::release.
-    if (membership_->references_.fetch_sub(fold, std::memory_order_acq_rel) == fold) {
-      delete membership_;
-    }
+    // made_ is final: the caller withdrew the membership or closed the mailbox under its lock.
+    const std::uint64_t fold = inbox_membership<Topic>::live_bias + 1 - membership_->made_;
+    membership_ref<Topic>::release_many(membership_, fold);
   }
   void swap(membership_owner& other) noexcept { std::swap(membership_, other.membership_); }
 
@@ -598,8 +593,7 @@ class membership_owner {
 // 64 slots, indexed by the membership's batch_slot (distinct among an inbox's memberships while
 // it has at most 64; beyond that, or for an envelope of a membership the inbox has left, two
 // memberships may share a slot: the slot is then released more often, never wrongly). The
-// 1 KB of slots is zeroed per call (left uninitialised, compilers cannot see that `used_` guards
-// every read, and -Wmaybe-uninitialized fires); `used_` says which slots to release.
+// 1 KB of slots is zeroed per call: a slot with a count holds references to release.
 template <class Topic>
 class membership_release_batch {
  public:
@@ -607,27 +601,19 @@ class membership_release_batch {
   membership_release_batch(const membership_release_batch&) = delete;
   membership_release_batch& operator=(const membership_release_batch&) = delete;
   ~membership_release_batch() {
-    for (std::uint64_t left = used_; left != 0; left &= left - 1) {
-      release(slots_[std::countr_zero(left)]);
-    }
+    for (const slot& s : slots_) release(s);
   }
 
   // Takes over `ref`'s reference (leaves it null); nothing if it is already null.
   void take(membership_ref<Topic>& ref) noexcept {
     inbox_membership<Topic>* const membership = ref.detach();
     if (membership == nullptr) return;
-    const unsigned index = membership->batch_slot;
-    const std::uint64_t bit = std::uint64_t{1} << index;
-    slot& s = slots_[index];
-    if ((used_ & bit) == 0) {
-      used_ |= bit;
-      s = slot{membership, 1};
-    } else if (s.membership == membership) {
-      ++s.count;
-    } else {
-      release(s);
-      s = slot{membership, 1};
+    slot& s = slots_[membership->batch_slot];
+    if (s.membership != membership) {
+      release(s);  // another membership's references (if any) go now
+      s = slot{membership, 0};
     }
+    ++s.count;
   }
 
  private:
@@ -636,10 +622,9 @@ class membership_release_batch {
     std::uint64_t count = 0;
   };
   static void release(const slot& s) noexcept {
-    membership_ref<Topic>::release_many(s.membership, s.count);
+    if (s.count != 0) membership_ref<Topic>::release_many(s.membership, s.count);
   }
 
-  std::uint64_t used_ = 0;
   slot slots_[64] = {};
 };
 
