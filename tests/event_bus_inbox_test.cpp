@@ -574,6 +574,55 @@ TEST_CASE("inbox: consume_all's kept envelopes hold their topic; a throw keeps t
   CHECK(counted_topic::live.load() == base);
 }
 
+TEST_CASE("inbox: consume_all releases every topic exactly, past 64 topics and on shared slots") {
+  // The release batch has 64 slots; an envelope's reference carries its membership's slot.
+  // Past 64 memberships, and when a left topic's envelopes are still queued while a new
+  // membership took its slot, two memberships share a slot: each must still lose exactly the
+  // references its envelopes held (counted by the Topic's live copies, as above).
+  using bus_type = event_bus<std::string, counted_topic, counted_topic_hash>;
+  using envelope_type = tandem::envelope<std::string, counted_topic>;
+  constexpr int first_topics = 70;
+  constexpr int left = 10;
+  std::vector<counted_topic> names;
+  names.reserve(first_topics + left);
+  for (int i = 0; i < first_topics + left; ++i) {
+    names.emplace_back("room:" + std::to_string(i) + "-with-a-name-longer-than-the-sso-buffer");
+  }
+  const int base = counted_topic::live.load();
+  bus_type bus;
+  auto in = bus.inbox();
+  for (int i = 0; i < first_topics; ++i) CHECK(in.subscribe(names[static_cast<std::size_t>(i)]));
+  std::vector<std::pair<int, int>> expected;  // (topic, message), in publish order
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < first_topics; ++i) {
+      CHECK(bus.publish(names[static_cast<std::size_t>(i)], long_text(round * 1000 + i)) == 1);
+      expected.emplace_back(i, round * 1000 + i);
+    }
+  }
+  // Leave 10 topics with 3 envelopes each queued; 10 new memberships take their slots.
+  for (int i = 0; i < left; ++i) CHECK(in.unsubscribe(names[static_cast<std::size_t>(i)]));
+  for (int i = first_topics; i < first_topics + left; ++i) {
+    CHECK(in.subscribe(names[static_cast<std::size_t>(i)]));
+    CHECK(bus.publish(names[static_cast<std::size_t>(i)], long_text(i)) == 1);
+    expected.emplace_back(i, i);
+  }
+  // keys and memberships of the 70 topics subscribed now, plus the 10 left ones' memberships
+  CHECK(counted_topic::live.load() == base + 2 * first_topics + left);
+  std::size_t at = 0;
+  bool in_order = true;
+  CHECK(in.consume_all([&](envelope_type& e) {
+    const auto& [topic, text] = expected[at++];
+    in_order = in_order && e.topic() == names[static_cast<std::size_t>(topic)] &&
+               e.message() == long_text(text);
+  }) == expected.size());
+  CHECK(in_order);
+  CHECK(counted_topic::live.load() == base + 2 * first_topics);  // the left ones are freed
+  for (int i = left; i < first_topics + left; ++i) {
+    CHECK(in.unsubscribe(names[static_cast<std::size_t>(i)]));
+  }
+  CHECK(counted_topic::live.load() == base);
+}
+
 TEST_CASE("inbox: an envelope's topic stays valid after unsubscribe, ~inbox and ~event_bus") {
   std::optional<tandem::envelope<std::string>> kept_after_unsubscribe;
   std::optional<tandem::envelope<std::string>> kept_after_teardown;

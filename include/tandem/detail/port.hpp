@@ -74,3 +74,21 @@ inline void cpu_relax() noexcept {
 }
 
 }  // namespace tandem::detail
+
+namespace tandem::detail {
+
+// Asks the CPU to fetch the cache line at `address` for writing, without waiting for it (a
+// hint: no effect on what the program computes). Where a loop will later write lines it
+// cannot reach without a dependent load first (a count behind a pointer read from a queue),
+// fetching them early lets their misses overlap instead of stalling one after another.
+inline void prefetch_for_write(const void* address) noexcept {
+#if defined(__GNUC__) || defined(__clang__)
+  __builtin_prefetch(address, 1, 3);
+#elif defined(_MSC_VER) && (defined(_M_X64) || defined(_M_IX86))
+  _m_prefetchw(address);
+#else
+  static_cast<void>(address);
+#endif
+}
+
+}  // namespace tandem::detail
