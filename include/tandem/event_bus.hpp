@@ -520,6 +520,9 @@ class membership_ref {
   [[nodiscard]] inbox_membership<Topic>* operator->() const noexcept { return get(); }
   [[nodiscard]] inbox_membership<Topic>& operator*() const noexcept { return *get(); }
   [[nodiscard]] explicit operator bool() const noexcept { return tagged_ != 0; }
+  // A copy of this reference that takes over its count, leaving this one as it is: the caller
+  // must end this one without its destructor (an envelope leaving its queue slot).
+  [[nodiscard]] membership_ref relocate() const noexcept { return membership_ref(tagged_); }
   // The membership's batch_slot, read without touching the membership (0 when null).
   [[nodiscard]] unsigned batch_slot() const noexcept {
     return static_cast<unsigned>(tagged_ & slot_mask);
@@ -654,6 +657,20 @@ struct envelope_access {
   static auto& membership(Envelope& envelope) noexcept {
     return envelope.membership_;
   }
+  // Ends a slot's envelope whose reference another envelope took over (envelope_relocation):
+  // only its message is destroyed.
+  template <class Envelope>
+  static void end_relocated(Envelope& envelope) noexcept {
+    std::destroy_at(&envelope.message_);
+  }
+};
+
+// An envelope leaving its queue slot (detail::queue_slot_exit): the new envelope takes the
+// message by move and the slot's reference as it is, writing nothing to the slot's reference
+// (the slot's envelope is then ended without its reference's destructor).
+template <class Envelope>
+struct envelope_relocation {
+  Envelope& slot;
 };
 
 // What a publisher offers an inbox's mailbox: the message and the membership it came through.
@@ -682,6 +699,10 @@ class envelope {
       : message_(std::move(source.message)),
         membership_(detail::membership_ref<Topic>::for_envelope(source.membership)) {}
 
+  // Leaves a queue slot without writing the slot's reference (see detail::queue_slot_exit).
+  explicit envelope(detail::envelope_relocation<envelope>&& from) noexcept
+      : message_(std::move(from.slot.message_)), membership_(from.slot.membership_.relocate()) {}
+
   // The topic the message was published to. Precondition: not moved from.
   [[nodiscard]] const Topic& topic() const noexcept {
     TANDEM_ASSERT(membership_, "topic() of a moved-from tandem::envelope");
@@ -698,6 +719,21 @@ class envelope {
   Message message_;
   detail::membership_ref<Topic> membership_;  // holds the Topic
 };
+
+namespace detail {
+
+// Popping an envelope writes nothing to its slot when moving the Message does not (a
+// trivially copyable Message): the reference is taken over as it is and the slot's copy of it
+// is never destroyed. The slot's line then stays shared between the receiver's core and the
+// publisher's, which writes the next slot on it.
+template <class Message, class Topic>
+struct queue_slot_exit<envelope<Message, Topic>> {
+  using item = envelope<Message, Topic>;
+  static envelope_relocation<item> take(item& slot) noexcept { return {slot}; }
+  static void finish(item& slot) noexcept { envelope_access::end_relocated(slot); }
+};
+
+}  // namespace detail
 
 template <class Message, class Topic = std::string, class Hash = default_hash<Topic>,
           class KeyEqual = default_key_equal<Topic>>

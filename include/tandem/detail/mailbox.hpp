@@ -155,6 +155,18 @@ using subscription_closed = basic_subscription_closed<>;
 
 namespace detail {
 
+// How a popped item leaves its queue slot: the item the pop returns is built from take(slot),
+// then finish(slot) ends what is left in the slot. By default a move and the moved-from item's
+// destructor. An item type may say otherwise so that popping does not write the slot (a
+// moved-from envelope's reference would be nulled, and the slot's cache line, which the
+// publisher writes next, would then have to come back from the receiver's core modified):
+// event_bus.hpp does for tandem::envelope.
+template <class T>
+struct queue_slot_exit {
+  static T&& take(T& slot) noexcept { return std::move(slot); }
+  static void finish(T& slot) noexcept { std::destroy_at(&slot); }
+};
+
 // A FIFO of T in linked fixed-size segments, with one consumer that may pop WITHOUT a lock.
 //
 //  - Producers push while holding the mailbox lock (so there is one producer at a time):
@@ -173,6 +185,8 @@ namespace detail {
 template <class T>
 class message_queue {
   static_assert(std::is_nothrow_move_constructible_v<T>);
+  static_assert(
+      std::is_nothrow_constructible_v<T, decltype(queue_slot_exit<T>::take(std::declval<T&>()))>);
   // About 1 KiB of messages per segment, 4 to 32 of them: one allocation per that many pushes,
   // little memory held by an idle subscription (its last segment stays until destruction).
   static constexpr std::uint64_t segment_slots =
@@ -265,7 +279,7 @@ class message_queue {
   // Consumer (or a producer under the lock in locked mode). Precondition: !empty().
   T pop_front() noexcept {
     T* slot = front_slot();
-    T value(std::move(*slot));
+    T value(queue_slot_exit<T>::take(*slot));
     finish_pop(slot);
     return value;
   }
@@ -273,7 +287,7 @@ class message_queue {
   // a costly move, such as an envelope with a std::string topic, feels every extra move).
   void pop_front_into(std::optional<T>& out) noexcept {
     T* slot = front_slot();
-    out.emplace(std::move(*slot));
+    out.emplace(queue_slot_exit<T>::take(*slot));
     finish_pop(slot);
   }
 
@@ -291,7 +305,7 @@ class message_queue {
     return &head_segment_->slots[index].value;
   }
   void finish_pop(T* slot) noexcept {
-    std::destroy_at(slot);
+    queue_slot_exit<T>::finish(*slot);
     // relaxed: only the popping side writes head_.
     const std::uint64_t position = head_.load(std::memory_order_relaxed);
     // (H) release: the slot is done with before a producer counts it free.
