@@ -464,9 +464,12 @@ struct inbox_membership {
   std::atomic<std::uint64_t> references_{live_bias + 1};  // +1: the membership_owner's
 
  public:
+  // The line apart, and at least 64-byte alignment whatever TANDEM_CACHE_LINE_SIZE says:
+  // membership_ref keeps a 6-bit batch slot in the low bits of a membership's address.
+  static constexpr std::size_t alignment = std::max<std::size_t>(sync::cache_line_size, 64);
   // The publisher's line: pushes read and write it under the inbox mailbox's lock; the
   // membership_owner reads `made_` once, after a withdrawal or close under that lock.
-  alignas(sync::cache_line_size) bool withdrawn = false;  // see mailbox::change_admission
+  alignas(alignment) bool withdrawn = false;  // see mailbox::change_admission
 
  private:
   std::uint64_t made_ = 0;  // envelopes built by pushes
@@ -533,7 +536,8 @@ class membership_ref {
   friend class membership_release_batch<Topic>;
   static constexpr std::uintptr_t slot_mask = 63;
   static_assert(alignof(inbox_membership<Topic>) > slot_mask,
-                "membership_ref keeps the batch slot in the pointer's low bits");
+                "membership_ref keeps the batch slot in the pointer's low bits: "
+                "inbox_membership must be aligned to at least 64 bytes");
 
   // Drops `count` references to `membership` at once (release(), membership_owner's fold,
   // membership_release_batch); the one that leaves 0 deletes it.
@@ -626,7 +630,8 @@ class membership_release_batch {
 
   // Takes over `ref`'s reference (leaves it null); nothing if it is already null.
   // Reads nothing of the membership (its slot comes with the reference): a new membership's
-  // line is only prefetched, so that its misses overlap and the release at the end finds it.
+  // count line is only prefetched, so that its misses overlap and the release at the end finds
+  // it (a read prefetch on x86-64 builds without PREFETCHW, which is what was measured).
   void take(membership_ref<Topic>& ref) noexcept {
     slot& s = slots_[ref.batch_slot()];
     inbox_membership<Topic>* const membership = ref.detach();

@@ -77,10 +77,13 @@ inline void cpu_relax() noexcept {
 
 namespace tandem::detail {
 
-// Asks the CPU to fetch the cache line at `address` for writing, without waiting for it (a
-// hint: no effect on what the program computes). Where a loop will later write lines it
-// cannot reach without a dependent load first (a count behind a pointer read from a queue),
-// fetching them early lets their misses overlap instead of stalling one after another.
+// Asks the CPU to fetch the cache line at `address` without waiting for it (a hint: no effect
+// on what the program computes), for writing where the target has a write prefetch: GCC and
+// Clang emit PREFETCHW only when it is enabled (-mprfchw, or an -march that has it) and a read
+// prefetch (PREFETCHT0 on x86-64) otherwise; MSVC's _m_prefetchw is always the write form.
+// Where a loop will later write lines it cannot reach without a dependent load first (a count
+// behind a pointer read from a queue), fetching them early lets their misses overlap instead
+// of stalling one after another.
 inline void prefetch_for_write(const void* address) noexcept {
 #if defined(__GNUC__) || defined(__clang__)
   __builtin_prefetch(address, 1, 3);
