@@ -482,7 +482,7 @@ struct inbox_membership {
 // call, no control block, 8 bytes instead of 16, and no count line moving between the cores
 // per message.
 // The 8 bytes also carry the membership's batch_slot in the pointer's low bits (the membership
-// is aligned to sync::cache_line_size, so they are 0): inbox::consume_all files an envelope's
+// is aligned to at least 64 bytes, so six are 0): inbox::consume_all files an envelope's
 // reference in its release batch without reading the membership, whose line is usually not in
 // the receiver's cache when a backlog is taken (profile of inbox_backlog on 64 topics: that one
 // dependent load was half of consume_all's time).
@@ -523,9 +523,6 @@ class membership_ref {
   [[nodiscard]] inbox_membership<Topic>* operator->() const noexcept { return get(); }
   [[nodiscard]] inbox_membership<Topic>& operator*() const noexcept { return *get(); }
   [[nodiscard]] explicit operator bool() const noexcept { return tagged_ != 0; }
-  // A copy of this reference that takes over its count, leaving this one as it is: the caller
-  // must end this one without its destructor (an envelope leaving its queue slot).
-  [[nodiscard]] membership_ref relocate() const noexcept { return membership_ref(tagged_); }
   // The membership's batch_slot, read without touching the membership (0 when null).
   [[nodiscard]] unsigned batch_slot() const noexcept {
     return static_cast<unsigned>(tagged_ & slot_mask);
@@ -534,6 +531,7 @@ class membership_ref {
  private:
   friend class membership_owner<Topic>;
   friend class membership_release_batch<Topic>;
+  friend struct envelope_access;
   static constexpr std::uintptr_t slot_mask = 63;
   static_assert(alignof(inbox_membership<Topic>) > slot_mask,
                 "membership_ref keeps the batch slot in the pointer's low bits: "
@@ -547,6 +545,10 @@ class membership_ref {
       destroy(membership);
     }
   }
+  // A reference that takes over this one's count while this one is left as it is: the caller
+  // must end this one without its destructor (an envelope leaving its queue slot; see
+  // envelope_access::relocated_membership).
+  [[nodiscard]] membership_ref relocate() noexcept { return membership_ref(tagged_); }
   // Gives up this reference without dropping it: the caller now owns the count.
   [[nodiscard]] inbox_membership<Topic>* detach() noexcept {
     inbox_membership<Topic>* const membership = get();
@@ -662,8 +664,13 @@ struct envelope_access {
   static auto& membership(Envelope& envelope) noexcept {
     return envelope.membership_;
   }
-  // Ends a slot's envelope whose reference another envelope took over (envelope_relocation):
-  // only its message is destroyed.
+  // An envelope leaving its queue slot (envelope_relocation): the new envelope's reference
+  // takes over the slot's count without writing the slot; end_relocated then ends the slot's
+  // envelope by destroying its message only.
+  template <class Envelope>
+  static auto relocated_membership(Envelope& slot) noexcept {
+    return slot.membership_.relocate();
+  }
   template <class Envelope>
   static void end_relocated(Envelope& envelope) noexcept {
     std::destroy_at(&envelope.message_);
@@ -706,7 +713,8 @@ class envelope {
 
   // Leaves a queue slot without writing the slot's reference (see detail::queue_slot_exit).
   explicit envelope(detail::envelope_relocation<envelope>&& from) noexcept
-      : message_(std::move(from.slot.message_)), membership_(from.slot.membership_.relocate()) {}
+      : message_(std::move(from.slot.message_)),
+        membership_(detail::envelope_access::relocated_membership(from.slot)) {}
 
   // The topic the message was published to. Precondition: not moved from.
   [[nodiscard]] const Topic& topic() const noexcept {

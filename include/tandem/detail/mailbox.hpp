@@ -697,7 +697,8 @@ class mailbox {
   // core, whose store and unlock then wait for it back. Same-run A/B, medians of 8 rounds:
   // publish_receive/two_threads 12.9 -> 15.7 M/s, a publisher-paced inbox +12%.
   void spin_for_message() noexcept {
-    for (std::uint32_t step = 3; step <= sync::backoff::spin_limit; ++step) {
+    constexpr std::uint32_t first_look_step = 3;  // the first pause round: 2^3 = 8 pauses
+    for (std::uint32_t step = first_look_step; step <= sync::backoff::spin_limit; ++step) {
       if (queue_.size() != 0) return;
       for (std::uint32_t i = 0; i < (std::uint32_t{1} << step); ++i) ::tandem::detail::cpu_relax();
     }
