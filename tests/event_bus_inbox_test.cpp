@@ -623,6 +623,73 @@ TEST_CASE("inbox: consume_all releases every topic exactly, past 64 topics and o
   CHECK(counted_topic::live.load() == base);
 }
 
+TEST_CASE("inbox: consume_all's deferred releases end with the topic, ~inbox, or inside f") {
+  // consume_all does not drop a subscribed topic's envelope references per call: they wait in
+  // the inbox's mailbox (detail::standing_releases) until the inbox leaves the topic. Each way
+  // of leaving must drop them exactly, or the membership (and its Topic copy) leaks -- counted
+  // by the Topic's live copies: with a topic subscribed, its key and its membership's copy.
+  using bus_type = event_bus<std::string, counted_topic, counted_topic_hash>;
+  using envelope_type = tandem::envelope<std::string, counted_topic>;
+  const counted_topic a("room:a-with-a-name-longer-than-the-sso-buffer");
+  const counted_topic b("room:b-with-a-name-longer-than-the-sso-buffer");
+  const int base = counted_topic::live.load();
+  bus_type bus;
+  std::size_t consumed = 0;
+  auto count = [&consumed](envelope_type&) { ++consumed; };
+  SECTION("unsubscribe, then ~inbox, after several calls") {
+    {
+      auto in = bus.inbox();
+      CHECK(in.subscribe(a));
+      CHECK(in.subscribe(b));
+      for (int call = 0; call < 3; ++call) {
+        for (int n = 0; n < 4; ++n) {
+          CHECK(bus.publish(a, long_text(n)) == 1);
+          CHECK(bus.publish(b, long_text(n)) == 1);
+        }
+        CHECK(in.consume_all(count) == 8);
+      }
+      CHECK(counted_topic::live.load() == base + 4);
+      CHECK(in.unsubscribe(a));
+      CHECK(counted_topic::live.load() == base + 2);  // a's key and membership are gone
+      CHECK(bus.publish(b, long_text(9)) == 1);
+      CHECK(in.consume_all(count) == 1);
+    }
+    CHECK(counted_topic::live.load() == base);  // ~inbox dropped b's
+  }
+  SECTION("f leaves the topic of the envelope it holds; later ones of it are still queued") {
+    auto in = bus.inbox();
+    CHECK(in.subscribe(a));
+    CHECK(in.subscribe(b));
+    for (int n = 0; n < 3; ++n) CHECK(bus.publish(a, long_text(n)) == 1);
+    CHECK(bus.publish(b, long_text(0)) == 1);
+    CHECK(in.consume_all([&](envelope_type& e) {
+      count(e);
+      if (consumed == 2) CHECK(in.unsubscribe(a));
+    }) == 4);
+    CHECK(counted_topic::live.load() == base + 2);  // a's membership freed with its envelopes
+    CHECK(in.unsubscribe(b));
+    CHECK(counted_topic::live.load() == base);
+  }
+  SECTION("f move-assigns the inbox, then re-subscribes to the same topic") {
+    auto in = bus.inbox();
+    CHECK(in.subscribe(a));
+    for (int n = 0; n < 3; ++n) CHECK(bus.publish(a, long_text(n)) == 1);
+    CHECK(in.consume_all([&](envelope_type& e) {
+      count(e);
+      CHECK(in.consume_all(count) == 2);  // re-entered: defers into the same mailbox
+      in = bus.inbox();                   // the old mailbox's deferred releases are dropped
+      CHECK(in.subscribe(a));
+      CHECK(bus.publish(a, long_text(5)) == 1);
+    }) == 1);
+    CHECK(consumed == 3);
+    CHECK(counted_topic::live.load() == base + 2);  // the new membership only
+    CHECK(in.consume_all(count) == 1);
+    in = bus.inbox();
+    CHECK(counted_topic::live.load() == base);
+  }
+  CHECK(bus.topic_count() == 0);
+}
+
 TEST_CASE("inbox: an envelope's topic stays valid after unsubscribe, ~inbox and ~event_bus") {
   std::optional<tandem::envelope<std::string>> kept_after_unsubscribe;
   std::optional<tandem::envelope<std::string>> kept_after_teardown;

@@ -2,10 +2,10 @@
 //
 // Two publishers send numbered, heap-owning messages to 8 topics (and count how many mailboxes
 // accepted each: publish's result). Three inbox owners keep joining and leaving random topics,
-// receiving as they go (try_receive and short receive_for), and now and then replace their
-// inbox by a new one: unbounded, drop_oldest (capacity 8) and block (capacity 8) inboxes. A
-// fourth thread churns plain subscriptions on the same topics. Checked continuously: every
-// envelope's topic is the one its message was published to, the message is intact, and per
+// receiving as they go (try_receive, consume_all and short receive_for), and now and then
+// replace their inbox by a new one: unbounded, drop_oldest (capacity 8) and block (capacity 8)
+// inboxes. A fourth thread churns plain subscriptions on the same topics. Checked continuously:
+// every envelope's topic is the one its message was published to, the message is intact, and per
 // (publisher, topic) sequence numbers only increase (publish order, never twice). Checked at
 // the end: every accepted delivery is accounted for -- received, or evicted by drop_oldest
 // (dropped()), or still queued when the inbox left all its topics -- and no topic is left.
@@ -145,7 +145,7 @@ TEST_CASE("inbox stress: joining and leaving topics under load, every message ac
         in.emplace(make_inbox());
       }
       const std::string& topic = topics[(r >> 8U) % topic_count];
-      switch ((r >> 4U) % 4) {
+      switch ((r >> 4U) % 5) {
         case 0:
           static_cast<void>(in->subscribe(topic));
           break;
@@ -157,6 +157,9 @@ TEST_CASE("inbox stress: joining and leaving topics under load, every message ac
             check(*e);
             ++received;
           }
+          break;
+        case 3:  // in bulk: the references of subscribed topics are kept until they are left
+          received += in->consume_all([&](const tandem::envelope<std::string>& e) { check(e); });
           break;
         default:
           for (int i = 0; i < 16; ++i) {
