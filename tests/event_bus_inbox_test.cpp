@@ -670,6 +670,28 @@ TEST_CASE("inbox: consume_all's deferred releases end with the topic, ~inbox, or
     CHECK(in.unsubscribe(b));
     CHECK(counted_topic::live.load() == base);
   }
+  SECTION("past 64 topics, a topic sharing a slot takes it over when its owner leaves") {
+    std::vector<counted_topic> many;
+    for (int i = 0; i < 66; ++i) {
+      many.emplace_back("room:" + std::to_string(i) + "-with-a-name-longer-than-the-sso-buffer");
+    }
+    const int with_names = counted_topic::live.load();
+    {
+      auto in = bus.inbox();
+      for (const counted_topic& t : many) CHECK(in.subscribe(t));  // 64 and 65 share 0 and 1
+      for (int round = 0; round < 2; ++round) {
+        CHECK(bus.publish(many[0], long_text(round)) == (round == 0 ? 1U : 0U));
+        CHECK(bus.publish(many[64], long_text(round)) == 1);
+        CHECK(bus.publish(many[65], long_text(round)) == 1);
+        CHECK(in.consume_all(count) == (round == 0 ? 3U : 2U));
+        if (round == 0) CHECK(in.unsubscribe(many[0]));  // 64 takes slot 0 over
+      }
+      CHECK(counted_topic::live.load() == with_names + 2 * 65);
+      CHECK(in.unsubscribe(many[64]));  // drops what was deferred after the take-over
+      CHECK(counted_topic::live.load() == with_names + 2 * 64);
+    }
+    CHECK(counted_topic::live.load() == with_names);
+  }
   SECTION("f move-assigns the inbox, then re-subscribes to the same topic") {
     auto in = bus.inbox();
     CHECK(in.subscribe(a));

@@ -672,10 +672,12 @@ class membership_release_batch {
 // a plain increment, and dropped in one fetch_sub by leave (before the membership_owner folds
 // its count) or by the inbox's teardown -- an owner-thread count merged into the shared atomic
 // one later, the idea of biased reference counting (Choi, Shull and Torrellas, PACT 2018). A
-// steady consume_all thus makes no atomic write per envelope nor per call. Slot s belongs to
-// the first current membership given slot s (one each for an inbox's first 64 topics);
-// envelopes of other memberships go to the call's membership_release_batch. Cost: 16 bytes per
-// slot in use (at most 1 KB), grown by subscribe before its commit point.
+// steady consume_all thus makes no atomic write per envelope. Slot s belongs to one current
+// membership with that batch_slot (each of an inbox's first 64 topics has its own; when a
+// slot's owner leaves, another membership on that slot takes it over); envelopes of other
+// memberships go to the call's membership_release_batch. Cost: 16 bytes per slot up to the
+// highest slot used (at most 1 KB), grown by subscribe before its commit point and kept while
+// the mailbox lives.
 template <class Topic>
 class standing_releases {
  public:
@@ -694,8 +696,9 @@ class standing_releases {
     if (index >= slots_.size()) slots_.resize(index + 1);
   }
 
-  // Gives slot `membership->batch_slot` to `membership`, which the inbox has just subscribed,
-  // if no other membership has it. Precondition: reserve(batch_slot) was called.
+  // Gives slot `membership->batch_slot` to `membership` (one the inbox has just subscribed, or
+  // one that shared the slot of a membership that left) if no other membership has it.
+  // Precondition: reserve(batch_slot) was called.
   void adopt(inbox_membership<Topic>& membership) noexcept {
     slot& s = slots_[membership.batch_slot];
     if (s.membership == nullptr) s = slot{&membership, 0};
@@ -831,11 +834,17 @@ struct queue_slot_exit<envelope<Message, Topic>> {
 };
 
 // An inbox's mailbox: the mailbox of envelopes, plus the releases its consume_all defers
-// (standing_releases; the inbox's owner thread alone touches them).
+// (standing_releases; the inbox's owner thread alone touches them, once per envelope, so they
+// are kept a cache line away from the mailbox's fields, which publishers write).
 template <class Message, class Topic>
 class inbox_mailbox : public mailbox<envelope<Message, Topic>> {
  public:
   using mailbox<envelope<Message, Topic>>::mailbox;
+
+ private:
+  [[maybe_unused]] char padding_[sync::cache_line_size] = {};
+
+ public:
   standing_releases<Topic> deferred;
 };
 
@@ -1645,7 +1654,7 @@ class [[nodiscard]] inbox {
     TANDEM_SYNC_POINT();  // the topic exists (maybe just created); we are not in its list yet
     // 2. Idempotent: an inbox has one membership per topic, found by the topic's address.
     for (const membership_record& held : memberships_) {
-      if (held.topic.operator->() == entry.operator->()) return false;
+      if (held.topic == entry) return false;  // the same rc_map entry
     }
     // 3. Everything that can fail, before the commit: room for the record, the membership
     //    (one copy of the Topic, shared by every envelope of this topic), the topic's list.
@@ -1795,12 +1804,20 @@ class [[nodiscard]] inbox {
   // topic handle (may erase the topic). Envelopes of the topic already queued stay.
   void leave(std::size_t index) noexcept {
     membership_type& membership = *memberships_[index].membership;
+    const unsigned membership_slot = membership.batch_slot;
     box_->change_admission([&membership]() noexcept { membership.withdrawn = true; });
     TANDEM_SYNC_POINT();  // withdrawn, still in the topic's list
     memberships_[index].topic->remove(box_.get());
     TANDEM_SYNC_POINT();                 // left the list, still holding the topic
     box_->deferred.release(membership);  // before the membership_owner folds its count
     memberships_.erase(memberships_.begin() + static_cast<std::ptrdiff_t>(index));
+    // A membership sharing the left one's slot (past 64 topics) takes the slot over.
+    for (const membership_record& held : memberships_) {
+      if (held.membership->batch_slot == membership_slot) {
+        box_->deferred.adopt(*held.membership);
+        break;
+      }
+    }
   }
 
   // The destructor's (and move-assignment's) teardown: (1) close the mailbox -- nothing

@@ -76,6 +76,7 @@ inline assertion_handler set_assertion_handler(assertion_handler handler) noexce
                : ::tandem::detail::assertion_failed(#condition, message, __FILE__, __LINE__, \
                                                     static_cast<const char*>(__func__)))
 #else
-// Compiled out: the condition is not evaluated, but it is still parsed and must compile.
-#define TANDEM_ASSERT(condition, message) static_cast<void>(sizeof(static_cast<bool>(condition)))
+// Compiled out: the condition is not evaluated, but it is still parsed and must compile
+// (contextually converted to bool, as above: a cast here was -Wuseless-cast for a bool).
+#define TANDEM_ASSERT(condition, message) static_cast<void>(sizeof((condition) ? true : false))
 #endif
