@@ -359,6 +359,9 @@ struct counted_topic_hash {
     return std::hash<std::string>{}(t.name);
   }
 };
+// A bus, and its envelopes, whose topics count their copies.
+using counted_bus = event_bus<std::string, counted_topic, counted_topic_hash>;
+using counted_envelope = tandem::envelope<std::string, counted_topic>;
 
 }  // namespace
 
@@ -368,13 +371,12 @@ TEST_CASE("inbox: the membership ends exactly with its last reference, whichever
   // folds the two when it ends. A fold that misses the pushes' envelopes frees the topic while
   // they are queued; one that counts them twice never frees it. Checked by counting the
   // Topic's live copies, in every build (ASan adds: no use after free).
-  using bus_type = event_bus<std::string, counted_topic, counted_topic_hash>;
   const counted_topic a("room:a-with-a-name-longer-than-the-sso-buffer");
   const counted_topic b("room:b-with-a-name-longer-than-the-sso-buffer");
   const int base = counted_topic::live.load();  // a and b
-  std::optional<tandem::envelope<std::string, counted_topic>> kept;
+  std::optional<counted_envelope> kept;
   {
-    bus_type bus;
+    counted_bus bus;
     auto in = bus.inbox();
     CHECK(in.subscribe(a));
     CHECK(in.subscribe(b));
@@ -408,7 +410,7 @@ TEST_CASE("inbox: the membership ends exactly with its last reference, whichever
   CHECK(counted_topic::live.load() == base);
   {
     // Left with nothing queued or received: the fold itself frees the membership.
-    bus_type bus;
+    counted_bus bus;
     auto in = bus.inbox();
     CHECK(in.subscribe(a));
     CHECK(counted_topic::live.load() == base + 2);  // a's key in the bus, the membership
@@ -532,14 +534,12 @@ TEST_CASE("inbox: consume_all survives f move-assigning or destroying the inbox"
 }
 
 TEST_CASE("inbox: consume_all's kept envelopes hold their topic; a throw keeps the rest queued") {
-  using bus_type = event_bus<std::string, counted_topic, counted_topic_hash>;
-  using envelope_type = tandem::envelope<std::string, counted_topic>;
   const counted_topic a("room:a-with-a-name-longer-than-the-sso-buffer");
   const counted_topic b("room:b-with-a-name-longer-than-the-sso-buffer");
   const int base = counted_topic::live.load();
-  std::vector<envelope_type> kept;
+  std::vector<counted_envelope> kept;
   {
-    bus_type bus;
+    counted_bus bus;
     auto in = bus.inbox();
     CHECK(in.subscribe(a));
     CHECK(in.subscribe(b));
@@ -549,7 +549,7 @@ TEST_CASE("inbox: consume_all's kept envelopes hold their topic; a throw keeps t
     // Keep one envelope by move and one by copy; drop the others. The batch's deferred
     // releases must leave a's membership alive for the two kept.
     int n = 0;
-    CHECK(in.consume_all([&](envelope_type& e) {
+    CHECK(in.consume_all([&](counted_envelope& e) {
       if (n == 0) kept.push_back(std::move(e));
       if (n == 2) kept.push_back(e);
       ++n;
@@ -561,7 +561,7 @@ TEST_CASE("inbox: consume_all's kept envelopes hold their topic; a throw keeps t
     // A throwing f: the envelope it was given is gone, the later ones stay queued, in order.
     for (int m = 10; m < 14; ++m) CHECK(bus.publish(b, long_text(m)) == 1);
     int given = 0;
-    CHECK_THROWS_AS(in.consume_all([&](envelope_type&) {
+    CHECK_THROWS_AS(in.consume_all([&](counted_envelope&) {
       if (++given == 2) throw std::runtime_error("handler failed");
     }),
                     std::runtime_error);
@@ -579,8 +579,6 @@ TEST_CASE("inbox: consume_all releases every topic exactly, past 64 topics and o
   // Past 64 memberships, and when a left topic's envelopes are still queued while a new
   // membership took its slot, two memberships share a slot: each must still lose exactly the
   // references its envelopes held (counted by the Topic's live copies, as above).
-  using bus_type = event_bus<std::string, counted_topic, counted_topic_hash>;
-  using envelope_type = tandem::envelope<std::string, counted_topic>;
   constexpr int first_topics = 70;
   constexpr int left = 10;
   std::vector<counted_topic> names;
@@ -589,7 +587,7 @@ TEST_CASE("inbox: consume_all releases every topic exactly, past 64 topics and o
     names.emplace_back("room:" + std::to_string(i) + "-with-a-name-longer-than-the-sso-buffer");
   }
   const int base = counted_topic::live.load();
-  bus_type bus;
+  counted_bus bus;
   auto in = bus.inbox();
   for (int i = 0; i < first_topics; ++i) CHECK(in.subscribe(names[static_cast<std::size_t>(i)]));
   std::vector<std::pair<int, int>> expected;  // (topic, message), in publish order
@@ -610,7 +608,7 @@ TEST_CASE("inbox: consume_all releases every topic exactly, past 64 topics and o
   CHECK(counted_topic::live.load() == base + 2 * first_topics + left);
   std::size_t at = 0;
   bool in_order = true;
-  CHECK(in.consume_all([&](envelope_type& e) {
+  CHECK(in.consume_all([&](counted_envelope& e) {
     const auto& [topic, text] = expected[at++];
     in_order = in_order && e.topic() == names[static_cast<std::size_t>(topic)] &&
                e.message() == long_text(text);
@@ -628,14 +626,12 @@ TEST_CASE("inbox: consume_all's deferred releases end with the topic, ~inbox, or
   // the inbox's mailbox (detail::standing_releases) until the inbox leaves the topic. Each way
   // of leaving must drop them exactly, or the membership (and its Topic copy) leaks -- counted
   // by the Topic's live copies: with a topic subscribed, its key and its membership's copy.
-  using bus_type = event_bus<std::string, counted_topic, counted_topic_hash>;
-  using envelope_type = tandem::envelope<std::string, counted_topic>;
   const counted_topic a("room:a-with-a-name-longer-than-the-sso-buffer");
   const counted_topic b("room:b-with-a-name-longer-than-the-sso-buffer");
   const int base = counted_topic::live.load();
-  bus_type bus;
+  counted_bus bus;
   std::size_t consumed = 0;
-  auto count = [&consumed](envelope_type&) { ++consumed; };
+  auto count = [&consumed](counted_envelope&) { ++consumed; };
   SECTION("unsubscribe, then ~inbox, after several calls") {
     {
       auto in = bus.inbox();
@@ -662,7 +658,7 @@ TEST_CASE("inbox: consume_all's deferred releases end with the topic, ~inbox, or
     CHECK(in.subscribe(b));
     for (int n = 0; n < 3; ++n) CHECK(bus.publish(a, long_text(n)) == 1);
     CHECK(bus.publish(b, long_text(0)) == 1);
-    CHECK(in.consume_all([&](envelope_type& e) {
+    CHECK(in.consume_all([&](counted_envelope& e) {
       count(e);
       if (consumed == 2) CHECK(in.unsubscribe(a));
     }) == 4);
@@ -696,7 +692,7 @@ TEST_CASE("inbox: consume_all's deferred releases end with the topic, ~inbox, or
     auto in = bus.inbox();
     CHECK(in.subscribe(a));
     for (int n = 0; n < 3; ++n) CHECK(bus.publish(a, long_text(n)) == 1);
-    CHECK(in.consume_all([&](envelope_type& e) {
+    CHECK(in.consume_all([&](counted_envelope& e) {
       count(e);
       CHECK(in.consume_all(count) == 2);  // re-entered: defers into the same mailbox
       in = bus.inbox();                   // the old mailbox's deferred releases are dropped

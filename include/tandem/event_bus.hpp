@@ -835,17 +835,12 @@ struct queue_slot_exit<envelope<Message, Topic>> {
 
 // An inbox's mailbox: the mailbox of envelopes, plus the releases its consume_all defers
 // (standing_releases; the inbox's owner thread alone touches them, once per envelope, so they
-// are kept a cache line away from the mailbox's fields, which publishers write).
+// are kept on lines of their own, away from the mailbox's fields, which publishers write).
 template <class Message, class Topic>
 class inbox_mailbox : public mailbox<envelope<Message, Topic>> {
  public:
   using mailbox<envelope<Message, Topic>>::mailbox;
-
- private:
-  [[maybe_unused]] char padding_[sync::cache_line_size] = {};
-
- public:
-  standing_releases<Topic> deferred;
+  sync::cache_padded<standing_releases<Topic>> deferred;
 };
 
 }  // namespace detail
@@ -1661,13 +1656,12 @@ class [[nodiscard]] inbox {
     if (memberships_.size() == memberships_.capacity()) {
       memberships_.reserve(std::max<std::size_t>(4, 2 * memberships_.capacity()));
     }
-    const unsigned release_slot = free_release_slot();
-    box_->deferred.reserve(release_slot % 64);
-    membership_owner membership = membership_owner::make(entry.key(), release_slot);
+    membership_owner membership = membership_owner::make(entry.key(), free_release_slot());
+    box_->deferred->reserve(membership->batch_slot);
     // The commit point: publishes reach us from here.
     entry->add(nullptr, box_, membership_ptr(membership));
     // 4. noexcept: the room was reserved and the record's moves do not throw.
-    box_->deferred.adopt(*membership);
+    box_->deferred->adopt(*membership);
     memberships_.push_back(membership_record{std::move(entry), std::move(membership)});
     return true;
   }
@@ -1724,9 +1718,9 @@ class [[nodiscard]] inbox {
     std::optional<detail::membership_release_batch<Topic>> batch;
     // f may move-assign or destroy this inbox (its mailbox with it): the call keeps its own
     // reference to the mailbox and touches nothing else of the inbox after the first f. (Its
-    // teardown released and emptied box->deferred, so later envelopes go to `batch`.)
+    // teardown released and emptied its deferred releases, so later envelopes go to `batch`.)
     const mailbox_ptr box = box_;
-    auto consume = [&f, &batch, &deferred = box->deferred](envelope_type& envelope) {
+    auto consume = [&f, &batch, &deferred = *box->deferred](envelope_type& envelope) {
       std::invoke(f, envelope);
       auto& reference = detail::envelope_access::membership(envelope);
       if (!deferred.take(reference)) {
@@ -1808,13 +1802,13 @@ class [[nodiscard]] inbox {
     box_->change_admission([&membership]() noexcept { membership.withdrawn = true; });
     TANDEM_SYNC_POINT();  // withdrawn, still in the topic's list
     memberships_[index].topic->remove(box_.get());
-    TANDEM_SYNC_POINT();                 // left the list, still holding the topic
-    box_->deferred.release(membership);  // before the membership_owner folds its count
+    TANDEM_SYNC_POINT();                  // left the list, still holding the topic
+    box_->deferred->release(membership);  // before the membership_owner folds its count
     memberships_.erase(memberships_.begin() + static_cast<std::ptrdiff_t>(index));
     // A membership sharing the left one's slot (past 64 topics) takes the slot over.
     for (const membership_record& held : memberships_) {
       if (held.membership->batch_slot == membership_slot) {
-        box_->deferred.adopt(*held.membership);
+        box_->deferred->adopt(*held.membership);
         break;
       }
     }
@@ -1830,7 +1824,7 @@ class [[nodiscard]] inbox {
     TANDEM_SYNC_POINT();  // closed, still in the topics' lists
     for (const membership_record& held : memberships_) held.topic->remove(box_.get());
     core_->inbox_roster.withdraw(*box_);
-    box_->deferred.release_all();  // before the membership_owners fold their counts
+    box_->deferred->release_all();  // before the membership_owners fold their counts
     memberships_.clear();
     box_->discard_queued();
   }
