@@ -23,8 +23,10 @@
 //    writer thread inserts and erases keys outside [0, N) and publishes every 64 ops (lock-based
 //    maps make each op visible at once); items_per_second is the readers' total,
 //    writer_ops_per_second the writer's. tandem over map:std and map:boost_flat;
-//  - writer: ops/s of the same insert/erase stream with no reader, tandem publishing every 1,
-//    64 and 1,024 ops, against `unsync`: the same inserts and erases into the same inner map.
+//  - writer: ops/s of the same insert/erase stream with no reader (tandem's map releases its
+//    reader handle for the run), tandem publishing every 1, 64 and 1,024 ops, against `unsync`:
+//    the same inserts and erases into the same inner map; tandem_asymmetric_idle_reader keeps
+//    one reader handle that never reads (publishing every 1 and 64 ops).
 // Each map is built once per process and size (the 1,000,000-entry ones take a moment), so the
 // CI smoke run stays short (about 10 s). Compare ratios within one run, with
 // --benchmark_enable_random_interleaving=true --benchmark_repetitions=5 (docs/double_buffer.md).
@@ -252,6 +254,11 @@ struct tandem_map {
     }
   }
   void commit() { writer.publish(); }
+  // The writer workload's "no reader": the map's reader handle is released for the run (any
+  // reader handle, even an idle one, claims an epoch slot, and with a slot claimed every
+  // publish pays the heavy fence) and taken again for the workloads that read.
+  void release_reader() { typename map_type::reader gone(std::move(reader)); }
+  void restore_reader() { reader = writer.reader(); }
 };
 template <class Inner>
 using tandem_asymmetric = tandem_map<tandem::sync::asymmetric_fence, Inner>;
@@ -487,8 +494,14 @@ void reads_with_writer(benchmark::State& state, u64 n) {
 }
 
 template <class Map>
-void writer_only(benchmark::State& state, u64 n, u64 publish_every) {
+void writer_only(benchmark::State& state, u64 n, u64 publish_every, bool idle_reader) {
   Map& map = instance<Map>(n);
+  constexpr bool has_reader = requires {
+    map.release_reader();
+  };
+  if constexpr (has_reader) {
+    if (!idle_reader) map.release_reader();
+  }
   write_stream stream{n};
   u64 since_publish = 0;
   for (auto _ : state) {
@@ -500,6 +513,9 @@ void writer_only(benchmark::State& state, u64 n, u64 publish_every) {
   }
   map.commit();  // after the timed loop: not measured
   stream.restore(map);
+  if constexpr (has_reader) {
+    if (!idle_reader) map.restore_reader();
+  }
   state.SetItemsProcessed(state.iterations());
 }
 
@@ -542,13 +558,17 @@ void register_reads_with_writer(const std::string& impl, const char* map) {
   }
 }
 
+// idle_reader: the map keeps one reader handle that never reads (implementation name
+// <impl>_idle_reader): what an existing but idle reader costs the writer.
 template <class Map>
-void register_writer(const std::string& impl, const char* map, std::initializer_list<u64> every) {
+void register_writer(const std::string& impl, const char* map, std::initializer_list<u64> every,
+                     bool idle_reader = false) {
   for (auto n : {small_n, large_n}) {
     for (const u64 p : every) {
-      std::string name = with_params("writer", impl, map, n);
+      std::string name = with_params("writer", idle_reader ? impl + "_idle_reader" : impl, map, n);
       if (p != 0) name += "/publish_every:" + std::to_string(p);
-      benchmark::RegisterBenchmark(name.c_str(), writer_only<Map>, n, p == 0 ? u64{1} : p);
+      benchmark::RegisterBenchmark(name.c_str(), writer_only<Map>, n, p == 0 ? u64{1} : p,
+                                   idle_reader);
     }
   }
 }
@@ -567,6 +587,7 @@ void register_inner_map(bool with_writer_thread) {
   register_writer<unsync_map<Inner>>("unsync", map, {0});
   register_writer<tandem_asymmetric<Inner>>("tandem_asymmetric", map, {1, 64, 1024});
   register_writer<tandem_portable<Inner>>("tandem_portable_fence", map, {1, 64, 1024});
+  register_writer<tandem_asymmetric<Inner>>("tandem_asymmetric", map, {1, 64}, true);
 }
 
 // A peer: lookups and reads with a writer (peers have no inner-map parameter).

@@ -110,6 +110,101 @@ TEST_CASE("a map insert whose replay runs out of memory keeps its key and value 
   CHECK(failures > 0);
 }
 
+// ---- writer::emplace: the op is built in the log, or not at all -----------------------------
+
+namespace {
+// Appends its text; counts how often an op was built, moved and destroyed, and can refuse to
+// be built (its constructor throws while `refuse` is set).
+struct counted_append {
+  static inline int built = 0;
+  static inline int moves = 0;
+  static inline int destroyed = 0;
+  static inline bool refuse = false;
+  std::string text;
+  explicit counted_append(std::string t) : text(std::move(t)) {
+    if (refuse) throw std::runtime_error("op constructor refused");
+    ++built;
+  }
+  counted_append(counted_append&& other) noexcept : text(std::move(other.text)) { ++moves; }
+  counted_append(const counted_append&) = delete;
+  counted_append& operator=(const counted_append&) = delete;
+  counted_append& operator=(counted_append&&) = delete;
+  ~counted_append() { ++destroyed; }
+  void operator()(std::vector<std::string>& v) & { v.push_back(text); }
+  void operator()(std::vector<std::string>& v) && { v.push_back(std::move(text)); }
+};
+}  // namespace
+
+// An aggregate op: emplace must not accept what push(int_op{...}) rejects (a narrowing double).
+struct int_op {
+  int value;
+  void operator()(std::vector<int>& v) const { v.push_back(value); }
+};
+template <class Writer, class... Args>
+concept can_emplace = requires(Writer& w, Args&&... args) {
+  w.emplace(std::forward<Args>(args)...);
+};
+using int_writer = tandem::double_buffer<std::vector<int>, int_op>::writer;
+static_assert(!can_emplace<int_writer, double>, "emplace(2.9) into an int member narrows");
+static_assert(!can_emplace<int_writer, int, int>, "too many initialisers");
+
+TEST_CASE("writer::emplace builds the op in the log: no temporary, strong when it throws") {
+  // Named members, not a structured binding: clang 14 cannot capture bindings in lambdas.
+  auto made = tandem::make_double_buffer<std::vector<std::string>, counted_append>();
+  auto& w = made.first;
+  auto& r = made.second;
+  // Two batches of four give both logs room for four ops: no reallocation moves ops below.
+  for (int batch = 0; batch < 2; ++batch) {
+    for (int i = 0; i < 4; ++i) w.emplace(long_key());
+    w.publish();
+  }
+  w.emplace("no-op");  // something to publish: the next publish replays the second batch
+  w.publish();
+  w.emplace("no-op");
+  w.publish();  // both logs are empty now (the replay log holds only this batch)
+  const std::vector<std::string> before = *r.read();
+  counted_append::built = counted_append::moves = counted_append::destroyed = 0;
+  w.emplace(long_value());
+  CHECK(counted_append::built == 1);
+  CHECK(counted_append::moves == 0);  // built where it lives: nothing moved, nothing destroyed
+  CHECK(counted_append::destroyed == 0);
+  // push() of the same op builds a temporary, moves it in and destroys the temporary.
+  w.push(counted_append(long_key()));
+  CHECK(counted_append::built == 2);
+  CHECK(counted_append::moves == 1);
+  CHECK(counted_append::destroyed == 1);
+
+  // A constructor that throws logs nothing and leaves the log as it was.
+  counted_append::refuse = true;
+  CHECK_THROWS_AS(w.emplace(long_value()), std::runtime_error);
+  counted_append::refuse = false;
+  CHECK(w.pending() == 2);
+
+  // Out of memory growing the log: nothing logged, the logged ops intact (heap-owning text).
+  std::size_t logged = w.pending();
+  tandem::test::sweep_allocation_failures([&] { w.emplace(long_key() + std::to_string(logged)); },
+                                          [&](bool threw) {
+                                            if (!threw) ++logged;
+                                            CHECK(w.pending() == logged);
+                                          });
+  w.publish();
+  std::vector<std::string> published = *r.read();
+  REQUIRE(published.size() == before.size() + logged);
+  CHECK(published[before.size()] == long_value());
+  CHECK(published[before.size() + 1] == long_key());
+  w.emplace(long_value());
+  w.publish();  // the replay moves the logged texts into the other copy: still whole
+  published = *r.read();
+  REQUIRE(published.size() == before.size() + logged + 1);
+  CHECK(published[before.size() + 1] == long_key());
+  CHECK(published[before.size() + 2] == long_key() + "2");
+
+  // A moved-from writer refuses it, like push().
+  auto& moved = w;
+  auto live = std::move(w);
+  CHECK_THROWS_AS(moved.emplace(long_value()), std::logic_error);
+}
+
 // "a map insert_or_assign whose replay throws while assigning keeps its value for the retry" runs
 // over every inner map, std::unordered_map included, in double_buffer_map_inner_map_test.cpp.
 

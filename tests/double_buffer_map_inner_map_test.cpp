@@ -146,6 +146,9 @@ TEMPLATE_LIST_TEST_CASE("the inner map is a template parameter; the alias takes 
                      tandem::double_buffer_map<std::string, int, tandem::default_hash<std::string>,
                                                tandem::default_key_equal<std::string>, inner>>);
   static_assert(over::uses_node_handles == TestType::node_handles);
+  // Trivially copyable keys and values never need a node: moving them cannot empty the log.
+  static_assert(!map_of<TestType, int, int>::uses_node_handles);
+  static_assert(map_of<TestType, int, std::string>::uses_node_handles == TestType::node_handles);
   static_assert(
       tandem::double_buffer_inner_map<inner, std::string, int, tandem::default_hash<std::string>,
                                       tandem::default_key_equal<std::string>>);

@@ -523,6 +523,24 @@ TEST_CASE(
   CHECK(snapshot(r) == std::vector<int>{1, 2, 3, 4, 5});
 }
 
+TEST_CASE("a replay that fails midway resumes at the failed op: none before it runs twice") {
+  auto failures = std::make_shared<int>(0);
+  auto [w, r] = tandem::make_double_buffer<std::vector<int>, flaky_op>();
+  w.push(flaky_op{1});
+  w.push(flaky_op{2, false, failures});
+  w.push(flaky_op{3});
+  w.publish();
+  *failures = 1;  // the replay of 2 fails once, after 1 was replayed
+  w.push(flaky_op{4});
+  CHECK_THROWS_AS(w.publish(), std::bad_alloc);
+  CHECK(snapshot(r) == std::vector<int>{1, 2, 3});
+  w.publish();  // resumes at 2, then applies 4
+  CHECK(snapshot(r) == std::vector<int>{1, 2, 3, 4});
+  w.push(flaky_op{5});
+  w.publish();  // the other copy
+  CHECK(snapshot(r) == std::vector<int>{1, 2, 3, 4, 5});
+}
+
 // ---- 10. misuse in debug builds --------------------------------------------------------------
 
 TEST_CASE("debug: a reader used by two threads at once is reported") {

@@ -10,6 +10,7 @@
 //
 //   auto [w, r] = tandem::make_double_buffer<std::vector<int>, push_back_op>();
 //   w.push(push_back_op{42});        // logged, invisible to readers
+//   (w.emplace(args...) logs Op(args...) built in place: no temporary op moved in)
 //   w.publish();                      // applied to the hidden copy, copies swapped
 //   { auto g = r.read(); use(*g); }   // a consistent snapshot while `g` lives
 //
@@ -428,6 +429,20 @@ class double_buffer {
       pending_.push_back(std::move(op));
     }
 
+    // push(Op(args...)), with the op built in place in the log: no temporary Op is moved and
+    // destroyed (for a std::variant op, two visits fewer per op). Throws what Op's constructor
+    // throws, or std::bad_alloc: the op is then not logged; std::logic_error on a moved-from
+    // writer. For an aggregate Op the arguments must also be valid as Op{args...}: C++20's
+    // parenthesised aggregate initialisation (g++ 10+, clang 16+) would otherwise accept the
+    // narrowing conversions that push(Op{...}) rejects (emplace(2.9) into an int member).
+    template <class... Args>
+    requires std::constructible_from<Op, Args...> &&
+        (!std::is_aggregate_v<Op> ||
+         requires(Args && ... a) { Op{std::forward<Args>(a)...}; }) void emplace(Args&&... args) {
+      const entry_check check(this);
+      pending_.emplace_back(std::forward<Args>(args)...);
+    }
+
     // Applies the pending ops to the hidden copy and makes it the published one. Waits first
     // for readers still in the hidden copy from the previous publish (spin, yield, block).
     // Exceptions: see the header comment (ops' exceptions; std::logic_error when the wait
@@ -514,10 +529,23 @@ class double_buffer {
 
     // W3 .. W6. Precondition: no reader is in the hidden copy.
     void apply_and_swap() {
-      // W3: replay the last batch. On a throw replayed_ keeps pointing at the failed op, so
-      // the next publish resumes there (the op left the copy unchanged and kept its payload:
-      // the double_buffer_operation contract).
-      for (; replayed_ < replay_.size(); ++replayed_) std::move(replay_[replayed_])(*hidden_);
+      // W3: replay the last batch. On a throw replayed_ points at the failed op, so the next
+      // publish resumes there (the op left the copy unchanged and kept its payload: the
+      // double_buffer_operation contract). The loops keep their index, the log's bounds and
+      // the copy in locals: an op cannot reach this writer (entry_check), so nothing changes
+      // them, and the compiler need not reload them after every op.
+      T& target = *hidden_;
+      {
+        Op* const log = replay_.data();
+        const std::size_t count = replay_.size();
+        std::size_t i = replayed_;
+        try {
+          for (; i < count; ++i) std::move(log[i])(target);
+        } catch (...) {
+          replayed_ = i;
+          throw;
+        }
+      }
       replay_.clear();
       replayed_ = 0;
       // The log's memory follows the batches in flight, not the largest batch ever: a replay
@@ -527,15 +555,20 @@ class double_buffer {
         std::vector<Op>().swap(replay_);
       }
 
-      // W4: first application of each pending op, in order.
-      while (applied_ < pending_.size()) {
+      // W4: first application of each pending op, in order. On a throw applied_ points at the
+      // failed op, which is dropped (the ops after it stay pending).
+      {
+        Op* const log = pending_.data();
+        const std::size_t count = pending_.size();
+        std::size_t i = applied_;
         try {
-          pending_[applied_](*hidden_);
+          for (; i < count; ++i) log[i](target);
         } catch (...) {
-          drop_pending(applied_);
+          applied_ = i;
+          drop_pending(i);
           throw;
         }
-        ++applied_;
+        applied_ = count;
       }
 
       swap_and_record();

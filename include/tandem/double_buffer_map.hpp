@@ -29,7 +29,9 @@
 // publish with the same logged operation, so a replay moves out of the log only in its last
 // step, the one that cannot fail any more. Two paths, chosen by whether the inner map has node
 // handles (node_type, extract, insert(node_type&&): std::unordered_map, absl::flat_hash_map)
-// or not (boost::unordered_flat_map):
+// or not (boost::unordered_flat_map), and whether K and V are trivially copyable (then the
+// path "without node handles" is taken over every map: moving such a key or value copies it,
+// so nothing the replay does can take it from the log, and there is no node to build):
 //  1. insert(k, v), with node handles: the call moves k and v into a map node built at once
 //     (in a small writer-only scratch map, then extracted as a node handle: this hashes k and
 //     allocates the node). The first copy gets try_emplace(node.key(), node.mapped())
@@ -37,12 +39,13 @@
 //     moves in) what the log owns, and if it throws (bad_alloc growing the table, Hash) the
 //     node stays in the log for the retry. insert never overwrites.
 //     Without node handles: the call moves k and v into the log (no hashing, no allocation
-//     but the log's). The first copy gets try_emplace(k, v) (copies). The replay: find(k)
-//     (present: done; may throw, nothing moved); then, when Hash and KeyEqual are nothrow
-//     invocable, try_emplace(std::move(k), std::move(v)) -- the commit: growing the table
-//     (bad_alloc) comes before the element is built (the Map requirement below), and after
-//     that K and V move without throwing; otherwise try_emplace(k, v) (copies: a throw
-//     leaves k and v whole for the retry).
+//     but the log's). The first copy gets try_emplace(k, v) (copies). The replay, when Hash
+//     and KeyEqual are nothrow invocable: try_emplace(std::move(k), std::move(v)), which does
+//     nothing (and moves nothing) when the key is present -- the commit: growing the table
+//     (bad_alloc) comes before the element is built (the Map requirement below; for
+//     trivially copyable K and V any order will do), and after that K and V move without
+//     throwing; otherwise try_emplace(k, v) (copies: a throw leaves k and v whole for the
+//     retry).
 //  2. insert_or_assign(k, v): the same node (or the same logged k and v). The first copy gets
 //     insert_or_assign(k, v) (copies). The second: find the key; if absent, insert as in 1;
 //     if present, move-assign the value when V's move assignment is noexcept (it cannot
@@ -209,9 +212,16 @@ class double_buffer_map {
   using map_type = Map;
   using value_type = typename map_type::value_type;
   using const_iterator = typename map_type::const_iterator;
+  // K and V are trivially copyable (integers, enums, plain structs): a "move" of either is a
+  // bit-for-bit copy that leaves the source as it was and cannot throw.
+  static constexpr bool trivially_copyable_entries =
+      std::is_trivially_copyable_v<K> && std::is_trivially_copyable_v<V>;
   // Whether the replay links logged node handles (true) or moves/copies logged keys and values
-  // in (false); see the header comment.
-  static constexpr bool uses_node_handles = double_buffer_inner_map_with_nodes<Map>;
+  // in (false); see the header comment. A node handle is what lets a replay move a key and a
+  // value that moving would change; trivially copyable ones need none (and skipping the scratch
+  // node saves about 100 instructions per insert with std::unordered_map).
+  static constexpr bool uses_node_handles =
+      double_buffer_inner_map_with_nodes<Map> && !trivially_copyable_entries;
 
  private:
   // ---- the operations in the log ---------------------------------------------------------
@@ -250,10 +260,8 @@ class double_buffer_map {
     K key;
     V value;
     void first(map_type& map) & { map.try_emplace(key, value); }
-    void second(map_type& map) && {
-      if (map.find(key) != map.end()) return;  // may throw (Hash, KeyEqual): nothing moved
-      put_absent(map, key, value);
-    }
+    // try_emplace does nothing, and moves nothing, when the key is present: no find first.
+    void second(map_type& map) && { put_absent(map, key, value); }
   };
   struct insert_or_assign_value_op {
     K key;
@@ -275,14 +283,17 @@ class double_buffer_map {
       std::is_nothrow_invocable_v<const Hash&, const K&> &&
       std::is_nothrow_invocable_v<const KeyEqual&, const K&, const K&>;
 
-  // The replay of an insert of an absent key into a map without node handles. When Hash and
+  // The replay of an insert into a map without node handles (or of trivially copyable entries
+  // into any map): try_emplace, which does nothing when the key is present. When Hash and
   // KeyEqual cannot throw, the moving try_emplace is the commit: the only thing left that can
   // throw is the table growing (bad_alloc), which an open-addressing map does before it builds
   // the element (the Map requirement in the header comment), so a throw leaves the logged key
   // and value whole, and once the element is built nothing can fail (K and V move without
-  // throwing). Otherwise a copying try_emplace: a throw leaves them whole too. (No reserve()
-  // first: boost::unordered_flat_map's reserve(n) below its capacity shrinks the table -- a
-  // rehash, calling Hash on every element, per insert.)
+  // throwing). With trivially copyable K and V that holds over any map, node-based ones
+  // included (std::unordered_map may grow after it has built the node and then frees it): the
+  // "move" was a copy, the logged pair is unchanged. Otherwise a copying try_emplace: a throw
+  // leaves them whole too. (No reserve() first: boost::unordered_flat_map's reserve(n) below
+  // its capacity shrinks the table -- a rehash, calling Hash on every element, per insert.)
   static void put_absent(map_type& map, K& key, V& value) {
     if constexpr (nothrow_key_ops) {
       map.try_emplace(std::move(key), std::move(value));
@@ -301,7 +312,7 @@ class double_buffer_map {
     }
   }
 
-  template <class M, bool = double_buffer_inner_map_with_nodes<M>>
+  template <class M, bool = uses_node_handles>
   struct insert_ops {
     using insert = insert_value_op;
     using insert_or_assign = insert_or_assign_value_op;
@@ -353,10 +364,11 @@ class double_buffer_map {
 
   class operation {
    public:
-    template <class Alternative>
-    requires(!std::is_same_v<std::remove_cvref_t<Alternative>, operation>) explicit operation(
-        Alternative&& alternative)
-        : alternative_(std::forward<Alternative>(alternative)) {}
+    // Built in the writer's log (double_buffer::writer::emplace) from an alternative's members:
+    // the alternative is moved once, the variant never.
+    template <class Alternative, class... Args>
+    explicit operation(std::in_place_type_t<Alternative> type, Args&&... args)
+        : alternative_(type, Alternative{std::forward<Args>(args)...}) {}
 
     void operator()(map_type& map) & {
       std::visit([&map](auto& op) { op.first(map); }, alternative_);
@@ -477,34 +489,37 @@ class double_buffer_map {
     }
     friend void swap(writer& a, writer& b) noexcept { a.swap(b); }
 
-    // Inserts unless `key` is present (never overwrites). With node handles it builds the
-    // entry's node now: may throw bad_alloc or the Hash's exception, and then logs nothing.
-    // Without, it logs key and value as they are (throws only bad_alloc, logging nothing).
+    // Inserts unless `key` is present (never overwrites). When uses_node_handles (an inner map
+    // with node handles, and a K or V that is not trivially copyable) it builds the entry's
+    // node now: may throw bad_alloc or the Hash's exception, and then logs nothing. Otherwise
+    // it logs key and value as they are (throws only bad_alloc, logging nothing): a throwing
+    // Hash is then met in publish(), which drops the op (see double_buffer.hpp).
     void insert(K key, V value) {
       if constexpr (uses_node_handles) {
-        writer_.push(operation(insert_op{make_node(std::move(key), std::move(value))}));
+        writer_.emplace(std::in_place_type<insert_op>, make_node(std::move(key), std::move(value)));
       } else {
-        writer_.push(operation(insert_op{std::move(key), std::move(value)}));
+        writer_.emplace(std::in_place_type<insert_op>, std::move(key), std::move(value));
       }
     }
     // Inserts, or assigns the value of an existing key. Throws as insert().
     void insert_or_assign(K key, V value) {
       if constexpr (uses_node_handles) {
-        writer_.push(operation(insert_or_assign_op{make_node(std::move(key), std::move(value))}));
+        writer_.emplace(std::in_place_type<insert_or_assign_op>,
+                        make_node(std::move(key), std::move(value)));
       } else {
-        writer_.push(operation(insert_or_assign_op{std::move(key), std::move(value)}));
+        writer_.emplace(std::in_place_type<insert_or_assign_op>, std::move(key), std::move(value));
       }
     }
-    void erase(K key) { writer_.push(operation(erase_op{std::move(key)})); }
+    void erase(K key) { writer_.emplace(std::in_place_type<erase_op>, std::move(key)); }
     // Erases every element for which pred(key, value) is true. pred runs once per element,
     // during the publish() that applies it, on the writer's thread.
     template <class Pred>
     requires double_buffer_map_predicate<Pred, K, V>
     void erase_if(Pred pred) {
-      writer_.push(
-          operation(erase_if_op{std::make_unique<predicate_holder<Pred>>(std::move(pred)), {}}));
+      writer_.emplace(std::in_place_type<erase_if_op>,
+                      std::make_unique<predicate_holder<Pred>>(std::move(pred)), std::vector<K>());
     }
-    void clear() { writer_.push(operation(clear_op{})); }
+    void clear() { writer_.emplace(std::in_place_type<clear_op>); }
 
     // See double_buffer::writer::publish / try_publish / pending.
     void publish() { writer_.publish(); }

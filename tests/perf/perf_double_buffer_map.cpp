@@ -3,44 +3,20 @@
 // uint64 keys inserted in the same order, every lookup hits, keys from a fixed sequence.
 // Budget (issue 17, item 2): guarded <= bare + 8, for std::unordered_map,
 // boost::unordered_flat_map and absl::flat_hash_map (each when installed, tandem_flat_maps).
-#include <tandem/double_buffer_map.hpp>
-
 #include <cstddef>
-#include <cstdint>
 #include <type_traits>
 #include <unordered_map>
 #include <vector>
 
-#if TANDEM_HAVE_BOOST_FLAT_MAP
-#include <boost/unordered/unordered_flat_map.hpp>
-#endif
-#if TANDEM_HAVE_ABSL_FLAT_HASH_MAP
-#include <absl/container/flat_hash_map.h>
-#endif
-
 #include "perf_harness.hpp"
+#include "perf_inner_maps.hpp"
 
 namespace {
 
-using u64 = std::uint64_t;
-constexpr u64 key_count = 1000;
-
-// Whether double_buffer_map takes the inner map as its fifth parameter (issue 17, item 1).
-template <class Map>
-concept double_buffer_map_takes_map = requires {
-  typename tandem::double_buffer_map<typename Map::key_type, typename Map::mapped_type,
-                                     typename Map::hasher, typename Map::key_equal, Map>;
-};
-
-template <class Map>
-auto make_tandem_map() {
-  if constexpr (std::is_same_v<Map, std::unordered_map<u64, u64>>) {
-    return tandem::make_double_buffer_map<u64, u64>();
-  } else {
-    return tandem::double_buffer_map<u64, u64, typename Map::hasher, typename Map::key_equal,
-                                     Map>::create();
-  }
-}
+using tandem::perf::double_buffer_map_takes_map;
+using tandem::perf::key_count;
+using tandem::perf::make_tandem_map;
+using tandem::perf::u64;
 
 template <class Map>
 void measure_map(const tandem::perf::run_options& options, const char* bare_name,
@@ -85,19 +61,19 @@ int main(int argc, char** argv) {
                                                    "double_buffer_map/bare_find/map:boost_flat",
                                                    "double_buffer_map/guarded_find/map:boost_flat");
 #else
-  tandem::perf::skip(options, "double_buffer_map/bare_find/map:boost_flat",
-                     "boost::unordered_flat_map not found");
-  tandem::perf::skip(options, "double_buffer_map/guarded_find/map:boost_flat",
+  tandem::perf::skip(options,
+                     {"double_buffer_map/bare_find/map:boost_flat",
+                      "double_buffer_map/guarded_find/map:boost_flat"},
                      "boost::unordered_flat_map not found");
 #endif
 #if TANDEM_HAVE_ABSL_FLAT_HASH_MAP
   measure_map<absl::flat_hash_map<u64, u64>>(options, "double_buffer_map/bare_find/map:absl_flat",
                                              "double_buffer_map/guarded_find/map:absl_flat");
 #else
-  tandem::perf::skip(options, "double_buffer_map/bare_find/map:absl_flat",
-                     "absl::flat_hash_map not found");
-  tandem::perf::skip(options, "double_buffer_map/guarded_find/map:absl_flat",
-                     "absl::flat_hash_map not found");
+  tandem::perf::skip(
+      options,
+      {"double_buffer_map/bare_find/map:absl_flat", "double_buffer_map/guarded_find/map:absl_flat"},
+      "absl::flat_hash_map not found");
 #endif
   return 0;
 }

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -65,6 +66,12 @@ void measure(const run_options& options, const char* name, Op&& op) {
 inline void skip(const run_options& options, const char* name, const char* reason) {
   if (!options.only.empty() && std::string(name).rfind(options.only, 0) != 0) return;
   std::printf("skip %s: %s\n", name, reason);
+}
+
+// Several cases skipped for one reason (the cases of an inner map the build did not find).
+inline void skip(const run_options& options, std::initializer_list<const char*> names,
+                 const char* reason) {
+  for (const char* name : names) skip(options, name, reason);
 }
 
 // A fixed xorshift sequence of `length` indices in [0, n): the same in every run and program.
