@@ -186,6 +186,12 @@ namespace detail {
 [[noreturn]] TANDEM_NOINLINE inline void throw_double_buffer_used_after_move(const char* what) {
   throw std::logic_error(what);
 }
+
+// What writer::emplace(args...) accepts: Op(args...) is valid and, for an aggregate Op, so is
+// Op{args...} (no narrowing conversion slips in through parenthesised aggregate init).
+template <class Op, class... Args>
+concept emplaceable_op = std::constructible_from<Op, Args...> &&
+    (!std::is_aggregate_v<Op> || requires(Args && ... args) { Op{std::forward<Args>(args)...}; });
 }  // namespace detail
 
 // The requirements are named concepts on the class template, so that a bad T or Op's first
@@ -436,9 +442,8 @@ class double_buffer {
     // parenthesised aggregate initialisation (g++ 10+, clang 16+) would otherwise accept the
     // narrowing conversions that push(Op{...}) rejects (emplace(2.9) into an int member).
     template <class... Args>
-    requires std::constructible_from<Op, Args...> &&
-        (!std::is_aggregate_v<Op> ||
-         requires(Args && ... a) { Op{std::forward<Args>(a)...}; }) void emplace(Args&&... args) {
+    requires detail::emplaceable_op<Op, Args...>
+    void emplace(Args&&... args) {
       const entry_check check(this);
       pending_.emplace_back(std::forward<Args>(args)...);
     }
@@ -532,8 +537,8 @@ class double_buffer {
       // W3: replay the last batch. On a throw replayed_ points at the failed op, so the next
       // publish resumes there (the op left the copy unchanged and kept its payload: the
       // double_buffer_operation contract). The loops keep their index, the log's bounds and
-      // the copy in locals: an op cannot reach this writer (entry_check), so nothing changes
-      // them, and the compiler need not reload them after every op.
+      // the copy in locals: an op must not use its writer (a contract breach debug builds
+      // report, entry_check), so nothing changes them, and they are not reloaded per op.
       T& target = *hidden_;
       {
         Op* const log = replay_.data();
