@@ -212,16 +212,15 @@ class double_buffer_map {
   using map_type = Map;
   using value_type = typename map_type::value_type;
   using const_iterator = typename map_type::const_iterator;
-  // K and V are trivially copyable (integers, enums, plain structs): a "move" of either is a
-  // bit-for-bit copy that leaves the source as it was and cannot throw.
-  static constexpr bool trivially_copyable_entries =
-      std::is_trivially_copyable_v<K> && std::is_trivially_copyable_v<V>;
   // Whether the replay links logged node handles (true) or moves/copies logged keys and values
   // in (false); see the header comment. A node handle is what lets a replay move a key and a
-  // value that moving would change; trivially copyable ones need none (and skipping the scratch
-  // node saves about 100 instructions per insert with std::unordered_map).
+  // value that moving would change; trivially copyable ones (integers, enums, plain structs),
+  // whose "move" is a bit-for-bit copy that leaves the source as it was, need none (and
+  // skipping the scratch node saves about 100 instructions per insert with
+  // std::unordered_map).
   static constexpr bool uses_node_handles =
-      double_buffer_inner_map_with_nodes<Map> && !trivially_copyable_entries;
+      double_buffer_inner_map_with_nodes<Map> &&
+      !(std::is_trivially_copyable_v<K> && std::is_trivially_copyable_v<V>);
 
  private:
   // ---- the operations in the log ---------------------------------------------------------
