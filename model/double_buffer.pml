@@ -12,7 +12,16 @@
  *    (the header adds 1 on enter and 3 on leave, to keep a mode bit: only odd/even and "moved
  *    on" matter here);
  *  - the writer's claimed-count check after the swap ((C1)/(W0') in reader_epochs): with no
- *    slot claimed it records nobody (and issues no heavy fence);
+ *    slot claimed the next publish waits for nobody (and issues no heavy fence);
+ *  - acknowledgments (reader_epochs (A1)/(A2), double_buffer steps 2 and W2a): the writer
+ *    stores the generation after the pointer (W5a); a reader loads the generation, then the
+ *    pointer, then stores what it loaded in its slot's `acknowledged` (three steps), and a
+ *    reused slot keeps the previous owner's value. The next publish (or try_publish) first
+ *    checks, slot by slot, that every claimed slot acknowledged the last generation: then it
+ *    neither records nor waits. Otherwise it records, once per wait, the readers inside that
+ *    have not acknowledged it (the heavy fence's scan), and waits for them as before. The
+ *    writer's spin before giving up on the acknowledgments only repeats the check, so it is
+ *    left out, and so is its activity heuristic (it only decides whether to spin);
  *  - nested guards: each lifetime's first section opens an inner guard after an interleaving
  *    point; it reuses the outer guard's pointer (no second announce) and must see the same
  *    snapshot;
@@ -65,11 +74,10 @@
  *     whatever threw before it, and reader registration never waits for the writer; the last
  *     publish leaves nothing pending and publishes every op not dropped (assert at the end).
  *
- * Measured (SPIN 6.5.2, gcc -O2 -DCOLLAPSE, pan -m100000, 2 cores shared with other jobs):
- * 21,277,381 states stored (with the claimed-count check), 324 s at load ~12 (the previous
- * model, 19.4 million states, took 38-50 s at load ~6). Each planted bug is found in under
- * 1 s of search (about 3 s per CTest with
- * spin -a and the C compile).
+ * Measured (SPIN 6.5.2, gcc -O2 -DCOLLAPSE, pan -m100000): 93,407,586 states stored with the
+ * acknowledgments, 150 s and 4.9 GB on an otherwise idle 2-core machine (21.3 million states
+ * and about 35 s before them). Each planted bug is found in under 1 s of search (about 3 s
+ * per CTest with spin -a and the C compile).
  *
  * Planted bugs (-DPLANT_...), each must be caught
  * (CTest "model: double_buffer protocol: planted bug ... is caught"):
@@ -84,6 +92,12 @@
  *  NESTED_REANNOUNCE         a nested guard announces again (a newer epoch) and reloads
  *  CLAIM_CHECK_BEFORE_SWAP   the "no slot claimed: skip the record and its heavy fence" test
  *                            reads the claimed count before the swap instead of after it
+ *  GEN_BEFORE_POINTER        the writer stores the generation before the pointer (W5a, W5)
+ *  POINTER_BEFORE_GEN        the reader loads the pointer before the generation
+ *  NESTED_ACK                a nested guard acknowledges the current generation (it loads
+ *                            nothing: the outer guard may be in the old copy)
+ *  ACK_OFF_BY_ONE            the writer takes an acknowledgment of the previous generation as
+ *                            enough
  * Not a bug (-DVARIANT_SHARED_FLAG, checked by hand: no error, 22.0 million states): one flag
  * shared by all slots, cleared by whichever reader sees it. Because the writer re-arms and
  * re-checks after every return from the futex wait, a clear by the wrong reader only costs a
@@ -111,6 +125,8 @@
 #endif
 
 byte published = 0;        /* double_buffer: core.published (which copy readers load) */
+byte gen = 0;              /* double_buffer: core.published.generation (publishes so far) */
+byte ack[SLOTS];           /* reader_epochs: slot.acknowledged; kept when a slot is reused */
 byte content[2];           /* the ops (bits) applied to each copy */
 byte shown[2];             /* ghost: content of the copy when it was published */
 byte epoch[SLOTS];         /* reader_epochs: slot.epoch, odd = inside */
@@ -128,6 +144,7 @@ proctype reader(byte lifetimes; byte reads) {
   byte s;                  /* the claimed slot */
   byte p;                  /* reader.pinned_: the copy the outer guard loaded */
   byte v;                  /* the snapshot: content[p] at the load */
+  byte g;                  /* the generation loaded in step 2 */
   byte life, i, k;
   for (life : 1 .. lifetimes) {
     /* claim(): first free slot, one test-and-set per slot. Never waits (2 readers, 2 slots). */
@@ -142,7 +159,14 @@ proctype reader(byte lifetimes; byte reads) {
       epoch[s] = epoch[s] + 1;
 #else
       epoch[s] = epoch[s] + 1;                           /* step 1, (R1): odd, light fence */
-      atomic { p = published; v = content[p]; assert(v == shown[p]) }   /* step 2: load */
+#ifdef PLANT_POINTER_BEFORE_GEN
+      atomic { p = published; v = content[p]; assert(v == shown[p]) }
+      g = gen;                           /* BUG: may acknowledge a publish it did not load */
+#else
+      g = gen;                                           /* step 2 (pin): the generation, */
+      atomic { p = published; v = content[p]; assert(v == shown[p]) }   /* the pointer, */
+#endif
+      atomic { ack[s] = g; g = 0 }                       /* (A1): acknowledge it */
 #endif
       if
       :: i == 1 ->                                       /* a nested guard (depth 2) */
@@ -151,6 +175,9 @@ proctype reader(byte lifetimes; byte reads) {
          atomic { assert(published == p && content[published] == v) }    /* and reloads */
 #else
          atomic { assert(content[p] == v) }              /* reuses pinned_: one snapshot */
+#ifdef PLANT_NESTED_ACK
+         ack[s] = gen;                   /* BUG: acknowledges what the outer guard never saw */
+#endif
 #endif
       :: else -> skip
       fi;
@@ -215,6 +242,34 @@ inline may_throw() {
   throws < THROWS && n < PUBLISHES -> throws++
 }
 
+/* reader_epochs::acknowledged_since(gen), one pass (the spin only repeats it): every claimed
+   slot acknowledged the last generation. Slot by slot, as the code reads them. */
+inline check_acknowledged() {
+  all_acked = 1;
+  for (k : 0 .. SLOTS - 1) {
+#ifdef PLANT_ACK_OFF_BY_ONE
+    atomic { if :: claimed[k] && ack[k] + 1 < gen -> all_acked = 0 :: else -> skip fi }
+#else
+    atomic { if :: claimed[k] && ack[k] < gen -> all_acked = 0 :: else -> skip fi }
+#endif
+  };
+  k = 0
+}
+
+/* reader_epochs::record_readers_inside(gen) (heavy fence, one pass): the readers inside that
+   have not acknowledged the last generation. */
+inline record_unacknowledged() {
+  for (k : 0 .. SLOTS - 1) {
+    atomic {
+      if
+      :: epoch[k] % 2 == 1 && ack[k] < gen -> recorded[k] = epoch[k]
+      :: else -> recorded[k] = NONE
+      fi
+    }
+  };
+  k = 0
+}
+
 inline none_recorded() {
   (recorded[0] == NONE && recorded[1] == NONE)
 }
@@ -229,11 +284,22 @@ proctype writer() {
   byte accepted;           /* ghost: ops pushed and not dropped */
   byte throws, spurious;
   bool must_wait;          /* writer.must_wait_ */
+  bool recorded_now;       /* writer.recorded_: this wait's readers are recorded */
+  bool all_acked;          /* reader_epochs::acknowledged_since(gen) */
   bool any_claimed;        /* reader_epochs: claimed_count != 0, read at W6 */
   for (n : 1 .. PUBLISHES) {
     /* push(op n) */
     atomic { op = 1 << (n - 1); pend = pend | op; accepted = accepted | op; before = published }
     /* W1 (pending is never empty here). W2, or try_publish's check. */
+    if
+    :: must_wait && !recorded_now ->                     /* W2a: record_unacknowledged() */
+       check_acknowledged();
+       if
+       :: all_acked -> must_wait = 0                     /* no heavy fence, no wait */
+       :: else -> record_unacknowledged(); recorded_now = 1
+       fi
+    :: else -> skip
+    fi;
     if
     :: must_wait && n < PUBLISHES ->                     /* try_publish() */
 #ifndef PLANT_TRY_PUBLISH_IGNORES_READERS
@@ -242,11 +308,11 @@ proctype writer() {
                      :: else -> skip fi }
        }
        if
-       :: none_recorded() -> must_wait = 0
+       :: none_recorded() -> must_wait = 0; recorded_now = 0
        :: else -> goto refused
        fi
 #else
-       must_wait = 0                                     /* BUG: goes ahead regardless */
+       must_wait = 0; recorded_now = 0                   /* BUG: goes ahead regardless */
 #endif
     :: must_wait ->                                      /* publish(): W2 */
        if
@@ -256,7 +322,7 @@ proctype writer() {
 #ifndef PLANT_NO_DELAYED_WAIT
        for (k : 0 .. SLOTS - 1) { wait_for(k) }
 #endif
-       must_wait = 0
+       must_wait = 0; recorded_now = 0
     :: else -> skip
     fi;
     /* W3: replay the last batch on the hidden copy */
@@ -291,8 +357,15 @@ proctype writer() {
 #ifdef PLANT_CLAIM_CHECK_BEFORE_SWAP
     atomic { any_claimed = claimed[0] || claimed[1] };   /* BUG: the count read before W5 */
 #endif
-    /* W5: the swap, the commit point */
+    /* W5: the swap, the commit point; W5a: the generation, after it */
+#ifdef PLANT_GEN_BEFORE_POINTER
+    gen = gen + 1;                       /* BUG: a reader may acknowledge it and load the old */
     atomic { shown[1 - published] = content[1 - published]; published = 1 - published }
+#else
+    atomic { shown[1 - published] = content[1 - published]; published = 1 - published }
+    gen = gen + 1
+#endif
+    ;
 #ifdef PLANT_RECORD_AFTER_SWAP
     if                           /* BUG (the old code): record_readers_inside() allocated */
     :: may_throw();
@@ -301,24 +374,13 @@ proctype writer() {
     :: true -> skip
     fi;
 #endif
-    /* W6: record the readers inside (heavy fence, one load per slot); noexcept. First the
-       claimed count (full fence, one load): with no slot claimed nothing is recorded and no
-       heavy fence is issued -- a reader that claims later loads the new pointer. */
+    /* W6 (readers_may_be_inside): the claimed count (full fence, one load). With no slot
+       claimed the next publish need not wait -- a reader that claims later loads the new
+       pointer. Otherwise the next publish first looks at the acknowledgments (W2a). */
 #ifndef PLANT_CLAIM_CHECK_BEFORE_SWAP
     atomic { any_claimed = claimed[0] || claimed[1] };
 #endif
-    if
-    :: !any_claimed -> skip                              /* records are all NONE already */
-    :: else ->
-       for (k : 0 .. SLOTS - 1) {
-         atomic {
-           if
-           :: epoch[k] % 2 == 1 -> recorded[k] = epoch[k]; must_wait = 1
-           :: else -> recorded[k] = NONE
-           fi
-         }
-       }
-    fi;
+    must_wait = any_claimed;
     atomic { replay = pend; pend = 0; applied = 0 }     /* replay_.swap(pending_) */
     goto next;
 thrown:

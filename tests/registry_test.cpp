@@ -712,3 +712,23 @@ TEST_CASE("registry: for_each also hands out shared_ptrs to keep instances beyon
   CHECK(kept[0].use_count() == 1);                       // the registry let go; ours is still valid
   CHECK(*kept[0] == "first-name-on-the-heap-xxxxxxxx");  // oldest first, T(key)
 }
+
+TEST_CASE("registry: an instance the registry builds starts a cache line of its own") {
+  // Every hit copies the shared_ptr: an atomic increment of its control block on the looking-up
+  // thread. The instance must not share a line with that count (nor with anything else).
+  struct small {
+    explicit small(const std::string& name) : length(name.size()) {}
+    std::size_t length;
+  };
+  tandem::registry<small> registry;
+  constexpr std::uintptr_t line = tandem::sync::cache_line_size;
+  for (int i = 0; i < 16; ++i) {  // malloc alone aligns 16 bytes: 16 aligned by chance is 1 in 8^16
+    const auto instance = registry.get_or_create("instance " + std::to_string(i));
+    CHECK(reinterpret_cast<std::uintptr_t>(instance.get()) % line == 0);
+    CHECK(instance->length == 10 + (i >= 10 ? 1U : 0U));
+  }
+  tandem::registry<small> with_factory;
+  const auto built = with_factory.get_or_create_with("f", [] { return small("abc"); });
+  CHECK(reinterpret_cast<std::uintptr_t>(built.get()) % line == 0);
+  CHECK(built->length == 3);
+}

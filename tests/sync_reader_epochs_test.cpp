@@ -204,6 +204,64 @@ TEST_CASE("recording with no claimed reader slot issues no heavy fence") {
 #endif
 }
 
+TEST_CASE("acknowledgments: a slot that acknowledged a generation needs no record for it") {
+  using registry_type = tandem::sync::reader_epochs<counting_fence>;
+  registry_type registry;
+  CHECK_FALSE(registry.readers_may_be_inside());  // nothing claimed
+  CHECK(registry.acknowledged_since(7));          // vacuously: no claimed slot
+  auto& a = registry.claim();
+  auto& b = registry.claim();
+  CHECK(registry.readers_may_be_inside());
+  CHECK_FALSE(registry.acknowledged_since(1));  // fresh slots acknowledged nothing (0)
+  registry_type::acknowledge(a, 1);
+  CHECK_FALSE(registry.acknowledged_since(1));  // b has not
+  registry_type::acknowledge(b, 2);
+  CHECK(registry.acknowledged_since(1));
+  CHECK_FALSE(registry.acknowledged_since(2));  // a acknowledged only 1
+  // Recording leaves out the slots that acknowledged the generation: they are past it.
+  REQUIRE(registry_type::try_enter(a));
+  REQUIRE(registry_type::try_enter(b));
+  counting_fence::heavy_calls.store(0);
+  registry.record_readers_inside(2);  // a (acknowledged 1) may be in the old version
+  CHECK(registry.recorded_count() == 1);
+  CHECK_FALSE(registry.recorded_readers_left());
+  registry.leave(a);
+  CHECK(registry.recorded_readers_left());
+  registry.record_readers_inside(1);  // both past generation 1: nothing to record
+  CHECK(registry.recorded_count() == 0);
+  registry.record_readers_inside();  // the default records every reader inside
+  CHECK(registry.recorded_count() == 1);
+  registry.leave(b);
+  CHECK(registry.recorded_readers_left());
+#if !TANDEM_TSAN
+  CHECK(counting_fence::heavy_calls.load() == 3);  // acknowledgments cost no heavy fence
+#endif
+  // A released slot counts as past every generation (it has no reader); a reader that claims
+  // it later inherits its acknowledgment, which is sound: it claimed after that reader's
+  // acknowledgment, so it loads that version or a newer one.
+  registry.release(a);
+  CHECK(registry.acknowledged_since(2));
+  auto& again = registry.claim();
+  CHECK(&again == &a);
+  CHECK(registry.acknowledged_since(1));
+  CHECK_FALSE(registry.acknowledged_since(2));
+  registry.release(again);
+  registry.release(b);
+}
+
+TEST_CASE("acknowledged_since is false for an idle reader and for one holding an old section") {
+  tandem::test::watchdog dog("acknowledged_since idle");
+  epochs registry;
+  auto& idle = registry.claim();  // never enters: only the heavy fence can answer for it
+  for (int i = 0; i < 3; ++i) CHECK_FALSE(registry.acknowledged_since(1));
+  REQUIRE(epochs::try_enter(idle));  // a section open across publishes: epoch odd, standing
+  for (int i = 0; i < 3; ++i) CHECK_FALSE(registry.acknowledged_since(1));
+  epochs::acknowledge(idle, 1);  // inside, it moved on to generation 1 (double_buffer's step 2)
+  CHECK(registry.acknowledged_since(1));
+  registry.leave(idle);
+  registry.release(idle);
+}
+
 TEST_CASE("without membarrier, readers take the fenced path and still exclude the writer") {
   tandem::test::watchdog dog("fenced mode");
   using registry_type = tandem::sync::reader_epochs<unprepared_asymmetric_fence>;

@@ -21,10 +21,11 @@
 // out of its payload only in its last step, the one that cannot throw any more (build what it
 // inserts first, then commit it with steps that cannot fail). See double_buffer_operation.
 //
-// Algorithm. State: copies A and B; `published` (atomic T*) points at the copy readers use;
-// the writer owns the other ("hidden") copy once every reader that could still see it has
-// left; `pending` = ops pushed since the last publish; `replay` = ops of the last publish,
-// already in the published copy, not yet in the hidden one.
+// Algorithm. State: copies A and B, each on cache lines of its own; `published` = {pointer
+// (atomic T*) to the copy readers use, generation (atomic uint64: publishes so far)}; the
+// writer owns the other ("hidden") copy once every reader that could still see it has left;
+// `pending` = ops pushed since the last publish; `replay` = ops of the last publish, already in
+// the published copy, not yet in the hidden one.
 //  Reader read() (the reader keeps its slot and the address of `published`, so the fast path
 //  touches only the reader, its slot's line and `published`):
 //   0. A moved-from reader points at reader_epochs' detached slot, whose epoch is odd: the
@@ -35,10 +36,13 @@
 //      odd (release), then the light half of a fence (reader_epochs (R0), (R1)). Otherwise the
 //      slow path: a nested guard (the epoch is odd already), a moved-from reader, or a
 //      registry without membarrier (bit 1 set for good: epochs.enter() with a real fence).
-//   2. p = published.load(acquire): pairs with the writer's release store in step W5, so all
-//      writes to *p made before the publish are visible. p is kept in the reader (pinned_).
+//   2. g = published.generation.load(acquire), then p = published.pointer.load(acquire):
+//      pairs with the writer's release stores W5a and W5, so p is the copy of generation g or
+//      a newer one, and all writes to *p made before its publish are visible. p is kept in
+//      the slot (its owner-only `pinned` word); g is stored in the slot's `acknowledged` word
+//      (release): reader_epochs (A1), "this reader will never again load a copy older than g".
 //   3. The guard reads *p. A nested guard on the same reader counts itself in the slot
-//      (epochs.enter_nested) and reuses pinned_: one snapshot.
+//      (epochs.enter_nested) and reuses the slot's pinned copy: one snapshot.
 //   4. A guard released: epochs.leave(slot): a nested count is decremented; the last guard
 //      (in any order) makes the epoch even (release) and notifies only if the writer is
 //      blocked on this reader -- reader_epochs (R3)/(R4).
@@ -46,28 +50,38 @@
 //  readers, and every step after W5 is noexcept):
 //   W0. A moved-from writer throws std::logic_error [throws].
 //   W1. If nothing is pending, return.
-//   W2. If the previous publish recorded readers (must_wait): wait for them
-//       (reader_epochs::wait_for_recorded_readers: spin, yield, then block until the last of
-//       them leaves). This is the delayed swap: a guard taken before publish N blocks only
-//       publish N+1. Before waiting for anyone, if a recorded reader is inside a guard this
-//       very thread opened, throw std::logic_error [throws]: that wait could never end. Then
-//       must_wait = false.
+//   W2. If a reader slot was claimed at the previous publish (must_wait), readers may still
+//       be in the hidden copy. W2a: if every claimed slot acknowledged that publish's
+//       generation (epochs.acknowledged_since: one pass over the slots; while only readers
+//       that are reading are missing, a spin of at most a few us), none can be: no heavy
+//       fence, no wait. Otherwise (an idle reader handle, a guard held since before that
+//       publish), once per wait: heavy fence, then record every reader inside whose slot has
+//       not acknowledged it (reader_epochs steps 4 and (A2)), and wait for them
+//       (wait_for_recorded_readers: spin, yield, then block until the last of them leaves).
+//       This is the delayed swap: a guard taken before publish N blocks only publish N+1 (a
+//       guard taken after it acknowledged N, so it is never recorded). Before waiting for
+//       anyone, if a recorded reader is inside a guard this very thread opened, throw
+//       std::logic_error [throws]: that wait could never end. Then must_wait = false.
 //   W3. Replay `replay` on the hidden copy: std::move(op)(hidden), in order; `replayed`
 //       counts the ops done [throws: the op keeps its payload and is retried first by the
 //       next publish].
 //   W4. Apply each pending op as op(hidden), in push order; `applied` counts them [throws:
 //       that op is dropped].
-//   W5. published.store(hidden, release): the swap. THE COMMIT POINT: from here on readers
-//       that enter see the batch, so nothing below can throw.
-//   W6. epochs.record_readers_inside() (noexcept, never allocates): a full fence and a load of
-//       the registry's claimed-slot count; with no reader slot claimed, nothing more (no
+//   W5. published.pointer.store(hidden, release): the swap. THE COMMIT POINT: from here on
+//       readers that enter see the batch, so nothing below can throw.
+//   W5a. published.generation.store(++generation, release): after the pointer, so a reader
+//       that loads this generation loads this pointer or a newer one.
+//   W6. epochs.readers_may_be_inside() (noexcept, never allocates): a full fence and a load
+//       of the registry's claimed-slot count. must_wait = (some slot claimed): with none, no
 //       reader exists that could be in the old copy, and one created later loads the new
-//       pointer: reader_epochs (C1)/(W0')). Otherwise heavy fence, then record every reader
-//       whose epoch is odd -- they may still read the old copy, now hidden.
-//       must_wait = (some reader recorded); `replay` = `pending` (a vector swap);
-//       `pending` = empty; applied = 0.
+//       pointer (reader_epochs (C1)/(W0')). No heavy fence here: readers usually acknowledge
+//       the publish before the next one needs the copy (W2a). `replay` = `pending` (a vector
+//       swap); `pending` = empty; applied = 0.
 //  try_publish() is publish() that returns false, having changed nothing, instead of waiting
 //  in W2 (so it never throws the W2 logic_error either).
+//  The acknowledgments are tandem's; the left-right technique is Ramalhete and Correia's
+//  ("Left-Right: A Concurrency Control Technique with Wait-Free Population Oblivious Reads",
+//  2015), the epoch registry evmap's (Rust crates left-right/evmap).
 //
 // Guarantees:
 //  - Readers are wait-free: read() and releasing a guard are a bounded number of atomic
@@ -77,7 +91,8 @@
 //    none. Unpublished ops are invisible. A guard is one snapshot for its whole life.
 //  - What blocks: only publish(), in W2, and only for readers that were inside a guard when
 //    the previous publish swapped. push(), try_publish(), reader creation/copy and read()
-//    never wait for anyone.
+//    never block on anyone (publish() and try_publish() may spin a few us, bounded, for
+//    readers that are reading and about to acknowledge: W2a).
 //  - Guards and publish on one thread (the rule): a thread may hold read guards while it
 //    publishes once -- publish N never waits for guards taken before it. But publish N+1 waits
 //    for every guard that was open when publish N swapped; if one of those is held by the
@@ -118,32 +133,40 @@
 //    by an op calling back into its writer). Class layouts are the same with and without
 //    assertions (NDEBUG / TANDEM_ENABLE_ASSERTS), so translation units may mix them.
 //
-// Costs: memory = 2 x sizeof(T) + its contents twice + the log (ops of the current and the
-// previous batch) + one cache line per live reader. Reader, per outermost guard, all inline
-// (no call): two loads and three stores on its own slot line (epoch in and out, owner), a
-// read of the thread pointer, a load of `published`, one store in the reader, two compiler
-// barriers and three predictable branches -- measured with callgrind, a guarded lookup of a
-// double_buffer_map<uint64, uint64> of 1,000 keys costs 19 instructions more than the bare
-// std::unordered_map lookup with g++ 12 -O2 and 20 more with clang 14 -O2 (it was 40; the
-// budgets of tests/perf/budgets.json, and what compilers' inlining adds, are in
-// docs/double_buffer.md). The
-// portable fence adds two full fences. Writer: every op applied twice; per publish a full
-// fence and one load when no reader exists, else one membarrier system call (0.1-0.5 us with
-// no reader thread running, several us when readers run on other cores, which it interrupts)
-// and a scan of all reader slots.
+// Costs: memory = 2 x sizeof(T) rounded up to cache lines + its contents twice + the log (ops
+// of the current and the previous batch) + one cache line per live reader. Reader, per
+// outermost guard, all inline (no call): two loads and five stores on its own slot line (epoch
+// in and out, owner, pinned copy, acknowledgment), a read of the thread pointer, two loads of
+// the `published` line, nothing written in the reader object (readers kept side by side share
+// no written line), two compiler barriers and three predictable branches -- measured with
+// callgrind, a guarded lookup of a double_buffer_map<uint64, uint64> of 1,000 keys costs 21
+// instructions more than the bare std::unordered_map lookup with g++ 12 -O2 and 20 more with clang
+// 14 -O2 (18 and 17 before the acknowledgment; the budgets of tests/perf/budgets.json are in
+// docs/double_buffer.md). The portable fence adds two full fences. Writer: every op applied twice;
+// per publish a full fence, one load and two stores when no reader exists; with readers, a pass
+// over the reader slots (W2a), and only when some reader has not acknowledged the last publish (it
+// did not read since, or holds a guard taken before it), one membarrier system call (0.1-0.5 us
+// with no reader thread running, several us when readers run on other cores, which it interrupts)
+// and a second pass.
 //
 // Sharing one writer between threads: the writer is a plain single-threaded object; put it
 // behind a std::mutex (see docs/double_buffer.md).
 //
-// Memory ordering: W5's release store pairs with step 2's acquire load (readers see the
-// writes W3/W4 made); W6 and step 1 are the two halves of a Dekker handshake made of the
-// asymmetric fence (reader_epochs (R1)/(W1)), so a reader either is recorded in W6 or loads
-// the new pointer (when W6 finds no claimed slot, the fence pair (C1)/(W0') gives the same
-// guarantee for readers created later); step 4's release store of the epoch pairs with W2's
-// acquire load, so a reader's last read of a copy happens-before the writer's next write to
-// it. The wake-up handshake is reader_epochs (R4)/(W4); the self-wait check is (R0)/(W0). Under
-// ThreadSanitizer the fences are replaced by seq_cst operations (reader_epochs explains why).
-// TANDEM_SYNC_POINT() marks the protocol's interleaving points (stress builds delay there).
+// Memory ordering: W5's release store pairs with step 2's acquire load of the pointer
+// (readers see the writes W3/W4 made). W5a's release store of the generation pairs with step
+// 2's acquire load of it: a reader that loads generation g then loads the pointer of g or a
+// newer one (the writer stored it before g), and its release store of the acknowledgment
+// pairs with W2a's acquire load, so the reader's reads of older copies happen-before the
+// writer's next writes to them (reader_epochs (A1)/(A2)). Without an acknowledgment, W2's
+// heavy fence and step 1 are the two halves of a Dekker handshake made of the asymmetric fence
+// (reader_epochs (R1)/(W1)): a reader either is recorded or loads the new generation and
+// pointer (step 2 loads them after step 1's fence; when W6 finds no claimed slot, the fence
+// pair (C1)/(W0') gives the same guarantee for readers created later); step 4's release store
+// of the epoch pairs with W2's acquire load, so a reader's last read of a copy happens-before
+// the writer's next write to it. The wake-up handshake is reader_epochs (R4)/(W4); the self-wait
+// check is (R0)/(W0). Under ThreadSanitizer the fences are replaced by seq_cst operations
+// (reader_epochs explains why). TANDEM_SYNC_POINT() marks the protocol's interleaving points
+// (stress builds delay there).
 #pragma once
 
 #include <atomic>
@@ -202,16 +225,34 @@ requires double_buffer_value<T> && double_buffer_operation<Op, T>
 class double_buffer {
   using epochs_type = sync::reader_epochs<Fence>;
 
+  // The published copy and its generation (the number of publishes that made it), on one
+  // line: a reader's outermost read() loads both.
+  struct publication {
+    explicit publication(T* first) noexcept : pointer(first) {}
+    std::atomic<T*> pointer;
+    // Stored by the writer (release) right after `pointer`: a reader that reads generation g
+    // with acquire loads pointer g or a newer one from then on (A1).
+    std::atomic<std::uint64_t> generation{0};
+  };
+
+  static constexpr std::size_t copy_alignment = alignof(T) > sync::cache_line_size
+                                                    ? alignof(T)
+                                                    : sync::cache_line_size;
+
   // Everything writer and readers share; freed by whichever of them goes last.
   struct core {
     template <class... Args>
     explicit core(const Args&... args) : first_copy(args...), second_copy(args...) {}
 
     // Read by every reader's outermost read(); written once per publish.
-    sync::cache_padded<std::atomic<T*>> published{&first_copy};
+    sync::cache_padded<publication> published{&first_copy};
     epochs_type epochs;
-    T first_copy;
-    T second_copy;
+    // Each copy starts a cache line of its own (and, the struct being aligned so, ends in one
+    // of its own): readers read one copy while the writer writes the other, so a line shared
+    // by the two (std::unordered_map's 56-byte header, with the element count readers load on
+    // every find and the writer stores on every insert) would bounce between their cores.
+    alignas(copy_alignment) T first_copy;
+    alignas(copy_alignment) T second_copy;
   };
 
  public:
@@ -279,8 +320,7 @@ class double_buffer {
     reader(reader&& other) noexcept
         : core_(std::move(other.core_)),
           slot_(std::exchange(other.slot_, &epochs_type::detached())),
-          published_(std::exchange(other.published_, nullptr)),
-          pinned_(other.pinned_) {
+          published_(std::exchange(other.published_, nullptr)) {
       TANDEM_ASSERT(!has_guard(), "a reader was moved while a read_guard on it was alive");
     }
     // Both assignments read the source completely before releasing the old slot and buffer:
@@ -310,7 +350,6 @@ class double_buffer {
       core_.swap(other.core_);
       std::swap(slot_, other.slot_);
       std::swap(published_, other.published_);
-      std::swap(pinned_, other.pinned_);
     }
     friend void swap(reader& a, reader& b) noexcept { a.swap(b); }
 
@@ -323,10 +362,8 @@ class double_buffer {
       // and a registry whose readers must pay real fences; read_slow() sorts those out.
       const T* pinned;
       if (TANDEM_LIKELY(epochs_type::try_enter(s))) {
-        TANDEM_SYNC_POINT();  // announced, pointer not yet loaded
-        // Step 2, acquire: pairs with the writer's release store in publish (W5).
-        pinned = published_->load(epochs_type::pinned_load_order);
-        pinned_ = pinned;
+        TANDEM_SYNC_POINT();  // announced, nothing loaded yet
+        pinned = pin(s);
       } else {
         pinned = read_slow(s);
       }
@@ -342,6 +379,23 @@ class double_buffer {
         : core_(std::move(shared)),
           slot_(claim_slot(core_.get())),
           published_(&core_->published.get()) {}
+
+    // Step 2, inside the read section (after step 1): pins the published copy and
+    // acknowledges its generation (reader_epochs (A1)), so that the writer's next publish
+    // needs no heavy fence and no wait for this reader. Two loads of the line `published`
+    // is on, two stores (the reader, its own slot line), no branch.
+    const T* pin(typename epochs_type::slot& s) noexcept {
+      // acquire (seq_cst under TSan, as the first load after step 1 must be): pairs with the
+      // writer's release store of the generation (W5a), which follows its pointer store (W5),
+      // so the pointer loaded below is that version or a newer one.
+      const std::uint64_t generation = published_->generation.load(epochs_type::pinned_load_order);
+      TANDEM_SYNC_POINT();  // the writer may publish again between the two loads
+      // acquire: pairs with W5, so all writes to the copy made before its publish are visible.
+      const T* pinned = published_->pointer.load(epochs_type::pinned_load_order);
+      s->pinned = pinned;  // for nested guards; on the slot's line, not in the reader
+      epochs_type::acknowledge(s, generation);
+      return pinned;
+    }
 
     static typename epochs_type::slot* claim_slot(core* shared) {
       return shared != nullptr ? &shared->epochs.claim() : &epochs_type::detached();
@@ -363,14 +417,11 @@ class double_buffer {
         TANDEM_ASSERT(epochs_type::opened_by_this_thread(s),
                       "a reader was used by two threads at once (copy it: one per thread)");
         epochs_type::enter_nested(s);
-        return pinned_;
+        return static_cast<const T*>(s->pinned);
       }
       epochs_type::enter(s);  // step 1 with a real fence (no membarrier)
       TANDEM_SYNC_POINT();    // announced, pointer not yet loaded
-      // Step 2, acquire: as in read().
-      const T* pinned = published_->load(epochs_type::pinned_load_order);
-      pinned_ = pinned;
-      return pinned;
+      return pin(s);          // step 2, as in read()
     }
 
     void leave_slot() noexcept {
@@ -389,8 +440,9 @@ class double_buffer {
     // The same members in every build type (no NDEBUG-dependent layout).
     std::shared_ptr<core> core_;
     typename epochs_type::slot* slot_;  // nullptr: moved from
-    const std::atomic<T*>* published_;  // &core_->published (nullptr: moved from)
-    const T* pinned_ = nullptr;         // the copy the outermost guard pinned
+    // &core_->published (nullptr: moved from). The read path only reads the reader's
+    // members: what it writes (epoch, owner, pinned copy, acknowledgment) is on its slot's line.
+    const publication* published_;
   };
 
   // The single writer. Move-only; not thread-safe (share it behind a mutex).
@@ -403,7 +455,9 @@ class double_buffer {
           applied_(std::exchange(other.applied_, 0)),
           replay_(std::move(other.replay_)),
           replayed_(std::exchange(other.replayed_, 0)),
-          must_wait_(std::exchange(other.must_wait_, false)) {}
+          generation_(std::exchange(other.generation_, 0)),
+          must_wait_(std::exchange(other.must_wait_, false)),
+          recorded_(std::exchange(other.recorded_, false)) {}
     // Reads the source completely before releasing the old state: correct for self-assignment
     // and for a source that lives inside the released buffer.
     writer& operator=(writer&& other) noexcept {
@@ -423,7 +477,9 @@ class double_buffer {
       std::swap(applied_, other.applied_);
       replay_.swap(other.replay_);
       std::swap(replayed_, other.replayed_);
+      std::swap(generation_, other.generation_);
       std::swap(must_wait_, other.must_wait_);
+      std::swap(recorded_, other.recorded_);
     }
     friend void swap(writer& a, writer& b) noexcept { a.swap(b); }
 
@@ -457,20 +513,25 @@ class double_buffer {
       const entry_check check(this);  // W0
       if (pending_.empty()) return;   // W1
       if (must_wait_) {               // W2
-        core_->epochs.wait_for_recorded_readers(self_wait_message);
+        if (!record_unacknowledged()) {
+          core_->epochs.wait_for_recorded_readers(self_wait_message);
+        }
         must_wait_ = false;
+        recorded_ = false;
       }
       apply_and_swap();
     }
 
-    // publish() if no reader is still in the hidden copy; otherwise returns false at once,
-    // having changed nothing. Exceptions as publish() (except the wait's logic_error).
+    // publish() if no reader is still in the hidden copy; otherwise returns false, having
+    // changed nothing, without blocking (it may spin a few us for readers that are reading:
+    // W2a). Exceptions as publish() (except the wait's logic_error).
     [[nodiscard]] bool try_publish() {
       const entry_check check(this);
       if (pending_.empty()) return true;
       if (must_wait_) {
-        if (!core_->epochs.recorded_readers_left()) return false;
+        if (!record_unacknowledged() && !core_->epochs.recorded_readers_left()) return false;
         must_wait_ = false;
+        recorded_ = false;
       }
       apply_and_swap();
       return true;
@@ -486,7 +547,10 @@ class double_buffer {
     }
 
     // A new reader; it starts on the currently published copy. Throws std::bad_alloc (a new
-    // chunk of reader slots), or std::logic_error on a moved-from writer.
+    // chunk of reader slots), or std::logic_error on a moved-from writer. Unlike the writer's
+    // other members it may be called from any thread while the writer's own thread pushes and
+    // publishes (it only reads the pointer to the shared state, which only moving, assigning or
+    // swapping the writer changes, and claims a slot lock-free).
     [[nodiscard]] double_buffer::reader reader() const {
       if (TANDEM_UNLIKELY(core_ == nullptr)) {
         detail::throw_double_buffer_used_after_move(
@@ -584,17 +648,34 @@ class double_buffer {
     void swap_and_record() noexcept {
       TANDEM_SYNC_POINT();  // readers keep entering and leaving right up to the swap
       // relaxed: our own last store.
-      T* const old_published = core_->published->load(std::memory_order_relaxed);
+      T* const old_published = core_->published->pointer.load(std::memory_order_relaxed);
       // W5, release (seq_cst under TSan): pairs with the readers' acquire load (step 2).
-      core_->published->store(hidden_, epochs_type::unpin_publish_order);
+      core_->published->pointer.store(hidden_, epochs_type::unpin_publish_order);
+      // W5a, release: after the pointer, so a reader that reads this generation (acquire)
+      // loads this pointer or a newer one from then on (step 2a, reader_epochs (A1)).
+      core_->published->generation.store(++generation_, std::memory_order_release);
       TANDEM_SYNC_POINT();  // swapped, not yet recorded: readers may hold either pointer
       hidden_ = old_published;
-      // W6: readers that may still be in the old copy; the next publish waits for them.
-      core_->epochs.record_readers_inside();
-      must_wait_ = core_->epochs.recorded_count() != 0;
+      // W6: a full fence and one load. Readers that may still be in the old copy are not
+      // recorded now (that needs the heavy fence): the next publish first checks whether
+      // they all acknowledged this generation meanwhile (W2).
+      must_wait_ = core_->epochs.readers_may_be_inside();
       // The published batch becomes the replay log; keep both vectors' capacity.
       replay_.swap(pending_);
       applied_ = 0;
+    }
+
+    // W2, first half: true when no reader can be in the hidden copy any more, because every
+    // reader acknowledged the last generation (no heavy fence, no system call: the usual
+    // case when readers read between publishes). Otherwise, once per wait, heavy fence and
+    // record the readers inside that have not acknowledged it (reader_epochs steps 4 and
+    // (A2)); the caller then waits for them, or checks whether they have left.
+    bool record_unacknowledged() noexcept {
+      if (recorded_) return false;
+      if (core_->epochs.acknowledged_since(generation_)) return true;
+      core_->epochs.record_readers_inside(generation_);
+      recorded_ = true;
+      return false;
     }
 
     // Removes pending_[index] without requiring Op to be assignable.
@@ -616,7 +697,9 @@ class double_buffer {
     std::size_t applied_ = 0;
     std::vector<Op> replay_;         // the last published batch, to replay on hidden_
     std::size_t replayed_ = 0;       // [0, replayed_) are already replayed
-    bool must_wait_ = false;         // readers recorded at the last swap may be in hidden_
+    std::uint64_t generation_ = 0;   // publishes so far (the last one stored in `published`)
+    bool must_wait_ = false;         // a reader may be in hidden_ (one was claimed at W6)
+    bool recorded_ = false;          // W2 recorded the unacknowledged readers inside
     std::atomic<bool> busy_{false};  // inside push/publish/try_publish (checked with asserts on)
   };
 };

@@ -74,7 +74,10 @@
 //    null pointer from the factory, recursive_creation_error for a cycle, std::bad_alloc.
 //
 // Costs: per entry one node (the key, a 64-bit hash, a once_cell holding a shared_ptr<T>, a pin
-// count and the list links: about 100 bytes plus the key) and about 2-4 table slots of 8 bytes.
+// count and the list links: about 100 bytes plus the key) and about 2-4 table slots of 8 bytes;
+// an instance the registry builds (not a shared_ptr a factory returns) is allocated with its
+// shared_ptr control block and starts and ends cache lines of its own (up to 2 x 128 bytes of
+// padding: hits increment that block's count, which must not share a line with the instance).
 // Per registry shard_count cache lines. Per thread that ever reads: one cache line, reused after
 // the thread exits. A hit: one hash, two plain stores to the thread's own line, about ten
 // loads (two of them of read-mostly shared lines); get_or_create adds the shared_ptr copy (an
@@ -188,6 +191,31 @@ struct is_shared_ptr_to<std::shared_ptr<U>, T> : std::bool_constant<std::is_conv
 // fixed address, with no pointer to follow, like a function-local static's guard; the price is
 // that a change in any registry makes every accessor look its key up once more.
 inline constinit sync::cache_padded<std::atomic<std::uint64_t>> registry_generation{};
+
+// An instance the registry builds itself, in one allocation with its shared_ptr's control block
+// (std::make_shared), starting a cache line of its own and ending on one: every hit copies the
+// shared_ptr, an atomic increment of the control block's count on whichever thread looks it
+// up, so a count on the instance's first line (where `new T` puts the separately allocated
+// block right after a small T) would bounce that line between the threads that use the
+// instance and those that look it up. The shared_ptr<T> returned aliases `value`.
+template <class T>
+struct alignas(alignof(T) > sync::cache_line_size ? alignof(T)
+                                                  : sync::cache_line_size) registry_instance {
+  template <class... Args>
+  explicit registry_instance(std::in_place_t /*tag*/, Args&&... args)
+      : value(std::forward<Args>(args)...) {}
+  template <class Factory>
+  registry_instance(std::in_place_type_t<Factory> /*tag*/, Factory& factory)
+      : value(std::invoke(factory)) {}
+  T value;
+};
+
+template <class T, class... Args>
+std::shared_ptr<T> make_registry_instance(Args&&... args) {
+  auto holder = std::make_shared<registry_instance<T>>(std::forward<Args>(args)...);
+  T* const value = &holder->value;
+  return std::shared_ptr<T>(std::move(holder), value);  // aliasing: shares holder's count
+}
 
 // Formats a key for error messages.
 template <class Key>
@@ -866,9 +894,9 @@ class registry {
     std::shared_ptr<T> made;
     if constexpr (std::is_same_v<std::remove_cvref_t<F>, default_factory>) {
       if constexpr (std::constructible_from<T, const Key&>) {
-        made.reset(new T(key));
+        made = detail::make_registry_instance<T>(std::in_place, key);
       } else if constexpr (std::default_initializable<T>) {
-        made.reset(new T());
+        made = detail::make_registry_instance<T>(std::in_place);
       } else {
         throw std::logic_error("tandem::registry: no factory for " +
                                detail::describe_registry_key(key) +
@@ -879,7 +907,7 @@ class registry {
     } else {
       using result = std::remove_cv_t<std::invoke_result_t<F&>>;
       if constexpr (std::is_same_v<result, T>) {
-        made.reset(new T(std::invoke(factory)));
+        made = detail::make_registry_instance<T>(std::in_place_type<F>, factory);
         return made;
       } else {
         made = std::shared_ptr<T>(std::invoke(factory));

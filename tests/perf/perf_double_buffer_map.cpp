@@ -27,7 +27,7 @@ void measure_map(const tandem::perf::run_options& options, const char* bare_name
 
   Map bare;
   for (u64 k = 0; k < key_count; ++k) bare.try_emplace(k, 2 * k);
-  tandem::perf::measure(options, bare_name, [&](std::size_t i) {
+  tandem::perf::measure(options, bare_name, [&](std::size_t i) TANDEM_PERF_INLINE {
     const auto it = bare.find(static_cast<u64>(sequence[i & mask]));
     tandem::perf::keep(it->second);
   });
@@ -39,7 +39,7 @@ void measure_map(const tandem::perf::run_options& options, const char* bare_name
     auto& reader = pair.second;
     for (u64 k = 0; k < key_count; ++k) writer.insert(k, 2 * k);
     writer.publish();
-    tandem::perf::measure(options, guarded_name, [&](std::size_t i) {
+    tandem::perf::measure(options, guarded_name, [&](std::size_t i) TANDEM_PERF_INLINE {
       const auto guard = reader.read();
       const u64* value = guard.find(static_cast<u64>(sequence[i & mask]));
       tandem::perf::keep(*value);

@@ -31,6 +31,17 @@ inline void keep(const T& value) noexcept {
   asm volatile("" : : "r,m"(value) : "memory");
 }
 
+// Put after a measured lambda's parameter list when the case and its baseline must both be
+// inlined into measure()'s loop: otherwise a compiler may call one of them out of line (its
+// inlining limits, g++'s max-inline-insns-single, clang's inline threshold, are crossed by a
+// few instructions), and the difference would count a call, a return and saved registers
+// that are the harness's, not the measured code's.
+#if defined(__GNUC__) || defined(__clang__)
+#define TANDEM_PERF_INLINE __attribute__((always_inline))
+#else
+#define TANDEM_PERF_INLINE
+#endif
+
 // The operation count of this run (argv[1]), and an optional case filter (argv[2], a prefix).
 struct run_options {
   std::size_t count = 0;

@@ -47,24 +47,40 @@
 //     word, re-arming after each wake-up; once the epoch moved on it clears the bit and forgets
 //     that slot's record. Or recorded_readers_left() checks without waiting (and forgets the
 //     readers that have left).
+//  6. Acknowledgments, for callers that number their versions (double_buffer: one generation
+//     per publish, stored after the pointer). A reader that loaded generation g (acquire)
+//     stores g in its slot's `acknowledged` word (acknowledge(), release (A1)): it will never
+//     again load an older version. Instead of step 4 right after the swap, the writer calls
+//     readers_may_be_inside() (the full fence and the claimed-slot count only), and when it
+//     next needs the old version, acknowledged_since(g) (A2): if every claimed slot
+//     acknowledged g, no reader can be in the old version and none will be -- no heavy fence,
+//     no record, no wait. It spins briefly (backoff's spin phase) only while every slot still
+//     missing belongs to a reader whose epoch moved since the writer last looked (it is
+//     reading, so it acknowledges at its next read); an idle slot makes it give up at once.
+//     Otherwise step 4 with the heavy fence, recording only the readers inside that have not
+//     acknowledged g (record_readers_inside(g)), and step 5. A reader that reads between two
+//     publishes thus costs the writer no system call at all.
 //
-// Guarantees: readers are wait-free: enter() and leave() are a bounded number of operations
-// on the reader's own slot; no reader writes (or reads) a line that another reader writes. The
-// writer waits only for readers that were inside at step 4 (a reader that keeps entering and
-// leaving does not starve it: any change of epoch releases it). A wait the calling thread
+// Guarantees: readers are wait-free: enter(), leave() and acknowledge() are a bounded number
+// of operations on the reader's own slot; no reader writes (or reads) a line that another
+// reader writes. The writer waits only for readers that were inside at step 4 (a reader that
+// keeps entering and leaving does not starve it: any change of epoch releases it), and with
+// acknowledgments only for those that had not acknowledged. A wait the calling thread
 // would block itself fails loudly (std::logic_error) instead of hanging. One writer at a time
 // per registry; any number of readers; claim()/release() from any thread. Only claim() (a new
 // chunk) and wait_for_recorded_readers() (the self-wait error) throw.
 //
 // Costs: one slot = cache_line_size bytes (128 on x86-64) per live reader, allocated in chunks
-// of slots_per_chunk, plus one writer-only line per chunk for the records. Reader, per
+// of slots_per_chunk, plus two writer-only lines per chunk (records, seen epochs). Reader, per
 // enter/leave pair with the asymmetric fence (membarrier available): two loads of its epoch,
 // one load of its writer_waiting word, three plain stores (owner, epoch twice), one read of the
 // thread pointer and two compiler barriers -- about a dozen instructions, no call (the
-// portable fence adds two full fences). Writer, per record: a full fence and one load when no
-// reader slot is claimed; otherwise one membarrier system call (about 0.1-0.5 us with no other
-// thread running, several us when it must interrupt running readers) and a scan of every slot;
-// per blocking wait another membarrier; per wait and per recorded_readers_left() a scan.
+// portable fence adds two full fences); acknowledge() one more store on that line. Writer, per
+// record: a full fence and one load when no reader slot is claimed; otherwise one membarrier
+// system call (about 0.1-0.5 us with no other thread running, several us when it must
+// interrupt running readers) and a scan of every slot; per blocking wait another membarrier;
+// per wait and per recorded_readers_left() a scan; per acknowledged_since() one or a few
+// scans (two loads per slot), no system call.
 //
 // Memory ordering (numbers refer to the comments in the code):
 //  - (R0) `owner` is written only by the thread that opens a read section on the slot,
@@ -87,7 +103,8 @@
 //    the heavy path above) or every load the reader makes after its claim -- its pointer loads
 //    included -- sees the new pointer: a reader the writer cannot see cannot see the old copy.
 //    A count that reads 0 because readers released their slots is as good: a released slot
-//    has no reader.
+//    has no reader, and (C2) its release decrement (release) read by the writer's acquire
+//    load orders everything its reader read before the writer's next writes.
 //  - (R3) the reader's release store of the even epoch pairs with the writer's acquire loads
 //    in (W2)/(W3): everything the reader read happens-before what the writer then writes.
 //  - (R4) the reader's "store even epoch; light fence; load its slot's writer_waiting"
@@ -97,8 +114,19 @@
 //    is why no wake-up is lost although a reader that sees no waiting writer skips the notify.
 //    In fenced mode the reader always sees bit 1, so it always takes the rare path, whose
 //    real fence and re-load are the same handshake with a real fence on the light side.
-//  - The `recorded` arrays are written and read by the writer only (chunks reach it through
-//    the acquire load of `next`), so they are plain integers.
+//  - (A1)/(A2) acknowledgments: the caller's writer stores its version (release), then its
+//    generation g (release); a reader loads g (acquire), then the version, then stores g in
+//    its slot (release). A writer that reads that g (acquire) knows (a) every read the reader
+//    made before is ordered before the writer's next writes (release/acquire on the slot
+//    word), and (b) every version the reader loads from now on is g's or newer: it read g,
+//    which the writer stored after g's version, so coherence forbids it an older one. Both
+//    are positive observations: no fence is needed, unlike "not seen inside" (R1)/(W1). A
+//    slot seen unclaimed (acquire, pairs with release()) has no reader, and one that claims it
+//    after the writer's (W0') fence loads the new version ((C1)); a slot reused by a new
+//    reader keeps the last owner's acknowledgment, which stays true for the new owner (it
+//    claimed after that owner released, so it loads that version or a newer one).
+//  - The `recorded` and `seen` arrays are written and read by the writer only (chunks reach it
+//    through the acquire load of `next`), so they are plain integers.
 //  - Under ThreadSanitizer (TANDEM_TSAN), which models neither stand-alone fences nor
 //    membarrier, the same steps use seq_cst stores and loads instead of fences: a Dekker
 //    handshake that TSan understands. Slower, same protocol.
@@ -110,6 +138,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <stdexcept>
 
 #include "../detail/port.hpp"
@@ -172,8 +201,16 @@ class reader_epochs {
     std::atomic<std::uint32_t> writer_waiting{0};
     // Read sections opened inside the current one (enter_nested()). Owner-only.
     std::uint32_t nested = 0;
+    // Owner-only: what the current section pinned, for the caller's nested sections
+    // (double_buffer keeps its pinned copy here). On the owner's line, which entering writes
+    // anyway, so the reader object itself is never written on the read path: readers kept
+    // side by side (a vector of them, one per thread) share no written line.
+    const void* pinned = nullptr;
     // Whether a reader owns this slot. Written when a reader is created or destroyed.
     std::atomic<bool> claimed{false};
+    // The newest generation the owner has acknowledged (acknowledge(), (A1)); never decreases
+    // while the registry lives. Only the owner writes it; the writer reads it.
+    std::atomic<std::uint64_t> acknowledged{0};
   };
 
  public:
@@ -229,9 +266,12 @@ class reader_epochs {
   void release(slot& s) noexcept {
     TANDEM_ASSERT((s->epoch.load(std::memory_order_relaxed) & 1U) == 0,
                   "a reader slot was released while its reader was inside a read section");
-    // relaxed: the count only decides whether the writer needs a heavy fence; a slot that is
-    // being released has no reader that could enter.
-    claimed_count_.fetch_sub(1, std::memory_order_relaxed);
+    // (C2) release: a writer that reads the count this leaves (acquire, (W0')) and so skips
+    // recording and waiting must still find every read the reader made ordered before its
+    // next writes (a relaxed decrement left them unordered: a data race on the copy, which
+    // TSan reported; no other synchronisation need exist between the reader's thread and the
+    // writer's).
+    claimed_count_.fetch_sub(1, std::memory_order_release);
     // release: pairs with the acquire exchange in claim() (see there).
     s->claimed.store(false, std::memory_order_release);
   }
@@ -315,6 +355,15 @@ class reader_epochs {
     if (TANDEM_UNLIKELY(nested || waiting)) leave_rare(s, nested);
   }
 
+  // (A1) Tells the writer that every pointer load this reader makes from now on returns the
+  // version of `generation` or a newer one: call it only after an acquire load that read
+  // `generation` from the word the writer stores after its pointer (see acknowledged_since()).
+  // Release: the reader's earlier reads of older versions happen-before the writer's later
+  // writes to them. One store on the reader's own line.
+  static void acknowledge(slot& s, std::uint64_t generation) noexcept {
+    s->acknowledged.store(generation, std::memory_order_release);
+  }
+
   // True when the reader owning `s` is inside a read section (for assertions and tests).
   [[nodiscard]] static bool inside(const slot& s) noexcept {
     // relaxed: an observation only.
@@ -334,15 +383,17 @@ class reader_epochs {
   // Step 4. Call right after the store (unpin_publish_order) that makes the old version
   // unreachable for readers that enter from now on. Replaces any earlier record (those
   // readers must already have been waited for). Never allocates, never throws.
-  void record_readers_inside() noexcept {
+  // Slots that acknowledged `skip_acknowledged` or a newer generation (A1) are not recorded:
+  // their readers can no longer be in the old version (the default records every reader).
+  void record_readers_inside(
+      std::uint64_t skip_acknowledged = std::numeric_limits<std::uint64_t>::max()) noexcept {
 #if !TANDEM_TSAN
     // (W0') pairs with (C1): orders our pointer store before the load of the count.
     std::atomic_thread_fence(std::memory_order_seq_cst);
 #endif
-    // relaxed (seq_cst under TSan, where the fences above are not modelled): see (C1)/(W0').
-    if (claimed_count_.load(TANDEM_TSAN ? std::memory_order_seq_cst : std::memory_order_relaxed) ==
-            0 &&
-        recorded_count_ == 0) {
+    // acquire (seq_cst under TSan, where the fences above are not modelled): see (C1)/(W0')
+    // and (C2).
+    if (claimed_count_.load(count_load_order) == 0 && recorded_count_ == 0) {
       return;  // no reader could be inside: nothing to record, no heavy fence
     }
 #if !TANDEM_TSAN
@@ -359,12 +410,52 @@ class reader_epochs {
         // (W2) acquire (seq_cst under TSan): pairs with the reader's release in leave()
         // (R3): a reader seen outside has finished its reads of the old version.
         const std::uint64_t epoch = c->slots[i]->epoch.load(writer_load_order);
-        const bool is_inside = (epoch & 1U) == 1;
+        // (A2) acquire: as in acknowledged_since().
+        const bool is_inside = (epoch & 1U) == 1 && c->slots[i]->acknowledged.load(
+                                                        writer_load_order) < skip_acknowledged;
         (*c->recorded)[i] = is_inside ? epoch : not_recorded;
         count += is_inside ? 1U : 0U;
       }
     }
     recorded_count_ = count;
+  }
+
+  // Step 4, first half, for callers that acknowledge versions (double_buffer): call right
+  // after the stores that publish a new version and its generation number. A full fence
+  // (W0') and one load; true when some reader slot is claimed, i.e. a reader may still be in
+  // the old version. No heavy fence: the caller decides later, with acknowledged_since(),
+  // whether it needs record_readers_inside() at all.
+  [[nodiscard]] bool readers_may_be_inside() noexcept {
+#if !TANDEM_TSAN
+    // (W0') pairs with (C1), as in record_readers_inside(); also orders the caller's stores
+    // before the slot scans of acknowledged_since() (A2).
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+#endif
+    // acquire (seq_cst under TSan): see (C1)/(W0') and (C2).
+    return claimed_count_.load(count_load_order) != 0 || recorded_count_ != 0;
+  }
+
+  // (A2) True when every claimed slot has acknowledged `generation` or a newer one: no reader
+  // can be in a version older than `generation` any more, and none will be, so the writer may
+  // change the old version without a heavy fence and without waiting. Precondition: the
+  // caller stored `generation` (after the version it numbers) and then called
+  // readers_may_be_inside() (its fence orders those stores before the loads here). A slot
+  // seen unclaimed has no reader, and one that claims it later loads the new version (the
+  // fence pair (C1)/(W0')). When only active readers are missing (each one's epoch moved
+  // since the writer last looked: it is reading, so it acknowledges at its next read) it
+  // spins for them, at most backoff's spin phase (127 pauses, about 1-5 us); a reader whose
+  // epoch stands still (an idle handle, or a guard held since before the publish) makes it
+  // return false at once: only the heavy fence can answer for that one. No system call.
+  [[nodiscard]] bool acknowledged_since(std::uint64_t generation) noexcept {
+    const scan_result first = scan_acknowledgments(generation);
+    if (first != scan_result::active_missing) return first == scan_result::all_acknowledged;
+    backoff waiter;
+    for (std::uint32_t round = 0; round <= backoff::spin_limit; ++round) {
+      waiter.spin();
+      TANDEM_SYNC_POINT();  // readers keep acknowledging while we spin
+      if (all_acknowledged(generation)) return true;
+    }
+    return false;
   }
 
   // Step 5 without waiting: true when every recorded reader has left (and forgets those).
@@ -584,8 +675,53 @@ class reader_epochs {
     }
   }
 
+  static constexpr std::memory_order count_load_order =
+      TANDEM_TSAN ? std::memory_order_seq_cst : std::memory_order_acquire;
   static constexpr std::memory_order writer_load_order =
       TANDEM_TSAN ? std::memory_order_seq_cst : std::memory_order_acquire;
+
+  enum class scan_result : std::uint8_t { all_acknowledged, active_missing, idle_missing };
+
+  // One pass of acknowledged_since(): whether every claimed slot acknowledged `generation`,
+  // else whether every one that did not is active (its epoch differs from the one this pass
+  // saw last time; a heuristic only: a stale epoch costs at most a spin or a heavy fence).
+  scan_result scan_acknowledgments(std::uint64_t generation) noexcept {
+    scan_result result = scan_result::all_acknowledged;
+    // acquire (chunk walks): pairs with the release compare-exchange that linked the chunk.
+    for (chunk* c = &first_; c != nullptr; c = c->next.load(std::memory_order_acquire)) {
+      for (std::size_t i = 0; i < slots_per_chunk; ++i) {
+        slot& s = c->slots[i];
+        // acquire: pairs with release() (a slot seen free has finished its reads) and with
+        // acknowledge() (A1) (the reader's reads of older versions happen-before ours).
+        if (!s->claimed.load(writer_load_order) ||
+            s->acknowledged.load(writer_load_order) >= generation) {
+          continue;
+        }
+        // relaxed: the activity heuristic only.
+        const std::uint64_t epoch = s->epoch.load(std::memory_order_relaxed);
+        std::uint64_t& seen = (*c->seen)[i];
+        if (epoch == seen) return scan_result::idle_missing;
+        seen = epoch;
+        result = scan_result::active_missing;
+      }
+    }
+    return result;
+  }
+
+  // The spin of acknowledged_since(): every claimed slot acknowledged `generation` (A2).
+  bool all_acknowledged(std::uint64_t generation) const noexcept {
+    // acquire (chunk walks): pairs with the release compare-exchange that linked the chunk.
+    for (const chunk* c = &first_; c != nullptr; c = c->next.load(std::memory_order_acquire)) {
+      for (const slot& s : c->slots) {
+        // acquire: as in scan_acknowledgments().
+        if (s->claimed.load(writer_load_order) &&
+            s->acknowledged.load(writer_load_order) < generation) {
+          return false;
+        }
+      }
+    }
+    return true;
+  }
 
   // A recorded epoch is odd, so 0 (even) means "not recorded".
   static constexpr std::uint64_t not_recorded = 0;
@@ -596,6 +732,8 @@ class reader_epochs {
     // reader has not been seen leaving, else not_recorded. Its own line(s): readers never touch
     // it, and recording never allocates.
     cache_padded<std::array<std::uint64_t, slots_per_chunk>> recorded{};
+    // Writer-only: per slot, the epoch acknowledged_since() saw last (its activity heuristic).
+    cache_padded<std::array<std::uint64_t, slots_per_chunk>> seen{};
     std::atomic<chunk*> next{nullptr};
   };
 
@@ -608,6 +746,7 @@ class reader_epochs {
       s->epoch.store(fenced_bit, std::memory_order_relaxed);
       s->writer_waiting.store(fenced_bit, std::memory_order_relaxed);
     }
+    c.seen->fill(fenced_bit);  // a slot never entered looks idle, as in membarrier mode
   }
 
   slot& claim_free_slot() {
