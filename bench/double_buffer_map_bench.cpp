@@ -457,15 +457,21 @@ void lookup_guard_per_64(benchmark::State& state, u64 n) {
   state.SetItemsProcessed(state.iterations() * 64);
 }
 
+// tandem's maps keep a reader handle of their own (make_handle() copies need none); the
+// workloads that must not have an idle reader release it for the run and restore it after.
+template <class Map>
+concept owns_reader_handle = requires(Map& map) {
+  map.release_reader();
+  map.restore_reader();
+};
+
 template <class Map>
 void reads_with_writer(benchmark::State& state, u64 n) {
   Map& map = instance<Map>(n);
   // The workload has only the reading threads as readers: the map's own idle reader
   // handle is released for the run (one that never reads would make every publish pay the
   // heavy fence; the writer workload's idle_reader row shows that cost).
-  constexpr bool has_idle_reader = requires {
-    map.release_reader();
-  };
+  constexpr bool has_idle_reader = owns_reader_handle<Map>;
   static std::atomic<bool> stop{false};
   static std::atomic<u64> writer_ops{0};
   static std::thread writer;
@@ -507,9 +513,7 @@ void reads_with_writer(benchmark::State& state, u64 n) {
 template <class Map>
 void writer_only(benchmark::State& state, u64 n, u64 publish_every, bool idle_reader) {
   Map& map = instance<Map>(n);
-  constexpr bool has_reader = requires {
-    map.release_reader();
-  };
+  constexpr bool has_reader = owns_reader_handle<Map>;
   if constexpr (has_reader) {
     if (!idle_reader) map.release_reader();
   }

@@ -284,7 +284,7 @@ proctype writer() {
   byte accepted;           /* ghost: ops pushed and not dropped */
   byte throws, spurious;
   bool must_wait;          /* writer.must_wait_ */
-  bool recorded_now;       /* writer.recorded_: this wait's readers are recorded */
+  bool recorded_now;       /* recorded_count() != 0: this wait recorded its readers */
   bool all_acked;          /* reader_epochs::acknowledged_since(gen) */
   bool any_claimed;        /* reader_epochs: claimed_count != 0, read at W6 */
   for (n : 1 .. PUBLISHES) {

@@ -383,7 +383,8 @@ class double_buffer {
     // Step 2, inside the read section (after step 1): pins the published copy and
     // acknowledges its generation (reader_epochs (A1)), so that the writer's next publish
     // needs no heavy fence and no wait for this reader. Two loads of the line `published`
-    // is on, two stores (the reader, its own slot line), no branch.
+    // is on, two stores on the reader's own slot line (which step 1 wrote already), nothing
+    // written in the reader object, no branch.
     const T* pin(typename epochs_type::slot& s) noexcept {
       // acquire (seq_cst under TSan, as the first load after step 1 must be): pairs with the
       // writer's release store of the generation (W5a), which follows its pointer store (W5),
@@ -455,9 +456,7 @@ class double_buffer {
           applied_(std::exchange(other.applied_, 0)),
           replay_(std::move(other.replay_)),
           replayed_(std::exchange(other.replayed_, 0)),
-          generation_(std::exchange(other.generation_, 0)),
-          must_wait_(std::exchange(other.must_wait_, false)),
-          recorded_(std::exchange(other.recorded_, false)) {}
+          must_wait_(std::exchange(other.must_wait_, false)) {}
     // Reads the source completely before releasing the old state: correct for self-assignment
     // and for a source that lives inside the released buffer.
     writer& operator=(writer&& other) noexcept {
@@ -477,9 +476,7 @@ class double_buffer {
       std::swap(applied_, other.applied_);
       replay_.swap(other.replay_);
       std::swap(replayed_, other.replayed_);
-      std::swap(generation_, other.generation_);
       std::swap(must_wait_, other.must_wait_);
-      std::swap(recorded_, other.recorded_);
     }
     friend void swap(writer& a, writer& b) noexcept { a.swap(b); }
 
@@ -517,7 +514,6 @@ class double_buffer {
           core_->epochs.wait_for_recorded_readers(self_wait_message);
         }
         must_wait_ = false;
-        recorded_ = false;
       }
       apply_and_swap();
     }
@@ -531,7 +527,6 @@ class double_buffer {
       if (must_wait_) {
         if (!record_unacknowledged() && !core_->epochs.recorded_readers_left()) return false;
         must_wait_ = false;
-        recorded_ = false;
       }
       apply_and_swap();
       return true;
@@ -653,7 +648,10 @@ class double_buffer {
       core_->published->pointer.store(hidden_, epochs_type::unpin_publish_order);
       // W5a, release: after the pointer, so a reader that reads this generation (acquire)
       // loads this pointer or a newer one from then on (step 2a, reader_epochs (A1)).
-      core_->published->generation.store(++generation_, std::memory_order_release);
+      // relaxed load: our own last store.
+      core_->published->generation.store(
+          core_->published->generation.load(std::memory_order_relaxed) + 1,
+          std::memory_order_release);
       TANDEM_SYNC_POINT();  // swapped, not yet recorded: readers may hold either pointer
       hidden_ = old_published;
       // W6: a full fence and one load. Readers that may still be in the old copy are not
@@ -670,11 +668,14 @@ class double_buffer {
     // case when readers read between publishes). Otherwise, once per wait, heavy fence and
     // record the readers inside that have not acknowledged it (reader_epochs steps 4 and
     // (A2)); the caller then waits for them, or checks whether they have left.
+    // A wait that already recorded (a try_publish() that returned false, or a publish() that
+    // threw the self-wait error) keeps its record: recorded_count() is not 0.
     bool record_unacknowledged() noexcept {
-      if (recorded_) return false;
-      if (core_->epochs.acknowledged_since(generation_)) return true;
-      core_->epochs.record_readers_inside(generation_);
-      recorded_ = true;
+      if (core_->epochs.recorded_count() != 0) return false;
+      // relaxed: the writer's own last store (W5a).
+      const std::uint64_t generation = core_->published->generation.load(std::memory_order_relaxed);
+      if (core_->epochs.acknowledged_since(generation)) return true;
+      core_->epochs.record_readers_inside(generation);
       return false;
     }
 
@@ -697,9 +698,7 @@ class double_buffer {
     std::size_t applied_ = 0;
     std::vector<Op> replay_;         // the last published batch, to replay on hidden_
     std::size_t replayed_ = 0;       // [0, replayed_) are already replayed
-    std::uint64_t generation_ = 0;   // publishes so far (the last one stored in `published`)
     bool must_wait_ = false;         // a reader may be in hidden_ (one was claimed at W6)
-    bool recorded_ = false;          // W2 recorded the unacknowledged readers inside
     std::atomic<bool> busy_{false};  // inside push/publish/try_publish (checked with asserts on)
   };
 };

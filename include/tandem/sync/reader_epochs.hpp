@@ -447,13 +447,14 @@ class reader_epochs {
   // epoch stands still (an idle handle, or a guard held since before the publish) makes it
   // return false at once: only the heavy fence can answer for that one. No system call.
   [[nodiscard]] bool acknowledged_since(std::uint64_t generation) noexcept {
-    const scan_result first = scan_acknowledgments(generation);
+    const scan_result first = scan_acknowledgments(generation, true);
     if (first != scan_result::active_missing) return first == scan_result::all_acknowledged;
     backoff waiter;
     for (std::uint32_t round = 0; round <= backoff::spin_limit; ++round) {
       waiter.spin();
       TANDEM_SYNC_POINT();  // readers keep acknowledging while we spin
-      if (all_acknowledged(generation)) return true;
+      // Not classified again: a reader reading slower than the spin's rounds would look idle.
+      if (scan_acknowledgments(generation, false) == scan_result::all_acknowledged) return true;
     }
     return false;
   }
@@ -682,10 +683,11 @@ class reader_epochs {
 
   enum class scan_result : std::uint8_t { all_acknowledged, active_missing, idle_missing };
 
-  // One pass of acknowledged_since(): whether every claimed slot acknowledged `generation`,
-  // else whether every one that did not is active (its epoch differs from the one this pass
-  // saw last time; a heuristic only: a stale epoch costs at most a spin or a heavy fence).
-  scan_result scan_acknowledgments(std::uint64_t generation) noexcept {
+  // One pass of acknowledged_since(): whether every claimed slot acknowledged `generation`;
+  // if not and `classify`, whether every one that did not is active (its epoch differs from
+  // the one this pass saw last time; a heuristic only: a stale epoch costs at most a spin or
+  // a heavy fence). Without `classify` a missing slot is reported as active_missing.
+  scan_result scan_acknowledgments(std::uint64_t generation, bool classify) noexcept {
     scan_result result = scan_result::all_acknowledged;
     // acquire (chunk walks): pairs with the release compare-exchange that linked the chunk.
     for (chunk* c = &first_; c != nullptr; c = c->next.load(std::memory_order_acquire)) {
@@ -697,6 +699,7 @@ class reader_epochs {
             s->acknowledged.load(writer_load_order) >= generation) {
           continue;
         }
+        if (!classify) return scan_result::active_missing;
         // relaxed: the activity heuristic only.
         const std::uint64_t epoch = s->epoch.load(std::memory_order_relaxed);
         std::uint64_t& seen = (*c->seen)[i];
@@ -706,21 +709,6 @@ class reader_epochs {
       }
     }
     return result;
-  }
-
-  // The spin of acknowledged_since(): every claimed slot acknowledged `generation` (A2).
-  bool all_acknowledged(std::uint64_t generation) const noexcept {
-    // acquire (chunk walks): pairs with the release compare-exchange that linked the chunk.
-    for (const chunk* c = &first_; c != nullptr; c = c->next.load(std::memory_order_acquire)) {
-      for (const slot& s : c->slots) {
-        // acquire: as in scan_acknowledgments().
-        if (s->claimed.load(writer_load_order) &&
-            s->acknowledged.load(writer_load_order) < generation) {
-          return false;
-        }
-      }
-    }
-    return true;
   }
 
   // A recorded epoch is odd, so 0 (even) means "not recorded".
