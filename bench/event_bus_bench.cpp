@@ -17,7 +17,7 @@
 //  - churn: subscribe + unsubscribe on a topic of one's own (created and erased each time);
 //    1 and 2 threads.
 // Compare items_per_second of tandem/... with hand_written/... for each workload. The process
-// starts (and joins) one thread before any benchmark runs: see process_has_started_a_thread.
+// starts (and joins) one thread before any benchmark runs: see multithreaded_process.cpp.
 //
 // Issue 14 (tandem::inbox): does one inbox on N topics receive faster than one subscription
 // per topic polled round-robin (what a user without inboxes writes)? inbox_vs_polling/N/...:
@@ -57,17 +57,6 @@ struct event {
   std::uint64_t id = 0;
   std::array<std::uint64_t, 3> payload{};
 };
-
-// Every benchmark runs in a process that has already started (and joined) a thread, as any
-// pub/sub program has. Until a process starts its first thread, glibc's mutexes skip the lock
-// prefix of their compare-exchange and libstdc++'s shared_ptr counts without atomic
-// instructions, so without this the 1-thread numbers depend on whether a multi-threaded
-// benchmark happened to run earlier in the same process (the hand-written side's
-// publish_receive measured 22 ns before any thread, 43 ns after, on the issue-17 machine).
-[[maybe_unused]] const bool process_has_started_a_thread = [] {
-  std::thread([] {}).join();
-  return true;
-}();
 
 // ---- the hand-written baseline ------------------------------------------------------------
 namespace hand_written {

@@ -740,6 +740,67 @@ TEST_CASE("destroying a subscription while others remain on its topic allocates 
   CHECK(bus.publish_from(also_staying, long_topic, tracked_message(std::string(40, 'e'))) == 0);
 }
 
+TEST_CASE(
+    "leaving a topic whose list is long (searched outside the shard lock) is exact, allocates "
+    "nothing and survives joins that rebuild the list meanwhile") {
+  tandem::test::watchdog dog("leaving a long list");
+  event_bus_options options;
+  options.shard_count = 1;  // every topic in one shard: the lock every publish needs
+  event_bus<std::string> bus(options);
+  // 40 subscribers: more than topic_state::searched_under_lock (16), so each leave copies the
+  // list and searches it without the lock.
+  std::vector<event_bus<std::string>::subscription> subs;
+  for (int i = 0; i < 40; ++i) subs.push_back(bus.subscribe(long_topic));
+  std::size_t open = 40;
+  auto leave = [&](std::size_t index) {
+    {
+      const tandem::test::allocation_scope scope;
+      { auto gone = std::move(subs[index]); }
+      CHECK(scope.count() == 0);
+    }
+    subs.erase(subs.begin() + static_cast<std::ptrdiff_t>(index));
+    --open;
+    CHECK(bus.subscriber_count(long_topic) == open);
+    CHECK(bus.publish(long_topic, std::string(40, 'm')) == open);
+  };
+  leave(subs.size() - 1);  // newest (last in the list)
+  leave(0);                // oldest (first)
+  leave(subs.size() / 2);  // a middle one
+  // All but one leave: publish finds the one open entry among 39 that left (not under the
+  // lock: the list is longer than searched_under_lock) and moves the message into it.
+  while (subs.size() > 1) leave(subs.size() - 1);
+  CHECK(subs.front().pending() == 39);  // one message per leave() above, all reached it
+  CHECK(bus.publish(long_topic, std::string("to the last one")) == 1);
+  for (int i = 0; i < 39; ++i) CHECK(subs.front().try_receive() == std::string(40, 'm'));
+  CHECK(subs.front().try_receive() == std::string("to the last one"));
+  for (auto& s : subs) s.unsubscribe();  // explicit unsubscribe, then destruction: idempotent
+  CHECK(bus.subscriber_count(long_topic) == 0);
+  subs.clear();
+  CHECK(bus.topic_count() == 0);
+
+  // Two threads join and leave one topic at once: a leave's copy of the list is often replaced
+  // by the other thread's join before the leave clears its entry, so it searches again.
+  // Every leave must still count exactly once: the topic ends with no subscriber and is erased.
+  tandem::test::run_threads(2, [&](std::size_t thread) {
+    std::mt19937 random(static_cast<std::uint32_t>(thread) + 7U);
+    for (int round = 0; round < 60; ++round) {
+      std::vector<event_bus<std::string>::subscription> mine;
+      for (int i = 0; i < 20; ++i) mine.push_back(bus.subscribe(long_topic));
+      // At least our own 20 are open (the other thread's come and go).
+      const std::size_t reached = bus.publish(long_topic, std::string(40, 'x'));
+      CHECK(reached >= 20);
+      CHECK(reached <= 40);
+      std::shuffle(mine.begin(), mine.end(), random);
+      for (auto& s : mine) {
+        CHECK(s.pending() >= 1);
+        auto gone = std::move(s);  // leaves at the end of this iteration
+      }
+    }
+  });
+  CHECK(bus.subscriber_count(long_topic) == 0);
+  CHECK(bus.topic_count() == 0);
+}
+
 // ---- issue 17: the delivery path's data layout ------------------------------------------------
 
 TEST_CASE("a topic's first subscriber needs no list allocation: the list is its own entry") {

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -1051,4 +1052,65 @@ TEST_CASE("spare nodes of threads that end, or only release, are freed (LSan che
   });
   only_releases.join();
   CHECK(map.size() == 0);
+}
+
+namespace {
+// A value whose state is guarded by its entry's shard lock, not by a lock of its own: only
+// handle::visit and rc_map::visit touch it (a heap-owning std::string as well as a counter).
+struct shard_guarded {
+  mutable std::uint64_t count = 0;
+  mutable std::string log;
+};
+}  // namespace
+
+TEST_CASE(
+    "handle::visit runs f under the entry's shard lock: rc_map::visit and handle::visit on "
+    "two threads never overlap") {
+  tandem::test::watchdog dog("handle::visit exclusion");
+  tandem::rc_map<std::string, shard_guarded> map(1);
+  const std::string key = "a key long enough to be heap-allocated, not SSO";
+  auto h = map.get_or_insert_with(key, [] { return shard_guarded{}; });
+  constexpr std::uint64_t per_thread = 20000;
+  tandem::test::run_threads(2, [&](std::size_t thread) {
+    for (std::uint64_t i = 0; i < per_thread; ++i) {
+      auto touch = [](const shard_guarded& v) {
+        ++v.count;  // a lost update, or a torn string, without the lock
+        v.log.push_back('x');
+        if (v.log.size() > 64) v.log.clear();
+      };
+      if (thread == 0) {
+        h.visit(touch);
+      } else {
+        CHECK(map.visit(key, touch));
+      }
+    }
+  });
+  CHECK(h->count == 2 * per_thread);
+}
+
+TEST_CASE(
+    "handle::visit returns f's result; using the map inside, or calling it inside a visit, "
+    "throws std::logic_error (and so does an empty handle); f's exception releases the lock; it "
+    "works after ~rc_map") {
+  tandem::test::watchdog dog("handle::visit rules");
+  std::optional<tandem::rc_map<std::string, std::string>> map(std::in_place, 1);
+  auto h = map->get_or_insert_with("k", [] { return std::string(40, 'v'); });
+  CHECK(h.visit([](const std::string& v) { return v.size(); }) == 40);
+  CHECK_THROWS_WITH(decltype(h)().visit([](const std::string&) {}),
+                    "tandem::rc_map::handle::visit: the handle is empty");
+  CHECK_THROWS_AS(h.visit([&](const std::string&) { static_cast<void>(map->get("k")); }),
+                  std::logic_error);
+  CHECK_THROWS_AS(map->visit("k", [&](const std::string&) { h.visit([](const std::string&) {}); }),
+                  std::logic_error);
+  CHECK_THROWS_AS(h.visit([](const std::string&) { throw std::runtime_error("from f"); }),
+                  std::runtime_error);
+  CHECK(map->get("k").has_value());  // the shard lock was released by the throw
+  // Inside another map's visit it is fine (the frames are per map).
+  tandem::rc_map<std::string, std::string> other(1);
+  auto o = other.get_or_insert_with("k", [] { return std::string("other"); });
+  CHECK(other.visit("k", [&](const std::string&) {
+    CHECK(h.visit([](auto& v) { return v; }) == std::string(40, 'v'));
+  }));
+  map.reset();  // the handle outlives the map: its shard stays until the last node goes
+  CHECK(h.visit([](const std::string& v) { return v; }) == std::string(40, 'v'));
 }

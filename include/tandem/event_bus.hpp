@@ -24,13 +24,18 @@
 //     (a subscription's shared_ptr<mailbox>, or an inbox's mailbox and membership, see
 //     "Inboxes"), each with an `open` flag, plus the exact count of open entries. subscribe
 //     replaces the snapshot (copy-on-write: the open entries plus the new one, built outside
-//     the topic's small lock, installed if no add or remove happened meanwhile); leaving only
+//     the lock, installed if no add or remove happened meanwhile); leaving only
 //     clears the entry's flag and decrements the count under the lock -- it allocates nothing
 //     and cannot fail (docs/reliability.md rule 6) -- and the entry is dropped by the next
 //     subscribe to that topic (or with the topic). A topic's FIRST open subscription needs no
 //     list allocation: its mailbox is allocated together with its own list entry (a
 //     subscription_box), and the list is then an aliasing pointer to that entry, installed in
 //     one critical section; a second subscriber copies the entry into a real array.
+//     The lock: the list, its open count and its version have no lock of their own; the
+//     topic's rc_map shard lock guards them. publish reads them inside rc_map::visit, which
+//     holds that lock anyway; subscribe and leave take it through their topic handle
+//     (rc_map::handle::visit). So a publish takes one lock where a topic lock of its own took
+//     two (two atomic read-modify-writes fewer per publish and per subscribe/leave; issue 17).
 //     publish copies the snapshot pointer under that lock (one atomic increment) and delivers
 //     with NO lock of the topic or the map held,
 //     skipping entries whose flag is clear. Subscribers that join or leave meanwhile do not
@@ -46,8 +51,8 @@
 //     value, its equality calls KeyEqual on the key), so it allocates nothing either. The
 //     lookup is rc_map::visit: the topic is used under its shard lock, without taking a
 //     counted handle (saving a count increment and decrement per publish); under it publish
-//     runs step 4, or copies the snapshot for step 5. Lock order: shard lock, then topic lock,
-//     then a mailbox lock; nothing here uses the topic map or releases a handle.
+//     runs step 4, or copies the snapshot for step 5. Lock order: shard lock, then a mailbox
+//     lock; nothing here uses the topic map or releases a handle.
 //
 // Topic arguments, one rule for subscribe / publish / publish_from / subscriber_count: a
 // Topic, any key that Hash and KeyEqual both accept when both are transparent (for std::string
@@ -56,7 +61,7 @@
 // per call). A Topic is built only when subscribe creates the topic. A custom Topic type needs
 // no std::hash specialisation: pass Hash and KeyEqual.
 //  4. Delivery with one open target (after skipping the sender for publish_from): the message is
-//     moved into that mailbox under the shard lock and the topic lock, without copying the
+//     moved into that mailbox under the shard lock, without copying the
 //     snapshot; the only user code under the locks is Message's noexcept move. A full `block`
 //     mailbox is never waited for under the lock: publish then takes step 5's path.
 //  5. Delivery with several targets: copy the snapshot, release every lock, then the first n-1
@@ -179,15 +184,15 @@
 // that would create the fan-out, before any message could be lost, and publish never has to
 // fail. Copy-constructible messages have no such limit.
 //
-// Costs: per topic, one rc_map entry plus a topic_state (a lock and a snapshot pointer); per
+// Costs: per topic, one rc_map entry plus a topic_state (a snapshot pointer and two counts); per
 // subscription, one allocation holding its mailbox (see mailbox.hpp) and its own list entry,
 // and, from a topic's second subscriber on, one slot in the topic's array (56 bytes: two
 // mailbox pointers, a membership and an owner pointer, the flag). subscribe allocates a new
 // array when the topic already has an open subscriber: O(open subscribers of that topic);
 // subscribing to a topic with none allocates no list; leaving allocates nothing and costs O(list)
-// under the topic lock (a left entry -- and its empty, closed mailbox -- stays until the next
+// under the shard lock (a left entry -- and its empty, closed mailbox -- stays until the next
 // subscribe). publish to an existing topic: one hash, one rc_map visit (the shard lock; no count
-// traffic), the topic lock, with several subscribers one snapshot copy (an increment and a
+// traffic), with several subscribers one snapshot copy (an increment and a
 // decrement), and per subscriber one mailbox lock plus a message copy (n-1 copies). The
 // absent-topic filter costs 4 bytes per slot (4096 slots by default, 16 KiB per bus). The roster
 // costs two pointers per subscription and one small lock per bus, taken once by subscribe,
@@ -199,9 +204,9 @@
 // erasures of other topics sharing the slot, each undoing its own increment), so it never sees
 // zero for a live topic; a publish concurrent with subscribe() may see either, which is the
 // documented "after subscribe returned" boundary. All other shared state is guarded by the
-// rc_map's locks, the topic lock (a sync::small_mutex), the roster lock and the mailboxes'
-// locks. Lock order: a shard lock (publish's visit) before the topic lock before a mailbox
-// lock; the roster lock before a mailbox's; never the other way round.
+// rc_map's shard locks (which also guard each topic's list), the roster lock and the mailboxes'
+// locks. Lock order: a shard lock (publish's visit, or a topic handle's visit) before a
+// mailbox lock; the roster lock before a mailbox's; never the other way round.
 #pragma once
 
 #include <algorithm>
@@ -944,9 +949,9 @@ class event_bus {
     auto own = std::make_shared<subscription_box>(capacity, policy);
     auto entry = topic_entry<Q>(topic);
     TANDEM_SYNC_POINT();  // the topic exists (maybe just created); we are not in its list yet
-    entry->add(own, nullptr,
-               membership_ptr());  // strong: on a throw, nothing was added (the handle
-                                   // then releases, erasing a topic this created)
+    topic_state::add(entry, own, nullptr,
+                     membership_ptr());  // strong: on a throw, nothing was added (the handle
+                                         // then releases, erasing a topic this created)
     mailbox_type* box = &own->box;
     core_->roster.enroll(*box);  // noexcept: from here ~event_bus closes it
     return subscription(std::move(entry), mailbox_ptr(std::move(own), box));
@@ -1020,8 +1025,7 @@ class event_bus {
   template <class Q>
   requires bus_topic_argument<Q, Topic, Hash, KeyEqual>
   [[nodiscard]] std::size_t subscriber_count(const Q& topic) const {
-    const std::optional<typename topic_map::handle> entry = find(lookup_form(topic));
-    return entry ? (*entry)->subscriber_count() : 0;
+    return count_subscribers(lookup_form(topic));
   }
 
  private:
@@ -1095,14 +1099,20 @@ class event_bus {
     return static_cast<std::size_t>(std::invoke(hash_, topic));
   }
 
-  // The topic's entry, if it exists: one hash, the filter, then (maybe) the map lookup with
-  // the hash precomputed. `topic` is a Topic or a transparent key: nothing is built.
+  // subscriber_count's work: one hash, the filter, then (maybe) the map lookup with the hash
+  // precomputed. `topic` is a Topic or a transparent key: nothing is built.
   template <class Q>
-  std::optional<typename topic_map::handle> find(const Q& topic) const {
+  std::size_t count_subscribers(const Q& topic) const {
     const std::size_t hash = hash_of(topic);
     const detail::absent_topic_filter* filter = core_->filter.get();
-    if (filter != nullptr && !filter->may_exist(hash)) return std::nullopt;
-    return topics_.get(detail::hashed_topic<Topic, const Q&>{topic, hash});
+    if (filter != nullptr && !filter->may_exist(hash)) return 0;
+    // Under the shard lock, which guards the list: no handle, so no count traffic, and this
+    // const query can never be the one that erases the topic.
+    std::size_t count = 0;
+    topics_.visit(
+        detail::hashed_topic<Topic, const Q&>{topic, hash},
+        [&count](const topic_state& state) noexcept { count = state.subscriber_count(); });
+    return count;
   }
 
   // Drop_oldest evictions of the fast path, destroyed last (after every lock is released).
@@ -1206,9 +1216,7 @@ class event_bus {
   event_bus_options options_;
   std::shared_ptr<shared_core> core_;  // shared with every topic_state
   Hash hash_;                          // hashes each topic argument once (filter + map)
-  // mutable: subscriber_count() const looks a topic up, which briefly holds a handle (an
-  // increment and decrement of the entry's count) without changing anything observable.
-  mutable topic_map topics_;
+  topic_map topics_;
 };
 
 // One entry of a topic's subscriber list: a subscription's mailbox, or an inbox's mailbox and
@@ -1236,9 +1244,9 @@ struct event_bus<Message, Topic, Hash, KeyEqual>::subscriber {
   // entry, which is named only by a one-entry list that shares the box's ownership (an
   // aliasing shared_ptr, see topic_state::add): the list keeps the box alive instead.
   std::shared_ptr<const void> owner;
-  // Still subscribed. Cleared by topic_state::remove under the topic lock (which also keeps the
+  // Still subscribed. Cleared by topic_state::remove under the shard lock (which also keeps the
   // exact count, topic_state::open_); the entry itself stays until the list is next rebuilt,
-  // so that leaving allocates nothing. Read under the topic lock it is exact; publishers
+  // so that leaving allocates nothing. Read under the shard lock it is exact; publishers
   // delivering from an older snapshot read it as a hint only (relaxed), because the mailbox
   // decides under its own lock: closed (a subscription left) or the membership withdrawn (an
   // inbox left), and those were set before the flag was cleared.
@@ -1281,6 +1289,7 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
     std::shared_ptr<const subscriber[]> list;
     std::size_t size = 0;
   };
+  using topic_handle = typename topic_map::handle;
 
   topic_state(std::shared_ptr<shared_core> core, std::size_t hash) noexcept
       : core_(std::move(core)), hash_(hash) {
@@ -1296,21 +1305,29 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
 
   [[nodiscard]] shared_core& core() const noexcept { return *core_; }
 
+  // Every function below runs under the topic's rc_map shard lock, which guards the list
+  // (subscribers_, open_, version_): the first three are called from inside topics_.visit
+  // (deliver, subscriber_count), add and remove take it through their topic handle
+  // (rc_map::handle::visit). One lock per publish, not a shard lock and then a topic lock.
+
   // The fast path of publish for a topic with one target (after skipping `skip`): that needs
-  // no copy, so the message is moved into the mailbox right under the topic lock, without
+  // no copy, so the message is moved into the mailbox right under the shard lock, without
   // copying the snapshot (saving its two reference-count updates). The mailbox lock nests
-  // inside the topic lock; the only user code run under them is Message's noexcept move.
+  // inside the shard lock; the only user code run under them is Message's noexcept move.
   // Returns std::nullopt when the fast path does not apply -- several open subscribers, or a
   // full mailbox with the block policy, which must not be waited for under a lock -- and the
   // caller takes the snapshot path.
   std::optional<std::size_t> try_deliver_to_one(Message& message, const void* skip,
                                                 evicted_items& evicted) const {
-    std::lock_guard<sync::small_mutex> guard(lock_);
     if (open_ == 0) return 0;
-    if (open_ != 1) return std::nullopt;
+    // Several targets; or one among more than searched_under_lock entries (the others left and
+    // stay until the next subscribe): finding it is O(list), which must not happen under the
+    // shard lock that publishes to every topic of the shard need (rule 24). The snapshot path
+    // copies the list here and searches it after the lock is released.
+    if (open_ != 1 || subscribers_.size > searched_under_lock) return std::nullopt;
     const subscriber* target = subscribers_.list.get();
     // The one open entry (entries that left stay until the next add()). relaxed: the flags
-    // are written under lock_, which we hold.
+    // are written under the shard lock, which we hold.
     while (!target->open.load(std::memory_order_relaxed)) ++target;
     if (target->receiver() == skip) return 0;
     if (target->box != nullptr) return count_of(target->box->try_push(message, evicted.message));
@@ -1318,39 +1335,37 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
     return count_of(target->inbox->try_push(source, evicted.envelope));
   }
 
-  [[nodiscard]] snapshot current() const {
-    std::lock_guard<sync::small_mutex> guard(lock_);
-    return subscribers_;
-  }
+  // Under the shard lock (deliver's topics_.visit).
+  [[nodiscard]] snapshot current() const { return subscribers_; }
 
-  // Exact: entries that left are not counted.
-  [[nodiscard]] std::size_t subscriber_count() const {
-    std::lock_guard<sync::small_mutex> guard(lock_);
-    return open_;
-  }
+  // Exact: entries that left are not counted. Under the shard lock (topics_.visit).
+  [[nodiscard]] std::size_t subscriber_count() const noexcept { return open_; }
 
-  // Adds a subscription's mailbox (`box`) or an inbox's (`inbox`, with its `membership`).
-  // Builds a new list of the open entries plus this one, dropping the entries that left (this
-  // is where their space is reclaimed). Strong guarantee: throws std::bad_alloc, or
-  // std::logic_error for a second subscriber with a move-only Message, and then changes
-  // nothing.
-  void add(const std::shared_ptr<subscription_box>& box, const inbox_mailbox_ptr& inbox,
-           const membership_ptr& membership) {
-    std::unique_lock<sync::small_mutex> guard(lock_);
-    if (box != nullptr && open_ == 0) {
-      // The only open subscriber: the list becomes the box's own entry (an aliasing pointer:
-      // no allocation, one reference count), installed in this one critical section.
-      snapshot fresh{std::shared_ptr<const subscriber[]>(box, &box->self), 1};
-      std::swap(subscribers_, fresh);  // the commit point
-      open_ = 1;
-      ++version_;
-      guard.unlock();  // `fresh` (now the old list) is released after the lock
-      return;
-    }
-    snapshot old = subscribers_;
-    std::uint64_t seen_version = version_;
-    std::size_t open = open_;
-    guard.unlock();
+  // Adds a subscription's mailbox (`box`) or an inbox's (`inbox`, with its `membership`) to
+  // `topic`'s list. Builds a new list of the open entries plus this one, dropping the entries
+  // that left (this is where their space is reclaimed). Strong guarantee: throws
+  // std::bad_alloc, or std::logic_error for a second subscriber with a move-only Message, and
+  // then changes nothing. No list is released under the lock (a list's last reference may
+  // destroy a mailbox and its queued messages, user code that may use the bus).
+  static void add(const topic_handle& topic, const std::shared_ptr<subscription_box>& box,
+                  const inbox_mailbox_ptr& inbox, const membership_ptr& membership) {
+    // A subscription that becomes the topic's only open subscriber: the list becomes the box's
+    // own entry (an aliasing pointer: no allocation, one reference count), installed in one
+    // critical section. Otherwise the same critical section reads the list to rebuild.
+    snapshot own;
+    if (box != nullptr) own = snapshot{std::shared_ptr<const subscriber[]>(box, &box->self), 1};
+    snapshot old;
+    std::uint64_t seen_version = 0;
+    std::size_t open = 0;
+    const bool installed_own = topic.visit([&](const topic_state& state) noexcept {
+      if (box != nullptr && state.open_ == 0) {
+        state.install(own, 1);  // the commit point; `own` now holds the old list
+        return true;
+      }
+      state.read(old, seen_version, open);
+      return false;
+    });
+    if (installed_own) return;  // `own` (now the old list) is released after the lock
     for (;;) {
       if constexpr (!fans_out) {
         if (open != 0) {
@@ -1365,41 +1380,103 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
       // version_ -- otherwise start over from the newer list.
       snapshot fresh = with(old, open, box, inbox, membership);
       TANDEM_SYNC_POINT();  // built from `old`; a remove may clear a flag we copied as open
-      guard.lock();
-      if (version_ == seen_version) {
-        std::swap(subscribers_, fresh);  // the commit point
-        open_ = open + 1;
-        ++version_;
-        guard.unlock();  // `fresh` (now the old list) is released after the lock
-        return;
-      }
-      old = subscribers_;
-      seen_version = version_;
-      open = open_;
-      guard.unlock();
+      snapshot newer;
+      const bool installed = topic.visit([&](const topic_state& state) noexcept {
+        if (state.version_ == seen_version) {
+          state.install(fresh, open + 1);  // the commit point
+          return true;
+        }
+        state.read(newer, seen_version, open);
+        return false;
+      });
+      if (installed) return;  // `fresh` (now the old list) is released after the lock
+      old = std::move(newer);
     }
   }
 
-  // Marks `receiver`'s entry as left: publishers no longer count or choose it, and
-  // subscriber_count() drops at once. Allocates nothing and cannot fail (the entry, and the
-  // reference it holds to the mailbox, stay in the list until the next add() rebuilds it, or
-  // until the topic is erased). The caller has already closed the mailbox or withdrawn the
-  // membership, so nothing is delivered through the entry any more. Idempotent.
-  void remove(const void* receiver) noexcept {
-    std::lock_guard<sync::small_mutex> guard(lock_);
-    const subscriber* entries = subscribers_.list.get();
-    for (std::size_t i = 0; i < subscribers_.size; ++i) {
-      // relaxed: written and read under lock_.
-      if (entries[i].receiver() == receiver && entries[i].open.load(std::memory_order_relaxed)) {
-        entries[i].open.store(false, std::memory_order_relaxed);
-        --open_;
-        ++version_;
-        return;
-      }
+  // Marks `receiver`'s entry in `topic`'s list as left: publishers no longer count or choose
+  // it, and subscriber_count() drops at once. Allocates nothing and cannot fail (the entry,
+  // and the reference it holds to the mailbox, stay in the list until the next add() rebuilds
+  // it, or until the topic is erased). The caller has already closed the mailbox or withdrawn
+  // the membership, so nothing is delivered through the entry any more. Idempotent. Returns
+  // the bus's shared core (the caller withdraws from its roster next).
+  // The work under the shard lock, which publishes to every topic of the shard need, is
+  // bounded: a list of at most `searched_under_lock` entries is searched in place; a longer one
+  // (entries that left stay until the next subscribe) is copied (one count increment), searched
+  // outside the lock, and the entry found is cleared under the lock if that list is still the
+  // topic's (entries never move within one list); if a subscribe rebuilt it meanwhile, again.
+  // (Called from inside a visit of the topic map, handle::visit would throw and this noexcept
+  // function terminate with that message; nothing does: no user code runs under the shard
+  // lock but Message's noexcept move, see rule 14.)
+  static shared_core& remove(const topic_handle& topic, const void* receiver) noexcept {
+    for (;;) {
+      shared_core* core = nullptr;
+      snapshot copy;  // a long list, searched outside the lock; released outside it too
+      topic.visit([&](const topic_state& state) noexcept {
+        core = &state.core();
+        if (state.subscribers_.size > searched_under_lock) {
+          copy = state.subscribers_;  // `copy` was empty: nothing released under the lock
+          return;
+        }
+        if (const subscriber* mine = open_entry_of(state.subscribers_, receiver)) {
+          state.leave(*mine);
+        }
+      });
+      if (copy.list == nullptr) return *core;
+      const subscriber* mine = open_entry_of(copy, receiver);
+      if (mine == nullptr) return *core;  // already left
+      const bool done = topic.visit([&](const topic_state& state) noexcept {
+        if (state.subscribers_.list != copy.list) return false;  // rebuilt: search the new one
+        // relaxed: written and read under the shard lock.
+        if (mine->open.load(std::memory_order_relaxed)) state.leave(*mine);
+        return true;
+      });
+      if (done) return *core;
     }
   }
+
+  // Lists up to this long are searched under the shard lock (a few cache lines): by remove(),
+  // and by publish's one-target path for the one open entry among those that left.
+  static constexpr std::size_t searched_under_lock = 16;
 
  private:
+  // The open entry of `receiver` in `list`, or null. In remove()'s copy the flags are read
+  // without the lock, as a hint: a stale "open" is re-checked under the lock; a stale "left"
+  // cannot be, since only the receiver itself clears its entry's flag and it does so here.
+  static const subscriber* open_entry_of(const snapshot& list, const void* receiver) noexcept {
+    const subscriber* entries = list.list.get();
+    for (std::size_t i = 0; i < list.size; ++i) {
+      // relaxed: see above.
+      if (entries[i].receiver() == receiver && entries[i].open.load(std::memory_order_relaxed)) {
+        return &entries[i];
+      }
+    }
+    return nullptr;
+  }
+
+  // Under the shard lock: `list` becomes the topic's list, with `open` open entries; `list`
+  // then holds the replaced one, which the caller releases after the lock.
+  void install(snapshot& list, std::size_t open) const noexcept {
+    std::swap(subscribers_, list);
+    open_ = open;
+    ++version_;
+  }
+
+  // Under the shard lock: the list (into an empty `into`, so nothing is released under the
+  // lock), its version and its open count.
+  void read(snapshot& into, std::uint64_t& seen_version, std::size_t& open) const noexcept {
+    into = subscribers_;
+    seen_version = version_;
+    open = open_;
+  }
+
+  // Under the shard lock: `entry` (open, in subscribers_) leaves.
+  void leave(const subscriber& entry) const noexcept {
+    entry.open.store(false, std::memory_order_relaxed);  // relaxed: under the shard lock
+    --open_;
+    ++version_;
+  }
+
   static std::optional<std::size_t> count_of(typename mailbox_type::push_outcome outcome) {
     return count_outcome<mailbox_type>(outcome);
   }
@@ -1452,12 +1529,12 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
     return snapshot{std::move(list), size + 1};
   }
 
-  mutable sync::small_mutex lock_;
-  // guarded by lock_; replaced by add(), never changed in place except the entries' `open`
-  // flags, which remove() clears.
-  snapshot subscribers_;
-  std::size_t open_ = 0;       // guarded by lock_: entries of subscribers_ still open
-  std::uint64_t version_ = 0;  // guarded by lock_: bumped by every add and remove
+  // Guarded by the topic's rc_map shard lock (mutable: rc_map hands out const topic_state&
+  // under it). Replaced by add(), never changed in place except the entries' `open` flags,
+  // which remove() clears.
+  mutable snapshot subscribers_;
+  mutable std::size_t open_ = 0;       // entries of subscribers_ still open
+  mutable std::uint64_t version_ = 0;  // bumped by every add and remove
   std::shared_ptr<shared_core> core_;
   std::size_t hash_;
 };
@@ -1555,12 +1632,12 @@ class [[nodiscard]] event_bus<Message, Topic, Hash, KeyEqual>::subscription {
   // once they are gone receive() throws tandem::subscription_closed. Idempotent.
   void unsubscribe() noexcept {
     if (!topic_) return;
-    mailbox_->close();               // 1. no delivery from now on; blocked publishers give up
-    TANDEM_SYNC_POINT();             //    closed, still in the topic's list
-    topic_->remove(mailbox_.get());  // 2. later publishes do not even see it
-    topic_->core().roster.withdraw(*mailbox_);  // 3. ~event_bus need not close it any more
-    TANDEM_SYNC_POINT();                        //    out of the list, still holding the topic
-    topic_.reset();                             // 4. may erase the topic
+    mailbox_->close();    // 1. no delivery from now on; blocked publishers give up
+    TANDEM_SYNC_POINT();  //    closed, still in the topic's list
+    shared_core& core = topic_state::remove(topic_, mailbox_.get());  // 2. publishes skip it
+    core.roster.withdraw(*mailbox_);  // 3. ~event_bus need not close it any more
+    TANDEM_SYNC_POINT();              //    out of the list, still holding the topic
+    topic_.reset();                   // 4. may erase the topic
   }
 
   // True while subscribed: false after unsubscribe() and for a moved-from subscription. (A
@@ -1659,7 +1736,7 @@ class [[nodiscard]] inbox {
     membership_owner membership = membership_owner::make(entry.key(), free_release_slot());
     box_->deferred->reserve(membership->batch_slot);
     // The commit point: publishes reach us from here.
-    entry->add(nullptr, box_, membership_ptr(membership));
+    bus_type::topic_state::add(entry, nullptr, box_, membership_ptr(membership));
     // 4. noexcept: the room was reserved and the record's moves do not throw.
     box_->deferred->adopt(*membership);
     memberships_.push_back(membership_record{std::move(entry), std::move(membership)});
@@ -1801,7 +1878,7 @@ class [[nodiscard]] inbox {
     const unsigned membership_slot = membership.batch_slot;
     box_->change_admission([&membership]() noexcept { membership.withdrawn = true; });
     TANDEM_SYNC_POINT();  // withdrawn, still in the topic's list
-    memberships_[index].topic->remove(box_.get());
+    bus_type::topic_state::remove(memberships_[index].topic, box_.get());
     TANDEM_SYNC_POINT();                  // left the list, still holding the topic
     box_->deferred->release(membership);  // before the membership_owner folds its count
     memberships_.erase(memberships_.begin() + static_cast<std::ptrdiff_t>(index));
@@ -1822,7 +1899,8 @@ class [[nodiscard]] inbox {
     if (box_ == nullptr) return;
     box_->close();
     TANDEM_SYNC_POINT();  // closed, still in the topics' lists
-    for (const membership_record& held : memberships_) held.topic->remove(box_.get());
+    for (const membership_record& held : memberships_)
+      bus_type::topic_state::remove(held.topic, box_.get());
     core_->inbox_roster.withdraw(*box_);
     box_->deferred->release_all();  // before the membership_owners fold their counts
     memberships_.clear();

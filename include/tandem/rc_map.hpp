@@ -295,6 +295,17 @@ requires rc_map_key<K> && rc_map_value<V> && rc_map_hash<Hash, K> &&
 class rc_map {
   struct shard_table;
   struct shared_state;
+
+  // Marks this thread as inside a visit of `map` while it lives (detail::rc_map_visits).
+  struct visit_frame {
+    detail::rc_map_visit_frame frame;
+    explicit visit_frame(const void* map) noexcept : frame{map, detail::rc_map_visits} {
+      detail::rc_map_visits = &frame;
+    }
+    visit_frame(const visit_frame&) = delete;
+    visit_frame& operator=(const visit_frame&) = delete;
+    ~visit_frame() { detail::rc_map_visits = frame.outer; }
+  };
   using time_point = typename Clock::time_point;
 
   struct node {
@@ -399,6 +410,40 @@ class rc_map {
       return node_ != nullptr ? node_->uses.load(std::memory_order_relaxed) : 0;
     }
     explicit operator bool() const noexcept { return node_ != nullptr; }
+
+    // Calls f(const V&) under this entry's shard lock: the lock rc_map::visit holds while its
+    // f runs. State of V that only visit callbacks touch (mutable members) therefore needs no
+    // lock of its own, and reads of it by rc_map::visit (by key) and by handle see the same
+    // state (event_bus keeps each topic's subscriber list so: a publish takes one lock, not
+    // two). Returns what f returns. f follows rc_map::visit's rules: short, and it must not use
+    // this map (a call from inside f throws std::logic_error, and so does this function called
+    // from inside any visit of the same map, instead of deadlocking). f's exception
+    // propagates with the lock released. Blocks while another operation holds the shard.
+    // No lookup, no hash, no count change. An empty handle throws std::logic_error.
+    template <class F>
+    requires std::invocable<F&, const V&>
+    decltype(auto) visit(F&& f) const {
+      if (TANDEM_UNLIKELY(node_ == nullptr)) {
+        throw std::logic_error("tandem::rc_map::handle::visit: the handle is empty");
+      }
+      // Built whenever a handle exists (a handle is handed out only after its value is): the
+      // check costs a branch on the state once_cell::get loads anyway, and makes the
+      // dereference below one the compiler can see is never null (-Wnull-dereference).
+      const V* const value = node_->value.get();
+      if (TANDEM_UNLIKELY(value == nullptr)) {
+        throw std::logic_error("tandem::rc_map::handle::visit: the entry's value is not built");
+      }
+      shared_state* const state = node_->state;
+      if (TANDEM_UNLIKELY(detail::rc_map_visits != nullptr) && detail::rc_map_visiting(state)) {
+        throw std::logic_error(
+            "tandem::rc_map::handle::visit: called from inside visit()'s f on the same map; f "
+            "runs under a shard lock and must not use the map (copy what you need out of f)");
+      }
+      auto& shard = state->shards.for_mixed_hash(node_->mixed_hash);
+      const std::lock_guard<sync::small_mutex> guard(shard.mutex);
+      const visit_frame visiting(state);
+      return std::invoke(f, *value);
+    }
 
     // Same entry (not just an equal key): an entry erased and re-created is a different one.
     friend bool operator==(const handle& a, const handle& b) noexcept { return a.node_ == b.node_; }
@@ -1087,23 +1132,16 @@ class rc_map {
     auto& shard = state_->shards.for_mixed_hash(mixed);
     std::lock_guard<sync::small_mutex> guard(shard.mutex);
     node* found = shard.value.find(mixed, key, state_->equal);
-    if (found == nullptr || !found->value.is_ready()) return false;
+    const V* const value = found != nullptr ? found->value.get() : nullptr;
+    if (value == nullptr) return false;  // absent, or its value is still being built
     // relaxed: the shard lock keeps the value alive while f runs whatever the count does next:
     // every path that destroys a value (erase_dead) takes this lock first. A count of 0 that is
     // not a live lingering entry is an entry being erased: not visible, as for get().
     if (found->uses.load(std::memory_order_relaxed) == 0 && !lingers_unexpired(found)) {
       return false;
     }
-    struct frame_guard {
-      detail::rc_map_visit_frame frame;
-      explicit frame_guard(const void* map) noexcept : frame{map, detail::rc_map_visits} {
-        detail::rc_map_visits = &frame;
-      }
-      frame_guard(const frame_guard&) = delete;
-      frame_guard& operator=(const frame_guard&) = delete;
-      ~frame_guard() { detail::rc_map_visits = frame.outer; }
-    } visiting(state_);
-    std::invoke(f, std::as_const(*found->value.get()));
+    const visit_frame visiting(state_);
+    std::invoke(f, *value);
     return true;
   }
 

@@ -461,13 +461,16 @@ class mailbox {
   }
 
   // The oldest message, or std::nullopt at once (also when closed and empty).
+  // One named result returned on every path, so that it is built in the caller's return slot
+  // (NRVO; see docs/reliability.md rule 23).
   std::optional<Item> try_pop() {
-    if (lock_free_receive_) {
-      std::optional<Item> out;
-      if (!queue_.empty()) queue_.pop_front_into(out);
-      return out;
+    std::optional<Item> out;
+    if (!lock_free_receive_) {
+      try_pop_locked(out);
+    } else if (!queue_.empty()) {
+      queue_.pop_front_into(out);
     }
-    return try_pop_locked();
+    return out;
   }
 
   // Pops the messages queued when called (at most; fewer if drop_oldest evicts some
@@ -673,18 +676,16 @@ class mailbox {
 
   // try_pop of a locked-mode mailbox (drop_oldest, block): out of line, so that the lock-free
   // try_pop stays small enough to inline.
-  TANDEM_NOINLINE std::optional<Item> try_pop_locked() {
-    std::optional<Item> out;
+  TANDEM_NOINLINE void try_pop_locked(std::optional<Item>& out) {
     std::size_t wake_publishers = 0;
     {
       std::lock_guard<sync::small_mutex> guard(lock_);
       consumer_ = std::this_thread::get_id();
-      if (queue_.empty()) return out;
+      if (queue_.empty()) return;
       queue_.pop_front_into(out);
       wake_publishers = std::exchange(parked_publishers_, 0);
     }
     release_room(wake_publishers);
-    return out;
   }
 
   // Step 5's bounded spin: before parking, pop() watches the queue for a moment (the last
