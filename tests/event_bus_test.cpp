@@ -781,6 +781,8 @@ TEST_CASE(
   // Two threads join and leave one topic at once: a leave's copy of the list is often replaced
   // by the other thread's join before the leave clears its entry, so it searches again.
   // Every leave must still count exactly once: the topic ends with no subscriber and is erased.
+  // (Catch2's assertions are not thread-safe: the threads record, the main thread checks.)
+  std::atomic<int> bad{0};
   tandem::test::run_threads(2, [&](std::size_t thread) {
     std::mt19937 random(static_cast<std::uint32_t>(thread) + 7U);
     for (int round = 0; round < 60; ++round) {
@@ -788,15 +790,15 @@ TEST_CASE(
       for (int i = 0; i < 20; ++i) mine.push_back(bus.subscribe(long_topic));
       // At least our own 20 are open (the other thread's come and go).
       const std::size_t reached = bus.publish(long_topic, std::string(40, 'x'));
-      CHECK(reached >= 20);
-      CHECK(reached <= 40);
+      if (reached < 20 || reached > 40) bad.fetch_add(1);
       std::shuffle(mine.begin(), mine.end(), random);
       for (auto& s : mine) {
-        CHECK(s.pending() >= 1);
+        if (s.pending() < 1) bad.fetch_add(1);
         auto gone = std::move(s);  // leaves at the end of this iteration
       }
     }
   });
+  CHECK(bad.load() == 0);
   CHECK(bus.subscriber_count(long_topic) == 0);
   CHECK(bus.topic_count() == 0);
 }
