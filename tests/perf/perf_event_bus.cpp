@@ -4,12 +4,18 @@
 // program: tandem::string_hash of the same topic (publish must at least hash it once).
 // Informational: the same publish on a hand-written bus (std::mutex + std::unordered_map<
 // std::string, std::vector<...>> find), the design the benchmark compares with.
+// event_bus/publish_receive: publish to one of the 64 live topics (one subscriber each) and
+// try_receive on that subscription, against the same on the hand-written bus (a mutex +
+// std::deque mailbox per subscriber); capped (budgets.json), so that a lock or a copy that
+// creeps back into the delivery path shows up as instructions.
 #include <tandem/event_bus.hpp>
 
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <deque>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -63,6 +69,46 @@ int main(int argc, char** argv) {
   for (const std::string& t : live) subscriptions.push_back(bus.subscribe(t));
   tandem::perf::measure(options, "event_bus/publish_absent", [&](std::size_t i) {
     tandem::perf::keep(bus.publish(topic(i), std::uint64_t{7}));
+  });
+
+  // Publish to a live topic (one subscriber each) and take the message out again: the path
+  // of bench/event_bus_bench.cpp's publish_receive/same_thread, over 64 topics.
+  auto live_index = [&](std::size_t i) { return sequence[i & mask]; };
+  tandem::perf::measure(options, "event_bus/publish_receive", [&](std::size_t i) {
+    const std::size_t index = live_index(i);
+    tandem::perf::keep(bus.publish(std::string_view(live[index]), std::uint64_t{7}));
+    tandem::perf::keep(subscriptions[index].try_receive());
+  });
+
+  // The same on the hand-written bus: its map lock, then the subscriber's mailbox (a mutex and
+  // a deque) for the push and again for the receive.
+  struct hand_mailbox {
+    std::mutex mutex;
+    std::deque<std::uint64_t> queue;
+  };
+  std::vector<hand_mailbox> boxes(topic_count);
+  std::unordered_map<std::string, std::vector<hand_mailbox*>> hand_live;
+  for (std::size_t t = 0; t < topic_count; ++t) hand_live[live[t]].push_back(&boxes[t]);
+  tandem::perf::measure(options, "event_bus/hand_written/publish_receive", [&](std::size_t i) {
+    const std::size_t index = live_index(i);
+    {
+      const std::lock_guard<std::mutex> lock(hand_mutex);
+      const auto it = hand_live.find(live[index]);
+      for (hand_mailbox* box : it->second) {
+        const std::lock_guard<std::mutex> box_lock(box->mutex);
+        box->queue.push_back(7);
+      }
+    }
+    std::optional<std::uint64_t> received;
+    {
+      hand_mailbox& box = boxes[index];
+      const std::lock_guard<std::mutex> box_lock(box.mutex);
+      if (!box.queue.empty()) {
+        received = box.queue.front();
+        box.queue.pop_front();
+      }
+    }
+    tandem::perf::keep(received);
   });
   return 0;
 }
