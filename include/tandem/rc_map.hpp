@@ -434,11 +434,7 @@ class rc_map {
         throw std::logic_error("tandem::rc_map::handle::visit: the entry's value is not built");
       }
       shared_state* const state = node_->state;
-      if (TANDEM_UNLIKELY(detail::rc_map_visits != nullptr) && detail::rc_map_visiting(state)) {
-        throw std::logic_error(
-            "tandem::rc_map::handle::visit: called from inside visit()'s f on the same map; f "
-            "runs under a shard lock and must not use the map (copy what you need out of f)");
-      }
+      rc_map::check_not_visiting(state, "handle::visit");
       auto& shard = state->shards.for_mixed_hash(node_->mixed_hash);
       const std::lock_guard<sync::small_mutex> guard(shard.mutex);
       const visit_frame visiting(state);
@@ -949,8 +945,10 @@ class rc_map {
 
   // ---- visit's re-entry check ----
 
-  void check_not_visiting(const char* operation) const {
-    if (TANDEM_UNLIKELY(detail::rc_map_visits != nullptr) && detail::rc_map_visiting(state_)) {
+  void check_not_visiting(const char* operation) const { check_not_visiting(state_, operation); }
+  // The same for a caller that has the map's shared state but not the map (handle::visit).
+  static void check_not_visiting(const shared_state* state, const char* operation) {
+    if (TANDEM_UNLIKELY(detail::rc_map_visits != nullptr) && detail::rc_map_visiting(state)) {
       throw std::logic_error(std::string("tandem::rc_map::") + operation +
                              ": called from inside visit()'s f on the same map; f runs under a "
                              "shard lock and must not use the map (copy what you need out of f)");
