@@ -867,3 +867,74 @@ TEST_CASE("a bounded mailbox counts only what is queued, round after round") {
     CHECK(sub.dropped() == (policy == overflow_policy::block ? 0U : 50U));
   }
 }
+
+// ---- 2026-12-01: ~event_bus closes subscriptions by walking its topics (no roster) ----------
+
+TEST_CASE(
+    "~event_bus closes every subscription still open: first subscribers, long lists with left "
+    "entries, topics shared with an inbox; queued messages stay receivable, then receive throws") {
+  tandem::test::watchdog guard("close at ~event_bus");
+  std::optional<event_bus<std::string>> bus(std::in_place);
+  auto first = bus->subscribe("room:first-subscriber-creates-it");
+  std::vector<event_bus<std::string>::subscription> crowd;
+  for (int i = 0; i < 24; ++i) crowd.push_back(bus->subscribe(std::string(long_topic)));
+  for (int i = 0; i < 24; i += 3) crowd[static_cast<std::size_t>(i)].unsubscribe();  // 8 left
+  auto in = bus->inbox();
+  CHECK(in.subscribe(std::string(long_topic)));
+  const std::string text(40, 'q');
+  CHECK(bus->publish("room:first-subscriber-creates-it", text) == 1);
+  CHECK(bus->publish(std::string(long_topic), text) == 16 + 1);
+  bus.reset();
+  CHECK(first.pending() == 1);
+  CHECK(first.receive() == text);
+  CHECK_THROWS_AS(first.receive(), tandem::subscription_closed);
+  CHECK(first.receive_for(1h) == std::nullopt);  // at once: closed and empty
+  for (std::size_t i = 0; i < crowd.size(); ++i) {
+    CAPTURE(i);
+    if (i % 3 == 0) {
+      CHECK(crowd[i].pending() == 0);  // left before the publish
+    } else {
+      CHECK(crowd[i].receive() == text);
+    }
+    CHECK_THROWS_AS(crowd[i].receive(), tandem::subscription_closed);
+  }
+  CHECK(in.receive().message() == text);
+  CHECK_THROWS_AS(in.receive(), tandem::subscription_closed);
+}
+
+TEST_CASE(
+    "subscriptions unsubscribing on other threads while the bus is destroyed: each ends closed, "
+    "sanitizer-clean") {
+  tandem::test::watchdog guard("unsubscribe vs ~event_bus", 60s);
+  for (int round = 0; round < 200; ++round) {
+    std::optional<event_bus<std::string>> bus(std::in_place);
+    std::vector<event_bus<std::string>::subscription> mine[2];
+    for (int i = 0; i < 40; ++i) {
+      // Two topics with long lists, and topics of one subscriber each.
+      const std::string topic = i % 4 == 0 ? "topic-" + std::to_string(i) : "shared";
+      mine[i % 2].push_back(bus->subscribe(topic + "-with-a-name-longer-than-sso"));
+    }
+    std::atomic<int> open_after{0};
+    std::latch start(3);
+    tandem::test::run_threads(3, [&](std::size_t t) {
+      start.arrive_and_wait();
+      if (t == 2) {
+        bus.reset();
+        return;
+      }
+      auto& subs = mine[t];
+      for (std::size_t i = 0; i < subs.size(); i += 2) subs[i].unsubscribe();
+      for (std::size_t i = 1; i < subs.size(); i += 2) {
+        if (i % 4 == 1) {
+          auto gone = std::move(subs[i]);  // destroyed here; subs[i] is left moved-from
+        } else if (subs[i].receive_for(0s).has_value()) {
+          open_after.fetch_add(1);  // nothing was published: never
+        }
+      }
+    });
+    CHECK(open_after.load() == 0);
+    for (auto& subs : mine) {
+      for (auto& s : subs) CHECK_THROWS_AS(s.receive(), tandem::subscription_closed);
+    }
+  }
+}

@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "counting_new.hpp"
 #include "test_support.hpp"
 
 namespace {
@@ -524,4 +525,187 @@ TEST_CASE(
     static_cast<void>(map.collect());
     CHECK(tally.built_of(k) == tally.destroyed_of(k));
   }
+}
+
+// ---- handle::reset_if and visit_all (2026-12-01) --------------------------------------------
+
+TEST_CASE(
+    "handle::reset_if: f runs under the shard lock; true releases the handle (the last one "
+    "erases the entry in the same critical section, V destroyed after the unlock); false keeps "
+    "it") {
+  tandem::test::watchdog dog("reset_if");
+  tally.reset();
+  pool_map map(1);  // one shard: V's destructor below uses the map, so a V destroyed under
+                    // the shard lock would deadlock (the watchdog fails the test)
+  const std::string k = long_key("reset-if");
+  auto h = open(map, k);
+  auto other = open(map, k);
+  CHECK(other.use_count() == 2);
+
+  // false: nothing released, and f saw the value.
+  std::string seen;
+  CHECK_FALSE(h.reset_if([&](const pool& p) noexcept {
+    seen = p.payload;  // (std::string's copy may throw; in a test it does not)
+    return false;
+  }));
+  CHECK(seen == "pool-of-" + k);
+  CHECK(h);
+  CHECK(h.use_count() == 2);
+
+  // true with another handle alive: only this handle goes.
+  CHECK(h.reset_if([](const pool&) noexcept { return true; }));
+  CHECK_FALSE(h);
+  CHECK(other.use_count() == 1);
+  CHECK(map.size() == 1);
+  CHECK(tally.destroyed_of(k) == 0);
+
+  // true on the last handle: the entry is erased, V destroyed once, with no map lock held.
+  bool destructor_used_the_map = false;
+  other->on_destroy = [&] { destructor_used_the_map = !map.contains(k) && map.size() == 0; };
+  CHECK(other.reset_if([](const pool& p) noexcept { return p.alive; }));
+  CHECK_FALSE(other);
+  CHECK(destructor_used_the_map);
+  CHECK(tally.destroyed_of(k) == 1);
+  CHECK_FALSE(map.contains(k));
+  auto [again, created] = map.try_emplace(k, k);  // a new entry, built anew
+  CHECK(created);
+  CHECK(tally.built_of(k) == 2);
+}
+
+TEST_CASE(
+    "handle::reset_if with a weak handle alive, in a map with linger, and after ~rc_map releases "
+    "as reset() would") {
+  tandem::test::watchdog dog("reset_if paths");
+  tally.reset();
+  const auto release = [](const pool&) noexcept { return true; };
+  {  // a weak handle: the entry is erased (V destroyed), the node kept for the weak handle
+    pool_map map(2);
+    const std::string k = long_key("weak");
+    auto h = open(map, k);
+    pool_map::weak_handle w = h;
+    CHECK(h.reset_if(release));
+    CHECK(tally.destroyed_of(k) == 1);
+    CHECK_FALSE(w.lock());
+    CHECK(map.size() == 0);
+  }
+  {  // linger: the last handle leaves the entry lingering, as reset() does
+    pool_map map(2, linger_for(30s));
+    const std::string k = long_key("lingering");
+    auto h = open(map, k);
+    CHECK(h.reset_if(release));
+    CHECK(map.lingering_count() == 1);
+    CHECK(tally.destroyed_of(k) == 0);
+    int makes = 0;
+    auto revived = open(map, k, &makes);
+    CHECK(makes == 0);
+  }
+  {  // after ~rc_map the handle is still released, and everything freed (LSan checks)
+    std::optional<pool_map> map(std::in_place, 2);
+    const std::string k = long_key("orphan");
+    auto h = open(*map, k);
+    map.reset();
+    CHECK(h.reset_if(release));
+    CHECK(tally.destroyed_of(k) == 1);
+  }
+}
+
+TEST_CASE(
+    "handle::reset_if: an empty handle, or a call from inside a visit of the same map, throws "
+    "std::logic_error and changes nothing") {
+  tandem::test::watchdog dog("reset_if rules");
+  pool_map map(1);
+  const std::string k = long_key("rules");
+  auto h = open(map, k);
+  const auto release = [](const pool&) noexcept { return true; };
+  CHECK_THROWS_WITH(pool_map::handle().reset_if(release),
+                    "tandem::rc_map::handle::reset_if: the handle is empty");
+  CHECK_THROWS_AS(map.visit(k, [&](const pool&) { static_cast<void>(h.reset_if(release)); }),
+                  std::logic_error);
+  CHECK(h.use_count() == 1);
+  CHECK_THROWS_AS(map.visit_all([&](const std::string&, const pool&) {
+    static_cast<void>(h.reset_if(release));
+  }),
+                  std::logic_error);
+  CHECK(h.use_count() == 1);
+  CHECK(map.size() == 1);
+}
+
+TEST_CASE(
+    "handle::reset_if racing lookups and creates of the same key: every value built is destroyed "
+    "once, no handle sees a dead value, and the map ends empty") {
+  tandem::test::watchdog dog("reset_if races");
+  for (const auto& options : {tandem::rc_map_options{}, linger_for(1ns, 1)}) {
+    tally.reset();
+    pool_map map(2, options);
+    const std::string k = long_key("churn");
+    tandem::test::thread_checks checks;
+    tandem::test::run_threads(2, [&](std::size_t t) {
+      for (int i = 0; i < 5000; ++i) {
+        auto h = open(map, k);
+        TANDEM_THREAD_CHECK(checks, h->alive && h->key == k);
+        if (t == 0) {
+          // Half the time f keeps the handle, then it goes by reset().
+          const bool released = h.reset_if([&](const pool& p) noexcept { return p.alive; });
+          if (!released) h.reset();
+        } else {
+          const bool released = h.reset_if([i](const pool&) noexcept { return i % 2 == 0; });
+          if (!released) h.reset();
+        }
+        manual_clock::advance(1ns);
+      }
+    });
+    INFO(checks.first_failure());
+    CHECK(checks.failures() == 0);
+    manual_clock::advance(1s);
+    static_cast<void>(map.collect());
+    CHECK(map.size() == 0);
+    CHECK(tally.built_of(k) == tally.destroyed_of(k));
+  }
+}
+
+TEST_CASE(
+    "visit_all calls f once per entry with handles, under its shard lock, allocating nothing; "
+    "lingering entries are skipped; using the map inside f throws std::logic_error") {
+  tandem::test::watchdog dog("visit_all");
+  tally.reset();
+  pool_map map(4, linger_for(30s));
+  std::vector<pool_map::handle> held;
+  for (int i = 0; i < 40; ++i) held.push_back(open(map, long_key("entry-" + std::to_string(i))));
+  { auto lingering = open(map, long_key("lingering")); }  // released: lingers
+  CHECK(map.lingering_count() == 1);
+  std::map<std::string, int> visits;
+  for (int i = 0; i < 40; ++i) visits[long_key("entry-" + std::to_string(i))] = 0;
+  std::vector<std::string> unexpected;
+  unexpected.reserve(8);
+  {
+    const tandem::test::allocation_scope scope;
+    map.visit_all([&](const std::string& key, const pool& p) noexcept {
+      auto found = visits.find(key);
+      if (found == visits.end() || p.key != key) {
+        if (unexpected.size() < unexpected.capacity()) unexpected.push_back(key);
+      } else {
+        ++found->second;
+      }
+    });
+    CHECK(scope.count() == 0);
+  }
+  CHECK(unexpected.empty());
+  for (const auto& [key, count] : visits) {
+    CAPTURE(key);
+    CHECK(count == 1);
+  }
+  CHECK_THROWS_AS(map.visit_all([&](const std::string&, const pool&) {
+    static_cast<void>(map.get(long_key("entry-0")));
+  }),
+                  std::logic_error);
+  CHECK_THROWS_AS(
+      map.visit(long_key("entry-1"),
+                [&](const pool&) { map.visit_all([](const std::string&, const pool&) {}); }),
+      std::logic_error);
+  // f's exception propagates with the lock released: the map is usable afterwards.
+  CHECK_THROWS_AS(
+      map.visit_all([](const std::string&, const pool&) { throw std::runtime_error("from f"); }),
+      std::runtime_error);
+  CHECK(map.contains(long_key("entry-2")));
+  CHECK(open(map, long_key("entry-3")).use_count() == 2);
 }

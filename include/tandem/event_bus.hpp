@@ -70,15 +70,20 @@
 //     accepted the message.
 //  6. Unsubscribe (destructor, move-assignment or unsubscribe()): close the mailbox first
 //     (from then on no push succeeds and publishers blocked on it wake up), then mark its entry
-//     left in the topic's list (step 2: no allocation), then withdraw it from the bus's roster
-//     (step 7), then release the rc_map handle; the destructor then destroys the messages still
-//     queued. Nothing here allocates, throws or calls Hash/KeyEqual.
-//  7. The roster: the bus and its topics share a core (the absent-topic filter and an
-//     intrusive list of the open subscriptions' mailboxes, under its own small lock).
-//     subscribe() enrolls the new mailbox once it is in the topic's list (noexcept: a link);
-//     ~event_bus closes every enrolled mailbox, so a subscription that outlives its bus is
-//     closed: it keeps its queued messages and receive() then throws instead of waiting for a
-//     publisher that cannot exist any more.
+//     left in the topic's list (step 2: no allocation) and release the rc_map handle, both in
+//     one critical section of the shard lock (rc_map::handle::reset_if; a topic whose last
+//     subscription this is gets erased right there); the destructor then destroys the messages
+//     still queued. Nothing here allocates, throws or calls Hash/KeyEqual.
+//  7. Closing at ~event_bus: a subscription that outlives its bus is closed: it keeps its
+//     queued messages and receive() then throws instead of waiting for a publisher that cannot
+//     exist any more. Every subscription not yet closed by its owner has an open entry in its
+//     topic's list (from subscribe's commit point until step 6, which closes the mailbox
+//     first), and its topic handle keeps that topic in the map; so ~event_bus walks the topic
+//     map (rc_map::visit_all: each shard under its lock, no allocation) and closes the mailbox
+//     of every open entry. No list of subscriptions of its own, which a subscribe and an
+//     unsubscribe would each have had to lock (until 2026-12-01 a roster did: four atomic
+//     read-modify-writes per churn cycle). Inboxes, which may hold no topic at all, are on
+//     the bus's inbox roster (an intrusive list under a small lock of its own).
 //
 // Inboxes (tandem::inbox, made by bus.inbox()): one mailbox subscribed to many topics, as a
 // Phoenix process is; receive() returns a tandem::envelope (the message and its topic).
@@ -190,13 +195,15 @@
 // mailbox pointers, a membership and an owner pointer, the flag). subscribe allocates a new
 // array when the topic already has an open subscriber: O(open subscribers of that topic);
 // subscribing to a topic with none allocates no list; leaving allocates nothing and costs O(list)
-// under the shard lock (a left entry -- and its empty, closed mailbox -- stays until the next
-// subscribe). publish to an existing topic: one hash, one rc_map visit (the shard lock; no count
-// traffic), with several subscribers one snapshot copy (an increment and a
-// decrement), and per subscriber one mailbox lock plus a message copy (n-1 copies). The
-// absent-topic filter costs 4 bytes per slot (4096 slots by default, 16 KiB per bus). The roster
-// costs two pointers per subscription and one small lock per bus, taken once by subscribe,
-// unsubscribe and ~event_bus.
+// (a left entry -- and its empty, closed mailbox -- stays until the next subscribe), under the
+// shard lock only for lists of at most 16 entries (a longer one is searched on a copy). A
+// subscribe that creates its topic and the unsubscribe that erases it take the topic's shard
+// lock once each (rc_map::try_emplace, rc_map::handle::reset_if). publish to an existing topic: one
+// hash, one rc_map visit (the shard lock; no count traffic), with several subscribers one snapshot
+// copy (an increment and a decrement), and per subscriber one mailbox lock plus a message copy (n-1
+// copies). The absent-topic filter costs 4 bytes per slot (4096 slots by default, 16 KiB per bus).
+// The inbox roster costs two pointers per inbox and one small lock per bus, taken once by
+// bus.inbox(), ~inbox and ~event_bus.
 //
 // Memory ordering: the absent-topic filter's counters are relaxed: a publish that happens
 // after subscribe() returned reads, by write-read coherence of that one counter, the
@@ -204,9 +211,10 @@
 // erasures of other topics sharing the slot, each undoing its own increment), so it never sees
 // zero for a live topic; a publish concurrent with subscribe() may see either, which is the
 // documented "after subscribe returned" boundary. All other shared state is guarded by the
-// rc_map's shard locks (which also guard each topic's list), the roster lock and the mailboxes'
-// locks. Lock order: a shard lock (publish's visit, or a topic handle's visit) before a
-// mailbox lock; the roster lock before a mailbox's; never the other way round.
+// rc_map's shard locks (which also guard each topic's list), the inbox roster's lock and the
+// mailboxes' locks. Lock order: a shard lock (publish's visit, a topic handle's visit, or
+// ~event_bus's visit_all) before a mailbox lock; the inbox roster's lock before a mailbox's;
+// never the other way round.
 #pragma once
 
 #include <algorithm>
@@ -369,7 +377,7 @@ class absent_topic_filter {
   std::unique_ptr<std::atomic<std::uint32_t>[]> counters_;
 };
 
-// The open mailboxes of one bus (step 7): an intrusive list, so enrolling and withdrawing
+// The live inboxes' mailboxes of one bus (step 7): an intrusive list, so enrolling and withdrawing
 // allocate nothing and ~event_bus can close them all without allocating either.
 template <class Mailbox>
 class bus_roster {
@@ -845,6 +853,14 @@ template <class Message, class Topic>
 class inbox_mailbox : public mailbox<envelope<Message, Topic>> {
  public:
   using mailbox<envelope<Message, Topic>>::mailbox;
+  // The bus's inbox roster (so that ~event_bus can close every inbox): links guarded by the
+  // roster's lock, not by this mailbox's.
+  struct roster_link {
+    inbox_mailbox* previous = nullptr;
+    inbox_mailbox* next = nullptr;
+    bool enrolled = false;
+  };
+  roster_link roster;
   sync::cache_padded<standing_releases<Topic>> deferred;
 };
 
@@ -881,9 +897,8 @@ class event_bus {
         : filter(filter_slots == 0 ? nullptr
                                    : std::make_unique<detail::absent_topic_filter>(filter_slots)),
           equal(key_equal) {}
-    std::unique_ptr<detail::absent_topic_filter> filter;  // null when disabled
-    detail::bus_roster<mailbox_type> roster;              // open subscriptions' mailboxes
-    detail::bus_roster<inbox_mailbox_type> inbox_roster;  // every live inbox's mailbox
+    std::unique_ptr<detail::absent_topic_filter> filter;                     // null when disabled
+    detail::bus_roster<detail::inbox_mailbox<Message, Topic>> inbox_roster;  // every live inbox
     KeyEqual equal;  // inbox::unsubscribe(topic) compares with it (also after ~event_bus)
   };
 
@@ -917,8 +932,12 @@ class event_bus {
   // and receive nothing new; receive() throws once those are gone.
   // Inboxes too: closed, they keep their queued envelopes, and receive() throws once those are
   // gone; subscribe() on them throws.
+  // Blocks while another thread holds a shard lock or a mailbox lock of this bus (an
+  // unsubscribe, a receive): each shard's topics are walked under its lock (step 7).
   ~event_bus() {
-    core_->roster.close_all();
+    topics_.visit_all([](const Topic& /*topic*/, const topic_state& state) noexcept {
+      state.close_subscriptions();
+    });
     core_->inbox_roster.close_all();
   }
 
@@ -945,15 +964,22 @@ class event_bus {
           "tandem::event_bus::subscribe: a mailbox capacity of 0 could never hold a message; "
           "use tandem::unbounded_capacity for no limit");
     }
-    // The mailbox and its own list entry, one allocation, on this (receiving) thread.
+    // The mailbox and its own list entry, one allocation, on this (receiving) thread, and the
+    // one-entry list naming that entry (an aliasing pointer: no allocation).
     auto own = std::make_shared<subscription_box>(capacity, policy);
-    auto entry = topic_entry<Q>(topic);
-    TANDEM_SYNC_POINT();  // the topic exists (maybe just created); we are not in its list yet
-    topic_state::add(entry, own, nullptr,
-                     membership_ptr());  // strong: on a throw, nothing was added (the handle
-                                         // then releases, erasing a topic this created)
+    typename topic_state::snapshot own_list = topic_state::list_of(own);
+    // A topic this creates is built with `own_list` as its list (moved from): it is never seen
+    // without it, and the subscription is in it with no second critical section (two atomic
+    // read-modify-writes fewer per first subscriber, e.g. per churn cycle). Otherwise
+    // `own_list` is left as it was, for add().
+    auto [entry, created] = topic_entry<Q>(topic, own_list);
+    TANDEM_SYNC_POINT();  // the topic exists (maybe just created), with us in its list if so
+    if (!created) {
+      topic_state::add(entry, std::move(own_list), own, nullptr,
+                       membership_ptr());  // strong: on a throw, nothing was added
+    }
+    // From here ~event_bus closes the mailbox (step 7): it is open in the topic's list.
     mailbox_type* box = &own->box;
-    core_->roster.enroll(*box);  // noexcept: from here ~event_bus closes it
     return subscription(std::move(entry), mailbox_ptr(std::move(own), box));
   }
 
@@ -1068,17 +1094,20 @@ class event_bus {
     }
   }
 
-  // The topic's entry, created if needed: the Topic is built (from `topic`, converted or as it
-  // is) by the rc_map only if this creates the topic. Strong: a throw leaves no topic.
-  template <class Q>
-  typename topic_map::handle topic_entry(std::remove_reference_t<Q>& topic) {
+  // The topic's entry, created if needed (then `.second` is true): the Topic is built (from
+  // `topic`, converted or as it is) by the rc_map only if this creates the topic, and the
+  // topic's list is then `first`, moved from in that case only. Strong: a throw leaves no
+  // topic (and `first` as it was).
+  // (`List` is topic_state::snapshot, deduced: naming it in this declaration would need
+  // topic_state complete while event_bus is still being instantiated.)
+  template <class Q, class List>
+  std::pair<typename topic_map::handle, bool> topic_entry(std::remove_reference_t<Q>& topic,
+                                                          List& first) {
     auto&& key = insert_form<Q>(topic);  // Q as it is, or one Topic converted from it
     const std::size_t hash = hash_of(std::as_const(key));
-    return topics_
-        .try_emplace(
-            detail::hashed_topic<Topic, decltype(key)&&>{std::forward<decltype(key)>(key), hash},
-            core_, hash)
-        .first;
+    return topics_.try_emplace(
+        detail::hashed_topic<Topic, decltype(key)&&>{std::forward<decltype(key)>(key), hash}, core_,
+        hash, std::move(first));
   }
 
   void check_owner(const inbox_type& in, const char* operation) const {
@@ -1291,8 +1320,13 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
   };
   using topic_handle = typename topic_map::handle;
 
-  topic_state(std::shared_ptr<shared_core> core, std::size_t hash) noexcept
-      : core_(std::move(core)), hash_(hash) {
+  // `first`: the list the topic starts with (a subscribe that creates the topic: its own
+  // entry; an inbox's: empty).
+  topic_state(std::shared_ptr<shared_core> core, std::size_t hash, snapshot&& first) noexcept
+      : subscribers_(std::move(first)),
+        open_(subscribers_.size),
+        core_(std::move(core)),
+        hash_(hash) {
     TANDEM_SYNC_POINT();  // the topic is being created: linked in the map, not in the filter
     if (core_->filter) core_->filter->topic_created(hash_);
   }
@@ -1302,8 +1336,6 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
     TANDEM_SYNC_POINT();  // the topic is being erased: unlinked from the map, still counted
     if (core_->filter) core_->filter->topic_erased(hash_);
   }
-
-  [[nodiscard]] shared_core& core() const noexcept { return *core_; }
 
   // Every function below runs under the topic's rc_map shard lock, which guards the list
   // (subscribers_, open_, version_): the first three are called from inside topics_.visit
@@ -1338,6 +1370,12 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
   // Under the shard lock (deliver's topics_.visit).
   [[nodiscard]] snapshot current() const { return subscribers_; }
 
+  // The one-entry list of a subscription_box: its own entry, through an aliasing pointer that
+  // shares the box's ownership (no allocation, one reference count).
+  static snapshot list_of(const std::shared_ptr<subscription_box>& box) noexcept {
+    return snapshot{std::shared_ptr<const subscriber[]>(box, &box->self), 1};
+  }
+
   // Exact: entries that left are not counted. Under the shard lock (topics_.visit).
   [[nodiscard]] std::size_t subscriber_count() const noexcept { return open_; }
 
@@ -1347,13 +1385,13 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
   // std::bad_alloc, or std::logic_error for a second subscriber with a move-only Message, and
   // then changes nothing. No list is released under the lock (a list's last reference may
   // destroy a mailbox and its queued messages, user code that may use the bus).
-  static void add(const topic_handle& topic, const std::shared_ptr<subscription_box>& box,
-                  const inbox_mailbox_ptr& inbox, const membership_ptr& membership) {
+  // `own`: list_of(box) for a subscription, empty for an inbox.
+  static void add(const topic_handle& topic, snapshot own,
+                  const std::shared_ptr<subscription_box>& box, const inbox_mailbox_ptr& inbox,
+                  const membership_ptr& membership) {
     // A subscription that becomes the topic's only open subscriber: the list becomes the box's
-    // own entry (an aliasing pointer: no allocation, one reference count), installed in one
-    // critical section. Otherwise the same critical section reads the list to rebuild.
-    snapshot own;
-    if (box != nullptr) own = snapshot{std::shared_ptr<const subscriber[]>(box, &box->self), 1};
+    // own entry (`own`), installed in one critical section. Otherwise the same critical
+    // section reads the list to rebuild.
     snapshot old;
     std::uint64_t seen_version = 0;
     std::size_t open = 0;
@@ -1398,8 +1436,7 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
   // it, and subscriber_count() drops at once. Allocates nothing and cannot fail (the entry,
   // and the reference it holds to the mailbox, stay in the list until the next add() rebuilds
   // it, or until the topic is erased). The caller has already closed the mailbox or withdrawn
-  // the membership, so nothing is delivered through the entry any more. Idempotent. Returns
-  // the bus's shared core (the caller withdraws from its roster next).
+  // the membership, so nothing is delivered through the entry any more. Idempotent.
   // The work under the shard lock, which publishes to every topic of the shard need, is
   // bounded: a list of at most `searched_under_lock` entries is searched in place; a longer one
   // (entries that left stay until the next subscribe) is copied (one count increment), searched
@@ -1408,30 +1445,49 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
   // (Called from inside a visit of the topic map, handle::visit would throw and this noexcept
   // function terminate with that message; nothing does: no user code runs under the shard
   // lock but Message's noexcept move, see rule 14.)
-  static shared_core& remove(const topic_handle& topic, const void* receiver) noexcept {
+  static void remove(const topic_handle& topic, const void* receiver) noexcept {
     for (;;) {
-      shared_core* core = nullptr;
       snapshot copy;  // a long list, searched outside the lock; released outside it too
       topic.visit([&](const topic_state& state) noexcept {
-        core = &state.core();
-        if (state.subscribers_.size > searched_under_lock) {
-          copy = state.subscribers_;  // `copy` was empty: nothing released under the lock
-          return;
-        }
-        if (const subscriber* mine = open_entry_of(state.subscribers_, receiver)) {
-          state.leave(*mine);
-        }
+        if (!state.leave_if_short(receiver)) copy = state.subscribers_;  // `copy` was empty
       });
-      if (copy.list == nullptr) return *core;
+      if (copy.list == nullptr) return;
       const subscriber* mine = open_entry_of(copy, receiver);
-      if (mine == nullptr) return *core;  // already left
+      if (mine == nullptr) return;  // already left
       const bool done = topic.visit([&](const topic_state& state) noexcept {
         if (state.subscribers_.list != copy.list) return false;  // rebuilt: search the new one
         // relaxed: written and read under the shard lock.
         if (mine->open.load(std::memory_order_relaxed)) state.leave(*mine);
         return true;
       });
-      if (done) return *core;
+      if (done) return;
+    }
+  }
+
+  // remove(topic, receiver), then topic.reset(): for a list of at most searched_under_lock
+  // entries (the common case) both in one critical section (rc_map::handle::reset_if; the
+  // topic is erased right there when this was its last handle), otherwise one after the
+  // other. Allocates nothing and cannot fail.
+  static void remove_and_release(topic_handle& topic, const void* receiver) noexcept {
+    const bool released = topic.reset_if(
+        [&](const topic_state& state) noexcept { return state.leave_if_short(receiver); });
+    if (released) return;
+    TANDEM_SYNC_POINT();  // a long list: still in it, still holding the topic
+    remove(topic, receiver);
+    topic.reset();
+  }
+
+  // ~event_bus's step 7, under the shard lock: closes the mailbox of every open subscription
+  // entry (inboxes are closed through the inbox roster). O(list) under the shard lock, which
+  // rule 24 allows here: the bus is being destroyed, so no publish needs the lock.
+  void close_subscriptions() const noexcept {
+    const subscriber* entries = subscribers_.list.get();
+    if (entries == nullptr) return;  // no list yet (an inbox's topic before its first add)
+    for (std::size_t i = 0; i < subscribers_.size; ++i) {
+      // relaxed: the flags are written under the shard lock, which we hold.
+      if (entries[i].box != nullptr && entries[i].open.load(std::memory_order_relaxed)) {
+        entries[i].box->close();  // lock order: shard, then mailbox
+      }
     }
   }
 
@@ -1468,6 +1524,14 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
     into = subscribers_;
     seen_version = version_;
     open = open_;
+  }
+
+  // Under the shard lock: `receiver`'s open entry (if any) leaves, when the list is short
+  // enough to search here (true); false, with nothing changed, for a longer list (rule 24).
+  bool leave_if_short(const void* receiver) const noexcept {
+    if (subscribers_.size > searched_under_lock) return false;
+    if (const subscriber* mine = open_entry_of(subscribers_, receiver)) leave(*mine);
+    return true;
   }
 
   // Under the shard lock: `entry` (open, in subscribers_) leaves.
@@ -1634,10 +1698,8 @@ class [[nodiscard]] event_bus<Message, Topic, Hash, KeyEqual>::subscription {
     if (!topic_) return;
     mailbox_->close();    // 1. no delivery from now on; blocked publishers give up
     TANDEM_SYNC_POINT();  //    closed, still in the topic's list
-    shared_core& core = topic_state::remove(topic_, mailbox_.get());  // 2. publishes skip it
-    core.roster.withdraw(*mailbox_);  // 3. ~event_bus need not close it any more
-    TANDEM_SYNC_POINT();              //    out of the list, still holding the topic
-    topic_.reset();                   // 4. may erase the topic
+    // 2. publishes skip it, and the topic is released (erased if this was its last holder)
+    topic_state::remove_and_release(topic_, mailbox_.get());
   }
 
   // True while subscribed: false after unsubscribe() and for a moved-from subscription. (A
@@ -1722,7 +1784,8 @@ class [[nodiscard]] inbox {
           "subscribe to");
     }
     // 1. The topic's entry, created if needed (strong: rc_map::try_emplace).
-    topic_handle entry = bus_->template topic_entry<Q>(topic);
+    typename bus_type::topic_state::snapshot no_list;  // an inbox joins through add() below
+    topic_handle entry = bus_->template topic_entry<Q>(topic, no_list).first;
     TANDEM_SYNC_POINT();  // the topic exists (maybe just created); we are not in its list yet
     // 2. Idempotent: an inbox has one membership per topic, found by the topic's address.
     for (const membership_record& held : memberships_) {
@@ -1736,7 +1799,7 @@ class [[nodiscard]] inbox {
     membership_owner membership = membership_owner::make(entry.key(), free_release_slot());
     box_->deferred->reserve(membership->batch_slot);
     // The commit point: publishes reach us from here.
-    bus_type::topic_state::add(entry, nullptr, box_, membership_ptr(membership));
+    bus_type::topic_state::add(entry, {}, nullptr, box_, membership_ptr(membership));
     // 4. noexcept: the room was reserved and the record's moves do not throw.
     box_->deferred->adopt(*membership);
     memberships_.push_back(membership_record{std::move(entry), std::move(membership)});

@@ -236,6 +236,11 @@ concept rc_map_insert_key =
 
 // Clock: what measures linger time. A chrono clock (std::chrono::steady_clock, the default, or a
 // test's manual clock) whose now() is noexcept: releases call it and are noexcept.
+// handle::reset_if's f: called as f(const V&) under a lock and before a release, so it must
+// not throw, and it answers whether to release (bool, or something convertible to it).
+template <class F, class V>
+concept rc_map_reset_predicate = std::is_nothrow_invocable_r_v<bool, F&, const V&>;
+
 template <class Clock>
 concept rc_map_clock = requires {
   typename Clock::duration;
@@ -439,6 +444,50 @@ class rc_map {
       const std::lock_guard<sync::small_mutex> guard(shard.mutex);
       const visit_frame visiting(state);
       return std::invoke(f, *value);
+    }
+
+    // Like visit(f), and then, if f returned true, resets this handle inside the same critical
+    // section: when this is the entry's last handle (and no weak handle exists) the entry is
+    // unlinked there, with no read-modify-write of its count (as reset() does for a last
+    // handle), and its key and value are destroyed after the unlock. So changing a value and
+    // letting go of it takes one lock where visit() and then reset() take two (event_bus's
+    // unsubscribe: leave the topic's list, release the topic). When f returns false the handle
+    // is kept. Returns f's result. f must be noexcept and return bool (a release cannot fail);
+    // the rest of visit's rules hold: an empty handle, or a call from inside any visit of the
+    // same map, throws std::logic_error with nothing changed. In a map with linger, and when
+    // other handles or weak handles exist, the handle is released as by reset() right after
+    // the unlock.
+    template <class F>
+    requires rc_map_reset_predicate<F, V>
+    bool reset_if(F&& f) {
+      if (TANDEM_UNLIKELY(node_ == nullptr)) {
+        throw std::logic_error("tandem::rc_map::handle::reset_if: the handle is empty");
+      }
+      const V* const value = node_->value.get();  // non-null: see visit()
+      if (TANDEM_UNLIKELY(value == nullptr)) {
+        throw std::logic_error("tandem::rc_map::handle::reset_if: the entry's value is not built");
+      }
+      node* const n = node_;
+      shared_state* const state = n->state;
+      rc_map::check_not_visiting(state, "handle::reset_if");
+      auto& shard = state->shards.for_mixed_hash(n->mixed_hash);
+      bool orphaned = false;
+      bool unlinked = false;
+      {
+        const std::lock_guard<sync::small_mutex> guard(shard.mutex);
+        {
+          const visit_frame visiting(state);
+          if (!std::invoke(f, *value)) return false;
+        }
+        node_ = nullptr;  // the count stays ours until one of the two releases below
+        unlinked = !n->lingers && rc_map::drop_sole_locked(n, shard.value, orphaned);
+      }
+      if (unlinked) {
+        rc_map::finish_sole(n, state, orphaned);
+      } else {
+        rc_map::release(n);  // not the last handle (or linger): as reset(), after the unlock
+      }
+      return true;
     }
 
     // Same entry (not just an equal key): an entry erased and re-created is a different one.
@@ -685,6 +734,37 @@ class rc_map {
       }
       for (const handle& h : pinned) std::invoke(f, h.node_->key, *h.node_->value.get());
       pinned.clear();  // releases, with no lock held
+    }
+  }
+
+  // Calls f(const K&, const V&) for every entry that has handles, shard by shard, each shard's
+  // entries under that shard's lock (the lock visit() holds while its f runs). Unlike
+  // for_each it allocates nothing and takes no handle, so it cannot throw unless f does (f's
+  // exception propagates with the lock released); in exchange f follows visit's rules: short
+  // (it blocks every operation on that shard), and it must not use this map (a call from inside
+  // f throws std::logic_error, as does visit_all from inside any visit of this map). Entries
+  // added or erased meanwhile in shards not yet or already visited may or may not be visited;
+  // lingering entries are not. (~event_bus closes every subscription's mailbox with it.)
+  template <class F>
+  void visit_all(F&& f) const {
+    static_assert(std::is_invocable_v<F&, const K&, const V&>,
+                  "tandem::rc_map::visit_all: f must be callable as f(const K&, const V&)");
+    check_not_visiting("visit_all");
+    for (std::size_t i = 0; i < state_->shards.stripe_count(); ++i) {
+      auto& shard = state_->shards[i];
+      const std::lock_guard<sync::small_mutex> guard(shard.mutex);
+      const visit_frame visiting(state_);
+      shard.value.visit([&](node* n) {
+        // A linked node keeps its key and value until it is unlinked under this lock (the
+        // payload is destroyed after that), so they are intact here even if the count drops
+        // meanwhile. relaxed: the count only says whether handles exist (0: dead or
+        // lingering, skipped); the value is published by once_cell (get(): null until built,
+        // acquire once it is).
+        const V* const value = n->value.get();
+        if (value != nullptr && n->uses.load(std::memory_order_relaxed) != 0) {
+          std::invoke(f, std::as_const(n->key), *value);
+        }
+      });
     }
   }
 
@@ -1225,36 +1305,52 @@ class rc_map {
   // the count (the create + erase churn path). Returns false, having changed nothing, when that
   // is not so (a lookup took a handle meanwhile, or weak handles exist): release() then
   // decrements as usual.
-  static bool release_sole(node* n) noexcept {
+  // Out of line: inlined into release(), it made every release that is not the last (a
+  // handle copy's destruction) pay its register saves (perf_rc_map: 22 -> 35 instructions).
+  TANDEM_NOINLINE static bool release_sole(node* n) noexcept {
     shared_state* state = n->state;
     check_not_visiting_on_release(state);
     auto& shard = state->shards.for_mixed_hash(n->mixed_hash);
     bool orphaned = false;
     {
       std::lock_guard<sync::small_mutex> guard(shard.mutex);
-      // Weak count first: acquire pairs with the acq_rel decrement of the last weak handle
-      // dropped, so a count its lock() added before is seen by the load of `uses` below (and
-      // its reads of the node happen-before the free, as in erase_dead). 1: only the entry's
-      // own weak count, so no weak handle exists, and none can appear (they are made from
-      // handles -- this one -- or from weak handles).
-      if (n->weak.load(std::memory_order_acquire) != 1) return false;
-      // acquire: pairs with the acq_rel decrements of the other holders, so their uses of the
-      // value happen-before its destruction below. "Am I the last?" is decided on this load
-      // because nothing can change the count without this lock now (see above; rule 1 of
-      // docs/reliability.md: read before the drop only what cannot change without a lock held).
-      if (n->uses.load(std::memory_order_acquire) != 1) return false;
-      TANDEM_SYNC_POINT();  // the last handle, under the lock: nobody can take one meanwhile
-      // relaxed: nothing reads the count without this lock any more (no other handle, no weak
-      // handle); the unlock publishes it to lookups.
-      n->uses.store(0, std::memory_order_relaxed);
-      if (n->linked) shard.value.unlink(n);
-      --shard.value.alive;
-      orphaned = shard.value.orphaned;
+      if (!drop_sole_locked(n, shard.value, orphaned)) return false;
     }
+    finish_sole(n, state, orphaned);
+    return true;
+  }
+
+  // release_sole's (and handle::reset_if's) critical section, under n's shard lock: if the
+  // caller's handle is n's only one and no weak handle exists, drops the count with a plain
+  // store and unlinks n (true; `orphaned` says whether ~rc_map has run); else changes nothing.
+  static bool drop_sole_locked(node* n, shard_table& table, bool& orphaned) noexcept {
+    // Weak count first: acquire pairs with the acq_rel decrement of the last weak handle
+    // dropped, so a count its lock() added before is seen by the load of `uses` below (and
+    // its reads of the node happen-before the free, as in erase_dead). 1: only the entry's
+    // own weak count, so no weak handle exists, and none can appear (they are made from
+    // handles -- this one -- or from weak handles).
+    if (n->weak.load(std::memory_order_acquire) != 1) return false;
+    // acquire: pairs with the acq_rel decrements of the other holders, so their uses of the
+    // value happen-before its destruction below. "Am I the last?" is decided on this load
+    // because nothing can change the count without this lock now (see above; rule 1 of
+    // docs/reliability.md: read before the drop only what cannot change without a lock held).
+    if (n->uses.load(std::memory_order_acquire) != 1) return false;
+    TANDEM_SYNC_POINT();  // the last handle, under the lock: nobody can take one meanwhile
+    // relaxed: nothing reads the count without this lock any more (no other handle, no weak
+    // handle); the unlock publishes it to lookups.
+    n->uses.store(0, std::memory_order_relaxed);
+    if (n->linked) table.unlink(n);
+    --table.alive;
+    orphaned = table.orphaned;
+    return true;
+  }
+
+  // After drop_sole_locked's unlock: the key and value destroyed with no lock held, then the
+  // memory freed.
+  static void finish_sole(node* n, shared_state* state, bool orphaned) noexcept {
     TANDEM_SYNC_POINT();   // unlinked; the map may be orphaned by ~rc_map meanwhile
     n->destroy_payload();  // key and value destroyed with no lock held
     free_memory(n, state, orphaned);
-    return true;
   }
 
   // Step 7: a release in a map with linger. Not the last: a CAS from > 1, no lock. The last:

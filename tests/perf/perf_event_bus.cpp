@@ -8,12 +8,17 @@
 // try_receive on that subscription, against the same on the hand-written bus (a mutex +
 // std::deque mailbox per subscriber); capped (budgets.json), so that a lock or a copy that
 // creeps back into the delivery path shows up as instructions.
+// event_bus/churn: subscribe to a topic nobody else has and drop the subscription (the topic
+// created and erased each time), against the same on the benchmark's hand-written bus.
 #include <tandem/event_bus.hpp>
 
+#include <algorithm>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -109,6 +114,55 @@ int main(int argc, char** argv) {
       }
     }
     tandem::perf::keep(received);
+  });
+
+  // Churn: subscribe to a topic nobody else has (creating it) and drop the subscription
+  // (erasing it), over 64 topic names; the path of bench/event_bus_bench.cpp's churn row.
+  const std::vector<std::string> churned = make_topics("room/churn-%04zu", topic_count);
+  tandem::perf::measure(options, "event_bus/churn", [&](std::size_t i) {
+    auto subscription = bus.subscribe(std::string_view(churned[live_index(i)]));
+    tandem::perf::keep(&subscription);
+  });
+
+  // The same on the benchmark's hand-written bus: a mailbox (mutex, deque, condition variable)
+  // made shared, the map lock to append it to the topic's vector (creating the topic), and the
+  // subscription (topic name and mailbox) erasing it again under the map lock, and the topic
+  // with it once its vector is empty.
+  struct hand_churn_mailbox {
+    std::mutex mutex;
+    std::deque<std::uint64_t> queue;
+    std::condition_variable ready;
+  };
+  using hand_list = std::vector<std::shared_ptr<hand_churn_mailbox>>;
+  std::unordered_map<std::string, hand_list> hand_topics;
+  struct hand_subscription {
+    std::mutex* map_mutex;
+    std::unordered_map<std::string, hand_list>* topics;
+    std::string topic;
+    std::shared_ptr<hand_churn_mailbox> box;
+    hand_subscription(std::mutex* m, std::unordered_map<std::string, hand_list>* t,
+                      std::string name, std::shared_ptr<hand_churn_mailbox> b)
+        : map_mutex(m), topics(t), topic(std::move(name)), box(std::move(b)) {}
+    hand_subscription(const hand_subscription&) = delete;
+    hand_subscription& operator=(const hand_subscription&) = delete;
+    ~hand_subscription() {
+      const std::lock_guard<std::mutex> lock(*map_mutex);
+      const auto it = topics->find(topic);
+      if (it == topics->end()) return;
+      hand_list& list = it->second;
+      list.erase(std::remove(list.begin(), list.end(), box), list.end());
+      if (list.empty()) topics->erase(it);
+    }
+  };
+  tandem::perf::measure(options, "event_bus/hand_written/churn", [&](std::size_t i) {
+    const std::string& name = churned[live_index(i)];
+    auto box = std::make_shared<hand_churn_mailbox>();
+    {
+      const std::lock_guard<std::mutex> lock(hand_mutex);
+      hand_topics[name].push_back(box);
+    }
+    const hand_subscription subscription(&hand_mutex, &hand_topics, name, std::move(box));
+    tandem::perf::keep(&subscription);
   });
   return 0;
 }

@@ -10,6 +10,7 @@ loop is counted. Instructions per operation = (Ir(2K) - Ir(K)) / K: set-up and e
 a case costs once cancels. The result is compared with tests/perf/budgets.json:
 
     {"name": case, "baseline": case, "margin": m}   limit = instructions of baseline + m
+    {"name": case, "baseline": case, "ratio": r}    limit = instructions of baseline * r
     {"name": case, "cap": c}                        limit = c
 
 Prints a table; with --json writes {"compiler", "results": [{name, instructions, baseline_name,
@@ -154,7 +155,9 @@ def main():
         budgeted.add(name)
         row = {"name": name, "instructions": None, "baseline_name": budget.get("baseline"),
                "baseline_instructions": None, "budget": None, "limit": None, "pass": None}
-        if "baseline" in budget:
+        if "ratio" in budget:
+            row["budget"] = f"baseline x {budget['ratio']:g}"
+        elif "baseline" in budget:
             row["budget"] = f"baseline + {budget['margin']:g}"
         else:
             row["budget"] = f"<= {budget['cap']:g}"
@@ -174,7 +177,10 @@ def main():
         if "baseline" in budget:
             base = measured[budget["baseline"]]
             row["baseline_instructions"] = round(base, 1)
-            row["limit"] = round(base + budget["margin"], 1)
+            if "ratio" in budget:
+                row["limit"] = round(base * budget["ratio"], 1)
+            else:
+                row["limit"] = round(base + budget["margin"], 1)
         else:
             row["limit"] = float(budget["cap"])
         row["pass"] = measured[name] <= row["limit"] + 1e-9

@@ -325,7 +325,9 @@ class message_queue {
   segment* head_segment_ = nullptr;     // the popping side's (set by the first push)
   std::atomic<std::uint64_t> head_{0};  // messages popped
   std::uint64_t seen_tail_ = 0;         // the consumer's: a tail_ value it read (a lower bound)
-  [[maybe_unused]] char popping_side_padding_[sync::cache_line_size] = {};
+  // Never read, so never written: an initializer here would zero these bytes (a 128-byte
+  // `rep stos`) on every construction (docs/reliability.md rule 25).
+  [[maybe_unused]] char popping_side_padding_[sync::cache_line_size];
   segment* tail_segment_ = nullptr;     // producers' (under the mailbox lock)
   segment* spare_ = nullptr;            // producers': reserved by reserve_back()
   std::atomic<std::uint64_t> tail_{0};  // messages pushed
@@ -405,15 +407,6 @@ class mailbox {
     // would never end. `message` is untouched (only from push).
     own_mailbox_full,
   };
-
-  // The event_bus's list of open mailboxes (so that ~event_bus can close them): links
-  // guarded by the bus's roster lock, not by this mailbox's.
-  struct roster_link {
-    mailbox* previous = nullptr;
-    mailbox* next = nullptr;
-    bool enrolled = false;
-  };
-  roster_link roster;
 
   [[nodiscard]] overflow_policy policy() const noexcept { return policy_; }
   [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
@@ -557,7 +550,7 @@ class mailbox {
   // True once close() has run (for the owner: "can anything still arrive?").
   [[nodiscard]] bool is_closed() const noexcept {
     std::lock_guard<sync::small_mutex> guard(lock_);
-    return closed_;
+    return closed_.load(std::memory_order_relaxed);  // relaxed: under the lock
   }
 
   // Runs `change` (noexcept; it changes what some sources' admitted() answer) under the lock,
@@ -576,17 +569,22 @@ class mailbox {
     release_room(wake_publishers);
   }
 
-  // The owner, once the mailbox is closed: destroys every queued item now (the mailbox object
+  // The owner, after its own close(): destroys every queued item now (the mailbox object
   // itself may live on in a topic's subscriber list until that list is rebuilt). Allocates
   // nothing; runs only the items' destructors.
   // No lock is held while an item is destroyed (its destructor may use the bus), and none is
-  // needed to pop: once closed, no producer touches the queue again (push checks `closed_`
-  // first, under the lock), and the is_closed() check takes the lock, which orders these pops
-  // after every push that committed.
+  // taken to pop: once closed, no producer touches the queue again (push checks `closed_`
+  // first, under the lock). Precondition: the owner called close() before this, on this thread
+  // or earlier in the owner's history (both callers do, right before: ~subscription through
+  // unsubscribe(), an inbox's leave_all). That close() took the lock after every push that
+  // committed, which orders these pops after those pushes; a second lock pair here would
+  // order nothing more (it cost two atomic read-modify-writes per unsubscribe). Checked by
+  // TANDEM_ASSERT where assertions are on.
   void discard_queued() noexcept {
-    const bool was_closed = is_closed();  // in every build: the lock acquisition orders us
-    TANDEM_ASSERT(was_closed, "discard_queued on an open mailbox");
-    static_cast<void>(was_closed);
+    // relaxed, no lock: the check must not add the ordering it checks for (with a lock pair
+    // here, TSan could not see a caller that had not closed the mailbox itself).
+    TANDEM_ASSERT(closed_.load(std::memory_order_relaxed),
+                  "discard_queued on an open mailbox: the owner closes it first");
     while (!queue_.empty()) static_cast<void>(queue_.pop_front());
   }
 
@@ -598,7 +596,7 @@ class mailbox {
     bool wake_consumer = false;
     {
       std::lock_guard<sync::small_mutex> guard(lock_);
-      closed_ = true;
+      closed_.store(true, std::memory_order_relaxed);  // relaxed: under the lock
       wake_publishers = std::exchange(parked_publishers_, 0);
       wake_consumer = std::exchange(consumer_parked_, false);
     }
@@ -615,7 +613,7 @@ class mailbox {
   push_outcome push_locked(Source& message, std::optional<Item>& evicted, bool& wake_consumer) {
     static_assert(std::is_nothrow_constructible_v<Item, Source&&>,
                   "a mailbox item is built from its source at the commit point: noexcept");
-    if (closed_) return push_outcome::refused;
+    if (closed_.load(std::memory_order_relaxed)) return push_outcome::refused;  // under the lock
     if constexpr (admission_checked<Source>) {
       if (!message.admitted()) return push_outcome::refused;
     }
@@ -657,7 +655,7 @@ class mailbox {
       std::lock_guard<sync::small_mutex> guard(lock_);
       consumer_ = std::this_thread::get_id();
       if (queue_.empty()) {
-        if (closed_) {
+        if (closed_.load(std::memory_order_relaxed)) {  // relaxed: under the lock
           closed = true;
           return out;
         }
@@ -721,17 +719,20 @@ class mailbox {
   // must be woken when room appears (block): only those modes pop under lock_.
   const bool lock_free_receive_ =
       capacity_ == unbounded_capacity || policy_ == overflow_policy::drop_newest;
-  [[maybe_unused]] char read_only_padding_[sync::cache_line_size] = {};
+  // The paddings are never read, so never written (no initializer: rule 25).
+  [[maybe_unused]] char read_only_padding_[sync::cache_line_size];
   message_queue<Item> queue_;  // pushes under lock_; see message_queue
   // Keeps lock_ off the line of the queue's tail count, which a waiting consumer reads (step 1).
-  [[maybe_unused]] char tail_padding_[sync::cache_line_size] = {};
+  [[maybe_unused]] char tail_padding_[sync::cache_line_size];
   mutable sync::small_mutex lock_;
   std::size_t dropped_ = 0;            // guarded by lock_
   std::size_t parked_publishers_ = 0;  // guarded by lock_; room tokens owed
   // guarded by lock_: the thread that receives (step 7); none after forget_consumer().
   std::thread::id consumer_ = std::this_thread::get_id();
   bool consumer_parked_ = false;  // guarded by lock_; a message_ready token is owed
-  bool closed_ = false;           // guarded by lock_
+  // Written under lock_ and read under it, except by discard_queued's check (hence atomic;
+  // every access relaxed).
+  std::atomic<bool> closed_{false};
   // The consumer sleeps here for a message (at most one token outstanding), publishers
   // blocked by a full mailbox for room.
   wake_tokens sleepers_;
