@@ -22,6 +22,7 @@
 // nothing, so an armed failure never reaches them.
 #include <tandem/rc_map.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <new>
@@ -77,6 +78,7 @@ class fuzzer {
   explicit fuzzer(tandem::fuzz::input& in)
       : in_(in), map_(std::in_place, std::size_t{1} + in.below(8)) {
     for (unsigned id = 0; id < key_count; ++id) keys_.push_back(Types::key(id));
+    seen_.reserve(key_count);  // case 15 records into it inside an armed call
   }
 
   void run() {
@@ -127,7 +129,7 @@ class fuzzer {
   bool step() {
     const std::size_t s = in_.below(slot_count);
     const unsigned k = in_.below(key_count);
-    switch (in_.below(14)) {
+    switch (in_.below(16)) {
       case 0: {
         const mapped_type v = Types::value(in_.u16());
         std::pair<handle, bool> result;
@@ -260,6 +262,46 @@ class fuzzer {
         require(found == (model_.find(k) != model_.end()));
         break;  // check() then compares every use_count: visit must not have changed one
       }
+      case 14: {  // reset_if on slot s: f sees the model's value; true releases, false keeps
+        if (!slot_key_[s]) break;  // an empty handle throws std::logic_error (unit-tested)
+        const bool release = in_.below(2) == 0;
+        const unsigned held = *slot_key_[s];
+        bool saw_model_value = false;
+        bool released = false;
+        require(!armed([&] {  // allocates nothing
+          released = handles_[s].reset_if([&](const mapped_type& v) noexcept {
+            saw_model_value = v == model_.at(held).value;
+            return release;
+          });
+        }));
+        require(saw_model_value);
+        require(released == release);
+        if (released) {
+          require(!handles_[s]);
+          drop_slot(s);  // the model's release: the entry goes with its last handle
+        } else {
+          require(static_cast<bool>(handles_[s]) && handles_[s].key() == keys_[held]);
+        }
+        break;  // check() then compares every use_count and the map's size
+      }
+      case 15: {  // visit_all: every live entry once, with its value, and nothing else
+        std::map<unsigned, int> visits;
+        bool all_known = true;
+        require(!armed([&] {  // allocates nothing (the map below is filled after the call)
+          map_->visit_all([&](const key_type& key, const mapped_type& v) {
+            const auto id = std::find(keys_.begin(), keys_.end(), key) - keys_.begin();
+            const auto it = model_.find(static_cast<unsigned>(id));
+            if (it == model_.end() || !(v == it->second.value)) all_known = false;
+            seen_.push_back(static_cast<unsigned>(id));
+          });
+        }));
+        for (const unsigned id : seen_) ++visits[id];
+        seen_.clear();
+        require(all_known);
+        require(visits.size() == model_.size());
+        for (const auto& [id, count] : visits) require(count == 1 && model_.count(id) == 1);
+        break;
+      }
       default:
         break;
     }
@@ -316,6 +358,7 @@ class fuzzer {
   tandem::fuzz::input& in_;
   std::optional<map_type> map_;
   std::vector<key_type> keys_;  // key id -> key
+  std::vector<unsigned> seen_;  // visit_all's visits (case 15), capacity key_count
   std::map<unsigned, model_entry> model_;
   std::vector<handle> handles_ = std::vector<handle>(slot_count);
   std::vector<std::optional<unsigned>> slot_key_ = std::vector<std::optional<unsigned>>(slot_count);

@@ -136,7 +136,7 @@ bool fail_allocation(std::size_t n, bool& hit, Op&& op) {
 
 // ---- the API ----------------------------------------------------------------------------------
 
-TEMPLATE_LIST_TEST_CASE("the inner map is a template parameter; the alias takes its types",
+TEMPLATE_LIST_TEST_CASE("the inner map is a template parameter, the alias takes its types",
                         "[inner_map]", inner_maps) {
   using inner = typename TestType::template map<std::string, int>;
   using over = tandem::double_buffer_map_over<inner>;

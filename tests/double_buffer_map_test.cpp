@@ -287,7 +287,7 @@ TEST_CASE("an erase_if predicate that throws leaves both copies unchanged") {
   CHECK(first == second);
 }
 
-TEST_CASE("map readers are copyable; each copy reads the current map") {
+TEST_CASE("map readers are copyable, each copy reads the current map") {
   auto [w, r] = tandem::make_double_buffer_map<int, int>();
   w.insert(1, 1);
   w.publish();

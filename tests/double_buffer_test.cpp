@@ -162,7 +162,7 @@ TEST_CASE("both copies are built from the same args, which are not moved from") 
 
 // ---- 2. publish is atomic, unpublished ops are invisible ------------------------------------
 
-TEST_CASE("unpublished ops are invisible; publish makes them visible; pending counts them") {
+TEST_CASE("unpublished ops are invisible, publish makes them visible, pending counts them") {
   auto [w, r] = tandem::make_double_buffer<std::vector<int>, append>();
   w.push(append{1});
   w.push(append{2});
@@ -781,7 +781,7 @@ TEST_CASE("publish waiting for a guard its own thread holds throws logic_error, 
   CHECK(*r.read() == std::vector<int>{1, 2, 3, 4});
 }
 
-TEST_CASE("a moved-from reader or writer throws logic_error; assigning to it revives it") {
+TEST_CASE("a moved-from reader or writer throws logic_error, assigning to it revives it") {
   auto [w, r] = tandem::make_double_buffer<std::vector<int>, append>();
   // Through references taken before the moves: the use after move is what is tested.
   auto& moved_reader = r;
@@ -834,7 +834,7 @@ using tandem::test::counting_fence;
 using tandem::test::unprepared_asymmetric_fence;
 }  // namespace
 
-TEST_CASE("a publish with no reader issues no heavy fence; an idle reader makes the next pay one") {
+TEST_CASE("a publish with no reader issues no heavy fence, an idle reader makes the next pay one") {
   using buffer = tandem::double_buffer<std::vector<std::string>, append_text, counting_fence>;
   auto [w, r] = buffer::create();
   { auto drop = std::move(r); }  // no reader at all

@@ -182,7 +182,7 @@ TEST_CASE("inbox: a subscribe on one thread receives what another publishes afte
   }
 }
 
-TEST_CASE("inbox: nothing published after unsubscribe(topic) returned arrives; earlier stays") {
+TEST_CASE("inbox: nothing published after unsubscribe(topic) returned arrives, earlier stays") {
   tandem::test::watchdog guard("inbox unsubscribe boundary", 60s);
   event_bus<int> bus;
   for (int round = 0; round < 100; ++round) {
@@ -216,7 +216,7 @@ TEST_CASE("inbox: nothing published after unsubscribe(topic) returned arrives; e
   }
 }
 
-TEST_CASE("inbox: nothing is delivered to a destroyed inbox; destroying it under load is clean") {
+TEST_CASE("inbox: nothing is delivered to a destroyed inbox, destroying it under load is clean") {
   tandem::test::watchdog guard("inbox destroyed under load", 60s);
   event_bus<std::string> bus;
   auto keep = bus.subscribe(room_1);
@@ -243,7 +243,7 @@ TEST_CASE("inbox: nothing is delivered to a destroyed inbox; destroying it under
 
 // ---- topics: lifetime and counts ------------------------------------------------------------
 
-TEST_CASE("inbox: a topic exists while an inbox holds it; topic and subscriber counts include it") {
+TEST_CASE("inbox: a topic exists while an inbox holds it, topic and subscriber counts include it") {
   event_bus<int> bus;
   auto sub = bus.subscribe(room_1);
   {
@@ -267,7 +267,7 @@ TEST_CASE("inbox: a topic exists while an inbox holds it; topic and subscriber c
 
 // ---- envelopes: the topic is shared, not copied ---------------------------------------------
 
-TEST_CASE("inbox: envelopes share their topic (no Topic copy per message); absent topics cost 0") {
+TEST_CASE("inbox: envelopes share their topic (no Topic copy per message), absent topics cost 0") {
   event_bus<int> bus;
   auto in = bus.inbox();
   auto sub = bus.subscribe(room_1);
@@ -293,7 +293,7 @@ TEST_CASE("inbox: envelopes share their topic (no Topic copy per message); absen
 }
 
 TEST_CASE(
-    "inbox: envelope copies and moves keep the topic; the last one, on any thread, frees it") {
+    "inbox: envelope copies and moves keep the topic, the last one, on any thread, frees it") {
   // The topic is held by an intrusive count (detail::membership_ref): copies share it, moves
   // take it, and whichever envelope ends last -- here on other threads, after the inbox and the
   // bus are gone -- frees it (ASan: no leak, no use after free; TSan: the decrements order
@@ -533,7 +533,7 @@ TEST_CASE("inbox: consume_all survives f move-assigning or destroying the inbox"
   }
 }
 
-TEST_CASE("inbox: consume_all's kept envelopes hold their topic; a throw keeps the rest queued") {
+TEST_CASE("inbox: consume_all's kept envelopes hold their topic, a throw keeps the rest queued") {
   const counted_topic a("room:a-with-a-name-longer-than-the-sso-buffer");
   const counted_topic b("room:b-with-a-name-longer-than-the-sso-buffer");
   const int base = counted_topic::live.load();
@@ -944,7 +944,7 @@ TEST_CASE("inbox: a move-only message may not fan out: the second subscriber thr
 
 // ---- leaving allocates nothing (docs/reliability.md rule 6) ---------------------------------
 
-TEST_CASE("inbox: destroying an inbox or leaving a topic allocates nothing; queues are freed") {
+TEST_CASE("inbox: destroying an inbox or leaving a topic allocates nothing, queues are freed") {
   event_bus<tracked_message> bus;
   auto staying = bus.subscribe(room_1);
   auto also_staying = bus.inbox();

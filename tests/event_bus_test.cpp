@@ -86,7 +86,7 @@ TEST_CASE("g1: a topic exists exactly while it has subscriptions") {
   CHECK(bus.subscriber_count("a") == 0);
 }
 
-TEST_CASE("g1: a moved-from subscription does not keep its topic; the moved-to one does") {
+TEST_CASE("g1: a moved-from subscription does not keep its topic, the moved-to one does") {
   event_bus<int> bus;
   std::optional<event_bus<int>::subscription> holder;
   {
@@ -271,7 +271,7 @@ TEST_CASE("g3: a publisher blocked on a full mailbox does not block subscribe or
 
 // ---- g4: copies -----------------------------------------------------------------------------
 
-TEST_CASE("g4: publish copies once per subscriber beyond the first; the last gets it moved") {
+TEST_CASE("g4: publish copies once per subscriber beyond the first, the last gets it moved") {
   event_bus<counted> bus;
   std::vector<event_bus<counted>::subscription> subs;
   for (int n = 1; n <= 8; ++n) {
@@ -289,7 +289,7 @@ TEST_CASE("g4: publish copies once per subscriber beyond the first; the last get
   for (std::size_t i = 1; i < subs.size(); ++i) CHECK(subs[i].try_receive()->value == 99);
 }
 
-TEST_CASE("g4: a move-only message works with one subscriber; a second subscribe throws") {
+TEST_CASE("g4: a move-only message works with one subscriber, a second subscribe throws") {
   using bus_type = event_bus<std::unique_ptr<int>>;
   static_assert(!bus_type::fans_out);
   static_assert(event_bus<std::string>::fans_out);
@@ -336,7 +336,7 @@ TEST_CASE("g5: drop_newest refuses messages while full, and publish does not cou
   CHECK(s.try_receive() == 6);
 }
 
-TEST_CASE("g5: block makes the publisher wait for room; nothing is dropped or reordered") {
+TEST_CASE("g5: block makes the publisher wait for room, nothing is dropped or reordered") {
   tandem::test::watchdog guard("g5 block", 30s);
   event_bus<int> bus;
   constexpr int capacity = 2;
@@ -871,8 +871,9 @@ TEST_CASE("a bounded mailbox counts only what is queued, round after round") {
 // ---- 2026-12-01: ~event_bus closes subscriptions by walking its topics (no roster) ----------
 
 TEST_CASE(
-    "~event_bus closes every subscription still open: first subscribers, long lists with left "
-    "entries, topics shared with an inbox; queued messages stay receivable, then receive throws") {
+    "destroying the bus closes every subscription still open: first subscribers, long lists with "
+    "left "
+    "entries, topics shared with an inbox: queued messages stay receivable, then receive throws") {
   tandem::test::watchdog guard("close at ~event_bus");
   std::optional<event_bus<std::string>> bus(std::in_place);
   auto first = bus->subscribe("room:first-subscriber-creates-it");

@@ -74,7 +74,7 @@ class injection_paused {
 
 }  // namespace
 
-TEST_CASE("double_buffer_map: out of memory in publish publishes nothing; copies stay equal") {
+TEST_CASE("double_buffer_map: out of memory in publish publishes nothing, copies stay equal") {
   // Named members, not a structured binding: clang 14 cannot capture bindings in lambdas.
   auto made = tandem::make_double_buffer_map<int, std::string>();
   auto& writer = made.first;
@@ -271,7 +271,7 @@ TEST_CASE("registry: clear allocates nothing, so out of memory cannot interrupt 
   CHECK(attempts == 1);  // the first armed allocation was never reached
 }
 
-TEST_CASE("rc_map: out of memory in try_emplace leaves no entry; a throwing V leaves none either") {
+TEST_CASE("rc_map: out of memory in try_emplace leaves no entry, a throwing V leaves none either") {
   tandem::rc_map<int, std::string> map(4);
   std::vector<tandem::rc_map<int, std::string>::handle> kept;
   int key = 0;

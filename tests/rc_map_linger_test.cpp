@@ -230,7 +230,7 @@ TEST_CASE(
   for (std::size_t i = 0; i + 1 < keys.size(); ++i) CHECK(tally.destroyed_of(keys[i]) == 1);
 }
 
-TEST_CASE("linger: at most max_lingering entries linger; beyond it the oldest is erased at once") {
+TEST_CASE("linger: at most max_lingering entries linger, beyond it the oldest is erased at once") {
   tally.reset();
   pool_map map(8, linger_for(1h, 2));
   const std::string a = long_key("bound-a");
@@ -273,7 +273,7 @@ TEST_CASE("linger: a revived entry lingers again from its new last release") {
   CHECK(tally.destroyed_of(k) == 1);
 }
 
-TEST_CASE("linger: destroying the map destroys lingering values; held handles still outlive it") {
+TEST_CASE("linger: destroying the map destroys lingering values, held handles still outlive it") {
   tally.reset();
   const std::string held_key = long_key("held");
   const std::string idle_key = long_key("idle");
@@ -393,7 +393,7 @@ TEST_CASE("visit: sees a lingering entry without reviving it: its idle time keep
 }
 
 TEST_CASE(
-    "visit: f using the same map gets std::logic_error; other maps are fine; f's exception "
+    "visit: f using the same map gets std::logic_error, other maps are fine, f's exception "
     "releases the lock") {
   tandem::test::watchdog dog("visit re-entry", 20s);
   pool_map map(1);
@@ -530,8 +530,8 @@ TEST_CASE(
 // ---- handle::reset_if and visit_all (2026-12-01) --------------------------------------------
 
 TEST_CASE(
-    "handle::reset_if: f runs under the shard lock; true releases the handle (the last one "
-    "erases the entry in the same critical section, V destroyed after the unlock); false keeps "
+    "handle::reset_if: f runs under the shard lock, true releases the handle (the last one "
+    "erases the entry in the same critical section, V destroyed after the unlock), false keeps "
     "it") {
   tandem::test::watchdog dog("reset_if");
   tally.reset();
@@ -664,8 +664,8 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "visit_all calls f once per entry with handles, under its shard lock, allocating nothing; "
-    "lingering entries are skipped; using the map inside f throws std::logic_error") {
+    "visit_all calls f once per entry with handles, under its shard lock, allocating nothing, "
+    "lingering entries are skipped, using the map inside f throws std::logic_error") {
   tandem::test::watchdog dog("visit_all");
   tally.reset();
   pool_map map(4, linger_for(30s));

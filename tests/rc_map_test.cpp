@@ -1091,8 +1091,8 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "handle::visit returns f's result; using the map inside, or calling it inside a visit, "
-    "throws std::logic_error (and so does an empty handle); f's exception releases the lock; it "
+    "handle::visit returns f's result, using the map inside, or calling it inside a visit, "
+    "throws std::logic_error (and so does an empty handle), f's exception releases the lock, it "
     "works after ~rc_map") {
   tandem::test::watchdog dog("handle::visit rules");
   std::optional<tandem::rc_map<std::string, std::string>> map(std::in_place, 1);

@@ -60,7 +60,7 @@ TEST_CASE("registry declare: get_or_create uses the declared factory, built on f
   CHECK(calls == 2);
 }
 
-TEST_CASE("registry declare: declaring a key twice is a logic_error; no factory is one too") {
+TEST_CASE("registry declare: declaring a key twice is a logic_error, no factory is one too") {
   tandem::registry<needs_factory> registry;
   registry.declare("k", [] { return needs_factory(1); });
   CHECK_THROWS_WITH(registry.declare("k", [] { return needs_factory(2); }),
@@ -108,7 +108,7 @@ TEST_CASE("registry eager: create_eager builds every eager entry, in parallel") 
   CHECK(registry.create_eager() == 2);  // idempotent: nothing is built twice
 }
 
-TEST_CASE("registry eager: a failing eager factory fails create_eager; the others are built") {
+TEST_CASE("registry eager: a failing eager factory fails create_eager, the others are built") {
   tandem::registry<service> registry;
   registry.declare(
       "broken", []() -> service { throw std::runtime_error("no database"); }, tandem::eager);
@@ -119,7 +119,7 @@ TEST_CASE("registry eager: a failing eager factory fails create_eager; the other
   CHECK_FALSE(registry.contains("broken"));
 }
 
-TEST_CASE("registry override: replaces what lookups return; restore returns to the factory") {
+TEST_CASE("registry override: replaces what lookups return, restore returns to the factory") {
   tandem::registry<service> registry;
   registry.declare("mailer", [] { return service("real mailer"); });
   const auto real = registry.get_or_create("mailer");
@@ -137,7 +137,7 @@ TEST_CASE("registry override: replaces what lookups return; restore returns to t
   CHECK_THROWS_AS(registry.override("mailer", nullptr), std::invalid_argument);
 }
 
-TEST_CASE("registry accessor: get() does not hash; it follows erase, override and restore") {
+TEST_CASE("registry accessor: get() does not hash, it follows erase, override and restore") {
   tandem::registry<service, std::string, counting_hash, tandem::string_equal> registry;
   int builds = 0;
   registry.declare("hot-key-with-a-long-name-on-the-heap", [&] {

@@ -55,7 +55,7 @@ TEST_CASE("registry faults: ~registry destroys every instance even when allocati
   }
 }
 
-TEST_CASE("registry faults: clear() cannot fail; it releases every entry in reverse order") {
+TEST_CASE("registry faults: clear() cannot fail, it releases every entry in reverse order") {
   tandem::test::watchdog dog("registry clear under allocation failure");
   tandem::registry<instance> registry;
   for (std::size_t n = 1; n <= 8; ++n) {

@@ -110,7 +110,7 @@ store::~store() {
 
 }  // namespace
 
-TEST_CASE("registry: global() releases its instances at exit; later calls are refused safely") {
+TEST_CASE("registry: global() releases its instances at exit, later calls are refused safely") {
   auto users = tandem::named_singleton<store>("users");
   auto sessions = tandem::registry<store>::global().get_or_create_with(
       "sessions", [&] { return std::make_unique<store>("sessions"); });

@@ -611,7 +611,7 @@ TEST_CASE("registry: get_or_create builds T from the stored key, or T() without 
   CHECK(by_default.get_or_create("x")->value == 0);
 }
 
-TEST_CASE("registry: global() is one registry per instantiation; named_singleton uses it") {
+TEST_CASE("registry: global() is one registry per instantiation, named_singleton uses it") {
   auto a = tandem::named_singleton<logged>("tandem-test-global");
   auto b = registry<logged>::global().get_or_create("tandem-test-global");
   CHECK(a.get() == b.get());

@@ -55,7 +55,7 @@ void raise(signal& flag) {
 
 }  // namespace
 
-TEST_CASE("an empty once_cell has no value; get_or_init builds it once and keeps it") {
+TEST_CASE("an empty once_cell has no value, get_or_init builds it once and keeps it") {
   once_cell<int> cell;
   CHECK_FALSE(cell.is_ready());
   CHECK(cell.get() == nullptr);
@@ -199,7 +199,7 @@ TEST_CASE("make asking for its own cell throws recursive_creation_error and pois
 
 // ---- claim_unshared + build_claimed: the creator of a fresh cell skips the compare-and-swap --
 
-TEST_CASE("a claimed cell is built by build_claimed; a thread that finds it meanwhile waits") {
+TEST_CASE("a claimed cell is built by build_claimed, a thread that finds it meanwhile waits") {
   tandem::test::watchdog dog("once_cell claim + waiter");
   for (int round = 0; round < 20; ++round) {
     once_cell<std::string> cell;
@@ -353,7 +353,7 @@ TEST_CASE("a wait-for cycle across two threads throws in one thread and the othe
   }
 }
 
-TEST_CASE("stress: many threads, many cells, some makes throw; every cell ends built once") {
+TEST_CASE("stress: many threads, many cells, some makes throw, every cell ends built once") {
   tandem::test::watchdog dog("once_cell stress");
   constexpr std::size_t cells = 64;
   std::vector<once_cell<int>> table(cells);

@@ -71,9 +71,11 @@
 //  6. Unsubscribe (destructor, move-assignment or unsubscribe()): close the mailbox first
 //     (from then on no push succeeds and publishers blocked on it wake up), then mark its entry
 //     left in the topic's list (step 2: no allocation) and release the rc_map handle, both in
-//     one critical section of the shard lock (rc_map::handle::reset_if; a topic whose last
-//     subscription this is gets erased right there); the destructor then destroys the messages
-//     still queued. Nothing here allocates, throws or calls Hash/KeyEqual.
+//     one critical section of the shard lock for a list of at most 16 entries
+//     (rc_map::handle::reset_if; a topic whose last subscription this is gets erased right
+//     there), one after the other for a longer list (searched on a copy, rule 24); the
+//     destructor then destroys the messages still queued. Nothing here allocates, throws or
+//     calls Hash/KeyEqual.
 //  7. Closing at ~event_bus: a subscription that outlives its bus is closed: it keeps its
 //     queued messages and receive() then throws instead of waiting for a publisher that cannot
 //     exist any more. Every subscription not yet closed by its owner has an open entry in its
@@ -410,7 +412,7 @@ class bus_roster {
   }
 
   // Closes and withdraws every enrolled mailbox. An enrolled mailbox cannot be destroyed
-  // meanwhile: its subscription withdraws it (under this lock) before releasing it.
+  // meanwhile: its inbox withdraws it (under this lock) before releasing it.
   void close_all() noexcept {
     std::lock_guard<sync::small_mutex> guard(lock_);
     while (first_ != nullptr) {

@@ -234,13 +234,13 @@ template <class Q, class K, class Hash, class KeyEqual>
 concept rc_map_insert_key =
     rc_map_key_argument<Q, K, Hash, KeyEqual> && std::constructible_from<K, Q&&>;
 
-// Clock: what measures linger time. A chrono clock (std::chrono::steady_clock, the default, or a
-// test's manual clock) whose now() is noexcept: releases call it and are noexcept.
 // handle::reset_if's f: called as f(const V&) under a lock and before a release, so it must
 // not throw, and it answers whether to release (bool, or something convertible to it).
 template <class F, class V>
 concept rc_map_reset_predicate = std::is_nothrow_invocable_r_v<bool, F&, const V&>;
 
+// Clock: what measures linger time. A chrono clock (std::chrono::steady_clock, the default, or a
+// test's manual clock) whose now() is noexcept: releases call it and are noexcept.
 template <class Clock>
 concept rc_map_clock = requires {
   typename Clock::duration;

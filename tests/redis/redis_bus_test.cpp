@@ -293,7 +293,7 @@ TEST_CASE("garbage and hostile sizes from a foreign client are counted and dropp
   REQUIRE(b.wait_connected(1s));  // none of it broke the connection
 }
 
-TEST_CASE("1 MiB messages cross nodes; larger ones and long topics throw at publish") {
+TEST_CASE("1 MiB messages cross nodes, larger ones and long topics throw at publish") {
   tandem::test::watchdog watchdog("1 MiB", 60s);
   const std::string prefix = rt::unique_prefix("big");
   redis_bus<std::string> a(options(prefix));

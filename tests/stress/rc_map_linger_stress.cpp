@@ -69,7 +69,7 @@ using map_type = tandem::rc_map<std::string, value, tandem::default_hash<std::st
 }  // namespace
 
 TEST_CASE(
-    "rc_map linger stress: lookups race expiry; no entry revived and erased, no value destroyed "
+    "rc_map linger stress: lookups race expiry, no entry revived and erased, no value destroyed "
     "twice, bound kept") {
   tandem::test::watchdog dog("rc_map linger stress", std::chrono::seconds(120));
   std::vector<std::string> keys;

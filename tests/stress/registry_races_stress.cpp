@@ -24,7 +24,7 @@ struct instance {
 };
 }  // namespace
 
-TEST_CASE("registry races: a retried build after a throwing factory survives; built once") {
+TEST_CASE("registry races: a retried build after a throwing factory survives, built once") {
   tandem::test::watchdog dog("registry races", std::chrono::seconds(120));
   tandem::registry<instance> registry;
   tandem::test::op_budget budget(1'000'000'000, std::chrono::milliseconds(1500));
