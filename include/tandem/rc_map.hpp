@@ -428,22 +428,12 @@ class rc_map {
     template <class F>
     requires std::invocable<F&, const V&>
     decltype(auto) visit(F&& f) const {
-      if (TANDEM_UNLIKELY(node_ == nullptr)) {
-        throw std::logic_error("tandem::rc_map::handle::visit: the handle is empty");
-      }
-      // Built whenever a handle exists (a handle is handed out only after its value is): the
-      // check costs a branch on the state once_cell::get loads anyway, and makes the
-      // dereference below one the compiler can see is never null (-Wnull-dereference).
-      const V* const value = node_->value.get();
-      if (TANDEM_UNLIKELY(value == nullptr)) {
-        throw std::logic_error("tandem::rc_map::handle::visit: the entry's value is not built");
-      }
+      const V& value = checked_value("handle::visit");
       shared_state* const state = node_->state;
-      rc_map::check_not_visiting(state, "handle::visit");
       auto& shard = state->shards.for_mixed_hash(node_->mixed_hash);
       const std::lock_guard<sync::small_mutex> guard(shard.mutex);
       const visit_frame visiting(state);
-      return std::invoke(f, *value);
+      return std::invoke(f, value);
     }
 
     // Like visit(f), and then, if f returned true, resets this handle inside the same critical
@@ -460,16 +450,9 @@ class rc_map {
     template <class F>
     requires rc_map_reset_predicate<F, V>
     bool reset_if(F&& f) {
-      if (TANDEM_UNLIKELY(node_ == nullptr)) {
-        throw std::logic_error("tandem::rc_map::handle::reset_if: the handle is empty");
-      }
-      const V* const value = node_->value.get();  // non-null: see visit()
-      if (TANDEM_UNLIKELY(value == nullptr)) {
-        throw std::logic_error("tandem::rc_map::handle::reset_if: the entry's value is not built");
-      }
+      const V& value = checked_value("handle::reset_if");
       node* const n = node_;
       shared_state* const state = n->state;
-      rc_map::check_not_visiting(state, "handle::reset_if");
       auto& shard = state->shards.for_mixed_hash(n->mixed_hash);
       bool orphaned = false;
       bool unlinked = false;
@@ -477,7 +460,7 @@ class rc_map {
         const std::lock_guard<sync::small_mutex> guard(shard.mutex);
         {
           const visit_frame visiting(state);
-          if (!std::invoke(f, *value)) return false;
+          if (!std::invoke(f, value)) return false;
         }
         node_ = nullptr;  // the count stays ours until one of the two releases below
         unlinked = !n->lingers && rc_map::drop_sole_locked(n, shard.value, orphaned);
@@ -497,6 +480,25 @@ class rc_map {
     friend class rc_map;
     friend class weak_handle;
     explicit handle(node* adopted) noexcept : node_(adopted) {}  // takes over one count
+
+    // visit's and reset_if's checks, before any lock: std::logic_error for an empty handle, or
+    // a call from inside a visit of the same map (`operation` names the caller). The value is
+    // built whenever a handle exists (a handle is handed out only after its value is): its
+    // check costs a branch on the state once_cell::get loads anyway, and makes the reference
+    // one the compiler can see is never null (-Wnull-dereference).
+    const V& checked_value(const char* operation) const {
+      if (TANDEM_UNLIKELY(node_ == nullptr)) {
+        throw std::logic_error(std::string("tandem::rc_map::") + operation +
+                               ": the handle is empty");
+      }
+      const V* const value = node_->value.get();
+      if (TANDEM_UNLIKELY(value == nullptr)) {
+        throw std::logic_error(std::string("tandem::rc_map::") + operation +
+                               ": the entry's value is not built");
+      }
+      rc_map::check_not_visiting(node_->state, operation);
+      return *value;
+    }
     node* node_ = nullptr;
   };
 
