@@ -12,6 +12,7 @@
 #include <tandem/double_buffer.hpp>
 #include <tandem/double_buffer_map.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <latch>
@@ -27,6 +28,7 @@
 
 #include "failing_new.hpp"
 #include "test_support.hpp"
+#include "thread_state.hpp"
 
 static_assert(!TANDEM_ENABLE_ASSERTS, "this file tests the behaviour with assertions off");
 
@@ -371,6 +373,46 @@ TEST_CASE("a map publish waiting for a guard held by its own thread throws inste
   const auto [first, second] = both_copies(w, r);
   CHECK(first == second);
   CHECK(first.size() == 2);
+}
+
+// Rule 30: a guard's opener is remembered by a serial no other thread ever gets. With the
+// thread pointer, a writer thread started after the opener had exited got the same identity
+// (glibc reuses the exited thread's stack and TCB) and was refused as "the guard's holder".
+TEST_CASE("a writer on a thread that reuses an exited guard opener's identity waits, no throw") {
+  tandem::test::watchdog dog("reused thread identity", std::chrono::seconds(30));
+  // Not a structured binding: clang 14 cannot capture one in a lambda.
+  auto buffer = tandem::make_double_buffer<std::vector<int>, append>();
+  auto& w = buffer.first;
+  auto& r = buffer.second;
+  for (int round = 0; round < 5; ++round) {
+    std::optional<ints::read_guard> handed;  // opened by a thread that exits, then held here
+    std::thread([&] { handed.emplace(r.read()); }).join();
+    w.push(append{round});
+    w.publish();  // the handed guard is recorded: the next publish must wait for it
+    w.push(append{round});
+    std::atomic<long> writer_tid{0};
+    std::atomic<bool> done{false};
+    bool threw = false;
+    std::thread writer_thread([&] {  // typically gets the exited opener's thread pointer
+      writer_tid = tandem::test::current_thread_id();
+      try {
+        w.publish();  // waits for the handed guard: this thread never opened one
+      } catch (const std::logic_error&) {
+        threw = true;
+      }
+      done = true;
+    });
+    while (writer_tid.load() == 0 ||
+           (!done.load() && !tandem::test::thread_is_asleep(writer_tid.load()))) {
+      std::this_thread::yield();
+    }
+    handed.reset();
+    writer_thread.join();
+    CHECK_FALSE(threw);
+    CHECK(w.pending() == (threw ? 1U : 0U));
+    if (threw) w.publish();
+  }
+  CHECK(r.read()->size() == 10);
 }
 
 // ---- fault 6: moved-from readers and writers -------------------------------------------------

@@ -10,11 +10,8 @@
 // event_bus_test.cpp (counting_new.hpp).
 #include <tandem/event_bus.hpp>
 
-#include <sys/syscall.h>
-#include <unistd.h>
-
+#include <atomic>
 #include <chrono>
-#include <fstream>
 #include <latch>
 #include <memory>
 #include <optional>
@@ -30,6 +27,7 @@
 #endif
 #include "failing_new.hpp"
 #include "test_support.hpp"
+#include "thread_state.hpp"
 
 using namespace std::chrono_literals;
 using tandem::event_bus;
@@ -42,20 +40,9 @@ std::string long_text(std::size_t n) {
   return "message-number-" + std::to_string(n) + "-with-a-tail-longer-than-the-sso-buffer";
 }
 
-// The kernel's id of the calling thread, and whether that thread is asleep (state 'S' in
-// /proc): a receiver known to be waiting, without sleeping in the test.
-long current_thread_id() {
-  return ::syscall(SYS_gettid);
-}
-
-bool thread_is_asleep(long tid) {
-  std::ifstream stat("/proc/self/task/" + std::to_string(tid) + "/stat");
-  std::string line;
-  std::getline(stat, line);
-  const std::size_t end_of_name = line.rfind(')');
-  return end_of_name != std::string::npos && end_of_name + 2 < line.size() &&
-         line[end_of_name + 2] == 'S';
-}
+// A receiver known to be waiting, without sleeping in the test (thread_state.hpp).
+using tandem::test::current_thread_id;
+using tandem::test::thread_is_asleep;
 
 // Runs `wait(sub)` on a receiver thread; once that thread is asleep (or has returned), the
 // test thread publishes one message. Returns what `wait` got.
@@ -341,6 +328,41 @@ TEST_CASE("a block mailbox moved to another thread lets its old thread wait for 
   receiver.join();
   INFO("first failed check: " << checks.first_failure());
   CHECK(checks.failures() == 0);
+}
+
+// Rule 30: the receiver is remembered by a serial no other thread ever gets. With a
+// std::thread::id, a thread started after the receiver's thread had exited got the same id
+// (glibc reuses it at once) and its publish was refused as "the receiver's own".
+TEST_CASE("a block publisher waits even when its thread reuses an exited receiver's thread id") {
+  tandem::test::watchdog guard("reused thread id", 30s);
+  event_bus<std::string> bus;
+  auto sub = bus.subscribe("t", 1, overflow_policy::block);
+  for (int round = 0; round < 5; ++round) {
+    // A receiver that then exits: the mailbox (locked mode) remembers it at its pop.
+    std::thread([&] { static_cast<void>(sub.try_receive()); }).join();
+    REQUIRE(bus.publish("t", long_text(1)) == 1);  // full now
+    std::atomic<long> publisher_tid{0};
+    std::atomic<bool> done{false};
+    bool threw = false;
+    std::size_t reached = 0;
+    std::thread publisher([&] {  // typically gets the exited receiver's std::thread::id
+      publisher_tid = current_thread_id();
+      try {
+        reached = bus.publish("t", long_text(2));  // waits for room: it is not the receiver
+      } catch (const std::logic_error&) {
+        threw = true;
+      }
+      done = true;
+    });
+    while (publisher_tid.load() == 0 || (!done.load() && !thread_is_asleep(publisher_tid.load()))) {
+      std::this_thread::yield();
+    }
+    CHECK(sub.receive() == long_text(1));  // makes room (or finds the publisher gone)
+    publisher.join();
+    CHECK_FALSE(threw);
+    CHECK(reached == 1);
+    if (!threw) CHECK(sub.receive() == long_text(2));
+  }
 }
 
 // ---- 3. move-assignment reads its source first ----------------------------------------------

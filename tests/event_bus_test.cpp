@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdint>
 #include <latch>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <random>
@@ -389,6 +390,22 @@ TEST_CASE("g5: a bounded capacity of 0 is rejected") {
   event_bus_options zero_shards;
   zero_shards.shard_count = 0;
   CHECK_THROWS_AS(event_bus<int>(zero_shards), std::invalid_argument);
+}
+
+TEST_CASE("an absent_topic_filter_slots above 2^32 is invalid_argument, not undefined behaviour") {
+  // Before the check, std::bit_ceil of a value above 2^63 ran into undefined behaviour (UBSan:
+  // shift exponent 64) in the filter's constructor.
+  event_bus_options huge;
+  huge.absent_topic_filter_slots = std::numeric_limits<std::size_t>::max();
+  CHECK_THROWS_AS(event_bus<int>(huge), std::invalid_argument);
+  huge.absent_topic_filter_slots = tandem::max_absent_topic_filter_slots + 1;
+  CHECK_THROWS_AS(event_bus<int>(huge), std::invalid_argument);
+  event_bus_options largest_small;
+  largest_small.absent_topic_filter_slots = 1 << 20;  // accepted, rounded to a power of two
+  event_bus<int> bus(largest_small);
+  auto sub = bus.subscribe("t");
+  CHECK(bus.publish("t", 1) == 1);
+  CHECK(bus.publish("absent", 2) == 0);
 }
 
 TEST_CASE("g5: the bus's default capacity and policy apply to subscribe(topic)") {

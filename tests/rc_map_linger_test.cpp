@@ -257,6 +257,32 @@ TEST_CASE("linger: at most max_lingering entries linger, beyond it the oldest is
   CHECK(map.size() == 2);
 }
 
+// Rule 28: a node whose value was never built is no entry. Before the fix the failed build's
+// node lingered: it counted in size(), took a place of max_lingering and pushed out an entry
+// that was really in use.
+TEST_CASE("linger: a make that throws leaves nothing lingering and evicts no lingering entry") {
+  tally.reset();
+  pool_map map(4, linger_for(1h, 2));
+  const std::string kept = long_key("kept");
+  static_cast<void>(open(map, kept));  // lingers: one place of two
+  REQUIRE(map.lingering_count() == 1);
+  for (int i = 0; i < 3; ++i) {
+    const std::string refused = long_key("refused-" + std::to_string(i));
+    CHECK_THROWS_AS(
+        map.get_or_insert_with(refused, []() -> pool { throw std::runtime_error("no pool"); }),
+        std::runtime_error);
+    CHECK_FALSE(map.contains(refused));
+    CHECK_FALSE(map.get(refused).has_value());
+  }
+  CHECK(map.size() == 1);
+  CHECK(map.lingering_count() == 1);
+  CHECK(tally.destroyed_of(kept) == 0);
+  int makes = 0;
+  static_cast<void>(open(map, kept, &makes));
+  CHECK(makes == 0);  // revived, not rebuilt
+  CHECK(tally.built_of(kept) == 1);
+}
+
 TEST_CASE("linger: a revived entry lingers again from its new last release") {
   tally.reset();
   pool_map map(4, linger_for(10s));

@@ -3,11 +3,17 @@
 #include <tandem/registry.hpp>
 
 #include <atomic>
+#include <barrier>
+#include <chrono>
+#include <cstddef>
+#include <deque>
 #include <latch>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <vector>
 
 #include "test_support.hpp"
 
@@ -159,4 +165,125 @@ TEST_CASE("registry accessor: get() does not hash, it follows erase, override an
   CHECK(hot->name == "built 3");
   auto copy = hot;  // one per thread: copies are independent caches
   CHECK(copy->name == "built 3");
+}
+
+namespace {
+
+constexpr const char* overridden_key = "mailer-service-with-a-long-key-on-the-heap";
+
+// Orders two racing calls deterministically through the registry's KeyEqual: the first caller,
+// once its override is declared (its instance's use_count shows the registry's copy), stops at
+// its next key comparison until the second caller has begun its own call (its first key
+// comparison, made while it declares or clears under the declarations' lock). So the second
+// declares after the first, while the first is still making its instance the registered one.
+struct race_gate {
+  std::latch first_declared{1};
+  std::latch second_started{1};
+};
+thread_local race_gate* current_gate = nullptr;
+thread_local int gate_role = 0;  // 1: the first caller, 2: the second
+thread_local const std::shared_ptr<service>* gate_instance = nullptr;  // the first's instance
+thread_local bool gate_passed = false;
+
+struct gated_equal {
+  using is_transparent = void;
+  bool operator()(std::string_view a, std::string_view b) const {
+    if (current_gate != nullptr && !gate_passed) {
+      // use_count 3: the test's copy, override()'s parameter and the declared override.
+      if (gate_role == 1 && gate_instance->use_count() >= 3) {
+        gate_passed = true;
+        current_gate->first_declared.count_down();
+        current_gate->second_started.wait();
+      } else if (gate_role == 2) {
+        gate_passed = true;
+        current_gate->second_started.count_down();
+      }
+    }
+    return a == b;
+  }
+};
+
+}  // namespace
+
+// Each round, two override()s of one key (odd rounds: an override() and a restore()) race, the
+// second one declared while the first is still replacing the registered instance. Each call
+// must return (the watchdog fails the test otherwise), and once both have returned the second
+// one's outcome holds: its instance is registered (override) or no override's instance is
+// (restore), and a fresh build gives the same.
+TEST_CASE(
+    "registry override: racing overrides and restores of one key all return and the last one "
+    "wins") {
+  tandem::test::watchdog dog("racing override() calls", std::chrono::seconds(30));
+  tandem::registry<service, std::string, tandem::string_hash, gated_equal> registry;
+  const std::string key = overridden_key;
+  registry.declare(key, [] { return service("the real mailer, built by its factory"); });
+  constexpr int rounds = 200;
+  std::barrier sync(3);  // the two racing threads and this one: meet after each round
+  std::deque<race_gate> gates;
+  std::deque<std::latch> go;  // one per round: counted down when instances[] are ready
+  for (int round = 0; round < rounds; ++round) {
+    gates.emplace_back();
+    go.emplace_back(1);
+  }
+  std::shared_ptr<service> instances[2];
+  bool restore_results[rounds] = {};
+  auto racer = [&](int me) {
+    for (int round = 0; round < rounds; ++round) {
+      const auto index = static_cast<std::size_t>(round);
+      go[index].wait();
+      if (me == 1) gates[index].first_declared.wait();  // declare second
+      current_gate = &gates[index];
+      gate_role = me + 1;
+      gate_instance = &instances[me];
+      gate_passed = false;
+      if (round % 2 == 0 || me == 0) {
+        registry.override(key, instances[me]);
+      } else {
+        restore_results[round] = registry.restore(key);
+      }
+      current_gate = nullptr;
+      sync.arrive_and_wait();  // both calls have returned
+    }
+  };
+  std::thread first(racer, 0);
+  std::thread second(racer, 1);
+  int bad_rounds = 0;
+  int first_bad_round = -1;
+  for (int round = 0; round < rounds; ++round) {
+    const bool with_restore = round % 2 == 1;
+    const auto base =
+        std::make_shared<service>("the override declared before round " + std::to_string(round));
+    if (with_restore) {
+      registry.override(key, base);
+    } else {
+      (void)registry.get_or_create(key);  // a registered instance for the first to replace
+    }
+    for (int i = 0; i < 2; ++i) {
+      instances[i] = std::make_shared<service>("the override of thread " + std::to_string(i) +
+                                               " in round " + std::to_string(round));
+    }
+    go[static_cast<std::size_t>(round)].count_down();
+    sync.arrive_and_wait();
+    const auto registered = registry.find(key);
+    registry.erase(key);
+    const auto rebuilt = registry.get_or_create(key);  // what a build gives now
+    bool ok = false;
+    if (!with_restore) {
+      ok = registered == instances[1] && rebuilt == instances[1];
+    } else {
+      ok = restore_results[round] && registered != instances[0] && registered != base &&
+           rebuilt->name == "the real mailer, built by its factory";
+    }
+    if (!ok) {
+      ++bad_rounds;
+      if (first_bad_round < 0) first_bad_round = round;
+    }
+    registry.restore(key);
+    registry.erase(key);
+  }
+  first.join();
+  second.join();
+  INFO("wrong outcome in " << bad_rounds << " of " << rounds << " rounds, first in round "
+                           << first_bad_round);
+  CHECK(bad_rounds == 0);
 }

@@ -2,6 +2,8 @@
 #include <tandem/sync/asymmetric_fence.hpp>
 #include <tandem/sync/reader_epochs.hpp>
 
+#include <algorithm>
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -152,15 +154,26 @@ TEST_CASE("a slot records the thread inside it, and forgets it on leave") {
   registry.release(s);
 }
 
-TEST_CASE("thread identities are distinct between live threads and stable within one") {
-  const auto mine = tandem::detail::thread_identity();
+TEST_CASE("thread serials are never 0, stable within a thread, and never reused after it exits") {
+  // std::thread::id and the thread pointer are both reused by glibc for the next thread it
+  // starts once one has exited (rule 30): threads started one after another would collide.
+  const std::uint64_t mine = tandem::detail::thread_serial();
   CHECK(mine != 0);
-  CHECK(tandem::detail::thread_identity() == mine);
-  std::uintptr_t other_identity = 0;
-  std::thread other([&] { other_identity = tandem::detail::thread_identity(); });
-  other.join();
-  CHECK(other_identity != 0);
-  CHECK(other_identity != mine);
+  CHECK(tandem::detail::thread_serial() == mine);
+  std::vector<std::uint64_t> seen{mine};
+  for (int i = 0; i < 16; ++i) {
+    std::uint64_t serial = 0;
+    std::uint64_t again = 0;
+    std::thread([&] {
+      serial = tandem::detail::thread_serial();
+      again = tandem::detail::thread_serial();
+    }).join();  // exits before the next one starts: its id and stack are free for reuse
+    CHECK(serial != 0);
+    CHECK(again == serial);
+    seen.push_back(serial);
+  }
+  std::sort(seen.begin(), seen.end());
+  CHECK(std::adjacent_find(seen.begin(), seen.end()) == seen.end());
 }
 
 TEST_CASE("try_enter refuses nested sections and the detached slot, changing nothing") {

@@ -32,7 +32,7 @@
 //      fast path below refuses it and the out-of-line slow path throws std::logic_error;
 //      nothing is written.
 //   1. epochs.try_enter(slot) (inlined): if the slot's epoch has both low bits clear, the
-//      slot records this thread (its thread pointer) as the section's owner, the epoch becomes
+//      slot records this thread (its serial) as the section's owner, the epoch becomes
 //      odd (release), then the light half of a fence (reader_epochs (R0), (R1)). Otherwise the
 //      slow path: a nested guard (the epoch is odd already), a moved-from reader, or a
 //      registry without membarrier (bit 1 set for good: epochs.enter() with a real fence).
@@ -100,8 +100,8 @@
 //    std::logic_error("... publish() would wait forever for a read guard held by this same
 //    thread ...") before it applies anything: nothing is applied twice, nothing is lost;
 //    release the guard and call publish() again. try_publish() just returns false. (Detecting
-//    it costs readers one read of the thread pointer and one store on their own line per
-//    outermost guard.)
+//    it costs readers one read of their thread's serial, a thread_local, and one store on
+//    their own line per outermost guard.)
 //    A guard counts as held by the thread whose read() opened it: one handed over to another
 //    thread still counts as the opener's, so the opener's publish() throws rather than waits
 //    for it (use try_publish() there, or release guards on the thread that took them).
@@ -136,18 +136,18 @@
 // Costs: memory = 2 x sizeof(T) rounded up to cache lines + its contents twice + the log (ops
 // of the current and the previous batch) + one cache line per live reader. Reader, per
 // outermost guard, all inline (no call): two loads and five stores on its own slot line (epoch
-// in and out, owner, pinned copy, acknowledgment), a read of the thread pointer, two loads of
+// in and out, owner, pinned copy, acknowledgment), a read of the thread's serial, two loads of
 // the `published` line, nothing written in the reader object (readers kept side by side share
 // no written line), two compiler barriers and three predictable branches -- measured with
-// callgrind, a guarded lookup of a double_buffer_map<uint64, uint64> of 1,000 keys costs 21
-// instructions more than the bare std::unordered_map lookup with g++ 12 -O2 and 20 more with clang
-// 14 -O2 (18 and 17 before the acknowledgment; the budgets of tests/perf/budgets.json are in
-// docs/double_buffer.md). The portable fence adds two full fences. Writer: every op applied twice;
-// per publish a full fence, one load and two stores when no reader exists; with readers, a pass
-// over the reader slots (W2a), and only when some reader has not acknowledged the last publish (it
-// did not read since, or holds a guard taken before it), one membarrier system call (0.1-0.5 us
-// with no reader thread running, several us when readers run on other cores, which it interrupts)
-// and a second pass.
+// callgrind, a guarded lookup of a double_buffer_map<uint64, uint64> of 1,000 keys costs 22
+// instructions more than the bare std::unordered_map lookup with g++ 12 -O2 and 21 more with clang
+// 14 -O2 (18 and 17 before the acknowledgment and the thread serial; the budgets of
+// tests/perf/budgets.json are in docs/double_buffer.md). The portable fence adds two full fences.
+// Writer: every op applied twice; per publish a full fence, one load and two stores when no reader
+// exists; with readers, a pass over the reader slots (W2a), and only when some reader has not
+// acknowledged the last publish (it did not read since, or holds a guard taken before it), one
+// membarrier system call (0.1-0.5 us with no reader thread running, several us when readers run on
+// other cores, which it interrupts) and a second pass.
 //
 // Sharing one writer between threads: the writer is a plain single-threaded object; put it
 // behind a std::mutex (see docs/double_buffer.md).
@@ -386,13 +386,15 @@ class double_buffer {
     // is on, two stores on the reader's own slot line (which step 1 wrote already), nothing
     // written in the reader object, no branch.
     const T* pin(typename epochs_type::slot& s) noexcept {
+      // Read once: after the acquire load below, compilers would load the member again.
+      const publication* const published = published_;
       // acquire (seq_cst under TSan, as the first load after step 1 must be): pairs with the
       // writer's release store of the generation (W5a), which follows its pointer store (W5),
       // so the pointer loaded below is that version or a newer one.
-      const std::uint64_t generation = published_->generation.load(epochs_type::pinned_load_order);
+      const std::uint64_t generation = published->generation.load(epochs_type::pinned_load_order);
       TANDEM_SYNC_POINT();  // the writer may publish again between the two loads
       // acquire: pairs with W5, so all writes to the copy made before its publish are visible.
-      const T* pinned = published_->pointer.load(epochs_type::pinned_load_order);
+      const T* pinned = published->pointer.load(epochs_type::pinned_load_order);
       s->pinned = pinned;  // for nested guards; on the slot's line, not in the reader
       epochs_type::acknowledge(s, generation);
       return pinned;

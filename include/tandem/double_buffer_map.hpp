@@ -68,7 +68,9 @@
 //    and boost::unordered_flat_map's do unless Hash throws while the table grows -- Boost
 //    documents only the basic guarantee then, so with those maps Hash must not throw on
 //    insertion); erase_if decides everything before erasing; V's copy assignment, which
-//    insert_or_assign uses on an existing key, must give it too. So double_buffer's rules
+//    insert_or_assign uses on an existing key, must give it too. (A throwing copy of K or V
+//    is strong over any map: into a map other than std::unordered_map the copies are made
+//    before the map is touched and moved in, see copy_in_absent.) So double_buffer's rules
 //    apply: an operation that throws when first applied (a throwing copy of K or V, Hash,
 //    KeyEqual, the predicate, or bad_alloc) is dropped and the exception leaves publish();
 //    one that throws when replayed (bad_alloc, Hash, KeyEqual, a copy of K or V, V's copy
@@ -168,6 +170,19 @@ concept double_buffer_inner_map_with_nodes = requires {
   node.mapped();
 };
 
+namespace detail {
+// Whether Map builds a new element completely before it changes anything (so a copy that throws
+// while the element is built leaves the map as it was): std::unordered_map, which builds the node
+// first, and nothing else as far as tandem knows. An open-addressing map may claim the slot
+// first (absl::flat_hash_map 20220623 marks it full and counts it before it builds the
+// element): a throwing copy then leaves a slot that holds no element but counts, is destroyed
+// and is shown to readers as one.
+template <class Map>
+inline constexpr bool builds_before_claiming = false;
+template <class K, class V, class H, class E, class A>
+inline constexpr bool builds_before_claiming<std::unordered_map<K, V, H, E, A>> = true;
+}  // namespace detail
+
 template <class Map, class K, class V, class Hash, class KeyEqual>
 concept double_buffer_inner_map = std::is_object_v<Map> && std::destructible<Map> &&
     std::same_as<typename Map::key_type, K> && std::same_as<typename Map::mapped_type, V> &&
@@ -231,7 +246,7 @@ class double_buffer_map {
   template <class Node>
   struct insert_node_op {
     Node node;
-    void first(map_type& map) & { map.try_emplace(node.key(), node.mapped()); }
+    void first(map_type& map) & { copy_in_absent(map, node.key(), node.mapped()); }
     void second(map_type& map) && {
       // The commit: links the node if the key is absent. Throws (bad_alloc growing the
       // buckets, Hash) with the node still ours; if the key is present the node comes back in
@@ -242,7 +257,7 @@ class double_buffer_map {
   template <class Node>
   struct insert_or_assign_node_op {
     Node node;
-    void first(map_type& map) & { map.insert_or_assign(node.key(), node.mapped()); }
+    void first(map_type& map) & { copy_in_or_assign(map, node.key(), node.mapped()); }
     void second(map_type& map) && {
       const auto existing = map.find(node.key());  // may throw (Hash, KeyEqual): nothing moved
       if (existing == map.end()) {
@@ -258,14 +273,14 @@ class double_buffer_map {
   struct insert_value_op {
     K key;
     V value;
-    void first(map_type& map) & { map.try_emplace(key, value); }
+    void first(map_type& map) & { copy_in_absent(map, key, value); }
     // try_emplace does nothing, and moves nothing, when the key is present: no find first.
     void second(map_type& map) && { put_absent(map, key, value); }
   };
   struct insert_or_assign_value_op {
     K key;
     V value;
-    void first(map_type& map) & { map.insert_or_assign(key, value); }
+    void first(map_type& map) & { copy_in_or_assign(map, key, value); }
     void second(map_type& map) && {
       const auto existing = map.find(key);  // may throw (Hash, KeyEqual): nothing moved
       if (existing == map.end()) {
@@ -297,7 +312,42 @@ class double_buffer_map {
     if constexpr (nothrow_key_ops) {
       map.try_emplace(std::move(key), std::move(value));
     } else {
+      copy_in_absent(map, key, value);
+    }
+  }
+
+  // Whether an element may be copied straight into the map: the copies cannot throw, or the
+  // map builds the element before it changes anything (detail::builds_before_claiming).
+  static constexpr bool copies_in_place =
+      (std::is_nothrow_copy_constructible_v<K> && std::is_nothrow_copy_constructible_v<V>) ||
+      detail::builds_before_claiming<Map>;
+
+  // Copies `key` and `value` into `map` unless the key is present (the first application of
+  // an insert, and a replay that must not move the logged pair). Where a copy that throws
+  // inside the map could leave a half-built element (docs/reliability.md rule 29), the copies
+  // are made before the map is touched and the element is built by K's and V's moves, which
+  // cannot throw (double_buffer_map_key/_value): two moves more per insert.
+  static void copy_in_absent(map_type& map, const K& key, const V& value) {
+    if constexpr (copies_in_place) {
       map.try_emplace(key, value);
+    } else {
+      K key_copy(key);
+      V value_copy(value);
+      map.try_emplace(std::move(key_copy), std::move(value_copy));
+    }
+  }
+  // The same for insert_or_assign: on a present key, V's copy assignment (strong, the Map
+  // requirement in the header comment).
+  static void copy_in_or_assign(map_type& map, const K& key, const V& value) {
+    if constexpr (copies_in_place) {
+      map.insert_or_assign(key, value);
+    } else {
+      const auto existing = map.find(key);  // may throw (Hash, KeyEqual): nothing changed
+      if (existing == map.end()) {
+        copy_in_absent(map, key, value);
+      } else {
+        existing->second = value;
+      }
     }
   }
 

@@ -307,10 +307,14 @@ struct event_bus_options {
   std::size_t mailbox_capacity = unbounded_capacity;
   // Default overflow policy when mailbox_capacity is bounded.
   overflow_policy overflow = overflow_policy::block;
-  // Slots of the absent-topic filter (rounded up to a power of two; 0 disables it). 4096
-  // slots keep the false-positive rate under 3% with 100 live topics and cost 16 KiB.
+  // Slots of the absent-topic filter (rounded up to a power of two; 0 disables it; more than
+  // max_absent_topic_filter_slots is std::invalid_argument). 4096 slots keep the
+  // false-positive rate under 3% with 100 live topics and cost 16 KiB.
   std::size_t absent_topic_filter_slots = 4096;
 };
+
+// The most absent_topic_filter_slots an event_bus accepts (std::invalid_argument above).
+inline constexpr std::size_t max_absent_topic_filter_slots = std::size_t{1} << 32;
 
 namespace detail {
 
@@ -1065,6 +1069,15 @@ class event_bus {
       throw std::invalid_argument(
           "tandem::event_bus: mailbox_capacity of 0 could never hold a message; use "
           "tandem::unbounded_capacity for no limit");
+    }
+    // Checked before the filter rounds it up to a power of two (std::bit_ceil of a value above
+    // the largest power of two is undefined).
+    if (options.absent_topic_filter_slots > max_absent_topic_filter_slots) {
+      throw std::invalid_argument(
+          "tandem::event_bus: absent_topic_filter_slots of " +
+          std::to_string(options.absent_topic_filter_slots) +
+          " is more than 2^32 (16 GiB of counters); 4096 keeps false positives under 3% with "
+          "100 live topics, and 0 disables the filter");
     }
     return options;
   }

@@ -97,7 +97,8 @@
 //  - visit(key, f) runs f(const V&) UNDER the key's shard lock, which is what lets it touch the
 //    value without a handle (no count traffic): f must not use the same map; a call from inside
 //    f throws std::logic_error (a thread-local check), and releasing the map's last handle to
-//    an entry inside f is a fatal error (noexcept path). f may use other maps.
+//    an entry inside f, or the last weak_handle to an entry already erased, is a fatal error
+//    (a noexcept path that would take the shard lock f runs under). f may use other maps.
 //  - Blocking: a map operation may wait for another's short critical section on the same
 //    shard (or for the linger mutex, in maps with linger); get_or_insert_with / try_emplace /
 //    insert on a key whose value is being built wait for that build. A `make` that needs its
@@ -1379,7 +1380,12 @@ class rc_map {
       // "Am I the last?" is this fetch_sub's result (a weak handle's lock() may have added a
       // count since the load above, without the lock). acq_rel: as in release().
       if (n->uses.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
-      if (n->linked) {  // still in the map (not orphaned): it lingers
+      // Still in the map (not orphaned) and built: it lingers. A node whose value was never
+      // built (its `make` or V's constructor threw, and no other caller was waiting to retry)
+      // is erased like any last release: lingering, it would hold a place of max_lingering
+      // and evict entries that were really in use (rule 28). No build can be running: every
+      // builder holds a count, and ours was the last.
+      if (n->linked && n->value.is_ready()) {
         linger_list& list = state->linger.value;
         std::lock_guard<sync::small_mutex> linger_guard(list.mutex);
         // At the bound: the oldest goes first, so the count never exceeds it, even briefly.
@@ -1395,7 +1401,8 @@ class rc_map {
     }
     TANDEM_SYNC_POINT();  // lingering: lookups may revive it, expiry may erase it meanwhile
     if (!lingered) {
-      erase_dead(n);  // the map is gone (step 6): count 0, unlinked, not lingering: ours
+      // The map is gone (step 6), or the value was never built: count 0, not lingering: ours.
+      erase_dead(n);
     } else if (evicted != nullptr) {
       erase_dead(evicted);  // its count is 0 and its flag was ours: nobody else touches it
     }

@@ -389,24 +389,10 @@ class registry {
   requires registry_key_argument<K, Key, Hash, KeyEqual>
   bool erase(const K& key_argument) {
     const auto& key = lookup_form(key_argument);
-    const std::uint64_t hash = hash_of(key);
-    node* removed = nullptr;
-    {
-      shard& s = shard_for(hash);
-      const std::lock_guard<std::mutex> lock(s.mutex);
-      table* t = s.current.load(std::memory_order_relaxed);  // relaxed: we hold the mutex
-      if (t == nullptr) return false;
-      const std::size_t index = find_index(*t, hash, key);
-      if (index == not_found) return false;
-      // relaxed: we hold the shard mutex, which orders every store to the table.
-      node* n = t->slots[index].load(std::memory_order_relaxed);
-      if (!n->cell.is_ready()) return false;
-      unlink(s, *t, index);
-      removed = n;
-    }
-    unlist(std::span<node* const>(&removed, 1));
-    retire(std::span<node* const>(&removed, 1));
-    bump_version();
+    const unlink_result result =
+        unlink_built(hash_of(key), key, [](const node& /*built*/) { return true; });
+    if (result.removed == nullptr) return false;
+    release_unlinked_node(result.removed);
     return true;
   }
 
@@ -526,7 +512,15 @@ class registry {
   // Testing tool (folly's mock singletons): from now on get_or_create(key), find(key) and
   // visit(key) give `instance` instead of what the declared factory (or T(key)) builds; an
   // instance built before is dropped from the registry (shared_ptrs you hold keep it alive).
-  // restore(key) undoes it. Throws std::invalid_argument for a null instance.
+  // restore(key) undoes it. Blocks while a build of key is in flight (it may still finish with
+  // the old factory, and is then dropped). When it returns, `instance` is the registered
+  // instance, unless a later override()/restore() of key superseded this call (the last to
+  // declare wins: it owns the outcome, and this call returns without touching the entry
+  // again). So of racing override()s the last to declare is registered once all have returned;
+  // of override() racing restore(), the later one's outcome holds. Builds nothing but
+  // override instances (no factory runs). Throws std::invalid_argument for a null instance,
+  // recursive_creation_error when called from inside a build of key (it would wait for
+  // itself), std::logic_error after the exit teardown (as get_or_create), std::bad_alloc.
   template <class K>
   requires registry_key_argument<K, Key, Hash, KeyEqual>
   void override(const K& key_argument, std::shared_ptr<T> instance) {
@@ -540,19 +534,32 @@ class registry {
       auto [it, inserted] = declarations_.try_emplace(key);
       if (inserted) declaration_order_.push_back(key);
       it->second.override_instance = instance;
-      has_declarations_.store(true, std::memory_order_release);  // pairs with find_declared
+      has_declarations_.store(true, std::memory_order_release);  // pairs with make_declared_or
     }
-    // A build that started before the override may still finish with the old factory: erase
-    // until the registered instance is the override.
+    // Every build that starts from now on gives `instance` (until a later override/restore).
+    // Left to replace: the entry built before (or by a build that read the declarations before
+    // ours). Each round waits for the build in flight, then drops the entry unless it holds
+    // `instance`, only while `instance` is still the declared override (checked under
+    // declarations_mutex_, together with the unlink: a superseded call never drops what a
+    // later one registered). The loop ends: stale builds are finite, and a later
+    // override()/restore() stops it at once (never waiting for a state it can no longer reach).
     for (;;) {
-      (void)erase(key);
-      if (get_or_create(key) == instance) break;
+      if (registered_or_override(key) == instance) break;
+      const drop_status status = drop_if_still_declared(
+          key, instance, [&](const node& built) { return *built.cell.get() != instance; });
+      if (status == drop_status::superseded) break;
     }
     bump_version();
   }
 
   // Ends override(key): the override's instance is dropped from the registry and the next
   // get_or_create(key) builds with the declared factory again. False if key had no override.
+  // When it returns, no override's instance is registered for key (a build that picked an
+  // override before restore() cleared it is waited for, restore() blocking meanwhile, and
+  // dropped), unless a later override() of key superseded this call (it owns the outcome).
+  // Builds nothing (no factory runs; a build a later override() declared may be run: it only
+  // copies that override's shared_ptr). Throws std::bad_alloc, and std::logic_error when it
+  // races the exit teardown of global() (as get_or_create).
   template <class K>
   requires registry_key_argument<K, Key, Hash, KeyEqual>
   bool restore(const K& key_argument) {
@@ -565,7 +572,26 @@ class registry {
       dropped = std::move(it->second.override_instance);
       it->second.override_instance = nullptr;
     }
-    (void)erase(key);
+    // Builds that read the declarations before we cleared them may still register `dropped`
+    // (erase() alone skips an entry being built), and an older override's instance may still be
+    // registered (an override() superseded by us stops replacing it). Each round waits for the
+    // entry in flight and drops it if an override gave its instance, while no later override()
+    // is declared. It stops at an entry no override gave (or none): every build that starts
+    // after our clear runs a factory, so nothing is left to drop. Stale builds are finite, so
+    // the loop ends.
+    while (!is_torn_down()) {  // after the teardown nothing is registered
+      try {
+        (void)registered_or_override(key);
+      } catch (const recursive_creation_error&) {
+        // Called from inside a build of key (directly or through a cycle): that build runs a
+        // factory (an override build runs no user code, so it is in no cycle) and cannot give
+        // an override's instance. Nothing to drop.
+        break;
+      }
+      const drop_status status = drop_if_still_declared(
+          key, nullptr, [](const node& built) { return built.from_override; });
+      if (status != drop_status::dropped && status != drop_status::building) break;
+    }
     bump_version();
     return true;
   }
@@ -699,7 +725,10 @@ class registry {
     // Callers inside create() for this node; only incremented under the shard mutex while the
     // node is linked, so an unlinked node's count only falls.
     std::atomic<std::uint32_t> pins{0};
-    bool linked = true;            // in its shard's table; under the shard mutex
+    bool linked = true;  // in its shard's table; under the shard mutex
+    // The value is an override()'s instance. Written by the builder before the cell is ready
+    // (published with the value), read only once it is ready.
+    bool from_override = false;
     node* next_retired = nullptr;  // under retire_mutex_
     std::uint64_t stamp = 0;       // epoch stamp when retired
     // Creation order; under order_mutex_.
@@ -840,6 +869,86 @@ class registry {
     return torn_down_.load(std::memory_order_relaxed);
   }
 
+  // override()/restore(): key's registered instance, waiting (as get_or_create does) for a build
+  // in flight. When the entry is absent it is built only from a declared override (copying
+  // that shared_ptr; no factory runs); with no override declared, nothing is built and the
+  // result is nullptr. Throws recursive_creation_error when the wait would close a cycle,
+  // std::logic_error after the exit teardown, std::bad_alloc.
+  std::shared_ptr<T> registered_or_override(const Key& key) {
+    struct no_override {};  // thrown through create(): the empty node is unlinked (abandon)
+    auto refuse = []() -> std::shared_ptr<T> { throw no_override{}; };
+    try {
+      return get_or_create_impl(key, refuse);  // not default_factory: skips declared factories
+    } catch (const no_override&) {
+      return nullptr;
+    }
+  }
+
+  // What one round of override()/restore() found (drop_if_still_declared).
+  enum class drop_status {
+    superseded,  // a later override()/restore() changed the declaration: nothing dropped
+    absent,      // no entry
+    building,    // an entry being built (wait for it and retry)
+    kept,        // a built entry the caller does not drop
+    dropped,     // the built entry, unlinked and released
+  };
+
+  // One round of override()/restore(): if key's declared override is still `declared`
+  // (nullptr: none), drops key's built entry when drop(its node) holds. A later
+  // override()/restore() owns the outcome, and a superseded call must never drop what that one
+  // registered: so the check and the unlink are made together under declarations_mutex_ (then
+  // the shard mutex: no path takes them in the other order). The node is released after both
+  // are unlocked (T's destructor may run).
+  template <class Drop>
+  drop_status drop_if_still_declared(const Key& key, const std::shared_ptr<T>& declared,
+                                     Drop drop) {
+    unlink_result result;
+    {
+      const std::lock_guard<std::mutex> lock(declarations_mutex_);
+      const auto it = declarations_.find(key);
+      const bool unchanged = it != declarations_.end() ? it->second.override_instance == declared
+                                                       : declared == nullptr;
+      if (!unchanged) return drop_status::superseded;
+      result = unlink_built(hash_of(key), key, drop);
+    }
+    if (result.removed == nullptr) return result.status;
+    release_unlinked_node(result.removed);
+    return drop_status::dropped;
+  }
+
+  struct unlink_result {
+    node* removed = nullptr;  // set when status is dropped
+    drop_status status = drop_status::absent;
+  };
+
+  // erase()'s first half, under the shard mutex: unlinks key's entry if it is built and
+  // drop(its node) holds. An entry being built is left alone (its builder owns it): callers
+  // that must not miss it wait for it and retry.
+  template <class K, class Drop>
+  unlink_result unlink_built(std::uint64_t hash, const K& key, const Drop& drop) {
+    shard& s = shard_for(hash);
+    const std::lock_guard<std::mutex> lock(s.mutex);
+    table* t = s.current.load(std::memory_order_relaxed);  // relaxed: we hold the mutex
+    if (t == nullptr) return {nullptr, drop_status::absent};
+    const std::size_t index = find_index(*t, hash, key);
+    if (index == not_found) return {nullptr, drop_status::absent};
+    // relaxed: we hold the shard mutex, which orders every store to the table.
+    node* n = t->slots[index].load(std::memory_order_relaxed);
+    // (1) acquire in is_ready: the value and from_override are visible.
+    if (!n->cell.is_ready()) return {nullptr, drop_status::building};
+    if (!drop(std::as_const(*n))) return {nullptr, drop_status::kept};
+    unlink(s, *t, index);
+    return {n, drop_status::dropped};
+  }
+
+  // erase()'s second half, with no lock held: drops an unlinked node from the creation order
+  // and retires it.
+  void release_unlinked_node(node* removed) noexcept {
+    unlist(std::span<node* const>(&removed, 1));
+    retire(std::span<node* const>(&removed, 1));
+    bump_version();
+  }
+
   // Steps 4-6: the miss path of get_or_create_with.
   template <class K, class F>
   TANDEM_NOINLINE std::shared_ptr<T> create(std::uint64_t hash, const K& key, F& factory) {
@@ -849,7 +958,8 @@ class registry {
     std::shared_ptr<T> result;
     try {
       const std::shared_ptr<T>& value = n.cell.get_or_init([&] {
-        std::shared_ptr<T> made = make_declared_or(factory, n.key);
+        std::shared_ptr<T> made = make_declared_or(factory, n);
+        TANDEM_SYNC_POINT();  // built (maybe an override's instance), not yet published
         built_here = true;
         return made;
       });
@@ -867,10 +977,12 @@ class registry {
     return result;
   }
 
-  // The miss path's choice of builder: an override, else (for get_or_create) the declared
-  // factory, else `factory`. The declarations' mutex is not held while anything is built.
+  // The miss path's choice of builder for n's value (n's builder calls it): an override (then
+  // n.from_override is set), else (for get_or_create) the declared factory, else `factory`.
+  // The declarations' mutex is not held while anything is built.
   template <class F>
-  std::shared_ptr<T> make_declared_or(F& factory, const Key& key) {
+  std::shared_ptr<T> make_declared_or(F& factory, node& n) {
+    const Key& key = n.key;
     // acquire: pairs with the release store in add_declaration/override.
     if (has_declarations_.load(std::memory_order_acquire)) {
       std::function<std::shared_ptr<T>()> declared;
@@ -878,7 +990,10 @@ class registry {
         const std::lock_guard<std::mutex> lock(declarations_mutex_);
         const auto it = declarations_.find(key);
         if (it != declarations_.end()) {
-          if (it->second.override_instance != nullptr) return it->second.override_instance;
+          if (it->second.override_instance != nullptr) {
+            n.from_override = true;  // nothing can fail between here and the cell's publication
+            return it->second.override_instance;
+          }
           if constexpr (std::is_same_v<std::remove_cvref_t<F>, default_factory>) {
             declared = it->second.factory;
           }

@@ -125,6 +125,7 @@
 #include "../sync/cache_padded.hpp"
 #include "../sync/striped_lock.hpp"
 #include "../sync/sync_point.hpp"
+#include "../sync/thread_serial.hpp"
 
 namespace tandem {
 
@@ -443,7 +444,7 @@ class mailbox {
     {
       std::unique_lock<sync::small_mutex> guard(lock_);
       while ((outcome = push_locked(message, evicted, wake_consumer)) == push_outcome::full) {
-        if (consumer_ == std::this_thread::get_id()) return push_outcome::own_mailbox_full;
+        if (consumer_ == detail::thread_serial()) return push_outcome::own_mailbox_full;
         // Park until the consumer pops or the mailbox is closed (registered under the same
         // lock acquisition that saw it full, so the wake-up cannot be missed), then retry.
         ++parked_publishers_;
@@ -504,7 +505,9 @@ class mailbox {
       spin_for_message();
       if (lock_free_receive_ && !queue_.empty()) return queue_.pop_front();
       bool closed = false;
-      if (std::optional<Item> out = try_pop_or_park(closed)) return std::move(*out);
+      std::optional<Item> out;
+      try_pop_or_park_into(out, closed);
+      if (out) return std::move(*out);
       if (closed) throw subscription_closed(closed_message);
       TANDEM_SYNC_POINT();  // parked, not yet asleep: a push's wake-up may come first
       sleepers_.acquire(wake_tokens::message_ready);
@@ -515,10 +518,11 @@ class mailbox {
   // "Deadlines") passes, then std::nullopt; std::nullopt at once when closed and empty.
   template <class Clock, class Duration>
   std::optional<Item> pop_until(const std::chrono::time_point<Clock, Duration>& deadline) {
+    std::optional<Item> out;  // the one result of every path (NRVO; rule 23)
     for (;;) {
       bool closed = false;
-      if (std::optional<Item> out = try_pop_or_park(closed)) return out;
-      if (closed) return std::nullopt;
+      try_pop_or_park_into(out, closed);
+      if (out || closed) return out;
       TANDEM_SYNC_POINT();  // parked, not yet asleep: a push's wake-up may come first
       const std::chrono::steady_clock::time_point steady = sync::steady_deadline(deadline);
       if (sleepers_.try_acquire_until(wake_tokens::message_ready, steady)) continue;
@@ -532,7 +536,7 @@ class mailbox {
           // Another clock may have been adjusted meanwhile: wait again until it really passed
           // (steady_deadline recomputes from that clock's now()).
           if (std::chrono::steady_clock::now() < sync::steady_deadline(deadline)) continue;
-          return std::nullopt;
+          return out;  // empty
         }
       }
       sleepers_.acquire(wake_tokens::message_ready);
@@ -549,7 +553,7 @@ class mailbox {
   // The subscription was moved: the thread it will be received on is unknown until it pops.
   void forget_consumer() noexcept {
     std::lock_guard<sync::small_mutex> guard(lock_);
-    consumer_ = std::thread::id();
+    consumer_ = 0;
   }
 
   // True once close() has run (for the owner: "can anything still arrive?").
@@ -649,32 +653,32 @@ class mailbox {
   // Pops if possible; otherwise, if the mailbox is closed, sets `closed`; otherwise marks the
   // consumer parked (the caller then blocks on sleepers_). All under one lock acquisition, so
   // no push or close can slip in between.
-  std::optional<Item> try_pop_or_park(bool& closed) {
-    std::optional<Item> out;
+  // The message goes straight into `out` (which must be empty), so that pop_until can return
+  // one named optional on every path (NRVO; rule 23).
+  void try_pop_or_park_into(std::optional<Item>& out, bool& closed) {
     std::size_t wake_publishers = 0;
     if (lock_free_receive_ && !queue_.empty()) {
       queue_.pop_front_into(out);
-      return out;
+      return;
     }
     {
       std::lock_guard<sync::small_mutex> guard(lock_);
-      consumer_ = std::this_thread::get_id();
+      consumer_ = detail::thread_serial();
       if (queue_.empty()) {
         if (closed_.load(std::memory_order_relaxed)) {  // relaxed: under the lock
           closed = true;
-          return out;
+          return;
         }
         TANDEM_ASSERT(!consumer_parked_,
                       "two threads receive on one subscription at once; a subscription has "
                       "one owner at a time");
         consumer_parked_ = true;
-        return out;
+        return;
       }
       queue_.pop_front_into(out);
       wake_publishers = std::exchange(parked_publishers_, 0);
     }
     release_room(wake_publishers);
-    return out;
   }
 
   // try_pop of a locked-mode mailbox (drop_oldest, block): out of line, so that the lock-free
@@ -683,7 +687,7 @@ class mailbox {
     std::size_t wake_publishers = 0;
     {
       std::lock_guard<sync::small_mutex> guard(lock_);
-      consumer_ = std::this_thread::get_id();
+      consumer_ = detail::thread_serial();
       if (queue_.empty()) return;
       queue_.pop_front_into(out);
       wake_publishers = std::exchange(parked_publishers_, 0);
@@ -732,8 +736,10 @@ class mailbox {
   mutable sync::small_mutex lock_;
   std::size_t dropped_ = 0;            // guarded by lock_
   std::size_t parked_publishers_ = 0;  // guarded by lock_; room tokens owed
-  // guarded by lock_: the thread that receives (step 7); none after forget_consumer().
-  std::thread::id consumer_ = std::this_thread::get_id();
+  // guarded by lock_: the serial of the thread that receives (step 7); 0 (none) after
+  // forget_consumer(). Not a std::thread::id: an exited receiver's id may be given to a new
+  // thread, which would then be refused as "the receiver" (docs/reliability.md rule 30).
+  std::uint64_t consumer_ = detail::thread_serial();
   bool consumer_parked_ = false;  // guarded by lock_; a message_ready token is owed
   // Written under lock_ and read under it, except by discard_queued's check (hence atomic;
   // every access relaxed).

@@ -15,7 +15,7 @@
 //     reader while the writer waits cannot deadlock (the left-right crate's PR #159 pitfall: a
 //     registration mutex held by a waiting writer). A successful claim also counts the slot in
 //     `claimed_count` and issues a full fence (C1).
-//  2. Reader enters: stores its thread's identity in the slot's `owner` (R0), epoch += 1 (now
+//  2. Reader enters: stores its thread's serial in the slot's `owner` (R0), epoch += 1 (now
 //     odd = "inside"; release), then light fence, then the caller loads the pointer it wants to
 //     read (with pinned_load_order). Epochs advance by 1 on enter and 3 on leave, so bit 1
 //     never changes: it is set for good in every slot of a registry whose light fence must be
@@ -73,8 +73,9 @@
 // Costs: one slot = cache_line_size bytes (128 on x86-64) per live reader, allocated in chunks
 // of slots_per_chunk, plus two writer-only lines per chunk (records, seen epochs). Reader, per
 // enter/leave pair with the asymmetric fence (membarrier available): two loads of its epoch,
-// one load of its writer_waiting word, three plain stores (owner, epoch twice), one read of the
-// thread pointer and two compiler barriers -- about a dozen instructions, no call (the
+// one load of its writer_waiting word, three plain stores (owner, epoch twice), one read and
+// test of the thread's serial (sync/thread_serial.hpp: a thread_local) and two compiler
+// barriers -- about a dozen instructions, no call after a thread's first section (the
 // portable fence adds two full fences); acknowledge() one more store on that line. Writer, per
 // record: a full fence and one load when no reader slot is claimed; otherwise one membarrier
 // system call (about 0.1-0.5 us with no other thread running, several us when it must
@@ -87,11 +88,12 @@
 //    relaxed, before its release store of the odd epoch (R1); it is not cleared on leave.
 //    The writer's self-wait check (W0) acquires the epoch and compares it with the recorded
 //    one before it reads `owner`. If the recorded section is still open, that acquire read
-//    the opener's release store, so `owner` reads the opener's identity or a later one; every
+//    the opener's release store, so `owner` reads the opener's serial or a later one; every
 //    later write belongs to a later section, so the thread that wrote it would have to have
 //    written a newer epoch first -- and the writer thread reads back its own newer epoch
 //    (coherence), never the recorded one. So (W0) is true exactly when the calling thread
-//    opened the recorded section and that section is still open.
+//    opened the recorded section and that section is still open -- given that no two threads
+//    of the process, alive or not, share a serial (sync/thread_serial.hpp).
 //  - (R1) the reader's epoch store + light fence, against (W1) the writer's pointer store +
 //    heavy fence + (W2) epoch loads: a Dekker handshake. Either the writer's (W2) sees the odd
 //    epoch (the reader is recorded and waited for), or the reader's pointer load after (R1)
@@ -148,37 +150,7 @@
 #include "backoff.hpp"
 #include "cache_padded.hpp"
 #include "sync_point.hpp"
-
-namespace tandem::detail {
-
-#if !((defined(__x86_64__) || defined(__aarch64__)) && defined(__linux__) && \
-      (defined(__GNUC__) || defined(__clang__)))
-// Elsewhere: the address of a per-thread object (distinct for every live thread).
-inline thread_local const char thread_identity_anchor = 0;
-#endif
-
-// A number that identifies the calling thread among the live threads of the process, never 0:
-// on x86-64 and AArch64 Linux the thread pointer (one instruction: %fs:0 holds the TCB's own
-// address by the x86-64 TLS ABI; tpidr_el0 on AArch64), elsewhere a thread_local's address.
-// Cheaper than std::this_thread::get_id() (a pthread_self() call). Like a std::thread::id, it
-// may be reused by a thread created after this one has exited.
-inline std::uintptr_t thread_identity() noexcept {
-#if defined(__x86_64__) && defined(__linux__) && (defined(__GNUC__) || defined(__clang__))
-  std::uintptr_t self;
-  // volatile: never hoisted out of a loop or merged across a call (a coroutine may resume on
-  // another thread).
-  asm volatile("mov %%fs:0, %0" : "=r"(self));
-  return self;
-#elif defined(__aarch64__) && defined(__linux__) && (defined(__GNUC__) || defined(__clang__))
-  std::uintptr_t self;
-  asm volatile("mrs %0, tpidr_el0" : "=r"(self));
-  return self;
-#else
-  return reinterpret_cast<std::uintptr_t>(&thread_identity_anchor);
-#endif
-}
-
-}  // namespace tandem::detail
+#include "thread_serial.hpp"
 
 namespace tandem::sync {
 
@@ -192,9 +164,12 @@ class reader_epochs {
     // Odd: the owning reader is inside a read section. Bit 1: fenced mode (never changes).
     // Only the owner writes it.
     std::atomic<std::uint64_t> epoch{0};
-    // detail::thread_identity() of the thread that opened the current (or last) read section
-    // (R0); 0 before the first.
-    std::atomic<std::uintptr_t> owner{0};
+    // detail::thread_serial() of the thread that opened the current (or last) read section
+    // (R0); 0 before the first. A serial is never reused, not even after its thread exits: a
+    // reused identity (std::thread::id, the thread pointer) made the writer of a new thread
+    // that holds no guard throw the self-wait error for a guard an exited thread had opened
+    // and handed on (docs/reliability.md rule 30).
+    std::atomic<std::uint64_t> owner{0};
     // Bit 0: set by the writer only while it is blocked waiting for this reader to leave; the
     // owner checks the word after leaving. Bit 1: fenced mode (never changes). On the
     // reader's own line: checking it costs no extra line.
@@ -375,7 +350,7 @@ class reader_epochs {
   [[nodiscard]] static bool opened_by_this_thread(const slot& s) noexcept {
     // acquire: see (R0); the owner is read after the epoch.
     return (s->epoch.load(std::memory_order_acquire) & 1U) == 1 &&
-           s->owner.load(std::memory_order_relaxed) == detail::thread_identity();
+           s->owner.load(std::memory_order_relaxed) == detail::thread_serial();
   }
 
   // --- writer side (one thread at a time) ------------------------------------------------
@@ -480,7 +455,7 @@ class reader_epochs {
   // opened: waiting for it would never end. Exact (see (R0)); O(slots), no waiting.
   [[nodiscard]] bool recorded_reader_held_by_this_thread() const noexcept {
     if (recorded_count_ == 0) return false;
-    const std::uintptr_t self = detail::thread_identity();
+    const std::uint64_t self = detail::thread_serial();
     // acquire (chunk walks): pairs with the release compare-exchange that linked the chunk.
     for (const chunk* c = &first_; c != nullptr; c = c->next.load(std::memory_order_acquire)) {
       for (std::size_t i = 0; i < slots_per_chunk; ++i) {
@@ -593,7 +568,7 @@ class reader_epochs {
   // Steps (R0) and (R1) without the fence.
   static void announce(slot& s, std::uint64_t epoch) noexcept {
     // (R0) relaxed: ordered before the writer's reads by the release store below.
-    s->owner.store(detail::thread_identity(), std::memory_order_relaxed);
+    s->owner.store(detail::thread_serial(), std::memory_order_relaxed);
     // (R1) release (seq_cst under TSan, where the caller's seq_cst load cannot pass it): the
     // owner store happens-before any acquire read of this epoch (R0); the light fence after
     // it orders it before the caller's pointer load.
