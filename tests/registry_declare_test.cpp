@@ -287,3 +287,97 @@ TEST_CASE(
                            << first_bad_round);
   CHECK(bad_rounds == 0);
 }
+
+namespace {
+// A KeyEqual that parks the first thread that arms it at its second comparison (for restore():
+// the lookup after it has cleared the override, before it drops the entry) until released.
+thread_local int parking_calls = -1;  // -1: not armed
+std::latch* parked = nullptr;
+std::latch* unpark = nullptr;
+struct parking_equal {
+  using is_transparent = void;
+  bool operator()(std::string_view a, std::string_view b) const {
+    if (parking_calls >= 0 && ++parking_calls == 2) {
+      parked->count_down();
+      unpark->wait();
+    }
+    return a == b;
+  }
+};
+}  // namespace
+
+// Rule 31: a restore() that finds no override declared (another restore() cleared it a moment
+// before) still makes sure none is registered when it returns. Before: it returned false at
+// once, with the first restore()'s override still registered.
+TEST_CASE("registry restore: a second restore() returns with no override registered") {
+  tandem::test::watchdog dog("two restore() calls", std::chrono::seconds(30));
+  tandem::registry<service, std::string, tandem::string_hash, parking_equal> registry;
+  const std::string key = overridden_key;
+  registry.declare(key, [] { return service("the real mailer, built by its factory"); });
+  const auto fake = std::make_shared<service>("the fake mailer");
+  registry.override(key, fake);
+  REQUIRE(registry.find(key) == fake);
+  std::latch first_parked(1);
+  std::latch release_first(1);
+  parked = &first_parked;
+  unpark = &release_first;
+  bool first_result = false;
+  std::thread first([&] {
+    parking_calls = 0;
+    first_result = registry.restore(key);
+    parking_calls = -1;
+  });
+  first_parked.wait();  // the first has cleared the override, not yet dropped its instance
+  const bool second_result = registry.restore(key);
+  const auto registered = registry.find(key);
+  release_first.count_down();
+  first.join();
+  CHECK_FALSE(second_result);  // nothing was declared any more
+  CHECK(registered != fake);   // but the override is gone when it returns
+  CHECK(first_result);
+  CHECK(registry.find(key) != fake);
+  CHECK(registry.get_or_create(key)->name == "the real mailer, built by its factory");
+}
+
+namespace {
+// An instance whose destructor uses its registry (registry.hpp: T's destructor may call it).
+struct reentrant_service {
+  explicit reentrant_service(std::string n) : name(std::move(n)) {}
+  ~reentrant_service();
+  std::string name;
+};
+tandem::registry<reentrant_service>* reentrant_registry = nullptr;
+reentrant_service::~reentrant_service() {
+  if (reentrant_registry != nullptr && name == "the first fake") {
+    // Builds: takes the declarations' mutex, which override() held here before the fix.
+    (void)reentrant_registry->get_or_create("another-service-with-a-long-name");
+  }
+}
+}  // namespace
+
+// Rule 14: override() releases the override it replaces after its locks. Before: that
+// instance's destructor ran under the declarations' mutex, and a lookup from it that builds
+// deadlocked (the watchdog fails the test).
+TEST_CASE("registry override: the replaced override's destructor may use the registry") {
+  tandem::test::watchdog dog("override() releasing under its lock", std::chrono::seconds(30));
+  tandem::registry<reentrant_service> registry;
+  reentrant_registry = &registry;
+  const std::string key = overridden_key;
+  registry.declare("another-service-with-a-long-name",
+                   [] { return reentrant_service("built from a destructor"); });
+  std::weak_ptr<reentrant_service> first_fake;
+  {
+    auto fake = std::make_shared<reentrant_service>("the first fake");
+    first_fake = fake;
+    registry.override(key, fake);
+  }
+  CHECK(registry.erase(key));           // now only the declaration holds it
+  (void)registry.erase("no-such-key");  // a writer call: the erased entry is freed
+  REQUIRE(first_fake.use_count() == 1);
+  registry.override(key, std::make_shared<reentrant_service>("the second fake"));
+  CHECK(first_fake.expired());
+  CHECK(registry.contains("another-service-with-a-long-name"));
+  CHECK(registry.find(key)->name == "the second fake");
+  registry.restore(key);
+  reentrant_registry = nullptr;
+}

@@ -154,7 +154,12 @@
 // throws std::logic_error naming the topic and the policy instead of waiting. Hand a
 // subscription to another thread by moving it (or receive on the new thread first): a thread
 // that subscribed and kept no ownership but still shares the object by reference is taken for
-// its receiver until that other thread receives.
+// its receiver until that other thread receives. A move makes the receiver unknown until the
+// next receive (the object may be on its way to another thread, whose publish must be allowed
+// to wait): a subscription moved within one thread (into a container, an optional) and then
+// published into, full, from that same thread before it received is not recognised, and that
+// publish waits. Receive once (try_receive() will do) after such a move, or keep such
+// mailboxes out of `block`.
 //
 // Guarantees:
 //  - A topic exists exactly while it has subscriptions (a publish holds no reference to it: it

@@ -520,7 +520,9 @@ class registry {
   // of override() racing restore(), the later one's outcome holds. Builds nothing but
   // override instances (no factory runs). Throws std::invalid_argument for a null instance,
   // recursive_creation_error when called from inside a build of key (it would wait for
-  // itself), std::logic_error after the exit teardown (as get_or_create), std::bad_alloc.
+  // itself), std::logic_error after the exit teardown (as get_or_create), std::bad_alloc; the
+  // declaration stays made when it throws after it (builds from then on give `instance`; the
+  // entry already there stays until it is erased or the next override()/restore()).
   template <class K>
   requires registry_key_argument<K, Key, Hash, KeyEqual>
   void override(const K& key_argument, std::shared_ptr<T> instance) {
@@ -529,11 +531,15 @@ class registry {
                                   detail::describe_registry_key(Key(key_argument)));
     }
     Key key = Key(key_argument);  // explicit: an int literal for an unsigned Key is fine
+    // The override this one replaces, released when override() returns, outside every lock:
+    // its T's destructor may use the registry (rule 14; it deadlocked on declarations_mutex_
+    // until 2026-12-01 when it built an entry).
+    std::shared_ptr<T> replaced;
     {
       const std::lock_guard<std::mutex> lock(declarations_mutex_);
       auto [it, inserted] = declarations_.try_emplace(key);
       if (inserted) declaration_order_.push_back(key);
-      it->second.override_instance = instance;
+      replaced = std::exchange(it->second.override_instance, instance);
       has_declarations_.store(true, std::memory_order_release);  // pairs with make_declared_or
     }
     // Every build that starts from now on gives `instance` (until a later override/restore).
@@ -553,10 +559,12 @@ class registry {
   }
 
   // Ends override(key): the override's instance is dropped from the registry and the next
-  // get_or_create(key) builds with the declared factory again. False if key had no override.
-  // When it returns, no override's instance is registered for key (a build that picked an
-  // override before restore() cleared it is waited for, restore() blocking meanwhile, and
-  // dropped), unless a later override() of key superseded this call (it owns the outcome).
+  // get_or_create(key) builds with the declared factory again. False if key had no override
+  // declared (another restore() may have cleared it first). Either way, when it returns no
+  // override's instance is registered for key (a build that picked an override before it was
+  // cleared is waited for, restore() blocking meanwhile, and dropped; so is the entry of an
+  // override another restore() is still dropping), unless a later override() of key
+  // superseded this call (it owns the outcome).
   // Builds nothing (no factory runs; a build a later override() declared may be run: it only
   // copies that override's shared_ptr). Throws std::bad_alloc, and std::logic_error when it
   // races the exit teardown of global() (as get_or_create).
@@ -568,10 +576,11 @@ class registry {
     {
       const std::lock_guard<std::mutex> lock(declarations_mutex_);
       const auto it = declarations_.find(key);
-      if (it == declarations_.end() || it->second.override_instance == nullptr) return false;
-      dropped = std::move(it->second.override_instance);
-      it->second.override_instance = nullptr;
+      if (it != declarations_.end()) dropped = std::exchange(it->second.override_instance, nullptr);
     }
+    // No early return when nothing was declared: a restore() that cleared the override just
+    // before may still be dropping its instance (until 2026-12-01 a second restore() returned
+    // while it was registered).
     // Builds that read the declarations before we cleared them may still register `dropped`
     // (erase() alone skips an entry being built), and an older override's instance may still be
     // registered (an override() superseded by us stops replacing it). Each round waits for the
@@ -592,6 +601,7 @@ class registry {
           key, nullptr, [](const node& built) { return built.from_override; });
       if (status != drop_status::dropped && status != drop_status::building) break;
     }
+    if (dropped == nullptr) return false;
     bump_version();
     return true;
   }
