@@ -87,3 +87,26 @@ TEST_CASE("registry faults: a throwing KeyEqual on a failed build's clean-up is 
   // The key can be built afterwards.
   CHECK(registry.get_or_create(key)->key == key);
 }
+
+TEST_CASE(
+    "registry faults: an override() that runs out of memory before declaring leaves nothing") {
+  // Before the fix, a bad_alloc growing the declaration order left a declaration outside it:
+  // a later eager declare() of the key was then never built by create_eager().
+  tandem::test::watchdog dog("override under allocation failure");
+  const std::string key = long_key(7);
+  bool completed = false;
+  for (std::size_t n = 1; n <= 64 && !completed; ++n) {
+    tandem::registry<instance> registry;
+    const auto fake = std::make_shared<instance>("the fake instance");
+    const bool threw =
+        tandem::test::with_allocation_failure(n, [&] { registry.override(key, fake); });
+    completed = !threw;
+    registry.restore(key);  // ends the override where it was declared
+    registry.declare(
+        key, [key] { return std::make_unique<instance>(key); }, tandem::eager_t{});
+    CHECK(registry.create_eager() == 1);  // the key is an eager declaration, in the order
+    REQUIRE(registry.find(key) != nullptr);
+    CHECK(registry.find(key)->key == key);
+  }
+  CHECK(completed);
+}

@@ -538,7 +538,16 @@ class registry {
     {
       const std::lock_guard<std::mutex> lock(declarations_mutex_);
       auto [it, inserted] = declarations_.try_emplace(key);
-      if (inserted) declaration_order_.push_back(key);
+      if (inserted) {
+        try {
+          declaration_order_.push_back(key);
+        } catch (...) {
+          // As add_declaration: a declaration missing from the order would hide a later
+          // eager declare() of the key from create_eager().
+          declarations_.erase(it);
+          throw;
+        }
+      }
       replaced = std::exchange(it->second.override_instance, instance);
       has_declarations_.store(true, std::memory_order_release);  // pairs with make_declared_or
     }
@@ -616,6 +625,9 @@ class registry {
   class cached_accessor {
    public:
     // The instance: looked up (or built) on first use and after any erase/override/restore.
+    // The reference is valid until this accessor's next get() (which may refresh and let go of
+    // the instance it held) or its destruction; keep registry::get_or_create's shared_ptr to
+    // hold an instance longer.
     T& get() {
       // acquire: pairs with the release increment in bump_version(), which follows the
       // change that made our cache stale. (version_ starts at a value the registry never
