@@ -42,14 +42,15 @@
 //     disturb the delivery, and a mailbox stays alive while a snapshot names it (shared
 //     ownership); a leaving subscriber's queued messages are destroyed by its destructor, not
 //     kept alive by the list.
-//  3. publish hashes the topic once (with Hash), then asks the absent-topic filter: a table of
-//     counters indexed by that hash, incremented when a topic is created and decremented when
-//     it is erased. A zero counter proves the topic absent: publish returns 0 with no lock, no
-//     map lookup and no allocation. A non-zero counter (the topic exists, or another topic
-//     shares the slot) falls through to the rc_map lookup with the precomputed hash and the
-//     caller's key as it is (detail::hashed_topic: the map's hash returns the precomputed
-//     value, its equality calls KeyEqual on the key), so it allocates nothing either. The
-//     lookup is rc_map::visit: the topic is used under its shard lock, without taking a
+//  3. publish hashes the topic once (with Hash, remixed once unless Hash declares
+//     is_avalanching, as tandem::string_hash does: see tandem::hash_is_avalanching_v), then
+//     asks the absent-topic filter: a table of counters indexed by that hash, incremented when a
+//     topic is created and decremented when it is erased. A zero counter proves the topic absent:
+//     publish returns 0 with no lock, no map lookup and no allocation. A non-zero counter (the
+//     topic exists, or another topic shares the slot) falls through to the rc_map lookup with the
+//     precomputed hash and the caller's key as it is (detail::hashed_topic: the map's hash returns
+//     the precomputed value, its equality calls KeyEqual on the key), so it allocates nothing
+//     either. The lookup is rc_map::visit: the topic is used under its shard lock, without taking a
 //     counted handle (saving a count increment and decrement per publish); under it publish
 //     runs step 4, or copies the snapshot for step 5. Lock order: shard lock, then a mailbox
 //     lock; nothing here uses the topic map or releases a handle.
@@ -324,9 +325,10 @@ inline constexpr std::size_t max_absent_topic_filter_slots = std::size_t{1} << 3
 namespace detail {
 
 // A topic key (a Topic, or a transparent key; `Key` is a reference type) with its hash
-// already computed: publish hashes once and uses the result for the absent-topic filter and
-// the topic map's lookup; subscribe passes it to rc_map::try_emplace, which builds the Topic
-// from it (the conversion below) only when the topic is created.
+// already computed and spread (detail::spread_hash): publish hashes once and uses the result
+// for the absent-topic filter and the topic map's lookup; subscribe passes it to
+// rc_map::try_emplace, which builds the Topic from it (the conversion below) only when the topic is
+// created.
 template <class Topic, class Key>
 struct hashed_topic {
   Key key;
@@ -339,12 +341,15 @@ struct hashed_topic {
 // (the hash precomputed, the key compared with KeyEqual as it is). Transparent whatever the
 // user's are: event_bus passes only Topics, or keys the user's Hash/KeyEqual accept, inside
 // a hashed_topic.
+// Its results are already spread (the user's Hash remixed unless it avalanches), so it
+// declares is_avalanching and the map uses them as they are: a publish mixes at most once.
 template <class Topic, class Hash>
 struct topic_map_hash {
   using is_transparent = void;
+  using is_avalanching = std::true_type;
   Hash hash;
   std::size_t operator()(const Topic& topic) const {
-    return static_cast<std::size_t>(std::invoke(hash, topic));
+    return spread_hash<Hash>(static_cast<std::size_t>(std::invoke(hash, topic)));
   }
   template <class Key>
   std::size_t operator()(const hashed_topic<Topic, Key>& topic) const noexcept {
@@ -365,7 +370,8 @@ struct topic_map_equal {
   }
 };
 
-// Counters indexed by topic hash: zero proves that no topic with that hash exists.
+// Counters indexed by topic hash (spread: the topic map's): zero proves that no topic with that
+// hash exists.
 class absent_topic_filter {
  public:
   explicit absent_topic_filter(std::size_t slots)
@@ -374,13 +380,13 @@ class absent_topic_filter {
 
   // relaxed: see "Memory ordering" in the header comment (coherence of one counter suffices).
   void topic_created(std::size_t hash) noexcept {
-    counters_[sync::mix_hash(hash) & mask_].fetch_add(1, std::memory_order_relaxed);
+    counters_[hash & mask_].fetch_add(1, std::memory_order_relaxed);
   }
   void topic_erased(std::size_t hash) noexcept {
-    counters_[sync::mix_hash(hash) & mask_].fetch_sub(1, std::memory_order_relaxed);
+    counters_[hash & mask_].fetch_sub(1, std::memory_order_relaxed);
   }
   [[nodiscard]] bool may_exist(std::size_t hash) const noexcept {
-    return counters_[sync::mix_hash(hash) & mask_].load(std::memory_order_relaxed) != 0;
+    return counters_[hash & mask_].load(std::memory_order_relaxed) != 0;
   }
 
  private:
@@ -1143,9 +1149,10 @@ class event_bus {
     }
   }
 
+  // The topic map's hash of `topic`: the user's Hash, spread once (see topic_map_hash).
   template <class Q>
   [[nodiscard]] std::size_t hash_of(const Q& topic) const {
-    return static_cast<std::size_t>(std::invoke(hash_, topic));
+    return detail::spread_hash<Hash>(static_cast<std::size_t>(std::invoke(hash_, topic)));
   }
 
   // subscriber_count's work: one hash, the filter, then (maybe) the map lookup with the hash

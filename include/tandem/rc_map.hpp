@@ -22,10 +22,10 @@
 // (they are forwarded; insert's value is used only to build the new entry's V).
 //
 // Layout: the map is cut into shards (tandem::sync::striped, one small_mutex per shard, chosen
-// by the key's mixed hash); each shard holds an intrusive chained hash table of heap nodes.
-// A node is {use count, weak count, key, once_cell<V>, bucket link, `linked` flag, the shard's
-// state, and the linger fields: `lingering` flag, deadline, two list links}. A handle and a
-// weak_handle are one pointer to a node.
+// by the key's mixed hash: detail::spread_hash); each shard holds an intrusive chained hash table
+// of heap nodes. A node is {use count, weak count, key, once_cell<V>, bucket link, `linked` flag,
+// the shard's state, and the linger fields: `lingering` flag, deadline, two list links}. A handle
+// and a weak_handle are one pointer to a node.
 //
 // The count/erase protocol, step by step (each step names the race it excludes):
 //  1. A node's use count starts at 1 (the handle its creator returns). Copying a handle adds 1
@@ -289,6 +289,18 @@ inline bool rc_map_visiting(const void* map) noexcept {
   return false;
 }
 
+// The hash the shards and buckets use: shards take its low bits and buckets its high bits, so
+// a Hash that does not avalanche (hash_is_avalanching_v, tandem/string_hash.hpp) is remixed
+// first (std::hash of an integer is the identity); an avalanching one is used as it is.
+template <class Hash>
+[[nodiscard]] constexpr std::size_t spread_hash(std::size_t hash) noexcept {
+  if constexpr (hash_is_avalanching_v<Hash>) {
+    return hash;
+  } else {
+    return sync::mix_hash(hash);
+  }
+}
+
 }  // namespace detail
 
 // Hash/KeyEqual default to tandem::string_hash/string_equal for string keys (transparent: see
@@ -343,7 +355,7 @@ class rc_map {
     node* linger_prev = nullptr;  // linger list links; guarded by the linger mutex
     node* linger_next = nullptr;
     time_point linger_deadline{};  // guarded by the linger mutex
-    const std::size_t mixed_hash;  // sync::mix_hash(Hash(key))
+    const std::size_t mixed_hash;  // detail::spread_hash<Hash>(Hash(key))
     shared_state* const state;
     union {
       const K key;  // destroyed by destroy_payload()
@@ -1010,7 +1022,7 @@ class rc_map {
 
   template <class Q>
   [[nodiscard]] std::size_t mixed_hash_of(const Q& key) const {
-    return sync::mix_hash(static_cast<std::size_t>(std::invoke(state_->hash, key)));
+    return detail::spread_hash<Hash>(static_cast<std::size_t>(std::invoke(state_->hash, key)));
   }
 
   // Step 2: a new reference only from a nonzero count. Caller holds the node's shard lock.

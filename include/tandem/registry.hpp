@@ -13,8 +13,9 @@
 // Algorithm:
 //  1. The key is hashed once (string keys through tandem's transparent, latency-oriented string
 //     hash, so a std::string_view or const char* is never copied into a std::string; other
-//     keys through Hash and a Fibonacci multiply). The top 4 bits pick one of shard_count
-//     shards, the low bits a start slot.
+//     keys through Hash and a Fibonacci multiply, which a Hash that declares is_avalanching,
+//     as string_hash does, skips: tandem::hash_is_avalanching_v). The top 4 bits pick one of
+//     shard_count shards, the low bits a start slot.
 //  2. Each shard publishes an open-addressing table of atomic node pointers through one atomic
 //     pointer. A slot goes null -> node -> tombstone and never back, and a node never moves, so
 //     a reader probes with plain loads from the first slot to the first null. Writers (insert,
@@ -165,10 +166,6 @@ concept registry_key = std::copy_constructible<Key> && std::destructible<Key> &&
     registry_hash<Hash, Key> && registry_key_equal<KeyEqual, Key>;
 
 namespace detail {
-
-// Whether Hash already spreads its output over all 64 bits (then the registry does not remix).
-template <class Hash>
-inline constexpr bool registry_hash_is_mixed = std::is_same_v<Hash, string_hash>;
 
 template <class H>
 concept transparent = requires {
@@ -825,7 +822,7 @@ class registry {
 
   template <class K>
   std::uint64_t hash_of(const K& key) const noexcept(noexcept(Hash{}(key))) {
-    if constexpr (detail::registry_hash_is_mixed<Hash>) {
+    if constexpr (hash_is_avalanching_v<Hash>) {  // already spread over all 64 bits
       const std::uint64_t h = hash_(key);
       return h;
     } else {

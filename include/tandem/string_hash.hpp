@@ -35,6 +35,9 @@ namespace tandem {
 // use a keyed hash for keys an adversary chooses.
 struct string_hash {
   using is_transparent = void;
+  // Every output bit depends on every input bit (the final 128-bit multiply-fold): components
+  // use the result as it is, without their own remix (see hash_is_avalanching_v below).
+  using is_avalanching = std::true_type;
   std::size_t operator()(std::string_view text) const noexcept {
     const unsigned char* p = reinterpret_cast<const unsigned char*>(text.data());
     const std::size_t length = text.size();
@@ -101,6 +104,38 @@ struct string_hash {
     return word;
   }
 };
+
+namespace detail {
+
+template <class Hash>
+constexpr bool declares_avalanching() noexcept {
+  if constexpr (requires { typename Hash::is_avalanching; }) {
+    using marker = typename Hash::is_avalanching;
+    if constexpr (requires { marker::value; }) {
+      return static_cast<bool>(marker::value);
+    } else {
+      return true;  // the marker's presence alone (Boost.Unordered 1.81-1.85 read it so)
+    }
+  } else {
+    return false;
+  }
+}
+
+}  // namespace detail
+
+// Whether Hash declares that its output is already spread over all bits (changing any input bit
+// flips each output bit with probability about 1/2), by a nested `is_avalanching` type: the
+// marker Boost.Unordered reads (boost::unordered::hash_is_avalanching), so one declaration
+// serves both libraries. `using is_avalanching = std::true_type;` says yes, std::false_type
+// says no, and a marker without a `value` (such as void) says yes, as Boost 1.81-1.85 read it.
+// tandem's hashed containers (rc_map, event_bus's topic map, registry) take shard and bucket
+// from different bits of the hash, so for a Hash without the marker they first remix it (the
+// MurmurHash3 finaliser, about 13 instructions: std::hash of an integer is the identity); with
+// the marker they use it as it is. string_hash declares it. Declare it only for a hash that
+// really avalanches: a weak one (identity-like, or good in its low bits only) then piles keys
+// into few shards and buckets (correct, but slow).
+template <class Hash>
+inline constexpr bool hash_is_avalanching_v = detail::declares_avalanching<Hash>();
 
 // Transparent equality for string keys: compares any two string-like arguments as
 // std::string_view (no std::string is built).

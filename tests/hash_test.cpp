@@ -1,0 +1,197 @@
+// tandem::string_hash and the is_avalanching marker (tandem::hash_is_avalanching_v): what the
+// marker means, that string_hash deserves it, and that the components stay correct whatever a
+// Hash claims (a wrong claim costs speed, never a wrong answer).
+#include <tandem/event_bus.hpp>
+#include <tandem/rc_map.hpp>
+#include <tandem/registry.hpp>
+#include <tandem/string_hash.hpp>
+
+#include <array>
+#include <bit>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <functional>
+#include <random>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+#include "test_support.hpp"
+
+namespace {
+
+struct marked_true {
+  using is_avalanching = std::true_type;
+  std::size_t operator()(int) const noexcept { return 0; }
+};
+struct marked_false {
+  using is_avalanching = std::false_type;
+  std::size_t operator()(int) const noexcept { return 0; }
+};
+struct marked_void {  // Boost.Unordered 1.81-1.85 read the marker's presence alone
+  using is_avalanching = void;
+  std::size_t operator()(int) const noexcept { return 0; }
+};
+struct unmarked {
+  std::size_t operator()(int) const noexcept { return 0; }
+};
+
+// A Hash that claims to avalanche and does not: every key hashes to `value`, so every key
+// lands in one shard, one bucket and one absent-topic filter slot. Transparent, like the
+// string defaults, so lookups by std::string_view take the same paths as with string_hash.
+struct constant_claiming_hash {
+  using is_transparent = void;
+  using is_avalanching = std::true_type;
+  std::size_t operator()(std::string_view) const noexcept { return 0x40; }
+};
+
+std::string name_of(std::size_t i) {
+  // Past the small-string buffer: the keys own heap memory.
+  return "a topic name long enough to live on the heap/" + std::to_string(i);
+}
+
+}  // namespace
+
+TEST_CASE("hash_is_avalanching_v reads the is_avalanching marker as Boost.Unordered does") {
+  STATIC_REQUIRE(tandem::hash_is_avalanching_v<marked_true>);
+  STATIC_REQUIRE_FALSE(tandem::hash_is_avalanching_v<marked_false>);
+  STATIC_REQUIRE(tandem::hash_is_avalanching_v<marked_void>);
+  STATIC_REQUIRE_FALSE(tandem::hash_is_avalanching_v<unmarked>);
+  STATIC_REQUIRE_FALSE(tandem::hash_is_avalanching_v<std::hash<int>>);
+  STATIC_REQUIRE_FALSE(tandem::hash_is_avalanching_v<std::hash<std::string>>);
+  STATIC_REQUIRE(tandem::hash_is_avalanching_v<tandem::string_hash>);
+  // What the components do with it: an unmarked hash is remixed (std::hash of an integer is
+  // the identity: 16 and 32 would share their low bits), a marked one is used as it is.
+  STATIC_REQUIRE(tandem::detail::spread_hash<std::hash<int>>(16) == tandem::sync::mix_hash(16));
+  STATIC_REQUIRE(tandem::detail::spread_hash<std::hash<int>>(16) != 16);
+  STATIC_REQUIRE(tandem::detail::spread_hash<tandem::string_hash>(16) == 16);
+}
+
+// The claim string_hash makes by declaring the marker. Flipping any one input bit must flip
+// each of the 64 output bits with probability 1/2: over n flips the observed frequency has a
+// standard deviation of 0.5 / sqrt(n), at most 0.0063 here (n >= 6,400), so 0.03 is about 5
+// of them. Random strings from a fixed seed: the outcome is the same on every run. Length 1 is
+// left out: 256 strings cannot measure a frequency to 0.03.
+TEST_CASE("string_hash avalanches: one flipped input bit flips each output bit half the time") {
+  const tandem::string_hash hash;
+  std::mt19937_64 random(20261201);
+  for (const std::size_t length :
+       {2U, 3U, 4U, 5U, 7U, 8U, 9U, 12U, 16U, 17U, 24U, 31U, 32U, 33U, 48U, 64U, 100U}) {
+    std::array<std::uint64_t, 64> flipped{};
+    std::uint64_t flips = 0;
+    for (int sample = 0; sample < 400; ++sample) {
+      std::string text(length, '\0');
+      for (char& c : text) c = static_cast<char>(random() & 0xFFU);
+      const std::uint64_t base = hash(text);
+      for (std::size_t bit = 0; bit < 8 * length; ++bit) {
+        std::string changed = text;
+        changed[bit / 8] = static_cast<char>(changed[bit / 8] ^ (1 << (bit % 8)));
+        const std::uint64_t difference = base ^ hash(changed);
+        for (std::size_t out = 0; out < 64; ++out) flipped[out] += (difference >> out) & 1U;
+        ++flips;
+      }
+    }
+    double worst = 0;
+    for (const std::uint64_t count : flipped) {
+      worst =
+          std::max(worst, std::fabs(static_cast<double>(count) / static_cast<double>(flips) - 0.5));
+    }
+    INFO("length " << length << ", " << flips << " flips: worst output bit is off 1/2 by "
+                   << worst);
+    CHECK(worst < 0.03);
+  }
+}
+
+// What the components rely on: rc_map and the bus pick a shard from the low bits and a bucket
+// from the high bits, the registry a shard from the top 4 bits. Names that differ only in a
+// few trailing digits (the common case) must fill 64 low-bit and 64 high-bit buckets evenly:
+// Pearson's chi-square with 63 degrees of freedom exceeds 104 with probability 0.1%.
+TEST_CASE("string_hash spreads names that differ in a few characters over low and high bits") {
+  const tandem::string_hash hash;
+  for (const char* format : {"room/live-%04zu", "tenant-%zu", "%zu", "/api/v1/users/%zu/orders"}) {
+    std::array<int, 64> low{};
+    std::array<int, 64> high{};
+    constexpr std::size_t names = 4096;
+    for (std::size_t i = 0; i < names; ++i) {
+      char text[64];
+      std::snprintf(text, sizeof text, format, i);
+      const std::uint64_t h = hash(std::string_view(text));
+      ++low[h & 63U];
+      ++high[h >> 58U];
+    }
+    auto chi_square = [&](const std::array<int, 64>& counts) {
+      const double expected = static_cast<double>(names) / 64;
+      double sum = 0;
+      for (const int c : counts) sum += (c - expected) * (c - expected) / expected;
+      return sum;
+    };
+    INFO("names like \"" << format << "\"");
+    CHECK(chi_square(low) < 104);
+    CHECK(chi_square(high) < 104);
+  }
+}
+
+// A Hash that lies about avalanching: every component must stay exact (all keys collide in one
+// shard, one bucket chain and one filter slot), only slower.
+TEST_CASE("a Hash that claims is_avalanching but collides everything is slow, not wrong") {
+  constexpr std::size_t count = 40;
+
+  SECTION("rc_map") {
+    tandem::rc_map<std::string, std::string, constant_claiming_hash, tandem::string_equal> map(8);
+    std::vector<tandem::rc_map<std::string, std::string, constant_claiming_hash,
+                               tandem::string_equal>::handle>
+        handles;
+    for (std::size_t i = 0; i < count; ++i) {
+      handles.push_back(map.get_or_insert_with(name_of(i), [i] { return name_of(i + 1000); }));
+    }
+    CHECK(map.size() == count);
+    for (std::size_t i = 0; i < count; ++i) {
+      const auto found = map.get(std::string_view(name_of(i)));
+      REQUIRE(found.has_value());
+      CHECK(**found == name_of(i + 1000));
+    }
+    for (std::size_t i = 0; i < count; i += 2) handles[i] = {};  // the last handle erases
+    for (std::size_t i = 0; i < count; ++i) CHECK(map.contains(name_of(i)) == (i % 2 == 1));
+    CHECK(map.size() == count / 2);
+  }
+
+  SECTION("event_bus (the absent-topic filter sees one slot for every topic)") {
+    using bus_type =
+        tandem::event_bus<std::string, std::string, constant_claiming_hash, tandem::string_equal>;
+    bus_type bus;
+    std::vector<bus_type::subscription> subscriptions;
+    for (std::size_t i = 0; i < count; ++i) subscriptions.push_back(bus.subscribe(name_of(i)));
+    for (std::size_t i = 0; i < count; ++i) {
+      CHECK(bus.publish(std::string_view(name_of(i)), name_of(i + 2000)) == 1);
+    }
+    CHECK(bus.publish("nobody listens here", std::string("lost")) == 0);
+    for (std::size_t i = 0; i < count; ++i) {
+      const auto received = subscriptions[i].try_receive();
+      REQUIRE(received.has_value());
+      CHECK(*received == name_of(i + 2000));
+    }
+    for (std::size_t i = 0; i < count; i += 2) subscriptions[i].unsubscribe();  // erases the topics
+    for (std::size_t i = 0; i < count; ++i) {
+      CHECK(bus.subscriber_count(name_of(i)) == (i % 2 == 1 ? 1U : 0U));
+      CHECK(bus.publish(std::string_view(name_of(i)), name_of(i)) == (i % 2 == 1 ? 1U : 0U));
+    }
+  }
+
+  SECTION("registry") {
+    tandem::registry<std::string, std::string, constant_claiming_hash, tandem::string_equal>
+        registry;
+    for (std::size_t i = 0; i < count; ++i) {
+      CHECK(*registry.get_or_create_with(name_of(i), [i] { return name_of(i + 3000); }) ==
+            name_of(i + 3000));
+    }
+    for (std::size_t i = 0; i < count; ++i) {
+      const auto found = registry.find(std::string_view(name_of(i)));
+      REQUIRE(found != nullptr);
+      CHECK(*found == name_of(i + 3000));
+    }
+    CHECK(registry.find("absent") == nullptr);
+  }
+}
