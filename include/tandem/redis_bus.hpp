@@ -105,6 +105,7 @@
 #include <atomic>
 #include <bit>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <concepts>
 #include <condition_variable>
@@ -353,6 +354,11 @@ class send_queue {
     std::unique_lock<std::mutex> guard(lock_);
     ready_.wait_for(guard, idle, [&] { return size_ != 0 || stopped_; });
     if (stopped_) return false;
+    // The one step that may throw (std::bad_alloc), before anything leaves the ring: growing
+    // `batch` while envelopes were moving out left the ones already moved uncounted in
+    // in_flight_, so their done() wrapped it and flush() never saw the queue drained again
+    // (docs/reliability.md rule 3).
+    batch.reserve(max_count);
     std::size_t bytes = 0;
     while (size_ != 0 && batch.size() < max_count && bytes < max_bytes) {
       bytes += slots_[head_].size();
@@ -698,9 +704,19 @@ class redis_bus {
 
   // ----- connections --------------------------------------------------------------------
 
-  void record_error(std::string what) {
-    std::lock_guard<std::mutex> guard(state_lock_);
-    last_error_ = std::move(what);
+  // Sets last_error() to the concatenation of `parts`. noexcept, and the callers pass pieces
+  // rather than a built std::string: it runs in the threads' catch-all handlers and in the
+  // middle of a batch's accounting, where building the text must not throw again (an
+  // exception there reached std::terminate, or left a half-counted batch to be resent). Out
+  // of memory for the text keeps the previous one (rule 32: reporting a failure must not fail).
+  void record_error(std::initializer_list<std::string_view> parts) noexcept {
+    try {
+      std::string text;
+      for (const std::string_view part : parts) text.append(part);
+      const std::lock_guard<std::mutex> guard(state_lock_);
+      last_error_.swap(text);
+    } catch (...) {  // std::bad_alloc (or a failing mutex): keep the previous text
+    }
   }
 
   void set_up(role which, bool up) {
@@ -718,11 +734,15 @@ class redis_bus {
     return stopping_;
   }
 
-  // Sleeps for the backoff (interrupted by stop()), then doubles it. False when stopping.
+  // Sleeps for the backoff (interrupted by stop()), then doubles it, up to reconnect_max.
+  // False when stopping. Both saturate (rule 10): reconnect_max may be milliseconds::max()
+  // ("retry, but hardly ever"), whose wait_for overflowed into a deadline in the past (a busy
+  // reconnect loop) and whose doubling overflowed.
   bool wait_backoff(std::chrono::milliseconds& delay) {
     std::unique_lock<std::mutex> guard(state_lock_);
-    const bool stop_requested = state_changed_.wait_for(guard, delay, [&] { return stopping_; });
-    delay = std::min(delay * 2, options_.reconnect_max);
+    const bool stop_requested = state_changed_.wait_until(
+        guard, sync::deadline_after<std::chrono::steady_clock>(delay), [&] { return stopping_; });
+    delay = delay > options_.reconnect_max / 2 ? options_.reconnect_max : delay * 2;
     return !stop_requested;
   }
 
@@ -753,12 +773,24 @@ class redis_bus {
     detail::redis::context_ptr context(redisConnectWithTimeout(
         options_.host.c_str(), options_.port, detail::redis::to_timeval(options_.io_timeout)));
     if (!context || context->err != 0) {
-      record_error(std::string(who) + " connect to " + options_.host + ":" +
-                   std::to_string(options_.port) + ": " +
-                   (context ? context->errstr : "cannot allocate a context"));
+      std::array<char, 16> port{};
+      const auto port_end =
+          std::to_chars(port.data(), port.data() + port.size(), options_.port).ptr;
+      record_error({who, " connect to ", options_.host, ":",
+                    std::string_view(port.data(), static_cast<std::size_t>(port_end - port.data())),
+                    ": ", context ? context->errstr : "cannot allocate a context"});
       return nullptr;
     }
     redisEnableKeepAlive(context.get());  // a vanished peer is noticed eventually
+    // Reads and writes time out too (SO_RCVTIMEO / SO_SNDTIMEO): hiredis's connect timeout
+    // bounds only the TCP connect, so a server that accepts but never answers (stopped,
+    // overloaded, not Redis at all) blocked the handshake below, a PUBLISH's reply, and with
+    // them stop() and the destructor, for ever.
+    if (redisSetTimeout(context.get(), detail::redis::to_timeval(options_.io_timeout)) !=
+        REDIS_OK) {
+      record_error({who, " setting the I/O timeout: ", context->errstr});
+      return nullptr;
+    }
     std::string error;
     if (!options_.password.empty()) {
       const bool ok =
@@ -766,7 +798,7 @@ class redis_bus {
               ? command(*context, {"AUTH", options_.password}, error) != nullptr
               : command(*context, {"AUTH", options_.username, options_.password}, error) != nullptr;
       if (!ok) {
-        record_error(std::string(who) + " AUTH: " + error);
+        record_error({who, " AUTH: ", error});
         return nullptr;
       }
     }
@@ -777,7 +809,7 @@ class redis_bus {
                                                ? command(*context, {probe, channel_}, error)
                                                : command(*context, {probe}, error);
     if (!reply) {
-      record_error(std::string(who) + " " + std::string(probe) + ": " + error);
+      record_error({who, " ", probe, ": ", error});
       return nullptr;
     }
     return context;
@@ -804,7 +836,7 @@ class redis_bus {
         }
       } catch (...) {
         set_up(role::publisher, false);
-        record_error("publisher: unexpected exception");
+        record_error({"publisher: unexpected exception"});
       }
       if (!wait_backoff(delay)) break;
     }
@@ -833,7 +865,7 @@ class redis_bus {
         if (!queue_.take(batch, max_batch, max_batch_bytes, idle_check_interval)) return;
       }
       if (closed_while_idle(context)) {
-        record_error("publisher: the server closed the connection");
+        record_error({"publisher: the server closed the connection"});
         return;  // the batch was not written: it goes out on the next connection
       }
       if (batch.empty()) continue;
@@ -857,7 +889,7 @@ class redis_bus {
         }
         const detail::redis::reply_ptr reply(static_cast<redisReply*>(raw));
         if (reply->type == REDIS_REPLY_ERROR) {
-          record_error("publisher PUBLISH: " + std::string(detail::redis::reply_text(*reply)));
+          record_error({"publisher PUBLISH: ", detail::redis::reply_text(*reply)});
         } else {
           ++confirmed;
         }
@@ -872,7 +904,7 @@ class redis_bus {
       batch.clear();
       queue_.done(count);
       if (failed) {
-        record_error(std::string("publisher: ") + context.errstr);
+        record_error({"publisher: ", context.errstr});
         return;
       }
     }
@@ -898,7 +930,7 @@ class redis_bus {
         }
       } catch (...) {
         set_up(role::subscriber, false);
-        record_error("subscriber: unexpected exception");
+        record_error({"subscriber: unexpected exception"});
       }
       if (!wait_backoff(delay)) break;
     }
@@ -908,7 +940,7 @@ class redis_bus {
     for (;;) {
       void* raw = nullptr;
       if (redisGetReplyFromReader(&context, &raw) != REDIS_OK) {
-        record_error(std::string("subscriber: ") + context.errstr);
+        record_error({"subscriber: ", context.errstr});
         return;
       }
       if (raw != nullptr) {
@@ -923,12 +955,12 @@ class redis_bus {
       fds[1].events = POLLIN;
       if (::poll(fds.data(), fds.size(), -1) < 0) {
         if (errno == EINTR) continue;
-        record_error("subscriber: poll failed");
+        record_error({"subscriber: poll failed"});
         return;
       }
       if (fds[1].revents != 0) return;  // stop() woke us
       if (fds[0].revents != 0 && redisBufferRead(&context) != REDIS_OK) {
-        record_error(std::string("subscriber: ") + context.errstr);
+        record_error({"subscriber: ", context.errstr});
         return;
       }
     }

@@ -1,9 +1,13 @@
 // tests/redis/redis_bus_failure_test.cpp -- tandem::redis_bus when Redis fails: down at start,
 // killed (SIGKILL) in the middle of a stream and restarted, and a password required. Each test
 // runs private redis-servers of its own (never the fixture's, never a system one).
+#include <poll.h>
+
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <limits>
 #include <optional>
 #include <string>
 #include <thread>
@@ -11,6 +15,7 @@
 
 #include <tandem/redis_bus.hpp>
 
+#include "failing_new.hpp"
 #include "redis_test_support.hpp"
 
 using namespace std::chrono_literals;
@@ -26,6 +31,54 @@ std::string numbered(std::uint64_t i) {
 std::uint64_t number_of(const std::string& message) {
   return std::stoull(message);
 }
+
+// A loopback TCP listener that is not Redis. silent: the kernel completes every handshake
+// (the backlog) and nothing is ever read or answered, like a frozen server. hang_up: each
+// connection is accepted and closed at once (counted in `accepted`).
+class fake_server {
+ public:
+  enum class mode { silent, hang_up };
+  explicit fake_server(mode m) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+    REQUIRE(fd_ >= 0);
+    ::sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::socklen_t length = sizeof address;
+    REQUIRE(::bind(fd_, reinterpret_cast<::sockaddr*>(&address), sizeof address) == 0);
+    REQUIRE(::listen(fd_, 16) == 0);
+    REQUIRE(::getsockname(fd_, reinterpret_cast<::sockaddr*>(&address), &length) == 0);
+    port_ = ntohs(address.sin_port);
+    if (m == mode::hang_up) acceptor_ = std::thread([this] { accept_and_close(); });
+  }
+  fake_server(const fake_server&) = delete;
+  fake_server& operator=(const fake_server&) = delete;
+  ~fake_server() {
+    stop_ = true;
+    if (acceptor_.joinable()) acceptor_.join();
+    ::close(fd_);
+  }
+  [[nodiscard]] int port() const noexcept { return port_; }
+  std::atomic<int> accepted{0};
+
+ private:
+  void accept_and_close() {
+    while (!stop_) {
+      ::pollfd p{};
+      p.fd = fd_;
+      p.events = POLLIN;
+      if (::poll(&p, 1, 10) <= 0) continue;  // 10 ms: notices stop_ soon
+      const int connection = ::accept(fd_, nullptr, nullptr);
+      if (connection >= 0) {
+        ::close(connection);
+        ++accepted;
+      }
+    }
+  }
+  int fd_;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::thread acceptor_;
+};
 
 }  // namespace
 
@@ -168,4 +221,96 @@ TEST_CASE("a password-protected Redis: AUTH with the password, a clear error wit
     INFO(a.last_error());
     CHECK_FALSE(a.wait_connected(200ms));
   }
+}
+
+// A server that accepts connections and never answers (stopped, overloaded, or not Redis):
+// io_timeout must bound the handshake's reads as it bounds the connect, or the connection
+// threads block for ever and the destructor with them (until 2026-12-01 it hung: hiredis's
+// connect timeout does not set SO_RCVTIMEO). The watchdog is the red.
+TEST_CASE("a server that accepts but never answers: the bus says so and its destructor returns") {
+  tandem::test::watchdog watchdog("silent server", 60s);
+  fake_server silent(fake_server::mode::silent);
+  auto options = rt::options_for(silent.port(), rt::unique_prefix("silent"));
+  options.io_timeout = 200ms;
+  {
+    redis_bus<std::string> a(options);
+    REQUIRE(rt::eventually([&] {
+      const std::string error = a.last_error();
+      return error.find("PING") != std::string::npos ||
+             error.find("SUBSCRIBE") != std::string::npos;
+    }));
+    INFO(a.last_error());
+    CHECK_FALSE(a.connected());
+    CHECK(a.publish("t", numbered(1)) == 0);  // no local subscriber; queued for Redis
+    CHECK_FALSE(a.flush(10ms));
+  }  // the destructor: at most about io_timeout per blocking call in progress
+}
+
+// The same once connected: a server stopped (SIGSTOP) mid-stream keeps its connections but
+// never answers a PUBLISH. The sender's wait for the reply must time out (it hung: the
+// destructor joined it for ever).
+TEST_CASE(
+    "a Redis that stops answering mid-stream: the publish times out, the destructor returns") {
+  tandem::test::watchdog watchdog("stopped server", 60s);
+  rt::private_server server;
+  server.start();
+  auto options = rt::options_for(server.port(), rt::unique_prefix("stopped"));
+  options.io_timeout = 200ms;
+  {
+    redis_bus<std::string> a(options);
+    REQUIRE(a.wait_connected(20s));
+    REQUIRE(a.publish("t", numbered(1)) == 0);
+    REQUIRE(a.flush(20s));
+    server.pause();
+    a.publish("t", numbered(2));
+    CHECK_FALSE(a.flush(50ms));
+    REQUIRE(rt::eventually([&] { return !a.last_error().empty(); }));
+    INFO(a.last_error());
+  }  // the destructor returns although the server still says nothing
+  server.resume();
+}
+
+// reconnect_max = milliseconds::max() ("retry, hardly ever"): the backoff's wait must saturate
+// (rule 10). Before 2026-12-01 wait_for(max) overflowed into a deadline in the past and the
+// doubling overflowed too: the bus reconnected in a busy loop (about 90 connects in 0.5 s).
+TEST_CASE("a reconnect backoff of milliseconds::max() waits instead of spinning") {
+  tandem::test::watchdog watchdog("backoff max", 60s);
+  fake_server hang_up(fake_server::mode::hang_up);  // every connect fails its handshake
+  auto options = rt::options_for(hang_up.port(), rt::unique_prefix("backoff"));
+  options.reconnect_min = std::chrono::milliseconds::max();
+  options.reconnect_max = std::chrono::milliseconds::max();
+  options.io_timeout = 200ms;
+  redis_bus<std::string> a(options);
+  REQUIRE(rt::eventually([&] { return hang_up.accepted.load() >= 2; }));  // one per connection
+  REQUIRE(rt::eventually([&] { return !a.last_error().empty(); }));
+  INFO(a.last_error());
+  CHECK_FALSE(rt::eventually([&] { return hang_up.accepted.load() > 2; }, 300ms));
+}  // and the destructor interrupts the wait at once
+
+// send_queue::take moves envelopes out of the ring into the sender's batch and counts them in
+// flight. A batch that grew (std::bad_alloc) while envelopes were moving out left the moved
+// ones uncounted: their done() wrapped the in-flight count below zero, and flush() never saw
+// the queue drained again (rule 3). Now nothing leaves the ring until the batch has room.
+TEST_CASE("send_queue: a take() that runs out of memory takes nothing, and flush still drains") {
+  tandem::detail::redis::send_queue queue(64);
+  constexpr std::size_t count = 10;
+  for (std::size_t i = 0; i < count; ++i) {
+    // 8 bytes of sequence number at offset 0, then a payload long enough for the heap.
+    REQUIRE_FALSE(queue.push(std::string(8, '\0') + numbered(i), 0));
+  }
+  std::vector<std::string> batch;
+  bool took = false;
+  const std::size_t failures = tandem::test::sweep_allocation_failures(
+      [&] { took = queue.take(batch, count, std::size_t{1} << 20, 0ms); },
+      [&](bool threw) {
+        if (!threw) return;
+        CHECK(batch.empty());  // nothing left the ring
+        batch = {};            // release the capacity, so the next run allocates again
+      });
+  CHECK(failures >= 1);
+  CHECK(took);
+  REQUIRE(batch.size() == count);  // the run without a failure took them all
+  CHECK_FALSE(queue.wait_drained(std::chrono::steady_clock::now()));  // in flight
+  queue.done(batch.size());
+  CHECK(queue.wait_drained(std::chrono::steady_clock::now()));
 }

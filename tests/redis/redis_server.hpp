@@ -131,6 +131,15 @@ class private_server {
                              std::to_string(port_));
   }
 
+  // SIGSTOP / SIGCONT: a server that keeps its connections open and answers nothing (frozen,
+  // overloaded), then carries on.
+  void pause() noexcept {
+    if (pid_ > 0) ::kill(pid_, SIGSTOP);
+  }
+  void resume() noexcept {
+    if (pid_ > 0) ::kill(pid_, SIGCONT);
+  }
+
   void kill_hard() noexcept {
     if (pid_ <= 0) return;
     ::kill(pid_, SIGKILL);
