@@ -1,5 +1,6 @@
 // Tests for include/tandem/double_buffer.hpp.
 #include <tandem/double_buffer.hpp>
+#include <tandem/double_buffer_map.hpp>
 
 #include <array>
 #include <atomic>
@@ -640,22 +641,38 @@ TEST_CASE("debug: a reader used by two threads at once is reported") {
   CHECK(recorder.saw("used by two threads at once"));
 }
 
-TEST_CASE("debug: a guard outliving its reader is reported") {
+TEST_CASE("debug: a guard outliving its reader is reported, and still protects what it reads") {
   tandem::test::assertion_recorder recorder;
   auto [w, r] = tandem::make_double_buffer<std::vector<int>, append>();
+  using guard_type = decltype(r.read());
   std::optional<decltype(r)> doomed(r);
-  // The guard is built in raw storage and never destroyed: its destructor would touch the
-  // destroyed reader. Only the report is under test.
-  alignas(decltype(r.read())) unsigned char storage[sizeof(decltype(r.read()))];
-  ::new (static_cast<void*>(storage)) decltype(r.read())(doomed->read());
+  // The guard lives in raw storage, so that its reader can be destroyed first.
+  alignas(guard_type) unsigned char storage[sizeof(guard_type)];
+  auto* late = ::new (static_cast<void*>(storage)) guard_type(doomed->read());
   doomed.reset();
   CHECK(recorder.saw("outlived the reader"));
-  // The destroyed reader left its read section: the writer is not blocked forever.
+  // The destroyed reader kept its slot: the guard still pins its copy, so the writer may not
+  // write into it (until 2026-12-01 the reader left the section and gave the slot away: the
+  // writer overwrote the copy, and the guard's late release corrupted the next owner's slot).
   w.push(append{1});
-  w.publish();
+  w.publish();  // into the copy nobody reads
   w.push(append{2});
+  CHECK_FALSE(w.try_publish());  // the copy the late guard pins
+  CHECK((*late)->empty());
+  late->~guard_type();
   w.publish();
   CHECK(r.read()->size() == 2);
+  // Readers made afterwards never get the kept slot: their guards see the latest copy.
+  auto fresh = r;
+  {
+    const auto g = fresh.read();
+    CHECK(g->size() == 2);
+  }
+  w.push(append{3});
+  w.publish();
+  w.push(append{4});
+  w.publish();
+  CHECK(fresh.read()->size() == 4);
 }
 
 namespace {
@@ -1021,4 +1038,31 @@ TEST_CASE("without membarrier (fenced mode) readers, nested guards and waits sti
   CHECK(unprepared_asymmetric_fence::prepared_light_calls.load() == 0);
   auto moved = std::move(r);
   CHECK_THROWS_AS((void)r.read(), std::logic_error);  // NOLINT(bugprone-use-after-move)
+}
+
+// The reviewer's case: a guard kept from a temporary reader. The reader dies at the end of the
+// statement, before the guard (a contract breach, reported). Until 2026-12-01, in builds
+// without assertions, the slot went to the next reader while the guard still used it, and the
+// writer then waited for ever; now the dead reader's slot stays with its guard.
+TEST_CASE("debug: a guard kept from a temporary reader is reported and blocks nobody for ever") {
+  tandem::test::assertion_recorder recorder;
+  tandem::test::watchdog dog("guard from a temporary reader");
+  auto [w, r] = tandem::make_double_buffer_map<int, std::string>();
+  w.insert_or_assign(1, std::string(40, 'a'));
+  w.publish();
+  {
+    const auto kept = w.reader().read();  // NOLINT: the misuse under test
+    CHECK(recorder.saw("outlived the reader"));
+    CHECK(*kept.find(1) == std::string(40, 'a'));
+    auto other = r;  // a reader made while the kept guard lives: it gets a slot of its own
+    w.insert_or_assign(1, std::string(40, 'b'));
+    w.publish();
+    CHECK(*other.get(1) == std::string(40, 'b'));
+    CHECK(*kept.find(1) == std::string(40, 'a'));  // still its own snapshot
+  }
+  for (char c = 'c'; c <= 'f'; ++c) {  // every publish finishes
+    w.insert_or_assign(1, std::string(40, c));
+    w.publish();
+  }
+  CHECK(*r.get(1) == std::string(40, 'f'));
 }

@@ -38,6 +38,12 @@ struct marked_void {  // Boost.Unordered 1.81-1.85 read the marker's presence al
 struct unmarked {
   std::size_t operator()(int) const noexcept { return 0; }
 };
+struct narrow_marked {  // claims to avalanche, but over 32 bits only
+  using is_avalanching = std::true_type;
+  std::uint32_t operator()(const std::string& s) const noexcept {
+    return static_cast<std::uint32_t>(tandem::string_hash{}(s));
+  }
+};
 
 // A Hash that claims to avalanche and does not: every key hashes to `value`, so every key
 // lands in one shard, one bucket and one absent-topic filter slot. Transparent, like the
@@ -55,7 +61,7 @@ std::string name_of(std::size_t i) {
 
 }  // namespace
 
-TEST_CASE("hash_is_avalanching_v reads the is_avalanching marker as Boost.Unordered does") {
+TEST_CASE("hash_is_avalanching_v reads the is_avalanching marker's value, or its presence") {
   STATIC_REQUIRE(tandem::hash_is_avalanching_v<marked_true>);
   STATIC_REQUIRE_FALSE(tandem::hash_is_avalanching_v<marked_false>);
   STATIC_REQUIRE(tandem::hash_is_avalanching_v<marked_void>);
@@ -65,9 +71,16 @@ TEST_CASE("hash_is_avalanching_v reads the is_avalanching marker as Boost.Unorde
   STATIC_REQUIRE(tandem::hash_is_avalanching_v<tandem::string_hash>);
   // What the components do with it: an unmarked hash is remixed (std::hash of an integer is
   // the identity: 16 and 32 would share their low bits), a marked one is used as it is.
-  STATIC_REQUIRE(tandem::detail::spread_hash<std::hash<int>>(16) == tandem::sync::mix_hash(16));
-  STATIC_REQUIRE(tandem::detail::spread_hash<std::hash<int>>(16) != 16);
-  STATIC_REQUIRE(tandem::detail::spread_hash<tandem::string_hash>(16) == 16);
+  STATIC_REQUIRE(tandem::detail::spread_hash<std::hash<int>, int>(16) ==
+                 tandem::sync::mix_hash(16));
+  STATIC_REQUIRE(tandem::detail::spread_hash<std::hash<int>, int>(16) != 16);
+  STATIC_REQUIRE(tandem::detail::spread_hash<tandem::string_hash, std::string>(16) == 16);
+  // The marker claims every bit of a std::size_t: a narrower result is remixed whatever it
+  // declares (its top bits are 0, and buckets are taken from the top).
+  STATIC_REQUIRE(tandem::hash_is_avalanching_v<narrow_marked>);
+  STATIC_REQUIRE_FALSE(tandem::detail::hash_used_as_is_v<narrow_marked, std::string>);
+  STATIC_REQUIRE(tandem::detail::hash_used_as_is_v<tandem::string_hash, std::string>);
+  STATIC_REQUIRE(tandem::detail::spread_hash<narrow_marked, std::string>(16) != 16);
 }
 
 // The claim string_hash makes by declaring the marker. Flipping any one input bit must flip

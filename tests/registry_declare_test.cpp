@@ -381,3 +381,32 @@ TEST_CASE("registry override: the replaced override's destructor may use the reg
   registry.restore(key);
   reentrant_registry = nullptr;
 }
+
+// create_eager() called from inside a factory (the factory of "app" starts the eager ones),
+// where eager factories need "app": on helper threads that was a helper waiting for "app"'s
+// build while "app"'s builder waited in join() for the helper, a wait the cycle detector cannot
+// see (a silent hang until 2026-12-01). Now the caller builds every key itself, and the cycle
+// is a recursive_creation_error, reported by create_eager() to the factory.
+TEST_CASE("registry eager: create_eager inside a factory reports a cycle instead of hanging") {
+  tandem::test::watchdog dog("create_eager inside a factory");
+  tandem::registry<service> registry;
+  registry.declare(
+      "db", [&] { return service(registry.get_or_create("app")->name + "/db"); }, tandem::eager);
+  registry.declare(
+      "cache", [&] { return service(registry.get_or_create("app")->name + "/cache"); },
+      tandem::eager);
+  std::string reported;
+  registry.declare("app", [&] {
+    try {
+      registry.create_eager();
+    } catch (const tandem::recursive_creation_error& e) {
+      reported = e.what();
+    }
+    return service("app");
+  });
+  CHECK(registry.get_or_create("app")->name == "app");
+  INFO(reported);
+  CHECK_FALSE(reported.empty());
+  CHECK(registry.create_eager() == 2);  // outside any build: both are built now
+  CHECK(registry.get_or_create("db")->name == "app/db");
+}

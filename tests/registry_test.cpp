@@ -732,3 +732,102 @@ TEST_CASE("registry: an instance the registry builds starts a cache line of its 
   CHECK(reinterpret_cast<std::uintptr_t>(built.get()) % line == 0);
   CHECK(built->length == 3);
 }
+
+namespace {
+
+// An instance whose destructor looks its own registry up (the registry is being destroyed).
+struct looks_back {
+  static inline int saw_itself = -1;
+  explicit looks_back(const std::string&) {}
+  looks_back(const looks_back&) = delete;
+  looks_back& operator=(const looks_back&) = delete;
+  ~looks_back();
+};
+registry<looks_back>* looks_back_owner = nullptr;
+looks_back::~looks_back() {
+  saw_itself = looks_back_owner->contains("audit") ? 1 : 0;
+}
+
+struct counted_instance {
+  static inline std::atomic<int> destroyed{0};
+  explicit counted_instance(const std::string&) {}
+  counted_instance(const counted_instance&) = delete;
+  counted_instance& operator=(const counted_instance&) = delete;
+  ~counted_instance() { destroyed.fetch_add(1); }
+};
+
+}  // namespace
+
+// ~registry runs T's destructors from clear(); one that looks the registry up must find live
+// tables. Until 2026-12-01 the nodes reclamation had kept back (because another thread was in
+// a read section of "any domain") were freed after the tables: that lookup read freed memory
+// (ASan: heap-use-after-free in lookup). The parked thread forces the deferral.
+TEST_CASE("registry: T's destructors may look the registry up while ~registry runs") {
+  tandem::test::watchdog dog("destructor lookup");
+  std::latch inside(1);
+  std::latch leave(1);
+  std::thread parked([&] {
+    const tandem::sync::epoch_read_section every_domain;  // held back by every registry
+    inside.count_down();
+    leave.wait();
+  });
+  inside.wait();
+  {
+    registry<looks_back> logs;
+    looks_back_owner = &logs;
+    (void)logs.get_or_create("audit");
+  }
+  CHECK(looks_back::saw_itself == 0);  // erased before its destructor ran; the tables stood
+  leave.count_down();
+  parked.join();
+}
+
+// A thread parked in a visit() of registry a nested in one of registry b holds back a's and
+// b's reclamation only: a third registry frees what it erases at once (guarantee 8). Until
+// 2026-12-01 the nested section re-tagged the thread's announce "any domain", so every
+// registry kept its erased instances (and the exit teardown of a global one waited its whole
+// grace and then left them alive).
+TEST_CASE("registry: a visit nested across two registries does not hold back a third") {
+  tandem::test::watchdog dog("nested visit across registries");
+  registry<std::string> a;
+  registry<std::string> b;
+  (void)a.get_or_create("x");
+  (void)b.get_or_create("y");
+  std::latch inside(1);
+  std::latch leave(1);
+  std::thread parked([&] {
+    a.visit("x", [&](std::string&) {
+      b.visit("y", [&](std::string&) {
+        inside.count_down();
+        leave.wait();
+      });
+    });
+  });
+  inside.wait();
+  registry<counted_instance> c;
+  counted_instance::destroyed = 0;
+  (void)c.get_or_create("z");
+  CHECK(c.erase("z"));
+  CHECK(counted_instance::destroyed == 1);  // freed by the erase itself
+  leave.count_down();
+  parked.join();
+}
+
+// Moving an accessor leaves it empty: its get() throws instead of looking up the empty key
+// (until 2026-12-01 it kept the moved instance's address, then built an entry for "").
+TEST_CASE("registry: a moved-from cached_accessor throws and builds nothing") {
+  registry<std::string> pool;
+  auto a = pool.accessor("db.internal.example.com/primary");
+  CHECK(*a == "db.internal.example.com/primary");
+  auto b = std::move(a);
+  CHECK(*b == "db.internal.example.com/primary");
+  CHECK_THROWS_AS(a.get(), std::logic_error);  // NOLINT(bugprone-use-after-move): under test
+  (void)pool.get_or_create("x");
+  CHECK(pool.erase("x"));  // a change: every accessor refreshes on its next get()
+  CHECK_THROWS_AS(a.get(), std::logic_error);  // NOLINT(bugprone-use-after-move)
+  CHECK_FALSE(pool.contains(""));
+  CHECK(pool.size() == 1);
+  CHECK(*b == "db.internal.example.com/primary");
+  a = b;  // assigning gives it a key again
+  CHECK(*a == "db.internal.example.com/primary");
+}

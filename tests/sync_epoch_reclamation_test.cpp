@@ -1,11 +1,13 @@
 // Tests for include/tandem/sync/epoch_reclamation.hpp.
 #include <tandem/sync/epoch_reclamation.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <latch>
 #include <limits>
 #include <thread>
+#include <vector>
 
 #include "test_support.hpp"
 
@@ -129,17 +131,50 @@ TEST_CASE("a writer of one domain does not wait for readers of another") {
   CHECK(oldest_announced_epoch(a) == nobody);
 }
 
-TEST_CASE("a nested section of another domain is counted by every domain's writer") {
-  const tandem::sync::epoch_domain_tag a = tandem::sync::new_epoch_domain();
+TEST_CASE("a nested section of another domain is counted by that domain's writer only") {
+  std::vector<tandem::sync::epoch_domain_tag> d;
+  while (d.size() < 6) {  // six distinct tags
+    const tandem::sync::epoch_domain_tag t = tandem::sync::new_epoch_domain();
+    if (std::find(d.begin(), d.end(), t) == d.end()) d.push_back(t);
+  }
+  const epoch_read_section outer(d[0]);
+  const std::uint64_t announced = oldest_announced_epoch(d[0]);
+  CHECK(oldest_announced_epoch(d[1]) == nobody);
+  {
+    const epoch_read_section inner(d[1]);
+    CHECK(oldest_announced_epoch(d[1]) == announced);  // the older epoch, now for d1 too
+    CHECK(oldest_announced_epoch(d[0]) == announced);
+    // A third domain's writer does not wait for it (until 2026-12-01 the slot was re-tagged
+    // "any domain": every registry's reclamation, and the exit teardown, waited for it).
+    CHECK(oldest_announced_epoch(d[5]) == nobody);
+    {
+      const epoch_read_section again(d[1]);  // already announced: nothing changes
+      const epoch_read_section second(d[2]);
+      const epoch_read_section third(d[3]);  // three lanes: d1, d2, d3
+      CHECK(oldest_announced_epoch(d[3]) == announced);
+      CHECK(oldest_announced_epoch(d[5]) == nobody);
+      {
+        const epoch_read_section fourth(d[4]);  // no lane left: "any domain"
+        CHECK(oldest_announced_epoch(d[4]) == announced);
+        CHECK(oldest_announced_epoch(d[5]) == announced);
+      }
+    }
+  }
+  CHECK(oldest_announced_epoch(d[0]) == announced);
+}
+
+TEST_CASE("the nested domains are forgotten when the outermost section ends") {
+  tandem::sync::epoch_domain_tag a = tandem::sync::new_epoch_domain();
   tandem::sync::epoch_domain_tag b = tandem::sync::new_epoch_domain();
   if (b == a) b = tandem::sync::new_epoch_domain();
-  const epoch_read_section outer(a);
-  const std::uint64_t announced = oldest_announced_epoch(a);
-  CHECK(oldest_announced_epoch(b) == nobody);
   {
+    const epoch_read_section outer(a);
     const epoch_read_section inner(b);
-    CHECK(oldest_announced_epoch(b) == announced);  // the older epoch, now for b too
-    CHECK(oldest_announced_epoch(a) == announced);
   }
-  CHECK(oldest_announced_epoch(a) == announced);
+  {
+    const epoch_read_section outer(a);  // the same slot, a again: b is not announced
+    CHECK(oldest_announced_epoch(b) == nobody);
+    CHECK(oldest_announced_epoch(a) != nobody);
+  }
+  CHECK(oldest_announced_epoch(a) == nobody);
 }

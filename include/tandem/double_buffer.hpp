@@ -355,6 +355,9 @@ class double_buffer {
 
     // Pins the published copy until the returned guard (and every guard nested in it on this
     // reader) is gone. Wait-free. Throws std::logic_error on a moved-from reader (only then).
+    // The reader must outlive the guard: `w.reader().read()->size()` is fine (the temporary
+    // reader dies after its guard, at the end of the full expression), `auto g =
+    // w.reader().read();` is not (reported where assertions are on; see leave_slot()).
     [[nodiscard]] read_guard read() {
       typename epochs_type::slot& s = *slot_;
       TANDEM_SYNC_POINT();  // the writer may swap or record right before we announce
@@ -430,14 +433,17 @@ class double_buffer {
     void leave_slot() noexcept {
       if (slot_ == &epochs_type::detached()) return;
       typename epochs_type::slot& s = *slot_;
-      while (epochs_type::inside(s)) {
-        // Only reachable after a failed assertion whose handler returned (tests): leave the
-        // read section (nested ones first) so the writer is not blocked forever by a reader
-        // that is gone.
-        epochs_type::leave(s);
-      }
-      core_->epochs.release(s);
       slot_ = &epochs_type::detached();
+      // A guard still open on the slot: a reader destroyed before its guard (a contract
+      // breach, reported by ~reader's assertion where assertions are on). The slot is kept,
+      // not given back: the guard still reads the copy it pinned, so the writer must go on
+      // waiting for it, and its release must find the slot as it left it. Until 2026-12-01
+      // the reader left the section and gave the slot back: the writer overwrote the copy the
+      // guard read, the next reader to claim the slot took the stale pinned copy for a nested
+      // guard's, and the guard's late release left the slot looking inside for ever (the
+      // writer then waited for ever). One slot is lost per such guard.
+      if (epochs_type::inside(s)) return;
+      core_->epochs.release(s);
     }
 
     // The same members in every build type (no NDEBUG-dependent layout).

@@ -490,7 +490,8 @@ class double_buffer_map {
   class reader {
    public:
     // Pins the published map until the guard (and guards nested in it) are gone. Wait-free.
-    // Throws std::logic_error on a moved-from reader (so do get, contains and size).
+    // Throws std::logic_error on a moved-from reader (so do get, contains and size). The
+    // reader must outlive the guard (see double_buffer::reader::read()).
     [[nodiscard]] read_guard read() { return read_guard(reader_); }
     // One-shot lookups, each under its own guard.
     template <class Q = K>

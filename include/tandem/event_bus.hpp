@@ -349,7 +349,7 @@ struct topic_map_hash {
   using is_avalanching = std::true_type;
   Hash hash;
   std::size_t operator()(const Topic& topic) const {
-    return spread_hash<Hash>(static_cast<std::size_t>(std::invoke(hash, topic)));
+    return spread_hash<Hash, Topic>(static_cast<std::size_t>(std::invoke(hash, topic)));
   }
   template <class Key>
   std::size_t operator()(const hashed_topic<Topic, Key>& topic) const noexcept {
@@ -1152,7 +1152,7 @@ class event_bus {
   // The topic map's hash of `topic`: the user's Hash, spread once (see topic_map_hash).
   template <class Q>
   [[nodiscard]] std::size_t hash_of(const Q& topic) const {
-    return detail::spread_hash<Hash>(static_cast<std::size_t>(std::invoke(hash_, topic)));
+    return detail::spread_hash<Hash, Topic>(static_cast<std::size_t>(std::invoke(hash_, topic)));
   }
 
   // subscriber_count's work: one hash, the filter, then (maybe) the map lookup with the hash

@@ -290,11 +290,12 @@ inline bool rc_map_visiting(const void* map) noexcept {
 }
 
 // The hash the shards and buckets use: shards take its low bits and buckets its high bits, so
-// a Hash that does not avalanche (hash_is_avalanching_v, tandem/string_hash.hpp) is remixed
-// first (std::hash of an integer is the identity); an avalanching one is used as it is.
-template <class Hash>
+// a Hash that does not avalanche over a full std::size_t for Key (hash_used_as_is_v,
+// tandem/string_hash.hpp) is remixed first (std::hash of an integer is the identity); an
+// avalanching one is used as it is.
+template <class Hash, class Key>
 [[nodiscard]] constexpr std::size_t spread_hash(std::size_t hash) noexcept {
-  if constexpr (hash_is_avalanching_v<Hash>) {
+  if constexpr (hash_used_as_is_v<Hash, Key>) {
     return hash;
   } else {
     return sync::mix_hash(hash);
@@ -355,7 +356,7 @@ class rc_map {
     node* linger_prev = nullptr;  // linger list links; guarded by the linger mutex
     node* linger_next = nullptr;
     time_point linger_deadline{};  // guarded by the linger mutex
-    const std::size_t mixed_hash;  // detail::spread_hash<Hash>(Hash(key))
+    const std::size_t mixed_hash;  // detail::spread_hash<Hash, K>(Hash(key))
     shared_state* const state;
     union {
       const K key;  // destroyed by destroy_payload()
@@ -1022,7 +1023,7 @@ class rc_map {
 
   template <class Q>
   [[nodiscard]] std::size_t mixed_hash_of(const Q& key) const {
-    return detail::spread_hash<Hash>(static_cast<std::size_t>(std::invoke(state_->hash, key)));
+    return detail::spread_hash<Hash, K>(static_cast<std::size_t>(std::invoke(state_->hash, key)));
   }
 
   // Step 2: a new reference only from a nonzero count. Caller holds the node's shard lock.

@@ -150,10 +150,12 @@ concept buildable_from_key_or_default =
 template <class T>
 concept registry_value = std::is_object_v<T> && !std::is_array_v<T> && std::destructible<T>;
 
-// Hash: default-constructible, maps a const Key& to std::size_t.
+// Hash: a default-constructible function object type that maps a const Key& to std::size_t.
+// Not a function pointer: the registry builds its Hash with Hash() and takes none from the
+// caller, so a pointer would be null (until 2026-12-01 one compiled and crashed on first use).
 template <class Hash, class Key>
-concept registry_hash =
-    std::default_initializable<Hash> && std::is_invocable_r_v<std::size_t, const Hash&, const Key&>;
+concept registry_hash = std::default_initializable<Hash> && !std::is_pointer_v<Hash> &&
+                        std::is_invocable_r_v<std::size_t, const Hash&, const Key&>;
 
 // KeyEqual: default-constructible, compares two Keys.
 template <class KeyEqual, class Key>
@@ -288,9 +290,26 @@ class registry {
 
   // Releases the instances in reverse creation order; allocates nothing. No other thread may
   // use the registry during or after destruction, and no factory of this registry may still be
-  // running.
+  // running. T's destructors may look this registry up (find, contains, visit, erase) while it
+  // runs, but not build entries in it.
   ~registry() {
     clear();
+    // What clear() retired is freed now, while the tables still stand: freeing runs T's
+    // destructors, which may look this registry up. No reader of this registry exists any
+    // more (the precondition above), so nothing retired is reachable, whatever other
+    // structures' readers announce; and a destructor that erases retires more, hence the loop.
+    // (Until 2026-12-01 the nodes reclaim() had kept back -- because some thread was reading
+    // another registry in a section tagged "any domain" -- were freed after the tables, and a
+    // destructor's lookup read a freed table.)
+    for (;;) {
+      node* retired = nullptr;
+      {
+        const std::lock_guard<std::mutex> lock(retire_mutex_);
+        retired = std::exchange(retired_nodes_, retired_list<node>{}).head;
+      }
+      if (retired == nullptr) break;
+      free_nodes(retired);
+    }
     for (shard& s : shards_) {
       // relaxed: no other thread uses the registry during destruction.
       table* t = s.current.load(std::memory_order_relaxed);
@@ -302,6 +321,7 @@ class registry {
           delete n;
         }
       }
+      s.current.store(nullptr, std::memory_order_relaxed);  // relaxed: as above
       table::destroy(t);
     }
     free_nodes(retired_nodes_.head);
@@ -467,7 +487,11 @@ class registry {
   // fails at start-up rather than on its first request. Factories that need each other wait
   // for each other (cycles throw recursive_creation_error). Blocks until all are done; if any
   // factory threw, rethrows the exception of the first such key in declaration order (the
-  // others are built). Returns the number of eager entries.
+  // others are built). Returns the number of eager entries. Called from inside a factory (a
+  // build of this thread is in progress), it builds every key on the calling thread, so that
+  // a key needing the entry being built is a recursive_creation_error, not a helper thread
+  // waiting for a build that waits for the helper (until 2026-12-01 a silent hang: the cycle
+  // detector cannot see a thread join).
   std::size_t create_eager() {
     std::vector<Key> keys;
     {
@@ -489,7 +513,9 @@ class registry {
       }
     };
     const std::size_t hardware = std::max<std::size_t>(1, std::thread::hardware_concurrency());
-    const std::size_t helpers = std::min(hardware, keys.size()) - (keys.empty() ? 0 : 1);
+    const bool inside_a_build = detail::this_thread_once_node.innermost_build != nullptr;
+    const std::size_t helpers =
+        inside_a_build ? 0 : std::min(hardware, keys.size()) - (keys.empty() ? 0 : 1);
     std::vector<std::thread> threads;
     threads.reserve(helpers);
     try {
@@ -621,6 +647,28 @@ class registry {
   // object must not be used by two threads at once: copy it (or keep one thread_local).
   class cached_accessor {
    public:
+    cached_accessor(const cached_accessor&) = default;
+    cached_accessor& operator=(const cached_accessor&) = default;
+    // A moved-from accessor holds nothing: its get() throws std::logic_error (until 2026-12-01
+    // it kept the moved instance's address, then looked up the empty key "" and built it).
+    cached_accessor(cached_accessor&& other) noexcept
+        : registry_(std::exchange(other.registry_, nullptr)),
+          version_(std::exchange(other.version_, std::numeric_limits<std::uint64_t>::max())),
+          instance_(std::exchange(other.instance_, nullptr)),
+          key_(std::move(other.key_)),
+          cached_(std::move(other.cached_)) {}
+    cached_accessor& operator=(cached_accessor&& other) noexcept {
+      if (this != &other) {
+        registry_ = std::exchange(other.registry_, nullptr);
+        version_ = std::exchange(other.version_, std::numeric_limits<std::uint64_t>::max());
+        instance_ = std::exchange(other.instance_, nullptr);
+        key_ = std::move(other.key_);
+        cached_ = std::move(other.cached_);
+      }
+      return *this;
+    }
+    ~cached_accessor() = default;
+
     // The instance: looked up (or built) on first use and after any erase/override/restore.
     // The reference is valid until this accessor's next get() (which may refresh and let go of
     // the instance it held) or its destruction; keep registry::get_or_create's shared_ptr to
@@ -642,6 +690,11 @@ class registry {
     cached_accessor(registry& owner, Key key) : registry_(&owner), key_(std::move(key)) {}
 
     TANDEM_NOINLINE T& refresh(std::uint64_t now) {
+      if (registry_ == nullptr) {
+        throw std::logic_error(
+            "tandem::registry::cached_accessor::get: the accessor was moved from (it holds no "
+            "key and no instance any more); use the accessor it was moved into");
+      }
       cached_ = registry_->get_or_create(key_);  // throws std::logic_error after teardown
       instance_ = cached_.get();
       version_ = now;
@@ -822,12 +875,13 @@ class registry {
 
   template <class K>
   std::uint64_t hash_of(const K& key) const noexcept(noexcept(Hash{}(key))) {
-    if constexpr (hash_is_avalanching_v<Hash>) {  // already spread over all 64 bits
-      const std::uint64_t h = hash_(key);
+    // size_t widens (or is) 64 bits; a narrower or signed result (the concept converts it to
+    // std::size_t) is converted the same way.
+    const std::uint64_t h = detail::hash_result_as_size(hash_(key));
+    if constexpr (detail::hash_used_as_is_v<Hash, Key>) {  // already spread over all 64 bits
       return h;
     } else {
       // Fibonacci hashing: spreads identity-like hashes (std::hash<int>) over all 64 bits.
-      const std::uint64_t h = hash_(key);  // size_t widens (or is) 64 bits
       return h * 0x9E3779B97F4A7C15ULL;
     }
   }

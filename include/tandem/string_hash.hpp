@@ -32,7 +32,10 @@ namespace tandem {
 // pairs of words are combined by one 64x64->128-bit multiply whose halves are xor-folded;
 // independent pairs multiply in parallel. A name of up to 32 bytes costs two multiplies in
 // sequence. It is not keyed, so it is no defence against adversarial keys (hash flooding):
-// use a keyed hash for keys an adversary chooses.
+// use a keyed hash for keys an adversary chooses. (Chosen bytes collapse it: for instance
+// every 16-byte key whose last 8 bytes equal k0 ^ 16 hashes to 0, so such keys share one
+// shard, bucket and filter slot. Keys an adversary names -- topics from clients -- need a
+// keyed hash, or a check that rejects them, such as valid UTF-8.)
 struct string_hash {
   using is_transparent = void;
   // Every output bit depends on every input bit (the final 128-bit multiply-fold): components
@@ -114,8 +117,14 @@ constexpr bool declares_avalanching() noexcept {
     if constexpr (requires { marker::value; }) {
       return static_cast<bool>(marker::value);
     } else {
-      return true;  // the marker's presence alone (Boost.Unordered 1.81-1.85 read it so)
+      return true;  // a marker without a value: its presence says yes (as Boost 1.81 reads it)
     }
+  } else if constexpr (requires { Hash::is_avalanching; }) {
+    static_assert(!sizeof(Hash*),
+                  "tandem::hash_is_avalanching_v: Hash::is_avalanching must be a type (using "
+                  "is_avalanching = std::true_type;), not a value: a value is not read, here "
+                  "or by Boost.Unordered");
+    return false;
   } else {
     return false;
   }
@@ -123,19 +132,36 @@ constexpr bool declares_avalanching() noexcept {
 
 }  // namespace detail
 
-// Whether Hash declares that its output is already spread over all bits (changing any input bit
-// flips each output bit with probability about 1/2), by a nested `is_avalanching` type: the
-// marker Boost.Unordered reads (boost::unordered::hash_is_avalanching), so one declaration
-// serves both libraries. `using is_avalanching = std::true_type;` says yes, std::false_type
-// says no, and a marker without a `value` (such as void) says yes, as Boost 1.81-1.85 read it.
+// Whether Hash declares that its output is already spread over all bits of its std::size_t
+// (changing any input bit flips each output bit with probability about 1/2), by a nested
+// `is_avalanching` type: the marker Boost.Unordered reads (boost::unordered::
+// hash_is_avalanching). `using is_avalanching = std::true_type;` says yes to both libraries.
+// tandem reads a marker's `value` (std::false_type says no) and takes a marker without one
+// (such as void) as yes; Boost 1.81, the one Debian 12 ships, reads the presence alone, so
+// there std::false_type says yes too (later Boost versions read the value, as tandem does).
+// A `static constexpr bool is_avalanching` is refused at compile time: nobody reads a value.
+// The marker is inherited: a class derived from string_hash that weakens its result must
+// declare std::false_type.
 // tandem's hashed containers (rc_map, event_bus's topic map, registry) take shard and bucket
-// from different bits of the hash, so for a Hash without the marker they first remix it (the
-// MurmurHash3 finaliser, about 13 instructions: std::hash of an integer is the identity); with
-// the marker they use it as it is. string_hash declares it. Declare it only for a hash that
-// really avalanches: a weak one (identity-like, or good in its low bits only) then piles keys
-// into few shards and buckets (correct, but slow).
+// from different bits of the hash, so for a Hash without the marker, or whose result is
+// narrower than std::size_t, they first remix it (the MurmurHash3 finaliser, about 13
+// instructions: std::hash of an integer is the identity); with the marker they use it as it
+// is. string_hash declares it. Declare it only for a hash that really avalanches: a weak one
+// (identity-like, or good in its low bits only) then piles keys into few shards and buckets
+// (correct, but slow).
 template <class Hash>
 inline constexpr bool hash_is_avalanching_v = detail::declares_avalanching<Hash>();
+
+namespace detail {
+
+// Whether a component uses Hash's result for Key as it is (it avalanches over a full
+// std::size_t) rather than remixing it.
+template <class Hash, class Key>
+inline constexpr bool hash_used_as_is_v = hash_is_avalanching_v<Hash> &&
+                                          sizeof(std::invoke_result_t<const Hash&, const Key&>) >=
+                                              sizeof(std::size_t);
+
+}  // namespace detail
 
 // Transparent equality for string keys: compares any two string-like arguments as
 // std::string_view (no std::string is built).

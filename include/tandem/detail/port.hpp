@@ -42,6 +42,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 namespace tandem::detail {
 
@@ -50,6 +51,18 @@ namespace tandem::detail {
 template <class Unsigned>
 constexpr std::size_t to_size(Unsigned value) noexcept {
   if constexpr (sizeof(std::size_t) >= sizeof(Unsigned)) {
+    return value;
+  } else {
+    return static_cast<std::size_t>(value);
+  }
+}
+
+// A user Hash's result (any integer type the concepts accept as std::size_t) as std::size_t:
+// no cast when it already is one (-Wuseless-cast), an explicit one otherwise, so that a Hash
+// returning `int` or `std::uint32_t` leaves no -Wsign-conversion warning in tandem's headers.
+template <class Result>
+constexpr std::size_t hash_result_as_size(Result value) noexcept {
+  if constexpr (std::is_same_v<Result, std::size_t>) {
     return value;
   } else {
     return static_cast<std::size_t>(value);

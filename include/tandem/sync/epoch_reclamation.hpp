@@ -16,14 +16,20 @@
 // Algorithm (a slot word is (epoch << 16) | tag, 0 meaning "outside"):
 //  R1. A reader entering its outermost read section of domain d loads the global epoch e and
 //      stores (e << 16) | d into its own slot (alone on its cache line); then the light half of
-//      an asymmetric fence. A nested section of another domain re-tags the slot "any domain"
-//      (tag 0) the same way (store + light fence), keeping the older epoch.
+//      an asymmetric fence. A nested section of another domain d' adds d' to the slot's second
+//      word (`extra`: three 16-bit lanes) the same way (store + light fence), under the older
+//      epoch; only a fourth domain nested at once re-tags the slot "any domain" (tag 0). (Until
+//      2026-12-01 any nested domain re-tagged it "any": a thread parked in registry A's visit()
+//      inside registry B's then held back every registry's reclamation, and at exit the
+//      teardown of an unrelated global registry waited its full grace and kept its instances.)
 //  R2. It reads the shared structure with plain acquire loads.
-//  R3. Leaving the outermost section stores 0 ("outside") into its slot (release).
+//  R3. Leaving the outermost section stores 0 into `extra` (if it was used) and then 0
+//      ("outside") into its slot word (both release).
 //  W1. A writer that unlinked objects calls retire_stamp(): a seq_cst increment of the global
 //      epoch; the objects are stamped with the new value.
 //  W2. Later (at its next write; never blocking), it calls oldest_announced_epoch(d): the heavy
-//      fence, then the smallest epoch of the non-zero slots tagged d or "any". Objects whose
+//      fence, then the smallest epoch of the non-zero slots tagged d or "any", or holding d in
+//      an `extra` lane. Objects whose
 //      stamp is <= that value, or all of them when no such slot is announced, are no longer
 //      reachable by any reader of d and may be freed.
 //
@@ -69,12 +75,26 @@ namespace tandem::detail {
 inline constexpr unsigned epoch_tag_bits = 16;
 inline constexpr std::uint64_t epoch_tag_mask = (std::uint64_t{1} << epoch_tag_bits) - 1;
 
+inline constexpr unsigned epoch_extra_lanes = 3;  // nested domains held besides the word's tag
+
 struct alignas(sync::cache_line_size) epoch_slot {
   // (epoch << 16) | domain tag; 0: outside any read section. Written by the owner only.
   std::atomic<std::uint64_t> word{0};
+  // Domains of nested sections besides the word's tag, 16 bits each (0: a free lane), under
+  // the word's epoch; meaningful only while `word` is not 0. Written by the owner only.
+  std::atomic<std::uint64_t> extra{0};
   std::atomic<bool> claimed{false};  // whether a thread owns the slot
+  bool has_extra = false;            // `extra` is not 0; owner thread only
   std::uint32_t depth = 0;           // read-section nesting, owner thread only
 };
+
+// Whether `extra` holds `domain` (not 0) in one of its lanes.
+[[nodiscard]] constexpr bool epoch_extra_holds(std::uint64_t extra, std::uint64_t domain) noexcept {
+  for (unsigned lane = 0; lane < epoch_extra_lanes; ++lane) {
+    if (((extra >> (lane * epoch_tag_bits)) & epoch_tag_mask) == domain) return true;
+  }
+  return false;
+}
 
 // Slots come in chunks; 64 covers the threads most programs run, and more chunks are added
 // (never freed) when more threads read at once. A scan reads every slot of every chunk.
@@ -169,7 +189,8 @@ inline epoch_domain_tag new_epoch_domain() noexcept {
 }
 
 // RAII read section (R1..R3) of one domain. Nested sections on one thread share the outermost
-// announce; a nested section of another domain widens the announce to "any domain".
+// announce; a nested section of another domain adds that domain to it (up to three; beyond,
+// the announce widens to "any domain").
 class [[nodiscard]] epoch_read_section {
  public:
   explicit epoch_read_section(epoch_domain_tag domain = any_epoch_domain)
@@ -184,16 +205,18 @@ class [[nodiscard]] epoch_read_section {
       // relaxed: only the owner thread writes its slot.
       const std::uint64_t word = slot_.word.load(std::memory_order_relaxed);
       const std::uint64_t tag = word & detail::epoch_tag_mask;
-      if (tag != any_epoch_domain && tag != domain) {
-        // (R1) again: from now on every writer's scan counts this section (older epoch kept).
-        announce(word & ~detail::epoch_tag_mask);
-      }
+      if (tag != any_epoch_domain && tag != domain) add_domain(word, domain);
     }
   }
   epoch_read_section(const epoch_read_section&) = delete;
   epoch_read_section& operator=(const epoch_read_section&) = delete;
   ~epoch_read_section() {
     if (--slot_.depth == 0) {
+      if (TANDEM_UNLIKELY(slot_.has_extra)) {
+        // (R3) release: as below, for the nested domains' reads.
+        slot_.extra.store(0, std::memory_order_release);
+        slot_.has_extra = false;
+      }
       // (R3) release: pairs with the scan (W2); our reads happen-before any free it allows.
       slot_.word.store(0, std::memory_order_release);
       // A section run after this thread's releaser (a later thread_local destructor) holds
@@ -203,18 +226,40 @@ class [[nodiscard]] epoch_read_section {
   }
 
  private:
-  void announce(std::uint64_t word) noexcept {
+  static void announce(std::atomic<std::uint64_t>& target, std::uint64_t value) noexcept {
 #if TANDEM_TSAN
     // (R1) seq_cst store, so that TSan (which models no stand-alone fence) sees the
     // handshake: ordered before our table loads (R2) in the single total order.
-    slot_.word.store(word, std::memory_order_seq_cst);
+    target.store(value, std::memory_order_seq_cst);
 #else
     // (R1) relaxed store + light fence: together with the heavy fence before the scan (W2)
     // they act as two seq_cst fences (asymmetric_fence.hpp), so either the scan sees this
     // announce or our table loads (R2) see the unlink. The reader pays a compiler barrier.
-    slot_.word.store(word, std::memory_order_relaxed);
+    target.store(value, std::memory_order_relaxed);
     asymmetric_fence::light();
 #endif
+  }
+
+  // A nested section of `domain`, another domain than the outermost's: announced in a free
+  // lane of `extra` (R1 again, for that word), or, with every lane taken, by re-tagging the
+  // word "any domain" (older epoch kept): from then on the matching writers' scans count it.
+  TANDEM_NOINLINE void add_domain(std::uint64_t word, std::uint64_t domain) noexcept {
+    // relaxed: only the owner thread writes its slot.
+    const std::uint64_t extra = slot_.extra.load(std::memory_order_relaxed);
+    if (detail::epoch_extra_holds(extra, domain)) return;
+    for (unsigned lane = 0; lane < detail::epoch_extra_lanes; ++lane) {
+      const unsigned shift = lane * detail::epoch_tag_bits;
+      if (((extra >> shift) & detail::epoch_tag_mask) == 0) {
+        slot_.has_extra = true;
+        announce(slot_.extra, extra | (domain << shift));
+        return;
+      }
+    }
+    announce(slot_.word, word & ~detail::epoch_tag_mask);
+  }
+
+  void announce(std::uint64_t word) noexcept {
+    announce(slot_.word, word);
   }
 
   detail::epoch_slot& slot_;
@@ -242,7 +287,10 @@ inline std::uint64_t oldest_announced_epoch(epoch_domain_tag domain = any_epoch_
       const std::uint64_t word = slot.word.load(std::memory_order_seq_cst);
       if (word == 0) continue;
       const std::uint64_t tag = word & detail::epoch_tag_mask;
-      if (domain != any_epoch_domain && tag != any_epoch_domain && tag != domain) continue;
+      if (domain != any_epoch_domain && tag != any_epoch_domain && tag != domain &&
+          !detail::epoch_extra_holds(slot.extra.load(std::memory_order_seq_cst), domain)) {
+        continue;
+      }
       const std::uint64_t epoch = word >> detail::epoch_tag_bits;
       if (epoch < oldest) oldest = epoch;
     }
