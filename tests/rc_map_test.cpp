@@ -167,7 +167,13 @@ struct window_widening_equal {
   static inline std::atomic<bool> in_lock{false};
   bool operator()(int a, int b) const {
     if (armed.load() && !in_lock.exchange(true)) {
-      for (int i = 0; i < 2000; ++i) std::this_thread::yield();
+      // Hold the lock long enough for the other thread's release to start (it only waits for
+      // in_lock): 2000 yields, but at most 200 us, so that a loaded machine, where a yield can
+      // cost a time slice, does not stretch 1,000 widened rounds past the watchdog.
+      const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(200);
+      for (int i = 0; i < 2000 && std::chrono::steady_clock::now() < until; ++i) {
+        std::this_thread::yield();
+      }
     }
     return a == b;
   }

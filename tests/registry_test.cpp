@@ -831,3 +831,43 @@ TEST_CASE("registry: a moved-from cached_accessor throws and builds nothing") {
   a = b;  // assigning gives it a key again
   CHECK(*a == "db.internal.example.com/primary");
 }
+
+namespace {
+
+// A key that copies when moved (no move constructor), and whose copy can be made to throw.
+struct copying_key {
+  static inline bool fail_copies = false;
+  std::string text;
+  explicit copying_key(std::string t) : text(std::move(t)) {}
+  copying_key(const copying_key& other) : text(other.text) {
+    if (fail_copies) throw std::runtime_error("copy failed");
+  }
+  copying_key& operator=(const copying_key& other) {
+    if (fail_copies) throw std::runtime_error("copy failed");
+    text = other.text;
+    return *this;
+  }
+  ~copying_key() = default;
+  bool operator==(const copying_key&) const = default;
+};
+struct copying_key_hash {
+  std::size_t operator()(const copying_key& k) const noexcept {
+    return std::hash<std::string>{}(k.text);
+  }
+};
+
+}  // namespace
+
+// The accessor's move is noexcept only if the Key's is: a Key that copies, and whose copy
+// throws, propagates the exception and leaves the source as it was (the first version of the
+// explicit move operations was noexcept and called std::terminate here).
+TEST_CASE("registry: moving a cached_accessor whose Key copy throws propagates and keeps it") {
+  registry<std::string, copying_key, copying_key_hash> pool;
+  auto a = pool.accessor(copying_key("a key long enough to live on the heap, surely"));
+  std::string* const instance = &a.get();
+  copying_key::fail_copies = true;
+  CHECK_THROWS_AS([&] { auto b = std::move(a); }(), std::runtime_error);
+  copying_key::fail_copies = false;
+  CHECK(a.key().text == "a key long enough to live on the heap, surely");
+  CHECK(&a.get() == instance);  // still usable, still the same instance
+}

@@ -85,8 +85,11 @@
 //  - Nothing from the network is trusted: envelope lengths are checked against the received
 //    size and against max_topic_bytes / max_message_bytes before use; the per-node sequence
 //    table holds at most max_tracked_nodes entries (then it starts over).
-//  - Blocking: the destructor waits for the threads, at most io_timeout (a connect or a write
-//    in progress) plus a few instructions. flush() and wait_connected() take a timeout.
+//  - Blocking: the destructor stops the threads and waits for them: it shuts both sockets
+//    down, so a read or write in progress returns at once whatever the server does; only a TCP
+//    connect in progress is waited for, at most io_timeout. flush() and wait_connected() take
+//    a timeout. io_timeout bounds each read and write: a silent server is noticed after it, a
+//    peer that trickles bytes (not Redis at all) only by stop().
 //
 // Costs: two threads and two Redis connections per bus; the send ring (send_queue_capacity
 // std::string slots, 32 bytes each); per publish one envelope (a string of 20 + node name +
@@ -131,6 +134,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -767,29 +771,78 @@ class redis_bus {
     return reply;
   }
 
-  // Connects (and authenticates); null with last_error() set on failure.
-  detail::redis::context_ptr connect(role which) {
+  // A connection whose socket stop() shuts down. io_timeout bounds each read and write, not a
+  // whole reply: a peer that sends a byte now and then (overloaded, or not Redis at all) kept
+  // a handshake or a reply wait going for ever, and stop() joined it for ever. The socket is
+  // listed (under sockets_lock_) while the connection is open and withdrawn before it is
+  // closed, so stop() never shuts down a descriptor number reused since.
+  class watched_connection {
+   public:
+    watched_connection() = default;
+    watched_connection(redis_bus& bus, role which, detail::redis::context_ptr context) noexcept
+        : bus_(&bus), which_(which), context_(std::move(context)) {
+      bus_->watch_socket(which_, context_->fd);
+    }
+    watched_connection(watched_connection&& other) noexcept
+        : bus_(std::exchange(other.bus_, nullptr)),
+          which_(other.which_),
+          context_(std::move(other.context_)) {}
+    watched_connection(const watched_connection&) = delete;
+    watched_connection& operator=(const watched_connection&) = delete;
+    watched_connection& operator=(watched_connection&&) = delete;
+    // Withdrawn here, closed right after (context_ is destroyed after this body).
+    ~watched_connection() {
+      if (bus_ != nullptr) bus_->watch_socket(which_, -1);
+    }
+    explicit operator bool() const noexcept { return context_ != nullptr; }
+    redisContext& operator*() const noexcept { return *context_; }
+
+   private:
+    redis_bus* bus_ = nullptr;
+    role which_ = role::publisher;
+    detail::redis::context_ptr context_;
+  };
+
+  void watch_socket(role which, int fd) noexcept {
+    const std::lock_guard<std::mutex> guard(sockets_lock_);
+    sockets_[which == role::publisher ? 0 : 1] = fd;
+    if (fd >= 0 && sockets_shut_) ::shutdown(fd, SHUT_RDWR);  // stop() already ran
+  }
+
+  // stop()'s: every blocked read or write on the connections returns (end of stream).
+  void shut_sockets() noexcept {
+    const std::lock_guard<std::mutex> guard(sockets_lock_);
+    sockets_shut_ = true;
+    for (const int fd : sockets_) {
+      if (fd >= 0) ::shutdown(fd, SHUT_RDWR);
+    }
+  }
+
+  // Connects (and authenticates); empty with last_error() set on failure.
+  watched_connection connect(role which) {
     const char* who = which == role::publisher ? "publisher" : "subscriber";
-    detail::redis::context_ptr context(redisConnectWithTimeout(
+    detail::redis::context_ptr made(redisConnectWithTimeout(
         options_.host.c_str(), options_.port, detail::redis::to_timeval(options_.io_timeout)));
-    if (!context || context->err != 0) {
+    if (!made || made->err != 0) {
+      const detail::redis::context_ptr& context = made;
       std::array<char, 16> port{};
       const auto port_end =
           std::to_chars(port.data(), port.data() + port.size(), options_.port).ptr;
       record_error({who, " connect to ", options_.host, ":",
                     std::string_view(port.data(), static_cast<std::size_t>(port_end - port.data())),
                     ": ", context ? context->errstr : "cannot allocate a context"});
-      return nullptr;
+      return {};
     }
-    redisEnableKeepAlive(context.get());  // a vanished peer is noticed eventually
+    watched_connection connection(*this, which, std::move(made));
+    redisContext* const context = &*connection;
+    redisEnableKeepAlive(context);  // a vanished peer is noticed eventually
     // Reads and writes time out too (SO_RCVTIMEO / SO_SNDTIMEO): hiredis's connect timeout
     // bounds only the TCP connect, so a server that accepts but never answers (stopped,
     // overloaded, not Redis at all) blocked the handshake below, a PUBLISH's reply, and with
     // them stop() and the destructor, for ever.
-    if (redisSetTimeout(context.get(), detail::redis::to_timeval(options_.io_timeout)) !=
-        REDIS_OK) {
+    if (redisSetTimeout(context, detail::redis::to_timeval(options_.io_timeout)) != REDIS_OK) {
       record_error({who, " setting the I/O timeout: ", context->errstr});
-      return nullptr;
+      return {};
     }
     std::string error;
     if (!options_.password.empty()) {
@@ -799,7 +852,7 @@ class redis_bus {
               : command(*context, {"AUTH", options_.username, options_.password}, error) != nullptr;
       if (!ok) {
         record_error({who, " AUTH: ", error});
-        return nullptr;
+        return {};
       }
     }
     // The subscriber subscribes; the publisher pings, so that a server refusing it (NOAUTH,
@@ -810,9 +863,9 @@ class redis_bus {
                                                : command(*context, {probe}, error);
     if (!reply) {
       record_error({who, " ", probe, ": ", error});
-      return nullptr;
+      return {};
     }
-    return context;
+    return connection;
   }
 
   // ----- the sender thread (step 5) -----------------------------------------------------
@@ -823,7 +876,7 @@ class redis_bus {
     std::vector<std::string> batch;  // taken from the queue, not yet confirmed (in flight)
     while (!stopping()) {
       try {
-        detail::redis::context_ptr context = connect(role::publisher);
+        const watched_connection context = connect(role::publisher);
         if (context) {
           if (std::exchange(had_connection, true)) {
             reconnects_.fetch_add(1, std::memory_order_relaxed);  // relaxed: a tally
@@ -917,7 +970,7 @@ class redis_bus {
     bool had_connection = false;
     while (!stopping()) {
       try {
-        detail::redis::context_ptr context = connect(role::subscriber);
+        const watched_connection context = connect(role::subscriber);
         if (context) {
           if (std::exchange(had_connection, true)) {
             reconnects_.fetch_add(1, std::memory_order_relaxed);  // relaxed: a tally
@@ -1031,6 +1084,7 @@ class redis_bus {
     state_changed_.notify_all();
     dropped_.fetch_add(queue_.stop(), std::memory_order_relaxed);  // relaxed: a tally
     wake_.wake();
+    shut_sockets();
     if (sender_.joinable()) sender_.join();
     if (receiver_.joinable()) receiver_.join();
   }
@@ -1041,6 +1095,10 @@ class redis_bus {
   local_bus local_;
   detail::redis::send_queue queue_;
   detail::redis::wake_pipe wake_;
+
+  std::mutex sockets_lock_;
+  std::array<int, 2> sockets_{-1, -1};  // publisher's, subscriber's; guarded by sockets_lock_
+  bool sockets_shut_ = false;           // stop() ran; guarded by sockets_lock_
 
   mutable std::mutex state_lock_;
   std::condition_variable state_changed_;  // connection flags and stopping_

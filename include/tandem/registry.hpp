@@ -151,16 +151,20 @@ template <class T>
 concept registry_value = std::is_object_v<T> && !std::is_array_v<T> && std::destructible<T>;
 
 // Hash: a default-constructible function object type that maps a const Key& to std::size_t.
-// Not a function pointer: the registry builds its Hash with Hash() and takes none from the
-// caller, so a pointer would be null (until 2026-12-01 one compiled and crashed on first use).
+// Not a pointer (to a function or a member): the registry builds its Hash with Hash() and
+// takes none from the caller, so a pointer would be null (until 2026-12-01 one compiled and
+// crashed on first use).
 template <class Hash, class Key>
-concept registry_hash = std::default_initializable<Hash> && !std::is_pointer_v<Hash> &&
-                        std::is_invocable_r_v<std::size_t, const Hash&, const Key&>;
+concept registry_hash =
+    std::default_initializable<Hash> && !std::is_pointer_v<Hash> &&
+    !std::is_member_pointer_v<Hash> && std::is_invocable_r_v<std::size_t, const Hash&, const Key&>;
 
-// KeyEqual: default-constructible, compares two Keys.
+// KeyEqual: a default-constructible function object type that compares two Keys (not a
+// pointer, for the same reason as Hash).
 template <class KeyEqual, class Key>
-concept registry_key_equal = std::default_initializable<KeyEqual> &&
-    std::is_invocable_r_v<bool, const KeyEqual&, const Key&, const Key&>;
+concept registry_key_equal = std::default_initializable<KeyEqual> && !std::is_pointer_v<KeyEqual> &&
+                             !std::is_member_pointer_v<KeyEqual> &&
+                             std::is_invocable_r_v<bool, const KeyEqual&, const Key&, const Key&>;
 
 // Key: copy-constructible, with a registry_hash and a registry_key_equal.
 template <class Key, class Hash, class KeyEqual>
@@ -651,18 +655,25 @@ class registry {
     cached_accessor& operator=(const cached_accessor&) = default;
     // A moved-from accessor holds nothing: its get() throws std::logic_error (until 2026-12-01
     // it kept the moved instance's address, then looked up the empty key "" and built it).
-    cached_accessor(cached_accessor&& other) noexcept
-        : registry_(std::exchange(other.registry_, nullptr)),
-          version_(std::exchange(other.version_, std::numeric_limits<std::uint64_t>::max())),
-          instance_(std::exchange(other.instance_, nullptr)),
+    cached_accessor(cached_accessor&& other) noexcept(std::is_nothrow_move_constructible_v<Key>)
+        : registry_(other.registry_),
+          version_(other.version_),
+          instance_(other.instance_),
           key_(std::move(other.key_)),
-          cached_(std::move(other.cached_)) {}
-    cached_accessor& operator=(cached_accessor&& other) noexcept {
+          cached_(std::move(other.cached_)) {
+      // Only once the key has moved (its move may throw: then `other` keeps its state).
+      other.registry_ = nullptr;
+      other.version_ = std::numeric_limits<std::uint64_t>::max();
+      other.instance_ = nullptr;
+    }
+    // The key moves first: if its move throws (a Key that copies), nothing else has changed.
+    cached_accessor& operator=(cached_accessor&& other) noexcept(
+        std::is_nothrow_move_assignable_v<Key>) {
       if (this != &other) {
+        key_ = std::move(other.key_);
         registry_ = std::exchange(other.registry_, nullptr);
         version_ = std::exchange(other.version_, std::numeric_limits<std::uint64_t>::max());
         instance_ = std::exchange(other.instance_, nullptr);
-        key_ = std::move(other.key_);
         cached_ = std::move(other.cached_);
       }
       return *this;

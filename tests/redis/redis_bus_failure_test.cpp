@@ -34,10 +34,12 @@ std::uint64_t number_of(const std::string& message) {
 
 // A loopback TCP listener that is not Redis. silent: the kernel completes every handshake
 // (the backlog) and nothing is ever read or answered, like a frozen server. hang_up: each
-// connection is accepted and closed at once (counted in `accepted`).
+// connection is accepted and closed at once (counted in `accepted`). trickle: each connection
+// is accepted and sent "+" and then one more byte every 10 ms, never a line end, so every
+// read makes progress and no reply ever completes.
 class fake_server {
  public:
-  enum class mode { silent, hang_up };
+  enum class mode { silent, hang_up, trickle };
   explicit fake_server(mode m) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
     REQUIRE(fd_ >= 0);
     ::sockaddr_in address{};
@@ -48,7 +50,7 @@ class fake_server {
     REQUIRE(::listen(fd_, 16) == 0);
     REQUIRE(::getsockname(fd_, reinterpret_cast<::sockaddr*>(&address), &length) == 0);
     port_ = ntohs(address.sin_port);
-    if (m == mode::hang_up) acceptor_ = std::thread([this] { accept_and_close(); });
+    if (m != mode::silent) acceptor_ = std::thread([this, m] { serve(m); });
   }
   fake_server(const fake_server&) = delete;
   fake_server& operator=(const fake_server&) = delete;
@@ -61,18 +63,27 @@ class fake_server {
   std::atomic<int> accepted{0};
 
  private:
-  void accept_and_close() {
+  void serve(mode m) {
+    std::vector<int> open;
     while (!stop_) {
       ::pollfd p{};
       p.fd = fd_;
       p.events = POLLIN;
-      if (::poll(&p, 1, 10) <= 0) continue;  // 10 ms: notices stop_ soon
-      const int connection = ::accept(fd_, nullptr, nullptr);
-      if (connection >= 0) {
-        ::close(connection);
-        ++accepted;
+      if (::poll(&p, 1, 10) > 0) {  // 10 ms: notices stop_ soon, and paces the trickle
+        const int connection = ::accept(fd_, nullptr, nullptr);
+        if (connection >= 0) {
+          ++accepted;
+          if (m == mode::hang_up) {
+            ::close(connection);
+          } else {
+            (void)::send(connection, "+", 1, MSG_NOSIGNAL);
+            open.push_back(connection);
+          }
+        }
       }
+      for (const int connection : open) (void)::send(connection, "P", 1, MSG_NOSIGNAL);
     }
+    for (const int connection : open) ::close(connection);
   }
   int fd_;
   int port_ = 0;
@@ -268,6 +279,21 @@ TEST_CASE(
     INFO(a.last_error());
   }  // the destructor returns although the server still says nothing
   server.resume();
+}
+
+// A peer that answers byte by byte and never finishes a reply: every read makes progress, so
+// the per-call io_timeout never fires and the handshake never ends. stop() must still end it
+// (it shuts the sockets down; until 2026-12-01 the destructor joined that thread for ever).
+TEST_CASE("a peer that trickles bytes: the destructor returns all the same") {
+  tandem::test::watchdog watchdog("trickling peer", 60s);
+  fake_server trickle(fake_server::mode::trickle);
+  auto options = rt::options_for(trickle.port(), rt::unique_prefix("trickle"));
+  options.io_timeout = 100ms;
+  {
+    redis_bus<std::string> a(options);
+    REQUIRE(rt::eventually([&] { return trickle.accepted.load() >= 2; }));  // both handshakes
+    CHECK_FALSE(a.connected());
+  }  // the destructor: both threads are inside their handshakes' reads
 }
 
 // reconnect_max = milliseconds::max() ("retry, hardly ever"): the backoff's wait must saturate
