@@ -10,6 +10,7 @@
 #include <limits>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -90,6 +91,14 @@ class fake_server {
   std::atomic<bool> stop_{false};
   std::thread acceptor_;
 };
+
+// Options for a bus pointed at `server`, with this io_timeout.
+tandem::redis_options options_against(const fake_server& server, std::string_view name,
+                                      std::chrono::milliseconds io_timeout) {
+  auto options = rt::options_for(server.port(), rt::unique_prefix(name));
+  options.io_timeout = io_timeout;
+  return options;
+}
 
 }  // namespace
 
@@ -241,8 +250,7 @@ TEST_CASE("a password-protected Redis: AUTH with the password, a clear error wit
 TEST_CASE("a server that accepts but never answers: the bus says so and its destructor returns") {
   tandem::test::watchdog watchdog("silent server", 60s);
   fake_server silent(fake_server::mode::silent);
-  auto options = rt::options_for(silent.port(), rt::unique_prefix("silent"));
-  options.io_timeout = 200ms;
+  const auto options = options_against(silent, "silent", 200ms);
   {
     redis_bus<std::string> a(options);
     REQUIRE(rt::eventually([&] {
@@ -287,8 +295,7 @@ TEST_CASE(
 TEST_CASE("a peer that trickles bytes: the destructor returns all the same") {
   tandem::test::watchdog watchdog("trickling peer", 60s);
   fake_server trickle(fake_server::mode::trickle);
-  auto options = rt::options_for(trickle.port(), rt::unique_prefix("trickle"));
-  options.io_timeout = 100ms;
+  const auto options = options_against(trickle, "trickle", 100ms);
   {
     redis_bus<std::string> a(options);
     REQUIRE(rt::eventually([&] { return trickle.accepted.load() >= 2; }));  // both handshakes
@@ -302,10 +309,9 @@ TEST_CASE("a peer that trickles bytes: the destructor returns all the same") {
 TEST_CASE("a reconnect backoff of milliseconds::max() waits instead of spinning") {
   tandem::test::watchdog watchdog("backoff max", 60s);
   fake_server hang_up(fake_server::mode::hang_up);  // every connect fails its handshake
-  auto options = rt::options_for(hang_up.port(), rt::unique_prefix("backoff"));
+  auto options = options_against(hang_up, "backoff", 200ms);
   options.reconnect_min = std::chrono::milliseconds::max();
   options.reconnect_max = std::chrono::milliseconds::max();
-  options.io_timeout = 200ms;
   redis_bus<std::string> a(options);
   REQUIRE(rt::eventually([&] { return hang_up.accepted.load() >= 2; }));  // one per connection
   REQUIRE(rt::eventually([&] { return !a.last_error().empty(); }));
