@@ -871,3 +871,23 @@ TEST_CASE("registry: moving a cached_accessor whose Key copy throws propagates a
   CHECK(a.key().text == "a key long enough to live on the heap, surely");
   CHECK(&a.get() == instance);  // still usable, still the same instance
 }
+
+// Copy-assigning an accessor copies the key first: if that throws, the target still serves its
+// own key's instance (a defaulted assignment copied the other's cached instance first, then
+// failed on the key: the accessor served another key's instance, which it did not own).
+TEST_CASE("registry: a cached_accessor copy-assignment whose Key copy throws changes nothing") {
+  registry<std::string, copying_key, copying_key_hash> pool;
+  pool.declare(copying_key("first"), [] { return std::string("first's instance"); });
+  pool.declare(copying_key("second"), [] { return std::string("second's instance"); });
+  auto a = pool.accessor(copying_key("first"));
+  auto b = pool.accessor(copying_key("second"));
+  CHECK(*a == "first's instance");
+  CHECK(*b == "second's instance");
+  copying_key::fail_copies = true;
+  CHECK_THROWS_AS(a = b, std::runtime_error);
+  copying_key::fail_copies = false;
+  CHECK(a.key().text == "first");
+  CHECK(*a == "first's instance");
+  a = b;
+  CHECK(*a == "second's instance");
+}

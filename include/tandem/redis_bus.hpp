@@ -90,6 +90,8 @@
 //    connect in progress is waited for, at most io_timeout. flush() and wait_connected() take
 //    a timeout. io_timeout bounds each read and write: a silent server is noticed after it, a
 //    peer that trickles bytes (not Redis at all) only by stop().
+//  - Signals: the bus's two threads block SIGPIPE (a write to a closed socket is then an
+//    error, not the end of the process); no other thread's mask or disposition is touched.
 //
 // Costs: two threads and two Redis connections per bus; the send ring (send_queue_capacity
 // std::string slots, 32 bytes each); per publish one envelope (a string of 20 + node name +
@@ -134,6 +136,8 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -870,7 +874,20 @@ class redis_bus {
 
   // ----- the sender thread (step 5) -----------------------------------------------------
 
+  // The bus's own threads block SIGPIPE: a write to a socket the server closed, or that stop()
+  // shut down, then fails with EPIPE (a failed connection) instead of killing the process
+  // (hiredis writes with plain write(); until 2026-12-01 destroying a bus mid-handshake or
+  // mid-batch could end the program with SIGPIPE). A SIGPIPE left pending on the thread is
+  // discarded when it exits.
+  static void block_sigpipe() noexcept {
+    ::sigset_t pipe;
+    ::sigemptyset(&pipe);
+    ::sigaddset(&pipe, SIGPIPE);
+    ::pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
+  }
+
   void run_sender() noexcept {
+    block_sigpipe();
     std::chrono::milliseconds delay = options_.reconnect_min;
     bool had_connection = false;
     std::vector<std::string> batch;  // taken from the queue, not yet confirmed (in flight)
@@ -966,6 +983,7 @@ class redis_bus {
   // ----- the receiver thread (step 6) ---------------------------------------------------
 
   void run_receiver() noexcept {
+    block_sigpipe();
     std::chrono::milliseconds delay = options_.reconnect_min;
     bool had_connection = false;
     while (!stopping()) {

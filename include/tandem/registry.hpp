@@ -150,21 +150,34 @@ concept buildable_from_key_or_default =
 template <class T>
 concept registry_value = std::is_object_v<T> && !std::is_array_v<T> && std::destructible<T>;
 
-// Hash: a default-constructible function object type that maps a const Key& to std::size_t.
-// Not a pointer (to a function or a member): the registry builds its Hash with Hash() and
-// takes none from the caller, so a pointer would be null (until 2026-12-01 one compiled and
-// crashed on first use).
+namespace detail {
+
+// A type whose default-constructed value calls nothing: a pointer (to a function or a member)
+// is null, a std::function empty. The registry builds its Hash and KeyEqual with Hash() and
+// KeyEqual() and takes none from the caller, so such a type cannot work there (until
+// 2026-12-01 a function pointer compiled and crashed on first use; a std::function threw
+// std::bad_function_call on every lookup).
+template <class F>
+struct default_calls_nothing
+    : std::bool_constant<std::is_pointer_v<F> || std::is_member_pointer_v<F>> {};
+template <class Signature>
+struct default_calls_nothing<std::function<Signature>> : std::true_type {};
+
+}  // namespace detail
+
+// Hash: a default-constructible function object type that maps a const Key& to std::size_t,
+// and whose default-constructed value is a working hash (not a pointer, not a std::function:
+// see detail::default_calls_nothing).
 template <class Hash, class Key>
 concept registry_hash =
-    std::default_initializable<Hash> && !std::is_pointer_v<Hash> &&
-    !std::is_member_pointer_v<Hash> && std::is_invocable_r_v<std::size_t, const Hash&, const Key&>;
+    std::default_initializable<Hash> && !detail::default_calls_nothing<Hash>::value &&
+    std::is_invocable_r_v<std::size_t, const Hash&, const Key&>;
 
-// KeyEqual: a default-constructible function object type that compares two Keys (not a
-// pointer, for the same reason as Hash).
+// KeyEqual: the same, comparing two Keys.
 template <class KeyEqual, class Key>
-concept registry_key_equal = std::default_initializable<KeyEqual> && !std::is_pointer_v<KeyEqual> &&
-                             !std::is_member_pointer_v<KeyEqual> &&
-                             std::is_invocable_r_v<bool, const KeyEqual&, const Key&, const Key&>;
+concept registry_key_equal =
+    std::default_initializable<KeyEqual> && !detail::default_calls_nothing<KeyEqual>::value &&
+    std::is_invocable_r_v<bool, const KeyEqual&, const Key&, const Key&>;
 
 // Key: copy-constructible, with a registry_hash and a registry_key_equal.
 template <class Key, class Hash, class KeyEqual>
@@ -652,25 +665,41 @@ class registry {
   class cached_accessor {
    public:
     cached_accessor(const cached_accessor&) = default;
-    cached_accessor& operator=(const cached_accessor&) = default;
+    // The key is copied first: if that throws, nothing else has changed (a defaulted
+    // assignment copied the cached instance's address first, so a failed key copy left an
+    // accessor serving another key's instance, which it did not own).
+    cached_accessor& operator=(const cached_accessor& other) {
+      if (this != &other) {
+        assign_key(other.key_);
+        registry_ = other.registry_;
+        version_ = other.version_;
+        instance_ = other.instance_;
+        cached_ = other.cached_;
+      }
+      return *this;
+    }
     // A moved-from accessor holds nothing: its get() throws std::logic_error (until 2026-12-01
     // it kept the moved instance's address, then looked up the empty key "" and built it).
+    // A Key whose move may throw is copied instead (std::move_if_noexcept), so that a throw
+    // leaves `other` whole; the source is emptied only after the key has arrived.
     cached_accessor(cached_accessor&& other) noexcept(std::is_nothrow_move_constructible_v<Key>)
         : registry_(other.registry_),
           version_(other.version_),
           instance_(other.instance_),
-          key_(std::move(other.key_)),
+          key_(std::move_if_noexcept(other.key_)),
           cached_(std::move(other.cached_)) {
-      // Only once the key has moved (its move may throw: then `other` keeps its state).
       other.registry_ = nullptr;
       other.version_ = std::numeric_limits<std::uint64_t>::max();
       other.instance_ = nullptr;
     }
-    // The key moves first: if its move throws (a Key that copies), nothing else has changed.
     cached_accessor& operator=(cached_accessor&& other) noexcept(
         std::is_nothrow_move_assignable_v<Key>) {
       if (this != &other) {
-        key_ = std::move(other.key_);
+        if constexpr (std::is_nothrow_move_assignable_v<Key>) {
+          key_ = std::move(other.key_);
+        } else {
+          assign_key(other.key_);  // a copy: `other` stays whole if it throws
+        }
         registry_ = std::exchange(other.registry_, nullptr);
         version_ = std::exchange(other.version_, std::numeric_limits<std::uint64_t>::max());
         instance_ = std::exchange(other.instance_, nullptr);
@@ -699,6 +728,19 @@ class registry {
    private:
     friend class registry;
     cached_accessor(registry& owner, Key key) : registry_(&owner), key_(std::move(key)) {}
+
+    // key_ = source, for assignments. A Key whose assignment throws after changing the key
+    // (no strong guarantee) must not leave the cache serving the old key's instance under
+    // the new name: the cache is dropped, so the next get() looks key_ up as it now is.
+    void assign_key(const Key& source) {
+      try {
+        key_ = source;
+      } catch (...) {
+        version_ = std::numeric_limits<std::uint64_t>::max();
+        instance_ = nullptr;
+        throw;
+      }
+    }
 
     TANDEM_NOINLINE T& refresh(std::uint64_t now) {
       if (registry_ == nullptr) {
@@ -885,7 +927,7 @@ class registry {
   static inline unsigned char tombstone_byte alignas(node) = 0;
 
   template <class K>
-  std::uint64_t hash_of(const K& key) const noexcept(noexcept(Hash{}(key))) {
+  std::uint64_t hash_of(const K& key) const noexcept(noexcept(std::declval<const Hash&>()(key))) {
     // size_t widens (or is) 64 bits; a narrower or signed result (the concept converts it to
     // std::size_t) is converted the same way.
     const std::uint64_t h = detail::hash_result_as_size(hash_(key));

@@ -2,6 +2,7 @@
 // killed (SIGKILL) in the middle of a stream and restarted, and a password required. Each test
 // runs private redis-servers of its own (never the fixture's, never a system one).
 #include <poll.h>
+#include <signal.h>
 
 #include <atomic>
 #include <chrono>
@@ -345,4 +346,27 @@ TEST_CASE("send_queue: a take() that runs out of memory takes nothing, and flush
   CHECK_FALSE(queue.wait_drained(std::chrono::steady_clock::now()));  // in flight
   queue.done(batch.size());
   CHECK(queue.wait_drained(std::chrono::steady_clock::now()));
+}
+
+// The bus's threads write to sockets that stop() shuts down (and that a server may close):
+// hiredis writes with plain write(), so unless those threads block SIGPIPE, destroying a bus
+// in the middle of a handshake or of a batch kills the whole process (it did in the first
+// version of the shutdown: exit status 141 within a few rounds). SIGPIPE's default action is
+// restored first, so that the red is a dead test program.
+TEST_CASE("destroying buses mid-handshake and mid-batch never raises SIGPIPE in the process") {
+  tandem::test::watchdog watchdog("sigpipe", 120s);
+  const auto previous = ::signal(SIGPIPE, SIG_DFL);
+  rt::private_server server;
+  server.start();
+  const auto options = rt::options_for(server.port(), rt::unique_prefix("sigpipe"));
+  for (int round = 0; round < 200; ++round) {
+    redis_bus<std::string> bus(options);  // destroyed at once: stop() races the handshake
+  }
+  for (int round = 0; round < 40; ++round) {
+    redis_bus<std::string> bus(options);
+    REQUIRE(bus.wait_connected(20s));
+    for (std::uint64_t i = 0; i < 2000; ++i) bus.publish("t", numbered(i));
+  }  // destroyed while the sender writes its batches
+  ::signal(SIGPIPE, previous);
+  SUCCEED("the process is still alive");
 }
