@@ -891,3 +891,59 @@ TEST_CASE("registry: a cached_accessor copy-assignment whose Key copy throws cha
   a = b;
   CHECK(*a == "second's instance");
 }
+
+namespace {
+
+struct const_member_key {  // copy-constructible, not assignable: a valid Key
+  const std::string text;
+  bool operator==(const const_member_key&) const = default;
+};
+struct const_member_key_hash {
+  std::size_t operator()(const const_member_key& k) const noexcept {
+    return std::hash<std::string>{}(k.text);
+  }
+};
+
+// A Hash whose result converts to std::size_t, and whose conversion can be made to throw.
+struct throwing_hash_value {
+  static inline bool fail = false;
+  std::size_t value;
+  operator std::size_t() const {  // NOLINT(google-explicit-constructor): the concept's conversion
+    if (fail) throw std::runtime_error("hash unavailable");
+    return value;
+  }
+};
+struct converting_hash {
+  throwing_hash_value operator()(const std::string& s) const noexcept { return {s.size()}; }
+};
+
+}  // namespace
+
+// What the concepts refuse (a fifth review: const std::function slipped past the first trait)
+// and what a cached_accessor's assignability follows.
+TEST_CASE("registry: concepts refuse Hash types built empty, accessors assign as their Key") {
+  using string_hash_function = std::function<std::size_t(const std::string&)>;
+  STATIC_REQUIRE_FALSE(tandem::registry_hash<string_hash_function, std::string>);
+  STATIC_REQUIRE_FALSE(tandem::registry_hash<const string_hash_function, std::string>);
+  STATIC_REQUIRE_FALSE(tandem::registry_hash<std::size_t (*)(const std::string&), std::string>);
+  STATIC_REQUIRE(tandem::registry_hash<std::hash<std::string>, std::string>);
+  STATIC_REQUIRE(tandem::registry_hash<const std::hash<std::string>, std::string>);
+  using pinned = registry<int, const_member_key, const_member_key_hash>::cached_accessor;
+  STATIC_REQUIRE(std::is_copy_constructible_v<pinned>);
+  STATIC_REQUIRE_FALSE(std::is_copy_assignable_v<pinned>);
+  STATIC_REQUIRE_FALSE(std::is_move_assignable_v<pinned>);
+  STATIC_REQUIRE(std::is_copy_assignable_v<registry<int>::cached_accessor>);
+}
+
+// A Hash result whose conversion to std::size_t throws: the exception reaches the caller
+// (hash_of's noexcept once ignored the conversion: std::terminate).
+TEST_CASE("registry: a Hash result whose conversion throws propagates, the registry unchanged") {
+  registry<std::string, std::string, converting_hash, std::equal_to<>> r;
+  (void)r.get_or_create("a key long enough to live on the heap, for sure");
+  throwing_hash_value::fail = true;
+  CHECK_THROWS_AS(r.get_or_create("another key, long enough for the heap as well"),
+                  std::runtime_error);
+  throwing_hash_value::fail = false;
+  CHECK(r.size() == 1);
+  CHECK(r.contains("a key long enough to live on the heap, for sure"));
+}

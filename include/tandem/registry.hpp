@@ -160,8 +160,18 @@ namespace detail {
 template <class F>
 struct default_calls_nothing
     : std::bool_constant<std::is_pointer_v<F> || std::is_member_pointer_v<F>> {};
+template <class F>
+struct default_calls_nothing<const F> : default_calls_nothing<F> {};
+template <class F>
+struct default_calls_nothing<volatile F> : default_calls_nothing<F> {};
+template <class F>
+struct default_calls_nothing<const volatile F> : default_calls_nothing<F> {};
 template <class Signature>
 struct default_calls_nothing<std::function<Signature>> : std::true_type {};
+#if defined(__cpp_lib_move_only_function)
+template <class Signature>
+struct default_calls_nothing<std::move_only_function<Signature>> : std::true_type {};
+#endif
 
 }  // namespace detail
 
@@ -668,7 +678,9 @@ class registry {
     // The key is copied first: if that throws, nothing else has changed (a defaulted
     // assignment copied the cached instance's address first, so a failed key copy left an
     // accessor serving another key's instance, which it did not own).
-    cached_accessor& operator=(const cached_accessor& other) {
+    // Assignable exactly when Key is.
+    cached_accessor& operator=(
+        const cached_accessor& other) requires std::is_copy_assignable_v<Key> {
       if (this != &other) {
         assign_key(other.key_);
         registry_ = other.registry_;
@@ -692,13 +704,15 @@ class registry {
       other.version_ = std::numeric_limits<std::uint64_t>::max();
       other.instance_ = nullptr;
     }
+    cached_accessor& operator=(const cached_accessor&) requires(!std::is_copy_assignable_v<Key>) =
+        delete;
     cached_accessor& operator=(cached_accessor&& other) noexcept(
-        std::is_nothrow_move_assignable_v<Key>) {
+        std::is_nothrow_move_assignable_v<Key>) requires std::is_move_assignable_v<Key> {
       if (this != &other) {
-        if constexpr (std::is_nothrow_move_assignable_v<Key>) {
-          key_ = std::move(other.key_);
+        if constexpr (std::is_nothrow_move_assignable_v<Key> || !std::is_copy_assignable_v<Key>) {
+          assign_key(std::move(other.key_));
         } else {
-          assign_key(other.key_);  // a copy: `other` stays whole if it throws
+          assign_key(std::as_const(other.key_));  // a copy: `other` stays whole if it throws
         }
         registry_ = std::exchange(other.registry_, nullptr);
         version_ = std::exchange(other.version_, std::numeric_limits<std::uint64_t>::max());
@@ -707,6 +721,8 @@ class registry {
       }
       return *this;
     }
+    cached_accessor& operator=(cached_accessor&&) requires(!std::is_move_assignable_v<Key>) =
+        delete;
     ~cached_accessor() = default;
 
     // The instance: looked up (or built) on first use and after any erase/override/restore.
@@ -732,9 +748,10 @@ class registry {
     // key_ = source, for assignments. A Key whose assignment throws after changing the key
     // (no strong guarantee) must not leave the cache serving the old key's instance under
     // the new name: the cache is dropped, so the next get() looks key_ up as it now is.
-    void assign_key(const Key& source) {
+    template <class Source>
+    void assign_key(Source&& source) {
       try {
-        key_ = source;
+        key_ = std::forward<Source>(source);
       } catch (...) {
         version_ = std::numeric_limits<std::uint64_t>::max();
         instance_ = nullptr;
@@ -927,7 +944,8 @@ class registry {
   static inline unsigned char tombstone_byte alignas(node) = 0;
 
   template <class K>
-  std::uint64_t hash_of(const K& key) const noexcept(noexcept(std::declval<const Hash&>()(key))) {
+  std::uint64_t hash_of(const K& key) const
+      noexcept(noexcept(detail::hash_result_as_size(std::declval<const Hash&>()(key)))) {
     // size_t widens (or is) 64 bits; a narrower or signed result (the concept converts it to
     // std::size_t) is converted the same way.
     const std::uint64_t h = detail::hash_result_as_size(hash_(key));

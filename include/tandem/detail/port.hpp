@@ -57,11 +57,13 @@ constexpr std::size_t to_size(Unsigned value) noexcept {
   }
 }
 
-// A user Hash's result (any integer type the concepts accept as std::size_t) as std::size_t:
+// A user Hash's result (any type the concepts accept as convertible to std::size_t; noexcept
+// exactly when that conversion is) as std::size_t:
 // no cast when it already is one (-Wuseless-cast), an explicit one otherwise, so that a Hash
 // returning `int` or `std::uint32_t` leaves no -Wsign-conversion warning in tandem's headers.
 template <class Result>
-constexpr std::size_t hash_result_as_size(Result value) noexcept {
+constexpr std::size_t hash_result_as_size(Result value) noexcept(
+    std::is_nothrow_convertible_v<Result, std::size_t>) {
   if constexpr (std::is_same_v<Result, std::size_t>) {
     return value;
   } else {
