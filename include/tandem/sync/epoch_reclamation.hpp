@@ -205,13 +205,7 @@ class [[nodiscard]] epoch_read_section {
       // relaxed: only the owner thread writes its slot.
       const std::uint64_t word = slot_.word.load(std::memory_order_relaxed);
       const std::uint64_t tag = word & detail::epoch_tag_mask;
-      if (tag != any_epoch_domain && tag != domain) {
-        if (domain == any_epoch_domain) {
-          announce(word & ~detail::epoch_tag_mask);  // (R1) again: every writer counts it now
-        } else {
-          add_domain(word, domain);
-        }
-      }
+      if (tag != any_epoch_domain && tag != domain) add_domain(word, domain);
     }
   }
   epoch_read_section(const epoch_read_section&) = delete;
@@ -246,11 +240,17 @@ class [[nodiscard]] epoch_read_section {
 #endif
   }
 
-  // A nested section of `domain` (not "any": a free lane reads 0, which would match it),
-  // another domain than the outermost's: announced in a free
-  // lane of `extra` (R1 again, for that word), or, with every lane taken, by re-tagging the
-  // word "any domain" (older epoch kept): from then on the matching writers' scans count it.
+  // A nested section of `domain`, another domain than the outermost's (which is not "any"):
+  // "any" itself re-tags the word (a free lane reads 0, so a lane cannot hold it); another
+  // domain is announced in a free lane of `extra` (R1 again, for that word), or, with every
+  // lane taken, by re-tagging the word "any domain" (older epoch kept): from then on the
+  // matching writers' scans count it. Out of line, and the "any" case with the rest: inline
+  // in the constructor, that branch cost clang 13 instructions on every registry hit.
   TANDEM_NOINLINE void add_domain(std::uint64_t word, std::uint64_t domain) noexcept {
+    if (domain == any_epoch_domain) {
+      announce(word & ~detail::epoch_tag_mask);  // (R1) again: every writer counts it now
+      return;
+    }
     // relaxed: only the owner thread writes its slot.
     const std::uint64_t extra = slot_.extra.load(std::memory_order_relaxed);
     if (detail::epoch_extra_holds(extra, domain)) return;
