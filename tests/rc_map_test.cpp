@@ -969,27 +969,10 @@ TEST_CASE("create + erase churn with string keys and values: each round builds o
 
 // ---- node memory: one spare per thread (issue 17) -------------------------------------------
 
-namespace {
-// A key whose construction from a string_view throws once armed (after the node's memory is
-// taken): the creation must give that memory back.
-struct throwing_key {
-  static inline bool armed = false;
-  std::string text;
-  explicit throwing_key(std::string t) : text(std::move(t)) {}
-  throwing_key(const throwing_key& other) : text(other.text) {
-    if (armed) throw std::runtime_error("K's copy constructor throws");
-  }
-  throwing_key(throwing_key&&) noexcept = default;
-  throwing_key& operator=(const throwing_key&) = delete;
-  throwing_key& operator=(throwing_key&&) = delete;
-  friend bool operator==(const throwing_key& a, const throwing_key& b) { return a.text == b.text; }
-};
-struct throwing_key_hash {
-  std::size_t operator()(const throwing_key& k) const noexcept {
-    return std::hash<std::string>{}(k.text);
-  }
-};
-}  // namespace
+// The key of the next test: tandem::test::armed_copy_key (armed_key_ops.hpp), whose copy into
+// the node throws once armed (after the node's memory is taken).
+using tandem::test::armed_copy_key;
+using tandem::test::armed_copy_key_hash;
 
 TEST_CASE("create + erase churn reuses this thread's spare node: no allocation for the node") {
   tandem::rc_map<int, int> map(4);
@@ -1018,17 +1001,17 @@ TEST_CASE("create + erase churn reuses this thread's spare node: no allocation f
 }
 
 TEST_CASE("a K constructor that throws after the node memory is taken leaves no entry, no leak") {
-  tandem::rc_map<throwing_key, std::string, throwing_key_hash> map(2);
-  const throwing_key key("a key long enough to own heap memory, copied into the node");
+  tandem::rc_map<armed_copy_key, std::string, armed_copy_key_hash> map(2);
+  const armed_copy_key key("a key long enough to own heap memory, copied into the node");
   {
     auto warm = map.get_or_insert_with(key, [] { return std::string(40, 'v'); });
   }  // spare
-  throwing_key::armed = true;
+  armed_copy_key::armed = true;
   CHECK_THROWS_AS(map.get_or_insert_with(key, [] { return std::string(40, 'w'); }),
                   std::runtime_error);  // with the spare taken
   CHECK_THROWS_AS(map.get_or_insert_with(key, [] { return std::string(40, 'w'); }),
                   std::runtime_error);  // the spare was given back: taken again
-  throwing_key::armed = false;
+  armed_copy_key::armed = false;
   CHECK(map.size() == 0);
   auto h = map.get_or_insert_with(key, [] { return std::string(40, 'x'); });
   CHECK(*h == std::string(40, 'x'));

@@ -21,6 +21,7 @@
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 #endif
+#include "armed_key_ops.hpp"
 #include "counting_new.hpp"
 #include "test_support.hpp"
 
@@ -832,42 +833,20 @@ TEST_CASE("registry: a moved-from cached_accessor throws and builds nothing") {
   CHECK(*a == "db.internal.example.com/primary");
 }
 
-namespace {
-
-// A key that copies when moved (no move constructor), and whose copy can be made to throw.
-struct copying_key {
-  static inline bool fail_copies = false;
-  std::string text;
-  explicit copying_key(std::string t) : text(std::move(t)) {}
-  copying_key(const copying_key& other) : text(other.text) {
-    if (fail_copies) throw std::runtime_error("copy failed");
-  }
-  copying_key& operator=(const copying_key& other) {
-    if (fail_copies) throw std::runtime_error("copy failed");
-    text = other.text;
-    return *this;
-  }
-  ~copying_key() = default;
-  bool operator==(const copying_key&) const = default;
-};
-struct copying_key_hash {
-  std::size_t operator()(const copying_key& k) const noexcept {
-    return std::hash<std::string>{}(k.text);
-  }
-};
-
-}  // namespace
+// A key that copies when moved (no move operations) and whose copies throw once armed.
+using tandem::test::armed_copy_key;
+using tandem::test::armed_copy_key_hash;
 
 // The accessor's move is noexcept only if the Key's is: a Key that copies, and whose copy
 // throws, propagates the exception and leaves the source as it was (the first version of the
 // explicit move operations was noexcept and called std::terminate here).
 TEST_CASE("registry: moving a cached_accessor whose Key copy throws propagates and keeps it") {
-  registry<std::string, copying_key, copying_key_hash> pool;
-  auto a = pool.accessor(copying_key("a key long enough to live on the heap, surely"));
+  registry<std::string, armed_copy_key, armed_copy_key_hash> pool;
+  auto a = pool.accessor(armed_copy_key("a key long enough to live on the heap, surely"));
   std::string* const instance = &a.get();
-  copying_key::fail_copies = true;
+  armed_copy_key::armed = true;
   CHECK_THROWS_AS([&] { auto b = std::move(a); }(), std::runtime_error);
-  copying_key::fail_copies = false;
+  armed_copy_key::armed = false;
   CHECK(a.key().text == "a key long enough to live on the heap, surely");
   CHECK(&a.get() == instance);  // still usable, still the same instance
 }
@@ -876,16 +855,16 @@ TEST_CASE("registry: moving a cached_accessor whose Key copy throws propagates a
 // own key's instance (a defaulted assignment copied the other's cached instance first, then
 // failed on the key: the accessor served another key's instance, which it did not own).
 TEST_CASE("registry: a cached_accessor copy-assignment whose Key copy throws changes nothing") {
-  registry<std::string, copying_key, copying_key_hash> pool;
-  pool.declare(copying_key("first"), [] { return std::string("first's instance"); });
-  pool.declare(copying_key("second"), [] { return std::string("second's instance"); });
-  auto a = pool.accessor(copying_key("first"));
-  auto b = pool.accessor(copying_key("second"));
+  registry<std::string, armed_copy_key, armed_copy_key_hash> pool;
+  pool.declare(armed_copy_key("first"), [] { return std::string("first's instance"); });
+  pool.declare(armed_copy_key("second"), [] { return std::string("second's instance"); });
+  auto a = pool.accessor(armed_copy_key("first"));
+  auto b = pool.accessor(armed_copy_key("second"));
   CHECK(*a == "first's instance");
   CHECK(*b == "second's instance");
-  copying_key::fail_copies = true;
+  armed_copy_key::armed = true;
   CHECK_THROWS_AS(a = b, std::runtime_error);
-  copying_key::fail_copies = false;
+  armed_copy_key::armed = false;
   CHECK(a.key().text == "first");
   CHECK(*a == "first's instance");
   a = b;

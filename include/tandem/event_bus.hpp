@@ -348,9 +348,13 @@ struct topic_map_hash {
   using is_transparent = void;
   using is_avalanching = std::true_type;
   Hash hash;
-  std::size_t operator()(const Topic& topic) const {
-    return spread_hash<Hash, Topic>(static_cast<std::size_t>(std::invoke(hash, topic)));
+  // The topic map's hash of a topic argument (a Topic or a key Hash accepts): the user's Hash,
+  // spread once. event_bus::hash_of computes the same for hashed_topic.
+  template <class Q>
+  static std::size_t of(const Hash& h, const Q& topic) {
+    return spread_hash<Hash, Topic>(static_cast<std::size_t>(std::invoke(h, topic)));
   }
+  std::size_t operator()(const Topic& topic) const { return of(hash, topic); }
   template <class Key>
   std::size_t operator()(const hashed_topic<Topic, Key>& topic) const noexcept {
     return topic.hash;
@@ -1149,10 +1153,10 @@ class event_bus {
     }
   }
 
-  // The topic map's hash of `topic`: the user's Hash, spread once (see topic_map_hash).
+  // The topic map's hash of `topic` (see topic_map_hash::of).
   template <class Q>
   [[nodiscard]] std::size_t hash_of(const Q& topic) const {
-    return detail::spread_hash<Hash, Topic>(static_cast<std::size_t>(std::invoke(hash_, topic)));
+    return detail::topic_map_hash<Topic, Hash>::of(hash_, topic);
   }
 
   // subscriber_count's work: one hash, the filter, then (maybe) the map lookup with the hash

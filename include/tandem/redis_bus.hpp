@@ -828,13 +828,12 @@ class redis_bus {
     detail::redis::context_ptr made(redisConnectWithTimeout(
         options_.host.c_str(), options_.port, detail::redis::to_timeval(options_.io_timeout)));
     if (!made || made->err != 0) {
-      const detail::redis::context_ptr& context = made;
       std::array<char, 16> port{};
       const auto port_end =
           std::to_chars(port.data(), port.data() + port.size(), options_.port).ptr;
       record_error({who, " connect to ", options_.host, ":",
                     std::string_view(port.data(), static_cast<std::size_t>(port_end - port.data())),
-                    ": ", context ? context->errstr : "cannot allocate a context"});
+                    ": ", made ? made->errstr : "cannot allocate a context"});
       return {};
     }
     watched_connection connection(*this, which, std::move(made));
