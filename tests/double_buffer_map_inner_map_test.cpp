@@ -517,6 +517,45 @@ TEMPLATE_LIST_TEST_CASE("a Hash or KeyEqual that throws in a replay: the op is r
 }
 
 TEMPLATE_LIST_TEST_CASE(
+    "a Hash or KeyEqual that throws in a first application: the copies stay equal, or the inner "
+    "map's broken guarantee is reported (absl::flat_hash_map without NDEBUG)",
+    "[inner_map][faults]", inner_maps) {
+  // Found by a review (2026-12-01): Abseil's debug-build check after an insertion calls Hash
+  // and KeyEqual again; a throw from there left the element in the first copy while publish()
+  // dropped the op, and the copies differed for good (the key came and went on alternate
+  // publishes). Where assertions are on, tandem now reports an op that threw after changing
+  // its copy's size.
+  using map = map_of<TestType, std::string, std::string, countdown_hash, countdown_equal>;
+  tandem::test::assertion_recorder recorder;
+  std::size_t failures = 0;
+  bool diverged_silently = false;
+  for (int n = 1; n <= 200; ++n) {
+    auto made = map::create(64);  // room for every key: no growth, no rehash
+    auto& w = made.first;
+    auto& r = made.second;
+    for (int i = 0; i < 3; ++i) w.insert(long_string('k', i), long_string('v', i));
+    w.publish();
+    for (int i = 3; i < 6; ++i) w.insert(long_string('k', i), long_string('v', i));
+    const std::size_t reported_before = recorder.count();
+    countdown::calls_left = n;
+    try {
+      w.publish();  // the first batch's replay, then the second batch's first application
+    } catch (const std::runtime_error&) {
+      ++failures;
+    }
+    const bool reached = countdown::calls_left == 0;
+    countdown::calls_left = 0;
+    w.publish();  // what the failed publish left in the log
+    auto [first, second] = both_copies(w, r, std::string("absent"));
+    if (first != second && recorder.count() == reported_before) diverged_silently = true;
+    if (!reached) break;
+  }
+  CHECK(failures > 0);
+  CHECK_FALSE(diverged_silently);
+  if constexpr (std::is_same_v<TestType, std_inner>) CHECK(recorder.count() == 0);
+}
+
+TEMPLATE_LIST_TEST_CASE(
     "a Hash that throws at insert or in a first application logs or "
     "publishes nothing of that op",
     "[inner_map][faults]", inner_maps) {

@@ -458,6 +458,49 @@ TEST_CASE("released moved-from guards leave the shared detached slot alone") {
   CHECK(w.try_publish());
 }
 
+namespace {
+struct moved_guard_read : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+void throw_on_assertion(const tandem::assertion_info& info) {
+  throw moved_guard_read(info.message);
+}
+struct append_string {  // T = std::vector<std::string>: a heap-owning payload
+  std::string text;
+  void operator()(std::vector<std::string>& v) const { v.push_back(text); }
+};
+}  // namespace
+
+TEST_CASE(
+    "a moved-from guard has no snapshot: reading through it is reported (TANDEM_ASSERT), never "
+    "the copy the writer rewrites or freed memory, and the map's guard likewise") {
+  // Found by a review (2026-12-01): the move left the source's pointer in place, so a
+  // moved-from guard read the hidden copy while the writer rewrote it, and freed memory once
+  // the writer and readers were gone (ASan: heap-use-after-free).
+  auto [w, r] = tandem::make_double_buffer<std::vector<std::string>, append_string>();
+  w.push(append_string{"first-value-longer-than-the-small-string-buffer"});
+  w.publish();
+  auto g = r.read();
+  auto moved = std::move(g);
+  CHECK(moved);
+  CHECK_FALSE(g);  // NOLINT(bugprone-use-after-move): moved-from is empty by contract
+  CHECK(moved->size() == 1);
+  auto [mw, mr] = tandem::make_double_buffer_map<std::string, std::string>();
+  mw.insert("k", "value-longer-than-the-small-string-buffer");
+  mw.publish();
+  auto mg = mr.read();
+  auto mg_moved = std::move(mg);
+  CHECK(mg_moved.size() == 1);
+#if TANDEM_ENABLE_ASSERTS
+  auto previous = tandem::set_assertion_handler(&throw_on_assertion);
+  CHECK_THROWS_AS(g.get(), moved_guard_read);                    // NOLINT(bugprone-use-after-move)
+  CHECK_THROWS_AS(*g, moved_guard_read);                         // NOLINT(bugprone-use-after-move)
+  CHECK_THROWS_AS(mg.size(), moved_guard_read);                  // NOLINT(bugprone-use-after-move)
+  CHECK_THROWS_AS(mg.find(std::string("k")), moved_guard_read);  // NOLINT(bugprone-use-after-move)
+  tandem::set_assertion_handler(previous);
+#endif
+}
+
 // ---- 6. readers: creation while waiting, current copy, slot reuse ---------------------------
 
 TEST_CASE("creating or copying readers while the writer waits never deadlocks") {

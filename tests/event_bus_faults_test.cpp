@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <latch>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -158,6 +159,37 @@ TEST_CASE("the deadline helpers saturate instead of overflowing") {
   const auto in_a_second = tandem::sync::deadline_after<steady_clock>(1s);
   CHECK(in_a_second >= before + 1s);
   CHECK(in_a_second <= steady_clock::now() + 1s);
+}
+
+TEST_CASE(
+    "a NaN timeout or deadline is no time: the helpers give 0, receive_for and receive_until "
+    "return at once (no undefined float-to-integer conversion, UBSan checks)") {
+  // Found by a review (2026-12-01): both range tests are false for a NaN, which then went to
+  // duration_cast (undefined; on x86-64 it gave nanoseconds::min()).
+  tandem::test::watchdog guard("NaN timeouts", 30s);
+  using namespace std::chrono;
+  using tandem::sync::saturating_cast;
+  using tandem::sync::saturating_ceil;
+  volatile double nan_value = std::numeric_limits<double>::quiet_NaN();
+  const duration<double> nan_seconds(nan_value);
+  CHECK(saturating_cast<nanoseconds>(nan_seconds) == nanoseconds::zero());
+  CHECK(saturating_ceil<milliseconds>(nan_seconds) == milliseconds::zero());
+  // saturating_ceil rounds up like std::chrono::ceil, and saturates.
+  STATIC_REQUIRE(saturating_ceil<milliseconds>(nanoseconds(1)) == milliseconds(1));
+  STATIC_REQUIRE(saturating_ceil<milliseconds>(nanoseconds(-1'500'000)) == milliseconds(-1));
+  STATIC_REQUIRE(saturating_ceil<milliseconds>(seconds(2)) == milliseconds(2000));
+  STATIC_REQUIRE(saturating_ceil<duration<std::int32_t, std::milli>>(hours(24 * 30)) ==
+                 duration<std::int32_t, std::milli>::max());
+  event_bus<std::string> bus;
+  auto sub = bus.subscribe("t");
+  CHECK_FALSE(sub.receive_for(nan_seconds).has_value());
+  CHECK_FALSE(
+      sub.receive_until(time_point<steady_clock, duration<double>>(nan_seconds)).has_value());
+  auto in = bus.inbox();
+  CHECK(in.subscribe("t"));
+  CHECK_FALSE(in.receive_for(nan_seconds).has_value());
+  CHECK(bus.publish("t", long_text(2)) == 2);
+  CHECK(sub.receive_for(nan_seconds) == long_text(2));  // a queued message is still taken
 }
 
 TEST_CASE("receive_for(D::max()) of every standard duration waits until a message comes") {

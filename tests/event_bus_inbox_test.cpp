@@ -25,6 +25,7 @@
 #endif
 #include "counting_new.hpp"
 #include "test_support.hpp"
+#include "thread_state.hpp"
 #include "tracked_message.hpp"
 
 using namespace std::chrono_literals;
@@ -533,6 +534,40 @@ TEST_CASE("inbox: consume_all survives f move-assigning or destroying the inbox"
   }
 }
 
+TEST_CASE(
+    "inbox: consume_all stops once f hands the inbox to another thread (move construction): "
+    "one receiver at a time, nothing lost or received twice") {
+  // Found by a review (2026-12-01): consume_all went on popping from the mailbox the moved-to
+  // inbox's new thread was receiving from (TSan: data race in the queue; ASan:
+  // heap-use-after-free of a queue segment; envelopes received twice or lost).
+  tandem::test::watchdog guard("consume_all hand-over", 60s);
+  for (int round = 0; round < 20; ++round) {
+    event_bus<std::string> bus;
+    auto in = bus.inbox();
+    CHECK(in.subscribe(room_1));
+    constexpr int published = 500;
+    for (int n = 0; n < published; ++n) CHECK(bus.publish(room_1, long_text(n)) == 1);
+    std::vector<std::string> here;
+    std::vector<std::string> there;
+    std::thread worker;
+    const std::size_t given = in.consume_all([&](tandem::envelope<std::string>& e) {
+      here.push_back(e.message());
+      if (here.size() == 1) {
+        worker = std::thread([mine = std::move(in), &there]() mutable {
+          while (auto next = mine.try_receive()) there.push_back(next->message());
+        });
+      }
+    });
+    worker.join();
+    CHECK(given == 1);
+    REQUIRE(here.size() == 1);
+    CHECK(here[0] == long_text(0));
+    REQUIRE(there.size() == published - 1);
+    for (int n = 1; n < published; ++n)
+      CHECK(there[static_cast<std::size_t>(n - 1)] == long_text(n));
+  }
+}
+
 TEST_CASE("inbox: consume_all's kept envelopes hold their topic, a throw keeps the rest queued") {
   const counted_topic a("room:a-with-a-name-longer-than-the-sso-buffer");
   const counted_topic b("room:b-with-a-name-longer-than-the-sso-buffer");
@@ -832,6 +867,28 @@ TEST_CASE("inbox: publish_from reaches every subscriber but the sending inbox") 
   CHECK_FALSE(alice.try_receive().has_value());
 }
 
+TEST_CASE(
+    "publish_from a moved-from subscription throws subscription_closed, one of another bus "
+    "invalid_argument, as for an inbox") {
+  // Found by a review (2026-12-01): both were accepted silently, and the moved-from sender's
+  // message reached the mailbox it had handed over (its own, now the moved-to subscription's).
+  event_bus<std::string> bus;
+  event_bus<std::string> other_bus;
+  auto sender = bus.subscribe(room_1);
+  auto moved_to = std::move(sender);
+  CHECK_THROWS_AS(bus.publish_from(sender, room_1, long_text(1)), tandem::subscription_closed);
+  CHECK_FALSE(moved_to.try_receive().has_value());
+  auto foreign = other_bus.subscribe(room_1);
+  CHECK_THROWS_AS(bus.publish_from(foreign, room_1, long_text(2)), std::invalid_argument);
+  CHECK_FALSE(moved_to.try_receive().has_value());
+  // An unsubscribed sender (closed mailbox) is still accepted: it would receive nothing anyway.
+  moved_to.unsubscribe();
+  auto listener = bus.subscribe(room_1);
+  CHECK(bus.publish_from(moved_to, room_1, long_text(3)) == 1);
+  CHECK(listener.receive() == long_text(3));
+  CHECK(bus.publish_from(listener, room_1, long_text(4)) == 0);
+}
+
 // ---- closed states: never a silent hang -----------------------------------------------------
 
 TEST_CASE("inbox: subscribed to nothing, receive delivers what is queued, then throws") {
@@ -883,6 +940,45 @@ TEST_CASE("inbox: destroying the bus wakes an inbox waiting in receive, which th
   bus.reset();
   receiver.join();
   CHECK(threw);
+}
+
+TEST_CASE(
+    "inbox: a receive blocked while its last topic is left (from another thread) wakes and "
+    "throws, as one started after it would: never a silent hang") {
+  // Found by a review (2026-12-01): the parked receiver slept for ever. An inbox has one
+  // owner, so this is a mistake; but it gets an exception (closed states never block).
+  tandem::test::watchdog guard("inbox receive while its last topic is left", 30s);
+  event_bus<std::string> bus;
+  auto in = bus.inbox();
+  CHECK(in.subscribe(room_1));
+  CHECK(in.subscribe(room_2));
+  std::latch started(1);
+  std::atomic<long> receiver_tid{0};
+  std::atomic<bool> returned{false};
+  std::string error;
+  std::thread receiver([&] {
+    receiver_tid = tandem::test::current_thread_id();
+    started.count_down();
+    try {
+      static_cast<void>(in.receive());
+    } catch (const tandem::subscription_closed& e) {
+      error = e.what();
+    }
+    returned = true;
+  });
+  started.wait();
+  while (!returned.load() && !tandem::test::thread_is_asleep(receiver_tid.load())) {
+    std::this_thread::yield();
+  }
+  CHECK(in.unsubscribe(room_1));  // one topic left: still waiting
+  CHECK(in.unsubscribe(room_2));  // none: the receiver wakes and throws
+  receiver.join();
+  CHECK(error.find("left its last topic") != std::string::npos);
+  // Subscribing again makes receive wait for (and get) the next envelope.
+  CHECK(in.subscribe(room_1));
+  CHECK(bus.publish(room_1, long_text(7)) == 1);
+  CHECK(in.receive().message() == long_text(7));
+  CHECK_FALSE(in.receive_for(1ms).has_value());
 }
 
 TEST_CASE("inbox: a moved-from inbox is closed: receive and subscribe throw, the rest is empty") {

@@ -673,8 +673,13 @@ TEST_CASE("subscribe builds the Topic only when it creates the topic") {
   const tandem::test::allocation_scope scope;
   auto second = bus.subscribe(long_topic);
   // A mailbox, and a new snapshot of the topic's subscribers (two shared_ptr control blocks
-  // with their arrays); no std::string.
+  // with their arrays; the array a separate allocation where the standard library has no
+  // make_shared<T[]>, libc++ 14); no std::string.
+#if defined(__cpp_lib_shared_ptr_arrays) && __cpp_lib_shared_ptr_arrays >= 201707L
   CHECK(scope.count() == 2);
+#else
+  CHECK(scope.count() == 3);
+#endif
   CHECK(bus.subscriber_count(long_topic) == 2);
 }
 

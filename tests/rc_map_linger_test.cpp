@@ -657,6 +657,63 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "handle::reset_if: f may move, reset or assign the handle it was called on, and the entry's "
+    "count is released exactly once (the handle is empty while f runs)") {
+  tandem::test::watchdog dog("reset_if with f changing the handle");
+  tally.reset();
+  pool_map map(2);
+  {  // f moves the handle away and says release: the move took an empty handle
+    const std::string k = long_key("moved-away");
+    auto h = open(map, k);
+    pool_map::handle elsewhere;
+    CHECK(h.reset_if([&](const pool& p) noexcept {
+      CHECK_FALSE(h);  // empty while f runs
+      elsewhere = std::move(h);
+      return p.alive;
+    }));
+    CHECK_FALSE(elsewhere);
+    CHECK_FALSE(h);
+    CHECK(tally.destroyed_of(k) == 1);  // the last handle went: erased once
+    CHECK_FALSE(map.contains(k));
+  }
+  {  // f resets the handle (another handle exists) and says release: one count goes, not two
+    const std::string k = long_key("reset-inside");
+    auto h = open(map, k);
+    auto second = open(map, k);
+    CHECK(h.reset_if([&](const pool&) noexcept {
+      h.reset();
+      return true;
+    }));
+    CHECK(second.use_count() == 1);
+    CHECK(tally.destroyed_of(k) == 0);
+    CHECK(second->alive);
+    second.reset();
+    CHECK(tally.destroyed_of(k) == 1);
+  }
+  {  // f assigns the handle another entry and says release, or keep: it keeps the new entry,
+     // and the old entry's count goes either way
+    for (const bool release : {true, false}) {
+      const std::string old_key = long_key(release ? "old-released" : "old-kept");
+      const std::string new_key = long_key(release ? "new-released" : "new-kept");
+      auto h = open(map, old_key);
+      auto other = open(map, new_key);
+      CHECK(h.reset_if([&](const pool&) noexcept {
+        h = other;
+        return release;
+      }) == release);
+      CHECK(h == other);
+      CHECK(other.use_count() == 2);
+      CHECK(tally.destroyed_of(old_key) == 1);
+      CHECK_FALSE(map.contains(old_key));
+      h.reset();
+      other.reset();
+      CHECK(tally.destroyed_of(new_key) == 1);
+    }
+  }
+  CHECK(map.size() == 0);
+}
+
+TEST_CASE(
     "handle::reset_if racing lookups and creates of the same key: every value built is destroyed "
     "once, no handle sees a dead value, and the map ends empty") {
   tandem::test::watchdog dog("reset_if races");
@@ -734,4 +791,50 @@ TEST_CASE(
       std::runtime_error);
   CHECK(map.contains(long_key("entry-2")));
   CHECK(open(map, long_key("entry-3")).use_count() == 2);
+}
+
+// ---- clocks with narrow or fine ticks (2026-12-01 review) ----------------------------------
+
+namespace {
+
+// A 32-bit millisecond clock (about 24.8 days of range) and a picosecond one (about 106 days):
+// both are chrono clocks rc_map_clock accepts, and a long linger is beyond either's duration.
+template <class Rep, class Period>
+struct narrow_clock {
+  using rep = Rep;
+  using period = Period;
+  using duration = std::chrono::duration<Rep, Period>;
+  using time_point = std::chrono::time_point<narrow_clock>;
+  static constexpr bool is_steady = true;
+  static inline Rep ticks = 1000;
+  static time_point now() noexcept { return time_point(duration(ticks)); }
+};
+
+template <class Clock>
+void check_long_linger_saturates(std::chrono::nanoseconds linger) {
+  using map_type = tandem::rc_map<std::string, std::string, tandem::default_hash<std::string>,
+                                  tandem::default_key_equal<std::string>, Clock>;
+  map_type map(1, tandem::rc_map_options{.linger = linger});
+  const std::string k = long_key("long-linger");
+  {
+    auto h = map.get_or_insert_with(k, [] { return std::string(64, 'v'); });
+  }
+  // The linger time, converted to the clock's ticks, saturates: the entry lingers "for ever"
+  // instead of wrapping to a negative time (expired at once) through signed overflow.
+  CHECK(map.lingering_count() == 1);
+  CHECK(map.collect() == 0);
+  CHECK(map.contains(k));
+  CHECK(map.get(k).has_value());
+}
+
+}  // namespace
+
+TEST_CASE(
+    "a linger longer than the Clock's duration can hold saturates (32-bit milliseconds, "
+    "picoseconds): the entry lingers, no signed overflow (UBSan checks)") {
+  using days = std::chrono::duration<std::int64_t, std::ratio<86400>>;
+  check_long_linger_saturates<narrow_clock<std::int32_t, std::milli>>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(days(30)));
+  check_long_linger_saturates<narrow_clock<std::int64_t, std::pico>>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(days(200)));
 }

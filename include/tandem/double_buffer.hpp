@@ -125,9 +125,10 @@
 //  - Assignment (copy or move, readers and writers) reads its source completely before it
 //    releases its old state, so it is correct for self-assignment and for a source that lives
 //    inside the buffer it releases.
-//  - Lifetime: writer, readers and guards share the state; whichever is destroyed last frees
-//    both copies. Dropping the writer leaves readers on the last published state. A reader
-//    must outlive its guards and must not be moved, assigned or swapped while it has one.
+//  - Lifetime: the writer and the readers share the state; whichever is destroyed last frees
+//    both copies. A guard holds no share (it is two pointers): its reader must outlive it, and
+//    must not be moved, assigned or swapped while it has one. Dropping the writer leaves
+//    readers on the last published state. A moved-from guard has no snapshot (see read_guard).
 //  - Debug builds (TANDEM_ASSERT): a reader used by two threads at once, a reader destroyed,
 //    moved or assigned while a guard on it lives, a writer entered by two threads at once (or
 //    by an op calling back into its writer). Class layouts are the same with and without
@@ -286,8 +287,12 @@ class double_buffer {
    public:
     read_guard(const read_guard&) = delete;
     read_guard& operator=(const read_guard&) = delete;
+    // The source is left with no snapshot: reading through it is a contract breach
+    // (TANDEM_ASSERT), and where assertions are off it reads address 0 -- a crash at once,
+    // never the copy the writer is rewriting or memory already freed.
     read_guard(read_guard&& other) noexcept
-        : slot_(std::exchange(other.slot_, &epochs_type::detached())), value_(other.value_) {}
+        : slot_(std::exchange(other.slot_, &epochs_type::detached())),
+          value_(std::exchange(other.value_, nullptr)) {}
     read_guard& operator=(read_guard&&) = delete;
     ~read_guard() {
       TANDEM_SYNC_POINT();  // the writer may be scanning or waiting for us
@@ -296,9 +301,15 @@ class double_buffer {
       epochs_type::leave(*slot_);
     }
 
-    [[nodiscard]] const T& operator*() const noexcept { return *value_; }
-    [[nodiscard]] const T* operator->() const noexcept { return value_; }
-    [[nodiscard]] const T& get() const noexcept { return *value_; }
+    // Precondition: not moved from (TANDEM_ASSERT). Not noexcept: a narrow contract.
+    [[nodiscard]] const T& operator*() const { return get(); }
+    [[nodiscard]] const T* operator->() const { return &get(); }
+    [[nodiscard]] const T& get() const {
+      TANDEM_ASSERT(value_ != nullptr, "read through a moved-from double_buffer read_guard");
+      return *value_;
+    }
+    // False once moved from.
+    explicit operator bool() const noexcept { return value_ != nullptr; }
 
    private:
     friend class reader;

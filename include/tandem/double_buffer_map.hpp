@@ -122,7 +122,10 @@ concept double_buffer_map_key =
     std::copy_constructible<K> && std::is_nothrow_move_constructible_v<K>;
 template <class V>
 concept double_buffer_map_value =
-    std::copy_constructible<V> && std::is_nothrow_move_constructible_v<V> && std::is_object_v<V>;
+    std::copy_constructible<V> && std::is_nothrow_move_constructible_v<V> && std::is_object_v<V> &&
+    // insert_or_assign's replay assigns the logged value to an existing one (every op's code is
+    // instantiated, whichever ops a program logs): a V with a const member is refused here.
+    std::is_copy_assignable_v<V>;
 template <class Hash, class K>
 concept double_buffer_map_hash = std::copy_constructible<Hash> &&
     std::is_nothrow_move_constructible_v<Hash> && requires(const Hash& h, const K& key) {
@@ -420,12 +423,39 @@ class double_buffer_map {
         : alternative_(type, Alternative{std::forward<Args>(args)...}) {}
 
     void operator()(map_type& map) & {
-      std::visit([&map](auto& op) { op.first(map); }, alternative_);
+      checked(map, [&] { std::visit([&map](auto& op) { op.first(map); }, alternative_); });
     }
     void operator()(map_type& map) && {
-      std::visit([&map](auto& op) { std::move(op).second(map); }, alternative_);
+      checked(map,
+              [&] { std::visit([&map](auto& op) { std::move(op).second(map); }, alternative_); });
     }
 
+   private:
+    // An op that throws must leave the copy as it was (the strong guarantee double_buffer
+    // relies on): checked where assertions are on, for maps other than std::unordered_map,
+    // whose guarantees tandem only reads in their documentation (docs/reliability.md rule
+    // 29). absl::flat_hash_map's debug-build check (NDEBUG not defined) calls Hash and
+    // KeyEqual again after it has inserted an element; a throw from there leaves the element
+    // inserted, and the two copies would differ from then on without a word.
+    template <class Apply>
+    static void checked(map_type& map, Apply&& apply) {
+      if constexpr (TANDEM_ENABLE_ASSERTS && !detail::builds_before_claiming<Map>) {
+        const auto size_before = map.size();
+        try {
+          apply();
+        } catch (...) {
+          TANDEM_ASSERT(map.size() == size_before,
+                        "tandem::double_buffer_map: an operation threw but its inner map changed "
+                        "size (absl::flat_hash_map without NDEBUG calls Hash and KeyEqual again "
+                        "after inserting: with it, Hash and KeyEqual must not throw)");
+          throw;
+        }
+      } else {
+        apply();
+      }
+    }
+
+   public:
    private:
     std::variant<insert_op, insert_or_assign_op, erase_op, erase_if_op, clear_op> alternative_;
   };
@@ -466,21 +496,22 @@ class double_buffer_map {
     [[nodiscard]] bool contains(const Q& key) const {
       return map().find(lookup_form(key)) != map().end();
     }
-    [[nodiscard]] std::size_t size() const noexcept { return map().size(); }
-    [[nodiscard]] bool empty() const noexcept { return map().empty(); }
+    // Every member's precondition: not moved from (TANDEM_ASSERT; not noexcept: a narrow
+    // contract).
+    [[nodiscard]] std::size_t size() const { return map().size(); }
+    [[nodiscard]] bool empty() const { return map().empty(); }
     // Iteration over const std::pair<const K, V>&, in the map's order.
-    [[nodiscard]] const_iterator begin() const noexcept { return map().begin(); }
-    [[nodiscard]] const_iterator end() const noexcept { return map().end(); }
+    [[nodiscard]] const_iterator begin() const { return map().begin(); }
+    [[nodiscard]] const_iterator end() const { return map().end(); }
 
    private:
     friend class double_buffer_map;
     // Built straight from reader.read()'s prvalue (guaranteed elision): no moved-from guard is
     // left to destroy on the lookup path.
     explicit read_guard(typename buffer::reader& r) : guard_(r.read()) {}
-    const map_type& map() const noexcept { return *guard_; }
-    const V* found(const_iterator it) const noexcept {
-      return it == map().end() ? nullptr : &it->second;
-    }
+    // A moved-from guard has no snapshot (TANDEM_ASSERT in double_buffer's guard).
+    const map_type& map() const { return *guard_; }
+    const V* found(const_iterator it) const { return it == map().end() ? nullptr : &it->second; }
 
     typename buffer::read_guard guard_;
   };

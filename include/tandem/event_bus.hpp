@@ -1015,9 +1015,22 @@ class event_bus {
   }
 
   // Like publish, but `sender`'s own mailbox is skipped (Phoenix.PubSub.broadcast_from).
+  // A moved-from `sender` gets tandem::subscription_closed, one of another bus
+  // std::invalid_argument (it could never be skipped here), as for an inbox. (An unsubscribed
+  // one is accepted: its mailbox is closed, so it receives nothing either way.)
   template <class Q>
   requires bus_topic_argument<Q, Topic, Hash, KeyEqual> std::size_t publish_from(
       const subscription& sender, const Q& topic, Message message) {
+    if (sender.mailbox_ == nullptr) {
+      throw subscription_closed(
+          "tandem::event_bus::publish_from: the subscription was moved from; it has no mailbox "
+          "to leave out");
+    }
+    if (sender.topic_ && !topics_.owns(sender.topic_)) {
+      throw std::invalid_argument(
+          "tandem::event_bus::publish_from: the subscription belongs to another event_bus; "
+          "only a subscriber of this bus can be left out of its publish");
+    }
     return deliver(lookup_form(topic), message, sender.mailbox_.get());
   }
 
@@ -1286,7 +1299,7 @@ requires bus_message<Message> && bus_topic<Topic> && bus_topic_hash<Hash, Topic>
     bus_topic_key_equal<KeyEqual, Topic>
 struct event_bus<Message, Topic, Hash, KeyEqual>::subscriber {
   subscriber() noexcept = default;
-  // (std::make_shared<subscriber[]>(n) copies one value-initialised entry n times.)
+  // (libstdc++'s std::make_shared<subscriber[]>(n) copies one value-initialised entry n times.)
   subscriber(const subscriber& other) noexcept
       : box(other.box),
         inbox(other.inbox),
@@ -1592,12 +1605,23 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
     return std::nullopt;
   }
 
+  // `n` value-initialised entries under one shared count: one allocation where the standard
+  // library has C++20's make_shared<T[]> (libstdc++ 12, libc++ 15), two where it has not
+  // (libc++ 14). Throws std::bad_alloc, leaking nothing.
+  static std::shared_ptr<subscriber[]> make_list(std::size_t n) {
+#if defined(__cpp_lib_shared_ptr_arrays) && __cpp_lib_shared_ptr_arrays >= 201707L
+    return std::make_shared<subscriber[]>(n);
+#else
+    return std::shared_ptr<subscriber[]>(new subscriber[n]());
+#endif
+  }
+
   // The open entries of `old` (`open` of them, unless a concurrent remove cleared a flag: then
   // fewer, and the caller's version check discards the result) plus the new one.
   static snapshot with(const snapshot& old, std::size_t open,
                        const std::shared_ptr<subscription_box>& box, const inbox_mailbox_ptr& inbox,
                        const membership_ptr& membership) {
-    std::shared_ptr<subscriber[]> list = std::make_shared<subscriber[]>(open + 1);
+    std::shared_ptr<subscriber[]> list = make_list(open + 1);
     subscriber* fresh = list.get();
     std::size_t size = 0;
     const subscriber* entries = old.list.get();
@@ -1833,6 +1857,7 @@ class [[nodiscard]] inbox {
     bus_type::topic_state::add(entry, {}, nullptr, box_, membership_ptr(membership));
     // 4. noexcept: the room was reserved and the record's moves do not throw.
     box_->deferred->adopt(*membership);
+    if (memberships_.empty()) box_->set_sourceless(false);  // something can arrive again
     memberships_.push_back(membership_record{std::move(entry), std::move(membership)});
     return true;
   }
@@ -1890,11 +1915,15 @@ class [[nodiscard]] inbox {
     // f may move-assign or destroy this inbox (its mailbox with it): the call keeps its own
     // reference to the mailbox and touches nothing else of the inbox after the first f. (Its
     // teardown released and emptied its deferred releases, so later envelopes go to `batch`.)
+    // f may also move-construct the inbox elsewhere (hand it to another thread): the mailbox
+    // counts that handover, and from then on this call pops nothing more (consume_queued
+    // stops) and leaves the deferred releases, now the new owner's, alone.
     const mailbox_ptr box = box_;
-    auto consume = [&f, &batch, &deferred = *box->deferred](envelope_type& envelope) {
+    const std::uint32_t owner = box->handovers();
+    auto consume = [&f, &batch, &box, owner, &deferred = *box->deferred](envelope_type& envelope) {
       std::invoke(f, envelope);
       auto& reference = detail::envelope_access::membership(envelope);
-      if (!deferred.take(reference)) {
+      if (box->handovers() != owner || !deferred.take(reference)) {
         if (!batch) batch.emplace();
         batch->take(reference);
       }
@@ -1920,8 +1949,9 @@ class [[nodiscard]] inbox {
           "nothing can arrive, so receive() would wait forever");
     }
     return box_->pop(
-        "tandem::inbox::receive: the inbox's event_bus was destroyed and its queued envelopes "
-        "have all been received; nothing can arrive any more, so receive() would wait forever");
+        "tandem::inbox::receive: nothing can arrive any more (the inbox's event_bus was "
+        "destroyed, or the inbox left its last topic) and its queued envelopes have all been "
+        "received, so receive() would wait forever");
   }
 
   // Like receive(), but std::nullopt after `timeout`, or at once when nothing can arrive
@@ -1976,6 +2006,10 @@ class [[nodiscard]] inbox {
     TANDEM_SYNC_POINT();                  // left the list, still holding the topic
     box_->deferred->release(membership);  // before the membership_owner folds its count
     memberships_.erase(memberships_.begin() + static_cast<std::ptrdiff_t>(index));
+    // No topic left: nothing can arrive. A receive() blocked on another thread (an inbox has
+    // one owner, but a hang is no answer to that mistake) wakes and throws once the queue is
+    // empty, as one that starts now does.
+    if (memberships_.empty()) box_->set_sourceless(true);
     // A membership sharing the left one's slot (past 64 topics) takes the slot over.
     for (const membership_record& held : memberships_) {
       if (held.membership->batch_slot == membership_slot) {

@@ -98,7 +98,8 @@
 //    value without a handle (no count traffic): f must not use the same map; a call from inside
 //    f throws std::logic_error (a thread-local check), and releasing the map's last handle to
 //    an entry inside f, or the last weak_handle to an entry already erased, is a fatal error
-//    (a noexcept path that would take the shard lock f runs under). f may use other maps.
+//    (a noexcept path that would take the shard lock f runs under). f may use other maps;
+//    visits nested across two maps must nest in one order on every thread (two locks held).
 //  - Blocking: a map operation may wait for another's short critical section on the same
 //    shard (or for the linger mutex, in maps with linger); get_or_insert_with / try_emplace /
 //    insert on a key whose value is being built wait for that build. A `make` that needs its
@@ -174,6 +175,7 @@
 #include "detail/port.hpp"
 #include "string_hash.hpp"
 #include "sync/assert.hpp"
+#include "sync/backoff.hpp"
 #include "sync/cache_padded.hpp"
 #include "sync/once_cell.hpp"
 #include "sync/striped_lock.hpp"
@@ -411,13 +413,14 @@ class rc_map {
     void reset() noexcept { release(std::exchange(node_, nullptr)); }
 
     // Precondition: not empty (TANDEM_ASSERT). Not noexcept: a narrow contract.
+    // (A handle is handed out only once its entry's value is built: built_value().)
     V& operator*() const {
       TANDEM_ASSERT(node_ != nullptr, "dereferenced an empty rc_map handle");
-      return *node_->value.get();
+      return node_->value.built_value();
     }
     V* operator->() const {
       TANDEM_ASSERT(node_ != nullptr, "dereferenced an empty rc_map handle");
-      return node_->value.get();
+      return &node_->value.built_value();
     }
     const K& key() const {
       TANDEM_ASSERT(node_ != nullptr, "key() of an empty rc_map handle");
@@ -461,6 +464,11 @@ class rc_map {
     // same map, throws std::logic_error with nothing changed. In a map with linger, and when
     // other handles or weak handles exist, the handle is released as by reset() right after
     // the unlock.
+    // While f runs the handle is empty and this call holds its count (so f's `value` stays
+    // valid whatever f does): f may move, reset or assign the handle -- it then moves or
+    // resets an empty one -- and the count is still released exactly once. If f returns false
+    // the handle gets its entry back, unless f assigned it another one: it then keeps that one
+    // and the old entry's count is released as by reset(). f must not destroy the handle.
     template <class F>
     requires rc_map_reset_predicate<F, V>
     bool reset_if(F&& f) {
@@ -468,15 +476,21 @@ class rc_map {
       node* const n = node_;
       shared_state* const state = n->state;
       auto& shard = state->shards.for_mixed_hash(n->mixed_hash);
+      bool reset = false;
       bool orphaned = false;
       bool unlinked = false;
       {
         const std::lock_guard<sync::small_mutex> guard(shard.mutex);
+        node_ = nullptr;  // n's count is this call's until it is given back or released below
         {
           const visit_frame visiting(state);
-          if (!std::invoke(f, value)) return false;
+          reset = std::invoke(f, value);
         }
-        node_ = nullptr;  // the count stays ours until one of the two releases below
+        if (!reset && node_ == nullptr) {
+          node_ = n;  // kept: the handle has its entry back
+          return false;
+        }
+        // Released here if it is the last handle (rule 16: nothing of *this is used from here)
         unlinked = !n->lingers && rc_map::drop_sole_locked(n, shard.value, orphaned);
       }
       if (unlinked) {
@@ -484,7 +498,7 @@ class rc_map {
       } else {
         rc_map::release(n);  // not the last handle (or linger): as reset(), after the unlock
       }
-      return true;
+      return reset;
     }
 
     // Same entry (not just an equal key): an entry erased and re-created is a different one.
@@ -710,6 +724,11 @@ class rc_map {
 
   [[nodiscard]] std::size_t shard_count() const noexcept { return state_->shards.stripe_count(); }
 
+  // Whether `h` is a handle to an entry of this map (false for an empty handle). No lock.
+  [[nodiscard]] bool owns(const handle& h) const noexcept {
+    return h.node_ != nullptr && h.node_->state == state_;
+  }
+
   // Entries lingering now (no handle, not yet erased; expired ones until they are collected).
   [[nodiscard]] std::size_t lingering_count() const noexcept {
     // relaxed: a statistic, written under the linger mutex.
@@ -748,7 +767,7 @@ class rc_map {
           if (n->value.is_ready() && try_acquire(n)) pinned.push_back(handle(n));
         });
       }
-      for (const handle& h : pinned) std::invoke(f, h.node_->key, *h.node_->value.get());
+      for (const handle& h : pinned) std::invoke(f, h.node_->key, h.node_->value.built_value());
       pinned.clear();  // releases, with no lock held
     }
   }
@@ -893,7 +912,7 @@ class rc_map {
           equal(e),
           options(o),
           lingers(o.linger.count() > 0 && o.max_lingering > 0),
-          linger_time(std::chrono::ceil<typename Clock::duration>(o.linger)),
+          linger_time(sync::saturating_ceil<typename Clock::duration>(o.linger)),
           shards(shard_count) {}
 
     Hash hash;

@@ -50,6 +50,13 @@ int main() {
   {
     auto handle = pool.get_or_insert_with("db:1", [] { return std::string("connection"); });
     sum += handle->size();
+    const std::string& value = *handle;  // operator* (g++ 12 -O2 once warned: null dereference)
+    sum += value.size();
+    if (auto found = pool.get("db:1")) sum += (*found)->size();
+    tandem::rc_map<std::string, std::string>::weak_handle weak = handle;
+    if (auto locked = weak.lock()) sum += locked->size();
+    pool.for_each(
+        [&](const std::string& key, const std::string& v) { sum += key.size() + v.size(); });
   }
 
   tandem::event_bus<event> bus;

@@ -476,11 +476,15 @@ class mailbox {
   // returns how many consume was given. Never blocks. consume may use the mailbox (no lock is
   // held while it runs); if it throws, the item it was given is destroyed, later ones stay
   // queued, and the exception propagates.
+  // Stops early once consume has handed the mailbox to a new owner (handovers() changed: it
+  // moved the subscription or inbox that owns it, maybe to another thread, which receives
+  // from then on: popping on would make two consumers of one queue).
   template <class Consume>
   std::size_t consume_queued(Consume& consume) {
     const auto queued = static_cast<std::size_t>(queue_.size());
+    const std::uint32_t owner = handovers();
     std::size_t given = 0;
-    while (given < queued) {
+    while (given < queued && handovers() == owner) {
       std::optional<Item> item = try_pop();
       if (!item) break;
       ++given;
@@ -550,9 +554,32 @@ class mailbox {
   }
 
   // The subscription was moved: the thread it will be received on is unknown until it pops.
+  // Counts a handover (see handovers()).
   void forget_consumer() noexcept {
     std::lock_guard<sync::small_mutex> guard(lock_);
     consumer_ = 0;
+    // relaxed, a load and a store: written under the lock only; read by the owner's thread.
+    handovers_.store(handovers_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
+
+  // How many times the owning subscription or inbox was moved (forget_consumer). The owner's
+  // thread compares two readings to learn whether a callback it ran handed the mailbox over.
+  [[nodiscard]] std::uint32_t handovers() const noexcept {
+    return handovers_.load(std::memory_order_relaxed);  // relaxed: see forget_consumer
+  }
+
+  // Whether anything can still arrive, besides close(): an inbox that leaves its last topic
+  // says none can (true), and one that subscribes again says some can (false). With none, a
+  // consumer parked in pop()/pop_until() is woken and, as for a closed mailbox, gets what is
+  // still queued and then "nothing can arrive" instead of sleeping for ever.
+  void set_sourceless(bool none) noexcept {
+    bool wake_consumer = false;
+    {
+      std::lock_guard<sync::small_mutex> guard(lock_);
+      sourceless_ = none;
+      if (none) wake_consumer = std::exchange(consumer_parked_, false);
+    }
+    if (wake_consumer) sleepers_.release(wake_tokens::message_ready);
   }
 
   // True once close() has run (for the owner: "can anything still arrive?").
@@ -664,7 +691,8 @@ class mailbox {
       std::lock_guard<sync::small_mutex> guard(lock_);
       consumer_ = detail::thread_serial();
       if (queue_.empty()) {
-        if (closed_.load(std::memory_order_relaxed)) {  // relaxed: under the lock
+        // relaxed: under the lock. Sourceless: nothing can arrive either (set_sourceless).
+        if (closed_.load(std::memory_order_relaxed) || sourceless_) {
           closed = true;
           return;
         }
@@ -740,6 +768,9 @@ class mailbox {
   // thread, which would then be refused as "the receiver" (docs/reliability.md rule 30).
   std::uint64_t consumer_ = detail::thread_serial();
   bool consumer_parked_ = false;  // guarded by lock_; a message_ready token is owed
+  bool sourceless_ = false;       // guarded by lock_; see set_sourceless
+  // Written under lock_ (forget_consumer), read by the owner's thread (consume_queued).
+  std::atomic<std::uint32_t> handovers_{0};
   // Written under lock_ and read under it, except by discard_queued's check (hence atomic;
   // every access relaxed).
   std::atomic<bool> closed_{false};

@@ -20,7 +20,8 @@
 // standard library converts a deadline of one clock or unit to its own. Every timed wait in
 // tandem therefore computes its deadline with the saturating helpers below: a deadline beyond
 // the clock's range becomes the clock's time_point::max(), which means "wait until it happens".
-//  - saturating_cast<To>(d): d in To's units, clamped to [To::min(), To::max()].
+//  - saturating_cast<To>(d): d in To's units, clamped to [To::min(), To::max()] (NaN: 0).
+//  - saturating_ceil<To>(d): the same, rounded up.
 //  - saturating_sum(a, b): a + b, clamped likewise.
 //  - deadline_after<Clock>(timeout): Clock::now() + timeout, saturated.
 //  - steady_deadline(deadline): the steady_clock time point of a deadline of any clock and
@@ -103,9 +104,14 @@ T wait_until(const std::atomic<T>& atom, Pred pred,
 // `d` in To's units (truncated like duration_cast), clamped to To's range instead of
 // overflowing. The range test runs in long double units of To, exact at the bounds that
 // matter (To::max() and To::min() of a 64-bit count compare correctly: a value that does not
-// convert back exactly is one at or beyond the bound, and saturates).
+// convert back exactly is one at or beyond the bound, and saturates). A NaN (a floating-point
+// duration computed from garbage) is To::zero(): a timeout of no time, never "wait for ever"
+// and never the undefined float-to-integer conversion duration_cast would do with it.
 template <class To, class Rep, class Period>
 [[nodiscard]] constexpr To saturating_cast(const std::chrono::duration<Rep, Period>& d) noexcept {
+  if constexpr (std::is_floating_point_v<Rep>) {
+    if (d.count() != d.count()) return To::zero();  // NaN
+  }
   if constexpr (std::is_floating_point_v<typename To::rep>) {
     return std::chrono::duration_cast<To>(d);
   } else {
@@ -115,6 +121,21 @@ template <class To, class Rep, class Period>
     if (value <= static_cast<long double>(To::min().count())) return To::min();
     return std::chrono::duration_cast<To>(d);
   }
+}
+
+// `d` in To's units rounded up (like std::chrono::ceil), clamped to To's range instead of
+// overflowing (a linger of 30 days in a 32-bit millisecond clock's units is To::max()).
+template <class To, class Rep, class Period>
+[[nodiscard]] constexpr To saturating_ceil(const std::chrono::duration<Rep, Period>& d) noexcept {
+  const To truncated = saturating_cast<To>(d);
+  if constexpr (!std::is_floating_point_v<typename To::rep>) {
+    using wide = std::chrono::duration<long double, typename To::period>;
+    const long double value = std::chrono::duration_cast<wide>(d).count();
+    if (truncated != To::max() && static_cast<long double>(truncated.count()) < value) {
+      return truncated + To(1);
+    }
+  }
+  return truncated;
 }
 
 // a + b, clamped to D's range instead of overflowing.
