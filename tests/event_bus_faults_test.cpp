@@ -174,6 +174,12 @@ TEST_CASE(
   const duration<double> nan_seconds(nan_value);
   CHECK(saturating_cast<nanoseconds>(nan_seconds) == nanoseconds::zero());
   CHECK(saturating_ceil<milliseconds>(nan_seconds) == milliseconds::zero());
+  // A float just under the bound (found by a review of the NaN fix): the range test passes in
+  // long double, but duration_cast's own float arithmetic rounded it up to 2^63 ns (undefined
+  // to convert; nanoseconds::min() on x86-64, a deadline in the past).
+  const duration<float> near_max(9223371776.0F);
+  CHECK(saturating_cast<nanoseconds>(near_max) > hours(24 * 365 * 200));
+  CHECK(tandem::sync::deadline_after<steady_clock>(near_max) > steady_clock::now() + hours(1));
   // saturating_ceil rounds up like std::chrono::ceil, and saturates.
   STATIC_REQUIRE(saturating_ceil<milliseconds>(nanoseconds(1)) == milliseconds(1));
   STATIC_REQUIRE(saturating_ceil<milliseconds>(nanoseconds(-1'500'000)) == milliseconds(-1));

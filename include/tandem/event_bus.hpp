@@ -1917,7 +1917,9 @@ class [[nodiscard]] inbox {
     // teardown released and emptied its deferred releases, so later envelopes go to `batch`.)
     // f may also move-construct the inbox elsewhere (hand it to another thread): the mailbox
     // counts that handover, and from then on this call pops nothing more (consume_queued
-    // stops) and leaves the deferred releases, now the new owner's, alone.
+    // stops) and leaves the deferred releases, now the new owner's, alone. A move is the only
+    // hand-over f may make: a pointer or reference to the inbox given to another thread
+    // inside f is not seen, and this call would go on receiving beside that thread.
     const mailbox_ptr box = box_;
     const std::uint32_t owner = box->handovers();
     auto consume = [&f, &batch, &box, owner, &deferred = *box->deferred](envelope_type& envelope) {

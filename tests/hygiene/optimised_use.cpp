@@ -6,6 +6,7 @@
 // subscribe once gave g++ 12 -O3 a -Wstringop-overflow). Built with assertions on: with
 // -DNDEBUG g++ 12's optimiser reports -Wmaybe-uninitialized inside std::variant and
 // -Wnull-dereference inside std::shared_ptr (libstdc++'s own code, see docs/building.md).
+#include <tandem/double_buffer.hpp>
 #include <tandem/double_buffer_map.hpp>
 #include <tandem/event_bus.hpp>
 #include <tandem/rc_map.hpp>
@@ -15,6 +16,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -27,6 +29,32 @@ struct event {
   std::uint64_t id = 0;
   std::string text;
 };
+
+struct append_text {
+  std::string text;
+  void operator()(std::vector<std::string>& v) const { v.push_back(text); }
+};
+
+// Every read member of a guard, compiled on its own, as in a user's function that takes a reader
+// (not specialised for main's reader, whose state the optimiser knows): g++ 12 -O2 once warned
+// -Wnull-dereference here, in every user's read.
+#if defined(__GNUC__) && !defined(__clang__)
+#define TANDEM_HYGIENE_STANDALONE __attribute__((noipa))
+#else
+#define TANDEM_HYGIENE_STANDALONE __attribute__((noinline))
+#endif
+TANDEM_HYGIENE_STANDALONE std::size_t read_every_way(
+    tandem::double_buffer<std::vector<std::string>, append_text>::reader& reader) {
+  const auto guard = reader.read();
+  return guard->size() + (*guard).size() + guard.get().size();
+}
+TANDEM_HYGIENE_STANDALONE std::size_t read_every_way(
+    tandem::double_buffer_map<std::string, int>::reader& reader) {
+  const auto guard = reader.read();
+  std::size_t sum = guard.size() + (guard.empty() ? 0U : 1U);
+  for (const auto& [key, value] : guard) sum += key.size() + static_cast<std::size_t>(value);
+  return sum;
+}
 
 }  // namespace
 
@@ -44,6 +72,14 @@ int main() {
   writer.publish();
   if (auto guard = reader.read(); const int* found = guard.find("a")) {
     sum += static_cast<std::size_t>(*found);
+  }
+  sum += read_every_way(reader);
+  {
+    auto [buffer_writer, buffer_reader] =
+        tandem::make_double_buffer<std::vector<std::string>, append_text>();
+    buffer_writer.push(append_text{"text"});
+    buffer_writer.publish();
+    sum += read_every_way(buffer_reader);
   }
 
   tandem::rc_map<std::string, std::string> pool;

@@ -34,7 +34,9 @@
 // heavy() is a system call that sends inter-processor interrupts: a few microseconds; use it only
 // on rare paths. If the kernel lacks the command (Linux < 4.14, non-Linux, or a seccomp sandbox
 // that blocks the system call) both sides silently use std::atomic_thread_fence;
-// asymmetric_fence::expedited() tells which path is in use.
+// asymmetric_fence::expedited() tells which path is in use. If membarrier fails AFTER the
+// registration succeeded (a seccomp filter installed later), heavy() reports it through the
+// assertion handler in every build (sync/assert.hpp; the default prints and aborts).
 //
 // ThreadSanitizer models neither stand-alone fences nor membarrier(2). Code that uses these
 // fences must, when TANDEM_TSAN is 1, use seq_cst atomic operations instead (which TSan
@@ -49,6 +51,7 @@
 #include <concepts>
 
 #include "../detail/port.hpp"
+#include "assert.hpp"
 
 #if defined(__linux__)
 #include <linux/membarrier.h>
@@ -106,9 +109,18 @@ class asymmetric_fence {
   static void heavy() noexcept {
 #if defined(__linux__) && !TANDEM_TSAN
     if (prepare()) {
-      // Cannot fail once registration succeeded (the kernel documents no transient errors
-      // for this command); on an unexpected failure fall through to a real fence anyway.
       if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0) return;
+      // Registration succeeded, so every light() since is a compiler barrier only: a real
+      // fence here pairs with none of them, and going on would let a reader miss an unlink or
+      // a publish without a trace. The kernel documents no failure of this command once
+      // registered, but a seccomp filter installed after start-up can make it fail: reported
+      // in every build (the assertion handler; the default one prints and aborts).
+      ::tandem::detail::assertion_failed(
+          "membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0",
+          "tandem::sync::asymmetric_fence::heavy: membarrier(2) failed after the process "
+          "registered for it (a seccomp filter installed since?); readers rely on it, so "
+          "memory ordering can no longer be guaranteed",
+          __FILE__, __LINE__, "asymmetric_fence::heavy");
     }
 #endif
 #if TANDEM_TSAN

@@ -119,7 +119,10 @@ template <class To, class Rep, class Period>
     const long double value = std::chrono::duration_cast<wide>(d).count();
     if (value >= static_cast<long double>(To::max().count())) return To::max();
     if (value <= static_cast<long double>(To::min().count())) return To::min();
-    return std::chrono::duration_cast<To>(d);
+    // From the tested value itself (truncated, as duration_cast does): duration_cast<To>(d)
+    // would compute in d's own representation, and a float just under the bound rounds up
+    // past it there (9223371776 s as float nanoseconds is 2^63: undefined to convert).
+    return To(static_cast<typename To::rep>(value));
   }
 }
 
