@@ -298,3 +298,39 @@ TEST_CASE("map readers are copyable, each copy reads the current map") {
   std::thread elsewhere([mine = copy]() mutable { CHECK(mine.get(1) == 1); });
   elsewhere.join();
 }
+
+TEST_CASE(
+    "an erase_if predicate that calls back into its writer makes publish() throw logic_error, in "
+    "every build, and the writer and both copies stay whole") {
+  // Found by a new user's trial (2026-12-01): reported by a debug assertion only; with
+  // NDEBUG the call changed the log publish() was walking (ASan: heap-use-after-free).
+  auto [w, r] = tandem::make_double_buffer_map<std::string, std::string>();
+  auto& writer = w;  // a plain reference: the predicate captures it (clang 14)
+  writer.insert("kept-key-longer-than-the-small-string-buffer", "kept-value-of-some-length");
+  writer.insert("gone-key-longer-than-the-small-string-buffer", "gone-value-of-some-length");
+  writer.publish();
+  writer.erase_if([&writer](const std::string& key, const std::string&) {
+    writer.insert_or_assign("sneaked-in-key", "sneaked-in-value");
+    return key.starts_with("gone");
+  });
+  try {
+    writer.publish();
+    FAIL("publish() applied an op that called back into its writer");
+  } catch (const std::logic_error& e) {
+    CHECK(std::string(e.what()).find("called back into its writer") != std::string::npos);
+  }
+  // The op was dropped; nothing it tried to log exists; the writer goes on.
+  CHECK(writer.pending() == 0);
+  writer.insert("after-key", "after-value");
+  writer.publish();
+  writer.publish();  // both copies have everything
+  for (int round = 0; round < 2; ++round) {
+    CHECK(r.size() == 3);
+    CHECK(r.contains(std::string_view("kept-key-longer-than-the-small-string-buffer")));
+    CHECK(r.contains(std::string_view("gone-key-longer-than-the-small-string-buffer")));
+    CHECK_FALSE(r.contains(std::string_view("sneaked-in-key")));
+    CHECK(r.get(std::string_view("after-key")) == "after-value");
+    writer.erase("absent");
+    writer.publish();  // the other copy
+  }
+}

@@ -1069,3 +1069,46 @@ TEST_CASE("inbox: destroying an inbox or leaving a topic allocates nothing, queu
   CHECK(bus.publish(room_1, tracked_message(long_text(3))) == 2);
   CHECK(bus.publish(room_2, tracked_message(long_text(4))) == 1);
 }
+
+#if TANDEM_ENABLE_ASSERTS
+namespace {
+std::atomic<int> two_receivers_reported{0};
+void count_two_receivers(const tandem::assertion_info& info) {
+  if (std::string_view(info.message).find("two threads receive") != std::string_view::npos) {
+    ++two_receivers_reported;
+  }
+}
+}  // namespace
+
+TEST_CASE(
+    "debug: a second thread receiving while the owner receives is reported, for try_receive as "
+    "well as for two parked receivers") {
+  // Found by a new user's trial (2026-12-01): two threads polling one subscription with
+  // try_receive corrupted the heap in release builds, and debug builds reported only two
+  // receivers parked at once. The owner here is inside consume_all (its f waits), so the two
+  // receives overlap for certain.
+  tandem::test::watchdog guard("two receivers", 30s);
+  const auto previous = tandem::set_assertion_handler(&count_two_receivers);
+  two_receivers_reported = 0;
+  event_bus<std::string> bus;
+  auto in = bus.inbox();
+  CHECK(in.subscribe(room_1));
+  for (int n = 0; n < 3; ++n) CHECK(bus.publish(room_1, long_text(n)) == 1);
+  std::latch inside(1);
+  std::latch second_done(1);
+  auto& shared = in;  // a plain reference: the lambdas capture it (clang 14)
+  std::thread second([&] {
+    inside.wait();
+    static_cast<void>(shared.try_receive());  // while the owner is inside consume_all
+    second_done.count_down();
+  });
+  std::size_t given = shared.consume_all([&](tandem::envelope<std::string>&) {
+    inside.count_down();
+    second_done.wait();
+  });
+  second.join();
+  tandem::set_assertion_handler(previous);
+  CHECK(given >= 1);
+  CHECK(two_receivers_reported.load() >= 1);
+}
+#endif

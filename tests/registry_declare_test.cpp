@@ -1,5 +1,7 @@
 // Tests for registry's folly::Singleton-style features (include/tandem/registry.hpp): declared
 // factories, eager entries, test overrides and the cached accessor.
+#include <tandem/double_buffer.hpp>
+#include <tandem/event_bus.hpp>
 #include <tandem/registry.hpp>
 
 #include <atomic>
@@ -409,4 +411,71 @@ TEST_CASE("registry eager: create_eager inside a factory reports a cycle instead
   CHECK_FALSE(reported.empty());
   CHECK(registry.create_eager() == 2);  // outside any build: both are built now
   CHECK(registry.get_or_create("db")->name == "app/db");
+}
+
+// Found by a review (2026-12-01, night): the caller holds a double_buffer read guard, or owns a
+// full `block` mailbox, and calls create_eager(); a factory on a helper thread then publishes
+// to that buffer or mailbox. On the caller's own thread the publish throws std::logic_error
+// (it would wait for itself); on a helper it waited for the caller, who waited in join() for
+// the helper: a silent hang. Helpers now work for the caller (detail::is_self), so the publish
+// throws there too, and create_eager() reports it.
+TEST_CASE(
+    "registry eager: a factory on a helper that would wait for the caller's read guard or full "
+    "mailbox throws logic_error, as on the caller's thread, instead of hanging") {
+  tandem::test::watchdog dog("create_eager helper waiting for its caller",
+                             std::chrono::seconds(30));
+  if (std::thread::hardware_concurrency() < 2) {
+    WARN("one hardware thread: create_eager starts no helper, nothing to test");
+    return;
+  }
+  struct append {
+    std::string text;
+    void operator()(std::vector<std::string>& v) const { v.push_back(text); }
+  };
+  for (const bool through_mailbox : {false, true}) {
+    INFO((through_mailbox ? "a full block mailbox" : "a double_buffer read guard"));
+    tandem::registry<service> registry;
+    // One buffer and one mailbox per factory (a writer has one user at a time). The latch
+    // makes both factories run at once, so one of them runs on the helper.
+    std::latch both_running(2);
+    auto [writer_a, reader_a] = tandem::make_double_buffer<std::vector<std::string>, append>();
+    auto [writer_b, reader_b] = tandem::make_double_buffer<std::vector<std::string>, append>();
+    tandem::event_bus<std::string> bus;
+    auto sub_a = bus.subscribe("a", 1, tandem::overflow_policy::block);
+    auto sub_b = bus.subscribe("b", 1, tandem::overflow_policy::block);
+    CHECK(bus.publish("a", std::string(40, 'x')) == 1);  // both mailboxes full now
+    CHECK(bus.publish("b", std::string(40, 'x')) == 1);
+    CHECK(sub_a.pending() == 1);
+    // The caller's read guards, each taken before a publish, so the next publish waits for it.
+    const auto guard_a = reader_a.read();
+    const auto guard_b = reader_b.read();
+    writer_a.push(append{"first"});
+    writer_a.publish();
+    writer_b.push(append{"first"});
+    writer_b.publish();
+    std::atomic<int> self_waits{0};
+    auto factory = [&](auto& writer, const char* topic) {
+      return [&, topic] {
+        both_running.arrive_and_wait();
+        try {
+          if (through_mailbox) {
+            static_cast<void>(bus.publish(topic, std::string(40, 'y')));
+          } else {
+            writer.push(append{"second"});
+            writer.publish();
+          }
+        } catch (const std::logic_error&) {
+          ++self_waits;
+          throw;
+        }
+        return service(topic);
+      };
+    };
+    registry.declare("a", factory(writer_a, "a"), tandem::eager);
+    registry.declare("b", factory(writer_b, "b"), tandem::eager);
+    CHECK_THROWS_AS(registry.create_eager(), std::logic_error);
+    CHECK(self_waits == 2);  // the caller's factory and the helper's
+    CHECK(sub_a.pending() == 1);
+    CHECK(sub_b.pending() == 1);
+  }
 }

@@ -13,6 +13,7 @@
 // CTest test (Catch2 has finished by then).
 #include <tandem/registry.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -48,9 +49,17 @@ struct late_caller {
 
   ~late_caller() {
     if (!armed) return;  // e.g. Catch2 only listing the tests
+    // The entries in reverse creation order, then what declarations held: the override
+    // instance (a test's mock) and what a declared factory captured (found by a review,
+    // 2026-12-01, night: those two were never destroyed).
     expect(
-        log == std::vector<std::string>{"~cache", "~sessions", "~users"},
+        log.size() == 5 && std::vector<std::string>(log.begin(), log.begin() + 3) ==
+                               std::vector<std::string>{"~cache", "~sessions", "~users"},
         "global() instances were not released at exit in reverse creation order: got " + joined());
+    expect(std::find(log.begin(), log.end(), "~mock") != log.end() &&
+               std::find(log.begin(), log.end(), "~captured-by-factory") != log.end(),
+           "an override instance or a declared factory's capture outlived the teardown: got " +
+               joined());
     auto& r = tandem::registry<store>::global();
     expect(r.find("users") == nullptr, "find after teardown did not return nullptr");
     expect(!r.contains("users"), "contains after teardown returned true");
@@ -76,7 +85,7 @@ struct late_caller {
     expect(kept != nullptr && kept->name == "kept-by-caller",
            "a shared_ptr held by a caller was invalidated by the teardown");
     kept.reset();
-    expect(log.size() == 4 && log.back() == "~kept-by-caller",
+    expect(log.size() == 6 && log.back() == "~kept-by-caller",
            "the caller's instance was not released by the caller's reset");
     observer = nullptr;
     std::puts("registry teardown checks passed");
@@ -119,6 +128,11 @@ TEST_CASE("registry: global() releases its instances at exit, later calls are re
   the_late_caller.accessor.emplace(tandem::registry<store>::global().accessor("kept-by-caller"));
   CHECK(the_late_caller.accessor->get().name == "kept-by-caller");
   CHECK(tandem::registry<store>::global().size() == 4);
+  // What only declarations hold: an override instance, and a declared factory's capture.
+  tandem::registry<store>::global().override("mocked", std::make_shared<store>("mock"));
+  tandem::registry<store>::global().declare(
+      "never-built",
+      [captured = std::make_shared<store>("captured-by-factory")] { return store("never-built"); });
   CHECK(the_late_caller.log.empty());
   // Readers still running at exit. A parked reader of another registry: before the fix its
   // read section (one process-wide epoch domain) kept every global() instance alive forever.

@@ -212,6 +212,12 @@ namespace detail {
   throw std::logic_error(what);
 }
 
+[[noreturn]] TANDEM_NOINLINE inline void throw_writer_reentered() {
+  throw std::logic_error(
+      "tandem::double_buffer::writer: an op (or a double_buffer_map erase_if predicate) called "
+      "back into its writer while publish() was applying it; an op must not use its writer");
+}
+
 // What writer::emplace(args...) accepts: Op(args...) is valid and, for an aggregate Op, so is
 // Op{args...} (no narrowing conversion slips in through parenthesised aggregate init).
 template <class Op, class... Args>
@@ -607,6 +613,10 @@ class double_buffer {
               "tandem::double_buffer::writer used after move (push() or publish() on a "
               "moved-from writer)");
         }
+        // Every build: an op (or double_buffer_map's erase_if predicate) that calls back into
+        // its writer would change the log the publish is walking (a use-after-free where
+        // assertions are off, found by a new user's trial, 2026-12-01).
+        if (TANDEM_UNLIKELY(self->applying_)) detail::throw_writer_reentered();
 #if TANDEM_ENABLE_ASSERTS
         // relaxed: a misuse detector, not synchronisation.
         const bool was_busy = self->busy_.exchange(true, std::memory_order_relaxed);
@@ -630,11 +640,18 @@ class double_buffer {
 
     // W3 .. W6. Precondition: no reader is in the hidden copy.
     void apply_and_swap() {
+      struct applying_scope {
+        bool& flag;
+        explicit applying_scope(bool& f) noexcept : flag(f) { flag = true; }
+        applying_scope(const applying_scope&) = delete;
+        applying_scope& operator=(const applying_scope&) = delete;
+        ~applying_scope() { flag = false; }
+      } const applying(applying_);
       // W3: replay the last batch. On a throw replayed_ points at the failed op, so the next
       // publish resumes there (the op left the copy unchanged and kept its payload: the
       // double_buffer_operation contract). The loops keep their index, the log's bounds and
-      // the copy in locals: an op must not use its writer (a contract breach debug builds
-      // report, entry_check), so nothing changes them, and they are not reloaded per op.
+      // the copy in locals: an op must not use its writer (entry_check refuses it in every
+      // build), so nothing changes them, and they are not reloaded per op.
       T& target = *hidden_;
       {
         Op* const log = replay_.data();
@@ -737,6 +754,9 @@ class double_buffer {
     std::size_t replayed_ = 0;       // [0, replayed_) are already replayed
     bool must_wait_ = false;         // a reader may be in hidden_ (one was claimed at W6)
     std::atomic<bool> busy_{false};  // inside push/publish/try_publish (checked with asserts on)
+    // Inside apply_and_swap, where ops (user code) run: an op calling back into its writer is
+    // refused in every build (entry_check), a plain flag: only this thread sets and reads it.
+    bool applying_ = false;
   };
 };
 

@@ -134,6 +134,7 @@
 #include "sync/epoch_reclamation.hpp"
 #include "sync/once_cell.hpp"
 #include "sync/sync_point.hpp"
+#include "sync/thread_serial.hpp"
 
 namespace tandem {
 
@@ -227,13 +228,26 @@ inline constinit sync::cache_padded<std::atomic<std::uint64_t>> registry_generat
 template <class T>
 struct alignas(alignof(T) > sync::cache_line_size ? alignof(T)
                                                   : sync::cache_line_size) registry_instance {
+  // T(args...), as documented ("builds T(key)"): for a scalar T, the explicit conversion that
+  // T(key) is (registry<int, std::uint64_t> builds int(key); direct initialisation warned
+  // -Wconversion inside this header, in the user's build).
   template <class... Args>
   explicit registry_instance(std::in_place_t /*tag*/, Args&&... args)
-      : value(std::forward<Args>(args)...) {}
+      : value(as_argument(std::forward<Args>(args))...) {}
   template <class Factory>
   registry_instance(std::in_place_type_t<Factory> /*tag*/, Factory& factory)
       : value(std::invoke(factory)) {}
   T value;
+
+ private:
+  template <class A>
+  static decltype(auto) as_argument(A&& argument) {
+    if constexpr (std::is_scalar_v<T>) {
+      return static_cast<T>(argument);
+    } else {
+      return std::forward<A>(argument);
+    }
+  }
 };
 
 template <class T, class... Args>
@@ -481,9 +495,9 @@ class registry {
     }
     for (const node* n : snapshot) {
       if constexpr (std::is_invocable_v<F&, const Key&, T&>) {
-        std::invoke(f, n->key, **n->cell.get());
+        std::invoke(f, n->key, *n->cell.built_value());
       } else {
-        std::invoke(f, n->key, *n->cell.get());
+        std::invoke(f, n->key, n->cell.built_value());
       }
     }
   }
@@ -539,6 +553,16 @@ class registry {
         }
       }
     };
+    // The helpers work for this thread, which joins them: a factory on a helper that would
+    // wait for something only this thread can end (its double_buffer read guard, room in its
+    // own full `block` mailbox) gets the std::logic_error it gets on this thread, instead of
+    // a wait that never ends (detail::is_self). Locks this thread holds are not seen: calling
+    // create_eager() while holding a lock a factory takes deadlocks, as with any thread pool.
+    const std::uint64_t caller = detail::thread_serial();
+    auto help = [&work, caller]() noexcept {
+      detail::this_thread_works_for = caller;
+      work();
+    };
     const std::size_t hardware = std::max<std::size_t>(1, std::thread::hardware_concurrency());
     const bool inside_a_build = detail::this_thread_once_node.innermost_build != nullptr;
     const std::size_t helpers =
@@ -546,7 +570,7 @@ class registry {
     std::vector<std::thread> threads;
     threads.reserve(helpers);
     try {
-      for (std::size_t i = 0; i < helpers; ++i) threads.emplace_back(work);
+      for (std::size_t i = 0; i < helpers; ++i) threads.emplace_back(help);
     } catch (...) {
       // Fewer threads than planned (resources exhausted): the ones started and the caller
       // still build every key.
@@ -611,7 +635,7 @@ class registry {
     for (;;) {
       if (registered_or_override(key) == instance) break;
       const drop_status status = drop_if_still_declared(
-          key, instance, [&](const node& built) { return *built.cell.get() != instance; });
+          key, instance, [&](const node& built) { return built.cell.built_value() != instance; });
       if (status == drop_status::superseded) break;
     }
     bump_version();
@@ -1453,6 +1477,27 @@ class registry {
   // so that every instance nobody is using is destroyed. Only this registry's readers count
   // (its epoch domain): a thread parked in another registry's visit() does not hold it up. What
   // a read section of this registry still reaches after exit_grace is left alive (in use).
+  // The exit teardown's release of what declare() and override() hold: override instances
+  // (a test's mocks) and declared factories with what they capture. Without it they outlived
+  // the teardown for good (a global() registry is never destroyed), so their destructors never
+  // ran. One declaration at a time is taken out under the mutex (extract: no allocation, no
+  // Hash or KeyEqual call) and destroyed after it is unlocked: its T's destructor may use the
+  // registry (rule 14), which is torn down by then (find gives nullptr, get_or_create throws).
+  void release_declarations_at_exit() noexcept {
+    for (;;) {
+      typename decltype(declarations_)::node_type taken;
+      {
+        const std::lock_guard<std::mutex> lock(declarations_mutex_);
+        if (declarations_.empty()) {
+          declaration_order_.clear();
+          has_declarations_.store(false, std::memory_order_release);
+          return;
+        }
+        taken = declarations_.extract(declarations_.begin());
+      }
+    }  // `taken` (its factory, its override instance) is destroyed here, unlocked
+  }
+
   void drain_at_exit() noexcept {
     const auto deadline = std::chrono::steady_clock::now() + exit_grace;
     sync::backoff wait;
@@ -1482,7 +1527,8 @@ class registry {
       ~teardown_guard() {
         target->torn_down_.store(true, std::memory_order_seq_cst);
         target->clear();
-        target->drain_at_exit();
+        target->drain_at_exit();  // the entries' instances, in reverse creation order
+        target->release_declarations_at_exit();  // then what declarations hold
       }
     };
     static const teardown_guard guard{instance};

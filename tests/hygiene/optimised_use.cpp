@@ -3,9 +3,8 @@
 // -fsyntax-only, which instantiates nothing and runs no optimiser, so the warnings g++ derives
 // from data flow (-Wmaybe-uninitialized, -Wstringop-overflow, -Wnull-dereference) never get a
 // chance there; this program instantiates the common calls of every component (an inbox's
-// subscribe once gave g++ 12 -O3 a -Wstringop-overflow). Built with assertions on: with
-// -DNDEBUG g++ 12's optimiser reports -Wmaybe-uninitialized inside std::variant and
-// -Wnull-dereference inside std::shared_ptr (libstdc++'s own code, see docs/building.md).
+// subscribe once gave g++ 12 -O3 a -Wstringop-overflow). Built twice: with assertions on, and
+// with -DNDEBUG (a release build: other code paths for the optimiser).
 #include <tandem/double_buffer.hpp>
 #include <tandem/double_buffer_map.hpp>
 #include <tandem/event_bus.hpp>
@@ -64,7 +63,12 @@ int main() {
   tandem::registry<settings> registry;
   sum += registry.get_or_create("tenant:1")->size;
   sum += registry.find("tenant:1") ? 1U : 0U;
+  registry.for_each(
+      [&](const std::string& key, settings& value) { sum += key.size() + value.size; });
+  registry.override("tenant:2", std::make_shared<settings>("mock"));  // g++ -O2 once warned here
   sum += registry.erase("tenant:1") ? 1U : 0U;
+  tandem::registry<int, std::uint64_t> numbers;  // T(key) narrows: once -Wconversion in tandem
+  sum += static_cast<std::size_t>(*numbers.get_or_create(std::uint64_t{7}));
 
   auto [writer, reader] = tandem::double_buffer_map<std::string, int>::create();
   writer.insert("a", 1);

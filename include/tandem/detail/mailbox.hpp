@@ -443,7 +443,7 @@ class mailbox {
     {
       std::unique_lock<sync::small_mutex> guard(lock_);
       while ((outcome = push_locked(message, evicted, wake_consumer)) == push_outcome::full) {
-        if (consumer_ == detail::thread_serial()) return push_outcome::own_mailbox_full;
+        if (detail::is_self(consumer_)) return push_outcome::own_mailbox_full;
         // Park until the consumer pops or the mailbox is closed (registered under the same
         // lock acquisition that saw it full, so the wake-up cannot be missed), then retry.
         ++parked_publishers_;
@@ -462,6 +462,7 @@ class mailbox {
   // One named result returned on every path, so that it is built in the caller's return slot
   // (NRVO; see docs/reliability.md rule 23).
   std::optional<Item> try_pop() {
+    const receiving_check receiving(*this);
     std::optional<Item> out;
     if (!lock_free_receive_) {
       try_pop_locked(out);
@@ -481,6 +482,7 @@ class mailbox {
   // from then on: popping on would make two consumers of one queue).
   template <class Consume>
   std::size_t consume_queued(Consume& consume) {
+    const receiving_check receiving(*this);
     const auto queued = static_cast<std::size_t>(queue_.size());
     const std::uint32_t owner = handovers();
     std::size_t given = 0;
@@ -500,6 +502,7 @@ class mailbox {
                "tandem::event_bus::subscription::receive: the subscription is closed "
                "(unsubscribed, or its event_bus was destroyed) and its queued messages have all "
                "been received; nothing can arrive any more, so receive() would wait forever") {
+    const receiving_check receiving(*this);
     for (;;) {
       // The common case first, without an optional in between: the item is moved once, from
       // its queue slot straight into the caller's result (see message_queue::pop_front_into),
@@ -521,6 +524,7 @@ class mailbox {
   // "Deadlines") passes, then std::nullopt; std::nullopt at once when closed and empty.
   template <class Clock, class Duration>
   std::optional<Item> pop_until(const std::chrono::time_point<Clock, Duration>& deadline) {
+    const receiving_check receiving(*this);
     std::optional<Item> out;  // the one result of every path (NRVO; rule 23)
     for (;;) {
       bool closed = false;
@@ -560,6 +564,9 @@ class mailbox {
     consumer_ = 0;
     // relaxed, a load and a store: written under the lock only; read by the owner's thread.
     handovers_.store(handovers_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    // The old owner receives no more (a consume_all in progress stops, consume_queued), so the
+    // new one may start at once: not a second receiver (receiving_check). relaxed: a detector.
+    receiving_.store(0, std::memory_order_relaxed);
   }
 
   // How many times the owning subscription or inbox was moved (forget_consumer). The owner's
@@ -739,6 +746,39 @@ class mailbox {
     }
   }
 
+  // Where assertions are on: reports two threads receiving at once (try_pop, pop, pop_until,
+  // consume_queued; a subscription or inbox has one owner at a time), which is a data race on
+  // the queue's consumer side, not only two parked receivers. Nested receives on one thread
+  // (consume_all's f calling try_receive) are fine. Elsewhere it does nothing; the member it
+  // uses exists in every build (layouts do not depend on NDEBUG, rule 4).
+  class receiving_check {
+   public:
+#if TANDEM_ENABLE_ASSERTS
+    explicit receiving_check(mailbox& box) noexcept
+        : box_(box),
+          // relaxed: a misuse detector, not synchronisation.
+          outer_(box.receiving_.exchange(detail::thread_serial(), std::memory_order_relaxed)) {
+      TANDEM_ASSERT(outer_ == 0 || outer_ == detail::thread_serial(),
+                    "two threads receive on one subscription or inbox at once; it has one "
+                    "owner at a time (hand it over by moving it, between receives)");
+    }
+    ~receiving_check() {
+      box_.receiving_.store(outer_, std::memory_order_relaxed);
+    }
+#else
+    // A local object, not a member: its size may follow the build (rule 4 is about members).
+    explicit receiving_check(mailbox& /*box*/) noexcept {}
+#endif
+    receiving_check(const receiving_check&) = delete;
+    receiving_check& operator=(const receiving_check&) = delete;
+
+#if TANDEM_ENABLE_ASSERTS
+   private:
+    mailbox& box_;
+    std::uint64_t outer_;
+#endif
+  };
+
   void release_room(std::size_t parked) noexcept {
     if (parked == 0) return;
     TANDEM_SYNC_POINT();  // room made and unlocked; the parked publishers not yet woken
@@ -769,6 +809,8 @@ class mailbox {
   std::uint64_t consumer_ = detail::thread_serial();
   bool consumer_parked_ = false;  // guarded by lock_; a message_ready token is owed
   bool sourceless_ = false;       // guarded by lock_; see set_sourceless
+  // The serial of the thread receiving now (receiving_check; used where assertions are on).
+  std::atomic<std::uint64_t> receiving_{0};
   // Written under lock_ (forget_consumer), read by the owner's thread (consume_queued).
   std::atomic<std::uint32_t> handovers_{0};
   // Written under lock_ and read under it, except by discard_queued's check (hence atomic;

@@ -4,6 +4,18 @@
 // so that the components themselves stay free of #ifdefs. Users must not name anything in here.
 #pragma once
 
+// tandem needs C++20 (concepts, std::atomic wait, <bit>, constinit). Without this line a C++17
+// build (g++ 12's default; clang 14's is C++14) fails with a hundred errors about missing
+// library names, the real cause buried in a later note.
+#if defined(_MSVC_LANG) && _MSVC_LANG > __cplusplus
+#define TANDEM_DETAIL_CPLUSPLUS _MSVC_LANG
+#else
+#define TANDEM_DETAIL_CPLUSPLUS __cplusplus
+#endif
+#if TANDEM_DETAIL_CPLUSPLUS < 202002L
+#error "tandem needs C++20 or later: compile with -std=c++20 (or later; MSVC: /std:c++20)"
+#endif
+
 #if defined(__has_feature)
 #define TANDEM_DETAIL_HAS_FEATURE(x) __has_feature(x)
 #else

@@ -452,19 +452,21 @@ class reader_epochs {
   }
 
   // True when some recorded reader is still inside a read section that the calling thread
-  // opened: waiting for it would never end. Exact (see (R0)); O(slots), no waiting.
+  // opened, or the thread it works for (detail::is_self: a create_eager() helper's caller,
+  // blocked joining it): waiting for it would never end. Exact (see (R0)); O(slots), no
+  // waiting.
   [[nodiscard]] bool recorded_reader_held_by_this_thread() const noexcept {
     if (recorded_count_ == 0) return false;
-    const std::uint64_t self = detail::thread_serial();
     // acquire (chunk walks): pairs with the release compare-exchange that linked the chunk.
     for (const chunk* c = &first_; c != nullptr; c = c->next.load(std::memory_order_acquire)) {
       for (std::size_t i = 0; i < slots_per_chunk; ++i) {
         const std::uint64_t recorded = (*c->recorded)[i];
         // (W0) acquire on the epoch, then the owner: see (R0) in the header comment. Only a
-        // section this thread opened and has not left can make both comparisons true.
+        // section this thread (or the one it works for) opened and has not left can make both
+        // comparisons true.
         if (recorded != not_recorded &&
             c->slots[i]->epoch.load(std::memory_order_acquire) == recorded &&
-            c->slots[i]->owner.load(std::memory_order_relaxed) == self) {
+            detail::is_self(c->slots[i]->owner.load(std::memory_order_relaxed))) {
           return true;
         }
       }

@@ -46,4 +46,16 @@ inline std::uint64_t thread_serial() noexcept {
   return assign_thread_serial();
 }
 
+// The serial of the thread this one works for while that thread is blocked waiting for it (a
+// registry::create_eager() helper: the caller joins it), or 0. A wait on that thread could
+// never end either, so the self-wait checks count it as a wait on this one (is_self).
+inline constinit thread_local std::uint64_t this_thread_works_for = 0;
+
+// Whether `serial` (a thread_serial() recorded earlier; 0 means none) is the calling thread, or
+// the thread it works for (this_thread_works_for). For the self-wait checks only: two helpers
+// of one caller still have serials of their own, so neither mistakes the other for itself.
+inline bool is_self(std::uint64_t serial) noexcept {
+  return serial != 0 && (serial == thread_serial() || serial == this_thread_works_for);
+}
+
 }  // namespace tandem::detail
