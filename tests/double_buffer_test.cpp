@@ -15,6 +15,9 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+
+#include <sys/wait.h>
+#include <unistd.h>
 #include <vector>
 
 #include "counting_new.hpp"
@@ -1108,4 +1111,48 @@ TEST_CASE("debug: a guard kept from a temporary reader is reported and blocks no
     w.publish();
   }
   CHECK(*r.get(1) == std::string(40, 'f'));
+}
+
+namespace {
+// Moves its own writer away while publish() applies it (a contract breach).
+struct stealing_op {
+  void* self;  // the writer applying this op (its type needs stealing_op to be complete)
+  void operator()(std::vector<int>& v) &;
+  void operator()(std::vector<int>&) && {}
+};
+using stealing_buffer = tandem::double_buffer<std::vector<int>, stealing_op>;
+void stealing_op::operator()(std::vector<int>& v) & {
+  v.push_back(1);
+  if (self != nullptr) {
+    auto& w = *static_cast<stealing_buffer::writer*>(self);
+    const stealing_buffer::writer stolen = std::move(w);
+  }
+}
+constexpr int reported_status = 42;
+void exit_reported(const tandem::assertion_info&) {
+  ::_exit(reported_status);
+}
+}  // namespace
+
+TEST_CASE(
+    "an op that moves its own writer away during publish is a fatal error in every build, not "
+    "a use of the freed log") {
+  // Found by a review (2026-12-01, night): push/publish from an op were refused, but the
+  // writer's move, swap and destruction were not; publish() then walked a freed log (ASan:
+  // heap-use-after-free). They are noexcept, so the breach goes to the assertion handler (then
+  // std::abort()) in every build. Checked in a forked child.
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    static_cast<void>(tandem::set_assertion_handler(&exit_reported));
+    auto [w, r] = tandem::make_double_buffer<std::vector<int>, stealing_op>();
+    w.push(stealing_op{&w});
+    w.push(stealing_op{nullptr});
+    w.publish();
+    ::_exit(0);  // not reached when the breach is reported
+  }
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == reported_status);
 }

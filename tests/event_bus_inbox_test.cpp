@@ -1111,4 +1111,37 @@ TEST_CASE(
   CHECK(given >= 1);
   CHECK(two_receivers_reported.load() >= 1);
 }
+
+TEST_CASE(
+    "debug: a nested consume_all whose f hands the inbox to another thread is not reported as a "
+    "second receiver") {
+  // Found by a review (2026-12-01, night): the inner call's check put the old owner back as the
+  // receiver after the hand-over, and the new owner's first receive was reported.
+  tandem::test::watchdog guard("nested consume_all hand-over", 30s);
+  const auto previous = tandem::set_assertion_handler(&count_two_receivers);
+  two_receivers_reported = 0;
+  event_bus<std::string> bus;
+  auto in = bus.inbox();
+  CHECK(in.subscribe(room_1));
+  for (int n = 0; n < 4; ++n) CHECK(bus.publish(room_1, long_text(n)) == 1);
+  std::thread worker;
+  std::latch new_owner_received(1);
+  std::size_t there = 0;
+  auto& outer_inbox = in;
+  static_cast<void>(outer_inbox.consume_all([&](tandem::envelope<std::string>&) {
+    if (worker.joinable()) return;
+    static_cast<void>(outer_inbox.consume_all([&](tandem::envelope<std::string>&) {
+      if (worker.joinable()) return;
+      worker = std::thread([mine = std::move(outer_inbox), &there, &new_owner_received]() mutable {
+        while (auto next = mine.try_receive()) ++there;
+        new_owner_received.count_down();
+      });
+    }));
+    new_owner_received.wait();  // the outer call is still running: the new owner received
+  }));
+  worker.join();
+  tandem::set_assertion_handler(previous);
+  CHECK(two_receivers_reported.load() == 0);
+  CHECK(there == 2);
+}
 #endif

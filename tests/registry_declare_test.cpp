@@ -2,6 +2,7 @@
 // factories, eager entries, test overrides and the cached accessor.
 #include <tandem/double_buffer.hpp>
 #include <tandem/event_bus.hpp>
+#include <tandem/rc_map.hpp>
 #include <tandem/registry.hpp>
 
 #include <atomic>
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "test_support.hpp"
+#include "thread_state.hpp"
 
 namespace {
 
@@ -413,6 +415,20 @@ TEST_CASE("registry eager: create_eager inside a factory reports a cycle instead
   CHECK(registry.get_or_create("db")->name == "app/db");
 }
 
+namespace {
+// A double_buffer op for the tests below: appends a heap-owning string.
+struct append {
+  std::string text;
+  void operator()(std::vector<std::string>& v) const { v.push_back(text); }
+};
+// Whether create_eager() runs factories on helper threads here (it starts none on one core).
+bool create_eager_starts_helpers() {
+  if (std::thread::hardware_concurrency() >= 2) return true;
+  WARN("one hardware thread: create_eager starts no helper, nothing to test");
+  return false;
+}
+}  // namespace
+
 // Found by a review (2026-12-01, night): the caller holds a double_buffer read guard, or owns a
 // full `block` mailbox, and calls create_eager(); a factory on a helper thread then publishes
 // to that buffer or mailbox. On the caller's own thread the publish throws std::logic_error
@@ -424,14 +440,7 @@ TEST_CASE(
     "mailbox throws logic_error, as on the caller's thread, instead of hanging") {
   tandem::test::watchdog dog("create_eager helper waiting for its caller",
                              std::chrono::seconds(30));
-  if (std::thread::hardware_concurrency() < 2) {
-    WARN("one hardware thread: create_eager starts no helper, nothing to test");
-    return;
-  }
-  struct append {
-    std::string text;
-    void operator()(std::vector<std::string>& v) const { v.push_back(text); }
-  };
+  if (!create_eager_starts_helpers()) return;
   for (const bool through_mailbox : {false, true}) {
     INFO((through_mailbox ? "a full block mailbox" : "a double_buffer read guard"));
     tandem::registry<service> registry;
@@ -474,8 +483,84 @@ TEST_CASE(
     registry.declare("a", factory(writer_a, "a"), tandem::eager);
     registry.declare("b", factory(writer_b, "b"), tandem::eager);
     CHECK_THROWS_AS(registry.create_eager(), std::logic_error);
-    CHECK(self_waits == 2);  // the caller's factory and the helper's
+    CHECK(self_waits == 2);  // both factories, each on a helper
     CHECK(sub_a.pending() == 1);
     CHECK(sub_b.pending() == 1);
   }
+}
+
+// Found by the review of that fix: the caller also built keys itself, so a read guard ITS
+// factory held for a while (a wait that ends) made a helper's publish throw. With helpers the
+// caller now only joins; a helper's wait for another helper's guard is an ordinary wait.
+TEST_CASE(
+    "registry eager: a factory waiting for a guard another factory holds for a while waits and "
+    "succeeds (no false self-wait error)") {
+  tandem::test::watchdog dog("create_eager helpers waiting for each other",
+                             std::chrono::seconds(30));
+  if (!create_eager_starts_helpers()) return;
+  tandem::registry<service> registry;
+  auto made = tandem::make_double_buffer<std::vector<std::string>, append>();
+  auto& writer = made.first;  // not a structured binding: clang 14 cannot capture one
+  auto& reader = made.second;
+  writer.push(append{"first"});
+  writer.publish();
+  std::latch guard_taken(1);
+  std::atomic<long> publisher_tid{0};
+  registry.declare(
+      "holder",
+      [&, mine = reader]() mutable {
+        {
+          const auto guard = mine.read();  // pins the published copy
+          guard_taken.count_down();
+          // Released once the publisher sleeps waiting for it (a wait that ends).
+          while (publisher_tid.load() == 0 ||
+                 !tandem::test::thread_is_asleep(publisher_tid.load())) {
+            std::this_thread::yield();
+          }
+        }
+        return service("holder");
+      },
+      tandem::eager);
+  registry.declare(
+      "publisher",
+      [&] {
+        guard_taken.wait();
+        publisher_tid = tandem::test::current_thread_id();
+        writer.push(append{"second"});
+        writer.publish();  // the guard is on the other copy: no wait
+        writer.push(append{"third"});
+        writer.publish();  // waits for the holder's guard, which ends
+        return service("publisher");
+      },
+      tandem::eager);
+  CHECK(registry.create_eager() == 2);
+  CHECK(reader.read()->size() == 3);
+}
+
+// Found by the same review: inside an rc_map visit (a shard lock held) a helper would block on
+// that lock while the caller joined it. create_eager() then builds every key itself, and a
+// factory using the visited map gets rc_map's "called from inside visit()" error.
+TEST_CASE(
+    "registry eager: create_eager inside an rc_map visit builds on the calling thread, and a "
+    "factory using that map gets logic_error instead of hanging") {
+  tandem::test::watchdog dog("create_eager inside an rc_map visit", std::chrono::seconds(30));
+  tandem::rc_map<std::string, std::string> pool(1);
+  auto held = pool.get_or_insert_with("db", [] { return std::string("connection"); });
+  tandem::registry<service> registry;
+  for (const char* key : {"a", "b", "c"}) {
+    registry.declare(
+        key, [&, key] { return service(std::string(key) + *pool.get("db").value()); },
+        tandem::eager);
+  }
+  bool threw = false;
+  CHECK(pool.visit("db", [&](const std::string&) {
+    try {
+      registry.create_eager();
+    } catch (const std::logic_error&) {
+      threw = true;
+    }
+  }));
+  CHECK(threw);
+  CHECK(registry.create_eager() == 3);  // outside the visit: helpers, and every key built
+  CHECK(registry.get_or_create("a")->name == "aconnection");
 }

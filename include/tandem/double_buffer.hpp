@@ -212,6 +212,15 @@ namespace detail {
   throw std::logic_error(what);
 }
 
+[[noreturn]] TANDEM_NOINLINE inline void writer_moved_while_applying() noexcept {
+  assertion_failed("!applying_",
+                   "tandem::double_buffer::writer moved, swapped or destroyed by an op that it "
+                   "is applying (publish() would go on with a freed log); an op must not use its "
+                   "writer",
+                   __FILE__, __LINE__, "double_buffer::writer");
+  std::abort();
+}
+
 [[noreturn]] TANDEM_NOINLINE inline void throw_writer_reentered() {
   throw std::logic_error(
       "tandem::double_buffer::writer: an op (or a double_buffer_map erase_if predicate) called "
@@ -493,7 +502,7 @@ class double_buffer {
   class writer {
    public:
     writer(writer&& other) noexcept
-        : core_(std::move(other.core_)),
+        : core_((refuse_while_applying(other), std::move(other.core_))),
           hidden_(std::exchange(other.hidden_, nullptr)),
           pending_(std::move(other.pending_)),
           applied_(std::exchange(other.applied_, 0)),
@@ -503,16 +512,19 @@ class double_buffer {
     // Reads the source completely before releasing the old state: correct for self-assignment
     // and for a source that lives inside the released buffer.
     writer& operator=(writer&& other) noexcept {
+      refuse_while_applying(*this);
       writer taken(std::move(other));
       swap(taken);
       return *this;  // `taken` now holds the old state (or nothing) and releases it
     }
     writer(const writer&) = delete;
     writer& operator=(const writer&) = delete;
-    ~writer() = default;
+    ~writer() { refuse_while_applying(*this); }
 
     // Exchanges the two writers' buffers and logs. Neither may be inside a call.
     void swap(writer& other) noexcept {
+      refuse_while_applying(*this);
+      refuse_while_applying(other);
       core_.swap(other.core_);
       std::swap(hidden_, other.hidden_);
       pending_.swap(other.pending_);
@@ -599,6 +611,13 @@ class double_buffer {
 
    private:
     friend class double_buffer;
+
+    // An op moving, swapping or destroying the writer that is applying it would free the log
+    // publish() is walking. These members are noexcept, so the breach is fatal, in every build
+    // (a plain flag: the assertion handler, then std::abort()).
+    static void refuse_while_applying(const writer& w) noexcept {
+      if (TANDEM_UNLIKELY(w.applying_)) detail::writer_moved_while_applying();
+    }
 
     explicit writer(std::shared_ptr<core> shared)
         : core_(std::move(shared)), hidden_(&core_->second_copy) {}

@@ -180,6 +180,7 @@
 #include "sync/once_cell.hpp"
 #include "sync/striped_lock.hpp"
 #include "sync/sync_point.hpp"
+#include "sync/thread_serial.hpp"
 
 namespace tandem {
 
@@ -275,15 +276,10 @@ inline std::size_t default_rc_map_shard_count() noexcept {
   return std::bit_ceil(std::min<std::size_t>(threads * 16, 4096));
 }
 
-// visit() runs f under a shard lock; these frames (one per visit in progress on this thread)
+// visit() runs f under a shard lock; its frames (one per visit in progress on this thread,
+// detail::rc_map_visits: sync/thread_serial.hpp, where registry::create_eager() reads them too)
 // let every map operation detect a call from inside f cheaply (one thread-local load when no
 // visit is in progress) and throw instead of deadlocking.
-struct rc_map_visit_frame {
-  const void* map;
-  const rc_map_visit_frame* outer;
-};
-inline constinit thread_local const rc_map_visit_frame* rc_map_visits = nullptr;
-
 inline bool rc_map_visiting(const void* map) noexcept {
   for (const rc_map_visit_frame* f = rc_map_visits; f != nullptr; f = f->outer) {
     if (f->map == map) return true;

@@ -524,7 +524,8 @@ class registry {
   }
 
   // Builds every entry declared with tandem::eager that is not built yet, on up to
-  // std::thread::hardware_concurrency() threads (the caller's included), so that a service
+  // std::thread::hardware_concurrency() helper threads (the caller joins them; on one core,
+  // inside a build or inside an rc_map visit it builds every key itself), so that a service
   // fails at start-up rather than on its first request. Factories that need each other wait
   // for each other (cycles throw recursive_creation_error). Blocks until all are done; if any
   // factory threw, rethrows the exception of the first such key in declaration order (the
@@ -564,18 +565,23 @@ class registry {
       work();
     };
     const std::size_t hardware = std::max<std::size_t>(1, std::thread::hardware_concurrency());
-    const bool inside_a_build = detail::this_thread_once_node.innermost_build != nullptr;
+    // Inside a build, or inside an rc_map visit (a shard lock held), a helper could wait for
+    // what this thread holds while this thread joins it: then every key is built here.
+    const bool holds_something = detail::this_thread_once_node.innermost_build != nullptr ||
+                                 detail::rc_map_visits != nullptr;
     const std::size_t helpers =
-        inside_a_build ? 0 : std::min(hardware, keys.size()) - (keys.empty() ? 0 : 1);
+        holds_something || hardware < 2 ? 0 : std::min(hardware, keys.size());
     std::vector<std::thread> threads;
     threads.reserve(helpers);
     try {
       for (std::size_t i = 0; i < helpers; ++i) threads.emplace_back(help);
     } catch (...) {
-      // Fewer threads than planned (resources exhausted): the ones started and the caller
-      // still build every key.
+      // Fewer threads than planned (resources exhausted): the ones started build every key.
     }
-    work();
+    // With helpers, this thread only joins them: it is then really blocked, which is what lets
+    // the helpers count it as themselves (is_self). Were it to build keys too, a guard its own
+    // factory holds for a while would make a helper's publish throw instead of wait.
+    if (threads.empty()) work();
     for (std::thread& t : threads) t.join();
     for (const std::exception_ptr& error : errors) {
       if (error) std::rethrow_exception(error);

@@ -756,6 +756,7 @@ class mailbox {
 #if TANDEM_ENABLE_ASSERTS
     explicit receiving_check(mailbox& box) noexcept
         : box_(box),
+          handovers_(box.handovers()),
           // relaxed: a misuse detector, not synchronisation.
           outer_(box.receiving_.exchange(detail::thread_serial(), std::memory_order_relaxed)) {
       TANDEM_ASSERT(outer_ == 0 || outer_ == detail::thread_serial(),
@@ -763,7 +764,9 @@ class mailbox {
                     "owner at a time (hand it over by moving it, between receives)");
     }
     ~receiving_check() {
-      box_.receiving_.store(outer_, std::memory_order_relaxed);
+      // After a hand-over (a move inside consume_all's f) the mark is the new owner's: an
+      // outer receive of the old owner must not put its own serial back.
+      if (box_.handovers() == handovers_) box_.receiving_.store(outer_, std::memory_order_relaxed);
     }
 #else
     // A local object, not a member: its size may follow the build (rule 4 is about members).
@@ -775,6 +778,7 @@ class mailbox {
 #if TANDEM_ENABLE_ASSERTS
    private:
     mailbox& box_;
+    std::uint32_t handovers_;
     std::uint64_t outer_;
 #endif
   };

@@ -19,6 +19,8 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "../detail/port.hpp"  // a pre-C++20 build stops with "tandem needs C++20"
+
 #if !defined(TANDEM_ENABLE_ASSERTS)
 #if defined(NDEBUG)
 #define TANDEM_ENABLE_ASSERTS 0

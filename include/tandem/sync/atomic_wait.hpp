@@ -26,6 +26,8 @@
 // they need after waking (the loop's re-check).
 #pragma once
 
+#include "../detail/port.hpp"  // first: a pre-C++20 build stops with "tandem needs C++20"
+
 #include <atomic>
 #include <cstdint>
 #include <type_traits>

@@ -19,6 +19,8 @@
 // Cost: up to cache_line_size - sizeof(T) bytes of padding per value.
 #pragma once
 
+#include "../detail/port.hpp"  // first: a pre-C++20 build stops with "tandem needs C++20"
+
 #include <cstddef>
 #include <type_traits>
 #include <utility>

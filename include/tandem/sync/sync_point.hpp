@@ -14,13 +14,13 @@
 // it only delays, it never reorders.
 #pragma once
 
+#include "../detail/port.hpp"  // first: a pre-C++20 build stops with "tandem needs C++20"
+
 #if defined(TANDEM_STRESS_SYNC_POINTS) && TANDEM_STRESS_SYNC_POINTS
 
 #include <chrono>
 #include <cstdint>
 #include <thread>
-
-#include "../detail/port.hpp"
 
 namespace tandem::detail {
 

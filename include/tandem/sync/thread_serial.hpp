@@ -46,6 +46,16 @@ inline std::uint64_t thread_serial() noexcept {
   return assign_thread_serial();
 }
 
+// rc_map::visit runs its f under a shard lock; these frames (one per visit in progress on this
+// thread, innermost first) let each rc_map operation refuse a call from inside f on the same
+// map, and registry::create_eager() start no helper thread inside any visit (a helper would
+// wait for the shard lock this thread holds while this thread joins it).
+struct rc_map_visit_frame {
+  const void* map;
+  const rc_map_visit_frame* outer;
+};
+inline constinit thread_local const rc_map_visit_frame* rc_map_visits = nullptr;
+
 // The serial of the thread this one works for while that thread is blocked waiting for it (a
 // registry::create_eager() helper: the caller joins it), or 0. A wait on that thread could
 // never end either, so the self-wait checks count it as a wait on this one (is_self).
