@@ -129,10 +129,12 @@
 //    both copies. A guard holds no share (it is two pointers): its reader must outlive it, and
 //    must not be moved, assigned or swapped while it has one. Dropping the writer leaves
 //    readers on the last published state. A moved-from guard has no snapshot (see read_guard).
-//  - Debug builds (TANDEM_ASSERT): a reader used by two threads at once, a reader destroyed,
-//    moved or assigned while a guard on it lives, a writer entered by two threads at once (or
-//    by an op calling back into its writer). Class layouts are the same with and without
-//    assertions (NDEBUG / TANDEM_ENABLE_ASSERTS), so translation units may mix them.
+//  - Every build: an op calling back into its writer during publish() (push, emplace, publish,
+//    try_publish: std::logic_error; moving, swapping or destroying the writer: fatal, through
+//    the assertion handler). Debug builds (TANDEM_ASSERT) also: a reader used by two threads at
+//    once, a reader destroyed, moved or assigned while a guard on it lives, a writer entered
+//    by two threads at once, a read through a moved-from guard. Class layouts are the same with
+//    and without assertions (NDEBUG / TANDEM_ENABLE_ASSERTS), so translation units may mix them.
 //
 // Costs: memory = 2 x sizeof(T) rounded up to cache lines + its contents twice + the log (ops
 // of the current and the previous batch) + one cache line per live reader. Reader, per
@@ -303,9 +305,9 @@ class double_buffer {
    public:
     read_guard(const read_guard&) = delete;
     read_guard& operator=(const read_guard&) = delete;
-    // The source is left with no snapshot: reading through it is a contract breach
-    // (TANDEM_ASSERT), and where assertions are off it reads address 0 -- a crash at once,
-    // never the copy the writer is rewriting or memory already freed.
+    // The source is left with no snapshot: reading through it is a contract breach (reported
+    // where assertions are on, see get()), and where they are off it reads address 0 -- a
+    // crash at once, never the copy the writer is rewriting or memory already freed.
     read_guard(read_guard&& other) noexcept
         : slot_(std::exchange(other.slot_, &epochs_type::detached())),
           value_(std::exchange(other.value_, nullptr)) {}

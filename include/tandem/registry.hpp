@@ -1478,17 +1478,13 @@ class registry {
     }
   }
 
-  // The exit teardown's last step: lookups that began before torn_down_ was set may still be
-  // inside a read section of this registry (a thread polling find()); wait for them, boundedly,
-  // so that every instance nobody is using is destroyed. Only this registry's readers count
-  // (its epoch domain): a thread parked in another registry's visit() does not hold it up. What
-  // a read section of this registry still reaches after exit_grace is left alive (in use).
   // The exit teardown's release of what declare() and override() hold: override instances
   // (a test's mocks) and declared factories with what they capture. Without it they outlived
   // the teardown for good (a global() registry is never destroyed), so their destructors never
   // ran. One declaration at a time is taken out under the mutex (extract: no allocation, no
-  // Hash or KeyEqual call) and destroyed after it is unlocked: its T's destructor may use the
-  // registry (rule 14), which is torn down by then (find gives nullptr, get_or_create throws).
+  // KeyEqual call, and a Hash call only for a noexcept Hash, whose codes libstdc++ does not
+  // cache) and destroyed after it is unlocked: its T's destructor may use the registry (rule
+  // 14), which is torn down by then (find gives nullptr, get_or_create throws).
   void release_declarations_at_exit() noexcept {
     for (;;) {
       typename decltype(declarations_)::node_type taken;
@@ -1504,6 +1500,11 @@ class registry {
     }  // `taken` (its factory, its override instance) is destroyed here, unlocked
   }
 
+  // The exit teardown's wait: lookups that began before torn_down_ was set may still be
+  // inside a read section of this registry (a thread polling find()); wait for them, boundedly,
+  // so that every instance nobody is using is destroyed. Only this registry's readers count
+  // (its epoch domain): a thread parked in another registry's visit() does not hold it up. What
+  // a read section of this registry still reaches after exit_grace is left alive (in use).
   void drain_at_exit() noexcept {
     const auto deadline = std::chrono::steady_clock::now() + exit_grace;
     sync::backoff wait;
