@@ -14,6 +14,8 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #if TANDEM_CATCH_MAJOR == 3
 #include <catch2/catch_test_macros.hpp>
@@ -164,6 +166,60 @@ void event_bus_lookups_allocate_nothing() {
 TEST_CASE("event_bus: topic lookups by std::string_view or const char* allocate nothing") {
   event_bus_lookups_allocate_nothing<string_view_keys>();
   event_bus_lookups_allocate_nothing<c_string_keys>();
+}
+
+// A subscription (or inbox) whose messages keep flowing reuses the queue segment its receiver
+// has moved past (detail::message_queue::recycle): after the first segments, publish and receive
+// allocate nothing, however many messages pass. Without the reuse, one segment (32 messages of
+// these sizes) is allocated and freed per 32 messages.
+template <class Message, class Make>
+void flowing_queue_allocates_nothing(Make make) {
+  constexpr int warm_up = 100;
+  constexpr int counted = 2000;
+  constexpr auto total = static_cast<std::size_t>(warm_up + counted);
+  // Built before counting, one for each queue: messages are moved in and out, never copied.
+  std::vector<Message> to_subscription;
+  std::vector<Message> to_inbox;
+  for (std::size_t i = 0; i < total; ++i) {
+    to_subscription.push_back(make(i));
+    to_inbox.push_back(make(i));
+  }
+  tandem::event_bus<Message> bus;
+  auto subscriber = bus.subscribe(std::string(present_name));
+  auto in = bus.inbox();
+  REQUIRE(bus.subscribe(in, std::string(absent_name)));
+  std::vector<Message> received;
+  received.reserve(2 * total);
+  // One message queued ahead of the receiver on each queue, as a stream's receiver lags.
+  auto step = [&](std::size_t i) {
+    REQUIRE(bus.publish(present_name, std::move(to_subscription[i])) == 1);
+    REQUIRE(bus.publish(absent_name, std::move(to_inbox[i])) == 1);
+    if (i == 0) return;
+    auto m = subscriber.try_receive();
+    auto e = in.try_receive();
+    REQUIRE((m.has_value() && e.has_value()));
+    received.push_back(std::move(*m));
+    received.push_back(std::move(e->message()));
+  };
+  for (std::size_t i = 0; i < static_cast<std::size_t>(warm_up); ++i) step(i);
+  const std::size_t allocations = allocations_of([&] {
+    for (std::size_t i = static_cast<std::size_t>(warm_up); i < total; ++i) step(i);
+  });
+  INFO(counted << " messages through a subscription and an inbox: " << allocations
+               << " allocation(s)");
+  CHECK(allocations == 0);
+  REQUIRE(received.size() == 2 * (total - 1));
+  for (std::size_t i = 0; i + 1 < total; ++i) {
+    CHECK(received[2 * i] == make(i));
+    CHECK(received[2 * i + 1] == make(i));
+  }
+}
+
+TEST_CASE("event_bus: a flowing subscription or inbox reuses its queue segments") {
+  flowing_queue_allocates_nothing<int>([](std::size_t i) { return static_cast<int>(i); });
+  // Heap-owning: 40 characters, beyond any small-string buffer.
+  flowing_queue_allocates_nothing<std::string>(
+      [](std::size_t i) { return std::string(32, 'm') + std::to_string(10000000 + i); });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1257,24 +1257,23 @@ class event_bus {
     return outcome_of(target.inbox->push(source), *target.inbox, topic);
   }
 
+  // Inline (the common outcome costs a compare); the message is built out of line.
   template <class Box, class Q>
   static bool outcome_of(typename Box::push_outcome outcome, const Box& box, const Q& topic) {
-    switch (outcome) {
-      case Box::push_outcome::accepted:
-        return true;
-      case Box::push_outcome::own_mailbox_full:
-        throw std::logic_error(
-            "tandem::event_bus::publish: " + describe(topic) +
-            " has a subscriber (subscription or inbox) with overflow_policy::block whose "
-            "mailbox is full (capacity " +
-            std::to_string(box.capacity()) +
-            "), and the publishing thread is the one that receives on it: waiting for room "
-            "would never end. Receive first, or use a larger capacity or another policy");
-      case Box::push_outcome::refused:
-      case Box::push_outcome::full:
-        break;
-    }
-    return false;
+    if (TANDEM_LIKELY(outcome == Box::push_outcome::accepted)) return true;
+    if (outcome == Box::push_outcome::own_mailbox_full) throw_own_mailbox_full(box, topic);
+    return false;  // refused, full
+  }
+
+  template <class Box, class Q>
+  [[noreturn]] TANDEM_NOINLINE static void throw_own_mailbox_full(const Box& box, const Q& topic) {
+    throw std::logic_error(
+        "tandem::event_bus::publish: " + describe(topic) +
+        " has a subscriber (subscription or inbox) with overflow_policy::block whose "
+        "mailbox is full (capacity " +
+        std::to_string(box.capacity()) +
+        "), and the publishing thread is the one that receives on it: waiting for room "
+        "would never end. Receive first, or use a larger capacity or another policy");
   }
 
   template <class Q>

@@ -18,7 +18,8 @@
 //     under one sync::small_mutex, which also guards the drop counter, the "closed" flag and
 //     who is parked. Critical sections move one message in (or out), so the lock is held for
 //     tens of nanoseconds; no user code runs under it except Message's (required noexcept)
-//     move constructor, and it allocates only a new segment every few dozen messages.
+//     move constructor, and it allocates only a new segment when the receiver has none to hand
+//     back (the one it finished last is reused: a flowing queue allocates nothing).
 //     Layout (issue 17): the consumer's queue fields (head segment, head count, the tail count
 //     it read last) sit a cache line (sync::cache_line_size bytes of padding) away from the
 //     producers' queue fields (tail segment, tail count, the head count they read last) and from
@@ -89,11 +90,13 @@
 // time may pop (event_bus::subscription is a single-owner object).
 //
 // Costs: segments of about 1 KiB (4 to 32 messages); a mailbox holds none before its first
-// message, then at least one. The mailbox object itself is about 3 * sync::cache_line_size
-// bytes larger than its fields need (the three paddings, 384 bytes on x86-64). A push costs one
-// uncontended CAS and one exchange (the lock); a lock-free pop one acquire load and one release
-// store; a locked pop adds the lock. Each mailbox also holds a wake_tokens (a std::mutex and a
-// std::condition_variable, touched only by threads that actually sleep).
+// message, then at least one, and at most two more than its messages need (one reserved by a
+// publisher, one finished by the receiver and kept for reuse). The mailbox object itself is about 3
+// * sync::cache_line_size bytes larger than its fields need (the three paddings, 384 bytes on
+// x86-64). A push costs one uncontended CAS and one exchange (the lock); a lock-free pop one
+// acquire load and one release store; a locked pop adds the lock. Each mailbox also holds a
+// wake_tokens (a std::mutex and a std::condition_variable, touched only by threads that actually
+// sleep).
 //
 // Memory ordering: the state named in step 1 is guarded by lock_ (small_mutex: lock()
 // acquires, unlock() releases). The queue's counters pair as described at message_queue:
@@ -212,6 +215,7 @@ class message_queue {
     while (head_.load(std::memory_order_relaxed) != tail) static_cast<void>(pop_front());
     while (head_segment_ != nullptr) delete std::exchange(head_segment_, head_segment_->next);
     delete spare_;
+    delete recycled_.load(std::memory_order_relaxed);
   }
 
   // Messages queued. From a producer under the lock or the consumer: exact; from elsewhere a
@@ -250,7 +254,7 @@ class message_queue {
   // throw std::bad_alloc; the queue's contents are unchanged either way (a reserved segment
   // is kept for the next push).
   void reserve_back() {
-    if (spare_ == nullptr && next_push_needs_segment()) spare_ = new segment;
+    if (spare_ == nullptr && next_push_needs_segment()) spare_ = take_recycled_or_new();
   }
 
   // Producer, under the mailbox lock, after reserve_back(): cannot fail. Builds the element
@@ -305,9 +309,37 @@ class message_queue {
     const std::uint64_t index = position % segment_slots;
     if (index == 0 && position != 0) {
       // Moved past the head segment: its successor exists (message `position` is in it).
-      delete std::exchange(head_segment_, head_segment_->next);
+      recycle(std::exchange(head_segment_, head_segment_->next));
     }
     return &head_segment_->slots[index].value;
+  }
+
+  // Segment reuse: a queue that keeps flowing allocates nothing. The popping side parks the
+  // segment it has moved past in recycled_ when that is empty (else frees it), and
+  // reserve_back() takes it from there before allocating. Only the popping side makes
+  // recycled_ non-null and only a producer (holding the mailbox lock: one at a time) makes it
+  // null again, so each side's plain load stays true until its own store: no read-modify-write.
+  // In locked mode both sides hold the lock anyway.
+  // Out of line, as the delete it replaced: once per segment_slots pops.
+  TANDEM_NOINLINE void recycle(segment* used) noexcept {
+    // relaxed: null is only ever stored by a producer, and a null read here stays null until
+    // our store (only we store non-null).
+    if (recycled_.load(std::memory_order_relaxed) == nullptr) {
+      // release: our reads of the segment's slots (the messages moved out) happen-before the
+      // producer's writes into it once it takes it (acquire, below).
+      recycled_.store(used, std::memory_order_release);
+    } else {
+      delete used;
+    }
+  }
+  TANDEM_NOINLINE segment* take_recycled_or_new() {
+    // acquire: pairs with recycle()'s release store.
+    segment* reused = recycled_.load(std::memory_order_acquire);
+    if (reused == nullptr) return new segment;
+    // relaxed: only the popping side stores a segment, and only while this reads null.
+    recycled_.store(nullptr, std::memory_order_relaxed);
+    reused->next = nullptr;
+    return reused;
   }
   void finish_pop(T* slot) noexcept {
     queue_slot_exit<T>::finish(*slot);
@@ -333,8 +365,11 @@ class message_queue {
   // Never read, so never written: an initializer here would zero these bytes (a 128-byte
   // `rep stos`) on every construction (docs/reliability.md rule 25).
   [[maybe_unused]] char popping_side_padding_[sync::cache_line_size];
-  segment* tail_segment_ = nullptr;     // producers' (under the mailbox lock)
-  segment* spare_ = nullptr;            // producers': reserved by reserve_back()
+  segment* tail_segment_ = nullptr;  // producers' (under the mailbox lock)
+  segment* spare_ = nullptr;         // producers': reserved by reserve_back()
+  // A segment the popping side has finished with, for the next reserve_back() (recycle()). On
+  // the producers' line: they read it once per segment, the popping side writes it as often.
+  std::atomic<segment*> recycled_{nullptr};
   std::atomic<std::uint64_t> tail_{0};  // messages pushed
   std::uint64_t seen_head_ = 0;         // producers' (under the lock): a head_ value read
 };
@@ -441,17 +476,13 @@ class mailbox {
     bool wake_consumer = false;
     push_outcome outcome;
     {
-      std::unique_lock<sync::small_mutex> guard(lock_);
-      while ((outcome = push_locked(message, evicted, wake_consumer)) == push_outcome::full) {
-        if (detail::is_self(consumer_)) return push_outcome::own_mailbox_full;
-        // Park until the consumer pops or the mailbox is closed (registered under the same
-        // lock acquisition that saw it full, so the wake-up cannot be missed), then retry.
-        ++parked_publishers_;
-        guard.unlock();
-        TANDEM_SYNC_POINT();  // parked, not yet asleep: a pop's wake-up may come first
-        sleepers_.acquire(wake_tokens::room);
-        guard.lock();
-      }
+      // A lock_guard, not the unique_lock the wait needs: g++ 12 -O3 calls unique_lock's
+      // unlock() out of line (its checks included), 16 instructions on every push.
+      std::lock_guard<sync::small_mutex> guard(lock_);
+      outcome = push_locked(message, evicted, wake_consumer);
+    }
+    if (TANDEM_UNLIKELY(outcome == push_outcome::full)) {
+      outcome = push_waiting(message, evicted, wake_consumer);
     }
     TANDEM_SYNC_POINT();  // committed and unlocked; the parked consumer not yet woken
     if (wake_consumer) sleepers_.release(wake_tokens::message_ready);
@@ -681,6 +712,26 @@ class mailbox {
     queue_.push_back(std::move(message));
     wake_consumer = std::exchange(consumer_parked_, false);
     return push_outcome::accepted;
+  }
+
+  // push() on a full `block` mailbox: take the lock again and, each time push_locked() still
+  // finds no room, park until the consumer pops or the mailbox is closed (registered under the
+  // same lock acquisition that saw it full, so the wake-up cannot be missed), then retry.
+  // Out of line: the common push never waits.
+  template <class Source>
+  TANDEM_NOINLINE push_outcome push_waiting(Source& message, std::optional<Item>& evicted,
+                                            bool& wake_consumer) {
+    std::unique_lock<sync::small_mutex> guard(lock_);
+    push_outcome outcome;
+    while ((outcome = push_locked(message, evicted, wake_consumer)) == push_outcome::full) {
+      if (detail::is_self(consumer_)) return push_outcome::own_mailbox_full;
+      ++parked_publishers_;
+      guard.unlock();
+      TANDEM_SYNC_POINT();  // parked, not yet asleep: a pop's wake-up may come first
+      sleepers_.acquire(wake_tokens::room);
+      guard.lock();
+    }
+    return outcome;
   }
 
   // Pops if possible; otherwise, if the mailbox is closed, sets `closed`; otherwise marks the
