@@ -2001,16 +2001,17 @@ class [[nodiscard]] inbox {
   void leave(std::size_t index) noexcept {
     membership_type& membership = *memberships_[index].membership;
     const unsigned membership_slot = membership.batch_slot;
-    box_->change_admission([&membership]() noexcept { membership.withdrawn = true; });
+    // The last topic: nothing can arrive once it is withdrawn, so the mailbox becomes
+    // sourceless in the same critical section. A receive() blocked on another thread (an inbox
+    // has one owner, but a hang is no answer to that mistake) wakes and throws once the queue
+    // is empty, as one that starts now does.
+    const bool last = memberships_.size() == 1;
+    box_->change_admission([&membership]() noexcept { membership.withdrawn = true; }, last);
     TANDEM_SYNC_POINT();  // withdrawn, still in the topic's list
     bus_type::topic_state::remove(memberships_[index].topic, box_.get());
     TANDEM_SYNC_POINT();                  // left the list, still holding the topic
     box_->deferred->release(membership);  // before the membership_owner folds its count
     memberships_.erase(memberships_.begin() + static_cast<std::ptrdiff_t>(index));
-    // No topic left: nothing can arrive. A receive() blocked on another thread (an inbox has
-    // one owner, but a hang is no answer to that mistake) wakes and throws once the queue is
-    // empty, as one that starts now does.
-    if (memberships_.empty()) box_->set_sourceless(true);
     // A membership sharing the left one's slot (past 64 topics) takes the slot over.
     for (const membership_record& held : memberships_) {
       if (held.membership->batch_slot == membership_slot) {

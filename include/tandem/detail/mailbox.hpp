@@ -630,16 +630,25 @@ class mailbox {
   // then wakes every parked publisher so that each re-checks its admission: a publisher
   // blocked on a full mailbox for a topic the inbox has just left gives up instead of waiting
   // for room. After this returns, no push whose source `change` made inadmissible commits.
+  // `now_sourceless`: `change` withdrew the last source, so the mailbox also becomes
+  // sourceless in the same critical section (as set_sourceless(true), one lock pair instead of
+  // two: an inbox leaving its last topic).
   template <class Change>
-  void change_admission(Change&& change) noexcept {
+  void change_admission(Change&& change, bool now_sourceless = false) noexcept {
     static_assert(std::is_nothrow_invocable_v<Change&>);
     std::size_t wake_publishers = 0;
+    bool wake_consumer = false;
     {
       std::lock_guard<sync::small_mutex> guard(lock_);
       change();
       wake_publishers = std::exchange(parked_publishers_, 0);
+      if (now_sourceless) {
+        sourceless_ = true;
+        wake_consumer = std::exchange(consumer_parked_, false);
+      }
     }
     release_room(wake_publishers);
+    if (wake_consumer) sleepers_.release(wake_tokens::message_ready);
   }
 
   // The owner, after its own close(): destroys every queued item now (the mailbox object
