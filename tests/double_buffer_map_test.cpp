@@ -9,6 +9,7 @@
 #include <functional>
 #include <latch>
 #include <map>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -333,4 +334,105 @@ TEST_CASE(
     writer.erase("absent");
     writer.publish();  // the other copy
   }
+}
+
+// ---- sharing one writer behind a mutex (docs/double_buffer.md) --------------------------------
+
+TEST_CASE("this_thread_holds_guard: the calling thread's live guards on any reader of the buffer") {
+  auto [w, r] = tandem::make_double_buffer_map<std::string, std::string>();
+  auto other_reader = r;  // a second reader (its own slot) of the same buffer
+  auto [w2, r2] = tandem::make_double_buffer_map<std::string, std::string>();
+  w.insert(std::string(40, 'k'), std::string(40, 'v'));
+  w.publish();
+  CHECK_FALSE(w.this_thread_holds_guard());
+  {
+    const auto g = r.read();
+    CHECK(w.this_thread_holds_guard());
+    {
+      const auto nested = r.read();
+      CHECK(w.this_thread_holds_guard());
+    }
+    CHECK(w.this_thread_holds_guard());  // the outer guard still lives
+  }
+  CHECK_FALSE(w.this_thread_holds_guard());
+  {
+    const auto g = other_reader.read();
+    CHECK(w.this_thread_holds_guard());         // any reader of this buffer
+    CHECK_FALSE(w2.this_thread_holds_guard());  // not another buffer's
+  }
+  {
+    const auto g = r2.read();
+    CHECK_FALSE(w.this_thread_holds_guard());
+  }
+  // Another thread's guard is not this thread's.
+  std::latch held(1);
+  std::latch checked(1);
+  std::thread reader_thread([&] {
+    const auto g = other_reader.read();
+    held.count_down();
+    checked.wait();
+  });
+  held.wait();
+  CHECK_FALSE(w.this_thread_holds_guard());
+  checked.count_down();
+  reader_thread.join();
+  auto moved = std::move(w);
+  CHECK_FALSE(w.this_thread_holds_guard());  // NOLINT(bugprone-use-after-move): moved-from
+}
+
+namespace {
+
+// docs/double_buffer.md's shared_table, with a hook that runs once the mutex is held.
+struct shared_table {
+  explicit shared_table(tandem::double_buffer_map<std::string, std::string>::writer w)
+      : writer(std::move(w)) {}
+  void set(std::string k, std::string v, const std::function<void()>& locked = {}) {
+    if (writer.this_thread_holds_guard()) {
+      throw std::logic_error("shared_table::set: release this thread's read guards first");
+    }
+    std::lock_guard lock(mutex);
+    if (locked) locked();
+    writer.insert_or_assign(std::move(k), std::move(v));
+    writer.publish();
+  }
+  std::mutex mutex;
+  tandem::double_buffer_map<std::string, std::string>::writer writer;
+};
+
+}  // namespace
+
+TEST_CASE("shared writer: a thread holding a guard is refused before it waits for the mutex") {
+  tandem::test::watchdog dog("shared writer: guard holder calls set()", std::chrono::seconds(30));
+  auto made = tandem::make_double_buffer_map<std::string, std::string>();
+  shared_table table(std::move(made.first));
+  auto& r = made.second;
+  const std::string long_value(40, 'v');
+  table.set("a", long_value);  // publish 1
+  std::latch guard_taken(1);
+  std::latch publisher_locked(1);
+  std::string refused;
+  std::thread holder([&] {
+    auto reading = r;  // this thread's own reader
+    {
+      const auto g = reading.read();  // pins the copy of publish 1
+      guard_taken.count_down();
+      publisher_locked.wait();  // the other thread holds the mutex and is publishing
+      CHECK((g.find("a") != nullptr && *g.find("a") == long_value));
+      try {
+        table.set("c", long_value);  // must not wait for the mutex
+      } catch (const std::logic_error& e) {
+        refused = e.what();
+      }
+    }  // the guard goes: the publisher's wait ends
+  });
+  guard_taken.wait();
+  table.set("b", long_value);  // publish 2: records the holder's guard, does not wait for it
+  // Publish 3 waits for the holder's guard while holding the mutex.
+  table.set("d", long_value, [&] { publisher_locked.count_down(); });
+  holder.join();
+  CHECK(refused.find("release this thread's read guards") != std::string::npos);
+  const auto g = r.read();
+  CHECK(g.size() == 3);  // a, b, d; c was refused
+  CHECK_FALSE(g.contains("c"));
+  CHECK((g.find("d") != nullptr && *g.find("d") == long_value));
 }

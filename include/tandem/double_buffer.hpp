@@ -105,6 +105,12 @@
 //    A guard counts as held by the thread whose read() opened it: one handed over to another
 //    thread still counts as the opener's, so the opener's publish() throws rather than waits
 //    for it (use try_publish() there, or release guards on the thread that took them).
+//    A reader and its live guards are one thing in use: while another thread holds a guard
+//    of a reader, the opening thread must not call read() on that reader (it would nest into
+//    the handed guard's section, whose nesting count both threads would then write at once:
+//    a data race that can leave the slot inside for ever, so that publish() waits for ever).
+//    Give the opening thread a copy of the reader instead. Reported where assertions are on
+//    only when the timing shows it, and by ThreadSanitizer as a data race.
 //  - Exceptions (ops must give the strong guarantee: if an application throws, it leaves its
 //    T as it was; copying/moving an Op must not throw):
 //     * an op that throws on its first application (W4) is dropped: the exception propagates
@@ -153,7 +159,9 @@
 // other cores, which it interrupts) and a second pass.
 //
 // Sharing one writer between threads: the writer is a plain single-threaded object; put it
-// behind a std::mutex (see docs/double_buffer.md).
+// behind a std::mutex, and refuse a thread that holds a read guard before it waits for that
+// mutex (writer::this_thread_holds_guard(); see docs/double_buffer.md): the mutex's holder may be
+// publishing, and so waiting for that guard.
 //
 // Memory ordering: W5's release store pairs with step 2's acquire load of the pointer
 // (readers see the writes W3/W4 made). W5a's release store of the generation pairs with step
@@ -467,7 +475,8 @@ class double_buffer {
       if (epochs_type::inside(s)) {
         // Step 3: a nested guard reuses the outer guard's snapshot.
         TANDEM_ASSERT(epochs_type::opened_by_this_thread(s),
-                      "a reader was used by two threads at once (copy it: one per thread)");
+                      "a reader was used by two threads at once (copy it: one per thread), or "
+                      "read again while another thread held one of its guards");
         epochs_type::enter_nested(s);
         return static_cast<const T*>(s->pinned);
       }
@@ -587,6 +596,17 @@ class double_buffer {
       }
       apply_and_swap();
       return true;
+    }
+
+    // True when a read guard opened by the calling thread, on any reader of this double_buffer,
+    // is alive (a guard it handed to another thread counts as its own, as for publish()).
+    // O(reader slots), two loads each; reads only the readers' slots, so it may be called
+    // while another thread is using this writer (false on a moved-from writer). For a writer
+    // shared behind a mutex: a thread holding a guard must not wait for that mutex, since the
+    // thread holding it may be publishing and so waiting for that very guard (neither would
+    // go on); check this first and refuse (docs/double_buffer.md, "Sharing one writer").
+    [[nodiscard]] bool this_thread_holds_guard() const noexcept {
+      return core_ != nullptr && core_->epochs.held_by_this_thread();
     }
 
     // Ops pushed but not yet published (0 on a moved-from writer).

@@ -606,6 +606,10 @@ class double_buffer_map {
     void publish() { writer_.publish(); }
     [[nodiscard]] bool try_publish() { return writer_.try_publish(); }
     [[nodiscard]] std::size_t pending() const noexcept { return writer_.pending(); }
+    // See double_buffer::writer::this_thread_holds_guard (any thread, any time).
+    [[nodiscard]] bool this_thread_holds_guard() const noexcept {
+      return writer_.this_thread_holds_guard();
+    }
     [[nodiscard]] double_buffer_map::reader reader() const {
       return double_buffer_map::reader(writer_.reader());
     }

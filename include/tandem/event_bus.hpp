@@ -111,7 +111,8 @@
 //  4. in.unsubscribe(t): find the record by KeyEqual, set `withdrawn` under the mailbox lock
 //     (after that no push for t commits; publishers parked on the full mailbox wake and
 //     re-check), mark the entry left (step 2 above), drop the record (may erase the topic).
-//     Envelopes of t already queued stay receivable. Allocates nothing.
+//     Envelopes of t already queued stay receivable. Allocates nothing (but building a Topic
+//     from a non-transparent argument may: see the topic-arguments rules).
 //  5. ~inbox: close the mailbox (nothing arrives from then on), mark every entry left,
 //     withdraw from the bus's inbox roster, release the topics, destroy what is queued.
 //     Allocates nothing, calls no Hash or KeyEqual.
@@ -1862,8 +1863,11 @@ class [[nodiscard]] inbox {
   }
 
   // Leaves `topic`: nothing published to it arrives after this returns (envelopes of it
-  // already queued stay receivable). Returns false if not subscribed to it. Allocates nothing;
-  // throws only what KeyEqual throws (it compares `topic` with each topic held).
+  // already queued stay receivable). Returns false if not subscribed to it. Allocates nothing
+  // when `topic` is a Topic or a transparent key (the default string topics: any string-like
+  // argument); an argument that must first be converted to a Topic (Hash or KeyEqual not
+  // transparent) builds that Topic, which may allocate and may throw. Otherwise throws only what
+  // KeyEqual throws (it compares `topic` with each topic held).
   template <class Q>
   requires bus_topic_argument<Q, Topic, Hash, KeyEqual>
   bool unsubscribe(const Q& topic) {

@@ -474,6 +474,24 @@ class reader_epochs {
     return false;
   }
 
+  // True when some reader is inside a read section that the calling thread opened (or the
+  // thread it works for, as above), recorded or not: the sections a later wait could be for.
+  // O(slots), two loads each, no waiting. Reads only the slots (never the writer's record), so
+  // any thread may call it at any time.
+  [[nodiscard]] bool held_by_this_thread() const noexcept {
+    // acquire (chunk walks): pairs with the release compare-exchange that linked the chunk.
+    for (const chunk* c = &first_; c != nullptr; c = c->next.load(std::memory_order_acquire)) {
+      for (std::size_t i = 0; i < slots_per_chunk; ++i) {
+        // acquire on the epoch, then the owner: as (W0) (see (R0) in the header comment).
+        if ((c->slots[i]->epoch.load(std::memory_order_acquire) & 1U) == 1 &&
+            detail::is_self(c->slots[i]->owner.load(std::memory_order_relaxed))) {
+          return true;
+        }
+      }
+    }
+    return false;
+  }
+
   // Step 5: returns once every recorded reader has left its read section (its epoch moved
   // on). Spins, then yields, then blocks until the last straggler's leave() wakes it.
   // Throws std::logic_error(self_wait_message), having waited for nobody and forgotten
