@@ -157,6 +157,7 @@
 #include <chrono>
 #include <concepts>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <iterator>
 #include <limits>
@@ -325,6 +326,13 @@ class rc_map {
   };
   using time_point = typename Clock::time_point;
 
+  // node::weak's two parts (see there): the live count in the low 32 bits, the number of weak
+  // handles ever made above it. A weak handle made adds weak_made (both parts at once); one
+  // dropped subtracts 1. More than 2^32 - 1 live weak handles of one entry (32 GiB of them)
+  // would carry into the made count.
+  static constexpr std::uint64_t weak_live_mask = 0xFFFFFFFFU;
+  static constexpr std::uint64_t weak_made = (std::uint64_t{1} << 32U) + 1U;
+
   struct node {
     template <class KeyArg>
     node(shared_state* owner, std::size_t mixed, KeyArg&& k)
@@ -345,8 +353,11 @@ class rc_map {
     }
 
     std::atomic<std::size_t> uses{1};  // handles; 0 is final (dead) unless `lingering`
-    // Weak handles, plus 1 held by the entry until its key and value are destroyed.
-    std::atomic<std::size_t> weak{1};
+    // Low 32 bits (weak_live_mask): the weak handles, plus 1 held by the entry until its key and
+    // value are destroyed. High 32 bits: how many weak handles were ever made (modulo 2^32), so
+    // that drop_sole_locked can tell "no weak handle, before and after" from "one made and one
+    // handle dropped in between" (weak_made). One word, so making one is one read-modify-write.
+    std::atomic<std::uint64_t> weak{1};
     node* next = nullptr;         // bucket chain; guarded by the shard lock
     bool linked = true;           // in its shard's table; guarded by the shard lock
     bool lingering = false;       // on the linger list; guarded by the linger mutex
@@ -536,19 +547,20 @@ class rc_map {
     weak_handle() noexcept = default;
     // Implicit, like std::weak_ptr from std::shared_ptr.
     weak_handle(const handle& h) noexcept : node_(h.node_) {  // NOLINT(google-explicit-constructor)
-      // relaxed: `h` keeps the node alive; the decrement in drop_weak orders our uses.
-      if (node_ != nullptr) node_->weak.fetch_add(1, std::memory_order_relaxed);
+      // relaxed: `h` keeps the node alive; the decrement in drop_weak orders our uses, and the
+      // drop of `h` (acq_rel) orders this before drop_sole_locked's second look (see there).
+      if (node_ != nullptr) node_->weak.fetch_add(weak_made, std::memory_order_relaxed);
     }
     weak_handle(const weak_handle& other) noexcept : node_(other.node_) {
       // relaxed: `other` keeps the node's memory, as in the constructor above.
-      if (node_ != nullptr) node_->weak.fetch_add(1, std::memory_order_relaxed);
+      if (node_ != nullptr) node_->weak.fetch_add(weak_made, std::memory_order_relaxed);
     }
     weak_handle(weak_handle&& other) noexcept : node_(std::exchange(other.node_, nullptr)) {}
     // Source first (as handle's assignments), so self-assignment keeps the node.
     weak_handle& operator=(const weak_handle& other) noexcept {
       node* const incoming = other.node_;
       // relaxed: as in the copy constructor.
-      if (incoming != nullptr) incoming->weak.fetch_add(1, std::memory_order_relaxed);
+      if (incoming != nullptr) incoming->weak.fetch_add(weak_made, std::memory_order_relaxed);
       drop_weak(std::exchange(node_, incoming));
       return *this;
     }
@@ -1316,7 +1328,7 @@ class rc_map {
     // relaxed: only hints which path to try (the last handle, and no weak handle); release_sole
     // decides again under the shard lock.
     if (n->uses.load(std::memory_order_relaxed) == 1 &&
-        n->weak.load(std::memory_order_relaxed) == 1 && release_sole(n)) {
+        (n->weak.load(std::memory_order_relaxed) & weak_live_mask) == 1 && release_sole(n)) {
       return;
     }
     TANDEM_SYNC_POINT();  // about to drop the hold: lookups may take one meanwhile
@@ -1343,6 +1355,7 @@ class rc_map {
     check_not_visiting_on_release(state);
     auto& shard = state->shards.for_mixed_hash(n->mixed_hash);
     bool orphaned = false;
+    TANDEM_TEST_POINT("rc_map release_sole: before the shard lock");
     {
       std::lock_guard<sync::small_mutex> guard(shard.mutex);
       if (!drop_sole_locked(n, shard.value, orphaned)) return false;
@@ -1354,18 +1367,32 @@ class rc_map {
   // release_sole's (and handle::reset_if's) critical section, under n's shard lock: if the
   // caller's handle is n's only one and no weak handle exists, drops the count with a plain
   // store and unlinks n (true; `orphaned` says whether ~rc_map has run); else changes nothing.
+  //
+  // Three loads, because two do not read one instant: a thread that holds another handle
+  // (taken before our lock) can make a weak handle from it and drop it, both without any lock,
+  // between our look at the weak count (no weak handle yet) and our look at the use count (only
+  // ours left): both then read 1 although a weak handle lives, and freeing the node left it
+  // dangling (a use-after-free, or a lock() that returned the next entry built in the same
+  // memory; found by review, 2026-12-01: rule 1). Every weak handle made adds weak_made, which
+  // the low bits never reach, so a second look at the whole word that reads exactly the first
+  // one proves that none was made in between.
   static bool drop_sole_locked(node* n, shard_table& table, bool& orphaned) noexcept {
-    // Weak count first: acquire pairs with the acq_rel decrement of the last weak handle
-    // dropped, so a count its lock() added before is seen by the load of `uses` below (and
-    // its reads of the node happen-before the free, as in erase_dead). 1: only the entry's
-    // own weak count, so no weak handle exists, and none can appear (they are made from
-    // handles -- this one -- or from weak handles).
-    if (n->weak.load(std::memory_order_acquire) != 1) return false;
+    // acquire: pairs with the acq_rel decrement of the last weak handle dropped, so a count
+    // its lock() added before is seen by the load of `uses` below (and its reads of the node
+    // happen-before the free, as in erase_dead). Live part 1: only the entry's own count, so
+    // no weak handle exists now.
+    const std::uint64_t weak_before = n->weak.load(std::memory_order_acquire);
+    if ((weak_before & weak_live_mask) != 1) return false;
+    TANDEM_SYNC_POINT();  // another holder may make a weak handle and drop its handle now
+    TANDEM_TEST_POINT("rc_map drop_sole_locked: between the weak and use counts");
     // acquire: pairs with the acq_rel decrements of the other holders, so their uses of the
-    // value happen-before its destruction below. "Am I the last?" is decided on this load
-    // because nothing can change the count without this lock now (see above; rule 1 of
-    // docs/reliability.md: read before the drop only what cannot change without a lock held).
+    // value -- and any weak handle one of them made before dropping -- happen-before what
+    // follows.
     if (n->uses.load(std::memory_order_acquire) != 1) return false;
+    // No weak handle was made since the first look: with the use count at 1 (no other handle
+    // to make one from, and no weak handle whose lock() could make one) none can be made any
+    // more, and no handle can be taken without this lock: "Am I the last?" is decided here.
+    if (n->weak.load(std::memory_order_acquire) != weak_before) return false;
     TANDEM_SYNC_POINT();  // the last handle, under the lock: nobody can take one meanwhile
     // relaxed: nothing reads the count without this lock any more (no other handle, no weak
     // handle); the unlock publishes it to lookups.
@@ -1455,7 +1482,7 @@ class rc_map {
       // handles (the count is 0 for good) or from weak handles (there are none). acquire:
       // pairs with the acq_rel decrement of the last weak handle dropped, so its lock()'s reads
       // of this node happen-before the free below.
-      sole = n->weak.load(std::memory_order_acquire) == 1;
+      sole = (n->weak.load(std::memory_order_acquire) & weak_live_mask) == 1;
       if (sole) {
         --shard.value.alive;
         orphaned = shard.value.orphaned;
@@ -1475,7 +1502,7 @@ class rc_map {
     if (n == nullptr) return;
     // "Am I the last?" is the value this fetch_sub returns. acq_rel: every weak holder's reads
     // of the node happen-before the free by the last one.
-    if (n->weak.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    if ((n->weak.fetch_sub(1, std::memory_order_acq_rel) & weak_live_mask) != 1) return;
     shared_state* state = n->state;
     check_not_visiting_on_release(state);
     auto& shard = state->shards.for_mixed_hash(n->mixed_hash);

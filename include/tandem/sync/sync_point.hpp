@@ -64,3 +64,26 @@ inline void stress_sync_point() noexcept {
 #else
 #define TANDEM_SYNC_POINT() static_cast<void>(0)
 #endif
+
+// TANDEM_TEST_POINT("name"): where TANDEM_SYNC_POINT() widens a window at random, a test point
+// lets a test run another thread's steps exactly inside it (a deterministic interleaving). In
+// builds that define TANDEM_TEST_POINTS=1 (test programs only: tests/interleaving/), the
+// thread that reaches the point calls the hook a test installed in
+// tandem::detail::test_point_hook, with the point's name; the hook must not throw. Elsewhere it
+// is empty (no code, no layout change).
+#if defined(TANDEM_TEST_POINTS) && TANDEM_TEST_POINTS
+#include <atomic>
+namespace tandem::detail {
+using test_point_function = void (*)(const char* name) noexcept;
+inline std::atomic<test_point_function> test_point_hook{nullptr};
+inline void test_point(const char* name) noexcept {
+  // acquire: pairs with the test's release store of its hook (and what the hook uses).
+  if (const test_point_function hook = test_point_hook.load(std::memory_order_acquire)) {
+    hook(name);
+  }
+}
+}  // namespace tandem::detail
+#define TANDEM_TEST_POINT(name) ::tandem::detail::test_point(name)
+#else
+#define TANDEM_TEST_POINT(name) static_cast<void>(0)
+#endif
