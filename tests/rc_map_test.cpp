@@ -5,6 +5,7 @@
 #include <barrier>
 #include <chrono>
 #include <cstdint>
+#include <latch>
 #include <memory>
 #include <optional>
 #include <random>
@@ -1104,4 +1105,122 @@ TEST_CASE(
   }));
   map.reset();  // the handle outlives the map: its shard stays until the last node goes
   CHECK(h.visit([](const std::string& v) { return v; }) == std::string(40, 'v'));
+}
+
+TEST_CASE(
+    "visit's f that would wait for another thread's build gets std::logic_error, not a hang "
+    "(that build needs the shard f holds)") {
+  tandem::test::watchdog dog("visit waits for a build that waits for the visit's shard lock",
+                             std::chrono::seconds(30));
+  tandem::rc_map<std::string, std::string> a(1);  // one shard: every key shares f's lock
+  tandem::rc_map<std::string, std::string> b;
+  const std::string long_value(40, 'v');
+  auto held = a.get_or_insert_with("a-1", [&] { return long_value; });
+  std::latch building(1);
+  std::latch visiting(1);
+  std::optional<tandem::rc_map<std::string, std::string>::handle> kept;  // "b" stays
+  std::thread builder([&] {
+    auto built = b.get_or_insert_with("b", [&] {
+      building.count_down();
+      visiting.wait();
+      // The factory needs a's only shard, which the visit below holds.
+      auto inner = a.get_or_insert_with("a-2", [&] { return long_value; });
+      return *inner + "!";
+    });
+    kept = std::move(built);  // checked on the main thread, after the join
+  });
+  building.wait();
+  std::string error;
+  try {
+    a.visit("a-1", [&](const std::string&) {
+      visiting.count_down();
+      auto waited = b.get_or_insert_with("b", [] { return std::string("never"); });
+      static_cast<void>(waited);
+    });
+  } catch (const std::logic_error& e) {
+    error = e.what();
+  }
+  builder.join();
+  REQUIRE(kept.has_value());
+  CHECK(**kept == long_value + "!");
+  CHECK(error.find("from inside rc_map::visit's f") != std::string::npos);
+  // Outside f the same lookup waits as usual (the build is done by now).
+  CHECK(*b.get_or_insert_with("b", [] { return std::string("never"); }) == long_value + "!");
+  // An entry already built, or built by f's own thread, is no wait: fine inside f.
+  CHECK(a.visit("a-1", [&](const std::string&) {
+    CHECK(*b.get_or_insert_with("b", [] { return std::string("never"); }) == long_value + "!");
+    CHECK(*b.get_or_insert_with("c", [&] { return long_value; }) == long_value);
+  }));
+}
+
+namespace {
+
+// A key that interns its text through another rc_map when the map builds it (from a
+// std::string_view, transparently): its constructor runs under the map's shard lock.
+tandem::rc_map<std::string, std::string>* intern_table = nullptr;
+std::latch* constructing_key = nullptr;  // counted down once, when the constructor starts
+
+struct interned_key {
+  tandem::rc_map<std::string, std::string>::handle text;
+  explicit interned_key(std::string_view s) : text(intern(s)) {}
+  static tandem::rc_map<std::string, std::string>::handle intern(std::string_view s) {
+    if (constructing_key != nullptr) std::exchange(constructing_key, nullptr)->count_down();
+    return intern_table->get_or_insert_with(s, [s] { return std::string(s); });
+  }
+};
+struct interned_hash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept {
+    return std::hash<std::string_view>{}(s);
+  }
+  std::size_t operator()(const interned_key& k) const noexcept { return (*this)(*k.text); }
+};
+struct interned_equal {
+  using is_transparent = void;
+  static std::string_view view(std::string_view s) noexcept { return s; }
+  static std::string_view view(const interned_key& k) noexcept { return *k.text; }
+  template <class A, class B>
+  bool operator()(const A& a, const B& b) const noexcept {
+    return view(a) == view(b);
+  }
+};
+
+}  // namespace
+
+TEST_CASE(
+    "a key constructor (run under the shard lock) that would wait for another thread's build "
+    "gets std::logic_error, not a hang") {
+  tandem::test::watchdog dog("key constructor waits for a build that needs its shard",
+                             std::chrono::seconds(30));
+  tandem::rc_map<std::string, std::string> interned;
+  intern_table = &interned;
+  tandem::rc_map<interned_key, std::string, interned_hash, interned_equal> a(1);  // one shard
+  std::latch building(1);
+  std::latch constructing(1);
+  std::optional<tandem::rc_map<std::string, std::string>::handle> kept;
+  std::thread builder([&] {
+    auto built = interned.get_or_insert_with("k", [&] {
+      building.count_down();
+      constructing.wait();  // the other thread is in interned_key's constructor, under a's lock
+      auto other = a.get_or_insert_with(std::string_view("other"), [] { return std::string(); });
+      static_cast<void>(other);
+      return std::string(40, 'k');
+    });
+    kept = std::move(built);
+  });
+  building.wait();
+  constructing_key = &constructing;
+  std::string error;
+  try {
+    auto h = a.get_or_insert_with(std::string_view("k"), [] { return std::string(40, 'v'); });
+    static_cast<void>(h);
+  } catch (const std::logic_error& e) {
+    error = e.what();
+  }
+  builder.join();
+  intern_table = nullptr;
+  REQUIRE(kept.has_value());
+  CHECK(**kept == std::string(40, 'k'));
+  CHECK(error.find("key's constructor") != std::string::npos);
+  CHECK_FALSE(a.contains(std::string_view("k")));  // nothing was inserted
 }

@@ -5,10 +5,14 @@
 #include <tandem/registry.hpp>
 
 #include <atomic>
+#include <cstddef>
+#include <latch>
 #include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "failing_new.hpp"
 #include "test_support.hpp"
@@ -109,4 +113,54 @@ TEST_CASE(
     CHECK(registry.find(key)->key == key);
   }
   CHECK(completed);
+}
+
+// A thread's first lookup claims an epoch slot; past each 64 threads that hold one, the claim
+// allocates a chunk of 64 more, and may then throw std::bad_alloc (documented since a review
+// of 2026-12-01 found the exception table saying "only what Hash/KeyEqual throw"): the registry
+// is unchanged, and the same thread's next lookup claims its slot and works.
+TEST_CASE("registry: a thread's first lookup may throw std::bad_alloc, and changes nothing") {
+  tandem::test::watchdog dog("first lookup of the 65th reading thread");
+  const std::string key(40, 'k');
+  tandem::registry<std::string> registry;
+  auto held = registry.get_or_create_with(key, [] { return std::string(40, 'v'); });
+  const std::size_t already = tandem::sync::claimed_epoch_slots();
+  const std::size_t fill = (64 - already % 64) % 64;  // threads until a chunk is full
+  std::latch parked(static_cast<std::ptrdiff_t>(fill));
+  std::latch release(1);
+  std::atomic<std::size_t> found_by_readers{0};  // no Catch2 assertion off the main thread
+  std::vector<std::thread> readers;
+  for (std::size_t i = 0; i < fill; ++i) {
+    readers.emplace_back([&] {
+      // Claims a slot, kept while the thread lives.
+      if (registry.contains(key)) found_by_readers.fetch_add(1, std::memory_order_relaxed);
+      parked.count_down();
+      release.wait();
+    });
+  }
+  parked.wait();
+  REQUIRE(tandem::sync::claimed_epoch_slots() % 64 == 0);
+  bool find_threw = false;
+  bool contains_threw = false;
+  bool visit_threw = false;
+  bool retried = false;
+  std::thread late([&] {
+    find_threw = tandem::test::with_allocation_failure(1, [&] { (void)registry.find(key); });
+    contains_threw =
+        tandem::test::with_allocation_failure(1, [&] { (void)registry.contains(key); });
+    visit_threw = tandem::test::with_allocation_failure(
+        1, [&] { (void)registry.visit(key, [](const std::string&) {}); });
+    const auto found = registry.find(key);  // no failure now: claims the slot
+    retried = found != nullptr && *found == std::string(40, 'v');
+  });
+  late.join();
+  release.count_down();
+  for (auto& t : readers) t.join();
+  CHECK(found_by_readers.load() == fill);
+  CHECK(find_threw);
+  CHECK(contains_threw);
+  CHECK(visit_threw);
+  CHECK(retried);
+  CHECK(registry.size() == 1);
+  CHECK(registry.find(key) == held);
 }

@@ -599,7 +599,9 @@ class double_buffer {
     }
 
     // True when a read guard opened by the calling thread, on any reader of this double_buffer,
-    // is alive (a guard it handed to another thread counts as its own, as for publish()).
+    // is alive (a guard it handed to another thread counts as its own, as for publish(); one
+    // another thread opened and handed to this one does not: release such a guard before
+    // waiting for the writer's mutex).
     // O(reader slots), two loads each; reads only the readers' slots, so it may be called
     // while another thread is using this writer (false on a moved-from writer). For a writer
     // shared behind a mutex: a thread holding a guard must not wait for that mutex, since the

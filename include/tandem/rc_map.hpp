@@ -100,6 +100,11 @@
 //    an entry inside f, or the last weak_handle to an entry already erased, is a fatal error
 //    (a noexcept path that would take the shard lock f runs under). f may use other maps;
 //    visits nested across two maps must nest in one order on every thread (two locks held).
+//    f must not wait for a build: a lookup in f (of any map, or a registry) that would wait
+//    for another thread's build of its entry throws std::logic_error instead, since that
+//    build may need the shard f holds. The same holds for K's constructor, which runs under
+//    the shard lock when an entry is created; Hash and KeyEqual, also called under it, must
+//    not wait for builds or use the map either (not checked).
 //  - Blocking: a map operation may wait for another's short critical section on the same
 //    shard (or for the linger mutex, in maps with linger); get_or_insert_with / try_emplace /
 //    insert on a key whose value is being built wait for that build. A `make` that needs its
@@ -1073,8 +1078,9 @@ class rc_map {
   static void check_not_visiting(const shared_state* state, const char* operation) {
     if (TANDEM_UNLIKELY(detail::rc_map_visits != nullptr) && detail::rc_map_visiting(state)) {
       throw std::logic_error(std::string("tandem::rc_map::") + operation +
-                             ": called from inside visit()'s f on the same map; f runs under a "
-                             "shard lock and must not use the map (copy what you need out of f)");
+                             ": called from inside visit()'s f (or a key's constructor) on the "
+                             "same map; those run under a shard lock and must not use the map "
+                             "(copy what you need out of f)");
     }
   }
 
@@ -1289,6 +1295,10 @@ class rc_map {
         // rvalue argument is moved from only if K's constructor gets that far).
         void* memory = allocate_node();  // may throw: nothing changed
         try {
+          // K's constructor runs under the shard lock, as visit's f does: marked so, it may not
+          // use this map nor wait for a build (either would wait for this lock for ever) and
+          // gets std::logic_error instead (found by review, 2026-12-01: rule 12).
+          const visit_frame constructing(state_);
           target = ::new (memory) node(state_, mixed, std::forward<Q>(key));
         } catch (...) {  // K's constructor threw: nothing changed
           recycle_node(memory);

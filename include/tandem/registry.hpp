@@ -60,7 +60,8 @@
 //    cache line shared with another thread (except the shared_ptr that find and get_or_create
 //    return).
 //    The first read section a thread ever runs claims its epoch slot (rarely: one allocation
-//    per 64 concurrently live threads).
+//    per 64 concurrently live threads, which may throw std::bad_alloc out of that thread's
+//    first find/visit/contains, with the registry unchanged).
 //  - erase/clear never invalidate a shared_ptr a caller holds; ~registry and clear() release
 //    instances in reverse creation order (creation = the order factories finished).
 //  - global(): one per instantiation, never destroyed; at process exit its instances are
@@ -71,8 +72,12 @@
 //    parked inside this registry's visit()) are left alive, since they are in use.
 //  - clear(), ~registry and the exit teardown allocate nothing and call no user code but T's
 //    destructors: they cannot fail, even when memory is exhausted.
-//  - Exceptions: get_or_create propagates the factory's exception, std::invalid_argument for a
-//    null pointer from the factory, recursive_creation_error for a cycle, std::bad_alloc.
+//  - Exceptions: find/visit/contains throw only what Hash/KeyEqual throw, and std::bad_alloc
+//    from a thread's first read section (above); get_or_create propagates the factory's
+//    exception, std::invalid_argument for a
+//    null pointer from the factory, recursive_creation_error for a cycle, std::bad_alloc, and
+//    std::logic_error when it would wait for another thread's build from inside an rc_map
+//    visit's f or key constructor (a shard lock held: sync/once_cell.hpp).
 //
 // Costs: per entry one node (the key, a 64-bit hash, a once_cell holding a shared_ptr<T>, a pin
 // count and the list links: about 100 bytes plus the key) and about 2-4 table slots of 8 bytes;

@@ -81,6 +81,7 @@
 #include "assert.hpp"
 #include "atomic_wait.hpp"
 #include "backoff.hpp"
+#include "thread_serial.hpp"
 
 namespace tandem {
 
@@ -259,6 +260,14 @@ class once_cell_base {
   }
 
  private:
+  [[noreturn]] TANDEM_NOINLINE void throw_wait_inside_visit() const {
+    throw std::logic_error(
+        "tandem: waiting for another thread's build of " + label() +
+        " from inside rc_map::visit's f or a key's constructor (they run under a shard lock, "
+        "which that build may need: the wait could never end); look the entry up outside f, "
+        "or copy what f needs out of it");
+  }
+
   [[noreturn]] TANDEM_NOINLINE void throw_self_recursion(const detail::once_thread& self) const {
     // This thread's builds, innermost first, down to this cell.
     std::vector<const once_cell_base*> chain;
@@ -279,7 +288,11 @@ class once_cell_base {
   }
 
   // Step 5: checks the wait-for graph, then waits until the cell is no longer being built.
+  // Refused inside an rc_map visit's f (which holds a shard lock): the builder's factory may
+  // need that shard, and the wait could then never end -- a cycle through a lock, which the
+  // wait-for graph cannot see (found by review, 2026-12-01: docs/reliability.md rule 12).
   TANDEM_NOINLINE void wait_for_builder(detail::once_thread& self) {
+    if (TANDEM_UNLIKELY(detail::rc_map_visits != nullptr)) throw_wait_inside_visit();
     {
       const std::lock_guard<std::mutex> lock(detail::graph_mutex());
       std::vector<const once_cell_base*> path{this};
@@ -388,8 +401,10 @@ class once_cell : public once_cell_base {
   }
 
   // Returns the value, building it with make() first if no thread has. See the design comment:
-  // blocks while another thread builds; throws recursive_creation_error on a cycle; if make()
-  // throws, its exception propagates and the cell stays empty.
+  // blocks while another thread builds; throws recursive_creation_error on a cycle, and
+  // std::logic_error instead of waiting for another thread's build inside an rc_map visit's f
+  // or key constructor (see wait_for_builder); if make() throws, its exception propagates and
+  // the cell stays empty.
   template <class F>
   requires once_cell_initializer<F, T> T& get_or_init(F&& make) {
     if (TANDEM_LIKELY(load_state() == ready_state)) return value();  // (1)
