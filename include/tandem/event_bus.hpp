@@ -1857,7 +1857,7 @@ class [[nodiscard]] inbox {
     bus_type::topic_state::add(entry, {}, nullptr, box_, membership_ptr(membership));
     // 4. noexcept: the room was reserved and the record's moves do not throw.
     box_->deferred->adopt(*membership);
-    if (memberships_.empty()) box_->set_sourceless(false);  // something can arrive again
+    if (memberships_.empty()) box_->clear_sourceless();  // something can arrive again
     memberships_.push_back(membership_record{std::move(entry), std::move(membership)});
     return true;
   }

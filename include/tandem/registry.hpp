@@ -74,10 +74,10 @@
 //    destructors: they cannot fail, even when memory is exhausted.
 //  - Exceptions: find/visit/contains throw only what Hash/KeyEqual throw, and std::bad_alloc
 //    from a thread's first read section (above); get_or_create propagates the factory's
-//    exception, std::invalid_argument for a
-//    null pointer from the factory, recursive_creation_error for a cycle, std::bad_alloc, and
-//    std::logic_error when it would wait for another thread's build from inside an rc_map
-//    visit's f or key constructor (a shard lock held: sync/once_cell.hpp).
+//    exception, std::invalid_argument for a null pointer from the factory,
+//    recursive_creation_error for a cycle, std::bad_alloc, and std::logic_error when it would
+//    wait for another thread's build from inside an rc_map visit's f or key constructor (a
+//    shard lock held: sync/once_cell.hpp).
 //
 // Costs: per entry one node (the key, a 64-bit hash, a once_cell holding a shared_ptr<T>, a pin
 // count and the list links: about 100 bytes plus the key) and about 2-4 table slots of 8 bytes;

@@ -606,18 +606,13 @@ class mailbox {
     return handovers_.load(std::memory_order_relaxed);  // relaxed: see forget_consumer
   }
 
-  // Whether anything can still arrive, besides close(): an inbox that leaves its last topic
-  // says none can (true), and one that subscribes again says some can (false). With none, a
-  // consumer parked in pop()/pop_until() is woken and, as for a closed mailbox, gets what is
-  // still queued and then "nothing can arrive" instead of sleeping for ever.
-  void set_sourceless(bool none) noexcept {
-    bool wake_consumer = false;
-    {
-      std::lock_guard<sync::small_mutex> guard(lock_);
-      sourceless_ = none;
-      if (none) wake_consumer = std::exchange(consumer_parked_, false);
-    }
-    if (wake_consumer) sleepers_.release(wake_tokens::message_ready);
+  // Something can arrive again: an inbox that had left its last topic (which made the mailbox
+  // sourceless in change_admission) subscribes again. Sourceless, a consumer parked in
+  // pop()/pop_until() was woken and, as for a closed mailbox, got what was still queued and
+  // then "nothing can arrive" instead of sleeping for ever.
+  void clear_sourceless() noexcept {
+    std::lock_guard<sync::small_mutex> guard(lock_);
+    sourceless_ = false;
   }
 
   // True once close() has run (for the owner: "can anything still arrive?").
@@ -630,9 +625,10 @@ class mailbox {
   // then wakes every parked publisher so that each re-checks its admission: a publisher
   // blocked on a full mailbox for a topic the inbox has just left gives up instead of waiting
   // for room. After this returns, no push whose source `change` made inadmissible commits.
-  // `now_sourceless`: `change` withdrew the last source, so the mailbox also becomes
-  // sourceless in the same critical section (as set_sourceless(true), one lock pair instead of
-  // two: an inbox leaving its last topic).
+  // `now_sourceless`: `change` withdrew the last source (an inbox leaving its last topic), so
+  // nothing but what is queued can arrive: the mailbox becomes sourceless in the same critical
+  // section and a parked consumer is woken (it then drains the queue and is told so, as for a
+  // closed mailbox). clear_sourceless() undoes it.
   template <class Change>
   void change_admission(Change&& change, bool now_sourceless = false) noexcept {
     static_assert(std::is_nothrow_invocable_v<Change&>);
@@ -758,7 +754,7 @@ class mailbox {
       std::lock_guard<sync::small_mutex> guard(lock_);
       consumer_ = detail::thread_serial();
       if (queue_.empty()) {
-        // relaxed: under the lock. Sourceless: nothing can arrive either (set_sourceless).
+        // relaxed: under the lock. Sourceless: nothing can arrive either (change_admission).
         if (closed_.load(std::memory_order_relaxed) || sourceless_) {
           closed = true;
           return;
@@ -872,7 +868,7 @@ class mailbox {
   // thread, which would then be refused as "the receiver" (docs/reliability.md rule 30).
   std::uint64_t consumer_ = detail::thread_serial();
   bool consumer_parked_ = false;  // guarded by lock_; a message_ready token is owed
-  bool sourceless_ = false;       // guarded by lock_; see set_sourceless
+  bool sourceless_ = false;       // guarded by lock_; see change_admission
   // The serial of the thread receiving now (receiving_check; used where assertions are on).
   std::atomic<std::uint64_t> receiving_{0};
   // Written under lock_ (forget_consumer), read by the owner's thread (consume_queued).
