@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cctype>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <latch>
@@ -14,6 +15,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "double_buffer_helpers.hpp"
@@ -437,4 +439,71 @@ TEST_CASE("shared writer: a thread holding a guard is refused before it waits fo
   CHECK(g.size() == 3);  // a, b, d; c was refused
   CHECK_FALSE(g.contains("c"));
   CHECK((g.find("d") != nullptr && *g.find("d") == long_value));
+}
+
+namespace {
+
+// A stateful allocator whose default-constructed instances are distinct arenas (equal only to
+// copies of themselves), which records a block freed by another arena than its own.
+std::atomic<int> next_arena{1};
+std::atomic<int> foreign_frees{0};
+
+template <class T>
+struct arena_allocator {
+  using value_type = T;
+  using is_always_equal = std::false_type;
+  arena_allocator() noexcept : arena(next_arena.fetch_add(1)) {}
+  template <class U>
+  arena_allocator(const arena_allocator<U>& other) noexcept : arena(other.arena) {}  // NOLINT
+  T* allocate(std::size_t n) {
+    // Each block starts with its arena's number (a max_align_t header keeps T aligned).
+    auto* block =
+        static_cast<std::max_align_t*>(::operator new((n * sizeof(T)) + sizeof(std::max_align_t)));
+    *reinterpret_cast<int*>(block) = arena;
+    return reinterpret_cast<T*>(block + 1);
+  }
+  void deallocate(T* p, std::size_t /*n*/) noexcept {
+    std::max_align_t* block = reinterpret_cast<std::max_align_t*>(p) - 1;
+    if (*reinterpret_cast<int*>(block) != arena) foreign_frees.fetch_add(1);
+    ::operator delete(block);
+  }
+  template <class U>
+  bool operator==(const arena_allocator<U>& other) const noexcept {
+    return arena == other.arena;
+  }
+  int arena;
+};
+
+}  // namespace
+
+// Found by review on 2026-12-01: the node-handle replay linked a node built by the writer's
+// scratch map into a copy whose (default-constructed) allocator was another arena; the copy
+// later freed it with its own (undefined behaviour). insert(node_type&&) requires equal
+// allocators: such a node is now copied in, and the node goes back to its own allocator.
+TEST_CASE(
+    "double_buffer_map: a stateful allocator's nodes are freed by the allocator that made them") {
+  using map_type = std::unordered_map<std::string, std::string, tandem::default_hash<std::string>,
+                                      tandem::default_key_equal<std::string>,
+                                      arena_allocator<std::pair<const std::string, std::string>>>;
+  using table = tandem::double_buffer_map_over<map_type>;
+  STATIC_REQUIRE(table::uses_node_handles);
+  foreign_frees.store(0);
+  {
+    auto [w, r] = table::create();
+    const std::string value(40, 'v');
+    for (int i = 0; i < 6; ++i) {
+      w.insert(std::string(40, 'k') + std::to_string(i), value);
+      w.publish();  // each publish replays the previous batch: the node path
+    }
+    w.insert_or_assign(std::string(40, 'k') + "0", std::string(40, 'w'));
+    w.insert_or_assign(std::string(40, 'k') + "9", std::string(40, 'w'));
+    w.erase(std::string(40, 'k') + "1");
+    w.publish();
+    w.publish();  // replays the last batch too
+    CHECK(r.size() == 6);
+    CHECK(r.read().find(std::string(40, 'k') + "0")->front() == 'w');
+    CHECK(r.read().find(std::string(40, 'k') + "9") != nullptr);
+    CHECK(r.read().find(std::string(40, 'k') + "1") == nullptr);
+  }
+  CHECK(foreign_frees.load() == 0);
 }

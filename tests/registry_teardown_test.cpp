@@ -40,6 +40,23 @@ struct store {
   std::string name;
 };
 
+// A Hash that counts the calls made once main() has returned. The exit teardown calls no Hash
+// (docs/registry.md guarantee 8): until 2026-12-01 it released the declarations with extract(),
+// which hashes again under libstdc++ when a noexcept Hash's codes are not cached, so a Hash
+// whose state was a function-local static, destroyed before the teardown, read freed memory.
+std::atomic<bool> main_returned{false};
+std::atomic<int> hash_calls_after_main{0};
+struct counting_hash {
+  std::size_t operator()(const std::string& key) const noexcept {  // noexcept: not cached
+    if (main_returned.load()) hash_calls_after_main.fetch_add(1);
+    return std::hash<std::string>{}(key);
+  }
+};
+struct declared_service {
+  explicit declared_service(const std::string& /*key*/) {}
+};
+using counted_registry = tandem::registry<declared_service, std::string, counting_hash>;
+
 // Constructed before main (so destroyed after every function-local static created in main,
 // including the registry's teardown guard).
 struct late_caller {
@@ -49,6 +66,9 @@ struct late_caller {
 
   ~late_caller() {
     if (!armed) return;  // e.g. Catch2 only listing the tests
+    expect(hash_calls_after_main.load() == 0,
+           "the exit teardown called Hash " + std::to_string(hash_calls_after_main.load()) +
+               " times (declarations released by extract(), which hashes again)");
     // The entries in reverse creation order, then what declarations held: the override
     // instance (a test's mock) and what a declared factory captured (found by a review,
     // 2026-12-01, night: those two were never destroyed).
@@ -141,6 +161,10 @@ TEST_CASE("registry: global() releases its instances at exit, later calls are re
   static std::atomic<bool> parked{false};
   std::thread([] {
     tandem::registry<unrelated>::global().visit("parked", [](unrelated&) {
+      // A finished lookup of the registry under test, made inside the unrelated visit: until
+      // 2026-12-01 its domain stayed announced until this visit ended, so the teardown below
+      // waited its whole grace and released nothing (sync/epoch_reclamation.hpp, R3).
+      (void)tandem::registry<store>::global().contains("users");
       parked.store(true);
       parked.notify_all();
       for (;;) std::this_thread::sleep_for(std::chrono::hours(1));  // until the process ends
@@ -156,6 +180,14 @@ TEST_CASE("registry: global() releases its instances at exit, later calls are re
     }
   }).detach();
   while (!polling.load()) std::this_thread::yield();
+  // Declarations (and an override) in a registry whose Hash counts the teardown's calls.
+  for (int i = 0; i < 4; ++i) {
+    counted_registry::global().declare("declared-" + std::to_string(i),
+                                       [] { return declared_service("x"); });
+  }
+  counted_registry::global().override("mocked", std::make_shared<declared_service>("mocked"));
+  (void)counted_registry::global().get_or_create("plain");
   the_late_caller.armed = true;
+  main_returned.store(true);  // Catch2 makes no more lookups: every later Hash call is exit's
   // The checks run in ~late_caller, after main returns (see the top of this file).
 }

@@ -158,8 +158,46 @@ TEST_CASE("a nested section of another domain is counted by that domain's writer
         CHECK(oldest_announced_epoch(d[4]) == announced);
         CHECK(oldest_announced_epoch(d[5]) == announced);
       }
+      // The fourth has ended: the word has its own tag back, the three lanes stay.
+      CHECK(oldest_announced_epoch(d[4]) == nobody);
+      CHECK(oldest_announced_epoch(d[5]) == nobody);
+      CHECK(oldest_announced_epoch(d[3]) == announced);
     }
+    CHECK(oldest_announced_epoch(d[1]) == announced);  // `inner` still runs
+    CHECK(oldest_announced_epoch(d[2]) == nobody);
+    CHECK(oldest_announced_epoch(d[3]) == nobody);
   }
+  CHECK(oldest_announced_epoch(d[1]) == nobody);
+  CHECK(oldest_announced_epoch(d[0]) == announced);
+}
+
+// A nested section gives its domain back when it ends, not when the outermost one does: a
+// thread parked inside registry A's visit() after one finished lookup in registry B held back
+// B's reclamation, and B's exit teardown, for as long as it stayed parked (found by a review
+// on 2026-12-01; in sequence, a fourth such lookup re-tagged the slot "any domain" and held
+// back every registry).
+TEST_CASE("a nested section's domain is withdrawn when that section ends") {
+  std::vector<tandem::sync::epoch_domain_tag> d;
+  while (d.size() < 6) {
+    const tandem::sync::epoch_domain_tag t = tandem::sync::new_epoch_domain();
+    if (std::find(d.begin(), d.end(), t) == d.end()) d.push_back(t);
+  }
+  const epoch_read_section outer(d[0]);
+  const std::uint64_t announced = oldest_announced_epoch(d[0]);
+  { const epoch_read_section finished(d[1]); }
+  const std::uint64_t stamp = tandem::sync::retire_stamp();  // something of d1 retired now
+  const std::uint64_t oldest = oldest_announced_epoch(d[1]);
+  CHECK(oldest == nobody);
+  CHECK((oldest == nobody || stamp <= oldest));  // d1's writer may free it
+  for (std::size_t i = 1; i < d.size(); ++i) {   // five in sequence: never "any domain"
+    { const epoch_read_section in_turn(d[i]); }
+    CHECK(oldest_announced_epoch(d[i]) == nobody);
+  }
+  {
+    const epoch_read_section every;  // "any domain", nested: re-tags, then gives it back
+    CHECK(oldest_announced_epoch(d[5]) == announced);
+  }
+  CHECK(oldest_announced_epoch(d[5]) == nobody);
   CHECK(oldest_announced_epoch(d[0]) == announced);
 }
 

@@ -105,11 +105,12 @@
 //    A guard counts as held by the thread whose read() opened it: one handed over to another
 //    thread still counts as the opener's, so the opener's publish() throws rather than waits
 //    for it (use try_publish() there, or release guards on the thread that took them).
-//    A reader and its live guards are one thing in use: while another thread holds a guard
+//    Guards of one reader may be released on any threads in any order, also at once (the
+//    nesting count is lowered by compare-exchange). But while another thread holds a guard
 //    of a reader, the opening thread must not call read() on that reader (it would nest into
-//    the handed guard's section, whose nesting count both threads would then write at once:
-//    a data race that can leave the slot inside for ever, so that publish() waits for ever).
-//    Give the opening thread a copy of the reader instead. Reported where assertions are on
+//    the handed guard's section while the other thread may be ending it: a data race that
+//    can leave the slot inside for ever, so that publish() waits for ever). Give the opening
+//    thread a copy of the reader instead. Reported where assertions are on
 //    only when the timing shows it, and by ThreadSanitizer as a data race.
 //  - Exceptions (ops must give the strong guarantee: if an application throws, it leaves its
 //    T as it was; copying/moving an Op must not throw):
@@ -364,7 +365,9 @@ class double_buffer {
   };
 
   // A read handle. Copy it to get another (each copy has its own epoch slot); one thread at a
-  // time uses a reader, but it may be handed to another thread between uses.
+  // time uses a reader, but it may be handed to another thread between uses: with no guard
+  // of it alive (a read() there that nests into a guard another thread opened is reported as
+  // two threads using one reader, where assertions are on).
   class reader {
    public:
     // Throws std::bad_alloc when a new chunk of reader slots cannot be allocated. A copy of a

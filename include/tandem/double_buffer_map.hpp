@@ -251,12 +251,33 @@ class double_buffer_map {
     Node node;
     void first(map_type& map) & { copy_in_absent(map, node.key(), node.mapped()); }
     void second(map_type& map) && {
+      if (TANDEM_UNLIKELY(!can_link(map, node))) {
+        copy_in_absent(map, node.key(), node.mapped());
+        return;
+      }
       // The commit: links the node if the key is absent. Throws (bad_alloc growing the
       // buckets, Hash) with the node still ours; if the key is present the node comes back in
       // the result and is dropped (insert never overwrites).
       [[maybe_unused]] auto result = map.insert(std::move(node));
     }
   };
+
+  // Whether a logged node may be linked into `map`: insert(node_type&&) requires the node's
+  // allocator to equal the map's, and the writer's scratch map and the two copies each
+  // default-construct theirs. Always true for allocators that are always equal (std::allocator:
+  // no code); otherwise compared, and a node from another allocator (a stateful allocator whose
+  // default-constructed instances differ) is copied in instead of linked. (Until 2026-12-01 it
+  // was linked: undefined behaviour, the node later freed by an allocator that had not
+  // allocated it; found by review.)
+  template <class Node>
+  static bool can_link(const map_type& map, const Node& node) noexcept {
+    if constexpr (std::allocator_traits<
+                      typename map_type::allocator_type>::is_always_equal::value) {
+      return true;
+    } else {
+      return node.get_allocator() == map.get_allocator();
+    }
+  }
   template <class Node>
   struct insert_or_assign_node_op {
     Node node;
@@ -264,6 +285,10 @@ class double_buffer_map {
     void second(map_type& map) && {
       const auto existing = map.find(node.key());  // may throw (Hash, KeyEqual): nothing moved
       if (existing == map.end()) {
+        if (TANDEM_UNLIKELY(!can_link(map, node))) {
+          copy_in_absent(map, node.key(), node.mapped());
+          return;
+        }
         [[maybe_unused]] auto result = map.insert(std::move(node));  // as insert_node_op
       } else {
         assign_last(existing->second, node.mapped());

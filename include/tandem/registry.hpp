@@ -68,8 +68,8 @@
 //    released in reverse creation order; afterwards find() returns nullptr, visit/contains
 //    false, and get_or_create throws std::logic_error (no use-after-free). The exit teardown
 //    waits up to exit_grace (100 ms) for lookups of this registry that were already running;
-//    only instances still reachable by a read section of this registry after that (a thread
-//    parked inside this registry's visit()) are left alive, since they are in use.
+//    if one still runs after that (a thread parked inside this registry's visit()), none of
+//    its instances are released (the epochs tell that a section runs, not what it reads).
 //  - clear(), ~registry and the exit teardown allocate nothing and call no user code but T's
 //    destructors: they cannot fail, even when memory is exhausted.
 //  - Exceptions: find/visit/contains throw only what Hash/KeyEqual throw, and std::bad_alloc
@@ -622,17 +622,9 @@ class registry {
     std::shared_ptr<T> replaced;
     {
       const std::lock_guard<std::mutex> lock(declarations_mutex_);
-      auto [it, inserted] = declarations_.try_emplace(key);
-      if (inserted) {
-        try {
-          declaration_order_.push_back(key);
-        } catch (...) {
-          // As add_declaration: a declaration missing from the order would hide a later
-          // eager declare() of the key from create_eager().
-          declarations_.erase(it);
-          throw;
-        }
-      }
+      // A new declaration is never left out of the order (it would hide a later eager
+      // declare() of the key from create_eager()): see add_declaration.
+      const auto it = emplace_declaration(key);
       replaced = std::exchange(it->second.override_instance, instance);
       has_declarations_.store(true, std::memory_order_release);  // pairs with make_declared_or
     }
@@ -835,23 +827,33 @@ class registry {
     std::shared_ptr<T> override_instance;
   };
 
+  // The declaration of `key` (a new, empty one if there was none), listed in
+  // declaration_order_ when new; under declarations_mutex_. Strong guarantee: the order gets
+  // the key first, and a throw from the table (bad_alloc, Hash, KeyEqual, Key's copy) takes
+  // it back with pop_back, which runs no user code but ~Key. (Until 2026-12-01 the order came
+  // second and its failure was undone with erase(it), which hashes the key again under
+  // libstdc++ when hashes are not cached: user code in the error path.)
+  auto emplace_declaration(const Key& key) {
+    declaration_order_.push_back(key);
+    try {
+      auto [it, inserted] = declarations_.try_emplace(key);
+      if (!inserted) declaration_order_.pop_back();
+      return it;
+    } catch (...) {
+      declaration_order_.pop_back();
+      throw;
+    }
+  }
+
   template <class F>
   void add_declaration(Key key, F&& factory, bool eager_entry) {
     std::function<std::shared_ptr<T>()> build = [f = std::decay_t<F>(std::forward<F>(factory)),
                                                  k = key]() mutable { return make_instance(f, k); };
     const std::lock_guard<std::mutex> lock(declarations_mutex_);
-    auto [it, inserted] = declarations_.try_emplace(key);
-    if (!inserted && it->second.factory) {
+    const auto it = emplace_declaration(key);
+    if (it->second.factory) {
       throw std::logic_error("tandem::registry::declare: " + detail::describe_registry_key(key) +
                              " is already declared");
-    }
-    if (inserted) {
-      try {
-        declaration_order_.push_back(key);
-      } catch (...) {
-        declarations_.erase(it);  // strong guarantee
-        throw;
-      }
     }
     it->second.factory = std::move(build);
     it->second.eager = eager_entry;
@@ -1490,19 +1492,32 @@ class registry {
   // KeyEqual call, and a Hash call only for a noexcept Hash, whose codes libstdc++ does not
   // cache) and destroyed after it is unlocked: its T's destructor may use the registry (rule
   // 14), which is torn down by then (find gives nullptr, get_or_create throws).
+  // What each declaration holds (its factory, its override instance) is taken out under the
+  // lock and destroyed after it (that user code may use the registry); the emptied table is
+  // then cleared. No Hash or KeyEqual call: a table's extract(), erase(iterator), swap() and
+  // move all hash a node again under libstdc++ when a noexcept Hash's codes are not cached;
+  // clear() does not. (Until 2026-12-01 this extracted one node at a time: at exit, a Hash
+  // whose state was a function-local static, destroyed before this teardown, read freed
+  // memory.) Quadratic in the number of declarations, which are few; allocates nothing.
   void release_declarations_at_exit() noexcept {
     for (;;) {
-      typename decltype(declarations_)::node_type taken;
+      declaration taken;
       {
         const std::lock_guard<std::mutex> lock(declarations_mutex_);
-        if (declarations_.empty()) {
+        const auto held =
+            std::find_if(declarations_.begin(), declarations_.end(), [](const auto& entry) {
+              return entry.second.factory || entry.second.override_instance != nullptr;
+            });
+        if (held == declarations_.end()) {
+          declarations_.clear();
           declaration_order_.clear();
           has_declarations_.store(false, std::memory_order_release);
           return;
         }
-        taken = declarations_.extract(declarations_.begin());
+        taken.factory.swap(held->second.factory);
+        taken.override_instance.swap(held->second.override_instance);
       }
-    }  // `taken` (its factory, its override instance) is destroyed here, unlocked
+    }  // `taken` is destroyed here, unlocked
   }
 
   // The exit teardown's wait: lookups that began before torn_down_ was set may still be

@@ -23,8 +23,13 @@
 //      inside registry B's then held back every registry's reclamation, and at exit the
 //      teardown of an unrelated global registry waited its full grace and kept its instances.)
 //  R2. It reads the shared structure with plain acquire loads.
-//  R3. Leaving the outermost section stores 0 into `extra` (if it was used) and then 0
-//      ("outside") into its slot word (both release).
+//  R3. Leaving a nested section that announced its domain puts back the word it changed (the
+//      lane, or the outermost tag), release: sections end in reverse order, so that is the
+//      value from before it. Leaving the outermost section stores 0 into `extra` (if it was
+//      used) and then 0 ("outside") into its slot word (both release). (Until 2026-12-01 a
+//      nested domain stayed announced until the outermost section ended: one finished lookup in
+//      registry B from inside registry A's visit() held back B's reclamation and B's exit
+//      teardown for as long as that visit ran.)
 //  W1. A writer that unlinked objects calls retire_stamp(): a seq_cst increment of the global
 //      epoch; the objects are stamped with the new value.
 //  W2. Later (at its next write; never blocking), it calls oldest_announced_epoch(d): the heavy
@@ -211,7 +216,13 @@ class [[nodiscard]] epoch_read_section {
   epoch_read_section(const epoch_read_section&) = delete;
   epoch_read_section& operator=(const epoch_read_section&) = delete;
   ~epoch_read_section() {
-    if (--slot_.depth == 0) {
+    if (--slot_.depth != 0) {
+      // A nested section gives back what it announced for its own domain (add_domain): the
+      // sections of this thread end in reverse order, so the word it changed holds again
+      // what it held before. Kept, a finished lookup in registry B made inside registry A's
+      // visit() held back B's reclamation (and B's exit teardown) until that visit ended.
+      if (TANDEM_UNLIKELY(changed_ != nullptr)) withdraw_domain();
+    } else {
       if (TANDEM_UNLIKELY(slot_.has_extra)) {
         // (R3) release: as below, for the nested domains' reads.
         slot_.extra.store(0, std::memory_order_release);
@@ -248,7 +259,7 @@ class [[nodiscard]] epoch_read_section {
   // in the constructor, that branch cost clang 13 instructions on every registry hit.
   TANDEM_NOINLINE void add_domain(std::uint64_t word, std::uint64_t domain) noexcept {
     if (domain == any_epoch_domain) {
-      announce(word & ~detail::epoch_tag_mask);  // (R1) again: every writer counts it now
+      retag_any(word);  // (R1) again: every writer counts it now
       return;
     }
     // relaxed: only the owner thread writes its slot.
@@ -258,11 +269,27 @@ class [[nodiscard]] epoch_read_section {
       const unsigned shift = lane * detail::epoch_tag_bits;
       if (((extra >> shift) & detail::epoch_tag_mask) == 0) {
         slot_.has_extra = true;
+        changed_ = &slot_.extra;
+        previous_ = extra;
         announce(slot_.extra, extra | (domain << shift));
         return;
       }
     }
+    retag_any(word);
+  }
+
+  void retag_any(std::uint64_t word) noexcept {
+    changed_ = &slot_.word;
+    previous_ = word;
     announce(slot_.word, word & ~detail::epoch_tag_mask);
+  }
+
+  // The end of a nested section that announced its domain: the lane it took is free again, or
+  // the word it re-tagged "any domain" has its outermost tag back (the epoch never changed).
+  // (R3) release: this section's reads of its domain happen-before any free that a scan no
+  // longer counting it allows.
+  TANDEM_NOINLINE void withdraw_domain() noexcept {
+    changed_->store(previous_, std::memory_order_release);
   }
 
   void announce(std::uint64_t word) noexcept {
@@ -270,6 +297,10 @@ class [[nodiscard]] epoch_read_section {
   }
 
   detail::epoch_slot& slot_;
+  // What this (nested) section changed to announce its domain, and the value it had before:
+  // `extra` (a lane taken) or `word` (re-tagged "any domain"); null when it changed nothing.
+  std::atomic<std::uint64_t>* changed_ = nullptr;
+  std::uint64_t previous_ = 0;
 };
 
 // (W1) Returns the stamp for objects unlinked (W1) before this call.

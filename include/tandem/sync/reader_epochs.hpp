@@ -23,13 +23,14 @@
 //     path, is one load, one test of the two low bits, two stores and a compiler barrier; a
 //     slot that is inside (a nested section), the detached slot (a moved-from reader) or a
 //     fenced-mode slot fails that test and the caller takes its slow path (enter()).
-//  3. Reader leaves: if it opened nested sections on the slot (enter_nested()), the innermost
-//     one just ends (nested -= 1). Otherwise epoch += 3 (even = "outside", release), light
-//     fence, then loads its slot's `writer_waiting` word; only if it is not 0 does it take
-//     the rare path: in fenced mode (bit 1 of the word, set for good) a real fence and a
-//     re-load; if the writer is blocked on this very reader (bit 0), clear that bit and
-//     notify_all() on the word. The word sits on the reader's own line, so checking it costs
-//     no shared cache line, and readers the writer is not waiting for never notify.
+//  3. Reader leaves: if nested sections are open on the slot (enter_nested()), one of them
+//     just ends (nested -= 1, a compare-exchange: guards may be released on two threads at
+//     once, and the one that finds the count at 0 ends the outer section). Otherwise epoch += 3
+//     (even = "outside", release), light fence, then loads its slot's `writer_waiting` word; only
+//     if it is not 0 does it take the rare path: in fenced mode (bit 1 of the word, set for good) a
+//     real fence and a re-load; if the writer is blocked on this very reader (bit 0), clear that
+//     bit and notify_all() on the word. The word sits on the reader's own line, so checking it
+//     costs no shared cache line, and readers the writer is not waiting for never notify.
 //  4. Writer, after making the old version unreachable (it stored the new pointer):
 //     record_readers_inside() = full fence (W0'), then if no slot is claimed
 //     (`claimed_count` is 0) nothing is recorded and no heavy fence is issued; otherwise heavy
@@ -174,8 +175,11 @@ class reader_epochs {
     // owner checks the word after leaving. Bit 1: fenced mode (never changes). On the
     // reader's own line: checking it costs no extra line.
     std::atomic<std::uint32_t> writer_waiting{0};
-    // Read sections opened inside the current one (enter_nested()). Owner-only.
-    std::uint32_t nested = 0;
+    // Read sections opened inside the current one (enter_nested()). Raised only by the owner;
+    // lowered by whichever thread releases a nested guard (guards may be handed over), so two
+    // releases on two threads at once must agree on which one ends the outer section: atomic,
+    // with a compare-exchange on the nested path only (leave_nested()).
+    std::atomic<std::uint32_t> nested{0};
     // Owner-only: what the current section pinned, for the caller's nested sections
     // (double_buffer keeps its pinned copy here). On the owner's line, which entering writes
     // anyway, so the reader object itself is never written on the read path: readers kept
@@ -300,34 +304,37 @@ class reader_epochs {
   // matching leave(), the outer one at the leave() after it. Touches only the owner-only count.
   static void enter_nested(slot& s) noexcept {
     TANDEM_ASSERT(inside(s), "reader_epochs::enter_nested on a slot that is not inside");
-    ++s->nested;
+    // relaxed: the outer section, still open, is what protects the nested one's reads.
+    s->nested.fetch_add(1, std::memory_order_relaxed);
   }
 
-  // Step 3: ends the innermost read section (the last one leaves the slot). One rare-path
-  // call site, not two: a nested section, or a writer waiting, goes to leave_rare() (a guarded
-  // lookup then stays small enough for compilers to inline it into its caller's loop).
+  // Step 3: ends a read section: a nested one while any is open, else the slot's outer one.
+  // The rare paths (a nested section, a writer waiting) are out of line, so that a guarded
+  // lookup stays small enough for compilers to inline it into its caller's loop.
   static void leave(slot& s) noexcept {
-    const bool nested = s->nested != 0;
-    if (TANDEM_LIKELY(!nested)) {
-      // relaxed: own store, as in try_enter().
-      const std::uint64_t epoch = s->epoch.load(std::memory_order_relaxed);
-      TANDEM_ASSERT((epoch & 1U) == 1, "reader_epochs::leave on a slot that is not inside");
-      // (R3) release: pairs with the writer's acquire loads (W2)/(W3): our reads of the
-      // protected data happen-before the writer's later writes to it.
-      s->epoch.store(epoch + 3, unpin_publish_order);
-      // (R4) light half of the fence whose heavy half follows the writer's flag store (W4):
-      // orders our epoch store before our load of the flag. In fenced mode this is only a
-      // compiler barrier: the load below then sees bit 1, and wake_writer() issues the real
-      // fence before it looks at bit 0.
-      leave_fence();
-      TANDEM_SYNC_POINT();  // the writer may set the flag now: the (R4)/(W4) window
+    // acquire (a plain load on x86): a nested section ended on another thread lowered the
+    // count with a release (leave_nested()); reading that value orders its reads before our
+    // epoch store below, which orders them before the writer's next writes (R3).
+    if (TANDEM_UNLIKELY(s->nested.load(std::memory_order_acquire) != 0) && leave_nested(s)) {
+      return;
     }
+    // relaxed: own store, as in try_enter().
+    const std::uint64_t epoch = s->epoch.load(std::memory_order_relaxed);
+    TANDEM_ASSERT((epoch & 1U) == 1, "reader_epochs::leave on a slot that is not inside");
+    // (R3) release: pairs with the writer's acquire loads (W2)/(W3): our reads of the
+    // protected data happen-before the writer's later writes to it.
+    s->epoch.store(epoch + 3, unpin_publish_order);
+    // (R4) light half of the fence whose heavy half follows the writer's flag store (W4):
+    // orders our epoch store before our load of the flag. In fenced mode this is only a
+    // compiler barrier: the load below then sees bit 1, and wake_writer() issues the real
+    // fence before it looks at bit 0.
+    leave_fence();
+    TANDEM_SYNC_POINT();  // the writer may set the flag now: the (R4)/(W4) window
     // (R4) relaxed (seq_cst under TSan): the flag carries no data; the fence pair above is
-    // what makes "not seen" safe (see the header comment). A nested leave loads it too, for
-    // nothing: the flag is on our own line, and it keeps one branch on the fast path.
+    // what makes "not seen" safe (see the header comment).
     const bool waiting = s->writer_waiting.load(TANDEM_TSAN ? std::memory_order_seq_cst
                                                             : std::memory_order_relaxed) != 0;
-    if (TANDEM_UNLIKELY(nested || waiting)) leave_rare(s, nested);
+    if (TANDEM_UNLIKELY(waiting)) wake_writer(s);
   }
 
   // (A1) Tells the writer that every pointer load this reader makes from now on returns the
@@ -595,21 +602,26 @@ class reader_epochs {
     s->epoch.store(epoch + 1, TANDEM_TSAN ? std::memory_order_seq_cst : std::memory_order_release);
   }
 
-  // The rare paths of leave(), out of line so that leave() itself stays small enough to
-  // inline (and its tests compare memory with 0 directly).
-  // nested: end a nested section (a moved-from guard's detached slot: nothing); otherwise the
-  // slot was left and a writer is waiting for it.
-  TANDEM_NOINLINE static void leave_rare(slot& s, bool nested) noexcept {
-    if (nested) {
-      leave_nested(s);
-    } else {
-      wake_writer(s);
+  // leave()'s nested path: ends one nested section and returns true, or returns false when the
+  // count has meanwhile fallen to 0 (another thread released the last nested guard: the
+  // caller's guard is then the one that ends the outer section). Two guards of one reader
+  // released on two threads at once both read a count of 1; until 2026-12-01 both decremented
+  // it (a plain integer: a data race) and neither left, so the slot stayed inside for ever and
+  // the next publish() waited for ever. The moved-from guard's detached slot: nothing to do.
+  TANDEM_NOINLINE static bool leave_nested(slot& s) noexcept {
+    if (&s == &detached_slot) return true;  // see detached(): never written
+    TANDEM_TEST_POINT("reader_epochs leave: a nested section seen open");
+    // relaxed: the compare-exchange below re-reads it.
+    std::uint32_t count = s->nested.load(std::memory_order_relaxed);
+    while (count != 0) {
+      // release: this section's reads happen-before the outer leave of whichever thread reads
+      // the lowered count (acquire, in leave() or here); acquire on failure: as leave()'s.
+      if (s->nested.compare_exchange_weak(count, count - 1, std::memory_order_acq_rel,
+                                          std::memory_order_acquire)) {
+        return true;
+      }
     }
-  }
-
-  static void leave_nested(slot& s) noexcept {
-    if (&s == &detached_slot) return;  // a moved-from guard: see detached()
-    --s->nested;
+    return false;
   }
 
   TANDEM_NOINLINE static void wake_writer(slot& s) noexcept {
