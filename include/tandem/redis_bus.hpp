@@ -86,8 +86,11 @@
 //    size and against max_topic_bytes / max_message_bytes before use; the per-node sequence
 //    table holds at most max_tracked_nodes entries (then it starts over).
 //  - Blocking: the destructor stops the threads and waits for them: it shuts both sockets
-//    down, so a read or write in progress returns at once whatever the server does; only a TCP
-//    connect in progress is waited for, at most io_timeout. flush() and wait_connected() take
+//    down, so a read or write in progress returns at once whatever the server does; only a
+//    connect in progress is waited for: the TCP connect at most io_timeout, but a host given
+//    by name is resolved first (getaddrinfo, which hiredis cannot interrupt or bound: with an
+//    unreachable DNS server, the resolver's own timeout, tried for IPv4 and then IPv6). Give
+//    `host` as an address where shutdown must be bounded. flush() and wait_connected() take
 //    a timeout. io_timeout bounds each read and write: a silent server is noticed after it, a
 //    peer that trickles bytes (not Redis at all) only by stop().
 //  - Signals: the bus's two threads block SIGPIPE (a write to a closed socket is then an
@@ -124,6 +127,7 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -174,12 +178,27 @@ concept message_codec = std::default_initializable<Codec> &&
   { codec.decode(bytes) } -> std::same_as<Message>;
 };
 
+namespace detail {
+// Views are trivially copyable, but their bytes are an address in the sender's memory.
+template <class T>
+inline constexpr bool is_view_v = false;
+template <class Char, class Traits>
+inline constexpr bool is_view_v<std::basic_string_view<Char, Traits>> = true;
+template <class T, std::size_t Extent>
+inline constexpr bool is_view_v<std::span<T, Extent>> = true;
+}  // namespace detail
+
 // The messages default_codec knows: std::string (its bytes) and trivially copyable types
-// that are not pointers (their object representation: same ABI and byte order on every node).
+// that are not pointers or views (std::string_view, std::span) (their object representation:
+// same ABI and byte order on every node). A struct holding a pointer is trivially copyable
+// too, and cannot be told apart: never send one (write a codec). (Until 2026-12-01
+// redis_bus<std::string_view> compiled, and its receivers read an address of the sender's
+// heap in their own memory.)
 template <class Message>
 concept default_encodable = std::same_as<Message, std::string> ||
     (std::is_trivially_copyable_v<Message> && !std::is_pointer_v<Message> &&
-     !std::is_member_pointer_v<Message> && std::is_object_v<Message> && !std::is_array_v<Message>);
+     !std::is_member_pointer_v<Message> && std::is_object_v<Message> && !std::is_array_v<Message> &&
+     !detail::is_view_v<std::remove_cv_t<Message>>);
 
 // Primary template: deliberately empty. A Message that is not default_encodable gets no
 // encode/decode, so redis_bus<Message> fails its `message_codec` requirement at the point of
@@ -251,7 +270,9 @@ struct redis_bus_stats {
   std::uint64_t received = 0;    // messages of other nodes delivered to the local bus
   std::uint64_t dropped = 0;     // published here, never sent: evicted, lost in flight, or
                                  // still queued at destruction
-  std::uint64_t rejected = 0;    // malformed, unknown version, oversized, or refused by Codec
+  std::uint64_t rejected = 0;    // malformed, unknown version, oversized, refused by Codec, or
+                                 // its local delivery threw (it may have reached some of the
+                                 // local subscribers, not all)
   std::uint64_t reconnects = 0;  // connections re-established after being lost
   std::uint64_t missed = 0;      // gaps in other nodes' sequence numbers
 };
@@ -476,9 +497,13 @@ class wake_pipe {
   std::array<int, 2> fds_{-1, -1};
 };
 
+// Saturates at max_timeout_ms: hiredis refuses a timeout whose milliseconds overflow a
+// `long` ("Invalid timeout specified"), so milliseconds::max() (which redis_options, like
+// every timeout in tandem, takes for "until it happens") made every connect fail for ever.
+inline constexpr std::int64_t max_timeout_ms = std::int64_t{1000} * 60 * 60 * 24 * 365 * 100;
 inline ::timeval to_timeval(std::chrono::milliseconds duration) noexcept {
   // ::time_t and ::suseconds_t are both `long` on Linux: brace-init checks for narrowing.
-  const auto count = duration.count();
+  const auto count = std::min<std::chrono::milliseconds::rep>(duration.count(), max_timeout_ms);
   return ::timeval{count / 1000, (count % 1000) * 1000};
 }
 
@@ -838,6 +863,12 @@ class redis_bus {
     }
     watched_connection connection(*this, which, std::move(made));
     redisContext* const context = &*connection;
+    // Close-on-exec, as the wake-up pipe: a child the program starts (fork + exec) must not
+    // keep the server's connection open after the bus has closed it. hiredis 0.14 creates the
+    // socket without SOCK_CLOEXEC, so a fork in the instant between its creation and this call
+    // still inherits it.
+    const int descriptor_flags = ::fcntl(context->fd, F_GETFD);
+    if (descriptor_flags >= 0) (void)::fcntl(context->fd, F_SETFD, descriptor_flags | FD_CLOEXEC);
     redisEnableKeepAlive(context);  // a vanished peer is noticed eventually
     // Reads and writes time out too (SO_RCVTIMEO / SO_SNDTIMEO): hiredis's connect timeout
     // bounds only the TCP connect, so a server that accepts but never answers (stopped,
@@ -917,11 +948,18 @@ class redis_bus {
   // True when an idle publisher connection has something to read: with no reply pending,
   // that is the server closing it (or an error). Checked before writing a batch, so that a
   // connection that died while idle costs a reconnect, not the batch.
+  // A signal that interrupts the poll (EINTR) says nothing about the connection: poll again.
+  // (Until 2026-12-01 it counted as "closed": a program whose threads take signals, a SIGCHLD
+  // handler or a sampling profiler, saw healthy connections dropped and reconnected.)
   static bool closed_while_idle(const redisContext& context) noexcept {
     ::pollfd fd{};
     fd.fd = context.fd;
     fd.events = POLLIN;
-    return ::poll(&fd, 1, 0) != 0;
+    int ready = 0;
+    do {
+      ready = ::poll(&fd, 1, 0);
+    } while (ready < 0 && errno == EINTR);
+    return ready != 0;
   }
 
   // Sends until the connection fails or stop(). On return, `batch` holds the envelopes that
@@ -1069,7 +1107,9 @@ class redis_bus {
       return;
     }
     // Counted before the delivery, so that a subscriber that has the message also sees it
-    // counted; a local delivery that throws (std::bad_alloc) moves it to `rejected`.
+    // counted; a local delivery that throws (std::bad_alloc) moves it to `rejected`, although
+    // the subscribers before the failing one have it (event_bus::publish is basic, not strong,
+    // across subscribers).
     received_.fetch_add(1, std::memory_order_relaxed);
     try {
       local_.publish(envelope->topic, std::move(*message));

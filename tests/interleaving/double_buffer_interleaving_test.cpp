@@ -53,7 +53,10 @@ TEST_CASE(
     "double_buffer: an outer and a nested guard of one reader released on two threads at once "
     "leave the slot outside (the next publish does not wait)") {
   tandem::test::watchdog dog("outer and nested guard released at once");
-  auto [writer, reader] = tandem::make_double_buffer<std::string, assign_op>(std::string(40, 'a'));
+  // Not a structured binding: clang 14 cannot capture one in a lambda.
+  auto pair = tandem::make_double_buffer<std::string, assign_op>(std::string(40, 'a'));
+  auto& writer = pair.first;
+  auto& reader = pair.second;
   std::optional<buffer::read_guard> outer(reader.read());
   std::optional<buffer::read_guard> nested(reader.read());  // handed to the other thread
   const bool same_snapshot = &**outer == &**nested;

@@ -1,9 +1,12 @@
 // tests/redis/redis_bus_failure_test.cpp -- tandem::redis_bus when Redis fails: down at start,
 // killed (SIGKILL) in the middle of a stream and restarted, and a password required. Each test
 // runs private redis-servers of its own (never the fixture's, never a system one).
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -369,4 +372,101 @@ TEST_CASE("destroying buses mid-handshake and mid-batch never raises SIGPIPE in 
   }  // destroyed while the sender writes its batches
   ::signal(SIGPIPE, previous);
   SUCCEED("the process is still alive");
+}
+
+namespace {
+
+// The socket descriptors this process has open now.
+std::vector<int> open_sockets() {
+  std::vector<int> sockets;
+  for (int fd = 0; fd < 1024; ++fd) {
+    struct stat status {};
+    if (::fstat(fd, &status) == 0 && S_ISSOCK(status.st_mode)) sockets.push_back(fd);
+  }
+  return sockets;
+}
+
+}  // namespace
+
+// Found by review on 2026-12-01: the wake-up pipe was close-on-exec, the Redis sockets were not,
+// so every child the program started kept the bus's connections open.
+TEST_CASE("the bus's Redis connections are not inherited by a child the program execs") {
+  tandem::test::watchdog watchdog("close-on-exec", 60s);
+  rt::private_server server;
+  server.start();
+  const std::vector<int> before = open_sockets();
+  redis_bus<std::string> bus(rt::options_for(server.port(), rt::unique_prefix("cloexec")));
+  REQUIRE(bus.wait_connected(20s));
+  int checked = 0;
+  int inherited = 0;
+  for (const int fd : open_sockets()) {
+    if (std::find(before.begin(), before.end(), fd) != before.end()) continue;
+    ++checked;
+    if ((::fcntl(fd, F_GETFD) & FD_CLOEXEC) == 0) ++inherited;
+  }
+  CHECK(checked >= 2);  // the publisher's and the subscriber's connection
+  CHECK(inherited == 0);
+}
+
+// Found by review on 2026-12-01: milliseconds::max() passed validation ("positive"), but
+// hiredis refuses a timeout whose milliseconds overflow a long, so the bus never connected.
+TEST_CASE("an io_timeout of the largest duration means no timeout, and the bus connects") {
+  tandem::test::watchdog watchdog("io_timeout max", 60s);
+  rt::private_server server;
+  server.start();
+  auto options = rt::options_for(server.port(), rt::unique_prefix("io-max"));
+  options.io_timeout = std::chrono::milliseconds::max();
+  redis_bus<std::string> bus(options);
+  INFO(bus.last_error());
+  CHECK(bus.wait_connected(20s));
+  CHECK(bus.last_error().find("timeout") == std::string::npos);
+}
+
+// Found by review on 2026-12-01: the publisher's idle check read poll()'s EINTR as "the server
+// closed the connection", so a process whose threads take signals (a SIGCHLD handler, a
+// sampling profiler) saw healthy connections dropped and reconnected.
+TEST_CASE("signals interrupting the bus's threads do not drop a healthy connection") {
+  tandem::test::watchdog watchdog("EINTR", 60s);
+  rt::private_server server;
+  server.start();
+  struct sigaction handler {};
+  handler.sa_handler = [](int) {};
+  handler.sa_flags = SA_RESTART;
+  sigemptyset(&handler.sa_mask);
+  struct sigaction previous {};
+  REQUIRE(::sigaction(SIGUSR1, &handler, &previous) == 0);
+  std::uint64_t reconnects = 0;
+  std::string last_error;
+  {
+    redis_bus<std::string> bus(rt::options_for(server.port(), rt::unique_prefix("eintr")));
+    REQUIRE(bus.wait_connected(20s));
+    // Only the bus's threads take the signal: this thread and the two below block it.
+    sigset_t blocked;
+    sigemptyset(&blocked);
+    sigaddset(&blocked, SIGUSR1);
+    REQUIRE(::pthread_sigmask(SIG_BLOCK, &blocked, nullptr) == 0);
+    std::atomic<bool> done{false};
+    std::thread signaller([&] {
+      while (!done.load()) {
+        ::kill(::getpid(), SIGUSR1);
+        std::this_thread::sleep_for(20us);
+      }
+    });
+    std::thread publisher([&] {
+      while (!done.load()) {
+        bus.publish("t", "x");
+        std::this_thread::sleep_for(5us);
+      }
+    });
+    std::this_thread::sleep_for(2s);  // a time budget: the signals' effect, not a wait
+    done.store(true);
+    signaller.join();
+    publisher.join();
+    reconnects = bus.stats().reconnects;
+    last_error = bus.last_error();
+    ::pthread_sigmask(SIG_UNBLOCK, &blocked, nullptr);  // a pending one meets the no-op handler
+  }
+  ::sigaction(SIGUSR1, &previous, nullptr);
+  INFO(last_error);
+  CHECK(reconnects == 0);
 }
