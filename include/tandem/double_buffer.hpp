@@ -61,11 +61,7 @@
 //       This is the delayed swap: a guard taken before publish N blocks only publish N+1 (a
 //       guard taken after it acknowledged N, so it is never recorded). Before waiting for
 //       anyone, if a recorded reader is inside a guard this very thread opened, throw
-//       std::logic_error [throws]: that wait could never end. Before blocking on a guard
-//       another thread opened, add an edge to that thread in tandem's wait-for graph
-//       (sync/once_cell.hpp, thread_wait); if that thread waits, through builds or other
-//       blocked waits, for this one (a registry build whose factory is publishing here),
-//       throw std::logic_error (cycle_wait_message) [throws]. Then must_wait = false.
+//       std::logic_error [throws]: that wait could never end. Then must_wait = false.
 //   W3. Replay `replay` on the hidden copy: std::move(op)(hidden), in order; `replayed`
 //       counts the ops done [throws: the op keeps its payload and is retried first by the
 //       next publish].
@@ -105,11 +101,7 @@
 //    thread ...") before it applies anything: nothing is applied twice, nothing is lost;
 //    release the guard and call publish() again. try_publish() just returns false. (Detecting
 //    it costs readers one read of their thread's serial, a thread_local, and one store on
-//    their own line per outermost guard.) The same holds when the guard's thread is itself
-//    waiting for this one -- for a registry or rc_map build this thread runs (a factory that
-//    publishes), or for room in a block-policy mailbox this thread receives from: publish()
-//    throws std::logic_error (cycle_wait_message, then the chain of waits) instead of
-//    blocking, nothing applied; the other thread goes on waiting.
+//    their own line per outermost guard.)
 //    A guard counts as held by the thread whose read() opened it: one handed over to another
 //    thread still counts as the opener's, so the opener's publish() throws rather than waits
 //    for it (use try_publish() there, or release guards on the thread that took them).
@@ -305,13 +297,6 @@ class double_buffer {
       "tandem::double_buffer::writer: publish() would wait forever for a read guard held by "
       "this same thread (a guard taken before the previous publish on a reader of this buffer; "
       "nothing was applied or lost: release the guard, then publish again)";
-  // What publish() throws (std::logic_error, followed by the chain) when the thread holding a
-  // guard it must wait for is itself waiting for this thread: for a registry or rc_map build
-  // this thread runs (its factory publishing), or for room in a block-policy mailbox this
-  // thread receives from (sync/once_cell.hpp, thread_wait).
-  static constexpr const char* cycle_wait_message =
-      "tandem::double_buffer::writer: publish() would wait forever (nothing was applied or "
-      "lost; the other thread goes on waiting)";
 
   // Builds both copies as T(args...) (args passed as lvalues, twice) and returns the writer and
   // a first reader. Prefer make_double_buffer<T, Op>(args...); this form lets you pick Fence.
@@ -595,7 +580,7 @@ class double_buffer {
       if (pending_.empty()) return;   // W1
       if (must_wait_) {               // W2
         if (!record_unacknowledged()) {
-          core_->epochs.wait_for_recorded_readers(self_wait_message, cycle_wait_message);
+          core_->epochs.wait_for_recorded_readers(self_wait_message);
         }
         must_wait_ = false;
       }

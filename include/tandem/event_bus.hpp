@@ -153,10 +153,7 @@
 // into its own full `block` mailbox would wait forever for room that only that thread can
 // make. The mailbox knows its receiving thread (the one that subscribed, until a thread
 // receives on it or it is moved; then the last thread that received), and such a publish
-// throws std::logic_error naming the topic and the policy instead of waiting. (A longer cycle,
-// the receiver itself waiting for the publisher -- for a registry build this publish runs in
-// -- throws std::logic_error too: the wait is an edge of tandem's wait-for graph,
-// sync/once_cell.hpp's thread_wait.) Hand a
+// throws std::logic_error naming the topic and the policy instead of waiting. Hand a
 // subscription to another thread by moving it (or receive on the new thread first): a thread
 // that subscribed and kept no ownership but still shares the object by reference is taken for
 // its receiver until that other thread receives. A move makes the receiver unknown until the

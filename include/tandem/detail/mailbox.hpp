@@ -125,7 +125,6 @@
 #include "../sync/assert.hpp"
 #include "../sync/backoff.hpp"
 #include "../sync/cache_padded.hpp"
-#include "../sync/once_cell.hpp"
 #include "../sync/striped_lock.hpp"
 #include "../sync/sync_point.hpp"
 #include "../sync/thread_serial.hpp"
@@ -724,33 +723,13 @@ class mailbox {
   // finds no room, park until the consumer pops or the mailbox is closed (registered under the
   // same lock acquisition that saw it full, so the wake-up cannot be missed), then retry.
   // Out of line: the common push never waits.
-  // Before it parks, the wait is an edge of tandem's wait-for graph to the receiving thread
-  // (sync::thread_wait): if that thread is itself waiting for this one (for a registry or
-  // rc_map build this thread runs, for a read guard of this thread), std::logic_error is
-  // thrown instead, with nothing queued (found by review, 2026-12-01: it hung).
   template <class Source>
   TANDEM_NOINLINE push_outcome push_waiting(Source& message, std::optional<Item>& evicted,
                                             bool& wake_consumer) {
     std::unique_lock<sync::small_mutex> guard(lock_);
     push_outcome outcome;
-    sync::thread_wait edge;
-    std::uint64_t edge_to = 0;  // the receiver `edge` names (0: none)
     while ((outcome = push_locked(message, evicted, wake_consumer)) == push_outcome::full) {
       if (detail::is_self(consumer_)) return push_outcome::own_mailbox_full;
-      if (consumer_ != edge_to) {  // the first time, or the receiver moved to another thread
-        const std::uint64_t receiver = consumer_;
-        guard.unlock();  // the graph's lock is never taken under a mailbox's
-        edge_to = 0;
-        edge.done();
-        if (receiver != 0) {  // 0: nobody receives now (no edge)
-          edge.wait_for(receiver, "room in a full overflow_policy::block mailbox",
-                        "tandem::event_bus: a publish would wait forever for room in a "
-                        "subscriber's mailbox (nothing was queued for that subscriber)");
-        }
-        edge_to = receiver;
-        guard.lock();
-        continue;  // room may have been made meanwhile
-      }
       ++parked_publishers_;
       guard.unlock();
       TANDEM_SYNC_POINT();  // parked, not yet asleep: a pop's wake-up may come first

@@ -48,11 +48,8 @@
 //    make() ever runs for that cell. Every caller sees the single value (same address).
 //  - A throwing make() leaves the cell empty and reaches only its own caller (strong guarantee).
 //  - Progress: the fast path is wait-free. The slow path blocks only while another thread's
-//    make() runs, and never forever on a cycle of cells (it throws instead), nor on a cycle
-//    through tandem's other blocking waits, which join the same graph as thread edges
-//    (thread_wait: a double_buffer publish waiting for a read guard, a publish waiting for
-//    room in a block-policy mailbox). Cycles through a user's lock held around get_or_init are
-//    not seen.
+//    make() runs, and never forever on a cycle of cells (it throws instead). Cycles through
+//    something other than once_cells (a mutex held around get_or_init) are not seen.
 //
 // Costs: sizeof(T) plus five words (state, owner, enclosing build, label function and context).
 // Reader (ready): one acquire load. Builder: one CAS (none after claim_unshared), a few stores,
@@ -76,7 +73,6 @@
 #include <new>
 #include <stdexcept>
 #include <string>
-#include <string_view>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -107,43 +103,7 @@ namespace detail {
 struct once_thread {
   sync::once_cell_base* waiting_on = nullptr;       // the cell this thread is blocked on
   sync::once_cell_base* innermost_build = nullptr;  // top of this thread's stack of builds
-  // A wait of another kind (sync::thread_wait: a double_buffer writer waiting for a read
-  // guard, a publisher waiting for room in a block-policy mailbox): the serial of the thread
-  // this one waits for (0: none), and what for (for messages).
-  std::uint64_t waiting_for_thread = 0;
-  const char* waiting_for_what = nullptr;
-  // While this thread waits (either kind): its serial and its place in the list of waiting
-  // threads, through which a thread edge finds the node of the thread it names.
-  std::uint64_t serial = 0;
-  once_thread* next_waiting = nullptr;
-  once_thread* previous_waiting = nullptr;
 };
-
-// The threads that wait now (each one's node, linked while it waits); under graph_mutex().
-inline constinit once_thread* waiting_threads = nullptr;
-
-inline void list_waiting(once_thread& node) noexcept {
-  node.serial = thread_serial();
-  node.previous_waiting = nullptr;
-  node.next_waiting = waiting_threads;
-  if (waiting_threads != nullptr) waiting_threads->previous_waiting = &node;
-  waiting_threads = &node;
-}
-
-inline void unlist_waiting(once_thread& node) noexcept {
-  (node.previous_waiting != nullptr ? node.previous_waiting->next_waiting : waiting_threads) =
-      node.next_waiting;
-  if (node.next_waiting != nullptr) node.next_waiting->previous_waiting = node.previous_waiting;
-  node.next_waiting = node.previous_waiting = nullptr;
-}
-
-// The node of the thread with this serial if it waits now, else nullptr (it runs: no edge).
-inline const once_thread* find_waiting(std::uint64_t serial) noexcept {
-  for (const once_thread* node = waiting_threads; node != nullptr; node = node->next_waiting) {
-    if (node->serial == serial) return node;
-  }
-  return nullptr;
-}
 
 // The wait-for graph's lock: taken only by threads about to wait (and by exiting threads that
 // once used the graph). Never destroyed, so static destructors may still build cells.
@@ -335,23 +295,29 @@ class once_cell_base {
     if (TANDEM_UNLIKELY(detail::rc_map_visits != nullptr)) throw_wait_inside_visit();
     {
       const std::lock_guard<std::mutex> lock(detail::graph_mutex());
-      // (5) acquire: pairs with (2a)/(3a); under the graph mutex a non-null owner is a thread
-      // whose node stays alive until we unlock (its holder's destructor takes the mutex).
-      if (closes_cycle(self, owner_.load(std::memory_order_acquire), true, nullptr)) {
-        std::string chain;  // what the cycle passes through
-        closes_cycle(self, owner_.load(std::memory_order_acquire), true, &chain);
-        throw recursive_creation_error(
-            "tandem: creation cycle across threads: this thread would wait for " + label() + chain);
+      std::vector<const once_cell_base*> path{this};
+      const once_cell_base* cell = this;
+      for (;;) {
+        // (5) acquire: pairs with (2a)/(3a); under the graph mutex a non-null owner is a thread
+        // whose node stays alive until we unlock (its holder's destructor takes the mutex).
+        const detail::once_thread* owner = cell->owner_.load(std::memory_order_acquire);
+        if (owner == nullptr) break;  // finished meanwhile: no edge
+        if (owner == &self) throw_cycle(path);
+        const once_cell_base* next = owner->waiting_on;
+        if (next == nullptr) break;  // the owner is running: no cycle
+        path.push_back(next);
+        // The registered graph is acyclic (see the design comment); this bound only guards the
+        // loop against a broken invariant.
+        TANDEM_ASSERT(path.size() < 100000, "once_cell wait-for graph has a cycle");
+        cell = next;
       }
       self.waiting_on = this;
-      detail::list_waiting(self);
     }
     struct unregister {
       detail::once_thread& self;
       ~unregister() {
         const std::lock_guard<std::mutex> lock(detail::graph_mutex());
         self.waiting_on = nullptr;
-        detail::unlist_waiting(self);
       }
     } const done{self};
     backoff waiter;
@@ -374,51 +340,18 @@ class once_cell_base {
     }
   }
 
-  friend class thread_wait;
-
-  // Under graph_mutex(): whether this thread (`self`) waiting for `node` would close a cycle.
-  // `node` is the thread behind what this thread would wait for: a cell's builder (via_cell)
-  // or the thread a thread_wait names (nullptr: nobody, no edge). Follows each waiting
-  // thread's edge: to the builder of the cell it waits for, or to the thread it waits for by
-  // serial (found among the waiting threads: one that is not waiting runs, and the chain
-  // ends). With `chain`, appends each step to it, for the error message (callers walk once
-  // without, so that a wait that closes no cycle allocates nothing, and again with it under
-  // the same lock when it does). The registered graph is acyclic (see the design comment),
-  // so the walk ends.
-  TANDEM_NOINLINE static bool closes_cycle(const detail::once_thread& self,
-                                           const detail::once_thread* node, bool via_cell,
-                                           std::string* chain) {
-    const auto say = [chain](std::string_view text) {
-      if (chain != nullptr) chain->append(text);
-    };
-    const std::uint64_t self_serial = detail::thread_serial();
-    std::size_t steps = 0;
-    while (node != nullptr) {
-      say(via_cell ? ", whose builder" : ", whose holder");
-      if (node == &self) {
-        say(" is this thread");
-        return true;
-      }
-      TANDEM_ASSERT(++steps < 100000, "tandem's wait-for graph has a cycle");
-      if (const once_cell_base* cell = node->waiting_on) {
-        if (chain != nullptr) *chain += " waits for " + cell->label();
-        // (5) acquire: as in wait_for_builder.
-        node = cell->owner_.load(std::memory_order_acquire);
-        via_cell = true;
-      } else if (node->waiting_for_thread != 0) {
-        say(" waits for ");
-        say(node->waiting_for_what != nullptr ? node->waiting_for_what : "another thread");
-        if (node->waiting_for_thread == self_serial) {
-          say(", whose holder is this thread");
-          return true;
-        }
-        node = detail::find_waiting(node->waiting_for_thread);
-        via_cell = false;
-      } else {
-        return false;  // it runs
-      }
+  [[noreturn]] TANDEM_NOINLINE void throw_cycle(
+      const std::vector<const once_cell_base*>& path) const {
+    // path[0] is the cell this thread wanted; path[i+1] is what path[i]'s builder waits for;
+    // the last one is being built by this thread.
+    std::string message = "tandem: creation cycle across threads: this thread waits for ";
+    for (std::size_t i = 0; i < path.size(); ++i) {
+      message += path[i]->label();
+      message += i + 1 < path.size() ? ", whose builder waits for "
+                                     : ", which this thread is "
+                                       "building";
     }
-    return false;
+    throw recursive_creation_error(message);
   }
 
   std::atomic<std::uint32_t> state_{empty_state};
@@ -426,66 +359,6 @@ class once_cell_base {
   once_cell_base* enclosing_build_ = nullptr;  // owner thread only: its previous innermost build
   label_function label_function_ = nullptr;
   const void* label_context_ = nullptr;
-};
-
-// One edge of tandem's wait-for graph for a wait of another kind than a build: while it lives,
-// "this thread waits for the thread whose serial is `holder`" (sync/thread_serial.hpp) -- a
-// double_buffer writer blocked on a read guard that thread opened, a publisher blocked on a
-// full overflow_policy::block mailbox that thread receives from. Registered only around the
-// blocking part of a wait (one graph-mutex section to check and add, one to remove). If the
-// thread it names is itself waiting, through builds or other such waits, for this thread,
-// the wait could never end: the constructor throws std::logic_error instead, whose message
-// is `refusal` followed by the chain. Either way round: whichever thread would close the
-// cycle (a build's waiter, or this wait) is refused, and the other goes on waiting.
-// (Found by review, 2026-12-01: a thread holding a guard that waited for a registry build
-// whose factory published to that double_buffer hung with it; once_cell's graph saw builds
-// only.)
-class thread_wait {
- public:
-  thread_wait() noexcept = default;  // no edge yet
-  thread_wait(const thread_wait&) = delete;
-  thread_wait& operator=(const thread_wait&) = delete;
-  ~thread_wait() { done(); }
-
-  // Registers the edge to the thread with serial `holder` (replacing this object's earlier
-  // one), or throws std::logic_error if it would close a cycle (then no edge is left).
-  // `what` names what this thread waits for, `refusal` begins the error message; both must
-  // outlive the edge (string literals).
-  TANDEM_NOINLINE void wait_for(std::uint64_t holder, const char* what, const char* refusal) {
-    done();
-    detail::once_thread& self = detail::this_once_thread();
-    const std::lock_guard<std::mutex> lock(detail::graph_mutex());
-    if (holder == detail::thread_serial() ||
-        once_cell_base::closes_cycle(self, detail::find_waiting(holder), false, nullptr)) {
-      std::string chain = std::string(refusal) + ": this thread would wait for " + what;
-      if (holder == detail::thread_serial()) {
-        chain += ", whose holder is this thread";
-      } else {
-        once_cell_base::closes_cycle(self, detail::find_waiting(holder), false, &chain);
-      }
-      throw std::logic_error(chain);
-    }
-    self.waiting_for_thread = holder;
-    self.waiting_for_what = what;
-    detail::list_waiting(self);
-    self_ = &self;
-  }
-
-  // Removes the edge, if there is one.
-  void done() noexcept {
-    if (self_ != nullptr) unregister();
-  }
-
- private:
-  TANDEM_NOINLINE void unregister() noexcept {
-    const std::lock_guard<std::mutex> lock(detail::graph_mutex());
-    self_->waiting_for_thread = 0;
-    self_->waiting_for_what = nullptr;
-    detail::unlist_waiting(*self_);
-    self_ = nullptr;
-  }
-
-  detail::once_thread* self_ = nullptr;
 };
 
 // What once_cell<T>::get_or_init accepts: a callable with no arguments whose result constructs

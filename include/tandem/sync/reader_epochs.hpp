@@ -150,7 +150,6 @@
 #include "atomic_wait.hpp"
 #include "backoff.hpp"
 #include "cache_padded.hpp"
-#include "once_cell.hpp"
 #include "sync_point.hpp"
 #include "thread_serial.hpp"
 
@@ -212,12 +211,6 @@ class reader_epochs {
 
   // What wait_for_recorded_readers() throws (as std::logic_error) when a recorded reader is
   // inside a read section the calling thread opened, unless the caller names its own message.
-  // What it throws (std::logic_error, followed by the chain of waits) when a recorded reader's
-  // thread is waiting, through builds (sync/once_cell.hpp) or other blocked waits, for the
-  // calling thread: the wait could never end either.
-  static constexpr const char* default_cycle_wait_message =
-      "tandem::sync::reader_epochs: the writer would wait forever for a read section whose "
-      "thread waits for this one";
   static constexpr const char* default_self_wait_message =
       "tandem::sync::reader_epochs: the writer would wait forever for a read section opened by "
       "this same thread (leave it before waiting)";
@@ -511,8 +504,7 @@ class reader_epochs {
   // Throws std::logic_error(self_wait_message), having waited for nobody and forgotten
   // nothing, when a recorded reader is inside a read section the calling thread opened (W0):
   // that wait could never end. Call again once the thread has left it.
-  void wait_for_recorded_readers(const char* self_wait_message = default_self_wait_message,
-                                 const char* cycle_message = default_cycle_wait_message) {
+  void wait_for_recorded_readers(const char* self_wait_message = default_self_wait_message) {
     if (recorded_count_ == 0) return;
     if (recorded_reader_held_by_this_thread()) throw std::logic_error(self_wait_message);
     // acquire (chunk walks): pairs with the release compare-exchange that linked the chunk.
@@ -521,7 +513,7 @@ class reader_epochs {
       for (std::size_t i = 0; i < slots_per_chunk; ++i) {
         std::uint64_t& recorded = (*c->recorded)[i];
         if (recorded == not_recorded) continue;
-        wait_until_left(c->slots[i], recorded, cycle_message);  // may throw: `recorded` kept
+        wait_until_left(c->slots[i], recorded);
         recorded = not_recorded;
         --recorded_count_;
       }
@@ -651,9 +643,7 @@ class reader_epochs {
   }
 
   // One recorded slot of step 5.
-  // Throws std::logic_error (cycle_message and the chain) before it blocks if the reader's
-  // thread is itself waiting, through builds or other waits, for this thread (thread_wait).
-  void wait_until_left(slot& s, std::uint64_t recorded, const char* cycle_message) {
+  void wait_until_left(slot& s, std::uint64_t recorded) noexcept {
     std::atomic<std::uint64_t>& epoch = s->epoch;
     backoff waiter;
     // (W3) acquire: as (W2).
@@ -663,21 +653,8 @@ class reader_epochs {
         waiter.pause();
         continue;
       }
-      // Blocking phase: an edge of the wait-for graph to the section's opener, so that a
-      // cycle (it waits for a build this thread runs) is an error, not a hang. relaxed: read
-      // after the acquire load of the recorded epoch, as in opened_by_this_thread() (R0).
-      const std::uint64_t opener = s->owner.load(std::memory_order_relaxed);
-      thread_wait edge;
-      try {
-        edge.wait_for(opener, "a read guard", cycle_message);
-      } catch (const std::logic_error&) {
-        // The section may have ended meanwhile (and the slot been reused by another thread):
-        // then there is no wait, and no error.
-        if (epoch.load(writer_load_order) != recorded) return;
-        throw;
-      }
-      // The futex word is the slot's 32-bit writer_waiting word, not the 64-bit epoch
-      // (atomic_wait.hpp: tandem waits on 4-byte words only).
+      // Blocking phase. The futex word is the slot's 32-bit writer_waiting word, not the
+      // 64-bit epoch (atomic_wait.hpp: tandem waits on 4-byte words only).
       std::atomic<std::uint32_t>& flag = s->writer_waiting;
       const std::uint32_t mode = fenced_ ? fenced_bit : 0U;
       writer_blocked_.store(true, std::memory_order_relaxed);  // for observers only
