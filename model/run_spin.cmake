@@ -11,8 +11,12 @@ execute_process(COMMAND "${SPIN}" ${DEFINE} -a "${MODEL}" WORKING_DIRECTORY "${W
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "spin -a failed:\n${out}")
 endif()
-# COLLAPSE compresses state vectors (the correct model stores ~19 million states in ~1.6 GB).
-execute_process(COMMAND "${CC}" -O2 -w -DCOLLAPSE -o pan pan.c WORKING_DIRECTORY "${WORK_DIR}"
+# COLLAPSE compresses state vectors (double_buffer.pml stores ~93 million states; 4.9 GB without
+# SAFETY). SAFETY leaves out the machinery for cycle (liveness) checks, which these runs never ask
+# for (no -a, no -l): the search and its verdicts on assertions and invalid end states are the
+# same, in 4.2 GB and about 12% less time (141 s against 160 s here, 2026-12-02).
+execute_process(COMMAND "${CC}" -O2 -w -DCOLLAPSE -DSAFETY -o pan pan.c
+                WORKING_DIRECTORY "${WORK_DIR}"
                 RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "compiling the verifier failed:\n${out}")
