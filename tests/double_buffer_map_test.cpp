@@ -507,3 +507,39 @@ TEST_CASE(
   }
   CHECK(foreign_frees.load() == 0);
 }
+
+namespace {
+std::size_t key_length_hash(const std::string& key) {
+  return key.size();
+}
+}  // namespace
+
+// Found by review (2026-12-02), as for rc_map: make_double_buffer_map() and create() given no
+// hash built Hash(), null or empty, and the first insert called it
+// (tests/compile_fail/double_buffer_map_function_pointer_hash_default.cpp); one passed in is
+// checked here.
+TEST_CASE(
+    "double_buffer_map: a null function pointer or an empty std::function as Hash or "
+    "KeyEqual is refused with std::invalid_argument and a function passed in works") {
+  using fn_hash = std::size_t (*)(const std::string&);
+  bool refused = false;
+  try {
+    static_cast<void>(
+        tandem::make_double_buffer_map<std::string, std::string, fn_hash>(0, nullptr));
+  } catch (const std::invalid_argument& e) {
+    refused =
+        std::string(e.what()).find("the Hash is a null function pointer") != std::string::npos;
+  }
+  CHECK(refused);
+  using function_equal = std::function<bool(const std::string&, const std::string&)>;
+  CHECK_THROWS_AS(
+      (tandem::make_double_buffer_map<std::string, std::string, tandem::default_hash<std::string>,
+                                      function_equal>(0, tandem::default_hash<std::string>{},
+                                                      function_equal())),
+      std::invalid_argument);
+  auto [writer, reader] =
+      tandem::make_double_buffer_map<std::string, std::string, fn_hash>(0, &key_length_hash);
+  writer.insert(std::string(40, 'k'), std::string(40, 'v'));
+  writer.publish();
+  CHECK(reader.get(std::string(40, 'k')) == std::string(40, 'v'));
+}

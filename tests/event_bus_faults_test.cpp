@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <latch>
 #include <limits>
 #include <memory>
@@ -486,4 +487,36 @@ TEST_CASE("out of memory while leaving a shared topic: subscriber_count stays ex
   CHECK_FALSE(threw);
   CHECK(bus.subscriber_count("u") == 1);
   CHECK(bus.publish("u", long_text(3)) == 1);
+}
+
+namespace {
+std::size_t topic_length_hash(const std::string& topic) {
+  return topic.size();
+}
+}  // namespace
+
+// Found by review (2026-12-02), as for rc_map: the forms given no hash built Hash(), a null
+// pointer or an empty std::function (tests/compile_fail/event_bus_std_function_hash_default.cpp);
+// one passed in is checked here.
+TEST_CASE(
+    "event_bus: a null function pointer or an empty std::function as Hash or KeyEqual is "
+    "refused with std::invalid_argument and a function passed in works") {
+  using fn_bus = event_bus<std::string, std::string, std::size_t (*)(const std::string&)>;
+  bool refused = false;
+  try {
+    fn_bus bus(tandem::event_bus_options{}, nullptr);
+  } catch (const std::invalid_argument& e) {
+    refused =
+        std::string(e.what()).find("the Hash is a null function pointer") != std::string::npos;
+  }
+  CHECK(refused);
+  using function_bus = event_bus<std::string, std::string, std::hash<std::string>,
+                                 std::function<bool(const std::string&, const std::string&)>>;
+  CHECK_THROWS_AS(function_bus(tandem::event_bus_options{}, std::hash<std::string>{},
+                               std::function<bool(const std::string&, const std::string&)>()),
+                  std::invalid_argument);
+  fn_bus bus(tandem::event_bus_options{}, &topic_length_hash);
+  auto sub = bus.subscribe(std::string(40, 't'));
+  CHECK(bus.publish(std::string(40, 't'), std::string(40, 'm')) == 1);
+  CHECK(sub.try_receive() == std::string(40, 'm'));
 }

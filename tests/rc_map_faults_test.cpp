@@ -4,10 +4,14 @@
 // self-assignment must keep the entry.
 #include <tandem/rc_map.hpp>
 
+#include <cstddef>
+#include <functional>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "test_support.hpp"
 
@@ -107,4 +111,62 @@ TEST_CASE("assigning a handle to an entry over one to the same entry is a no-op 
   CHECK_FALSE(static_cast<bool>(b));  // NOLINT(bugprone-use-after-move)
   a.reset();
   CHECK(map.empty());
+}
+
+namespace {
+std::size_t length_hash(const std::string& key) {
+  return key.size();
+}
+bool same_text(const std::string& a, const std::string& b) {
+  return a == b;
+}
+// The message of the std::invalid_argument `make` throws ("" if none).
+template <class Make>
+std::string invalid_argument_of(Make make) {
+  try {
+    make();
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+// Found by review (2026-12-02): a function pointer or std::function is a valid Hash type, but
+// the forms given no hash built Hash(), null or empty, and the first lookup called it (a
+// crash, or std::bad_function_call). Those forms now require types whose default works
+// (tests/compile_fail/rc_map_function_pointer_hash_default.cpp); a null or empty one passed
+// in is refused here, with a message.
+TEST_CASE(
+    "rc_map: a null function pointer or an empty std::function as Hash or KeyEqual is "
+    "refused with std::invalid_argument and a function passed in works") {
+  using fn_map = tandem::rc_map<std::string, std::string, std::size_t (*)(const std::string&),
+                                bool (*)(const std::string&, const std::string&)>;
+  CHECK(invalid_argument_of([] {
+          fn_map(4, nullptr, &same_text);
+        }).find("the Hash is a null function pointer") != std::string::npos);
+  CHECK(invalid_argument_of([] {
+          fn_map(4, &length_hash, nullptr);
+        }).find("the KeyEqual is a null function pointer") != std::string::npos);
+  using function_map =
+      tandem::rc_map<std::string, std::string, std::function<std::size_t(const std::string&)>>;
+  CHECK_THROWS_AS(function_map(4, std::function<std::size_t(const std::string&)>()),
+                  std::invalid_argument);
+  fn_map map(4, &length_hash, &same_text);
+  const std::string key(40, 'k');
+  auto handle = map.get_or_insert_with(key, [] { return std::string(40, 'v'); });
+  CHECK(*handle == std::string(40, 'v'));
+  CHECK(map.get(key).has_value());
+}
+
+// Found by review (2026-12-02): get_or_insert_with's check accepted a make() whose result V is
+// only explicitly constructible from, then needed an implicit conversion inside the header.
+TEST_CASE(
+    "rc_map: get_or_insert_with builds V from make()'s result as try_emplace does, "
+    "explicit constructors included") {
+  tandem::rc_map<std::string, std::vector<std::string>> map;
+  auto handle = map.get_or_insert_with(std::string(40, 'k'), [] { return std::size_t{3}; });
+  CHECK(handle->size() == 3);
+  auto same = map.get_or_insert_with(std::string(40, 'k'), [] { return std::size_t{7}; });
+  CHECK(same->size() == 3);  // built once
 }

@@ -109,6 +109,7 @@
 #include <variant>
 #include <vector>
 
+#include "detail/callables.hpp"
 #include "detail/port.hpp"
 #include "double_buffer.hpp"
 #include "string_hash.hpp"
@@ -669,10 +670,23 @@ class double_buffer_map {
   };
 
   // Both maps are built as map_type(bucket_count, hash, equal): each gets its own copy of
-  // `hash` and `equal`. make_double_buffer_map is the usual way in.
-  [[nodiscard]] static std::pair<writer, reader> create(std::size_t bucket_count = 0,
-                                                        const Hash& hash = Hash(),
+  // `hash` and `equal`. make_double_buffer_map is the usual way in. The forms given no Hash
+  // build Hash() and KeyEqual(): they require types whose default-constructed value works (not
+  // a function pointer or a std::function, which would be null or empty: detail/callables.hpp).
+  // The last form throws std::invalid_argument for a null function pointer or an empty
+  // std::function as the hash or equal.
+  [[nodiscard]] static std::pair<writer, reader> create(std::size_t bucket_count = 0) requires
+      detail::works_default_constructed<Hash> && detail::works_default_constructed<KeyEqual> {
+    return create(bucket_count, Hash());
+  }
+  [[nodiscard]] static std::pair<writer, reader> create(std::size_t bucket_count, const Hash& hash,
                                                         const KeyEqual& equal = KeyEqual()) {
+    detail::require_callable(hash,
+                             "tandem::double_buffer_map: the Hash is a null function pointer or "
+                             "an empty std::function (pass the function itself)");
+    detail::require_callable(equal,
+                             "tandem::double_buffer_map: the KeyEqual is a null function pointer "
+                             "or an empty std::function (pass the function itself)");
     auto [w, r] = buffer::create(bucket_count, hash, equal);
     std::unique_ptr<map_type> scratch;
     if constexpr (uses_node_handles) scratch = std::make_unique<map_type>(0, hash, equal);
@@ -689,12 +703,23 @@ using double_buffer_map_over =
 
 // auto [w, r] = tandem::make_double_buffer_map<K, V>();  (optionally <K, V, Hash, KeyEqual,
 // Map> and (bucket_count, hash, equal)).
+// The form given no Hash requires Hash and KeyEqual types whose default-constructed value
+// works; the other throws std::invalid_argument for a null or empty one (see create()).
+template <class K, class V, class Hash = default_hash<K>, class KeyEqual = default_key_equal<K>,
+          class Map = std::unordered_map<K, V, Hash, KeyEqual>>
+requires double_buffer_map_key<K> && double_buffer_map_value<V> &&
+    double_buffer_map_hash<Hash, K> && double_buffer_map_key_equal<KeyEqual, K> &&
+    double_buffer_inner_map<Map, K, V, Hash, KeyEqual> && detail::works_default_constructed<Hash> &&
+    detail::works_default_constructed<KeyEqual>
+[[nodiscard]] auto make_double_buffer_map(std::size_t bucket_count = 0) {
+  return double_buffer_map<K, V, Hash, KeyEqual, Map>::create(bucket_count);
+}
 template <class K, class V, class Hash = default_hash<K>, class KeyEqual = default_key_equal<K>,
           class Map = std::unordered_map<K, V, Hash, KeyEqual>>
 requires double_buffer_map_key<K> && double_buffer_map_value<V> &&
     double_buffer_map_hash<Hash, K> && double_buffer_map_key_equal<KeyEqual, K> &&
     double_buffer_inner_map<Map, K, V, Hash, KeyEqual>
-[[nodiscard]] auto make_double_buffer_map(std::size_t bucket_count = 0, const Hash& hash = Hash(),
+[[nodiscard]] auto make_double_buffer_map(std::size_t bucket_count, const Hash& hash,
                                           const KeyEqual& equal = KeyEqual()) {
   return double_buffer_map<K, V, Hash, KeyEqual, Map>::create(bucket_count, hash, equal);
 }

@@ -246,6 +246,7 @@
 #include <utility>
 #include <vector>
 
+#include "detail/callables.hpp"
 #include "detail/mailbox.hpp"
 #include "detail/port.hpp"
 #include "rc_map.hpp"
@@ -939,12 +940,26 @@ class event_bus {
   using inbox_type = tandem::inbox<Message, Topic, Hash, KeyEqual>;
   using envelope_type = envelope<Message, Topic>;
 
-  // Throws std::invalid_argument for a shard_count or mailbox_capacity of 0.
-  explicit event_bus(event_bus_options options = {}, const Hash& hash = Hash(),
+  // The forms given no Hash build Hash() and KeyEqual(): they require types whose
+  // default-constructed value works (not a function pointer or a std::function, which would
+  // be null or empty: detail/callables.hpp); pass such a function to the last form instead.
+  event_bus() requires detail::default_callables<Hash, KeyEqual>
+      : event_bus(event_bus_options{}, Hash()) {}
+  explicit event_bus(event_bus_options options) requires detail::default_callables<Hash, KeyEqual>
+      : event_bus(options, Hash()) {}
+  // Throws std::invalid_argument for a shard_count or mailbox_capacity of 0, and for a null
+  // function pointer or an empty std::function as the hash or equal.
+  explicit event_bus(event_bus_options options, const Hash& hash,
                      const KeyEqual& equal = KeyEqual())
       : options_(validated(options)),
-        core_(std::make_shared<shared_core>(options.absent_topic_filter_slots, equal)),
-        hash_(hash),
+        core_(std::make_shared<shared_core>(
+            options.absent_topic_filter_slots,
+            detail::require_callable(equal,
+                                     "tandem::event_bus: the KeyEqual is a null function pointer "
+                                     "or an empty std::function (pass the function itself)"))),
+        hash_(detail::require_callable(hash,
+                                       "tandem::event_bus: the Hash is a null function pointer "
+                                       "or an empty std::function (pass the function itself)")),
         topics_(options.shard_count, detail::topic_map_hash<Topic, Hash>{hash},
                 detail::topic_map_equal<Topic, KeyEqual>{equal}) {}
 

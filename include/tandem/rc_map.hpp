@@ -178,6 +178,7 @@
 #include <utility>
 #include <vector>
 
+#include "detail/callables.hpp"
 #include "detail/port.hpp"
 #include "string_hash.hpp"
 #include "sync/assert.hpp"
@@ -607,17 +608,32 @@ class rc_map {
     node* node_ = nullptr;
   };
 
-  rc_map() : rc_map(detail::default_rc_map_shard_count()) {}
-  explicit rc_map(rc_map_options linger_options)
+  // The forms given no Hash build Hash() and KeyEqual(): they require types whose
+  // default-constructed value works (not a function pointer or a std::function, which would
+  // be null or empty: detail/callables.hpp); pass such a function to the last form instead.
+  rc_map() requires detail::default_callables<Hash, KeyEqual>
+      : rc_map(detail::default_rc_map_shard_count(), Hash()) {}
+  explicit rc_map(rc_map_options linger_options) requires detail::default_callables<Hash, KeyEqual>
       : rc_map(detail::default_rc_map_shard_count(), Hash(), KeyEqual(), linger_options) {}
-  rc_map(std::size_t shard_count, rc_map_options linger_options)
+  rc_map(std::size_t shard_count,
+         rc_map_options linger_options) requires detail::default_callables<Hash, KeyEqual>
       : rc_map(shard_count, Hash(), KeyEqual(), linger_options) {}
+  explicit rc_map(std::size_t shard_count) requires detail::default_callables<Hash, KeyEqual>
+      : rc_map(shard_count, Hash()) {}
   // shard_count is rounded up to a power of two; 0 throws std::invalid_argument, and so does a
-  // negative linger_options.linger.
-  explicit rc_map(std::size_t shard_count, const Hash& hash = Hash(),
-                  const KeyEqual& equal = KeyEqual(), rc_map_options linger_options = {})
-      : state_(new shared_state(checked_shard_count(shard_count), hash, equal,
-                                checked_options(linger_options))) {
+  // negative linger_options.linger, a null function pointer or an empty std::function as the
+  // hash or equal.
+  explicit rc_map(std::size_t shard_count, const Hash& hash, const KeyEqual& equal = KeyEqual(),
+                  rc_map_options linger_options = {})
+      : state_(new shared_state(
+            checked_shard_count(shard_count),
+            detail::require_callable(hash,
+                                     "tandem::rc_map: the Hash is a null function pointer or an "
+                                     "empty std::function (pass the function itself)"),
+            detail::require_callable(equal,
+                                     "tandem::rc_map: the KeyEqual is a null function pointer or "
+                                     "an empty std::function (pass the function itself)"),
+            checked_options(linger_options))) {
     static_assert(std::destructible<V>,
                   "tandem::rc_map<K, V>: V must be destructible (entries are destroyed when "
                   "their last handle goes)");
@@ -685,7 +701,20 @@ class rc_map {
                   "constructible from)");
     check_not_visiting("get_or_insert_with");
     expire(state_, expire_batch);
-    return acquire_or_build(insert_form<Q>(key), [&]() -> V { return std::invoke(make); }).first;
+    // A V straight from make() (guaranteed elision), or built from its result explicitly, as
+    // try_emplace builds one: "constructible from" is what the assertion above promises (until
+    // 2026-12-02 an implicit conversion was needed, and a result V is only explicitly
+    // constructible from failed inside this header).
+    return acquire_or_build(
+               insert_form<Q>(key),
+               [&]() -> V {
+                 if constexpr (std::is_same_v<std::remove_cv_t<std::invoke_result_t<F&>>, V>) {
+                   return std::invoke(make);
+                 } else {
+                   return V(std::invoke(make));
+                 }
+               })
+        .first;
   }
 
   // Whether get(key) would find an entry now: a live one, or a lingering one not yet expired.
@@ -948,17 +977,43 @@ class rc_map {
   // throw). A release on a thread without a live holder (it never created a node of this type,
   // or its thread_local destructors are running) frees the memory at once: releases never
   // allocate, and nothing is kept after the thread's clean-up has run.
+  // The thread that calls exit() runs its thread_local destructors first and the static ones
+  // after; a holder first built during that static destruction (a static destructor's first
+  // creation of this map type on that thread) is registered too late to be destroyed. So the
+  // holder's constructor also makes sure of a static exit_cleanup. Its destructor runs in the
+  // static destruction, on the exiting thread: it frees that thread's spare, and from then on
+  // no holder keeps one (until 2026-12-02 that one block was never freed; docs/reliability.md
+  // rule 8). A holder built during the static destruction before it is freed by it; one built
+  // after it keeps nothing.
   struct spare_node {
     static inline constinit thread_local void* memory = nullptr;
     static inline constinit thread_local bool kept = false;  // a holder is alive on this thread
+    // The exit_cleanup has run: the process is in its static destruction.
+    static inline constinit std::atomic<bool> exit_cleaned{false};
+    static void let_go() noexcept {
+      kept = false;
+      deallocate_node(std::exchange(memory, nullptr));
+    }
+    struct exit_cleanup {
+      exit_cleanup() noexcept = default;
+      exit_cleanup(const exit_cleanup&) = delete;
+      exit_cleanup& operator=(const exit_cleanup&) = delete;
+      ~exit_cleanup() {
+        exit_cleaned.store(true, std::memory_order_relaxed);  // relaxed: a hint, no data
+        let_go();
+      }
+    };
     struct holder {
-      holder() noexcept { kept = true; }
+      holder() noexcept {
+        // Once per process and map type (a function-local static: thread-safe, allocates
+        // nothing); never built again once destroyed.
+        static exit_cleanup cleanup;
+        static_cast<void>(cleanup);
+        kept = !exit_cleaned.load(std::memory_order_relaxed);
+      }
       holder(const holder&) = delete;
       holder& operator=(const holder&) = delete;
-      ~holder() {
-        kept = false;
-        deallocate_node(std::exchange(memory, nullptr));
-      }
+      ~holder() { let_go(); }
     };
   };
 
@@ -1017,7 +1072,8 @@ class rc_map {
     const K& k = *static_cast<const K*>(key);
     if constexpr (std::is_convertible_v<const K&, std::string_view>) {
       return "rc_map key \"" + std::string(std::string_view(k)) + "\"";
-    } else if constexpr (std::is_integral_v<K>) {
+    } else if constexpr (std::is_integral_v<K> && requires { std::to_string(k); }) {
+      // (Not every integral type has a std::to_string: __int128 is integral under -std=gnu++20.)
       return "rc_map key " + std::to_string(k);
     } else {
       return "an rc_map entry";

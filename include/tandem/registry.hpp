@@ -130,6 +130,7 @@
 #include <utility>
 #include <vector>
 
+#include "detail/callables.hpp"
 #include "detail/port.hpp"
 #include "string_hash.hpp"
 #include "sync/assert.hpp"
@@ -156,43 +157,18 @@ concept buildable_from_key_or_default =
 template <class T>
 concept registry_value = std::is_object_v<T> && !std::is_array_v<T> && std::destructible<T>;
 
-namespace detail {
-
-// A type whose default-constructed value calls nothing: a pointer (to a function or a member)
-// is null, a std::function empty. The registry builds its Hash and KeyEqual with Hash() and
-// KeyEqual() and takes none from the caller, so such a type cannot work there (until
-// 2026-12-01 a function pointer compiled and crashed on first use; a std::function threw
-// std::bad_function_call on every lookup).
-template <class F>
-struct default_calls_nothing
-    : std::bool_constant<std::is_pointer_v<F> || std::is_member_pointer_v<F>> {};
-template <class F>
-struct default_calls_nothing<const F> : default_calls_nothing<F> {};
-template <class F>
-struct default_calls_nothing<volatile F> : default_calls_nothing<F> {};
-template <class F>
-struct default_calls_nothing<const volatile F> : default_calls_nothing<F> {};
-template <class Signature>
-struct default_calls_nothing<std::function<Signature>> : std::true_type {};
-#if defined(__cpp_lib_move_only_function)
-template <class Signature>
-struct default_calls_nothing<std::move_only_function<Signature>> : std::true_type {};
-#endif
-
-}  // namespace detail
-
 // Hash: a default-constructible function object type that maps a const Key& to std::size_t,
 // and whose default-constructed value is a working hash (not a pointer, not a std::function:
-// see detail::default_calls_nothing).
+// see detail/callables.hpp). The registry builds its Hash with Hash() and takes none from the
+// caller, so a pointer would be null (until 2026-12-01 a function pointer compiled and crashed
+// on first use; a std::function threw std::bad_function_call on every lookup).
 template <class Hash, class Key>
-concept registry_hash =
-    std::default_initializable<Hash> && !detail::default_calls_nothing<Hash>::value &&
+concept registry_hash = detail::works_default_constructed<Hash> &&
     std::is_invocable_r_v<std::size_t, const Hash&, const Key&>;
 
 // KeyEqual: the same, comparing two Keys.
 template <class KeyEqual, class Key>
-concept registry_key_equal =
-    std::default_initializable<KeyEqual> && !detail::default_calls_nothing<KeyEqual>::value &&
+concept registry_key_equal = detail::works_default_constructed<KeyEqual> &&
     std::is_invocable_r_v<bool, const KeyEqual&, const Key&, const Key&>;
 
 // Key: copy-constructible, with a registry_hash and a registry_key_equal.
@@ -270,7 +246,8 @@ std::string describe_registry_key(const Key& key) {
     text += std::string_view(key);
     text += "\"";
     return text;
-  } else if constexpr (std::is_arithmetic_v<Key>) {
+  } else if constexpr (std::is_arithmetic_v<Key> && requires { std::to_string(key); }) {
+    // (Not every arithmetic type has a std::to_string: __int128 under -std=gnu++20.)
     return std::to_string(key);
   } else {
     return "a key";

@@ -30,3 +30,7 @@ void* tandem::test::hooks::allocate(std::size_t size, std::size_t alignment) {
   ++thread_allocations;
   return system_allocate(size, alignment);
 }
+
+void tandem::test::hooks::deallocate(void* p) noexcept {
+  std::free(p);
+}

@@ -74,3 +74,7 @@ void* tandem::test::hooks::allocate(std::size_t size, std::size_t alignment) {
   }
   return system_allocate(size, alignment);
 }
+
+void tandem::test::hooks::deallocate(void* p) noexcept {
+  std::free(p);
+}

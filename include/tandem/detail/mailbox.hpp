@@ -49,7 +49,8 @@
 //     oldest message out without taking the lock -- one acquire load and one release store.
 //  4. pop, locked mode (drop_oldest: a producer may evict; block: a producer may wait for
 //     room): as in 3 but under the lock; if publishers are parked, their count is cleared and,
-//     after the lock is released, that many tokens are released.
+//     after the lock is released, they are all woken (a broadcast: the room generation moves
+//     on, and each parked publisher re-checks under the lock; see wake_tokens).
 //  5. Parking. pop() on a queue it knows to be non-empty pops at once (step 3, moving the
 //     message straight into its result). Otherwise it first watches the queue for a moment
 //     (a bounded spin: 120 CPU pauses in doubling rounds of 8 to 64, a few microseconds, reads
@@ -97,6 +98,15 @@
 // acquire load and one release store; a locked pop adds the lock. Each mailbox also holds a
 // wake_tokens (a std::mutex and a std::condition_variable, touched only by threads that actually
 // sleep).
+//
+// Two kinds of wake-up. The one consumer waits for a counted token (one per push that found it
+// parked). Publishers waiting for room wait for a broadcast instead: a publisher parks with the
+// room generation it read under the mailbox lock, and every release (a pop, close(), a change
+// of admission) moves the generation on, so each publisher parked before a release sees it.
+// Until 2026-12-02 they took counted tokens too: a publisher that woke, found the mailbox still
+// full and parked again could take the token of another parked publisher, and an inbox leaving
+// a topic then left that topic's blocked publisher asleep until the next pop
+// (docs/reliability.md rule 45).
 //
 // Memory ordering: the state named in step 1 is guarded by lock_ (small_mutex: lock()
 // acquires, unlock() releases). The queue's counters pair as described at message_queue:
@@ -374,8 +384,9 @@ class message_queue {
   std::uint64_t seen_head_ = 0;         // producers' (under the lock): a head_ value read
 };
 
-// A counting semaphore built on std::mutex + std::condition_variable: where a thread sleeps
-// when it must wait (the consumer for a message, a publisher for room). Not
+// Where a thread sleeps when it must wait (the consumer for a message: a counting semaphore;
+// publishers for room: a generation count, a broadcast), on std::mutex +
+// std::condition_variable. Not
 // std::counting_semaphore: libstdc++ 12's (built on atomic::wait) lost wake-ups in our ASan
 // runs -- a receiver slept forever with its token released -- while the pthread-based
 // condition variable is well proven. Only threads that really sleep pay for it; the
@@ -384,15 +395,15 @@ class wake_tokens {
  public:
   // Two kinds of sleeper share one mutex and condition variable (constructing and destroying
   // them is most of what an idle mailbox costs): the consumer waiting for a message and
-  // publishers waiting for room. A release wakes all sleepers; each re-checks its own count.
-  enum kind : std::size_t { message_ready = 0, room = 1 };
+  // publishers waiting for room. A release wakes all sleepers; each re-checks its own condition.
+  enum kind : std::size_t { message_ready = 0 };
 
   // noexcept: it runs after a push or pop has committed, which must not be followed by a
   // throw (a std::mutex that fails to lock is unrecoverable: std::terminate).
-  void release(kind k, std::size_t count = 1) noexcept {
+  void release(kind k) noexcept {
     {
       std::lock_guard<std::mutex> guard(mutex_);
-      tokens_[k] += count;
+      ++tokens_[k];
     }
     wakeup_.notify_all();
   }
@@ -413,10 +424,37 @@ class wake_tokens {
     return true;
   }
 
+  // Publishers. A publisher about to park reads the room generation while it holds the
+  // mailbox lock, so before any release that will count it (a release clears the parked count
+  // under that lock, then moves the generation on), then waits until the generation has moved
+  // on: a broadcast, so no parked publisher can use up another's wake-up.
+  [[nodiscard]] std::uint64_t room_generation() const noexcept {
+    // relaxed: an older value only makes the wait below return at once (the caller re-checks
+    // under the mailbox lock); a newer one than the releases that count this publisher cannot
+    // be read, because the read happens before them (the mailbox lock orders it first).
+    return room_generation_.load(std::memory_order_relaxed);
+  }
+  void release_room() noexcept {
+    {
+      std::lock_guard<std::mutex> guard(mutex_);
+      // relaxed: written under mutex_, which the waiters' re-check holds too.
+      room_generation_.store(room_generation_.load(std::memory_order_relaxed) + 1,
+                             std::memory_order_relaxed);
+    }
+    wakeup_.notify_all();
+  }
+  void wait_room(std::uint64_t seen) {
+    std::unique_lock<std::mutex> guard(mutex_);
+    wakeup_.wait(guard, [&] { return room_generation_.load(std::memory_order_relaxed) != seen; });
+  }
+
  private:
   std::mutex mutex_;
   std::condition_variable wakeup_;
-  std::array<std::size_t, 2> tokens_{};  // guarded by mutex_
+  std::array<std::size_t, 1> tokens_{};  // guarded by mutex_
+  // Room releases so far: written under mutex_; read under it by waiters, without it (atomic)
+  // by a publisher about to park.
+  std::atomic<std::uint64_t> room_generation_{0};
 };
 
 // What a push source may provide: `admitted()`, checked under the mailbox lock (false: the
@@ -731,9 +769,12 @@ class mailbox {
     while ((outcome = push_locked(message, evicted, wake_consumer)) == push_outcome::full) {
       if (detail::is_self(consumer_)) return push_outcome::own_mailbox_full;
       ++parked_publishers_;
+      // Read under the lock: every release that counts this publisher comes later.
+      const std::uint64_t seen = sleepers_.room_generation();
       guard.unlock();
       TANDEM_SYNC_POINT();  // parked, not yet asleep: a pop's wake-up may come first
-      sleepers_.acquire(wake_tokens::room);
+      TANDEM_TEST_POINT("mailbox push_waiting: parked, not yet asleep");
+      sleepers_.wait_room(seen);
       guard.lock();
     }
     return outcome;
@@ -839,10 +880,12 @@ class mailbox {
 #endif
   };
 
+  // Wakes every publisher parked before the caller cleared the count (`parked`, under the
+  // lock); each re-checks under the lock and parks again if it must.
   void release_room(std::size_t parked) noexcept {
     if (parked == 0) return;
     TANDEM_SYNC_POINT();  // room made and unlocked; the parked publishers not yet woken
-    sleepers_.release(wake_tokens::room, parked);
+    sleepers_.release_room();
   }
 
   // Layout: what both sides only read (set at construction), then the queue (the consumer's
@@ -861,8 +904,9 @@ class mailbox {
   // Keeps lock_ off the line of the queue's tail count, which a waiting consumer reads (step 1).
   [[maybe_unused]] char tail_padding_[sync::cache_line_size];
   mutable sync::small_mutex lock_;
-  std::size_t dropped_ = 0;            // guarded by lock_
-  std::size_t parked_publishers_ = 0;  // guarded by lock_; room tokens owed
+  std::size_t dropped_ = 0;  // guarded by lock_
+  // guarded by lock_: publishers parked since the last room release (which clears it).
+  std::size_t parked_publishers_ = 0;
   // guarded by lock_: the serial of the thread that receives (step 7); 0 (none) after
   // forget_consumer(). Not a std::thread::id: an exited receiver's id may be given to a new
   // thread, which would then be refused as "the receiver" (docs/reliability.md rule 30).
