@@ -4,6 +4,7 @@
 // self-assignment must keep the entry.
 #include <tandem/rc_map.hpp>
 
+#include <any>
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -169,4 +170,29 @@ TEST_CASE(
   CHECK(handle->size() == 3);
   auto same = map.get_or_insert_with(std::string(40, 'k'), [] { return std::size_t{7}; });
   CHECK(same->size() == 3);  // built once
+}
+
+namespace {
+// A V with a forwarding constructor that also accepts a V& (a prototype copied by make()).
+struct boxed {
+  template <class T>
+  explicit boxed(T&& value) : payload(std::forward<T>(value)) {}
+  boxed(const boxed&) = default;
+  boxed(boxed&&) noexcept = default;
+  std::any payload;
+};
+}  // namespace
+
+// Found by review of the fix above (2026-12-02): a make() returning V& went through V(...),
+// where the forwarding constructor beats the copy constructor (an entry holding a box of the
+// prototype, or endless recursion); a V-typed result is copied as before.
+TEST_CASE(
+    "rc_map: get_or_insert_with copies a V& that make() returns, whatever other "
+    "constructors V has") {
+  tandem::rc_map<std::string, boxed> map;
+  boxed prototype(std::string(40, 'p'));
+  auto handle = map.get_or_insert_with(std::string(40, 'k'), [&]() -> boxed& { return prototype; });
+  REQUIRE(handle->payload.type() == typeid(std::string));
+  CHECK(std::any_cast<std::string>(handle->payload) == std::string(40, 'p'));
+  CHECK(std::any_cast<std::string>(prototype.payload) == std::string(40, 'p'));  // not moved
 }

@@ -674,7 +674,8 @@ class double_buffer_map {
   // build Hash() and KeyEqual(): they require types whose default-constructed value works (not
   // a function pointer or a std::function, which would be null or empty: detail/callables.hpp).
   // The last form throws std::invalid_argument for a null function pointer or an empty
-  // std::function as the hash or equal.
+  // std::function as the hash or equal. An overload set (so is make_double_buffer_map): to
+  // pass it as a function, wrap it in a lambda.
   [[nodiscard]] static std::pair<writer, reader> create(std::size_t bucket_count = 0) requires
       detail::works_default_constructed<Hash> && detail::works_default_constructed<KeyEqual> {
     return create(bucket_count, Hash());

@@ -708,7 +708,11 @@ class rc_map {
     return acquire_or_build(
                insert_form<Q>(key),
                [&]() -> V {
-                 if constexpr (std::is_same_v<std::remove_cv_t<std::invoke_result_t<F&>>, V>) {
+                 // Any V-typed result (V, const V, V&, const V&...) is copied or moved into place
+                 // as before (a prvalue elided); V(...) only for other types: a V& given to V(...)
+                 // would pick a forwarding constructor over the copy constructor (found by review,
+                 // 2026-12-02).
+                 if constexpr (std::is_same_v<std::remove_cvref_t<std::invoke_result_t<F&>>, V>) {
                    return std::invoke(make);
                  } else {
                    return V(std::invoke(make));
