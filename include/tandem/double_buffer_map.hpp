@@ -64,10 +64,15 @@
 //  - Both copies are built as Map(bucket_count, hash, equal) with copies of the same Hash and
 //    KeyEqual objects (stateful functors such as seeded hashes behave the same on both).
 //  - Exceptions: every operation gives the strong guarantee on a copy as long as the inner
-//    map's single-element insertion does (std::unordered_map's does; absl::flat_hash_map's
-//    and boost::unordered_flat_map's do unless Hash throws while the table grows -- Boost
-//    documents only the basic guarantee then, so with those maps Hash must not throw on
-//    insertion); erase_if decides everything before erasing; V's copy assignment, which
+//    map's single-element insertion does. std::unordered_map's does. No other map's is
+//    trusted when Hash throws while the table grows (boost::unordered_flat_map and
+//    boost::unordered_map document only the basic guarantee then, a rehash may drop
+//    elements; absl::flat_hash_map rehashes every element): with any other map, Hash must not
+//    throw on insertion. And absl::flat_hash_map (20220623) gives no guarantee at all on
+//    std::bad_alloc: a failed growth leaves its table corrupt (it stores the new capacity
+//    before it allocates), so the recovery promised below holds for it only where allocation
+//    failure ends the process (docs/double_buffer.md has the table). erase_if decides
+//    everything before erasing; V's copy assignment, which
 //    insert_or_assign uses on an existing key, must give it too. (A throwing copy of K or V
 //    is strong over any map: into a map other than std::unordered_map the copies are made
 //    before the map is touched and moved in, see copy_in_absent.) So double_buffer's rules
@@ -472,8 +477,9 @@ class double_buffer_map {
         } catch (...) {
           TANDEM_ASSERT(map.size() == size_before,
                         "tandem::double_buffer_map: an operation threw but its inner map changed "
-                        "size (absl::flat_hash_map without NDEBUG calls Hash and KeyEqual again "
-                        "after inserting: with it, Hash and KeyEqual must not throw)");
+                        "size: that map's insertion is not strong when Hash or KeyEqual throws "
+                        "(only std::unordered_map's is; absl::flat_hash_map without NDEBUG even "
+                        "calls them again after inserting), so with it they must not throw");
           throw;
         }
       } else {
