@@ -682,18 +682,14 @@ class double_buffer_map {
   // The last form throws std::invalid_argument for a null function pointer or an empty
   // std::function as the hash or equal. An overload set (so is make_double_buffer_map): to
   // pass it as a function, wrap it in a lambda.
-  [[nodiscard]] static std::pair<writer, reader> create(std::size_t bucket_count = 0) requires
-      detail::works_default_constructed<Hash> && detail::works_default_constructed<KeyEqual> {
+  [[nodiscard]] static std::pair<writer, reader> create(
+      std::size_t bucket_count = 0) requires detail::default_callables<Hash, KeyEqual> {
     return create(bucket_count, Hash());
   }
   [[nodiscard]] static std::pair<writer, reader> create(std::size_t bucket_count, const Hash& hash,
                                                         const KeyEqual& equal = KeyEqual()) {
-    detail::require_callable(hash,
-                             "tandem::double_buffer_map: the Hash is a null function pointer or "
-                             "an empty std::function (pass the function itself)");
-    detail::require_callable(equal,
-                             "tandem::double_buffer_map: the KeyEqual is a null function pointer "
-                             "or an empty std::function (pass the function itself)");
+    detail::require_callable(hash, "tandem::double_buffer_map", "Hash");
+    detail::require_callable(equal, "tandem::double_buffer_map", "KeyEqual");
     auto [w, r] = buffer::create(bucket_count, hash, equal);
     std::unique_ptr<map_type> scratch;
     if constexpr (uses_node_handles) scratch = std::make_unique<map_type>(0, hash, equal);
@@ -716,8 +712,7 @@ template <class K, class V, class Hash = default_hash<K>, class KeyEqual = defau
           class Map = std::unordered_map<K, V, Hash, KeyEqual>>
 requires double_buffer_map_key<K> && double_buffer_map_value<V> &&
     double_buffer_map_hash<Hash, K> && double_buffer_map_key_equal<KeyEqual, K> &&
-    double_buffer_inner_map<Map, K, V, Hash, KeyEqual> && detail::works_default_constructed<Hash> &&
-    detail::works_default_constructed<KeyEqual>
+    double_buffer_inner_map<Map, K, V, Hash, KeyEqual> && detail::default_callables<Hash, KeyEqual>
 [[nodiscard]] auto make_double_buffer_map(std::size_t bucket_count = 0) {
   return double_buffer_map<K, V, Hash, KeyEqual, Map>::create(bucket_count);
 }

@@ -954,12 +954,8 @@ class event_bus {
       : options_(validated(options)),
         core_(std::make_shared<shared_core>(
             options.absent_topic_filter_slots,
-            detail::require_callable(equal,
-                                     "tandem::event_bus: the KeyEqual is a null function pointer "
-                                     "or an empty std::function (pass the function itself)"))),
-        hash_(detail::require_callable(hash,
-                                       "tandem::event_bus: the Hash is a null function pointer "
-                                       "or an empty std::function (pass the function itself)")),
+            detail::require_callable(equal, "tandem::event_bus", "KeyEqual"))),
+        hash_(detail::require_callable(hash, "tandem::event_bus", "Hash")),
         topics_(options.shard_count, detail::topic_map_hash<Topic, Hash>{hash},
                 detail::topic_map_equal<Topic, KeyEqual>{equal}) {}
 

@@ -625,15 +625,10 @@ class rc_map {
   // hash or equal.
   explicit rc_map(std::size_t shard_count, const Hash& hash, const KeyEqual& equal = KeyEqual(),
                   rc_map_options linger_options = {})
-      : state_(new shared_state(
-            checked_shard_count(shard_count),
-            detail::require_callable(hash,
-                                     "tandem::rc_map: the Hash is a null function pointer or an "
-                                     "empty std::function (pass the function itself)"),
-            detail::require_callable(equal,
-                                     "tandem::rc_map: the KeyEqual is a null function pointer or "
-                                     "an empty std::function (pass the function itself)"),
-            checked_options(linger_options))) {
+      : state_(new shared_state(checked_shard_count(shard_count),
+                                detail::require_callable(hash, "tandem::rc_map", "Hash"),
+                                detail::require_callable(equal, "tandem::rc_map", "KeyEqual"),
+                                checked_options(linger_options))) {
     static_assert(std::destructible<V>,
                   "tandem::rc_map<K, V>: V must be destructible (entries are destroyed when "
                   "their last handle goes)");

@@ -15,6 +15,7 @@
 #include <concepts>
 #include <functional>
 #include <stdexcept>
+#include <string>
 #include <type_traits>
 
 #include "port.hpp"
@@ -60,10 +61,15 @@ template <class F>
   }
 }
 
-// Returns `f`, or throws std::invalid_argument(message) when it calls nothing.
+// Returns `f`, or, when it calls nothing, throws std::invalid_argument naming the component
+// ("tandem::rc_map") and the role ("Hash", "KeyEqual").
 template <class F>
-const F& require_callable(const F& f, const char* message) {
-  if (!calls_something(f)) throw std::invalid_argument(message);
+const F& require_callable(const F& f, const char* component, const char* role) {
+  if (!calls_something(f)) {
+    throw std::invalid_argument(std::string(component) + ": the " + role +
+                                " is a null function pointer or an empty std::function (pass "
+                                "the function itself)");
+  }
   return f;
 }
 
