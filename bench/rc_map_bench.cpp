@@ -15,9 +15,9 @@
 //     live entry + a release that is not the last (issue 17: >= 3x the weak_ptr map at 2
 //     threads); the hot rows pin nothing (each iteration creates and erases the entry).
 //       - tandem::rc_map::get_or_insert_with + handle destruction;
-//       - weak_ptr map: std::mutex + std::unordered_map<K, std::weak_ptr<V>>, where the
-//         shared_ptr's deleter locks the mutex and erases the entry if it is still expired
-//         (the hand-written C++ version);
+//       - weak_ptr map: std::mutex + std::unordered_map<K, std::weak_ptr<V>>, where the last
+//         shared_ptr's holder locks the mutex and erases the entry if it is still expired
+//         (the hand-written C++ version: peers/weak_ptr_map.hpp);
 //       - seed shape: the Rust write-up's RcMap -- sharded locks (std::mutex per shard), the
 //         count stored in the entry, the value cloned into the handle, and drop done as two
 //         separate lock acquisitions (decrement, then remove-if-zero).
@@ -55,6 +55,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "peers/weak_ptr_map.hpp"
+
 namespace {
 
 using key_type = std::uint64_t;
@@ -76,40 +78,10 @@ std::vector<key_type> random_keys(int thread) {
   return keys;
 }
 
-// ---- baseline 1: std::mutex + unordered_map<K, weak_ptr<V>> with an erasing deleter ---------
+// ---- baseline 1: std::mutex + unordered_map<K, weak_ptr<V>>, the last shared_ptr erases ------
+// (peers/weak_ptr_map.hpp, shared with tests/perf/perf_rc_map.cpp's instruction counts)
 
-class weak_ptr_map {
- public:
-  template <class F>
-  std::shared_ptr<value_type> get_or_insert_with(key_type key, F&& make) {
-    std::lock_guard<std::mutex> guard(mutex_);
-    auto it = entries_.find(key);
-    if (it != entries_.end()) {
-      if (auto alive = it->second.lock()) return alive;
-    }
-    std::shared_ptr<value_type> fresh(new value_type(make()), eraser{this, key});
-    entries_[key] = fresh;
-    return fresh;
-  }
-
- private:
-  struct eraser {
-    weak_ptr_map* map;
-    key_type key;
-    void operator()(value_type* v) const {
-      {
-        std::lock_guard<std::mutex> guard(map->mutex_);
-        auto it = map->entries_.find(key);
-        // Erase only if the stored pointer is still the expired one (not a newer entry).
-        if (it != map->entries_.end() && it->second.expired()) map->entries_.erase(it);
-      }
-      delete v;
-    }
-  };
-
-  std::mutex mutex_;
-  std::unordered_map<key_type, std::weak_ptr<value_type>> entries_;
-};
+using tandem_bench::weak_ptr_map;
 
 // ---- baseline 2: the seed's shape ------------------------------------------------------------
 
@@ -191,62 +163,16 @@ class seed_shape_map {
 
 // ---- 0. churn: create + erase with string keys ----------------------------------------------
 
-// A small heap-owning value (a pool or topic header would own a little memory too).
-struct churn_value {
-  explicit churn_value(std::size_t seed) : words(4, seed) {}
-  std::vector<std::uint64_t> words;
-};
-
-// "tenant-0000" .. "tenant-0999": 11 characters, the length of a realistic tenant/topic name.
-std::string tenant_name(std::size_t i) {
-  std::string name = "tenant-0000";
-  for (std::size_t pos = name.size(); i != 0 && pos > 7; i /= 10) {
-    name[--pos] = static_cast<char>('0' + i % 10);
-  }
-  return name;
-}
+using tandem_bench::churn_value;
 
 const std::vector<std::string>& tenant_names() {
-  static const std::vector<std::string> names = [] {
-    std::vector<std::string> v;
-    for (std::size_t i = 0; i < key_space; ++i) v.push_back(tenant_name(i));
-    return v;
-  }();
+  static const std::vector<std::string> names = tandem_bench::tenant_names(key_space);
   return names;
 }
 
-// The baseline: std::mutex + unordered_map<std::string, weak_ptr<V>>, the deleter erases.
-class mutex_weak_ptr_map {
- public:
-  template <class F>
-  std::shared_ptr<churn_value> get_or_insert_with(const std::string& key, F&& make) {
-    std::lock_guard<std::mutex> guard(mutex_);
-    auto it = entries_.find(key);
-    if (it != entries_.end()) {
-      if (auto alive = it->second.lock()) return alive;
-    }
-    std::shared_ptr<churn_value> fresh(new churn_value(make()), eraser{this, key});
-    entries_[key] = fresh;
-    return fresh;
-  }
-
- private:
-  struct eraser {
-    mutex_weak_ptr_map* map;
-    std::string key;
-    void operator()(churn_value* v) const {
-      {
-        std::lock_guard<std::mutex> guard(map->mutex_);
-        auto it = map->entries_.find(key);
-        if (it != map->entries_.end() && it->second.expired()) map->entries_.erase(it);
-      }
-      delete v;
-    }
-  };
-
-  std::mutex mutex_;
-  std::unordered_map<std::string, std::weak_ptr<churn_value>> entries_;
-};
+// The baseline: std::mutex + unordered_map<std::string, weak_ptr<V>>, the last shared_ptr erases
+// (baseline 1 above, with these key and value types).
+using mutex_weak_ptr_map = weak_ptr_map<std::string, churn_value>;
 
 using tandem_churn_map = tandem::rc_map<std::string, churn_value>;
 
@@ -475,7 +401,7 @@ BENCHMARK(acquire_release_hot<tandem_map>)
     ->Threads(1)
     ->Threads(2)
     ->UseRealTime();
-BENCHMARK(acquire_release_hot<weak_ptr_map>)
+BENCHMARK(acquire_release_hot<weak_ptr_map<key_type, value_type>>)
     ->Name("acquire_release/hot/weak_ptr_map")
     ->Threads(1)
     ->Threads(2)
@@ -490,7 +416,7 @@ BENCHMARK(acquire_release_random<tandem_map>)
     ->Threads(1)
     ->Threads(2)
     ->UseRealTime();
-BENCHMARK(acquire_release_random<weak_ptr_map>)
+BENCHMARK(acquire_release_random<weak_ptr_map<key_type, value_type>>)
     ->Name("acquire_release/random1000/weak_ptr_map")
     ->Threads(1)
     ->Threads(2)

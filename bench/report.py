@@ -415,11 +415,19 @@ def perf_section(results_dir, run_info):
               "difference of two run lengths (set-up cancels); deterministic, so each budget is a "
               "hard CTest (label `perf`). Budgets: tests/perf/budgets.json. "
               f"Compiler: {data.get('compiler', '?')}.", "",
-              "| operation | instructions / op | baseline | baseline instr. / op | budget | limit | pass |",
-              "|---|---:|---|---:|---|---:|:---:|"]
+              "The budget stops regressions; where an issue set a stricter target, the last column "
+              "says whether it is met (computed from the same counts).", "",
+              "| operation | instructions / op | baseline | baseline instr. / op | budget | limit | pass "
+              "| issue target |",
+              "|---|---:|---|---:|---|---:|:---:|---|"]
 
     def num(value):
         return f"{value:.1f}" if isinstance(value, (int, float)) else "—"
+
+    def target_cell(r):
+        if "target" not in r:
+            return "—"
+        return f"{r['target']}: " + ("met" if r.get("target_met") else "**missed**")
 
     for r in data.get("results", []):
         passed = r.get("pass")
@@ -432,7 +440,7 @@ def perf_section(results_dir, run_info):
         lines.append(f"| {r.get('name', '?')} | {num(r.get('instructions'))} | "
                      f"{r.get('baseline_name') or '—'} | {num(r.get('baseline_instructions'))} | "
                      f"{r.get('budget') or '—'} | {num(r.get('limit'))} | "
-                     f"{verdict} |")
+                     f"{verdict} | {target_cell(r)} |")
     lines.append("")
     return lines
 
@@ -939,11 +947,18 @@ def self_test():
         (tmp / "results" / "perf.json").write_text(json.dumps({"compiler": "GNU 12", "results": [
             {"name": "double_buffer_map/std/guarded_find", "instructions": 37.2,
              "baseline_name": "std/find", "baseline_instructions": 30.9,
-             "budget": "baseline + 8", "limit": 38.9, "pass": True}]}))
+             "budget": "baseline + 8", "limit": 38.9, "pass": True},
+            {"name": "double_buffer_map/boost/guarded_find", "instructions": 70.1,
+             "baseline_name": "boost/find", "baseline_instructions": 41.1,
+             "budget": "baseline + 31", "limit": 72.1, "pass": True,
+             "target": "baseline + 8 (issue 17 item 2)", "target_met": False}]}))
         page = "\n".join(build_page(tmp / "results", tmp / "out" / "benchmarks.md", tmp,
                                     tmp / "targets.json", None))
         expect("| double_buffer_map/std/guarded_find | 37.2 | std/find | 30.9 | baseline + 8 | "
-               "38.9 | yes |" in page, "perf table row")
+               "38.9 | yes | — |" in page, "perf table row")
+        # A budget that passes while the issue's stricter target is missed says both.
+        expect("| 72.1 | yes | baseline + 8 (issue 17 item 2): **missed** |" in page,
+               "perf target column")
         # Unpaired (plain Google Benchmark repetitions): ratio of medians, spreads added.
         (tmp / "results" / "fake_bench.json").write_text(json.dumps(
             {"context": {}, "benchmarks": bench}))

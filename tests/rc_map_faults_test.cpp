@@ -9,12 +9,22 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "test_support.hpp"
+
+// A view key would be kept past the call that built the entry: rc_map<std::string_view, V>::
+// get_or_insert_with(name, ...) kept a view of the caller's string (the kind found by review in
+// registry, 2026-12-02: a later lookup read freed memory). Refused (red before: does not
+// compile).
+static_assert(!tandem::rc_map_key<std::string_view>);
+static_assert(!tandem::rc_map_key<std::span<const int>>);
+static_assert(tandem::rc_map_key<std::string>);
 
 namespace {
 

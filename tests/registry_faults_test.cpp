@@ -9,8 +9,10 @@
 #include <latch>
 #include <memory>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -163,4 +165,144 @@ TEST_CASE("registry: a thread's first lookup may throw std::bad_alloc, and chang
   CHECK(retried);
   CHECK(registry.size() == 1);
   CHECK(registry.find(key) == held);
+}
+
+// ---- Eighth review round (2026-12-02) ------------------------------------------------------
+
+// A view key kept a view of the caller's string: get_or_create(name) with a std::string name,
+// then every later lookup, for_each and error message read the freed string (ASan:
+// heap-use-after-free in string_equal). A reference key failed deep inside libstdc++. Both are
+// refused by registry_key now (red before: the static_asserts do not compile).
+static_assert(!tandem::registry_key<std::string_view, tandem::string_hash, tandem::string_equal>);
+static_assert(!tandem::registry_key<std::span<const char>, std::hash<int>, std::equal_to<>>);
+static_assert(!tandem::registry_key<const std::string&, tandem::string_hash, tandem::string_equal>);
+static_assert(tandem::registry_key<std::string, tandem::string_hash, tandem::string_equal>);
+
+namespace {
+
+// A Hash whose default constructor throws (a seeded hash reading std::random_device may).
+std::atomic<bool> hash_construction_throws{false};
+struct seeded_hash {
+  seeded_hash() {
+    if (hash_construction_throws.load()) throw std::runtime_error("no entropy source");
+  }
+  std::size_t operator()(const std::string& key) const noexcept {
+    return std::hash<std::string>{}(key);
+  }
+};
+
+}  // namespace
+
+TEST_CASE(
+    "registry faults: a Hash whose default constructor throws propagates from the constructor") {
+  // Until 2026-12-02 registry() was noexcept whatever Hash was: std::terminate.
+  using seeded_registry = tandem::registry<instance, std::string, seeded_hash>;
+  STATIC_REQUIRE_FALSE(std::is_nothrow_default_constructible_v<seeded_registry>);
+  STATIC_REQUIRE(std::is_nothrow_default_constructible_v<tandem::registry<instance>>);
+  hash_construction_throws.store(true);
+  bool threw = false;
+  try {
+    seeded_registry registry;
+  } catch (const std::runtime_error& error) {
+    threw = std::string(error.what()) == "no entropy source";
+  }
+  hash_construction_throws.store(false);
+  CHECK(threw);
+  seeded_registry registry;
+  CHECK(registry.get_or_create(long_key(1))->key == long_key(1));
+}
+
+namespace {
+
+// An instance whose destructor builds and looks up in its own registry while ~registry runs.
+struct builds_when_destroyed {
+  explicit builds_when_destroyed(std::string k) : key(std::move(k)) { live.fetch_add(1); }
+  builds_when_destroyed(const builds_when_destroyed&) = delete;
+  builds_when_destroyed& operator=(const builds_when_destroyed&) = delete;
+  ~builds_when_destroyed();
+  std::string key;
+};
+using self_registry = tandem::registry<builds_when_destroyed>;
+self_registry* destroying_registry = nullptr;
+std::atomic<int> builds_refused{0};
+std::atomic<int> lookups_done{0};
+
+builds_when_destroyed::~builds_when_destroyed() {
+  live.fetch_sub(1);
+  if (destroying_registry == nullptr) return;
+  (void)destroying_registry->contains(long_key(0));  // allowed: the tables still stand
+  lookups_done.fetch_add(1);
+  try {
+    (void)destroying_registry->get_or_create(long_key(99) + "-built-by-a-destructor");
+  } catch (const std::logic_error& error) {
+    if (std::string(error.what()).find("being destroyed") != std::string::npos) {
+      builds_refused.fetch_add(1);
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE(
+    "registry faults: a build from a destructor during ~registry is refused while lookups work") {
+  // Until 2026-12-02 nothing checked it: the entry built and its table leaked (ASan: 354 bytes
+  // in 5 allocations), and an override instance, released only by the member destruction
+  // after the tables were freed, looked the registry up in freed memory.
+  REQUIRE(live.load() == 0);
+  builds_refused.store(0);
+  lookups_done.store(0);
+  {
+    std::optional<self_registry> registry(std::in_place);
+    destroying_registry = &*registry;
+    (void)registry->get_or_create(long_key(0));
+    (void)registry->get_or_create(long_key(1));
+    // An override no entry holds (its entry was erased): only the declaration keeps it.
+    registry->override(long_key(2), std::make_shared<builds_when_destroyed>(long_key(2) + "-mock"));
+    (void)registry->get_or_create(long_key(2));
+    registry->erase(long_key(2));
+    REQUIRE(live.load() == 3);
+    registry.reset();
+    destroying_registry = nullptr;
+  }
+  CHECK(live.load() == 0);
+  CHECK(lookups_done.load() == 3);
+  CHECK(builds_refused.load() == 3);
+}
+
+namespace {
+struct unrelated_value {};
+}  // namespace
+
+TEST_CASE(
+    "registry faults: after 65535 registries built and destroyed no two live ones share a domain") {
+  // Epoch domain tags were handed out round-robin from 1 to 65535 and never reused: the
+  // 65,535th registry built after `mine` got its tag, and a thread parked in that registry's
+  // visit() held back the reclamation of `mine` (and a global() registry's exit teardown).
+  tandem::test::watchdog dog("registry domain tags", std::chrono::seconds(120));
+  tandem::registry<instance> mine;
+  for (int i = 0; i < 65534; ++i) {
+    tandem::registry<unrelated_value> temporary;
+  }
+  tandem::registry<unrelated_value> other;  // the tag `mine` has, before the fix
+  (void)other.get_or_create("parked");
+  std::latch inside(1);
+  std::latch release(1);
+  std::thread parked([&] {
+    other.visit("parked", [&](unrelated_value&) {
+      inside.count_down();
+      release.wait();
+    });
+  });
+  inside.wait();
+  const int before = live.load();
+  (void)mine.get_or_create(long_key(5));  // held by the registry only
+  REQUIRE(live.load() == before + 1);
+  mine.erase(long_key(5));
+  (void)mine.get_or_create(long_key(6));  // a writer call: reclaims what no reader of `mine` sees
+  mine.erase(long_key(6));
+  (void)mine.get_or_create(long_key(7));
+  const int after = live.load();
+  release.count_down();
+  parked.join();
+  CHECK(after == before + 1);  // 5 and 6 destroyed although `other` has a reader inside
 }

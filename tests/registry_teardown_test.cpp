@@ -107,6 +107,30 @@ struct late_caller {
     kept.reset();
     expect(log.size() == 6 && log.back() == "~kept-by-caller",
            "the caller's instance was not released by the caller's reset");
+    // override() and declare() after the teardown throw before keeping anything (until
+    // 2026-12-02 override() stored its instance and then threw, and declare() was accepted:
+    // the torn-down registry kept the mock, and the factory's captures, for ever; found by
+    // review).
+    {
+      auto late_mock = std::make_shared<store>("late-mock");
+      bool threw_override = false;
+      try {
+        r.override("late", late_mock);
+      } catch (const std::logic_error& error) {
+        threw_override = std::string(error.what()).find("override") != std::string::npos;
+      }
+      expect(threw_override, "override() after the teardown did not throw logic_error");
+      expect(late_mock.use_count() == 1, "override() after the teardown kept its instance");
+      auto capture = std::make_shared<std::string>("captured late");
+      bool threw_declare = false;
+      try {
+        r.declare("late-declared", [capture] { return store("late-declared"); });
+      } catch (const std::logic_error& error) {
+        threw_declare = std::string(error.what()).find("declare") != std::string::npos;
+      }
+      expect(threw_declare, "declare() after the teardown did not throw logic_error");
+      expect(capture.use_count() == 1, "declare() after the teardown kept its factory");
+    }
     observer = nullptr;
     std::puts("registry teardown checks passed");
     std::fflush(stdout);

@@ -273,7 +273,7 @@ class double_buffer {
     explicit core(const Args&... args) : first_copy(args...), second_copy(args...) {}
 
     // Read by every reader's outermost read(); written once per publish.
-    sync::cache_padded<publication> published{&first_copy};
+    sync::cache_padded<publication> published{std::addressof(first_copy)};
     epochs_type epochs;
     // Each copy starts a cache line of its own (and, the struct being aligned so, ends in one
     // of its own): readers read one copy while the writer writes the other, so a line shared
@@ -331,7 +331,7 @@ class double_buffer {
     // Precondition: not moved from (checked where assertions are on). Not noexcept: a narrow
     // contract.
     [[nodiscard]] const T& operator*() const { return get(); }
-    [[nodiscard]] const T* operator->() const { return &get(); }
+    [[nodiscard]] const T* operator->() const { return std::addressof(get()); }
     [[nodiscard]] const T& get() const {
 #if TANDEM_ENABLE_ASSERTS
       // A call that does not return (unlike TANDEM_ASSERT's handler, which may): otherwise
@@ -647,7 +647,7 @@ class double_buffer {
     }
 
     explicit writer(std::shared_ptr<core> shared)
-        : core_(std::move(shared)), hidden_(&core_->second_copy) {}
+        : core_(std::move(shared)), hidden_(std::addressof(core_->second_copy)) {}
 
     // Every entry point: refuses a moved-from writer (all builds) and, with assertions on,
     // checks that one writer is never entered twice at once. Same members in every build.

@@ -543,7 +543,9 @@ class double_buffer_map {
     explicit read_guard(typename buffer::reader& r) : guard_(r.read()) {}
     // A moved-from guard has no snapshot (TANDEM_ASSERT in double_buffer's guard).
     const map_type& map() const { return *guard_; }
-    const V* found(const_iterator it) const { return it == map().end() ? nullptr : &it->second; }
+    const V* found(const_iterator it) const {
+      return it == map().end() ? nullptr : std::addressof(it->second);
+    }
 
     typename buffer::read_guard guard_;
   };

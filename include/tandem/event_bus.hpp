@@ -796,7 +796,7 @@ struct envelope_access {
   }
   template <class Envelope>
   static void end_relocated(Envelope& envelope) noexcept {
-    std::destroy_at(&envelope.message_);
+    std::destroy_at(std::addressof(envelope.message_));
   }
 };
 

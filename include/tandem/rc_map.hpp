@@ -194,10 +194,14 @@ namespace tandem {
 // ---- Requirements: named concepts on the class template (see rc_map below), so that a bad
 // parameter's first error names tandem::rc_map and the output names the concept it broke. ----
 
-// K is moved (or built) into the entry and compared/hashed in place.
+// K is moved (or built) into the entry and compared/hashed in place. Not a view
+// (std::string_view, std::span): an entry is built from a call's argument and outlives the call,
+// so rc_map<std::string_view, V>::get_or_insert_with(name, ...) would keep a view of the
+// caller's string (found by review in registry, 2026-12-02: a lookup after the string died read
+// freed memory). Use std::string.
 template <class K>
 concept rc_map_key = std::is_object_v<K> && !std::is_const_v<K> && !std::is_volatile_v<K> &&
-                     std::destructible<K> && std::move_constructible<K>;
+                     std::destructible<K> && std::move_constructible<K> && !detail::is_view_v<K>;
 
 // V is built in place from a `make` result or constructor arguments; nothing else is needed
 // (it need not be copyable or movable). Checkable while V is still incomplete, so that V may
@@ -433,7 +437,7 @@ class rc_map {
     }
     V* operator->() const {
       TANDEM_ASSERT(node_ != nullptr, "dereferenced an empty rc_map handle");
-      return &node_->value.built_value();
+      return std::addressof(node_->value.built_value());
     }
     const K& key() const {
       TANDEM_ASSERT(node_ != nullptr, "key() of an empty rc_map handle");

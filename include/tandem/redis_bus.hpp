@@ -95,6 +95,13 @@
 //    peer that trickles bytes (not Redis at all) only by stop().
 //  - Signals: the bus's two threads block SIGPIPE (a write to a closed socket is then an
 //    error, not the end of the process); no other thread's mask or disposition is touched.
+//  - fork(): a child process gets a copy of the bus without its threads, sharing the
+//    parent's sockets and wake-up pipe. Only the process that built the bus may use it. In a
+//    child, the destructor (a static bus at exit(), a scope left) acts on nothing the parent
+//    shares: it neither wakes nor shuts down the connections nor joins threads that are not
+//    there (before 2026-12-02 it did both, and the parent's bus reconnected in a busy loop
+//    for ever; rule 46). The receiver also takes a wake-up for a stop only when stop() has
+//    been called, and empties the pipe otherwise.
 //
 // Costs: two threads and two Redis connections per bus; the send ring (send_queue_capacity
 // std::string slots, 32 bytes each); per publish one envelope (a string of 20 + node name +
@@ -179,26 +186,47 @@ concept message_codec = std::default_initializable<Codec> &&
 };
 
 namespace detail {
-// Views are trivially copyable, but their bytes are an address in the sender's memory.
+// A scoped enum (C++23's std::is_scoped_enum): its underlying type is fixed, so every value of
+// that type is a valid value of the enum.
 template <class T>
-inline constexpr bool is_view_v = false;
-template <class Char, class Traits>
-inline constexpr bool is_view_v<std::basic_string_view<Char, Traits>> = true;
-template <class T, std::size_t Extent>
-inline constexpr bool is_view_v<std::span<T, Extent>> = true;
+inline constexpr bool is_scoped_enum_v = false;
+template <class T>
+requires std::is_enum_v<T>
+inline constexpr bool is_scoped_enum_v<T> = !std::is_convertible_v<T, std::underlying_type_t<T>>;
+
+// Every byte of T is part of its value (no padding: the sender's leftover memory is never
+// sent) and, at T's own level, any bytes from the network make a valid T. float and double
+// have no unique representation (two zeros, many NaNs) but neither padding nor invalid
+// patterns; bool and an unscoped enum have invalid patterns (a bool holding 2 is undefined
+// behaviour).
+template <class T>
+inline constexpr bool wire_safe_bytes_v =
+    !std::is_same_v<T, bool> && (!std::is_enum_v<T> || is_scoped_enum_v<T>)&&(
+                                    std::has_unique_object_representations_v<T> ||
+                                    std::is_same_v<T, float> || std::is_same_v<T, double>);
 }  // namespace detail
 
 // The messages default_codec knows: std::string (its bytes) and trivially copyable types
-// that are not pointers or views (std::string_view, std::span) (their object representation:
-// same ABI and byte order on every node). A struct holding a pointer is trivially copyable
-// too, and cannot be told apart: never send one (write a codec). (Until 2026-12-01
-// redis_bus<std::string_view> compiled, and its receivers read an address of the sender's
-// heap in their own memory.)
+// that are not pointers or views (std::string_view, std::span) and whose bytes are all value
+// (their object representation: same ABI and byte order on every node):
+//  - no padding (std::has_unique_object_representations): a struct with padding would send
+//    whatever the sender's memory held there (found by review, 2026-12-02: a `{int; double}`
+//    sent 4 uninitialised bytes to every subscriber of the channel). So a struct holding a
+//    float or double is refused too (the standard cannot say whether it has padding); float
+//    and double alone are accepted;
+//  - not bool and not an unscoped enum, whose invalid byte patterns any client able to
+//    PUBLISH on the channel could send (a bool holding 2: undefined behaviour).
+// Two things cannot be told apart at compile time, so never send them with this codec: a
+// struct holding a pointer (its bytes are an address in the sender's memory), and a struct
+// holding a bool or an unscoped enum (a foreign client can send an invalid one). Write a codec
+// for those. (Until 2026-12-01 redis_bus<std::string_view> compiled, and its receivers read an
+// address of the sender's heap in their own memory.)
 template <class Message>
 concept default_encodable = std::same_as<Message, std::string> ||
     (std::is_trivially_copyable_v<Message> && !std::is_pointer_v<Message> &&
      !std::is_member_pointer_v<Message> && std::is_object_v<Message> && !std::is_array_v<Message> &&
-     !detail::is_view_v<std::remove_cv_t<Message>>);
+     !detail::is_view_v<std::remove_cv_t<Message>> &&
+     detail::wire_safe_bytes_v<std::remove_cv_t<Message>>);
 
 // Primary template: deliberately empty. A Message that is not default_encodable gets no
 // encode/decode, so redis_bus<Message> fails its `message_codec` requirement at the point of
@@ -216,8 +244,10 @@ template <class Message>
 requires(default_encodable<Message> &&
          !std::same_as<Message, std::string>) struct default_codec<Message> {
   static void encode(const Message& message, std::string& out) {
-    const auto bytes = std::bit_cast<std::array<char, sizeof(Message)>>(message);
-    out.append(bytes.data(), bytes.size());
+    // unsigned char: a copy of an object's bytes as the standard allows (no padding here, see
+    // default_encodable, so every byte has a determinate value).
+    const auto bytes = std::bit_cast<std::array<unsigned char, sizeof(Message)>>(message);
+    out.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
   }
   static Message decode(std::string_view bytes) {
     if (bytes.size() != sizeof(Message)) {
@@ -225,7 +255,7 @@ requires(default_encodable<Message> &&
                                   std::to_string(sizeof(Message)) + " bytes, got " +
                                   std::to_string(bytes.size()));
     }
-    std::array<char, sizeof(Message)> raw{};
+    std::array<unsigned char, sizeof(Message)> raw{};
     std::memcpy(raw.data(), bytes.data(), raw.size());
     return std::bit_cast<Message>(raw);
   }
@@ -423,6 +453,15 @@ class send_queue {
     return left;
   }
 
+  // In a child made by fork() (redis_bus::forget_in_forked_child): the condition variables'
+  // waiters are the parent's threads, which the child does not have, and glibc's
+  // pthread_cond_destroy waits for every recorded waiter to leave (a hang for ever). Empty
+  // ones are built in their place, without destroying the copies.
+  void forget_waiters_in_forked_child() noexcept {
+    std::construct_at(&ready_);
+    std::construct_at(&drained_);
+  }
+
   bool wait_drained(std::chrono::steady_clock::time_point deadline) {
     std::unique_lock<std::mutex> guard(lock_);
     return drained_.wait_until(guard, deadline,
@@ -486,6 +525,12 @@ class wake_pipe {
     [[maybe_unused]] const ::ssize_t written = ::write(fds_[1], &byte, 1);  // full: awake already
   }
   [[nodiscard]] int read_end() const noexcept { return fds_[0]; }
+  // Empties the pipe (non-blocking reads until none is left).
+  void drain() noexcept {
+    std::array<char, 64> bytes{};
+    while (::read(fds_[0], bytes.data(), bytes.size()) > 0) {
+    }
+  }
 
  private:
   void close_both() noexcept {
@@ -538,6 +583,7 @@ class redis_bus {
   // std::system_error if a thread or the wake-up pipe cannot be created.
   explicit redis_bus(redis_options options = {})
       : options_(validated(std::move(options))),
+        owner_pid_(::getpid()),
         node_name_(options_.node_name.empty() ? detail::redis::generated_node_name()
                                               : options_.node_name),
         channel_(options_.channel_prefix + "events"),
@@ -1066,7 +1112,11 @@ class redis_bus {
         record_error({"subscriber: poll failed"});
         return;
       }
-      if (fds[1].revents != 0) return;  // stop() woke us
+      if (fds[1].revents != 0) {
+        if (stopping()) return;  // stop() woke us
+        wake_.drain();           // not a stop (rule 46): a byte nobody reads would spin poll()
+        continue;
+      }
       if (fds[0].revents != 0 && redisBufferRead(&context) != REDIS_OK) {
         record_error({"subscriber: ", context.errstr});
         return;
@@ -1134,6 +1184,10 @@ class redis_bus {
   }
 
   void stop() noexcept {
+    if (::getpid() != owner_pid_) {
+      forget_in_forked_child();
+      return;
+    }
     {
       std::lock_guard<std::mutex> guard(state_lock_);
       stopping_ = true;
@@ -1146,7 +1200,25 @@ class redis_bus {
     if (receiver_.joinable()) receiver_.join();
   }
 
+  // The destructor in a child made by fork() without exec (rule 46): the threads are the
+  // parent's and not in this process, the sockets and the pipe are shared with the parent, and
+  // a mutex another thread held at the fork stays locked here. So no lock, no write to the
+  // pipe, no shutdown(), no join. The thread handles and the condition variables (whose
+  // recorded waiters are those threads: glibc's pthread_cond_destroy would wait for them for
+  // ever) are ended without their destructors by building empty ones in their place (a
+  // joinable std::thread's destructor calls std::terminate; a pthread handle copied into a
+  // child names no thread of the child and is never used). The pipe's and the queue's own
+  // destructors then close this process's descriptor copies (which leaves the parent's open)
+  // and free this process's memory.
+  void forget_in_forked_child() noexcept {
+    std::construct_at(&sender_);
+    std::construct_at(&receiver_);
+    std::construct_at(&state_changed_);
+    queue_.forget_waiters_in_forked_child();
+  }
+
   redis_options options_;
+  ::pid_t owner_pid_;  // the process that built the bus (and runs its threads)
   std::string node_name_;
   std::string channel_;
   local_bus local_;

@@ -171,10 +171,15 @@ template <class KeyEqual, class Key>
 concept registry_key_equal = detail::works_default_constructed<KeyEqual> &&
     std::is_invocable_r_v<bool, const KeyEqual&, const Key&, const Key&>;
 
-// Key: copy-constructible, with a registry_hash and a registry_key_equal.
+// Key: a copy-constructible object type (not a reference: the registry keeps Keys in tables),
+// with a registry_hash and a registry_key_equal; not a view (std::string_view, std::span): an
+// entry's key is built from the caller's argument and kept for ever, so get_or_create(name)
+// with a std::string name kept a view of it, and every later lookup, for_each and error
+// message read the caller's freed string (found by review, 2026-12-02). Use std::string.
 template <class Key, class Hash, class KeyEqual>
-concept registry_key = std::copy_constructible<Key> && std::destructible<Key> &&
-    registry_hash<Hash, Key> && registry_key_equal<KeyEqual, Key>;
+concept registry_key = std::is_object_v<Key> && !detail::is_view_v<std::remove_cv_t<Key>> &&
+                       std::copy_constructible<Key> && std::destructible<Key> &&
+                       registry_hash<Hash, Key> && registry_key_equal<KeyEqual, Key>;
 
 namespace detail {
 
@@ -234,7 +239,7 @@ struct alignas(alignof(T) > sync::cache_line_size ? alignof(T)
 template <class T, class... Args>
 std::shared_ptr<T> make_registry_instance(Args&&... args) {
   auto holder = std::make_shared<registry_instance<T>>(std::forward<Args>(args)...);
-  T* const value = &holder->value;
+  T* const value = std::addressof(holder->value);
   return std::shared_ptr<T>(std::move(holder), value);  // aliasing: shares holder's count
 }
 
@@ -302,7 +307,12 @@ class registry {
   // more than the cores most processes create singletons on, at 16 cache lines per registry.
   static constexpr std::size_t shard_count = 16;
 
-  registry() noexcept {
+  // Throws what Hash's or KeyEqual's default constructor throws (a seeded hash reading
+  // std::random_device may); noexcept when neither can (until 2026-12-02 it was noexcept
+  // whatever they were, and such a throw ended the process; found by review).
+  registry() noexcept(std::is_nothrow_default_constructible_v<Hash>&&
+                          std::is_nothrow_default_constructible_v<KeyEqual>&&
+                              std::is_nothrow_default_constructible_v<declaration_table>) {
     // Registers the process for the asymmetric fence now, so readers take its cheap path.
     (void)sync::asymmetric_fence::prepare();
   }
@@ -314,8 +324,20 @@ class registry {
   // Releases the instances in reverse creation order; allocates nothing. No other thread may
   // use the registry during or after destruction, and no factory of this registry may still be
   // running. T's destructors may look this registry up (find, contains, visit, erase) while it
-  // runs, but not build entries in it.
+  // runs, but not build or declare entries in it (get_or_create, override, declare then throw
+  // std::logic_error).
   ~registry() {
+    // From here on get_or_create (and every other call that would build or declare) throws
+    // std::logic_error: a T's destructor that built an entry now leaked it and its table, since
+    // the tables are freed below (found by review, 2026-12-02; rule 40: a breach this cheap to
+    // check is checked in every build). Lookups still work, as documented.
+    destroying_.store(true, std::memory_order_relaxed);  // relaxed: this thread's own calls
+    // What declarations hold (factories, override instances) is released first, while the
+    // tables stand: an override instance that no entry holds any more is destroyed here (its
+    // destructor may look the registry up); one an entry holds goes with that entry, in
+    // reverse creation order. (Until 2026-12-02 they went with the member destruction, after
+    // the tables were freed.)
+    release_declarations();
     clear();
     // What clear() retired is freed now, while the tables still stand: freeing runs T's
     // destructors, which may look this registry up. No reader of this registry exists any
@@ -349,6 +371,7 @@ class registry {
     }
     free_nodes(retired_nodes_.head);
     free_tables(retired_tables_.head);
+    sync::release_epoch_domain(domain_);  // no reader of this registry exists any more
   }
 
   // The instance for `key`, built now if it does not exist yet: by the override (override()),
@@ -599,6 +622,10 @@ class registry {
     std::shared_ptr<T> replaced;
     {
       const std::lock_guard<std::mutex> lock(declarations_mutex_);
+      // Under the lock that the exit teardown's release of the declarations takes: after it,
+      // nothing is stored (until 2026-12-02 the instance was stored and then the call threw,
+      // and the torn-down registry kept the instance for ever; found by review).
+      check_alive("override");
       // A new declaration is never left out of the order (it would hide a later eager
       // declare() of the key from create_eager()): see add_declaration.
       const auto it = emplace_declaration(key);
@@ -742,7 +769,7 @@ class registry {
       return refresh(now);
     }
     T& operator*() { return get(); }
-    T* operator->() { return &get(); }
+    T* operator->() { return std::addressof(get()); }
     [[nodiscard]] const Key& key() const noexcept { return key_; }
 
    private:
@@ -827,6 +854,7 @@ class registry {
     std::function<std::shared_ptr<T>()> build = [f = std::decay_t<F>(std::forward<F>(factory)),
                                                  k = key]() mutable { return make_instance(f, k); };
     const std::lock_guard<std::mutex> lock(declarations_mutex_);
+    check_alive("declare");  // as override(): nothing is kept after the teardown
     const auto it = emplace_declaration(key);
     if (it->second.factory) {
       throw std::logic_error("tandem::registry::declare: " + detail::describe_registry_key(key) +
@@ -1012,13 +1040,21 @@ class registry {
     --s.live;
   }
 
-  void check_alive() const {
+  // Refuses to build or declare in a registry torn down at exit or being destroyed.
+  void check_alive(const char* operation = "get_or_create") const {
     if (TANDEM_UNLIKELY(is_torn_down())) {
       throw std::logic_error(
-          "tandem::registry: get_or_create on a global() registry after its teardown at "
-          "process exit (called from a static destructor?): its instances have been released "
-          "and no new ones are created. Keep the shared_ptr you need during shutdown instead "
-          "of looking it up.");
+          std::string("tandem::registry: ") + operation +
+          " on a global() registry after its teardown at process exit (called from a static "
+          "destructor?): its instances have been released and no new ones are created. Keep "
+          "the shared_ptr you need during shutdown instead of looking it up.");
+    }
+    // relaxed: set by the destroying thread, and only its own calls (from T's destructors) can
+    // legally reach here during destruction.
+    if (TANDEM_UNLIKELY(destroying_.load(std::memory_order_relaxed))) {
+      throw std::logic_error(std::string("tandem::registry: ") + operation +
+                             " while the registry is being destroyed (from a T's destructor?): "
+                             "nothing is built or declared in a registry being destroyed");
     }
   }
   [[nodiscard]] bool is_torn_down() const noexcept {
@@ -1476,7 +1512,7 @@ class registry {
   // clear() does not. (Until 2026-12-01 this extracted one node at a time: at exit, a Hash
   // whose state was a function-local static, destroyed before this teardown, read freed
   // memory.) Quadratic in the number of declarations, which are few; allocates nothing.
-  void release_declarations_at_exit() noexcept {
+  void release_declarations() noexcept {
     for (;;) {
       declaration taken;
       {
@@ -1531,8 +1567,8 @@ class registry {
       ~teardown_guard() {
         target->torn_down_.store(true, std::memory_order_seq_cst);
         target->clear();
-        target->drain_at_exit();  // the entries' instances, in reverse creation order
-        target->release_declarations_at_exit();  // then what declarations hold
+        target->drain_at_exit();         // the entries' instances, in reverse creation order
+        target->release_declarations();  // then what declarations hold
       }
     };
     static const teardown_guard guard{instance};
@@ -1554,13 +1590,15 @@ class registry {
   retired_list<table> retired_tables_;
   std::atomic<bool> retired_pending_{false};
   std::atomic<bool> torn_down_{false};
+  std::atomic<bool> destroying_{false};  // ~registry has begun
   // This registry's epoch domain: its reclamation waits only for its own readers.
   const sync::epoch_domain_tag domain_ = sync::new_epoch_domain();
 
   // Declared factories and overrides (declare, override); touched only by those calls and by
   // the miss path of a registry that has any.
   std::mutex declarations_mutex_;
-  std::unordered_map<Key, declaration, Hash, KeyEqual> declarations_;
+  using declaration_table = std::unordered_map<Key, declaration, Hash, KeyEqual>;
+  declaration_table declarations_;
   std::vector<Key> declaration_order_;
   std::atomic<bool> has_declarations_{false};
 };

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -169,6 +170,19 @@ struct string_equal {
   using is_transparent = void;
   bool operator()(std::string_view a, std::string_view b) const noexcept { return a == b; }
 };
+
+namespace detail {
+// A view (std::basic_string_view, std::span): its bytes are an address of someone else's
+// memory. Not a Key for a container that builds its entries from a call's argument and keeps
+// them past the call (registry, rc_map), and not a message to send to another process
+// (redis_bus's default codec).
+template <class T>
+inline constexpr bool is_view_v = false;
+template <class Char, class Traits>
+inline constexpr bool is_view_v<std::basic_string_view<Char, Traits>> = true;
+template <class T, std::size_t Extent>
+inline constexpr bool is_view_v<std::span<T, Extent>> = true;
+}  // namespace detail
 
 // Whether Key gets tandem's string hash and equality by default.
 template <class Key>

@@ -32,10 +32,27 @@ tandem::redis_options options(const std::string& prefix) {
   return rt::options_for(rt::fixture_port(), prefix);
 }
 
+// No padding and no bool: default_codec sends every byte of it (default_encodable).
 struct reading {
-  int sensor;
+  std::int32_t sensor;
+  std::int32_t millidegrees;
+};
+static_assert(tandem::default_encodable<reading>);
+// Refused (each a compile-fail test too, tests/redis/compile_fail/): padding would send the
+// sender's leftover memory, a bool or an unscoped enum could arrive holding an invalid value.
+struct padded_reading {
+  std::int32_t sensor;
   double value;
 };
+enum unscoped_level { low, high };
+enum class scoped_level : std::uint8_t { low, high };
+static_assert(!tandem::default_encodable<padded_reading>);
+static_assert(!tandem::default_encodable<bool>);
+static_assert(!tandem::default_encodable<unscoped_level>);
+static_assert(!tandem::default_encodable<long double>);
+static_assert(tandem::default_encodable<scoped_level>);
+static_assert(tandem::default_encodable<double>);
+static_assert(tandem::default_encodable<const std::uint64_t>);
 
 }  // namespace
 
@@ -158,11 +175,11 @@ TEST_CASE("trivially copyable messages cross nodes with the default codec") {
   REQUIRE(a.wait_connected(10s));
   REQUIRE(b.wait_connected(10s));
   auto sub = b.subscribe("temperature");
-  a.publish("temperature", reading{7, 21.5});
+  a.publish("temperature", reading{7, 21500});
   const std::optional<reading> r = sub.receive_for(10s);
   REQUIRE(r);
   CHECK(r->sensor == 7);
-  CHECK(r->value == 21.5);
+  CHECK(r->millidegrees == 21500);
 }
 
 TEST_CASE("publish_from skips the sender's own subscription locally, not on other nodes") {

@@ -177,7 +177,7 @@ namespace detail {
 template <class T>
 struct queue_slot_exit {
   static T&& take(T& slot) noexcept { return std::move(slot); }
-  static void finish(T& slot) noexcept { std::destroy_at(&slot); }
+  static void finish(T& slot) noexcept { std::destroy_at(std::addressof(slot)); }
 };
 
 // A FIFO of T in linked fixed-size segments, with one consumer that may pop WITHOUT a lock.
@@ -285,7 +285,8 @@ class message_queue {
       tail_segment_->next = fresh;
       tail_segment_ = fresh;
     }
-    std::construct_at(&tail_segment_->slots[index].value, std::forward<Source>(source));
+    std::construct_at(std::addressof(tail_segment_->slots[index].value),
+                      std::forward<Source>(source));
     // (P) release: publishes the message (and the new segment link) to (C).
     tail_.store(position + 1, std::memory_order_release);
   }
@@ -321,7 +322,7 @@ class message_queue {
       // Moved past the head segment: its successor exists (message `position` is in it).
       recycle(std::exchange(head_segment_, head_segment_->next));
     }
-    return &head_segment_->slots[index].value;
+    return std::addressof(head_segment_->slots[index].value);
   }
 
   // Segment reuse: a queue that keeps flowing allocates nothing. The popping side parks the

@@ -22,6 +22,7 @@
 #include "../detail/port.hpp"  // first: a pre-C++20 build stops with "tandem needs C++20"
 
 #include <cstddef>
+#include <memory>
 #include <type_traits>
 #include <utility>
 
@@ -70,8 +71,8 @@ struct alignas(cache_line_size) cache_padded {
   constexpr const T& get() const noexcept { return value; }
   constexpr T& operator*() noexcept { return value; }
   constexpr const T& operator*() const noexcept { return value; }
-  constexpr T* operator->() noexcept { return &value; }
-  constexpr const T* operator->() const noexcept { return &value; }
+  constexpr T* operator->() noexcept { return std::addressof(value); }
+  constexpr const T* operator->() const noexcept { return std::addressof(value); }
 };
 
 }  // namespace tandem::sync

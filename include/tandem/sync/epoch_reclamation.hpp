@@ -113,7 +113,10 @@ struct epoch_chunk {
 struct epoch_domain {
   // Starts at 1 so that 0 can mean "outside". Written only by retiring writers.
   alignas(sync::cache_line_size) std::atomic<std::uint64_t> epoch{1};
-  std::atomic<std::uint32_t> next_tag{0};  // domain tags handed out so far
+  std::atomic<std::uint32_t> next_tag{0};  // where the search for a free domain tag starts
+  // Domain tags in use: tag t is bit t % 64 of word t / 64 (tag 0, "any domain", is never
+  // handed out). 8 KiB, zero-initialised.
+  std::atomic<std::uint64_t> tags_in_use[65536 / 64]{};
   epoch_chunk first;
 };
 
@@ -186,11 +189,39 @@ TANDEM_NOINLINE inline epoch_slot& claim_epoch_slot() {
 
 namespace tandem::sync {
 
-// A fresh domain tag for one structure (1..65535, round-robin; never 0).
+// A domain tag for one structure (1..65535; never 0) that no live structure holds, taken
+// round-robin from the tags free; give it back with release_epoch_domain when the structure
+// is destroyed. Only when 65,535 structures are alive at once is a tag shared: two structures
+// sharing one wait for each other's readers (more conservative, never less safe). (Until
+// 2026-12-02 tags were handed out round-robin and never reused, so after 65,535 registries
+// had been built, temporary ones included, a new one shared a live global() registry's tag,
+// and a thread parked in its visit() held back that registry's reclamation and its exit
+// teardown; found by review.) Lock-free; about one read-modify-write when tags are free.
 inline epoch_domain_tag new_epoch_domain() noexcept {
-  // relaxed: any value will do; uniqueness only makes reclamation less conservative.
-  const std::uint32_t n = detail::process_epochs.next_tag.fetch_add(1, std::memory_order_relaxed);
-  return static_cast<epoch_domain_tag>(n % 65535U + 1U);
+  auto& epochs = detail::process_epochs;
+  // relaxed (all below): a tag's bit is owned by whoever set it; the tag's value orders
+  // nothing (a structure's readers and writers meet through its own atomics).
+  const std::uint32_t start = epochs.next_tag.fetch_add(1, std::memory_order_relaxed);
+  for (std::uint32_t k = 0; k < 65535U; ++k) {
+    const std::uint32_t tag = (start + k) % 65535U + 1U;
+    std::atomic<std::uint64_t>& word = epochs.tags_in_use[tag / 64];
+    const std::uint64_t bit = std::uint64_t{1} << (tag % 64);
+    if ((word.load(std::memory_order_relaxed) & bit) != 0) continue;
+    if ((word.fetch_or(bit, std::memory_order_relaxed) & bit) == 0) {
+      return static_cast<epoch_domain_tag>(tag);
+    }
+  }
+  return static_cast<epoch_domain_tag>(start % 65535U + 1U);  // all in use: shared
+}
+
+// Gives back a tag new_epoch_domain returned (the structure's destructor, once no reader of
+// it can exist). A tag shared because all were in use is freed by the first of its holders to
+// go, and may then be handed out once more: again only more conservative.
+inline void release_epoch_domain(epoch_domain_tag tag) noexcept {
+  if (tag == any_epoch_domain) return;
+  const std::uint64_t bit = std::uint64_t{1} << (tag % 64);
+  // relaxed: see new_epoch_domain.
+  detail::process_epochs.tags_in_use[tag / 64].fetch_and(~bit, std::memory_order_relaxed);
 }
 
 // RAII read section (R1..R3) of one domain. Nested sections on one thread share the outermost
