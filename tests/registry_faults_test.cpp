@@ -5,6 +5,7 @@
 #include <tandem/registry.hpp>
 
 #include <atomic>
+#include <bit>
 #include <cstddef>
 #include <latch>
 #include <memory>
@@ -206,8 +207,26 @@ TEST_CASE(
   } catch (const std::runtime_error& error) {
     threw = std::string(error.what()) == "no entropy source";
   }
-  hash_construction_throws.store(false);
   CHECK(threw);
+  // The failed constructions give their epoch domain tags back (a fix reviewer's finding,
+  // 2026-12-02: the tag was taken by a member initialiser and never released when a later
+  // member threw, so 65,535 failures used up every tag).
+  auto tags_in_use = [] {
+    std::size_t count = 0;
+    for (const auto& word : tandem::detail::process_epochs.tags_in_use) {
+      count += static_cast<std::size_t>(std::popcount(word.load()));
+    }
+    return count;
+  };
+  const std::size_t before = tags_in_use();
+  for (int i = 0; i < 1000; ++i) {
+    try {
+      seeded_registry failing;
+    } catch (const std::runtime_error&) {
+    }
+  }
+  CHECK(tags_in_use() == before);
+  hash_construction_throws.store(false);
   seeded_registry registry;
   CHECK(registry.get_or_create(long_key(1))->key == long_key(1));
 }
@@ -226,6 +245,7 @@ using self_registry = tandem::registry<builds_when_destroyed>;
 self_registry* destroying_registry = nullptr;
 std::atomic<int> builds_refused{0};
 std::atomic<int> lookups_done{0};
+std::atomic<int> restores_done{0};
 
 builds_when_destroyed::~builds_when_destroyed() {
   live.fetch_sub(1);
@@ -239,6 +259,10 @@ builds_when_destroyed::~builds_when_destroyed() {
       builds_refused.fetch_add(1);
     }
   }
+  // restore() builds nothing: it returns (until a fix reviewer's finding, 2026-12-02, its
+  // internal lookup went through the refused build and the throw ended the process).
+  (void)destroying_registry->restore(long_key(2));
+  restores_done.fetch_add(1);
 }
 
 }  // namespace
@@ -267,6 +291,7 @@ TEST_CASE(
   CHECK(live.load() == 0);
   CHECK(lookups_done.load() == 3);
   CHECK(builds_refused.load() == 3);
+  CHECK(restores_done.load() == 3);
 }
 
 namespace {

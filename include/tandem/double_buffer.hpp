@@ -782,8 +782,8 @@ class double_buffer {
     // Removes pending_[index] without requiring Op to be assignable.
     void drop_pending(std::size_t index) noexcept {
       for (std::size_t i = index; i + 1 < pending_.size(); ++i) {
-        std::destroy_at(&pending_[i]);
-        std::construct_at(&pending_[i], std::move(pending_[i + 1]));
+        std::destroy_at(std::addressof(pending_[i]));
+        std::construct_at(std::addressof(pending_[i]), std::move(pending_[i + 1]));
       }
       pending_.pop_back();
     }

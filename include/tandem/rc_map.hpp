@@ -1363,8 +1363,9 @@ class rc_map {
           recycle_node(memory);
           throw;
         }
-        target->value.set_label(&label_of, &target->key);  // names it in cycle errors
-        if (found != nullptr) table.unlink(found);         // dead: its eraser only frees it
+        target->value.set_label(&label_of,
+                                std::addressof(target->key));  // names it in cycle errors
+        if (found != nullptr) table.unlink(found);             // dead: its eraser only frees it
         table.link(target);
         ++table.alive;
         // This thread builds the value (step 5). No other thread can see the node before the

@@ -101,7 +101,13 @@
 //    shares: it neither wakes nor shuts down the connections nor joins threads that are not
 //    there (before 2026-12-02 it did both, and the parent's bus reconnected in a busy loop
 //    for ever; rule 46). The receiver also takes a wake-up for a stop only when stop() has
-//    been called, and empties the pipe otherwise.
+//    been called, and empties the pipe otherwise. The child's copy of the local bus is left
+//    allocated (its destructor would take locks the parent's threads may have held at the
+//    fork). What the child's own code holds is its own: POSIX allows a child of a
+//    multi-threaded process only async-signal-safe calls until it execs, and a subscription
+//    whose mailbox a parent thread was waiting on at the fork (receive_for) cannot be
+//    destroyed in the child (glibc's pthread_cond_destroy waits for that waiter for ever), as
+//    for any std::condition_variable: exec or _exit, or leak it.
 //
 // Costs: two threads and two Redis connections per bus; the send ring (send_queue_capacity
 // std::string slots, 32 bytes each); per publish one envelope (a string of 20 + node name +
@@ -195,15 +201,28 @@ requires std::is_enum_v<T>
 inline constexpr bool is_scoped_enum_v<T> = !std::is_convertible_v<T, std::underlying_type_t<T>>;
 
 // Every byte of T is part of its value (no padding: the sender's leftover memory is never
-// sent) and, at T's own level, any bytes from the network make a valid T. float and double
-// have no unique representation (two zeros, many NaNs) but neither padding nor invalid
-// patterns; bool and an unscoped enum have invalid patterns (a bool holding 2 is undefined
-// behaviour).
+// sent) and, as far as the type system can tell, any bytes from the network make a valid T.
+// float and double have no unique representation (two zeros, many NaNs) but neither padding
+// nor invalid patterns; bool has invalid patterns (a bool holding 2 is undefined behaviour), so
+// has a scoped enum over bool (found by review of the first version, 2026-12-02) and an
+// unscoped enum without a fixed underlying type (its values span only its enumerators' bits;
+// C++20 cannot tell one with a fixed type apart, so every unscoped enum is refused); a
+// std::array is what its elements are.
 template <class T>
-inline constexpr bool wire_safe_bytes_v =
-    !std::is_same_v<T, bool> && (!std::is_enum_v<T> || is_scoped_enum_v<T>)&&(
-                                    std::has_unique_object_representations_v<T> ||
-                                    std::is_same_v<T, float> || std::is_same_v<T, double>);
+struct wire_safe_bytes
+    : std::bool_constant<!std::is_same_v<T, bool> && !std::is_enum_v<T> &&
+                         (std::has_unique_object_representations_v<T> || std::is_same_v<T, float> ||
+                          std::is_same_v<T, double>)> {};
+template <class T>
+requires std::is_enum_v<T>
+struct wire_safe_bytes<T>
+    : std::bool_constant<is_scoped_enum_v<T> &&
+                         wire_safe_bytes<std::remove_cv_t<std::underlying_type_t<T>>>::value> {
+};
+template <class T, std::size_t N>
+struct wire_safe_bytes<std::array<T, N>> : wire_safe_bytes<std::remove_cv_t<T>> {};
+template <class T>
+inline constexpr bool wire_safe_bytes_v = wire_safe_bytes<T>::value;
 }  // namespace detail
 
 // The messages default_codec knows: std::string (its bytes) and trivially copyable types
@@ -587,7 +606,7 @@ class redis_bus {
         node_name_(options_.node_name.empty() ? detail::redis::generated_node_name()
                                               : options_.node_name),
         channel_(options_.channel_prefix + "events"),
-        local_(options_.local),
+        local_(std::make_unique<local_bus>(options_.local)),
         queue_(options_.send_queue_capacity) {
     try {
       sender_ = std::thread([this] { run_sender(); });
@@ -606,7 +625,7 @@ class redis_bus {
 
   // Subscribes locally (no Redis traffic: one channel carries every topic).
   [[nodiscard]] subscription subscribe(std::string topic) {
-    return local_.subscribe(std::move(topic));
+    return local_->subscribe(std::move(topic));
   }
 
   // Throws std::invalid_argument for a bounded capacity with overflow_policy::block (see the
@@ -614,21 +633,23 @@ class redis_bus {
   [[nodiscard]] subscription subscribe(std::string topic, std::size_t capacity,
                                        overflow_policy policy) {
     check_policy(capacity, policy, "subscribe");
-    return local_.subscribe(std::move(topic), capacity, policy);
+    return local_->subscribe(std::move(topic), capacity, policy);
   }
 
   // An inbox of the local bus (Phoenix: one process, many topics). in.subscribe(topic) costs
   // no Redis traffic either. Capacity and policy as for subscribe (block is refused).
-  [[nodiscard]] inbox_type inbox() { return local_.inbox(); }
+  [[nodiscard]] inbox_type inbox() { return local_->inbox(); }
   [[nodiscard]] inbox_type inbox(std::size_t capacity, overflow_policy policy) {
     check_policy(capacity, policy, "inbox");
-    return local_.inbox(capacity, policy);
+    return local_->inbox(capacity, policy);
   }
   // in.subscribe(topic) / in.unsubscribe(topic), checking that `in` belongs to this bus.
   bool subscribe(inbox_type& in, std::string topic) {
-    return local_.subscribe(in, std::move(topic));
+    return local_->subscribe(in, std::move(topic));
   }
-  bool unsubscribe(inbox_type& in, std::string_view topic) { return local_.unsubscribe(in, topic); }
+  bool unsubscribe(inbox_type& in, std::string_view topic) {
+    return local_->unsubscribe(in, topic);
+  }
 
   // Delivers to local subscribers at once and queues one envelope for Redis; returns how many
   // local subscribers accepted the message. Throws message_too_large (topic or encoded
@@ -647,9 +668,9 @@ class redis_bus {
     return publish_impl(topic, std::move(message), &sender);
   }
 
-  [[nodiscard]] std::size_t topic_count() const { return local_.topic_count(); }
+  [[nodiscard]] std::size_t topic_count() const { return local_->topic_count(); }
   [[nodiscard]] std::size_t subscriber_count(std::string_view topic) const {
-    return local_.subscriber_count(topic);
+    return local_->subscriber_count(topic);
   }
 
   [[nodiscard]] const std::string& node_name() const noexcept { return node_name_; }
@@ -738,8 +759,8 @@ class redis_bus {
   std::size_t publish_impl(std::string_view topic, Message message, const Sender* sender) {
     std::string envelope = encode(topic, message);  // may throw: nothing has happened yet
     const std::size_t reached = sender != nullptr
-                                    ? local_.publish_from(*sender, topic, std::move(message))
-                                    : local_.publish(topic, std::move(message));  // commit
+                                    ? local_->publish_from(*sender, topic, std::move(message))
+                                    : local_->publish(topic, std::move(message));  // commit
     TANDEM_SYNC_POINT();  // delivered locally, not yet queued for Redis
     if (queue_.push(std::move(envelope), detail::redis::sequence_offset + node_name_.size())) {
       dropped_.fetch_add(1, std::memory_order_relaxed);  // relaxed: a tally
@@ -1162,7 +1183,7 @@ class redis_bus {
     // across subscribers).
     received_.fetch_add(1, std::memory_order_relaxed);
     try {
-      local_.publish(envelope->topic, std::move(*message));
+      local_->publish(envelope->topic, std::move(*message));
     } catch (...) {
       received_.fetch_sub(1, std::memory_order_relaxed);
       rejected_.fetch_add(1, std::memory_order_relaxed);
@@ -1210,18 +1231,25 @@ class redis_bus {
   // child names no thread of the child and is never used). The pipe's and the queue's own
   // destructors then close this process's descriptor copies (which leaves the parent's open)
   // and free this process's memory.
+  //
+  // The local bus is left allocated: its destructor takes topic and mailbox locks that one of
+  // the parent's threads (the receiver delivering, a publisher) may have held at the fork, and
+  // the child would wait for them for ever (found by review of the first version of this fix,
+  // 2026-12-02: one child in three hung at exit()). Subscriptions the child's own code holds
+  // are that code's: see the header comment.
   void forget_in_forked_child() noexcept {
     std::construct_at(&sender_);
     std::construct_at(&receiver_);
     std::construct_at(&state_changed_);
     queue_.forget_waiters_in_forked_child();
+    (void)local_.release();  // deliberately leaked in the child
   }
 
   redis_options options_;
   ::pid_t owner_pid_;  // the process that built the bus (and runs its threads)
   std::string node_name_;
   std::string channel_;
-  local_bus local_;
+  std::unique_ptr<local_bus> local_;  // never null; leaked in a forked child (see above)
   detail::redis::send_queue queue_;
   detail::redis::wake_pipe wake_;
 

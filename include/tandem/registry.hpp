@@ -371,7 +371,6 @@ class registry {
     }
     free_nodes(retired_nodes_.head);
     free_tables(retired_tables_.head);
-    sync::release_epoch_domain(domain_);  // no reader of this registry exists any more
   }
 
   // The instance for `key`, built now if it does not exist yet: by the override (override()),
@@ -402,7 +401,7 @@ class registry {
     const auto& key = lookup_form(key_argument);
     if (is_torn_down()) return nullptr;
     const std::uint64_t hash = hash_of(key);
-    const sync::epoch_read_section section(domain_);
+    const sync::epoch_read_section section(domain_.tag());
     const node* n = lookup(hash, key);
     if (n == nullptr) return nullptr;
     const std::shared_ptr<T>* value = n->cell.get();
@@ -419,7 +418,7 @@ class registry {
     const auto& key = lookup_form(key_argument);
     if (is_torn_down()) return false;
     const std::uint64_t hash = hash_of(key);
-    const sync::epoch_read_section section(domain_);
+    const sync::epoch_read_section section(domain_.tag());
     const node* n = lookup(hash, key);
     if (n == nullptr) return false;
     const std::shared_ptr<T>* value = n->cell.get();
@@ -435,7 +434,7 @@ class registry {
     const auto& key = lookup_form(key_argument);
     if (is_torn_down()) return false;
     const std::uint64_t hash = hash_of(key);
-    const sync::epoch_read_section section(domain_);
+    const sync::epoch_read_section section(domain_.tag());
     const node* n = lookup(hash, key);
     return n != nullptr && n->cell.is_ready();
   }
@@ -490,7 +489,7 @@ class registry {
       const std::shared_ptr<T>
   & > void for_each(F&& f) const {
     if (is_torn_down()) return;
-    const sync::epoch_read_section section(domain_);  // keeps erased nodes alive while f runs
+    const sync::epoch_read_section section(domain_.tag());  // keeps erased nodes alive while f runs
     std::vector<const node*> snapshot;
     {
       const std::lock_guard<std::mutex> lock(order_mutex_);
@@ -678,7 +677,10 @@ class registry {
     // is declared. It stops at an entry no override gave (or none): every build that starts
     // after our clear runs a factory, so nothing is left to drop. Stale builds are finite, so
     // the loop ends.
-    while (!is_torn_down()) {  // after the teardown nothing is registered
+    // After the teardown nothing is registered, and during ~registry nothing is built (a T's
+    // destructor calling restore() ended the process through create()'s refusal until
+    // 2026-12-02; found by review).
+    while (!is_torn_down() && !destroying_.load(std::memory_order_relaxed)) {
       try {
         (void)registered_or_override(key);
       } catch (const recursive_creation_error&) {
@@ -889,7 +891,7 @@ class registry {
   std::shared_ptr<T> get_or_create_impl(const K& key, F& factory) {
     const std::uint64_t hash = hash_of(key);
     if (TANDEM_LIKELY(!is_torn_down())) {
-      const sync::epoch_read_section section(domain_);
+      const sync::epoch_read_section section(domain_.tag());
       if (const node* n = lookup(hash, key)) {
         if (const std::shared_ptr<T>* value = n->cell.get()) return *value;  // the hit path
       }
@@ -1459,7 +1461,8 @@ class registry {
     retired_list<table> free_tables_now;
     {
       const std::lock_guard<std::mutex> lock(retire_mutex_);
-      const std::uint64_t oldest = sync::oldest_announced_epoch(domain_);  // (W2), this registry
+      const std::uint64_t oldest =
+          sync::oldest_announced_epoch(domain_.tag());  // (W2), this registry
       retired_list<node> keep_nodes;
       for (node* n = retired_nodes_.head; n != nullptr;) {
         node* next = n->next_retired;
@@ -1592,7 +1595,7 @@ class registry {
   std::atomic<bool> torn_down_{false};
   std::atomic<bool> destroying_{false};  // ~registry has begun
   // This registry's epoch domain: its reclamation waits only for its own readers.
-  const sync::epoch_domain_tag domain_ = sync::new_epoch_domain();
+  const sync::owned_epoch_domain domain_;  // given back when the registry is destroyed
 
   // Declared factories and overrides (declare, override); touched only by those calls and by
   // the miss path of a registry that has any.

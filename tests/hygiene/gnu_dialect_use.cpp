@@ -8,14 +8,18 @@
 //  - a value or message type whose unary operator& is deleted (or overloaded, as COM-style
 //    handles do): until 2026-12-02 registry, rc_map, event_bus, the mailbox, double_buffer and
 //    cache_padded took addresses with `&`, and each failed to compile (found by review: every
-//    address of a user object is taken with std::addressof).
+//    address of a user object is taken with std::addressof; a reviewer of that fix found three
+//    more: rc_map's key, double_buffer's pending Op, sync::striped's value).
 #include <tandem/double_buffer.hpp>
 #include <tandem/double_buffer_map.hpp>
 #include <tandem/event_bus.hpp>
 #include <tandem/rc_map.hpp>
 #include <tandem/registry.hpp>
 #include <tandem/sync/cache_padded.hpp>
+#include <tandem/sync/striped_lock.hpp>
 
+#include <cstddef>
+#include <functional>
 #include <string>
 #include <utility>
 
@@ -41,8 +45,24 @@ struct no_address_of {
 
 struct set_text {
   explicit set_text(std::string s) : text(std::move(s)) {}
+  set_text* operator&() const = delete;  // an Op too (double_buffer keeps pending ones)
   void operator()(no_address_of& v) const { v.text = text; }
   std::string text;
+};
+
+// A key or topic whose operator& is deleted (rc_map keys, event_bus topics, double_buffer_map
+// keys; a fix reviewer's finding: rc_map named a key by its address with `&`).
+struct no_address_of_key {
+  no_address_of_key* operator&() const = delete;
+  friend bool operator==(const no_address_of_key& a, const no_address_of_key& b) {
+    return a.id == b.id;
+  }
+  int id = 0;
+};
+struct no_address_of_key_hash {
+  std::size_t operator()(const no_address_of_key& k) const noexcept {
+    return std::hash<int>{}(k.id);
+  }
 };
 
 }  // namespace
@@ -86,5 +106,24 @@ std::size_t deleted_address_of_use() {
 
   tandem::sync::cache_padded<no_address_of> padded;
   sum += padded->text.size();
+  tandem::sync::striped<no_address_of> stripes(4);
+  sum += stripes.lock(7)->text.size();
+
+  tandem::rc_map<no_address_of_key, int, no_address_of_key_hash> keyed;
+  const auto keyed_handle = keyed.get_or_insert_with(no_address_of_key{1}, [] { return 2; });
+  sum += static_cast<std::size_t>(*keyed_handle);
+  tandem::event_bus<int, no_address_of_key, no_address_of_key_hash> topics;
+  auto on_topic = topics.subscribe(no_address_of_key{3});
+  topics.publish(no_address_of_key{3}, 4);
+  if (const auto received = on_topic.try_receive()) sum += static_cast<std::size_t>(*received);
+  auto [keyed_writer, keyed_reader] =
+      tandem::make_double_buffer_map<no_address_of_key, int, no_address_of_key_hash>();
+  keyed_writer.insert_or_assign(no_address_of_key{5}, 6);
+  keyed_writer.publish();
+  {
+    const auto guard = keyed_reader.read();
+    if (const int* found = guard.find(no_address_of_key{5}))
+      sum += static_cast<std::size_t>(*found);
+  }
   return sum;
 }

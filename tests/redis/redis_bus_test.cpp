@@ -4,6 +4,7 @@
 #include <spawn.h>
 #include <sys/wait.h>
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
@@ -53,6 +54,16 @@ static_assert(!tandem::default_encodable<long double>);
 static_assert(tandem::default_encodable<scoped_level>);
 static_assert(tandem::default_encodable<double>);
 static_assert(tandem::default_encodable<const std::uint64_t>);
+// Found by review of the first fix: a scoped enum over bool has bool's invalid patterns, and
+// an array is what its elements are.
+enum class bool_flag : bool { off, on };
+static_assert(!tandem::default_encodable<bool_flag>);
+static_assert(!tandem::default_encodable<std::array<bool, 4>>);
+static_assert(!tandem::default_encodable<std::array<bool_flag, 2>>);
+static_assert(!tandem::default_encodable<std::array<padded_reading, 2>>);
+static_assert(tandem::default_encodable<std::array<double, 3>>);
+static_assert(tandem::default_encodable<std::array<scoped_level, 3>>);
+static_assert(tandem::default_encodable<std::array<reading, 2>>);
 
 }  // namespace
 

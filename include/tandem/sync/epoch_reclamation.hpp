@@ -224,6 +224,23 @@ inline void release_epoch_domain(epoch_domain_tag tag) noexcept {
   detail::process_epochs.tags_in_use[tag / 64].fetch_and(~bit, std::memory_order_relaxed);
 }
 
+// A structure's own domain tag, held from its construction to its destruction
+// (new_epoch_domain / release_epoch_domain): a member of the structure, so that a constructor
+// that throws after taking the tag gives it back (found by review, 2026-12-02: a registry whose
+// Hash's constructor threw kept its tag for ever, and 65,535 such failures brought back the
+// shared tags the tags' recycling removed).
+class owned_epoch_domain {
+ public:
+  owned_epoch_domain() noexcept : tag_(new_epoch_domain()) {}
+  owned_epoch_domain(const owned_epoch_domain&) = delete;
+  owned_epoch_domain& operator=(const owned_epoch_domain&) = delete;
+  ~owned_epoch_domain() { release_epoch_domain(tag_); }
+  [[nodiscard]] epoch_domain_tag tag() const noexcept { return tag_; }
+
+ private:
+  epoch_domain_tag tag_;
+};
+
 // RAII read section (R1..R3) of one domain. Nested sections on one thread share the outermost
 // announce; a nested section of another domain adds that domain to it (up to three; beyond,
 // the announce widens to "any domain").

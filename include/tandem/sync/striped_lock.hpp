@@ -210,7 +210,7 @@ class striped {
   // Access to one stripe's value while holding its lock; unlocks on destruction.
   class [[nodiscard]] locked_stripe {
    public:
-    explicit locked_stripe(stripe& s) : lock_(s.mutex), value_(&s.value) {}
+    explicit locked_stripe(stripe& s) : lock_(s.mutex), value_(std::addressof(s.value)) {}
     T& operator*() const noexcept { return *value_; }
     T* operator->() const noexcept { return value_; }
 
