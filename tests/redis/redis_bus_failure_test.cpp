@@ -497,7 +497,21 @@ TEST_CASE("a forked child destroying its copy of the bus leaves the parent's bus
   // in ~event_bus's topic locks).
   auto busy = parent->subscribe("busy", 64, tandem::overflow_policy::drop_oldest);
   auto busy_remote = parent->subscribe("busy-remote", 64, tandem::overflow_policy::drop_oldest);
-  std::atomic<bool> stop{false};
+  // Except under AddressSanitizer: its allocator is not fork-safe (a child's free() can wait
+  // for ever on an allocator lock a parent thread held at the fork: 2 runs in 6 lost a child,
+  // in ~send_queue), whatever tandem does. There the children fork from a quiet parent.
+#if defined(__SANITIZE_ADDRESS__)
+  constexpr bool busy_forks = false;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+  constexpr bool busy_forks = false;
+#else
+  constexpr bool busy_forks = true;
+#endif
+#else
+  constexpr bool busy_forks = true;
+#endif
+  std::atomic<bool> stop{!busy_forks};
   auto local_publishing = [&] {
     while (!stop.load()) parent->publish("busy", numbered(1));
   };
