@@ -207,7 +207,8 @@ inline constexpr bool is_scoped_enum_v<T> = !std::is_convertible_v<T, std::under
 // has a scoped enum over bool (found by review of the first version, 2026-12-02) and an
 // unscoped enum without a fixed underlying type (its values span only its enumerators' bits;
 // C++20 cannot tell one with a fixed type apart, so every unscoped enum is refused); a
-// std::array is what its elements are.
+// std::array is what its elements are (their innermost element for a C-array element), and
+// one of none is a byte of padding.
 template <class T>
 struct wire_safe_bytes
     : std::bool_constant<!std::is_same_v<T, bool> && !std::is_enum_v<T> &&
@@ -220,7 +221,9 @@ struct wire_safe_bytes<T>
                          wire_safe_bytes<std::remove_cv_t<std::underlying_type_t<T>>>::value> {
 };
 template <class T, std::size_t N>
-struct wire_safe_bytes<std::array<T, N>> : wire_safe_bytes<std::remove_cv_t<T>> {};
+struct wire_safe_bytes<std::array<T, N>>
+    : std::bool_constant<N != 0 &&
+                         wire_safe_bytes<std::remove_cv_t<std::remove_all_extents_t<T>>>::value> {};
 template <class T>
 inline constexpr bool wire_safe_bytes_v = wire_safe_bytes<T>::value;
 }  // namespace detail

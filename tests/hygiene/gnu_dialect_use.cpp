@@ -79,6 +79,7 @@ std::size_t deleted_address_of_use() {
   tandem::rc_map<std::string, no_address_of> map;
   const auto handle = map.get_or_insert_with("k", [] { return no_address_of("v"); });
   sum += handle->text.size();
+  map.visit("k", [&](const no_address_of& v) { sum += v.text.size(); });  // once_cell::get()
 
   tandem::event_bus<no_address_of> bus;
   auto subscription = bus.subscribe("t");

@@ -64,6 +64,14 @@ static_assert(!tandem::default_encodable<std::array<padded_reading, 2>>);
 static_assert(tandem::default_encodable<std::array<double, 3>>);
 static_assert(tandem::default_encodable<std::array<scoped_level, 3>>);
 static_assert(tandem::default_encodable<std::array<reading, 2>>);
+// Found by a second review of the fix: a C-array element went to the general rule (a
+// std::array<bool[1], 1> passed as a non-bool, non-enum type with unique representations),
+// and a std::array of none is one byte of padding.
+static_assert(!tandem::default_encodable<std::array<bool[1], 1>>);
+static_assert(!tandem::default_encodable<std::array<bool_flag[2], 1>>);
+static_assert(!tandem::default_encodable<std::array<unscoped_level[2], 1>>);
+static_assert(!tandem::default_encodable<std::array<int, 0>>);
+static_assert(tandem::default_encodable<std::array<int[2], 3>>);
 
 }  // namespace
 

@@ -384,8 +384,10 @@ class once_cell : public once_cell_base {
   }
 
   // The value, or nullptr while it is not built. (1) acquire, see once_cell_base::is_ready.
-  [[nodiscard]] T* get() noexcept { return is_ready() ? &value() : nullptr; }
-  [[nodiscard]] const T* get() const noexcept { return is_ready() ? &value() : nullptr; }
+  [[nodiscard]] T* get() noexcept { return is_ready() ? std::addressof(value()) : nullptr; }
+  [[nodiscard]] const T* get() const noexcept {
+    return is_ready() ? std::addressof(value()) : nullptr;
+  }
 
   // The value, which the caller knows is built: it holds something handed out only after the
   // build (rc_map's handles), or it saw is_ready() itself. No load and no branch, and a
