@@ -313,6 +313,61 @@ TEST_CASE("a moved-from subscription: receive throws, the others report nothing,
   CHECK(moved.receive() == long_text(1));
 }
 
+// Rule 40: a second thread blocking in receive while another is already blocked on the same
+// subscription throws in every build. Where assertions were off (release builds) the second
+// receiver overwrote the "consumer parked" flag, the next publish woke one of the two, and the
+// other slept for ever with a message queued (found by review, 2026-12-02). Assertions are on
+// in this program: a handler that only counts lets the debug report of the overlap (rule 40's
+// receiving check) pass, so the call reaches the park step the release build runs.
+namespace {
+std::atomic<int> overlapping_receives_reported{0};
+void count_overlapping_receives(const tandem::assertion_info&) {
+  ++overlapping_receives_reported;
+}
+}  // namespace
+
+TEST_CASE("a second thread blocking in receive on one subscription throws std::logic_error") {
+  for (const auto policy :
+       {overflow_policy::drop_newest, overflow_policy::drop_oldest, overflow_policy::block}) {
+    // drop_newest receives without the mailbox lock until it parks: two receivers there are
+    // the data race this misuse is (ThreadSanitizer reports it before the refusal can happen).
+    if (TANDEM_TSAN && policy == overflow_policy::drop_newest) continue;
+    tandem::test::watchdog guard("two blocked receivers", 30s);
+    const auto previous = tandem::set_assertion_handler(&count_overlapping_receives);
+    overlapping_receives_reported = 0;
+    event_bus<std::string> bus;
+    auto sub = bus.subscribe("t", 4, policy);
+    std::atomic<long> first_tid{0};
+    std::latch started(1);
+    tandem::test::thread_checks checks;
+    auto& shared = sub;  // a plain reference: the lambda captures it (clang 14)
+    std::thread first([&] {
+      first_tid = current_thread_id();
+      started.count_down();
+      TANDEM_THREAD_CHECK(checks, shared.receive() == long_text(1));
+    });
+    started.wait();
+    // The first receiver is asleep in receive(), parked on the empty mailbox.
+    while (!thread_is_asleep(first_tid.load())) std::this_thread::yield();
+    std::string what;
+    try {
+      static_cast<void>(sub.receive());
+    } catch (const std::logic_error& e) {
+      what = e.what();
+    }
+    CHECK(what.find("two threads receive on one subscription") != std::string::npos);
+    CHECK(bus.publish("t", long_text(1)) == 1);  // wakes the first receiver, which gets it
+    first.join();
+    tandem::set_assertion_handler(previous);
+    INFO("first failed check: " << checks.first_failure());
+    CHECK(checks.failures() == 0);
+    CHECK(overlapping_receives_reported.load() >= 1);  // the debug check saw the overlap too
+    CHECK(sub.pending() == 0);
+    CHECK(bus.publish("t", long_text(2)) == 1);  // the subscription still works
+    CHECK(sub.receive() == long_text(2));
+  }
+}
+
 // ---- 4b. a subscriber never waits for itself ------------------------------------------------
 
 TEST_CASE("publishing into one's own full block mailbox throws std::logic_error, not a hang") {

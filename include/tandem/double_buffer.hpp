@@ -315,8 +315,9 @@ class double_buffer {
     read_guard(const read_guard&) = delete;
     read_guard& operator=(const read_guard&) = delete;
     // The source is left with no snapshot: reading through it is a contract breach (reported
-    // where assertions are on, see get()), and where they are off it reads address 0 -- a
-    // crash at once, never the copy the writer is rewriting or memory already freed.
+    // where assertions are on, see get()), and where they are off it dereferences a null
+    // pointer -- undefined behaviour, on Linux a crash at once for a T smaller than the unmapped
+    // first page, never a read of the copy the writer is rewriting or of memory already freed.
     read_guard(read_guard&& other) noexcept
         : slot_(std::exchange(other.slot_, &epochs_type::detached())),
           value_(std::exchange(other.value_, nullptr)) {}

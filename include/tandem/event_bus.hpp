@@ -1711,7 +1711,8 @@ class [[nodiscard]] event_bus<Message, Topic, Hash, KeyEqual>::subscription {
 
   // The oldest queued message; blocks (without spinning) until there is one. Throws
   // tandem::subscription_closed when none can come any more: closed (unsubscribed, or the bus
-  // destroyed) with nothing left queued, or moved from.
+  // destroyed) with nothing left queued, or moved from; std::logic_error when another thread is
+  // already blocked in receive on this subscription (one owner at a time).
   [[nodiscard]] Message receive() {
     if (mailbox_ == nullptr) {
       throw subscription_closed(
@@ -1949,7 +1950,8 @@ class [[nodiscard]] inbox {
 
   // The oldest queued envelope; blocks (without spinning) until there is one. Throws
   // tandem::subscription_closed when nothing is queued and nothing can arrive: the inbox is
-  // subscribed to no topic, or its bus was destroyed, or it was moved from.
+  // subscribed to no topic, or its bus was destroyed, or it was moved from; std::logic_error
+  // when another thread is already blocked in receive on this inbox (one owner at a time).
   [[nodiscard]] envelope_type receive() {
     if (box_ == nullptr) {
       throw subscription_closed(

@@ -115,7 +115,7 @@
 //    built). get/contains/use_count/size/visit/collect allocate nothing. Handle and weak
 //    handle copy, move, assignment and destruction are noexcept, and so is ~rc_map: they find
 //    nodes and shards by address and the stored mixed hash, so they call no Hash or KeyEqual and
-//    allocate nothing. Clock::now() must be noexcept (rc_map_clock).
+//    allocate nothing. Clock must be steady and Clock::now() noexcept (rc_map_clock).
 //
 // Costs: one heap node per entry (its key, value, two counts, four pointers, a hash, a
 // deadline, three flags and the once_cell's state), plus at most one spare node per thread
@@ -254,14 +254,19 @@ concept rc_map_insert_key =
 template <class F, class V>
 concept rc_map_reset_predicate = std::is_nothrow_invocable_r_v<bool, F&, const V&>;
 
-// Clock: what measures linger time. A chrono clock (std::chrono::steady_clock, the default, or a
-// test's manual clock) whose now() is noexcept: releases call it and are noexcept.
+// Clock: what measures linger time. A steady chrono clock (std::chrono::steady_clock, the
+// default, or a test's manual clock declaring is_steady) whose now() is noexcept: releases call
+// it and are noexcept. Steady, because the linger list is kept in release order and read as
+// deadline order: with a clock that steps back (std::chrono::system_clock after an NTP or a
+// manual change) a deadline could be earlier than the ones before it, and collect() stopped at
+// the first unexpired head, leaving expired entries behind it (found by review, 2026-12-02).
 template <class Clock>
 concept rc_map_clock = requires {
   typename Clock::duration;
   typename Clock::time_point;
   { Clock::now() }
   noexcept->std::same_as<typename Clock::time_point>;
+  requires Clock::is_steady;
 };
 
 // Construction options (C++20 designated initialisers read well:
@@ -315,7 +320,7 @@ template <class Hash, class Key>
 
 // Hash/KeyEqual default to tandem::string_hash/string_equal for string keys (transparent: see
 // tandem/string_hash.hpp), else std::hash<K>/std::equal_to<K>. Clock measures linger time
-// (tests pass a manual clock).
+// (steady; tests pass a manual clock).
 template <class K, class V, class Hash = default_hash<K>, class KeyEqual = default_key_equal<K>,
           class Clock = std::chrono::steady_clock>
 requires rc_map_key<K> && rc_map_value<V> && rc_map_hash<Hash, K> &&
@@ -988,6 +993,9 @@ class rc_map {
   // no holder keeps one (until 2026-12-02 that one block was never freed; docs/reliability.md
   // rule 8). A holder built during the static destruction before it is freed by it; one built
   // after it keeps nothing.
+  // Per module by design (not TANDEM_PROCESS_WIDE): in a shared library built with hidden
+  // visibility the spare is that module's, which is only a cache of node memory; any module may
+  // free a node another allocated (one global operator new).
   struct spare_node {
     static inline constinit thread_local void* memory = nullptr;
     static inline constinit thread_local bool kept = false;  // a holder is alive on this thread

@@ -170,7 +170,7 @@ namespace tandem {
 
 // Thrown by redis_bus::publish when the topic or the encoded message is larger than the
 // configured bound (max_topic_bytes, max_message_bytes). Nothing was delivered or sent.
-class message_too_large : public std::length_error {
+class TANDEM_PROCESS_WIDE message_too_large : public std::length_error {
  public:
   using std::length_error::length_error;
 };

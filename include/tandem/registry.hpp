@@ -203,7 +203,8 @@ struct is_shared_ptr_to<std::shared_ptr<U>, T> : std::bool_constant<std::is_conv
 // compares against. One process-wide word (not one per registry) so that get() loads it at a
 // fixed address, with no pointer to follow, like a function-local static's guard; the price is
 // that a change in any registry makes every accessor look its key up once more.
-inline constinit sync::cache_padded<std::atomic<std::uint64_t>> registry_generation{};
+TANDEM_PROCESS_WIDE inline constinit sync::cache_padded<std::atomic<std::uint64_t>>
+    registry_generation{};
 
 // An instance the registry builds itself, in one allocation with its shared_ptr's control block
 // (std::make_shared), starting a cache line of its own and ending on one: every hit copies the
@@ -300,7 +301,7 @@ concept registry_factory = std::invocable<F&> &&
 template <class T, class Key = std::string, class Hash = default_hash<Key>,
           class KeyEqual = default_key_equal<Key>>
 requires registry_value<T> && registry_key<Key, Hash, KeyEqual>
-class registry {
+class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PROCESS_WIDE)
  public:
   // Writers' shard count. Readers never contend, so this only bounds how many creations and
   // erasures of different keys proceed in parallel, and how much a table growth copies; 16 is
@@ -819,7 +820,7 @@ class registry {
   // The process-wide registry for this instantiation (see "teardown" in docs/registry.md):
   // never destroyed; at exit its instances are released in reverse creation order, after which
   // it answers like an empty registry and get_or_create throws std::logic_error.
-  static registry& global() {
+  TANDEM_PROCESS_WIDE static registry& global() {
     static registry* const instance = make_global();
     return *instance;
   }
@@ -985,7 +986,7 @@ class registry {
     static node* const marker = reinterpret_cast<node*>(&tombstone_byte);
     return marker;
   }
-  static inline unsigned char tombstone_byte alignas(node) = 0;
+  TANDEM_PROCESS_WIDE static inline unsigned char tombstone_byte alignas(node) = 0;
 
   template <class K>
   std::uint64_t hash_of(const K& key) const
@@ -1556,7 +1557,7 @@ class registry {
     }
   }
 
-  static registry* make_global() {
+  TANDEM_PROCESS_WIDE static registry* make_global() {
     // The registry lives in static storage that is never released and is never destroyed, so
     // a call during or after static destruction touches live memory. The guard, constructed
     // right after it, releases its instances at exit and marks it torn down.

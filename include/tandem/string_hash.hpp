@@ -37,7 +37,7 @@ namespace tandem {
 // every 16-byte key whose last 8 bytes equal k0 ^ 16 hashes to 0, so such keys share one
 // shard, bucket and filter slot. Keys an adversary names -- topics from clients -- need a
 // keyed hash, or a check that rejects them, such as valid UTF-8.)
-struct string_hash {
+struct TANDEM_PROCESS_WIDE string_hash {
   using is_transparent = void;
   // Every output bit depends on every input bit (the final 128-bit multiply-fold): components
   // use the result as it is, without their own remix (see hash_is_avalanching_v below).
@@ -166,7 +166,7 @@ inline constexpr bool hash_used_as_is_v = hash_is_avalanching_v<Hash> &&
 
 // Transparent equality for string keys: compares any two string-like arguments as
 // std::string_view (no std::string is built).
-struct string_equal {
+struct TANDEM_PROCESS_WIDE string_equal {
   using is_transparent = void;
   bool operator()(std::string_view a, std::string_view b) const noexcept { return a == b; }
 };

@@ -160,7 +160,7 @@ inline constexpr std::size_t unbounded_capacity = std::numeric_limits<std::size_
 // without clang's -Wweak-vtables: an implicitly instantiated template's vtable is weak by
 // design. Catch it as tandem::subscription_closed or std::logic_error.)
 template <class Tag = void>
-class basic_subscription_closed : public std::logic_error {
+class TANDEM_PROCESS_WIDE basic_subscription_closed : public std::logic_error {
  public:
   using std::logic_error::logic_error;
 };
@@ -801,9 +801,16 @@ class mailbox {
           closed = true;
           return;
         }
-        TANDEM_ASSERT(!consumer_parked_,
-                      "two threads receive on one subscription at once; a subscription has "
-                      "one owner at a time");
+        // Checked in every build (rule 40: one test of a flag under a lock already held).
+        // Where assertions were off, the second receiver overwrote the flag, the next push
+        // woke one of the two, and the other slept for ever with a message queued (found by
+        // review, 2026-12-02).
+        if (TANDEM_UNLIKELY(consumer_parked_)) {
+          throw std::logic_error(
+              "tandem::event_bus: two threads receive on one subscription (or inbox) at once, "
+              "and another thread is already blocked in receive on it; a subscription has one "
+              "owner at a time (hand it over by moving it, between receives)");
+        }
         consumer_parked_ = true;
         return;
       }

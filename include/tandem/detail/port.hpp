@@ -48,6 +48,18 @@
 #define TANDEM_NOINLINE
 #endif
 
+// TANDEM_PROCESS_WIDE marks the state that must exist once per process, whatever module uses
+// it (thread serials, the epoch slots, the once-cells' per-thread nodes, a registry's global()):
+// an inline variable is otherwise one per shared library built with -fvisibility=hidden (the
+// usual setting for plugins), and each library would number threads, announce readers and build
+// "the" singleton on its own. Default visibility makes the dynamic linker bind every module to
+// one definition (docs/building.md, "Shared libraries and plugins"; docs/reliability.md rule 47).
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(_WIN32) && !defined(__CYGWIN__)
+#define TANDEM_PROCESS_WIDE __attribute__((visibility("default")))
+#else
+#define TANDEM_PROCESS_WIDE
+#endif
+
 #if defined(_MSC_VER) && !defined(__clang__)
 #include <intrin.h>
 #endif

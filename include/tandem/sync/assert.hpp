@@ -53,7 +53,8 @@ namespace detail {
 
 // Relaxed is enough: installing a handler is a test-setup step that happens-before the code
 // under test through the test's own synchronisation (thread creation, latches).
-inline std::atomic<assertion_handler> current_assertion_handler{&default_assertion_handler};
+TANDEM_PROCESS_WIDE inline std::atomic<assertion_handler> current_assertion_handler{
+    &default_assertion_handler};
 
 inline void assertion_failed(const char* expression, const char* message, const char* file,
                              int line, const char* function) {

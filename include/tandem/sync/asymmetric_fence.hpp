@@ -66,7 +66,7 @@ namespace tandem::detail {
 // of one location are ordered, and the later one reads from the earlier (release -> acquire),
 // so "store; rmw; load" on both sides still forbids the store-buffering outcome, and TSan sees
 // the happens-before edge.
-inline void tsan_fence() noexcept {
+TANDEM_PROCESS_WIDE inline void tsan_fence() noexcept {
   static std::atomic<unsigned> word{0};
   word.fetch_add(0, std::memory_order_acq_rel);
 }
@@ -75,7 +75,7 @@ inline void tsan_fence() noexcept {
 
 namespace tandem::sync {
 
-class asymmetric_fence {
+class TANDEM_PROCESS_WIDE asymmetric_fence {
  public:
   // The cheap side: on the path that runs often.
   static void light() noexcept {
@@ -144,7 +144,7 @@ class asymmetric_fence {
   }
 
  private:
-  static std::atomic<bool>& expedited_ready() noexcept {
+  TANDEM_PROCESS_WIDE static std::atomic<bool>& expedited_ready() noexcept {
     static std::atomic<bool> ready{false};
     return ready;
   }
@@ -168,7 +168,7 @@ class asymmetric_fence {
 
 // The portable policy: a full fence on both sides. Same guarantee, readers pay an mfence (or
 // locked instruction) per use.
-class symmetric_fence {
+class TANDEM_PROCESS_WIDE symmetric_fence {
  public:
   static void light() noexcept { full(); }
   static void heavy() noexcept { full(); }

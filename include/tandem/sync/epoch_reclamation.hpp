@@ -121,10 +121,10 @@ struct epoch_domain {
 };
 
 // Constant-initialised and trivially destructible: usable from any static destructor.
-inline constinit epoch_domain process_epochs{};
-inline constinit thread_local epoch_slot* this_thread_epoch_slot = nullptr;
+TANDEM_PROCESS_WIDE inline constinit epoch_domain process_epochs{};
+TANDEM_PROCESS_WIDE inline constinit thread_local epoch_slot* this_thread_epoch_slot = nullptr;
 // Set when the thread's slot_releaser has run: from then on a slot is held per section only.
-inline constinit thread_local bool epoch_thread_exiting = false;
+TANDEM_PROCESS_WIDE inline constinit thread_local bool epoch_thread_exiting = false;
 
 inline void release_epoch_slot(epoch_slot& slot) noexcept {
   this_thread_epoch_slot = nullptr;
@@ -147,7 +147,7 @@ struct epoch_slot_releaser {
   }
 };
 
-TANDEM_NOINLINE inline epoch_slot& claim_epoch_slot() {
+TANDEM_PROCESS_WIDE TANDEM_NOINLINE inline epoch_slot& claim_epoch_slot() {
   epoch_chunk* chunk = &process_epochs.first;
   epoch_slot* found = nullptr;
   while (found == nullptr) {

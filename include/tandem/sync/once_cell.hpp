@@ -88,7 +88,7 @@ namespace tandem {
 // Thrown when building a value would need that same value: directly (its own make() asks for
 // it), through other cells on the same thread, or through a cycle of threads that each wait for
 // a cell another one is building. what() names the cells (their labels) in the cycle.
-struct recursive_creation_error : std::logic_error {
+struct TANDEM_PROCESS_WIDE recursive_creation_error : std::logic_error {
   using std::logic_error::logic_error;
 };
 
@@ -107,7 +107,7 @@ struct once_thread {
 
 // The wait-for graph's lock: taken only by threads about to wait (and by exiting threads that
 // once used the graph). Never destroyed, so static destructors may still build cells.
-inline std::mutex& graph_mutex() noexcept {
+TANDEM_PROCESS_WIDE inline std::mutex& graph_mutex() noexcept {
   alignas(std::mutex) static unsigned char storage[sizeof(std::mutex)];
   static std::mutex* const instance = ::new (static_cast<void*>(storage)) std::mutex();
   return *instance;
@@ -115,9 +115,9 @@ inline std::mutex& graph_mutex() noexcept {
 
 // This thread's node: constant-initialised and trivially destructible, so it stays usable by
 // code that runs after the holder below (a later thread_local destructor that builds a cell).
-inline constinit thread_local once_thread this_thread_once_node{};
+TANDEM_PROCESS_WIDE inline constinit thread_local once_thread this_thread_once_node{};
 // Set once the holder has run: from then on a finishing build takes the graph mutex itself.
-inline constinit thread_local bool once_thread_exiting = false;
+TANDEM_PROCESS_WIDE inline constinit thread_local bool once_thread_exiting = false;
 
 // On thread exit, waits for any graph walker that might be reading this thread's node (they
 // hold graph_mutex) before the thread's storage goes away.
@@ -131,7 +131,7 @@ struct once_thread_holder {
   }
 };
 
-inline once_thread& this_once_thread() noexcept {
+TANDEM_PROCESS_WIDE inline once_thread& this_once_thread() noexcept {
   if (!once_thread_exiting) {
     static thread_local once_thread_holder holder;
     (void)holder;

@@ -156,7 +156,7 @@
 namespace tandem::sync {
 
 template <fence_policy Fence = asymmetric_fence>
-class reader_epochs {
+class TANDEM_PROCESS_WIDE reader_epochs {  // its detached slot is one per process
   struct slot_state {
     slot_state() = default;
     constexpr slot_state(std::uint64_t first_epoch, std::uint32_t first_nested) noexcept
@@ -786,7 +786,8 @@ class reader_epochs {
   }
 
   // What moved-from readers and guards point at: see detached().
-  static constinit inline slot detached_slot{std::in_place, std::uint64_t{1}, std::uint32_t{1}};
+  TANDEM_PROCESS_WIDE static constinit inline slot detached_slot{std::in_place, std::uint64_t{1},
+                                                                 std::uint32_t{1}};
 
   // True while the writer is blocked (tests observe it; readers never read it).
   std::atomic<bool> writer_blocked_{false};

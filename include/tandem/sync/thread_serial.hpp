@@ -28,8 +28,8 @@
 
 namespace tandem::detail {
 
-inline std::atomic<std::uint64_t> last_thread_serial{0};
-inline constinit thread_local std::uint64_t this_thread_serial = 0;
+TANDEM_PROCESS_WIDE inline std::atomic<std::uint64_t> last_thread_serial{0};
+TANDEM_PROCESS_WIDE inline constinit thread_local std::uint64_t this_thread_serial = 0;
 
 // The calling thread's first call: takes the next serial.
 TANDEM_NOINLINE inline std::uint64_t assign_thread_serial() noexcept {
@@ -54,12 +54,12 @@ struct rc_map_visit_frame {
   const void* map;
   const rc_map_visit_frame* outer;
 };
-inline constinit thread_local const rc_map_visit_frame* rc_map_visits = nullptr;
+TANDEM_PROCESS_WIDE inline constinit thread_local const rc_map_visit_frame* rc_map_visits = nullptr;
 
 // The serial of the thread this one works for while that thread is blocked waiting for it (a
 // registry::create_eager() helper: the caller joins it), or 0. A wait on that thread could
 // never end either, so the self-wait checks count it as a wait on this one (is_self).
-inline constinit thread_local std::uint64_t this_thread_works_for = 0;
+TANDEM_PROCESS_WIDE inline constinit thread_local std::uint64_t this_thread_works_for = 0;
 
 // Whether `serial` (a thread_serial() recorded earlier; 0 means none) is the calling thread, or
 // the thread it works for (this_thread_works_for). For the self-wait checks only: two helpers
