@@ -314,7 +314,8 @@ TEST_CASE("a moved-from subscription: receive throws, the others report nothing,
 }
 
 // Rule 40: a second thread blocking in receive while another is already blocked on the same
-// subscription throws in every build. Where assertions were off (release builds) the second
+// subscription throws where assertions are off (where they are on, the debug check of
+// overlapping receives reports it first). Until then, in release builds, the second
 // receiver overwrote the "consumer parked" flag, the next publish woke one of the two, and the
 // other slept for ever with a message queued (found by review, 2026-12-02). Assertions are on
 // in this program: a handler that only counts lets the debug report of the overlap (rule 40's
@@ -364,6 +365,43 @@ TEST_CASE("a second thread blocking in receive on one subscription throws std::l
     CHECK(overlapping_receives_reported.load() >= 1);  // the debug check saw the overlap too
     CHECK(sub.pending() == 0);
     CHECK(bus.publish("t", long_text(2)) == 1);  // the subscription still works
+    CHECK(sub.receive() == long_text(2));
+  }
+}
+
+// A receive_until whose clock throws leaves the subscription as it was: the deadline is read
+// before the receiver parks (found by review, 2026-12-02: read after, it left the mailbox
+// marked parked with nobody asleep, and the owner's next blocking receive was refused as a
+// second receiver; a later publish left a stray wake-up behind).
+namespace {
+struct failing_clock {
+  using duration = std::chrono::nanoseconds;
+  using rep = duration::rep;
+  using period = duration::period;
+  using time_point = std::chrono::time_point<failing_clock>;
+  static inline std::atomic<bool> fail{false};
+  static time_point now() {
+    if (fail.load()) throw std::runtime_error("clock unavailable");
+    return time_point(std::chrono::steady_clock::now().time_since_epoch());
+  }
+};
+}  // namespace
+
+TEST_CASE("a receive_until whose clock throws leaves the subscription working") {
+  for (const auto policy :
+       {overflow_policy::drop_newest, overflow_policy::drop_oldest, overflow_policy::block}) {
+    tandem::test::watchdog guard("throwing clock", 30s);
+    event_bus<std::string> bus;
+    auto sub = bus.subscribe("t", 4, policy);
+    failing_clock::fail = true;
+    CHECK_THROWS_AS(sub.receive_until(failing_clock::time_point(std::chrono::seconds(0))),
+                    std::runtime_error);
+    failing_clock::fail = false;
+    CHECK_FALSE(sub.receive_for(1ms).has_value());  // not refused as a second receiver
+    CHECK(bus.publish("t", long_text(1)) == 1);
+    CHECK(sub.receive() == long_text(1));
+    CHECK_FALSE(sub.receive_for(1ms).has_value());  // no stray wake-up either
+    CHECK(bus.publish("t", long_text(2)) == 1);
     CHECK(sub.receive() == long_text(2));
   }
 }

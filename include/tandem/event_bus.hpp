@@ -1711,8 +1711,9 @@ class [[nodiscard]] event_bus<Message, Topic, Hash, KeyEqual>::subscription {
 
   // The oldest queued message; blocks (without spinning) until there is one. Throws
   // tandem::subscription_closed when none can come any more: closed (unsubscribed, or the bus
-  // destroyed) with nothing left queued, or moved from; std::logic_error when another thread is
-  // already blocked in receive on this subscription (one owner at a time).
+  // destroyed) with nothing left queued, or moved from. One owner at a time: a second thread
+  // receiving at once is reported where assertions are on (TANDEM_ASSERT), and where they are
+  // off one that would block while another thread is blocked here gets std::logic_error.
   [[nodiscard]] Message receive() {
     if (mailbox_ == nullptr) {
       throw subscription_closed(
@@ -1950,8 +1951,8 @@ class [[nodiscard]] inbox {
 
   // The oldest queued envelope; blocks (without spinning) until there is one. Throws
   // tandem::subscription_closed when nothing is queued and nothing can arrive: the inbox is
-  // subscribed to no topic, or its bus was destroyed, or it was moved from; std::logic_error
-  // when another thread is already blocked in receive on this inbox (one owner at a time).
+  // subscribed to no topic, or its bus was destroyed, or it was moved from. One owner at a
+  // time: as subscription::receive (TANDEM_ASSERT, or std::logic_error where asserts are off).
   [[nodiscard]] envelope_type receive() {
     if (box_ == nullptr) {
       throw subscription_closed(

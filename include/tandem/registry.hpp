@@ -206,6 +206,19 @@ struct is_shared_ptr_to<std::shared_ptr<U>, T> : std::bool_constant<std::is_conv
 TANDEM_PROCESS_WIDE inline constinit sync::cache_padded<std::atomic<std::uint64_t>>
     registry_generation{};
 
+// The tables' tombstone: one process-wide object whose address marks an erased slot (it is
+// compared, never dereferenced). Not a static member of the class template: an instantiation
+// for a T that a shared library declares with hidden visibility is hidden whatever the member
+// says, so each module had its own, and a module reading a slot another module had erased took
+// its tombstone for a node (heap corruption at the registry's destruction; found by review,
+// 2026-12-02, docs/reliability.md rule 47). Page-aligned, so that its address is a suitably
+// aligned pointer to any node type (static_assert in registry::tombstone()); never written, so
+// its page is never touched.
+struct alignas(4096) registry_tombstone_object {
+  unsigned char byte;
+};
+TANDEM_PROCESS_WIDE inline constinit registry_tombstone_object registry_tombstone{};
+
 // An instance the registry builds itself, in one allocation with its shared_ptr's control block
 // (std::make_shared), starting a cache line of its own and ending on one: every hit copies the
 // shared_ptr, an atomic increment of the control block's count on whichever thread looks it
@@ -983,10 +996,10 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
   static constexpr std::chrono::milliseconds exit_grace{100};
 
   static node* tombstone() noexcept {
-    static node* const marker = reinterpret_cast<node*>(&tombstone_byte);
-    return marker;
+    static_assert(alignof(node) <= alignof(detail::registry_tombstone_object),
+                  "tandem::registry: a Key aligned to more than 4096 bytes is not supported");
+    return reinterpret_cast<node*>(&detail::registry_tombstone);
   }
-  TANDEM_PROCESS_WIDE static inline unsigned char tombstone_byte alignas(node) = 0;
 
   template <class K>
   std::uint64_t hash_of(const K& key) const

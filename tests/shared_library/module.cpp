@@ -4,6 +4,7 @@
 #include "module.hpp"
 
 #include <stdexcept>
+#include <string>
 
 namespace tandem_test_module {
 namespace {
@@ -42,12 +43,36 @@ std::shared_ptr<shared_value> named_singleton(const std::string& name) {
   return tandem::named_singleton<shared_value>(name);
 }
 
-constexpr api table{&addresses,    &open_guard,    &close_guard,
-                    &read_outcome, &get_or_create, &named_singleton};
+std::size_t build_and_erase(plain_registry& registry, std::size_t count) {
+  std::size_t erased = 0;
+  for (std::size_t i = 0; i < count; ++i) {
+    static_cast<void>(registry.get_or_create("key " + std::to_string(i)));
+  }
+  for (std::size_t i = 0; i < count; ++i) {
+    if (registry.erase("key " + std::to_string(i))) ++erased;
+  }
+  return erased;
+}
+
+constexpr api table{&addresses,     &open_guard,      &close_guard,    &read_outcome,
+                    &get_or_create, &named_singleton, &build_and_erase};
 
 }  // namespace
 }  // namespace tandem_test_module
 
 const tandem_test_module::api* tandem_test_module_api() {
   return &tandem_test_module::table;
+}
+
+int tandem_test_module_state(const void** out, int capacity) {
+  const tandem_test_module::state_addresses a = tandem_test_module::addresses();
+  const void* const all[] = {a.thread_serial_counter,  a.this_thread_serial, a.epoch_domain,
+                             a.this_thread_epoch_slot, a.once_thread_node,   a.assertion_handler,
+                             a.registry_generation,    a.global_registry};
+  int written = 0;
+  for (const void* p : all) {
+    if (written == capacity) break;
+    out[written++] = p;
+  }
+  return written;
 }

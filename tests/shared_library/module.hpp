@@ -8,6 +8,7 @@
 #include <tandem/double_buffer.hpp>
 #include <tandem/registry.hpp>
 
+#include <cstddef>
 #include <memory>
 #include <string>
 #include <utility>
@@ -28,6 +29,16 @@ struct __attribute__((visibility("default"))) shared_value {
   std::string text = std::string(40, 'v');                            // heap-owning
 };
 using value_registry = tandem::registry<shared_value>;
+
+// A type with no visibility of its own: hidden in the library, as a plugin's types are, so
+// registry<plain_value> is a hidden instantiation there. One registry object used from both
+// modules must still work (the tables' tombstone is one per process, not per instantiation).
+struct plain_value {
+  plain_value() = default;
+  explicit plain_value(std::string name) : text(std::move(name)) {}  // the registry builds T(key)
+  std::string text = std::string(40, 'p');
+};
+using plain_registry = tandem::registry<plain_value>;
 
 // Addresses of tandem's process-wide state as the module sees it (its own copy if it had one).
 struct state_addresses {
@@ -52,10 +63,17 @@ struct api {
   std::shared_ptr<shared_value> (*get_or_create)(value_registry& registry, const std::string& key);
   // tandem::named_singleton<shared_value>(name) in the module.
   std::shared_ptr<shared_value> (*named_singleton)(const std::string& name);
+  // In the module: builds `count` entries ("key 0", "key 1", ...) and erases them (the erases
+  // leave tombstones in the tables). Returns how many were erased.
+  std::size_t (*build_and_erase)(plain_registry& registry, std::size_t count);
 };
 
 }  // namespace tandem_test_module
 
-// The module's one exported symbol.
+// The module's exported symbols: the table, and (plain C, for a host that includes no tandem
+// header: plugin_host.cpp) the addresses of state_addresses' members in their order; returns
+// how many it wrote (at most `capacity`).
 extern "C" __attribute__((visibility("default"))) const tandem_test_module::api*
 tandem_test_module_api();
+extern "C" __attribute__((visibility("default"))) int tandem_test_module_state(const void** out,
+                                                                               int capacity);

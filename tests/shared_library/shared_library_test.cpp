@@ -163,3 +163,24 @@ TEST_CASE("named_singleton gives the program and the library one instance") {
     CHECK(from_library->text == name);  // built once, as T(name)
   }
 }
+
+TEST_CASE("a registry of a type hidden in the library works from both modules") {
+  for (const bool loaded : {false, true}) {
+    INFO("library " << module_name(loaded));
+    const mod::api& lib = module(loaded);
+    constexpr std::size_t count = 24;
+    {
+      mod::plain_registry registry;
+      for (int round = 0; round < 3; ++round) {
+        CHECK(lib.build_and_erase(registry, count) == count);  // tombstones left by the library
+        for (std::size_t i = 0; i < count; ++i) {
+          const std::string key = "key " + std::to_string(i);
+          CHECK(registry.find(key) == nullptr);  // the program's lookups skip them
+          CHECK(registry.get_or_create(key)->text == key);
+        }
+        CHECK(registry.size() == count);
+        for (std::size_t i = 0; i < count; ++i) CHECK(registry.erase("key " + std::to_string(i)));
+      }
+    }  // ~registry walks tables holding both modules' tombstones
+  }
+}

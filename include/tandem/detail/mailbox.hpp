@@ -597,11 +597,15 @@ class mailbox {
     const receiving_check receiving(*this);
     std::optional<Item> out;  // the one result of every path (NRVO; rule 23)
     for (;;) {
+      // Before parking: steady_deadline reads the deadline's clock, which may be a user's clock
+      // whose now() throws; thrown after parking, it left the mailbox marked parked with
+      // nobody asleep, and the owner's next blocking receive was refused as a second receiver
+      // (found by review, 2026-12-02).
+      const std::chrono::steady_clock::time_point steady = sync::steady_deadline(deadline);
       bool closed = false;
       try_pop_or_park_into(out, closed);
       if (out || closed) return out;
       TANDEM_SYNC_POINT();  // parked, not yet asleep: a push's wake-up may come first
-      const std::chrono::steady_clock::time_point steady = sync::steady_deadline(deadline);
       if (sleepers_.try_acquire_until(wake_tokens::message_ready, steady)) continue;
       // Timed out. Unpark, unless a publisher already cleared the flag: then its release is
       // committed, so take it (keeps the semaphore balanced) and collect its message.
@@ -801,10 +805,10 @@ class mailbox {
           closed = true;
           return;
         }
-        // Checked in every build (rule 40: one test of a flag under a lock already held).
-        // Where assertions were off, the second receiver overwrote the flag, the next push
-        // woke one of the two, and the other slept for ever with a message queued (found by
-        // review, 2026-12-02).
+        // Checked in every build (rule 40: one test of a flag under a lock already held); where
+        // assertions are on, receiving_check has reported the overlap first. Before, with them
+        // off, the second receiver overwrote the flag, the next push woke one of the two, and
+        // the other slept for ever with a message queued (found by review, 2026-12-02).
         if (TANDEM_UNLIKELY(consumer_parked_)) {
           throw std::logic_error(
               "tandem::event_bus: two threads receive on one subscription (or inbox) at once, "
