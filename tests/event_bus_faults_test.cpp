@@ -28,6 +28,7 @@
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 #endif
 #include "failing_new.hpp"
+#include "receiver_reports.hpp"
 #include "test_support.hpp"
 #include "thread_state.hpp"
 
@@ -318,14 +319,8 @@ TEST_CASE("a moved-from subscription: receive throws, the others report nothing,
 // overlapping receives reports it first). Until then, in release builds, the second
 // receiver overwrote the "consumer parked" flag, the next publish woke one of the two, and the
 // other slept for ever with a message queued (found by review, 2026-12-02). Assertions are on
-// in this program: a handler that only counts lets the debug report of the overlap (rule 40's
-// receiving check) pass, so the call reaches the park step the release build runs.
-namespace {
-std::atomic<int> overlapping_receives_reported{0};
-void count_overlapping_receives(const tandem::assertion_info&) {
-  ++overlapping_receives_reported;
-}
-}  // namespace
+// in this program: a handler that counts the debug report of the overlap (rule 40's receiving
+// check) lets the call go on to the park step the release build runs.
 
 TEST_CASE("a second thread blocking in receive on one subscription throws std::logic_error") {
   for (const auto policy :
@@ -334,8 +329,8 @@ TEST_CASE("a second thread blocking in receive on one subscription throws std::l
     // the data race this misuse is (ThreadSanitizer reports it before the refusal can happen).
     if (TANDEM_TSAN && policy == overflow_policy::drop_newest) continue;
     tandem::test::watchdog guard("two blocked receivers", 30s);
-    const auto previous = tandem::set_assertion_handler(&count_overlapping_receives);
-    overlapping_receives_reported = 0;
+    const auto previous = tandem::set_assertion_handler(&tandem::test::count_two_receivers);
+    tandem::test::two_receivers_reported = 0;
     event_bus<std::string> bus;
     auto sub = bus.subscribe("t", 4, policy);
     std::atomic<long> first_tid{0};
@@ -362,7 +357,7 @@ TEST_CASE("a second thread blocking in receive on one subscription throws std::l
     tandem::set_assertion_handler(previous);
     INFO("first failed check: " << checks.first_failure());
     CHECK(checks.failures() == 0);
-    CHECK(overlapping_receives_reported.load() >= 1);  // the debug check saw the overlap too
+    CHECK(tandem::test::two_receivers_reported.load() >= 1);  // the debug check saw the overlap too
     CHECK(sub.pending() == 0);
     CHECK(bus.publish("t", long_text(2)) == 1);  // the subscription still works
     CHECK(sub.receive() == long_text(2));

@@ -24,6 +24,7 @@
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 #endif
 #include "counting_new.hpp"
+#include "receiver_reports.hpp"
 #include "test_support.hpp"
 #include "thread_state.hpp"
 #include "tracked_message.hpp"
@@ -1071,14 +1072,8 @@ TEST_CASE("inbox: destroying an inbox or leaving a topic allocates nothing, queu
 }
 
 #if TANDEM_ENABLE_ASSERTS
-namespace {
-std::atomic<int> two_receivers_reported{0};
-void count_two_receivers(const tandem::assertion_info& info) {
-  if (std::string_view(info.message).find("two threads receive") != std::string_view::npos) {
-    ++two_receivers_reported;
-  }
-}
-}  // namespace
+using tandem::test::count_two_receivers;
+using tandem::test::two_receivers_reported;
 
 TEST_CASE(
     "debug: a second thread receiving while the owner receives is reported, for try_receive as "

@@ -15,11 +15,12 @@
 
 namespace tandem_test_module {
 
-struct add {
-  int amount;
-  void operator()(int& value) const { value += amount; }
+// Heap-owning data (a moved-from std::string is "", unlike an int): each op appends its text.
+struct append {
+  std::string text;
+  void operator()(std::string& value) const { value += text; }
 };
-using buffer = tandem::double_buffer<int, add>;
+using buffer = tandem::double_buffer<std::string, append>;
 
 // A type both modules name: registry<shared_value>::global() is one per process only if the
 // type is visible to the dynamic linker (docs/building.md, "Shared libraries and plugins").

@@ -51,6 +51,11 @@ const char* module_name(bool loaded) {
   return loaded ? "loaded with dlopen" : "linked";
 }
 
+// The buffers' first value: longer than any small-string buffer.
+std::string base_text() {
+  return std::string(40, 'b');
+}
+
 }  // namespace
 
 TEST_CASE("a hidden-visibility library sees the program's tandem state, not a copy of its own") {
@@ -73,31 +78,40 @@ TEST_CASE("publish waits for a guard another thread opened in the library: no fa
     INFO("library " << module_name(loaded));
     tandem::test::watchdog guard("guard opened in the library", 60s);
     const mod::api& lib = module(loaded);
-    auto [writer, reader] = mod::buffer::create(0);
+    auto [writer, reader] = mod::buffer::create(base_text());
     { const auto warm = reader.read(); }  // this thread takes a serial in the program's code
     std::latch opened(1);
+    std::latch publishing(1);
+    std::atomic<bool> publish_returned{false};
     std::atomic<long> publisher_tid{0};
     std::thread holder([&, r = reader]() mutable {
       mod::buffer::read_guard* g = lib.open_guard(r);  // this thread's serial, taken in the library
       opened.count_down();
-      // Hold the guard until the publisher below sleeps waiting for it.
-      while (!thread_is_asleep(publisher_tid.load())) std::this_thread::yield();
+      // Hold the guard until the publisher sleeps in the publish that waits for it (the latch
+      // first: asleep before it could mean asleep in opened.wait()), or until that publish
+      // returned without waiting (it threw: checked below).
+      publishing.wait();
+      while (!publish_returned.load() && !thread_is_asleep(publisher_tid.load())) {
+        std::this_thread::yield();
+      }
       lib.close_guard(g);
     });
     publisher_tid = current_thread_id();
     opened.wait();
-    writer.push(mod::add{1});
+    writer.push(mod::append{"1"});
     writer.publish();  // the guard is on the other copy: no wait
-    writer.push(mod::add{1});
+    writer.push(mod::append{"2"});
+    publishing.count_down();
     bool threw = false;
     try {
       writer.publish();  // waits for the holder's guard: must not be taken for this thread's own
     } catch (const std::logic_error&) {
       threw = true;
     }
+    publish_returned = true;
     holder.join();
     CHECK_FALSE(threw);
-    CHECK(*reader.read() == 2);
+    CHECK(*reader.read() == base_text() + "12");
   }
 }
 
@@ -107,19 +121,19 @@ TEST_CASE(
     INFO("library " << module_name(loaded));
     tandem::test::watchdog guard("own guard opened in the library", 60s);
     const mod::api& lib = module(loaded);
-    auto [writer, reader] = mod::buffer::create(0);
+    auto [writer, reader] = mod::buffer::create(base_text());
     // Serials taken in the program's code by another thread and by this one, so that the two
     // numberings a per-module counter would give differ.
     std::thread([r = reader]() mutable { const auto g = r.read(); }).join();
     { const auto warm = reader.read(); }
     mod::buffer::read_guard* g = lib.open_guard(reader);
-    writer.push(mod::add{1});
+    writer.push(mod::append{"1"});
     writer.publish();
-    writer.push(mod::add{1});
+    writer.push(mod::append{"2"});
     CHECK_THROWS_AS(writer.publish(), std::logic_error);
     lib.close_guard(g);
     writer.publish();
-    CHECK(*reader.read() == 2);
+    CHECK(*reader.read() == base_text() + "12");
   }
 }
 
@@ -127,11 +141,11 @@ TEST_CASE("a reader moved from in the program is refused by the library's read()
   for (const bool loaded : {false, true}) {
     INFO("library " << module_name(loaded));
     const mod::api& lib = module(loaded);
-    auto [writer, reader] = mod::buffer::create(7);
+    auto [writer, reader] = mod::buffer::create(base_text());
     mod::buffer::reader moved = std::move(reader);
     CHECK(lib.read_outcome(reader) == 1);  // NOLINT(bugprone-use-after-move): the point
     CHECK(lib.read_outcome(moved) == 0);
-    CHECK(*moved.read() == 7);
+    CHECK(*moved.read() == base_text());
   }
 }
 

@@ -798,26 +798,30 @@ class mailbox {
     }
     {
       std::lock_guard<sync::small_mutex> guard(lock_);
-      consumer_ = detail::thread_serial();
       if (queue_.empty()) {
         // relaxed: under the lock. Sourceless: nothing can arrive either (change_admission).
         if (closed_.load(std::memory_order_relaxed) || sourceless_) {
+          consumer_ = detail::thread_serial();
           closed = true;
           return;
         }
         // Checked in every build (rule 40: one test of a flag under a lock already held); where
         // assertions are on, receiving_check has reported the overlap first. Before, with them
         // off, the second receiver overwrote the flag, the next push woke one of the two, and
-        // the other slept for ever with a message queued (found by review, 2026-12-02).
+        // the other slept for ever with a message queued (found by review, 2026-12-02). Refused
+        // before anything changes: the parked receiver stays the one a block publisher's
+        // self-wait check compares with (consumer_).
         if (TANDEM_UNLIKELY(consumer_parked_)) {
           throw std::logic_error(
               "tandem::event_bus: two threads receive on one subscription (or inbox) at once, "
               "and another thread is already blocked in receive on it; a subscription has one "
               "owner at a time (hand it over by moving it, between receives)");
         }
+        consumer_ = detail::thread_serial();
         consumer_parked_ = true;
         return;
       }
+      consumer_ = detail::thread_serial();
       queue_.pop_front_into(out);
       wake_publishers = std::exchange(parked_publishers_, 0);
     }
