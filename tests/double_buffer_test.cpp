@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <exception>
 #include <latch>
 #include <memory>
 #include <new>
@@ -14,10 +15,12 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include <sys/wait.h>
 #include <unistd.h>
+#include <utility>
 #include <vector>
 
 #include "counting_new.hpp"
@@ -1155,4 +1158,159 @@ TEST_CASE(
   REQUIRE(::waitpid(child, &status, 0) == child);
   REQUIRE(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == reported_status);
+}
+
+// An op whose destructor pushes into its writer: the writer's pending ops are destroyed by
+// ~writer, so the push reached a log under destruction (found by review, 2026-12-02: same kind
+// as an rc_map entry created by a value's destructor during ~rc_map).
+struct pushing_op {
+  explicit pushing_op(void* target) noexcept : writer(target) {}
+  pushing_op(pushing_op&& other) noexcept : writer(std::exchange(other.writer, nullptr)) {}
+  pushing_op& operator=(pushing_op&& other) noexcept {
+    writer = std::exchange(other.writer, nullptr);
+    return *this;
+  }
+  ~pushing_op();
+  void operator()(std::vector<std::string>& v) const { v.emplace_back(40, 'p'); }
+  void* writer;  // the writer to push into (its type needs pushing_op to be complete)
+};
+using pushing_buffer = tandem::double_buffer<std::vector<std::string>, pushing_op>;
+pushing_op::~pushing_op() {
+  if (writer != nullptr) static_cast<pushing_buffer::writer*>(writer)->push(pushing_op(nullptr));
+}
+
+constexpr int refused_status = 43;
+const char* expected_refusal = "";  // set by each forked child before its breach
+[[noreturn]] void exit_if_refused() {
+  try {
+    throw;
+  } catch (const std::logic_error& e) {
+    if (std::string_view(e.what()).find(expected_refusal) != std::string_view::npos) {
+      ::_exit(refused_status);
+    }
+  } catch (...) {
+  }
+  ::_exit(1);
+}
+
+// Runs `breach` in a forked child whose terminate handler exits with refused_status if the
+// std::logic_error that ends it says `expected`; returns the child's wait status.
+template <class F>
+int status_of_refused_child(const char* expected, F&& breach) {
+  const pid_t child = ::fork();
+  if (child == 0) {
+    expected_refusal = expected;
+    std::set_terminate(&exit_if_refused);
+    breach();
+    ::_exit(0);  // reached only if nothing was refused
+  }
+  int status = -1;
+  if (child > 0) static_cast<void>(::waitpid(child, &status, 0));
+  return status;
+}
+
+TEST_CASE("an op whose destructor pushes into its writer during ~writer is refused") {
+  // The refusal is a std::logic_error thrown inside the op's (noexcept) destructor, so the
+  // process terminates with it: checked in a forked child whose terminate handler reports it.
+  const int status = status_of_refused_child("while the writer was being destroyed", [] {
+    auto [w, r] = tandem::make_double_buffer<std::vector<std::string>, pushing_op>();
+    w.push(pushing_op(nullptr));
+    w.publish();
+    w.push(pushing_op(&w));  // pending when the writer goes
+  });
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == refused_status);
+}
+
+// An op whose moves keep its target (a defaulted move): when push() grows the log, the
+// vector destroys the moved-from ops inside push_back, and one that pushed from its
+// destructor wrote into the storage being freed (found by review, 2026-12-02: ASan
+// heap-use-after-free where assertions are off; with them on, only the debug busy check saw
+// it). `sticky_budget` bounds it to one push.
+int sticky_budget = 0;
+struct sticky_op {
+  sticky_op(void* target, std::string text) : writer(target), payload(std::move(text)) {}
+  sticky_op(sticky_op&&) noexcept = default;
+  sticky_op& operator=(sticky_op&&) noexcept = default;
+  ~sticky_op();
+  void operator()(std::vector<std::string>& v) const { v.push_back(payload); }
+  void* writer;
+  std::string payload;
+};
+using sticky_buffer = tandem::double_buffer<std::vector<std::string>, sticky_op>;
+sticky_op::~sticky_op() {
+  if (writer != nullptr && sticky_budget > 0) {
+    --sticky_budget;
+    static_cast<sticky_buffer::writer*>(writer)->push(sticky_op(nullptr, std::string(40, 'd')));
+  }
+}
+
+TEST_CASE("an op whose destructor pushes while push() grows the log is refused") {
+  const int status = status_of_refused_child("from inside a writer call", [] {
+    auto [w, r] = tandem::make_double_buffer<std::vector<std::string>, sticky_op>();
+    w.push(sticky_op(nullptr, std::string(40, 'a')));
+    w.push(sticky_op(&w, std::string(40, 'b')));  // the log grows from 1 to 2
+    sticky_budget = 1;
+    w.push(sticky_op(nullptr, std::string(40, 'c')));  // grows again: the moved-from 'b' dies
+  });
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == refused_status);
+}
+
+// An op whose constructor calls back into the writer that emplace() is building it in: the
+// nested push would have written into the slot being constructed. Refused with a catchable
+// std::logic_error (the constructor throws it out of emplace, which logs nothing).
+struct calling_op {
+  calling_op() = default;
+  calling_op(void* target, int /*tag*/);
+  void operator()(std::vector<std::string>& v) const { v.emplace_back(40, 'o'); }
+};
+using calling_buffer = tandem::double_buffer<std::vector<std::string>, calling_op>;
+calling_op::calling_op(void* target, int /*tag*/) {
+  static_cast<calling_buffer::writer*>(target)->push(calling_op());
+}
+
+TEST_CASE("an op whose constructor calls back into its writer during emplace is refused") {
+  auto [w, r] = tandem::make_double_buffer<std::vector<std::string>, calling_op>();
+  std::string refusal;
+  try {
+    w.emplace(static_cast<void*>(&w), 1);
+  } catch (const std::logic_error& e) {
+    refusal = e.what();
+  }
+  CHECK(refusal.find("from inside a writer call") != std::string::npos);
+  CHECK(w.pending() == 0);
+  w.emplace();  // the writer is not left marked
+  w.publish();
+  CHECK(r.read()->size() == 1);
+}
+
+// double_buffer_map: an erase_if predicate still pending when its writer dies, whose
+// destructor inserts. The map writer's scratch map (the node builder) was destroyed before the
+// inner writer and its ops, so the insert read a destroyed member and was refused, by luck, as
+// "used after move" (found by review, 2026-12-02); it now gets the inner writer's refusal.
+using predicate_map = tandem::double_buffer_map<std::string, std::string>;
+struct inserting_predicate {
+  explicit inserting_predicate(predicate_map::writer* target) noexcept : writer(target) {}
+  inserting_predicate(inserting_predicate&& other) noexcept
+      : writer(std::exchange(other.writer, nullptr)) {}
+  inserting_predicate& operator=(inserting_predicate&& other) noexcept {
+    writer = std::exchange(other.writer, nullptr);
+    return *this;
+  }
+  ~inserting_predicate() {
+    if (writer != nullptr) writer->insert(std::string(40, 'k'), std::string(40, 'v'));
+  }
+  bool operator()(const std::string&, const std::string&) const { return false; }
+  predicate_map::writer* writer;
+};
+
+TEST_CASE("an erase_if predicate whose destructor inserts during ~writer is refused") {
+  const int status = status_of_refused_child("while the writer was being destroyed", [] {
+    auto [w, r] = tandem::make_double_buffer_map<std::string, std::string>();
+    w.insert(std::string(40, 'a'), std::string(40, 'b'));
+    w.erase_if(inserting_predicate(&w));  // pending when the writer goes
+  });
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == refused_status);
 }

@@ -323,6 +323,53 @@ TEST_CASE("linger: destroying the map destroys lingering values, held handles st
   CHECK_FALSE(weak_held.lock());
 }
 
+// docs/rc_map.md "Map destruction": a lingering value's destructor, run by ~rc_map, may look
+// the map up and release handles, but creating an entry then is refused. Before 2026-12-02 the
+// entry was linked into the emptied table: never counted, never erased (LSan: its node and
+// value leaked, its destructor never ran), and a handle to it kept past the map read the freed
+// shared state on release (ASan: heap-use-after-free in expire()).
+TEST_CASE("linger: a value's destructor run by ~rc_map may look up but not create entries") {
+  tally.reset();
+  const std::string tenant = long_key("tenant");
+  const std::string spare = long_key("spare");
+  const std::string other = long_key("other");
+  std::vector<std::string> refusals;
+  bool lookup_found = true;
+  std::optional<pool_map::handle> kept;
+  pool_map::handle other_handle;
+  {
+    pool_map map(4, linger_for(1h));
+    other_handle = open(map, other);
+    {
+      auto h = open(map, tenant);
+      h->on_destroy = [&] {
+        lookup_found = map.contains(other) || map.get(other).has_value();
+        other_handle.reset();  // a release during ~rc_map: the entry is erased, not lingering
+        const auto refused = [&](auto&& create) {
+          try {
+            create();
+          } catch (const std::logic_error& e) {
+            refusals.emplace_back(e.what());
+          }
+        };
+        refused([&] { kept = map.get_or_insert_with(spare, [&] { return pool(spare); }); });
+        refused([&] { kept = map.try_emplace(spare, spare).first; });
+        refused([&] { kept = map.insert(spare, spare).first; });
+      };
+    }  // lingers
+  }    // ~rc_map destroys the lingering tenant, whose destructor tries to create "spare"
+  REQUIRE(refusals.size() == 3);
+  CHECK(refusals[0].find("tandem::rc_map::get_or_insert_with: called while the map is being "
+                         "destroyed") != std::string::npos);
+  CHECK(refusals[1].find("tandem::rc_map::try_emplace: called while") != std::string::npos);
+  CHECK(refusals[2].find("tandem::rc_map::insert: called while") != std::string::npos);
+  CHECK_FALSE(lookup_found);  // the map is emptied before lingering values are destroyed
+  CHECK_FALSE(kept.has_value());
+  CHECK(tally.destroyed_of(tenant) == 1);
+  CHECK(tally.destroyed_of(other) == 1);
+  CHECK(tally.built_of(spare) == tally.destroyed_of(spare));  // insert's argument, if built
+}
+
 TEST_CASE(
     "linger: releasing handles on other threads while the map is destroyed destroys each value "
     "once") {

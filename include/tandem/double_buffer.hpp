@@ -225,8 +225,9 @@ namespace detail {
 
 [[noreturn]] TANDEM_NOINLINE inline void writer_moved_while_applying() noexcept {
   assertion_failed("!applying_",
-                   "tandem::double_buffer::writer moved, swapped or destroyed by an op that it "
-                   "is applying (publish() would go on with a freed log); an op must not use its "
+                   "tandem::double_buffer::writer moved, swapped or destroyed by an op from "
+                   "inside a writer call (publish() applying it, push() or emplace() building or "
+                   "moving it: the call would go on with a freed log); an op must not use its "
                    "writer",
                    __FILE__, __LINE__, "double_buffer::writer");
   std::abort();
@@ -235,7 +236,9 @@ namespace detail {
 [[noreturn]] TANDEM_NOINLINE inline void throw_writer_reentered() {
   throw std::logic_error(
       "tandem::double_buffer::writer: an op (or a double_buffer_map erase_if predicate) called "
-      "back into its writer while publish() was applying it; an op must not use its writer");
+      "back into its writer from inside a writer call (publish() applying it, push() or "
+      "emplace() building or moving it) or while the writer was being destroyed; an op must "
+      "not use its writer");
 }
 
 // What writer::emplace(args...) accepts: Op(args...) is valid and, for an aggregate Op, so is
@@ -534,7 +537,13 @@ class double_buffer {
     }
     writer(const writer&) = delete;
     writer& operator=(const writer&) = delete;
-    ~writer() { refuse_while_applying(*this); }
+    // The pending ops are destroyed with the writer: one whose destructor calls back into it
+    // (push() into the log being destroyed) is refused as during publish() (found by review,
+    // 2026-12-02: the same kind as rc_map's and registry's builds during their destructors).
+    ~writer() {
+      refuse_while_applying(*this);
+      applying_ = true;
+    }
 
     // Exchanges the two writers' buffers and logs. Neither may be inside a call.
     void swap(writer& other) noexcept {
@@ -664,6 +673,12 @@ class double_buffer {
         // its writer would change the log the publish is walking (a use-after-free where
         // assertions are off, found by a new user's trial, 2026-12-01).
         if (TANDEM_UNLIKELY(self->applying_)) detail::throw_writer_reentered();
+        // For the whole call, not only while publish() applies: push() and emplace() run user
+        // code too (an op's constructor, and the moves and destructors of a growing log), and
+        // an op's destructor that pushed from inside push_back's reallocation wrote into the
+        // storage being freed (found by review, 2026-12-02: ASan heap-use-after-free where
+        // assertions are off; the debug-only busy_ check below saw it). Two plain stores.
+        self->applying_ = true;
 #if TANDEM_ENABLE_ASSERTS
         // relaxed: a misuse detector, not synchronisation.
         const bool was_busy = self->busy_.exchange(true, std::memory_order_relaxed);
@@ -676,6 +691,7 @@ class double_buffer {
       entry_check(const entry_check&) = delete;
       entry_check& operator=(const entry_check&) = delete;
       ~entry_check() {
+        self_->applying_ = false;
         // relaxed: see pending(): a misuse detector, not a synchronisation point.
         if (owns_) self_->busy_.store(false, std::memory_order_relaxed);
       }
@@ -686,14 +702,9 @@ class double_buffer {
     };
 
     // W3 .. W6. Precondition: no reader is in the hidden copy.
+    // Called by publish() and try_publish() only: their entry_check has raised applying_.
     void apply_and_swap() {
-      struct applying_scope {
-        bool& flag;
-        explicit applying_scope(bool& f) noexcept : flag(f) { flag = true; }
-        applying_scope(const applying_scope&) = delete;
-        applying_scope& operator=(const applying_scope&) = delete;
-        ~applying_scope() { flag = false; }
-      } const applying(applying_);
+      TANDEM_ASSERT(applying_, "apply_and_swap outside a writer call");
       // W3: replay the last batch. On a throw replayed_ points at the failed op, so the next
       // publish resumes there (the op left the copy unchanged and kept its payload: the
       // double_buffer_operation contract). The loops keep their index, the log's bounds and
@@ -801,8 +812,10 @@ class double_buffer {
     std::size_t replayed_ = 0;       // [0, replayed_) are already replayed
     bool must_wait_ = false;         // a reader may be in hidden_ (one was claimed at W6)
     std::atomic<bool> busy_{false};  // inside push/publish/try_publish (checked with asserts on)
-    // Inside apply_and_swap, where ops (user code) run: an op calling back into its writer is
-    // refused in every build (entry_check), a plain flag: only this thread sets and reads it.
+    // Inside a writer call (push, emplace, publish, try_publish: entry_check) or ~writer, where
+    // user code runs (ops' constructors, moves, applications and destructors): an op calling
+    // back into its writer is refused in every build. A plain flag: only this thread sets and
+    // reads it.
     bool applying_ = false;
   };
 };

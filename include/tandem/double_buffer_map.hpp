@@ -651,7 +651,7 @@ class double_buffer_map {
    private:
     friend class double_buffer_map;
     writer(typename buffer::writer w, std::unique_ptr<map_type> scratch) noexcept
-        : writer_(std::move(w)), scratch_(std::move(scratch)) {}
+        : scratch_(std::move(scratch)), writer_(std::move(w)) {}
 
     // Moves key and value into a node of the scratch map and extracts it: the node the log
     // owns until the replay links it into the second copy. The scratch map is empty between
@@ -672,9 +672,12 @@ class double_buffer_map {
       }
     }
 
-    typename buffer::writer writer_;
     // Always empty; behind a pointer: noexcept moves. Null for maps without node handles.
+    // Declared before writer_, so it outlives the pending ops that ~writer destroys: an
+    // insert from one of their destructors (an erase_if predicate's, a value's) reaches the
+    // inner writer's refusal instead of a destroyed scratch map (found by review, 2026-12-02).
     std::unique_ptr<map_type> scratch_;
+    typename buffer::writer writer_;
   };
 
   // Both maps are built as map_type(bucket_count, hash, equal): each gets its own copy of

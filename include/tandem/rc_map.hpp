@@ -675,7 +675,8 @@ class rc_map {
   [[nodiscard]] std::pair<handle, bool> insert(Q&& key, W&& value) {
     check_not_visiting("insert");
     expire(state_, expire_batch);
-    return acquire_or_build(insert_form<Q>(key), [&]() -> V { return V(std::forward<W>(value)); });
+    return acquire_or_build("insert", insert_form<Q>(key),
+                            [&]() -> V { return V(std::forward<W>(value)); });
   }
 
   // Builds V(args...) in place (after the shard lock is released) only if the key is absent.
@@ -686,7 +687,7 @@ class rc_map {
                   "tandem::rc_map::try_emplace: V is not constructible from these arguments");
     check_not_visiting("try_emplace");
     expire(state_, expire_batch);
-    return acquire_or_build(insert_form<Q>(key),
+    return acquire_or_build("try_emplace", insert_form<Q>(key),
                             [&]() -> V { return V(std::forward<Args>(args)...); });
   }
 
@@ -710,7 +711,7 @@ class rc_map {
     // 2026-12-02 an implicit conversion was needed, and a result V is only explicitly
     // constructible from failed inside this header).
     return acquire_or_build(
-               insert_form<Q>(key),
+               "get_or_insert_with", insert_form<Q>(key),
                [&]() -> V {
                  // Any V-typed result (V, const V, V&, const V&...) is copied or moved into place
                  // as before (a prvalue elided); V(...) only for other types: a V& given to V(...)
@@ -1138,6 +1139,14 @@ class rc_map {
     return true;
   }
 
+  // An insertion from a value's destructor run by ~rc_map (docs/rc_map.md, "Map destruction").
+  [[noreturn]] TANDEM_NOINLINE static void throw_created_while_destroyed(const char* operation) {
+    throw std::logic_error(std::string("tandem::rc_map::") + operation +
+                           ": called while the map is being destroyed (from a value's "
+                           "destructor run by ~rc_map); lookups work then and find nothing, "
+                           "but no entry may be created");
+  }
+
   // ---- visit's re-entry check ----
 
   void check_not_visiting(const char* operation) const { check_not_visiting(state_, operation); }
@@ -1343,7 +1352,7 @@ class rc_map {
   // `key` is K or a transparent key (see insert_form); a K is built (copied, moved or
   // constructed) from it only when a node is created.
   template <class Q, class Make>
-  std::pair<handle, bool> acquire_or_build(Q&& key, Make&& make) {
+  std::pair<handle, bool> acquire_or_build(const char* operation, Q&& key, Make&& make) {
     const std::size_t mixed = mixed_hash_of(std::as_const(key));
     auto& shard = state_->shards.for_mixed_hash(mixed);
     node* target = nullptr;
@@ -1357,6 +1366,11 @@ class rc_map {
       if (found != nullptr && (try_acquire(found) || try_revive(found, later.expired))) {
         target = found;
       } else {
+        // ~rc_map has cleared this table (a lingering value's destructor, run by ~rc_map, may
+        // use the map): a node linked now would be neither counted nor freed (found by review,
+        // 2026-12-02: a leak, and a handle kept past the map read freed memory). One test of a
+        // flag on the line the lock just brought in; the miss path only.
+        if (TANDEM_UNLIKELY(table.orphaned)) throw_created_while_destroyed(operation);
         table.reserve_one_more();  // may throw: nothing changed
         // The only place a K is built: the key is absent. May throw: nothing changed (and an
         // rvalue argument is moved from only if K's constructor gets that far).

@@ -7,6 +7,7 @@
 #endif
 #include "public_types.hpp"
 
+#include <optional>
 #include <vector>
 
 namespace tandem::test::layout {
@@ -30,6 +31,21 @@ std::size_t read_size_without_asserts(dbm::reader& reader, const std::string& ke
   auto guard = reader.read();
   const std::string* value = guard.find(key);
   return value != nullptr ? value->size() : 0;
+}
+
+// Receives on objects the other unit made, through mailbox members that only this unit
+// instantiates (try_pop, consume_queued); the other unit instantiates pop, pop_until and the
+// inbox's try_pop. At -O0 these calls are not inlined, so a helper type of the mailbox with one
+// name but a layout per build would be sized by one unit and built by the other's constructor.
+std::string try_receive_without_asserts(bus::subscription& subscription) {
+  std::optional<std::string> message = subscription.try_receive();
+  return message ? *message : std::string("(empty)");
+}
+
+std::string consume_all_without_asserts(bus::inbox_type& inbox) {
+  std::string all;
+  inbox.consume_all([&all](bus::envelope_type& envelope) { all += envelope.message(); });
+  return all;
 }
 
 }  // namespace tandem::test::layout

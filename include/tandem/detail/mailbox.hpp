@@ -862,39 +862,54 @@ class mailbox {
   // Where assertions are on: reports two threads receiving at once (try_pop, pop, pop_until,
   // consume_queued; a subscription or inbox has one owner at a time), which is a data race on
   // the queue's consumer side, not only two parked receivers. Nested receives on one thread
-  // (consume_all's f calling try_receive) are fine. Elsewhere it does nothing; the member it
-  // uses exists in every build (layouts do not depend on NDEBUG, rule 4).
-  class receiving_check {
+  // (consume_all's f calling try_receive) are fine. Elsewhere it does nothing.
+  //
+  // Two classes, one per build, chosen by name below, never one class whose members follow the
+  // build (rule 4): a program may link units built with and without NDEBUG (a release library
+  // in a debug program), and the linker keeps one copy of an inline constructor for all of
+  // them, so one name with two layouts had a debug pop() reserve 24 bytes and run the empty
+  // constructor (its destructor then read an unset reference), or a release try_pop() reserve
+  // one byte and run the constructor that writes 24 (found by review, 2026-12-02). Neither class
+  // depends on the macro: the check reports through assertion_failed() directly.
+  class receiving_check_on {
    public:
-#if TANDEM_ENABLE_ASSERTS
-    explicit receiving_check(mailbox& box) noexcept
+    explicit receiving_check_on(mailbox& box) noexcept
         : box_(box),
           handovers_(box.handovers()),
           // relaxed: a misuse detector, not synchronisation.
           outer_(box.receiving_.exchange(detail::thread_serial(), std::memory_order_relaxed)) {
-      TANDEM_ASSERT(outer_ == 0 || outer_ == detail::thread_serial(),
-                    "two threads receive on one subscription or inbox at once; it has one "
-                    "owner at a time (hand it over by moving it, between receives)");
+      if (TANDEM_UNLIKELY(outer_ != 0 && outer_ != detail::thread_serial())) {
+        detail::assertion_failed("outer_ == 0 || outer_ == detail::thread_serial()",
+                                 "two threads receive on one subscription or inbox at once; it "
+                                 "has one owner at a time (hand it over by moving it, between "
+                                 "receives)",
+                                 __FILE__, __LINE__, static_cast<const char*>(__func__));
+      }
     }
-    ~receiving_check() {
+    ~receiving_check_on() {
       // After a hand-over (a move inside consume_all's f) the mark is the new owner's: an
       // outer receive of the old owner must not put its own serial back.
       if (box_.handovers() == handovers_) box_.receiving_.store(outer_, std::memory_order_relaxed);
     }
-#else
-    // A local object, not a member: its size may follow the build (rule 4 is about members).
-    explicit receiving_check(mailbox& /*box*/) noexcept {}
-#endif
-    receiving_check(const receiving_check&) = delete;
-    receiving_check& operator=(const receiving_check&) = delete;
+    receiving_check_on(const receiving_check_on&) = delete;
+    receiving_check_on& operator=(const receiving_check_on&) = delete;
 
-#if TANDEM_ENABLE_ASSERTS
    private:
     mailbox& box_;
     std::uint32_t handovers_;
     std::uint64_t outer_;
-#endif
   };
+  class receiving_check_off {
+   public:
+    explicit receiving_check_off(mailbox& /*box*/) noexcept {}
+    receiving_check_off(const receiving_check_off&) = delete;
+    receiving_check_off& operator=(const receiving_check_off&) = delete;
+  };
+#if TANDEM_ENABLE_ASSERTS
+  using receiving_check = receiving_check_on;
+#else
+  using receiving_check = receiving_check_off;
+#endif
 
   // Wakes every publisher parked before the caller cleared the count (`parked`, under the
   // lock); each re-checks under the lock and parks again if it must.

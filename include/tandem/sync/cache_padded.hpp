@@ -15,7 +15,8 @@
 //    so 64-byte neighbours still interfere (Intel optimisation manual, 3.7.3).
 //  - AArch64 and POWER: 128. Apple M-series and POWER have 128-byte lines.
 //  - everything else: 64.
-// Define TANDEM_CACHE_LINE_SIZE to override (it must be a power of two).
+// Define TANDEM_CACHE_LINE_SIZE to override (it must be a power of two, and the same in every
+// translation unit and library of a program: it sets the layout of every padded type).
 // Cost: up to cache_line_size - sizeof(T) bytes of padding per value.
 #pragma once
 
