@@ -39,11 +39,15 @@
 //     "Last" is the value returned by the caller's own fetch_sub on the pin count, taken under
 //     the shard mutex, and the node is found in its table by address (no Hash/KeyEqual call on
 //     this noexcept path): a waiter that rebuilt the value meanwhile is never undone.
-//  6. The builder appends the node to the creation-order list (a doubly linked list under one
-//     mutex), which for_each walks and clear()/~registry release backwards.
+//  6. When the factory returns, and before the value is published, the builder appends the
+//     node to the creation-order list (a doubly linked list under one mutex), which for_each
+//     walks and clear()/~registry release backwards: an entry built by another thread from
+//     this one's value is always listed after it.
 //  7. erase/clear unlink built nodes (tombstones) and retire them: a retired node is freed, and
 //     the registry's shared_ptr in it dropped, once no read section that began before the
 //     unlink is still running (epoch-based reclamation, below) and no caller is pinned to it.
+//     Retired nodes are freed strictly in retirement order: one that must wait holds back every
+//     node retired after it, so clear()'s newest-first order survives a pinned node.
 //
 // Reclamation (epochs): tandem::sync's epoch_reclamation.hpp (Fraser-style epochs, one slot per
 // reading thread, and one domain tag per registry). Retiring stamps the unlinked objects; they
@@ -63,7 +67,10 @@
 //    per 64 concurrently live threads, which may throw std::bad_alloc out of that thread's
 //    first find/visit/contains, with the registry unchanged).
 //  - erase/clear never invalidate a shared_ptr a caller holds; ~registry and clear() release
-//    instances in reverse creation order (creation = the order factories finished).
+//    the registry's references in reverse creation order (creation = the order factories
+//    finished; an entry built from another is the newer). A shared_ptr a caller keeps, even
+//    the one a get_or_create still running returns, keeps its instance alive past them: an
+//    instance whose destructor uses another entry should hold that entry's shared_ptr.
 //  - global(): one per instantiation, never destroyed; at process exit its instances are
 //    released in reverse creation order; afterwards find() returns nullptr, visit/contains
 //    false, and get_or_create throws std::logic_error (no use-after-free). The exit teardown
@@ -512,6 +519,9 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
       for (const node* n = oldest_; n != nullptr; n = n->newer) snapshot.push_back(n);
     }
     for (const node* n : snapshot) {
+      // Listed just before its value is published (list()): not built yet, so not visited.
+      // (1) acquire in is_ready: the value is visible.
+      if (!n->cell.is_ready()) continue;
       if constexpr (std::is_invocable_v<F&, const Key&, T&>) {
         std::invoke(f, n->key, *n->cell.built_value());
       } else {
@@ -1164,13 +1174,20 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
   TANDEM_NOINLINE std::shared_ptr<T> create(std::uint64_t hash, const K& key, F& factory) {
     check_alive();
     node& n = insert_pinned(hash, key);
-    bool built_here = false;
+    TANDEM_TEST_POINT("registry create: pinned");
     std::shared_ptr<T> result;
     try {
       const std::shared_ptr<T>& value = n.cell.get_or_init([&] {
         std::shared_ptr<T> made = make_declared_or(factory, n);
-        TANDEM_SYNC_POINT();  // built (maybe an override's instance), not yet published
-        built_here = true;
+        TANDEM_SYNC_POINT();  // built (maybe an override's instance), not yet listed
+        // Step 6 before the value is published: once another thread can see this entry it
+        // can build one that uses it, and that one must be listed as the newer. (Until
+        // 2026-12-02 the node was listed after publishing; a dependent entry built in that
+        // window was listed first, so clear() released the dependency first: a
+        // use-after-free in the dependent's destructor. Found by review.) Nothing after
+        // this can fail: the move into the cell and the publication are noexcept.
+        list(n);
+        TANDEM_SYNC_POINT();  // listed, not yet published
         return made;
       });
       result = value;
@@ -1180,8 +1197,7 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
       throw;
     }
     TANDEM_SYNC_POINT();
-    if (built_here) list(n);
-    TANDEM_SYNC_POINT();
+    TANDEM_TEST_POINT("registry create: value published");
     unpin(n);
     reclaim_if_pending();
     return result;
@@ -1362,7 +1378,8 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
     }
   }
 
-  // Step 6: appends a freshly built node to the creation-order list.
+  // Step 6: appends a freshly built node to the creation-order list, before its value is
+  // published (so the list may hold a node whose cell is not ready yet: for_each skips it).
   void list(node& n) {
     const std::lock_guard<std::mutex> lock(order_mutex_);
     if (n.unlisted) return;
@@ -1379,9 +1396,10 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
   }
 
   // The end of clear(): drops the chain `removed` from the creation-order list and retires
-  // its nodes newest first. Built nodes not yet listed (their builder is between publishing
-  // the value and appending) are the newest of all. No allocation: the retirement order is
-  // threaded through the nodes' next_retired links.
+  // its nodes newest first. A built node is listed before its value is published (create()),
+  // so every node clear() unlinked is listed unless erase() unlisted it; such a node is put
+  // first (the newest), as before. No allocation: the retirement order is threaded through
+  // the nodes' next_retired links.
   void release_unlinked(node* removed) noexcept {
     if (removed == nullptr) return;
     retired_list<node> newest_first;
@@ -1477,11 +1495,19 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
       const std::lock_guard<std::mutex> lock(retire_mutex_);
       const std::uint64_t oldest =
           sync::oldest_announced_epoch(domain_.tag());  // (W2), this registry
+      // Only a prefix of the retirement order is freed: from the first node that must wait
+      // (a read section may reach it, or a caller is pinned to it), every later one waits too.
+      // Stamps only grow along the list, but pins do not: a node clear() retired after a
+      // pinned one is older (clear() retires newest first), and freeing it first ran its T's
+      // destructor before the newer one's, which may use it (until 2026-12-02: a
+      // use-after-free in the newer one's destructor, run by the pinned caller's reclaim();
+      // found by review). The pinned caller's unpin() reclaims the rest, in order.
       retired_list<node> keep_nodes;
+      bool keep_rest = false;
       for (node* n = retired_nodes_.head; n != nullptr;) {
         node* next = n->next_retired;
-        const bool reachable = n->stamp > oldest || n->pins.load(std::memory_order_seq_cst) != 0;
-        (reachable ? keep_nodes : free_nodes_now).push(n);
+        keep_rest = keep_rest || n->stamp > oldest || n->pins.load(std::memory_order_seq_cst) != 0;
+        (keep_rest ? keep_nodes : free_nodes_now).push(n);
         n = next;
       }
       retired_nodes_ = keep_nodes;

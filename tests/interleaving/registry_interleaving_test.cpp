@@ -1,0 +1,184 @@
+// Deterministic interleavings of registry's creation order and reclamation (TANDEM_TEST_POINT,
+// sync/sync_point.hpp): a hook on the thread under test runs another thread's steps exactly
+// inside a window. Both cases check the documented order of release -- clear() releases the
+// instances newest first -- with an instance built from an older one, whose destructor uses
+// it (found by review, 2026-12-02: both were heap-use-after-free under AddressSanitizer).
+#include <tandem/registry.hpp>
+
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <semaphore>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#if TANDEM_CATCH_MAJOR == 3
+#include <catch2/catch_test_macros.hpp>
+#else
+#include <catch2/catch.hpp>
+#endif
+
+#include "test_support.hpp"
+
+namespace {
+
+// An instance that may be built from an older one (`dependency`): its destructor records
+// whether that one was still alive, by name, without touching it.
+struct dependent {
+  static std::mutex log_mutex;
+  static std::set<std::string> alive;
+  static std::vector<std::string> log;
+
+  std::string name;
+  std::string dependency;  // "" when built from nothing
+
+  dependent(std::string own, std::string used) : name(std::move(own)), dependency(std::move(used)) {
+    const std::lock_guard<std::mutex> lock(log_mutex);
+    alive.insert(name);
+  }
+  dependent(const dependent&) = delete;
+  dependent& operator=(const dependent&) = delete;
+  ~dependent() {
+    const std::lock_guard<std::mutex> lock(log_mutex);
+    std::string entry = "~" + name;
+    if (!dependency.empty()) {
+      entry += alive.count(dependency) != 0 ? " (" + dependency + " alive)"
+                                            : " (" + dependency + " already destroyed)";
+    }
+    alive.erase(name);
+    log.push_back(std::move(entry));
+  }
+  static std::vector<std::string> take_log() {
+    const std::lock_guard<std::mutex> lock(log_mutex);
+    return std::exchange(log, {});
+  }
+};
+std::mutex dependent::log_mutex;
+std::set<std::string> dependent::alive;
+std::vector<std::string> dependent::log;
+
+// The long names make the keys and the instances' names own heap memory.
+const std::string older_key = "older entry, with a name long enough to own heap memory";
+const std::string newer_key = "newer entry, built from the older one, also long enough";
+
+// The hook runs only on the thread under test, at one named point, once.
+thread_local bool under_test = false;
+struct script {
+  const char* point = nullptr;
+  std::binary_semaphore reached{0};  // the thread under test is at `point`
+  std::binary_semaphore resume{0};   // ... and may go on
+};
+std::atomic<script*> current{nullptr};
+
+void hook(const char* name) noexcept {
+  script* s = current.load();
+  if (s == nullptr || !under_test || std::strcmp(name, s->point) != 0) return;
+  current.store(nullptr);  // once
+  s->reached.release();
+  s->resume.acquire();
+}
+
+struct hook_installed {
+  explicit hook_installed(script& s) {
+    current.store(&s);
+    tandem::detail::test_point_hook.store(&hook, std::memory_order_release);
+  }
+  hook_installed(const hook_installed&) = delete;
+  hook_installed& operator=(const hook_installed&) = delete;
+  ~hook_installed() {
+    tandem::detail::test_point_hook.store(nullptr, std::memory_order_release);
+    current.store(nullptr);
+  }
+};
+
+}  // namespace
+
+TEST_CASE(
+    "registry: an entry built from another whose builder has published but not returned is "
+    "still released first by clear()") {
+  tandem::test::watchdog dog("registry creation order at publication");
+  static_cast<void>(dependent::take_log());
+  {
+    tandem::registry<dependent> r;
+    script s;
+    s.point = "registry create: value published";
+    const hook_installed installed(s);
+    // The thread under test builds the older entry and stops right after publishing it.
+    std::thread builder([&] {
+      under_test = true;
+      static_cast<void>(r.get_or_create_with(
+          older_key, [] { return std::make_shared<dependent>(older_key, ""); }));
+    });
+    s.reached.acquire();
+    // Visible now: this thread builds the newer entry from it (created after it).
+    REQUIRE(r.find(older_key) != nullptr);
+    static_cast<void>(r.get_or_create_with(newer_key, [&] {
+      return std::make_shared<dependent>(newer_key, r.find(older_key)->name);
+    }));
+    s.resume.release();
+    builder.join();
+
+    std::vector<std::string> order;
+    r.for_each([&](const std::string& key, dependent&) { order.push_back(key); });
+    CHECK(order == std::vector<std::string>{older_key, newer_key});
+    r.clear();
+    // Red before the fix: the older entry was listed after the newer one, so clear()
+    // destroyed it first ("~older ..." then "~newer ... (older ... already destroyed)").
+    CHECK(
+        dependent::take_log() ==
+        std::vector<std::string>{"~" + newer_key + " (" + older_key + " alive)", "~" + older_key});
+  }
+  CHECK(dependent::take_log().empty());
+}
+
+TEST_CASE(
+    "registry: clear() does not release an older entry while a caller is still pinned to a "
+    "newer one") {
+  tandem::test::watchdog dog("registry reclamation order with a pinned node");
+  static_cast<void>(dependent::take_log());
+  {
+    tandem::registry<dependent> r;
+    static_cast<void>(
+        r.get_or_create_with(older_key, [] { return std::make_shared<dependent>(older_key, ""); }));
+    script pinned;
+    pinned.point = "registry create: pinned";
+    script published;
+    published.point = "registry create: value published";
+    std::thread waiter;
+    std::shared_ptr<dependent> waiter_copy;
+    {
+      const hook_installed installed(pinned);
+      // While this thread builds the newer entry, the waiter asks for it: it pins the node
+      // and waits for the build.
+      static_cast<void>(r.get_or_create_with(newer_key, [&] {
+        waiter = std::thread([&] {
+          under_test = true;
+          waiter_copy = r.get_or_create_with(
+              newer_key, [] { return std::make_shared<dependent>("not built", ""); });
+        });
+        pinned.reached.acquire();
+        current.store(&published);  // the waiter's next stop: back from the wait, still pinned
+        pinned.resume.release();
+        return std::make_shared<dependent>(newer_key, r.find(older_key)->name);
+      }));
+      published.reached.acquire();
+      // The waiter is still pinned to the newer entry: clear() retires both, newest first,
+      // and may free neither yet. Red before the fix: the older entry was freed here, past
+      // the pinned newer one, whose reference the registry still held.
+      r.clear();
+      CHECK(dependent::take_log().empty());
+      published.resume.release();
+      waiter.join();
+    }
+    // The waiter's unpin freed both nodes, the newer first. Its own copy (a caller's
+    // reference, like any shared_ptr a caller keeps: docs/registry.md) still holds the newer.
+    REQUIRE(waiter_copy != nullptr);
+    CHECK(waiter_copy->name == newer_key);
+    CHECK(dependent::take_log() == std::vector<std::string>{"~" + older_key});
+    waiter_copy.reset();
+    CHECK(dependent::take_log().size() == 1);
+  }
+  CHECK(dependent::take_log().empty());
+}
