@@ -252,6 +252,7 @@
 #include "rc_map.hpp"
 #include "string_hash.hpp"
 #include "sync/assert.hpp"
+#include "sync/atomic_wait.hpp"
 #include "sync/backoff.hpp"
 #include "sync/cache_padded.hpp"
 #include "sync/striped_lock.hpp"
@@ -869,6 +870,24 @@ struct queue_slot_exit<envelope<Message, Topic>> {
   static void finish(item& slot) noexcept { envelope_access::end_relocated(slot); }
 };
 
+// The inbox subscribes running on this thread (innermost first), each naming its bus's shared
+// core: ~event_bus run from inside one of them (by its Hash, KeyEqual or Topic constructor)
+// would wait for it for ever, and reports that instead. One per process (rule 47).
+struct bus_use_frame {
+  const void* core;
+  const bus_use_frame* outer;
+};
+TANDEM_PROCESS_WIDE inline constinit thread_local const bus_use_frame* inbox_subscribes = nullptr;
+
+[[noreturn]] TANDEM_NOINLINE inline void event_bus_destroyed_inside_subscribe() noexcept {
+  assertion_failed("!inside_inbox_subscribe",
+                   "tandem::event_bus destroyed from inside an inbox::subscribe on it (by the "
+                   "topic's Hash, KeyEqual or constructor): the destructor would wait for that "
+                   "subscribe for ever",
+                   __FILE__, __LINE__, "event_bus");
+  std::abort();
+}
+
 // An inbox's mailbox: the mailbox of envelopes, plus the releases its consume_all defers
 // (standing_releases; the inbox's owner thread alone touches them, once per envelope, so they
 // are kept on lines of their own, away from the mailbox's fields, which publishers write).
@@ -923,6 +942,12 @@ class event_bus {
     std::unique_ptr<detail::absent_topic_filter> filter;                     // null when disabled
     detail::bus_roster<detail::inbox_mailbox<Message, Topic>> inbox_roster;  // every live inbox
     KeyEqual equal;  // inbox::unsubscribe(topic) compares with it (also after ~event_bus)
+    // inbox::subscribe calls using the bus now, and whether ~event_bus has begun: a subscribe
+    // sees the bus gone (and throws subscription_closed) or ~event_bus waits for it to end
+    // (found by review, 2026-12-02: a subscribe that had passed its closed check read the
+    // freed topic map). Futex words.
+    std::atomic<std::uint32_t> subscribes_in_progress{0};
+    std::atomic<std::uint32_t> bus_destroyed{0};
   };
 
   friend class tandem::inbox<Message, Topic, Hash, KeyEqual>;
@@ -967,7 +992,10 @@ class event_bus {
   // gone; subscribe() on them throws.
   // Blocks while another thread holds a shard lock or a mailbox lock of this bus (an
   // unsubscribe, a receive): each shard's topics are walked under its lock (step 7).
+  // Waits first for inbox subscribes already using this bus (their topic lookup and list
+  // insertion: microseconds); later ones throw tandem::subscription_closed.
   ~event_bus() {
+    wait_for_inbox_subscribes();
     topics_.visit_all([](const Topic& /*topic*/, const topic_state& state) noexcept {
       state.close_subscriptions();
     });
@@ -1298,6 +1326,30 @@ class event_bus {
   }
 
   event_bus_options options_;
+  // ~event_bus, first: from here on inbox::subscribe throws; waits for those in progress.
+  // seq_cst store then load, against the subscribe's seq_cst increment then load (bus_use):
+  // one of the two sees the other.
+  void wait_for_inbox_subscribes() noexcept {
+    core_->bus_destroyed.store(1, std::memory_order_seq_cst);
+    for (const detail::bus_use_frame* f = detail::inbox_subscribes; f != nullptr; f = f->outer) {
+      if (f->core == core_.get()) detail::event_bus_destroyed_inside_subscribe();
+    }
+    sync::backoff wait;
+    for (;;) {
+      // acquire: pairs with the release in bus_use's end: what those subscribes did to the
+      // bus happens before what the destructor does next.
+      const std::uint32_t in_progress =
+          core_->subscribes_in_progress.load(std::memory_order_acquire);
+      if (in_progress == 0) return;
+      TANDEM_TEST_POINT("event_bus destructor: waiting for inbox subscribes");
+      if (!wait.is_completed()) {
+        wait.pause();
+      } else {
+        sync::atomic_wait(core_->subscribes_in_progress, in_progress);
+      }
+    }
+  }
+
   std::shared_ptr<shared_core> core_;  // shared with every topic_state
   Hash hash_;                          // hashes each topic argument once (filter + map)
   topic_map topics_;
@@ -1846,11 +1898,11 @@ class [[nodiscard]] inbox {
       throw subscription_closed(
           "tandem::inbox::subscribe: the inbox was moved from; it has no mailbox");
     }
-    if (box_->is_closed()) {
-      throw subscription_closed(
-          "tandem::inbox::subscribe: the inbox's event_bus was destroyed; there is no topic to "
-          "subscribe to");
-    }
+    // The bus stays alive until this call ends (~event_bus waits for it), or it is already
+    // being destroyed and this throws.
+    const bus_use using_bus(*core_);
+    if (box_->is_closed()) throw_bus_gone();
+    TANDEM_TEST_POINT("inbox subscribe: using the bus");
     // 1. The topic's entry, created if needed (strong: rc_map::try_emplace).
     typename bus_type::topic_state::snapshot no_list;  // an inbox joins through add() below
     topic_handle entry = bus_->template topic_entry<Q>(topic, no_list).first;
@@ -2065,7 +2117,48 @@ class [[nodiscard]] inbox {
                                      : static_cast<unsigned>(std::countr_zero(~used));
   }
 
-  bus_type* bus_ = nullptr;  // used only while box_ is open (~event_bus closes it first)
+  [[noreturn]] static void throw_bus_gone() {
+    throw subscription_closed(
+        "tandem::inbox::subscribe: the inbox's event_bus was destroyed; there is no topic to "
+        "subscribe to");
+  }
+
+  // subscribe()'s use of the bus: counted in the shared core, so that ~event_bus waits for
+  // it; refused (subscription_closed) once ~event_bus has begun. Also recorded on this
+  // thread, so that ~event_bus run from inside it reports that instead of waiting for ever.
+  class bus_use {
+   public:
+    explicit bus_use(typename bus_type::shared_core& core) : core_(core), frame_{&core, nullptr} {
+      // seq_cst increment then load: against ~event_bus's store then load (see there).
+      core_.subscribes_in_progress.fetch_add(1, std::memory_order_seq_cst);
+      if (core_.bus_destroyed.load(std::memory_order_seq_cst) != 0) {
+        end();
+        throw_bus_gone();
+      }
+      frame_.outer = detail::inbox_subscribes;
+      detail::inbox_subscribes = &frame_;
+    }
+    bus_use(const bus_use&) = delete;
+    bus_use& operator=(const bus_use&) = delete;
+    ~bus_use() {
+      detail::inbox_subscribes = frame_.outer;
+      end();
+    }
+
+   private:
+    void end() noexcept {
+      // release: this subscribe's use of the bus happens before ~event_bus goes on (its
+      // acquire load). The core outlives the call: the inbox holds it.
+      if (core_.subscribes_in_progress.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
+          core_.bus_destroyed.load(std::memory_order_seq_cst) != 0) {
+        sync::atomic_notify_all(core_.subscribes_in_progress);
+      }
+    }
+    typename bus_type::shared_core& core_;
+    detail::bus_use_frame frame_;
+  };
+
+  bus_type* bus_ = nullptr;  // used only inside a bus_use (~event_bus waits for those)
   std::shared_ptr<typename bus_type::shared_core> core_;
   mailbox_ptr box_;
   std::vector<membership_record> memberships_;
