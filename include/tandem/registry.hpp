@@ -460,7 +460,10 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
     return n != nullptr && n->cell.is_ready();
   }
 
-  // The number of built entries (a snapshot when other threads create or erase meanwhile).
+  // The number of built entries: those whose factory has returned (a snapshot when other
+  // threads create or erase meanwhile). An entry is counted when it takes its place in
+  // creation order, just before its value is published, so for an instant size() may count an
+  // entry that find/contains/for_each do not see yet.
   [[nodiscard]] std::size_t size() const noexcept {
     // relaxed: a statistic; it is exact when no other thread changes the registry.
     return built_count_.load(std::memory_order_relaxed);
