@@ -42,10 +42,14 @@
 #define TANDEM_LIKELY(x) (__builtin_expect(!!(x), 1))
 #define TANDEM_UNLIKELY(x) (__builtin_expect(!!(x), 0))
 #define TANDEM_NOINLINE __attribute__((noinline))
+#define TANDEM_ALWAYS_INLINE __attribute__((always_inline))
+#define TANDEM_UNREACHABLE() __builtin_unreachable()
 #else
 #define TANDEM_LIKELY(x) (x)
 #define TANDEM_UNLIKELY(x) (x)
 #define TANDEM_NOINLINE
+#define TANDEM_ALWAYS_INLINE
+#define TANDEM_UNREACHABLE() std::abort()
 #endif
 
 // TANDEM_PROCESS_WIDE marks the state that must exist once per process, whatever module uses
@@ -66,6 +70,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <type_traits>
 
 namespace tandem::detail {
