@@ -2147,8 +2147,9 @@ class [[nodiscard]] inbox {
 
    private:
     void end() noexcept {
-      // release: this subscribe's use of the bus happens before ~event_bus goes on (its
-      // acquire load). The core outlives the call: the inbox holds it.
+      // seq_cst decrement then flag load, against ~event_bus's flag store then count load:
+      // it sees 0 or we see the flag and wake it (the decrement's release half orders this
+      // subscribe's use of the bus before its acquire load). The inbox holds the core.
       if (core_.subscribes_in_progress.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
           core_.bus_destroyed.load(std::memory_order_seq_cst) != 0) {
         sync::atomic_notify_all(core_.subscribes_in_progress);

@@ -949,7 +949,6 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
     node* newer = nullptr;
     std::uint64_t sequence = 0;  // 0 until listed
     bool listed = false;
-    bool unlisted = false;         // erased: never list it again
     bool removing = false;         // picked by clear(), about to be retired
     node* next_removed = nullptr;  // clear()'s chain of unlinked nodes
   };
@@ -1385,7 +1384,6 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
   // published (so the list may hold a node whose cell is not ready yet: for_each skips it).
   void list(node& n) {
     const std::lock_guard<std::mutex> lock(order_mutex_);
-    if (n.unlisted) return;
     n.sequence = ++last_sequence_;
     n.listed = true;
     n.older = newest_;
@@ -1400,18 +1398,17 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
 
   // The end of clear(): drops the chain `removed` from the creation-order list and retires
   // its nodes newest first. A built node is listed before its value is published (create()),
-  // so every node clear() unlinked is listed unless erase() unlisted it; such a node is put
-  // first (the newest), as before. No allocation: the retirement order is threaded through
-  // the nodes' next_retired links.
+  // and clear() and erase() unlink only built nodes, each node once, so every node here is
+  // listed. No allocation: the retirement order is threaded through the nodes' next_retired
+  // links.
   void release_unlinked(node* removed) noexcept {
     if (removed == nullptr) return;
     retired_list<node> newest_first;
     {
       const std::lock_guard<std::mutex> lock(order_mutex_);
       for (node* n = removed; n != nullptr; n = n->next_removed) {
-        n->unlisted = true;
+        TANDEM_ASSERT(n->listed, "registry: a built node is listed before it is published");
         n->removing = true;
-        if (!n->listed) newest_first.push(n);
       }
       for (node* n = newest_; n != nullptr;) {
         node* older = n->older;
@@ -1437,7 +1434,7 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
   void unlist(std::span<node* const> nodes) noexcept {
     const std::lock_guard<std::mutex> lock(order_mutex_);
     for (node* n : nodes) {
-      n->unlisted = true;
+      TANDEM_ASSERT(n->listed, "registry: a built node is listed before it is published");
       if (n->listed) detach(*n);
     }
   }
