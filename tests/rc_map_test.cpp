@@ -1,10 +1,15 @@
 // Tests for include/tandem/rc_map.hpp: one or more tests per guarantee of issue 6, numbered.
 #include <tandem/rc_map.hpp>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <barrier>
 #include <chrono>
+#include <csignal>
 #include <cstdint>
+#include <cstring>
 #include <latch>
 #include <memory>
 #include <optional>
@@ -1223,4 +1228,93 @@ TEST_CASE(
   CHECK(**kept == std::string(40, 'k'));
   CHECK(error.find("key's constructor") != std::string::npos);
   CHECK_FALSE(a.contains(std::string_view("k")));  // nothing was inserted
+}
+
+namespace {
+
+// Destroying a map inside a visit's f on it: the destructor must take the shard lock f runs
+// under, so it is reported (a fatal assertion in every build) instead of deadlocking. Each case
+// runs in a forked child whose assertion handler exits with a status the parent checks.
+constexpr int destroyed_inside_visit_reported = 42;
+void exit_if_destroyed_inside_visit(const tandem::assertion_info& info) {
+  const bool names_it = std::strstr(info.message, "destroyed an rc_map inside visit()") != nullptr;
+  ::_exit(names_it ? destroyed_inside_visit_reported : 1);
+}
+
+std::unique_ptr<tandem::rc_map<std::string, std::string>> doomed_map;
+
+}  // namespace
+
+TEST_CASE("inside visit: destroying the map is reported instead of deadlocking") {
+  tandem::test::watchdog dog("~rc_map inside visit");
+  const std::string long_value(40, 'v');
+  for (int scenario = 0; scenario < 3; ++scenario) {
+    CAPTURE(scenario);
+    const pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+      // The child has no watchdog thread: SIGALRM ends it if it deadlocks (the fault).
+      ::alarm(20);
+      static_cast<void>(tandem::set_assertion_handler(&exit_if_destroyed_inside_visit));
+      doomed_map = std::make_unique<tandem::rc_map<std::string, std::string>>(1);
+      auto h = doomed_map->get_or_insert_with(std::string(40, 'k'), [&] { return long_value; });
+      if (scenario == 0) {
+        // handle::visit works after the map is gone, so f may well drop the map's owner.
+        h.visit([](const std::string&) { doomed_map.reset(); });
+      } else if (scenario == 1) {
+        static_cast<void>(h.reset_if([](const std::string&) noexcept {
+          doomed_map.reset();
+          return true;
+        }));
+      } else {
+        // The doomed map's shard is held further up the stack, by the outer visit.
+        tandem::rc_map<std::string, std::string> other(1);
+        auto o = other.get_or_insert_with(std::string(40, 'o'), [&] { return long_value; });
+        h.visit(
+            [&](const std::string&) { o.visit([](const std::string&) { doomed_map.reset(); }); });
+      }
+      ::_exit(0);  // reached only if nothing was reported
+    }
+    int status = 0;
+    REQUIRE(::waitpid(child, &status, 0) == child);
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == destroyed_inside_visit_reported);
+  }
+}
+
+namespace {
+std::atomic<bool> returning_handler_ran{false};
+void returning_handler(const tandem::assertion_info&) {
+  returning_handler_ran.store(true);
+}
+}  // namespace
+
+TEST_CASE("inside visit: an assertion handler that returns cannot lead into the deadlock") {
+  tandem::test::watchdog dog("returning handler inside visit");
+  const std::string long_value(40, 'v');
+  for (int scenario = 0; scenario < 2; ++scenario) {
+    CAPTURE(scenario);
+    const pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+      ::alarm(20);  // as above: a deadlock ends the child with SIGALRM
+      // Catch2's own SIGABRT handler would report (and fail on) the child's abort.
+      static_cast<void>(std::signal(SIGABRT, SIG_DFL));
+      static_cast<void>(tandem::set_assertion_handler(&returning_handler));
+      doomed_map = std::make_unique<tandem::rc_map<std::string, std::string>>(1);
+      auto h = doomed_map->get_or_insert_with(std::string(40, 'k'), [&] { return long_value; });
+      if (scenario == 0) {
+        h.visit([](const std::string&) { doomed_map.reset(); });
+      } else {
+        auto second =
+            doomed_map->get_or_insert_with(std::string(40, 's'), [&] { return long_value; });
+        h.visit([&](const std::string&) { second.reset(); });  // the last handle of "s..."
+      }
+      ::_exit(0);
+    }
+    int status = 0;
+    REQUIRE(::waitpid(child, &status, 0) == child);
+    REQUIRE(WIFSIGNALED(status));
+    CHECK(WTERMSIG(status) == SIGABRT);
+  }
 }

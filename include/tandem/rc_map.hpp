@@ -648,7 +648,14 @@ class rc_map {
 
   // Entries still held by handles stay valid; their release then frees them (protocol step 6).
   // Lingering entries are erased here (their values destroyed, with no map lock held).
-  ~rc_map() { orphan(state_); }
+  // Destroying the map inside a visit's f on it (rc_map::visit, handle::visit, handle::reset_if,
+  // a key's constructor; directly or from a visit of another map nested in it) is a fatal
+  // TANDEM_ASSERT-style error in every build: f runs under a shard lock that destruction must
+  // take, so the alternative is a silent self-deadlock.
+  ~rc_map() {
+    check_not_visiting_on_destroy(state_);
+    orphan(state_);
+  }
 
   // Keys: every function below takes K, any key Hash and KeyEqual accept when both are
   // transparent (for string keys by default: std::string_view, const char*, std::string), or
@@ -1160,15 +1167,28 @@ class rc_map {
     }
   }
 
-  // On the noexcept paths that take a shard lock (a last release, a weak handle's last drop):
-  // always on, because the alternative is a deadlock.
+  // On the noexcept paths that take a shard lock (a last release, a weak handle's last drop,
+  // ~rc_map): always on, because the alternative is a deadlock; and since an assertion handler
+  // may return, the process ends after it (found by review, 2026-12-02: ~rc_map inside a
+  // handle's visit whose f released the map's owner hung for ever on its own shard lock).
   static void check_not_visiting_on_release(const shared_state* state) noexcept {
     if (TANDEM_UNLIKELY(detail::rc_map_visits != nullptr) && detail::rc_map_visiting(state)) {
-      detail::assertion_failed("!rc_map_visiting(map)",
-                               "released the last handle to an rc_map entry inside visit()'s f "
-                               "on the same map: f runs under a shard lock (deadlock)",
-                               __FILE__, __LINE__, static_cast<const char*>(__func__));
+      fatal_inside_visit(
+          "released the last handle to an rc_map entry inside visit()'s f on the "
+          "same map: f runs under a shard lock (deadlock)");
     }
+  }
+  static void check_not_visiting_on_destroy(const shared_state* state) noexcept {
+    if (TANDEM_UNLIKELY(detail::rc_map_visits != nullptr) && detail::rc_map_visiting(state)) {
+      fatal_inside_visit(
+          "destroyed an rc_map inside visit()'s f (or a handle's visit or "
+          "reset_if, or a key's constructor) on the same map: f runs under a "
+          "shard lock that the destructor must take (deadlock)");
+    }
+  }
+  [[noreturn]] TANDEM_NOINLINE static void fatal_inside_visit(const char* message) noexcept {
+    detail::assertion_failed("!rc_map_visiting(map)", message, __FILE__, __LINE__, "rc_map");
+    std::abort();
   }
 
   // ---- linger (protocol step 7). The list functions run under the linger mutex. ----
