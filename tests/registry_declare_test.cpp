@@ -564,3 +564,40 @@ TEST_CASE(
   CHECK(registry.create_eager() == 3);  // outside the visit: helpers, and every key built
   CHECK(registry.get_or_create("a")->name == "aconnection");
 }
+
+namespace {
+
+// A declared factory whose copy constructor uses the registry: the lookup's miss path takes the
+// declarations' mutex, under which get_or_create copied the declared factory until 2026-12-02
+// (a self-deadlock).
+tandem::registry<service>* copying_registry = nullptr;
+constexpr const char* looked_up_by_a_copy = "looked up by a copy constructor, on the heap";
+struct registry_using_factory {
+  registry_using_factory() = default;
+  registry_using_factory(const registry_using_factory& other) : copies(other.copies + 1) {
+    if (copying_registry != nullptr) (void)copying_registry->get_or_create(looked_up_by_a_copy);
+  }
+  registry_using_factory(registry_using_factory&&) noexcept = default;
+  registry_using_factory& operator=(const registry_using_factory&) = delete;
+  registry_using_factory& operator=(registry_using_factory&&) = delete;
+  ~registry_using_factory() = default;
+  service operator()() const { return service("copy " + std::to_string(copies)); }
+  int copies = 0;
+};
+
+}  // namespace
+
+TEST_CASE("registry declare: a declared factory's copy constructor may use the registry") {
+  tandem::test::watchdog dog("declared factory copied under the declarations' mutex",
+                             std::chrono::seconds(30));
+  tandem::registry<service> registry;
+  const std::string key = "built by a factory whose copy constructor looks up";
+  registry.declare(key, registry_using_factory{});
+  copying_registry = &registry;
+  // Each build runs a fresh copy of the declared factory (one copy per build).
+  CHECK(registry.get_or_create(key)->name == "copy 1");
+  CHECK(registry.contains(looked_up_by_a_copy));
+  CHECK(registry.erase(key));
+  CHECK(registry.get_or_create(key)->name == "copy 1");
+  copying_registry = nullptr;
+}

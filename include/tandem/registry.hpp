@@ -854,8 +854,12 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
  private:
   struct default_factory {};  // builds T(key) or T()
 
+  using declared_factory = std::function<std::shared_ptr<T>()>;
   struct declaration {
-    std::function<std::shared_ptr<T>()> factory;  // empty: only an override
+    // Null: only an override. Shared, so that the miss path takes it under the declarations'
+    // mutex by a reference count and copies the user's callable after the unlock (a copy
+    // constructor may use the registry: it deadlocked there until 2026-12-02).
+    std::shared_ptr<const declared_factory> factory;
     bool eager = false;
     std::shared_ptr<T> override_instance;
   };
@@ -880,8 +884,10 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
 
   template <class F>
   void add_declaration(Key key, F&& factory, bool eager_entry) {
-    std::function<std::shared_ptr<T>()> build = [f = std::decay_t<F>(std::forward<F>(factory)),
-                                                 k = key]() mutable { return make_instance(f, k); };
+    auto build = std::make_shared<const declared_factory>(
+        [f = std::decay_t<F>(std::forward<F>(factory)), k = key]() mutable {
+          return make_instance(f, k);
+        });
     const std::lock_guard<std::mutex> lock(declarations_mutex_);
     check_alive("declare");  // as override(): nothing is kept after the teardown
     const auto it = emplace_declaration(key);
@@ -1213,7 +1219,7 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
     const Key& key = n.key;
     // acquire: pairs with the release store in add_declaration/override.
     if (has_declarations_.load(std::memory_order_acquire)) {
-      std::function<std::shared_ptr<T>()> declared;
+      std::shared_ptr<const declared_factory> declared;  // taken by count: no user code locked
       {
         const std::lock_guard<std::mutex> lock(declarations_mutex_);
         const auto it = declarations_.find(key);
@@ -1227,7 +1233,11 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
           }
         }
       }
-      if (declared) return declared();
+      if (declared) {
+        // Each build runs its own copy of the declared callable, as when it was declared.
+        declared_factory own(*declared);
+        return own();
+      }
     }
     return make_instance(factory, key);
   }
