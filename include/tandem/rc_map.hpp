@@ -1167,27 +1167,32 @@ class rc_map {
     }
   }
 
-  // On the noexcept paths that take a shard lock (a last release, a weak handle's last drop,
-  // ~rc_map): always on, because the alternative is a deadlock; and since an assertion handler
-  // may return, the process ends after it (found by review, 2026-12-02: ~rc_map inside a
-  // handle's visit whose f released the map's owner hung for ever on its own shard lock).
+  // On the noexcept paths that take a shard lock (a last release, a weak handle's last drop):
+  // always on, because the alternative is a deadlock when the entry is in the shard f holds (in
+  // another shard of the map it is the same breach of visit's rules, without the deadlock: an
+  // assertion handler that returns lets the release go on).
   static void check_not_visiting_on_release(const shared_state* state) noexcept {
     if (TANDEM_UNLIKELY(detail::rc_map_visits != nullptr) && detail::rc_map_visiting(state)) {
-      fatal_inside_visit(
-          "released the last handle to an rc_map entry inside visit()'s f on the "
-          "same map: f runs under a shard lock (deadlock)");
+      detail::assertion_failed("!rc_map_visiting(map)",
+                               "released the last handle to an rc_map entry inside visit()'s f "
+                               "on the same map: f runs under a shard lock (deadlock)",
+                               __FILE__, __LINE__, static_cast<const char*>(__func__));
     }
   }
+  // ~rc_map's: it takes every shard lock, so inside a visit of the map it would always
+  // deadlock, and the process ends even if the assertion handler returns (found by review,
+  // 2026-12-02: a handle's visit whose f released the map's owner hung for ever).
   static void check_not_visiting_on_destroy(const shared_state* state) noexcept {
     if (TANDEM_UNLIKELY(detail::rc_map_visits != nullptr) && detail::rc_map_visiting(state)) {
-      fatal_inside_visit(
-          "destroyed an rc_map inside visit()'s f (or a handle's visit or "
-          "reset_if, or a key's constructor) on the same map: f runs under a "
-          "shard lock that the destructor must take (deadlock)");
+      destroyed_inside_visit();
     }
   }
-  [[noreturn]] TANDEM_NOINLINE static void fatal_inside_visit(const char* message) noexcept {
-    detail::assertion_failed("!rc_map_visiting(map)", message, __FILE__, __LINE__, "rc_map");
+  [[noreturn]] TANDEM_NOINLINE static void destroyed_inside_visit() noexcept {
+    detail::assertion_failed("!rc_map_visiting(map)",
+                             "destroyed an rc_map inside visit()'s f (or a handle's visit or "
+                             "reset_if, or a key's constructor) on the same map: f runs under a "
+                             "shard lock that the destructor must take (deadlock)",
+                             __FILE__, __LINE__, "rc_map::~rc_map");
     std::abort();
   }
 

@@ -1234,7 +1234,7 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
         }
       }
       if (declared) {
-        // Each build runs its own copy of the declared callable, as when it was declared.
+        // Each build runs its own copy: a stateful factory starts from its declared state.
         declared_factory own(*declared);
         return own();
       }

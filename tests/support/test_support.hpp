@@ -3,7 +3,7 @@
 //  - Catch2, whichever major version the build found (v2: <catch2/catch.hpp>, v3: catch_all).
 //  - tandem::test::watchdog: fails the test program, with a message, if a test would hang.
 //  - tandem::test::op_budget: the fixed budget a stress test runs for (operations and time).
-//  - tandem::test::spawn: start threads that meet on a latch before running.
+//  - tandem::test::run_threads: start threads that meet on a latch before running.
 #pragma once
 
 #if TANDEM_CATCH_MAJOR == 3
