@@ -1336,10 +1336,12 @@ class event_bus {
     }
     sync::backoff wait;
     for (;;) {
-      // acquire: pairs with the release in bus_use's end: what those subscribes did to the
-      // bus happens before what the destructor does next.
+      // seq_cst, not acquire: the handshake needs both loads in the single total order (an
+      // acquire load may be satisfied before the store above is visible: POWER emits no sync
+      // between them, and both sides could miss each other; found by review, 2026-12-02). It
+      // also acquires: what the subscribes did happens before what the destructor does next.
       const std::uint32_t in_progress =
-          core_->subscribes_in_progress.load(std::memory_order_acquire);
+          core_->subscribes_in_progress.load(std::memory_order_seq_cst);
       if (in_progress == 0) return;
       TANDEM_TEST_POINT("event_bus destructor: waiting for inbox subscribes");
       if (!wait.is_completed()) {
