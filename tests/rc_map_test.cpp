@@ -1283,9 +1283,13 @@ TEST_CASE("inside visit: destroying the map is reported instead of deadlocking")
 }
 
 namespace {
-std::atomic<bool> returning_handler_ran{false};
-void returning_handler(const tandem::assertion_info&) {
-  returning_handler_ran.store(true);
+// The returning handler's proof that it ran (and returned): one byte down a pipe to the parent,
+// so that the child's abort is known to come after the report, not from somewhere else.
+int returning_handler_fd = -1;
+void returning_handler(const tandem::assertion_info& info) {
+  const char ran =
+      std::strstr(info.message, "destroyed an rc_map inside visit()") != nullptr ? 'R' : '?';
+  static_cast<void>(::write(returning_handler_fd, &ran, 1));
 }
 }  // namespace
 
@@ -1293,10 +1297,14 @@ TEST_CASE("inside visit: an assertion handler that returns cannot lead into the 
   // ~rc_map would go on to take the shard lock f holds: the process ends after the handler.
   tandem::test::watchdog dog("returning handler inside visit");
   const std::string long_value(40, 'v');
+  int report[2];
+  REQUIRE(::pipe(report) == 0);
   const pid_t child = ::fork();
   REQUIRE(child >= 0);
   if (child == 0) {
     ::alarm(20);  // as above: a deadlock ends the child with SIGALRM
+    ::close(report[0]);
+    returning_handler_fd = report[1];
     // Catch2's own SIGABRT handler would report (and fail on) the child's abort.
     static_cast<void>(std::signal(SIGABRT, SIG_DFL));
     static_cast<void>(tandem::set_assertion_handler(&returning_handler));
@@ -1305,8 +1313,14 @@ TEST_CASE("inside visit: an assertion handler that returns cannot lead into the 
     h.visit([](const std::string&) { doomed_map.reset(); });
     ::_exit(0);
   }
+  ::close(report[1]);
   int status = 0;
   REQUIRE(::waitpid(child, &status, 0) == child);
+  char handler_saw = 0;
+  const ssize_t got = ::read(report[0], &handler_saw, 1);  // the child is gone: no wait
+  ::close(report[0]);
+  CHECK(got == 1);
+  CHECK(handler_saw == 'R');  // the handler ran, with the precise message, and returned
   REQUIRE(WIFSIGNALED(status));
   CHECK(WTERMSIG(status) == SIGABRT);
 }
