@@ -93,6 +93,11 @@
 //    `host` as an address where shutdown must be bounded. flush() and wait_connected() take
 //    a timeout. io_timeout bounds each read and write: a silent server is noticed after it, a
 //    peer that trickles bytes (not Redis at all) only by stop().
+//  - Destroying the bus on one of its own threads (the last owner dropped in Codec::decode or
+//    a Message's constructor or destructor, which run on the receiver thread) is reported
+//    through the assertion handler and ends the process (std::abort), in every build: the
+//    destructor must join that thread, and the thread would return into a destroyed bus, so it
+//    can neither wait for itself nor be detached (rule 12). Destroy it from another thread.
 //  - Signals: the bus's two threads block SIGPIPE (a write to a closed socket is then an
 //    error, not the end of the process); no other thread's mask or disposition is touched.
 //  - fork(): a child process gets a copy of the bus without its threads, sharing the
@@ -132,6 +137,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <functional>
@@ -163,6 +169,7 @@
 
 #include "event_bus.hpp"
 #include "string_hash.hpp"
+#include "sync/assert.hpp"
 #include "sync/backoff.hpp"
 #include "sync/sync_point.hpp"
 
@@ -1212,6 +1219,12 @@ class redis_bus {
       forget_in_forked_child();
       return;
     }
+    // Rule 12: the destructor joins both threads, so one of them cannot run it (joining itself
+    // threw std::system_error inside this noexcept destructor: std::terminate with no word of
+    // the cause). Before anything is stopped: the process ends here, whatever the handler does.
+    const std::thread::id self = std::this_thread::get_id();
+    if (self == receiver_.get_id()) destroyed_on_own_thread(role::subscriber);
+    if (self == sender_.get_id()) destroyed_on_own_thread(role::publisher);
     {
       std::lock_guard<std::mutex> guard(state_lock_);
       stopping_ = true;
@@ -1222,6 +1235,25 @@ class redis_bus {
     shut_sockets();
     if (sender_.joinable()) sender_.join();
     if (receiver_.joinable()) receiver_.join();
+  }
+
+  // Reports a bus destroyed on one of its own threads (rule 12) and ends the process, in every
+  // build: the thread's caller frames (on_envelope, the receive loop) would go on using the
+  // destroyed bus after the destructor returned, so neither a detach nor a returning
+  // assertion handler can be let through. The receiver runs the user's code (Codec, Message's
+  // constructors and destructor); the sender runs none, but is checked as cheaply.
+  [[noreturn]] TANDEM_NOINLINE static void destroyed_on_own_thread(role which) noexcept {
+    detail::assertion_failed(
+        "std::this_thread::get_id() != <the bus's thread>",
+        which == role::subscriber
+            ? "tandem::redis_bus destroyed on its own receiver thread (its last owner dropped in "
+              "Codec::decode, a Message's constructor or destructor, or other code the receiver "
+              "runs): the destructor must join that thread, and the thread would then return "
+              "into the destroyed bus; destroy it from another thread"
+            : "tandem::redis_bus destroyed on its own sender thread: the destructor must join "
+              "that thread; destroy it from another thread",
+        __FILE__, __LINE__, "redis_bus::~redis_bus");
+    std::abort();
   }
 
   // The destructor in a child made by fork() without exec (rule 46): the threads are the

@@ -9,10 +9,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -556,4 +559,96 @@ TEST_CASE("a forked child destroying its copy of the bus leaves the parent's bus
   CHECK(received == count);
   CHECK(parent->stats().reconnects == reconnects_before);
   CHECK(parent->connected());
+}
+
+// ----- a bus destroyed on one of its own threads (rule 12) ---------------------------------
+
+// A Codec whose decode (run on the receiver thread) drops the last owner of the bus, as a
+// user's code there may (a message that says "shut down"). The destructor would join the
+// thread it runs on: until 2026-12-02 std::thread::join threw resource_deadlock_would_occur
+// inside the noexcept destructor, and the process ended in std::terminate without a word
+// about the cause. Now it is a fatal assertion naming it.
+namespace {
+
+struct owner_dropping_codec {
+  static void encode(const std::string& message, std::string& out) { out.append(message); }
+  static std::string decode(std::string_view bytes);
+};
+std::unique_ptr<redis_bus<std::string, owner_dropping_codec>> doomed_bus;
+std::string owner_dropping_codec::decode(std::string_view bytes) {
+  doomed_bus.reset();
+  return std::string(bytes);
+}
+
+constexpr int destroyed_on_own_thread_reported = 42;
+void exit_if_destroyed_on_own_thread(const tandem::assertion_info& info) {
+  const bool names_it =
+      std::strstr(info.message, "destroyed on its own receiver thread") != nullptr;
+  ::_exit(names_it ? destroyed_on_own_thread_reported : 1);
+}
+int returning_handler_pipe = -1;  // the write end, in the child
+void returning_handler(const tandem::assertion_info&) {
+  const char byte = 'r';
+  (void)::write(returning_handler_pipe, &byte, 1);
+}
+
+// In a forked child (the watchdog is the parent's): builds the doomed bus, makes a foreign
+// node's message reach it, and waits for the decode to destroy it.
+[[noreturn]] void destroy_bus_on_its_receiver(int port) {
+  ::alarm(20);  // the child has no watchdog thread
+  doomed_bus = std::make_unique<redis_bus<std::string, owner_dropping_codec>>(
+      rt::options_for(port, rt::unique_prefix("own-thread")));
+  if (!doomed_bus->wait_connected(10s)) std::_Exit(2);
+  rt::raw_client foreign(port);
+  rt::envelope_parts parts;
+  parts.payload = "shut down";
+  (void)foreign.publish(doomed_bus->channel(), rt::make_envelope(parts));
+  ::pause();  // until the process ends (the receiver's decode) or SIGALRM
+  std::_Exit(3);
+}
+
+}  // namespace
+
+TEST_CASE("destroying the bus on its own receiver thread is reported") {
+  tandem::test::watchdog watchdog("own thread", 60s);
+  rt::private_server server;
+  server.start();
+  const ::pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    (void)tandem::set_assertion_handler(&exit_if_destroyed_on_own_thread);
+    destroy_bus_on_its_receiver(server.port());
+  }
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  INFO("signalled: " << WIFSIGNALED(status) << " signal " << WTERMSIG(status));
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == destroyed_on_own_thread_reported);
+}
+
+TEST_CASE("an assertion handler that returns does not let the own-thread destructor go on") {
+  tandem::test::watchdog watchdog("own thread returning handler", 60s);
+  rt::private_server server;
+  server.start();
+  std::array<int, 2> pipe_ends{-1, -1};
+  REQUIRE(::pipe(pipe_ends.data()) == 0);
+  const ::pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    ::close(pipe_ends[0]);
+    returning_handler_pipe = pipe_ends[1];
+    // Catch2's own SIGABRT handler would report (and fail on) the child's abort.
+    (void)std::signal(SIGABRT, SIG_DFL);
+    (void)tandem::set_assertion_handler(&returning_handler);
+    destroy_bus_on_its_receiver(server.port());
+  }
+  ::close(pipe_ends[1]);
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  char byte = 0;
+  const ::ssize_t got = ::read(pipe_ends[0], &byte, 1);
+  ::close(pipe_ends[0]);
+  CHECK(got == 1);  // the handler was called
+  REQUIRE(WIFSIGNALED(status));
+  CHECK(WTERMSIG(status) == SIGABRT);  // and the process ended after it returned
 }
