@@ -84,7 +84,9 @@
 //    rejected message.
 //  - Nothing from the network is trusted: envelope lengths are checked against the received
 //    size and against max_topic_bytes / max_message_bytes before use; the per-node sequence
-//    table holds at most max_tracked_nodes entries (then it starts over).
+//    table holds at most max_tracked_nodes entries (then it starts over); a sequence number is
+//    compared without arithmetic that can wrap (a smaller one is a restart, counted nothing),
+//    and `missed` saturates at 2^64 - 1.
 //  - Blocking: the destructor stops the threads and waits for them: it shuts both sockets
 //    down, so a read or write in progress returns at once whatever the server does; only a
 //    connect in progress is waited for: the TCP connect at most io_timeout, but a host given
@@ -142,6 +144,7 @@
 #include <exception>
 #include <functional>
 #include <initializer_list>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -333,7 +336,7 @@ struct redis_bus_stats {
                                  // its local delivery threw (it may have reached some of the
                                  // local subscribers, not all)
   std::uint64_t reconnects = 0;  // connections re-established after being lost
-  std::uint64_t missed = 0;      // gaps in other nodes' sequence numbers
+  std::uint64_t missed = 0;      // gaps in other nodes' sequence numbers (saturates)
 };
 
 namespace detail::redis {
@@ -1208,10 +1211,20 @@ class redis_bus {
       return;
     }
     // A smaller number: that node restarted under the same name; start over without a count.
-    if (sequence > found->second + 1) {
-      missed_.fetch_add(sequence - found->second - 1, std::memory_order_relaxed);  // a tally
-    }
-    found->second = sequence;
+    // The number is untrusted (rule 50): the gap is computed only from a larger one (`last + 1`
+    // wrapped to 0 after 2^64 - 1, and a restart then counted as a gap of itself).
+    const std::uint64_t last = std::exchange(found->second, sequence);
+    if (sequence > last) add_missed(sequence - last - 1);
+  }
+
+  // Saturates: `missed` only grows, and two hostile gaps near 2^64 wrapped it back to a small
+  // number. Only the receiver thread writes it, so a load and a store do (no CAS loop);
+  // relaxed: a tally.
+  void add_missed(std::uint64_t gap) noexcept {
+    const std::uint64_t before = missed_.load(std::memory_order_relaxed);
+    const std::uint64_t room = std::numeric_limits<std::uint64_t>::max() - before;
+    missed_.store(gap > room ? std::numeric_limits<std::uint64_t>::max() : before + gap,
+                  std::memory_order_relaxed);
   }
 
   void stop() noexcept {

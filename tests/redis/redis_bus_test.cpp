@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
+#include <limits>
 #include <optional>
 #include <string>
 #include <thread>
@@ -327,6 +328,43 @@ TEST_CASE("garbage and hostile sizes from a foreign client are counted and dropp
   CHECK(stats.rejected == garbage.size() + 1);
   CHECK(stats.received == 1);
   REQUIRE(b.wait_connected(1s));  // none of it broke the connection
+}
+
+// A remote node's sequence number is untrusted input (rule 50). track_sequence compared it
+// with `last + 1`, which wraps to 0 after 2^64 - 1: a smaller number (a restart, documented as
+// counted nothing) then counted as a gap of itself. And `missed`, a tally that only grows,
+// wrapped back to a small number after two hostile gaps; it now saturates.
+TEST_CASE("sequence numbers near 2^64 neither wrap the gap nor the missed count") {
+  tandem::test::watchdog watchdog("sequence wrap", 60s);
+  redis_bus<int> b(options(rt::unique_prefix("sequence-wrap")));
+  REQUIRE(b.wait_connected(10s));
+  auto sub = b.subscribe("readings");
+  rt::raw_client foreign(rt::fixture_port());
+  REQUIRE(foreign.ok());
+  int delivered = 0;
+  auto send = [&](const std::string& node, std::uint64_t sequence) {
+    rt::envelope_parts parts;
+    parts.node = node;
+    parts.sequence = sequence;
+    const int value = ++delivered;
+    parts.payload.assign(reinterpret_cast<const char*>(&value), sizeof value);
+    foreign.publish(b.channel(), rt::make_envelope(parts));
+    REQUIRE(sub.receive_for(10s) == value);  // processed, sequence tracked
+  };
+  constexpr std::uint64_t last = std::numeric_limits<std::uint64_t>::max();
+  send("wrapping-node", last);
+  send("wrapping-node", 5);  // smaller: that node restarted, nothing missed
+  CHECK(b.stats().missed == 0);
+  send("wrapping-node", 7);  // 6 missed
+  CHECK(b.stats().missed == 1);
+  // Two hostile gaps: 2^64 - 2, then (after a "restart") 2; the sum saturates.
+  send("hostile-node", 0);
+  send("hostile-node", last);
+  CHECK(b.stats().missed == last);
+  send("hostile-node", 0);
+  send("hostile-node", 3);
+  CHECK(b.stats().missed == last);
+  CHECK(b.stats().rejected == 0);
 }
 
 TEST_CASE("1 MiB messages cross nodes, larger ones and long topics throw at publish") {
