@@ -47,10 +47,12 @@ std::uint64_t number_of(const std::string& message) {
 // (the backlog) and nothing is ever read or answered, like a frozen server. hang_up: each
 // connection is accepted and closed at once (counted in `accepted`). trickle: each connection
 // is accepted and sent "+" and then one more byte every 10 ms, never a line end, so every
-// read makes progress and no reply ever completes.
+// read makes progress and no reply ever completes. answer_then_hang_up: each connection is
+// accepted, its first command (PING, SUBSCRIBE) answered "+OK", and then closed: a handshake
+// that succeeds on a connection that does not last.
 class fake_server {
  public:
-  enum class mode { silent, hang_up, trickle };
+  enum class mode { silent, hang_up, trickle, answer_then_hang_up };
   explicit fake_server(mode m) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
     REQUIRE(fd_ >= 0);
     ::sockaddr_in address{};
@@ -86,6 +88,8 @@ class fake_server {
           ++accepted;
           if (m == mode::hang_up) {
             ::close(connection);
+          } else if (m == mode::answer_then_hang_up) {
+            answer_then_close(connection);
           } else {
             (void)::send(connection, "+", 1, MSG_NOSIGNAL);
             open.push_back(connection);
@@ -95,6 +99,17 @@ class fake_server {
       for (const int connection : open) (void)::send(connection, "P", 1, MSG_NOSIGNAL);
     }
     for (const int connection : open) ::close(connection);
+  }
+  // Reads the command (the client sends it at once; 1 s at most), answers, closes: nothing
+  // left unread, so the close is a FIN, not a reset that could eat the answer.
+  static void answer_then_close(int connection) {
+    const ::timeval limit{1, 0};
+    (void)::setsockopt(connection, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+    std::array<char, 512> request{};
+    if (::recv(connection, request.data(), request.size(), 0) > 0) {
+      (void)::send(connection, "+OK\r\n", 5, MSG_NOSIGNAL);
+    }
+    ::close(connection);
   }
   int fd_;
   int port_ = 0;
@@ -328,6 +343,61 @@ TEST_CASE("a reconnect backoff of milliseconds::max() waits instead of spinning"
   INFO(a.last_error());
   CHECK_FALSE(rt::eventually([&] { return hang_up.accepted.load() > 2; }, 300ms));
 }  // and the destructor interrupts the wait at once
+
+// A server that completes every handshake and then drops the connection (a proxy in front of
+// a dead Redis, a server at its client limit, an ACL that closes): before 2026-12-02 a
+// successful handshake reset the backoff and the loop reconnected at once, so each
+// connection thread reconnected at full speed for ever (thousands of connects a second). Now
+// a connection proves itself only by staying up for reconnect_max (rule 51): one that ends
+// sooner is a failure, and the next attempt waits the backoff, which keeps doubling.
+TEST_CASE("a server that accepts the handshake then hangs up is retried with backoff") {
+  tandem::test::watchdog watchdog("handshake then hang up", 60s);
+  fake_server server(fake_server::mode::answer_then_hang_up);
+  auto options = options_against(server, "hang-up-after-handshake", 1000ms);
+  options.reconnect_min = 20ms;
+  options.reconnect_max = 200ms;
+  redis_bus<std::string> a(options);
+  REQUIRE(rt::eventually([&] { return server.accepted.load() >= 2; }));  // both threads
+  const int first = server.accepted.load();
+  // A measuring window, not a wait for an event (so not scaled for slow builds: slowness only
+  // lowers the count). With backoff each thread connects at most 8 times in 1 s (after 20,
+  // 40, 80, 160, then every 200 ms); at full speed, thousands.
+  const auto window_end = std::chrono::steady_clock::now() + 1s;
+  while (std::chrono::steady_clock::now() < window_end) std::this_thread::sleep_for(5ms);
+  const int connects = server.accepted.load() - first;
+  INFO(connects << " connects in 1 s; " << a.last_error());
+  CHECK(connects <= 20);
+  CHECK(connects >= 2);  // it does retry
+  CHECK(a.stats().reconnects >= 2);
+}
+
+// The other half of rule 51: a connection that stayed up for reconnect_max has proved itself,
+// and losing it resets the backoff, so a Redis restarted after a long healthy run is
+// reconnected to soon, not after the backoff an earlier outage had grown to.
+TEST_CASE("a connection that stayed up resets the backoff") {
+  tandem::test::watchdog watchdog("backoff reset", 60s);
+  rt::private_server server;  // down at start: the backoff grows to reconnect_max
+  auto options = rt::options_for(server.port(), rt::unique_prefix("backoff-reset"));
+  options.reconnect_min = 10ms;
+  options.reconnect_max = 1000ms;
+  redis_bus<std::string> a(options);
+  // Measuring windows (time the backoff needs to grow, time a connection needs to prove
+  // itself), not waits for an event. 10 + 20 + ... + 640 = 1.27 s of failures: the backoff is
+  // then at reconnect_max.
+  std::this_thread::sleep_for(1500ms);
+  server.start();
+  REQUIRE(a.wait_connected(20s));
+  std::this_thread::sleep_for(options.reconnect_max + 200ms);
+  // A crash and a quick restart: the first reconnect, at once, fails (nothing listens), so
+  // the second waits the backoff: reconnect_min again, or the grown 1 s without the reset.
+  const auto killed = std::chrono::steady_clock::now();
+  server.kill_hard();
+  server.start();
+  REQUIRE(rt::eventually([&] { return a.stats().reconnects >= 2 && a.connected(); }));
+  const auto took = std::chrono::steady_clock::now() - killed;
+  INFO(std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
+  CHECK(took < options.reconnect_max / 2);  // soon, not after the grown backoff
+}
 
 // send_queue::take moves envelopes out of the ring into the sender's batch and counts them in
 // flight. A batch that grew (std::bad_alloc) while envelopes were moving out left the moved
