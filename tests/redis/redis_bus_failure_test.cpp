@@ -379,17 +379,19 @@ TEST_CASE("a connection that stayed up resets the backoff") {
   rt::private_server server;  // down at start: the backoff grows to reconnect_max
   auto options = rt::options_for(server.port(), rt::unique_prefix("backoff-reset"));
   options.reconnect_min = 10ms;
-  options.reconnect_max = 1000ms;
+  // 2 s, so that the check below (half of it) leaves a sanitizer build's slow restart a
+  // second of slack.
+  options.reconnect_max = 2000ms;
   redis_bus<std::string> a(options);
   // Measuring windows (time the backoff needs to grow, time a connection needs to prove
-  // itself), not waits for an event. 10 + 20 + ... + 640 = 1.27 s of failures: the backoff is
-  // then at reconnect_max.
-  std::this_thread::sleep_for(1500ms);
+  // itself), not waits for an event. 10 + 20 + ... + 1280 = 2.55 s of failures: the backoff
+  // is then at reconnect_max.
+  std::this_thread::sleep_for(2800ms);
   server.start();
   REQUIRE(a.wait_connected(20s));
   std::this_thread::sleep_for(options.reconnect_max + 200ms);
   // A crash and a quick restart: the first reconnect, at once, fails (nothing listens), so
-  // the second waits the backoff: reconnect_min again, or the grown 1 s without the reset.
+  // the second waits the backoff: reconnect_min again, or the grown 2 s without the reset.
   const auto killed = std::chrono::steady_clock::now();
   server.kill_hard();
   server.start();
