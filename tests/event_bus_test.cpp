@@ -43,21 +43,27 @@ namespace {
 // Longer than any small-string buffer: building a std::string from it allocates.
 constexpr std::string_view long_topic = "room:the-long-topic-name-that-does-not-fit-sso";
 
-// Counts the copies and moves of itself (per test: reset() first).
-struct counted {
+// Counts the copies and moves of the message type deriving from it (per test: reset() first);
+// its copy is noexcept when NothrowCopy is.
+template <class Self, bool NothrowCopy>
+struct copy_counter {
   static inline std::atomic<int> copies{0};
   static inline std::atomic<int> moves{0};
   static void reset() {
     copies = 0;
     moves = 0;
   }
-  int value = 0;
+  copy_counter() = default;
+  copy_counter(const copy_counter& /*other*/) noexcept(NothrowCopy) { ++copies; }
+  copy_counter(copy_counter&& /*other*/) noexcept { ++moves; }
+  copy_counter& operator=(const copy_counter&) = delete;
+  copy_counter& operator=(copy_counter&&) = delete;
+  ~copy_counter() = default;
+};
+
+struct counted : copy_counter<counted, false> {
   explicit counted(int v) : value(v) {}
-  counted(const counted& other) : value(other.value) { ++copies; }
-  counted(counted&& other) noexcept : value(other.value) { ++moves; }
-  counted& operator=(const counted&) = delete;
-  counted& operator=(counted&&) = delete;
-  ~counted() = default;
+  int value = 0;
 };
 
 using tandem::test::thread_cpu_time;
@@ -288,6 +294,32 @@ TEST_CASE("g4: publish copies once per subscriber beyond the first, the last get
   CHECK(counted::copies == 6);
   CHECK_FALSE(subs.front().try_receive().has_value());
   for (std::size_t i = 1; i < subs.size(); ++i) CHECK(subs[i].try_receive()->value == 99);
+}
+
+// Like `counted`, but its copy is noexcept (and it owns heap memory): such a message is copied
+// straight into each subscription's queue slot, with no copy on the stack first.
+struct nothrow_counted : copy_counter<nothrow_counted, true> {
+  explicit nothrow_counted(std::string t)
+      : text(std::make_shared<const std::string>(std::move(t))) {}
+  std::shared_ptr<const std::string> text;  // copy and move noexcept
+};
+
+TEST_CASE("g4: a noexcept-copy message is copied into each mailbox with no copy in between") {
+  event_bus<nothrow_counted> bus;
+  const std::string text(40, 'n');
+  std::vector<event_bus<nothrow_counted>::subscription> subs;
+  for (int i = 0; i < 3; ++i) subs.push_back(bus.subscribe("t"));
+  auto in = bus.inbox();  // an inbox's envelope is still built from a copy (its source)
+  CHECK(in.subscribe("t"));
+  subs.push_back(bus.subscribe("t"));
+  nothrow_counted::reset();
+  CHECK(bus.publish("t", nothrow_counted(text)) == 5);
+  CHECK(nothrow_counted::copies == 4);
+  // The last subscriber gets the message moved in, the inbox its copy moved into the envelope;
+  // before 2026-12-02 every subscription's copy was also made on the stack and moved (5 moves).
+  CHECK(nothrow_counted::moves == 2);
+  for (auto& s : subs) CHECK(*s.try_receive()->text == text);
+  CHECK(*in.try_receive()->message().text == text);
 }
 
 TEST_CASE("g4: a move-only message works with one subscriber, a second subscribe throws") {

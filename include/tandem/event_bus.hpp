@@ -1277,7 +1277,17 @@ class event_bus {
     for (std::size_t i = 0; i < last; ++i) {
       if (!wanted(i)) continue;
       if constexpr (fans_out) {
-        Message copy(message);
+        if constexpr (std::is_nothrow_copy_constructible_v<Message>) {
+          // A subscription's mailbox copies the message straight into its queue slot at the
+          // commit point (noexcept, so the push stays strong): no copy on the stack first.
+          if (entries[i].box != nullptr) {
+            if (outcome_of(entries[i].box->push(std::as_const(message)), *entries[i].box, topic)) {
+              ++reached;
+            }
+            continue;
+          }
+        }
+        Message copy(message);  // may throw: before the push, which then changes nothing
         if (push_to(entries[i], copy, topic)) ++reached;
       } else {
         TANDEM_ASSERT(false, "a move-only message fanned out; subscribe() should have refused");
@@ -1290,8 +1300,10 @@ class event_bus {
   // One subscriber's push (its mailbox, or its inbox's with the membership); a publisher that
   // would wait for its own full `block` mailbox gets std::logic_error instead (see "A
   // subscriber must not wait for itself").
+  // Forced inline into deliver's loop, as mailbox::push is (see there).
   template <class Q>
-  static bool push_to(const subscriber& target, Message& message, const Q& topic) {
+  TANDEM_ALWAYS_INLINE static bool push_to(const subscriber& target, Message& message,
+                                           const Q& topic) {
     if (target.box != nullptr) return outcome_of(target.box->push(message), *target.box, topic);
     detail::envelope_source<Message, Topic> source{message, target.membership};
     return outcome_of(target.inbox->push(source), *target.inbox, topic);
