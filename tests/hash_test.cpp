@@ -1,6 +1,7 @@
 // tandem::string_hash and the is_avalanching marker (tandem::hash_is_avalanching_v): what the
 // marker means, that string_hash deserves it, and that the components stay correct whatever a
 // Hash claims (a wrong claim costs speed, never a wrong answer).
+#include <tandem/double_buffer_map.hpp>
 #include <tandem/event_bus.hpp>
 #include <tandem/rc_map.hpp>
 #include <tandem/registry.hpp>
@@ -13,7 +14,9 @@
 #include <cstdint>
 #include <cstdio>
 #include <functional>
+#include <memory>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -207,4 +210,93 @@ TEST_CASE("a Hash that claims is_avalanching but collides everything is slow, no
     }
     CHECK(registry.find("absent") == nullptr);
   }
+}
+
+namespace {
+// Whether call() throws std::invalid_argument naming a null const char* key.
+template <class Call>
+bool names_null(Call call) {
+  try {
+    static_cast<void>(call());
+  } catch (const std::invalid_argument& error) {
+    return std::string_view(error.what()).find("null const char*") != std::string_view::npos;
+  }
+  return false;
+}
+}  // namespace
+
+TEST_CASE("a null const char* key throws invalid_argument in every component") {
+  // std::string_view(nullptr) is undefined (strlen of a null pointer): a lookup by a null
+  // const char* crashed, or worse, instead of failing (found by review, 2026-12-02).
+  const char* const null_key = nullptr;
+  CHECK(names_null([&] { return tandem::string_hash{}(null_key); }));
+  tandem::rc_map<std::string, std::string> map;
+  CHECK(names_null([&] { return map.get_or_insert_with(null_key, [] { return std::string(); }); }));
+  CHECK(names_null([&] { return map.get(null_key); }));
+  CHECK(names_null([&] { return map.contains(null_key); }));
+  CHECK(map.size() == 0);
+  tandem::event_bus<std::string> bus;
+  CHECK(names_null([&] { return bus.publish(null_key, std::string(40, 'm')); }));
+  CHECK(names_null([&] { return bus.subscribe(null_key); }));
+  CHECK(names_null([&] { return bus.subscriber_count(null_key); }));
+  struct named {
+    explicit named(const std::string& key) : name(key) {}
+    std::string name;
+  };
+  tandem::registry<named, std::string> names;
+  CHECK(names_null([&] { return names.get_or_create(null_key); }));
+  CHECK(names_null([&] { return names.find(null_key); }));
+  CHECK(names_null([&] { return names.contains(null_key); }));
+  CHECK(names_null([&] { return names.erase(null_key); }));
+  CHECK(names_null([&] { return names.accessor(null_key); }));
+  CHECK(names_null([&] { return names.restore(null_key); }));
+  CHECK(names_null([&] { names.override(null_key, std::make_shared<named>("mock")); }));
+  CHECK(names_null([&] { names.declare(null_key, [] { return named("x"); }); }));
+  CHECK(names.size() == 0);
+}
+
+TEST_CASE("registry error messages name a null pointer key") {
+  // A registry keyed by a pointer type described its key as a string: a null one was
+  // std::string_view(nullptr), undefined (found by review, 2026-12-02).
+  struct hash_address {
+    std::size_t operator()(const char* p) const noexcept { return std::hash<const char*>{}(p); }
+  };
+  tandem::registry<int, const char*, hash_address> by_address;
+  CHECK(tandem::detail::describe_registry_key(static_cast<const char*>(nullptr)) == "a null key");
+  try {
+    (void)by_address.get_or_create_with(static_cast<const char*>(nullptr),
+                                        [] { return std::shared_ptr<int>(); });
+    FAIL("a null instance was accepted");
+  } catch (const std::invalid_argument& error) {
+    CHECK(std::string_view(error.what()).find("a null key") != std::string_view::npos);
+  }
+}
+
+TEST_CASE("a null const char* is refused before a key is built from it") {
+  // With a Hash that is not transparent a lookup converts its argument to the key type:
+  // std::string(nullptr) is undefined (libstdc++ throws std::logic_error, libc++ does not check).
+  struct plain_hash {
+    std::size_t operator()(const std::string& key) const noexcept {
+      return std::hash<std::string>{}(key);
+    }
+  };
+  using plain_equal = std::equal_to<std::string>;
+  const char* const null_key = nullptr;
+  tandem::rc_map<std::string, std::string, plain_hash, plain_equal> map;
+  CHECK(names_null([&] { return map.get(null_key); }));
+  CHECK(names_null([&] { return map.contains(null_key); }));
+  tandem::event_bus<std::string, std::string, plain_hash, plain_equal> bus;
+  CHECK(names_null([&] { return bus.publish(null_key, std::string(40, 'm')); }));
+  CHECK(names_null([&] { return bus.subscriber_count(null_key); }));
+  auto [writer, bound_reader] =
+      tandem::make_double_buffer_map<std::string, int, plain_hash, plain_equal>();
+  auto& reader = bound_reader;  // (clang 14 captures no structured binding)
+  CHECK(names_null([&] { return reader.read().contains(null_key); }));
+  struct named {
+    explicit named(const std::string& key) : name(key) {}
+    std::string name;
+  };
+  tandem::registry<named, std::string, plain_hash, plain_equal> names;
+  CHECK(names_null([&] { return names.get_or_create(null_key); }));
+  CHECK(names_null([&] { return names.accessor(null_key); }));
 }

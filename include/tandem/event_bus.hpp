@@ -1159,6 +1159,9 @@ class event_bus {
   // temporary that lives until the end of the caller's full-expression).
   template <class Q>
   static decltype(auto) lookup_form(const Q& topic) {
+    // A null const char* is refused before a view or a key is made of it (rule 52).
+    if constexpr (!std::is_same_v<Q, Topic>)
+      detail::check_not_null_c_string(topic, "tandem::event_bus");
     if constexpr (used_as_is<Q>) {
       return (topic);
     } else {
@@ -1330,6 +1333,9 @@ class event_bus {
 
   template <class Q>
   static std::string describe(const Q& topic) {
+    if constexpr (std::is_pointer_v<Q>) {
+      if (topic == nullptr) return "a null topic";  // never a view of it (rule 52)
+    }
     if constexpr (std::is_convertible_v<const Q&, std::string_view>) {
       return "topic \"" + std::string(std::string_view(topic)) + "\"";
     } else {

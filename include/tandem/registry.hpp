@@ -267,6 +267,9 @@ std::shared_ptr<T> make_registry_instance(Args&&... args) {
 // Formats a key for error messages.
 template <class Key>
 std::string describe_registry_key(const Key& key) {
+  if constexpr (std::is_pointer_v<Key>) {
+    if (key == nullptr) return "a null key";  // never a view of it (rule 52)
+  }
   if constexpr (std::is_convertible_v<const Key&, std::string_view>) {
     std::string text = "\"";
     text += std::string_view(key);
@@ -545,13 +548,13 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
   requires registry_key_argument<K, Key, Hash, KeyEqual> && registry_factory<F, T> &&
       std::copy_constructible<std::decay_t<F>>
   void declare(const K& key, F&& factory) {
-    add_declaration(Key(key), std::forward<F>(factory), false);
+    add_declaration(key_of(key), std::forward<F>(factory), false);
   }
   template <class K, class F>
   requires registry_key_argument<K, Key, Hash, KeyEqual> && registry_factory<F, T> &&
       std::copy_constructible<std::decay_t<F>>
   void declare(const K& key, F&& factory, eager_t) {
-    add_declaration(Key(key), std::forward<F>(factory), true);
+    add_declaration(key_of(key), std::forward<F>(factory), true);
   }
 
   // Builds every entry declared with tandem::eager that is not built yet, on up to
@@ -639,9 +642,9 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
   void override(const K& key_argument, std::shared_ptr<T> instance) {
     if (instance == nullptr) {
       throw std::invalid_argument("tandem::registry::override: null instance for " +
-                                  detail::describe_registry_key(Key(key_argument)));
+                                  detail::describe_registry_key(key_of(key_argument)));
     }
-    Key key = Key(key_argument);  // explicit: an int literal for an unsigned Key is fine
+    Key key = key_of(key_argument);  // explicit: an int literal for an unsigned Key is fine
     // The override this one replaces, released when override() returns, outside every lock:
     // its T's destructor may use the registry (rule 14; it deadlocked on declarations_mutex_
     // until 2026-12-01 when it built an entry).
@@ -687,7 +690,7 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
   template <class K>
   requires registry_key_argument<K, Key, Hash, KeyEqual>
   bool restore(const K& key_argument) {
-    const Key key = Key(key_argument);
+    const Key key = key_of(key_argument);
     std::shared_ptr<T> dropped;  // released outside the lock
     {
       const std::lock_guard<std::mutex> lock(declarations_mutex_);
@@ -841,7 +844,9 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
   // A cached_accessor for `key` (nothing is looked up or built until its first get()).
   template <class K>
   requires registry_key_argument<K, Key, Hash, KeyEqual>
-  [[nodiscard]] cached_accessor accessor(const K& key) { return cached_accessor(*this, Key(key)); }
+  [[nodiscard]] cached_accessor accessor(const K& key) {
+    return cached_accessor(*this, key_of(key));
+  }
 
   // The process-wide registry for this instantiation (see "teardown" in docs/registry.md):
   // never destroyed; at exit its instances are released in reverse creation order, after which
@@ -909,13 +914,22 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
 
   // A registry_key_argument as the lookups take it: itself when Hash/KeyEqual accept it, else
   // converted to a Key (a temporary the caller binds to a const reference).
+  // A null const char* is refused here, before Hash sees it or a Key is built from it
+  // (std::string_view or std::string from a null pointer is undefined; rule 52).
   template <class K>
   static decltype(auto) lookup_form(const K& key) {
+    if constexpr (!std::is_same_v<K, Key>) detail::check_not_null_c_string(key, "tandem::registry");
     if constexpr (registry_lookup_key<K, Key, Hash, KeyEqual>) {
       return (key);
     } else {
       return Key(key);
     }
+  }
+  // A registry_key_argument converted to a Key, as lookup_form checks it.
+  template <class K>
+  static Key key_of(const K& key) {
+    if constexpr (!std::is_same_v<K, Key>) detail::check_not_null_c_string(key, "tandem::registry");
+    return Key(key);
   }
 
   // The hit path is this function's only inline part: the teardown check's throw and the

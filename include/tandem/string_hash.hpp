@@ -17,6 +17,7 @@
 #include <cstring>
 #include <functional>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -37,11 +38,36 @@ namespace tandem {
 // every 16-byte key whose last 8 bytes equal k0 ^ 16 hashes to 0, so such keys share one
 // shard, bucket and filter slot. Keys an adversary names -- topics from clients -- need a
 // keyed hash, or a check that rejects them, such as valid UTF-8.)
+namespace detail {
+// A C string argument that is a null pointer: std::string_view(nullptr) is undefined (strlen
+// of a null pointer), so every string lookup refuses it here, before any view of it is made
+// (docs/reliability.md rule 52).
+// (An array, such as a string literal, is never null: only pointers are checked.)
+template <class K>
+inline constexpr bool is_c_string_v =
+    std::is_pointer_v<K>&& std::is_same_v<std::remove_cv_t<std::remove_pointer_t<K>>, char>;
+[[noreturn]] TANDEM_NOINLINE inline void throw_null_c_string_key(const char* where) {
+  throw std::invalid_argument(std::string(where) +
+                              ": a null const char* is not a key (a string key needs a string)");
+}
+template <class K>
+void check_not_null_c_string(const K& key, const char* where) {
+  if constexpr (is_c_string_v<K>) {
+    if (key == nullptr) throw_null_c_string_key(where);
+  }
+}
+}  // namespace detail
+
 struct TANDEM_PROCESS_WIDE string_hash {
   using is_transparent = void;
   // Every output bit depends on every input bit (the final 128-bit multiply-fold): components
   // use the result as it is, without their own remix (see hash_is_avalanching_v below).
   using is_avalanching = std::true_type;
+  // A C string: a null one throws std::invalid_argument (a view of it would be undefined).
+  std::size_t operator()(const char* text) const {
+    detail::check_not_null_c_string(text, "tandem::string_hash");
+    return (*this)(std::string_view(text));
+  }
   std::size_t operator()(std::string_view text) const noexcept {
     const unsigned char* p = reinterpret_cast<const unsigned char*>(text.data());
     const std::size_t length = text.size();
