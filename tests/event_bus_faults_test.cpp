@@ -215,6 +215,13 @@ TEST_CASE("receive_for(D::max()) of every standard duration waits until a messag
   CHECK(check(minutes::max()));
   CHECK(check(hours::max()));
   CHECK(check(duration<double>::max()));
+  // Other representations (review lead, 2026-12-02: refuted, kept as the guarantee's test):
+  // an infinite double, long double, float days, unsigned and 8-bit counts.
+  CHECK(check(duration<double>(std::numeric_limits<double>::infinity())));
+  CHECK(check(duration<long double>::max()));
+  CHECK(check(duration<float, std::ratio<86400>>::max()));
+  CHECK(check(duration<unsigned long long, std::nano>::max()));
+  CHECK(check(duration<signed char, std::ratio<3600>>::max()));
 }
 
 TEST_CASE("receive_until(time_point::max()) of any clock waits until a message comes") {
@@ -232,10 +239,24 @@ TEST_CASE("receive_until(time_point::max()) of any clock waits until a message c
 }
 
 TEST_CASE("a hugely negative timeout returns at once, without overflow") {
+  tandem::test::watchdog guard("negative timeouts", std::chrono::seconds(30));
   event_bus<std::string> bus;
   auto sub = bus.subscribe("t");
   CHECK_FALSE(sub.receive_for(std::chrono::hours::min()).has_value());
   CHECK_FALSE(sub.receive_until(std::chrono::system_clock::time_point::min()).has_value());
+  const double infinity = std::numeric_limits<double>::infinity();
+  CHECK_FALSE(sub.receive_for(std::chrono::duration<double>(-infinity)).has_value());
+  CHECK_FALSE(sub.receive_for(std::chrono::duration<long double>(-1e4000L)).has_value());
+  CHECK_FALSE(
+      sub.receive_until(
+             std::chrono::time_point<std::chrono::system_clock, std::chrono::duration<double>>(
+                 std::chrono::duration<double>(-infinity)))
+          .has_value());
+  {
+    auto in = bus.inbox();
+    CHECK(in.subscribe("t"));
+    CHECK_FALSE(in.receive_for(std::chrono::duration<double>(-infinity)).has_value());
+  }
   CHECK(bus.publish("t", long_text(2)) == 1);
   CHECK(sub.receive_for(std::chrono::seconds::min()) == long_text(2));  // queued: returned
 }

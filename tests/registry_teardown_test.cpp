@@ -21,8 +21,12 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
+
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "test_support.hpp"
 
@@ -214,4 +218,119 @@ TEST_CASE("registry: global() releases its instances at exit, later calls are re
   the_late_caller.armed = true;
   main_returned.store(true);  // Catch2 makes no more lookups: every later Hash call is exit's
   // The checks run in ~late_caller, after main returns (see the top of this file).
+}
+
+// ---- builds in flight at exit ---------------------------------------------------------------
+// A build that another thread started before exit and that finishes after the teardown (review
+// lead, 2026-12-02: no use-after-free, no hang). What is documented (docs/registry.md,
+// "Teardown"): the build's caller gets its instance, a factory's own lookup after the teardown
+// is refused with std::logic_error, and the declarations' factories are released even while a
+// build runs a copy (the copy goes when the build ends). An instance built after the teardown
+// is not released (documented: its destructor could run after statics it uses are gone). Each
+// scenario runs in a forked child that calls std::exit(); a static built before the registry
+// (so destroyed after its teardown guard) lets the build finish, joins it, checks, and ends
+// the child with _exit(0) or a failure code. Run it under ASan.
+namespace {
+
+constexpr int wrong_result = 3;      // the build's caller did not get its instance
+constexpr int wrong_refusal = 4;     // the factory's own lookup was not refused as documented
+constexpr int capture_mismatch = 5;  // a declared factory's copies were not all destroyed
+constexpr int still_found = 6;       // find() after the teardown gave an instance
+
+std::atomic<bool> build_started{false};
+std::atomic<bool> build_may_finish{false};
+std::atomic<int> captures_alive{0};
+std::atomic<bool> build_ok{false};
+
+struct late_built {
+  explicit late_built(const std::string& key) : name(key) {}
+  late_built(const late_built&) = delete;
+  late_built& operator=(const late_built&) = delete;
+  std::string name;
+};
+using late_registry = tandem::registry<late_built>;
+
+// What a declared factory captures: counts its live copies.
+struct counted_capture {
+  counted_capture() { captures_alive.fetch_add(1); }
+  counted_capture(const counted_capture& /*other*/) { captures_alive.fetch_add(1); }
+  counted_capture& operator=(const counted_capture&) = default;
+  ~counted_capture() { captures_alive.fetch_sub(1); }
+};
+
+// Waits, inside a factory, until the child's exit teardown has run.
+void wait_for_exit() {
+  build_started.store(true);
+  build_started.notify_all();
+  while (!build_may_finish.load()) std::this_thread::yield();
+}
+
+struct after_teardown {
+  std::thread builder;
+  int scenario = 0;
+  after_teardown() = default;
+  after_teardown(const after_teardown&) = delete;
+  after_teardown& operator=(const after_teardown&) = delete;
+  ~after_teardown() {
+    if (!builder.joinable()) return;
+    build_may_finish.store(true);
+    builder.join();
+    if (!build_ok.load()) ::_exit(scenario == 1 ? wrong_refusal : wrong_result);
+    if (captures_alive.load() != 0) ::_exit(capture_mismatch);
+    if (late_registry::global().find(std::string(40, 'k')) != nullptr) ::_exit(still_found);
+    ::_exit(0);
+  }
+};
+
+[[noreturn]] void exit_during_build(int scenario) {
+  ::alarm(20);                    // a hang at exit ends the child with SIGALRM
+  static after_teardown checker;  // constructed first: destroyed after the registry's guard
+  checker.scenario = scenario;
+  const std::string key(40, 'k');
+  if (scenario == 2) {
+    late_registry::global().declare(key, [key, capture = counted_capture()] {
+      static_cast<void>(capture);
+      wait_for_exit();
+      return std::make_shared<late_built>(key);
+    });
+  }
+  checker.builder = std::thread([scenario, key] {
+    try {
+      std::shared_ptr<late_built> got;
+      if (scenario == 2) {
+        got = late_registry::global().get_or_create(key);
+      } else {
+        got = late_registry::global().get_or_create_with(key, [scenario, &key] {
+          wait_for_exit();
+          if (scenario == 1) (void)late_registry::global().get_or_create("other");
+          return std::make_shared<late_built>(key);
+        });
+      }
+      build_ok.store(scenario != 1 && got != nullptr && got->name == key);
+    } catch (const std::logic_error& error) {
+      build_ok.store(scenario == 1 &&
+                     std::string_view(error.what()).find("teardown") != std::string_view::npos);
+    }
+  });
+  build_started.wait(false);
+  std::exit(0);  // the teardown runs while the build is in flight
+}
+
+}  // namespace
+
+TEST_CASE("registry: a build in flight at exit finishes safely") {
+  tandem::test::watchdog dog("builds in flight at exit");
+  for (int scenario = 0; scenario < 3; ++scenario) {
+    CAPTURE(scenario);
+    const pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+      the_late_caller.armed = false;  // this child checks only its own scenario
+      exit_during_build(scenario);
+    }
+    int status = 0;
+    REQUIRE(::waitpid(child, &status, 0) == child);
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+  }
 }

@@ -926,3 +926,82 @@ TEST_CASE("registry: a Hash result whose conversion throws propagates, the regis
   CHECK(r.size() == 1);
   CHECK(r.contains("a key long enough to live on the heap, for sure"));
 }
+
+namespace {
+// An instance that knows which build made it: a stale accessor would give an older serial.
+struct serial_named {
+  explicit serial_named(const std::string& key) : name(key), serial(next_serial.fetch_add(1)) {}
+  std::string name;
+  int serial;
+  static inline std::atomic<int> next_serial{0};
+};
+}  // namespace
+
+// cached_accessor's contract: get() notices erase() and clear() of any key (a refresh looks the
+// key up again) and its reference stays valid until its own next get(). Another thread's
+// change is no exception (review lead, 2026-12-02: refuted, kept as the guarantee's test).
+TEST_CASE("registry accessor: another thread's erase or clear is seen by the next get()") {
+  tandem::test::watchdog dog("accessor and another thread's erase");
+  registry<serial_named> names;
+  const std::string key(40, 'k');
+  auto accessor = names.accessor(key);
+  for (int round = 0; round < 2; ++round) {
+    CAPTURE(round);
+    const serial_named& before = accessor.get();
+    const int serial_before = before.serial;
+    std::latch changed(1);
+    std::thread changer([&] {
+      if (round == 0) {
+        CHECK(names.erase(key));
+      } else {
+        names.clear();
+      }
+      changed.count_down();
+    });
+    changed.wait();
+    CHECK(before.name == key);  // still held by the accessor (ASan: no use-after-free)
+    const serial_named& after = accessor.get();
+    CHECK(after.serial != serial_before);  // rebuilt, not the erased instance
+    CHECK(names.find(key).get() == &after);
+    changer.join();
+  }
+}
+
+TEST_CASE("registry accessor: gets racing erase and clear give live current instances") {
+  tandem::test::watchdog dog("accessors racing erase and clear");
+  registry<serial_named> names;
+  const std::vector<std::string> keys{std::string(40, 'a'), std::string(40, 'b'), "c"};
+  constexpr int readers = 3;
+  constexpr int changes = 2000;
+  std::latch start(readers + 1);
+  std::atomic<bool> done{false};
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int r = 0; r < readers; ++r) {
+    threads.emplace_back([&] {
+      std::vector<registry<serial_named>::cached_accessor> accessors;
+      for (const std::string& key : keys) accessors.push_back(names.accessor(key));
+      start.arrive_and_wait();
+      while (!done.load()) {
+        for (std::size_t i = 0; i < keys.size(); ++i) {
+          if (accessors[i].get().name != keys[i]) wrong.fetch_add(1);
+        }
+      }
+      // After the last change: the current instance, never an erased one.
+      for (std::size_t i = 0; i < keys.size(); ++i) {
+        if (&accessors[i].get() != names.find(keys[i]).get()) wrong.fetch_add(1);
+      }
+    });
+  }
+  start.arrive_and_wait();
+  for (int i = 0; i < changes; ++i) {
+    if (i % 2 == 0) {
+      names.clear();
+    } else {
+      (void)names.erase(keys[static_cast<std::size_t>(i) % keys.size()]);
+    }
+  }
+  done.store(true);
+  for (std::thread& t : threads) t.join();
+  CHECK(wrong.load() == 0);
+}
