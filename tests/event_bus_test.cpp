@@ -322,6 +322,54 @@ TEST_CASE("g4: a noexcept-copy message is copied into each mailbox with no copy 
   CHECK(*in.try_receive()->message().text == text);
 }
 
+// A noexcept copy, and a const rvalue that picks another constructor: a deleted M(const M&&),
+// or an unconstrained forwarding template (not noexcept). The fan-out must copy with the copy
+// constructor; before 2026-12-02's fix it built each queue slot from a const rvalue, and such
+// types no longer compiled (mailbox's noexcept static_assert).
+struct no_const_rvalue : copy_counter<no_const_rvalue, true> {
+  explicit no_const_rvalue(int v) noexcept : value(v) {}
+  no_const_rvalue(const no_const_rvalue&) noexcept = default;
+  no_const_rvalue(no_const_rvalue&&) noexcept = default;
+  no_const_rvalue(const no_const_rvalue&&) = delete;
+  no_const_rvalue& operator=(const no_const_rvalue&) = delete;
+  no_const_rvalue& operator=(no_const_rvalue&&) = delete;
+  ~no_const_rvalue() = default;
+  int value = 0;
+};
+
+struct forwarding_message : copy_counter<forwarding_message, true> {
+  static inline std::atomic<int> forwarded{0};
+  explicit forwarding_message(int v) noexcept : value(v) {}
+  forwarding_message(const forwarding_message&) noexcept = default;
+  forwarding_message(forwarding_message&&) noexcept = default;
+  template <class T>
+  explicit forwarding_message(T&& /*other*/) {  // NOLINT(bugprone-forwarding-reference-overload)
+    ++forwarded;
+  }
+  forwarding_message& operator=(const forwarding_message&) = delete;
+  forwarding_message& operator=(forwarding_message&&) = delete;
+  ~forwarding_message() = default;
+  int value = 0;
+};
+
+template <class M>
+void fan_out_by_copy() {
+  event_bus<M> bus;
+  std::vector<typename event_bus<M>::subscription> subs;
+  for (int i = 0; i < 3; ++i) subs.push_back(bus.subscribe("t"));
+  M::reset();
+  CHECK(bus.publish("t", M(5)) == 3);
+  CHECK(M::copies == 2);
+  for (auto& s : subs) CHECK(s.try_receive()->value == 5);
+}
+
+TEST_CASE("g4: fan-out copies a message whose const rvalue picks another constructor") {
+  fan_out_by_copy<no_const_rvalue>();
+  forwarding_message::forwarded = 0;
+  fan_out_by_copy<forwarding_message>();
+  CHECK(forwarding_message::forwarded == 0);
+}
+
 TEST_CASE("g4: a move-only message works with one subscriber, a second subscribe throws") {
   using bus_type = event_bus<std::unique_ptr<int>>;
   static_assert(!bus_type::fans_out);

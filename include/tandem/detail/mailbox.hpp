@@ -737,7 +737,12 @@ class mailbox {
   template <class Source>
   TANDEM_ALWAYS_INLINE push_outcome push_locked(Source& message, std::optional<Item>& evicted,
                                                 bool& wake_consumer) {
-    static_assert(std::is_nothrow_constructible_v<Item, Source&&>,
+    // A const source (event_bus's fan-out of a noexcept-copyable message) is copied from a
+    // const lvalue: the constructor std::is_nothrow_copy_constructible names. Moved, it would
+    // be a const rvalue, which picks a deleted M(const M&&) or a forwarding template
+    // constructor over the copy (review of 2026-12-02); any other source is moved.
+    using source_ref = std::conditional_t<std::is_const_v<Source>, Source&, Source&&>;
+    static_assert(std::is_nothrow_constructible_v<Item, source_ref>,
                   "a mailbox item is built from its source at the commit point: noexcept");
     if (closed_.load(std::memory_order_relaxed)) return push_outcome::refused;  // under the lock
     if constexpr (admission_checked<Source>) {
@@ -762,7 +767,7 @@ class mailbox {
       queue_.pop_front_into(evicted);
       ++dropped_;
     }
-    queue_.push_back(std::move(message));
+    queue_.push_back(static_cast<source_ref>(message));
     wake_consumer = std::exchange(consumer_parked_, false);
     return push_outcome::accepted;
   }
