@@ -300,3 +300,57 @@ TEST_CASE("a null const char* is refused before a key is built from it") {
   CHECK(names_null([&] { return names.get_or_create(null_key); }));
   CHECK(names_null([&] { return names.accessor(null_key); }));
 }
+
+namespace {
+// An interned-string handle: converts to both const char* and std::string_view.
+struct symbol {
+  const char* text;
+  operator const char*() const noexcept { return text; }  // NOLINT(google-explicit-constructor)
+  operator std::string_view() const noexcept {
+    return text;
+  }  // NOLINT(google-explicit-constructor)
+};
+}  // namespace
+
+TEST_CASE("a key convertible to const char* and string_view works in every component") {
+  // string_hash's null check was a plain const char* overload: with the string_view one it made
+  // such a key ambiguous, and no component compiled with it (review, 2026-12-02).
+  static_assert(std::is_invocable_v<const tandem::string_hash&, const symbol&>);
+  const symbol key{"room:7"};
+  CHECK(tandem::string_hash{}(key) == tandem::string_hash{}(std::string_view("room:7")));
+  tandem::rc_map<std::string, int> map;
+  auto handle = map.get_or_insert_with(key, [] { return 7; });
+  CHECK(map.contains(key));
+  tandem::event_bus<std::string> bus;
+  auto sub = bus.subscribe(key);
+  CHECK(bus.publish(key, std::string("m")) == 1);
+  struct named {
+    explicit named(const std::string& k) : name(k) {}
+    std::string name;
+  };
+  tandem::registry<named, std::string> names;
+  CHECK(names.get_or_create(key)->name == "room:7");
+  CHECK(names.contains(key));
+  auto [writer, bound_reader] = tandem::make_double_buffer_map<std::string, int>();
+  writer.insert_or_assign("room:7", 1);
+  writer.publish();
+  CHECK(bound_reader.read().contains(key));
+}
+
+TEST_CASE("a pointer key may be null whatever pointer type names it") {
+  // The null check refused a null char* for a const char* Key, whose null is a valid key.
+  struct hash_address {
+    std::size_t operator()(const char* p) const noexcept { return std::hash<const char*>{}(p); }
+  };
+  char* const null_key = nullptr;
+  tandem::registry<int, const char*, hash_address> by_address;
+  CHECK(by_address.find(null_key) == nullptr);
+  CHECK_FALSE(by_address.contains(null_key));
+  tandem::rc_map<const char*, int, hash_address> map;
+  CHECK_FALSE(map.contains(null_key));
+  // A nullptr literal for a string key is refused like a null const char*, not built into a
+  // std::string (undefined; libstdc++ throws logic_error).
+  tandem::rc_map<std::string, int> by_name;
+  CHECK(names_null([&] { return by_name.contains(nullptr); }));
+  CHECK(names_null([&] { return tandem::string_hash{}(nullptr); }));
+}

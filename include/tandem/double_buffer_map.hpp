@@ -555,8 +555,7 @@ class double_buffer_map {
   template <class Q>
   static decltype(auto) lookup_form(const Q& key) {
     // A null const char* is refused before a view or a key is made of it (rule 52).
-    if constexpr (!std::is_same_v<Q, K>)
-      detail::check_not_null_c_string(key, "tandem::double_buffer_map");
+    detail::check_not_null_c_string<K>(key, "tandem::double_buffer_map");
     if constexpr (std::same_as<Q, K> ||
                   (transparent && std::is_invocable_r_v<std::size_t, const Hash&, const Q&> &&
                    std::is_invocable_r_v<bool, const KeyEqual&, const K&, const Q&> &&

@@ -1160,8 +1160,7 @@ class event_bus {
   template <class Q>
   static decltype(auto) lookup_form(const Q& topic) {
     // A null const char* is refused before a view or a key is made of it (rule 52).
-    if constexpr (!std::is_same_v<Q, Topic>)
-      detail::check_not_null_c_string(topic, "tandem::event_bus");
+    detail::check_not_null_c_string<Topic>(topic, "tandem::event_bus");
     if constexpr (used_as_is<Q>) {
       return (topic);
     } else {

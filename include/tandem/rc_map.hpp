@@ -1110,7 +1110,7 @@ class rc_map {
   template <class Q>
   static decltype(auto) lookup_form(const Q& key) {
     // A null const char* is refused before a view or a key is made of it (rule 52).
-    if constexpr (!std::is_same_v<Q, K>) detail::check_not_null_c_string(key, "tandem::rc_map");
+    detail::check_not_null_c_string<K>(key, "tandem::rc_map");
     if constexpr (used_as_is<Q>) {
       return (key);
     } else {

@@ -918,7 +918,7 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
   // (std::string_view or std::string from a null pointer is undefined; rule 52).
   template <class K>
   static decltype(auto) lookup_form(const K& key) {
-    if constexpr (!std::is_same_v<K, Key>) detail::check_not_null_c_string(key, "tandem::registry");
+    detail::check_not_null_c_string<Key>(key, "tandem::registry");
     if constexpr (registry_lookup_key<K, Key, Hash, KeyEqual>) {
       return (key);
     } else {
@@ -928,7 +928,7 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
   // A registry_key_argument converted to a Key, as lookup_form checks it.
   template <class K>
   static Key key_of(const K& key) {
-    if constexpr (!std::is_same_v<K, Key>) detail::check_not_null_c_string(key, "tandem::registry");
+    detail::check_not_null_c_string<Key>(key, "tandem::registry");
     return Key(key);
   }
 

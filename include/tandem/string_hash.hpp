@@ -43,16 +43,20 @@ namespace detail {
 // of a null pointer), so every string lookup refuses it here, before any view of it is made
 // (docs/reliability.md rule 52).
 // (An array, such as a string literal, is never null: only pointers are checked.)
+// std::nullptr_t too: a component would build its Key (std::string(nullptr)) from it.
 template <class K>
 inline constexpr bool is_c_string_v =
-    std::is_pointer_v<K>&& std::is_same_v<std::remove_cv_t<std::remove_pointer_t<K>>, char>;
+    std::is_same_v<K, std::nullptr_t> ||
+    (std::is_pointer_v<K> && std::is_same_v<std::remove_cv_t<std::remove_pointer_t<K>>, char>);
 [[noreturn]] TANDEM_NOINLINE inline void throw_null_c_string_key(const char* where) {
   throw std::invalid_argument(std::string(where) +
                               ": a null const char* is not a key (a string key needs a string)");
 }
-template <class K>
+// Key: the component's key type. When it is a pointer itself, a null pointer is a valid key
+// (its Hash decides what a null one means), and nothing is refused here.
+template <class Key, class K>
 void check_not_null_c_string(const K& key, const char* where) {
-  if constexpr (is_c_string_v<K>) {
+  if constexpr (!std::is_same_v<K, Key> && !std::is_pointer_v<Key> && is_c_string_v<K>) {
     if (key == nullptr) throw_null_c_string_key(where);
   }
 }
@@ -64,9 +68,17 @@ struct TANDEM_PROCESS_WIDE string_hash {
   // use the result as it is, without their own remix (see hash_is_avalanching_v below).
   using is_avalanching = std::true_type;
   // A C string: a null one throws std::invalid_argument (a view of it would be undefined).
-  std::size_t operator()(const char* text) const {
-    detail::check_not_null_c_string(text, "tandem::string_hash");
+  // A template on char pointers only: a plain const char* overload also took every type
+  // convertible to const char*, and one convertible to both const char* and std::string_view
+  // (an interned-string handle) became ambiguous, so no component accepted it as a key.
+  template <class C>
+  requires std::is_same_v < std::remove_cv_t<C>,
+  char > std::size_t operator()(C* text) const {
+    if (text == nullptr) detail::throw_null_c_string_key("tandem::string_hash");
     return (*this)(std::string_view(text));
+  }
+  [[noreturn]] std::size_t operator()(std::nullptr_t /*null*/) const {
+    detail::throw_null_c_string_key("tandem::string_hash");
   }
   std::size_t operator()(std::string_view text) const noexcept {
     const unsigned char* p = reinterpret_cast<const unsigned char*>(text.data());
