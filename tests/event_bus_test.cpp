@@ -370,6 +370,28 @@ TEST_CASE("g4: fan-out copies a message whose const rvalue picks another constru
   CHECK(forwarding_message::forwarded == 0);
 }
 
+// A message with an admitted() member of its own: the mailbox's admission check (meant for
+// an inbox's envelope source) asked it, and refused every push while it said false.
+struct order {
+  bool approved = false;
+  [[nodiscard]] bool admitted() const noexcept { return approved; }
+};
+
+TEST_CASE("g4: a message with its own admitted() member is delivered") {
+  event_bus<order> bus;
+  auto one = bus.subscribe("solo");
+  CHECK(bus.publish("solo", order{}) == 1);
+  CHECK(one.try_receive().has_value());
+  auto a = bus.subscribe("t");
+  auto b = bus.subscribe("t");
+  auto in = bus.inbox();
+  CHECK(in.subscribe("t"));
+  CHECK(bus.publish("t", order{}) == 3);
+  CHECK(a.try_receive().has_value());
+  CHECK(b.try_receive().has_value());
+  CHECK(in.try_receive().has_value());
+}
+
 TEST_CASE("g4: a move-only message works with one subscriber, a second subscribe throws") {
   using bus_type = event_bus<std::unique_ptr<int>>;
   static_assert(!bus_type::fans_out);

@@ -816,6 +816,7 @@ template <class Message, class Topic>
 struct envelope_source {
   Message& message;
   const membership_ref<Topic>& membership;
+  using admission_checked_source = void;  // the mailbox asks admitted() (detail/mailbox.hpp)
   [[nodiscard]] bool admitted() const noexcept { return !membership->withdrawn; }
 };
 
