@@ -25,26 +25,12 @@ endif()
 # so that is checked below. HASH_BITS (optional) sets -w, the size of pan's table of stored
 # states (2^HASH_BITS slots of 8 bytes; pan's default is 2^24). It changes only the table, never
 # which states are searched: see model/CMakeLists.txt for where a larger one pays.
-# The larger table is only taken where it fits: pan holds it on top of the states (about 4.5 GB
-# for double_buffer.pml with the default table), and a table that pushes a small CI machine
-# into swap or the OOM killer costs far more than the 2^24 table's longer chains (a third more
-# time, never a different verdict). So with less MemAvailable than the states' share, the table
-# and 1 GB to spare, the default table is used, and the log says so.
+# The larger table is only taken where it fits (spin_table_fits.cmake): MemAvailable and the
+# cgroup's limit must cover it and the states with 1 GB to spare.
+include("${CMAKE_CURRENT_LIST_DIR}/spin_table_fits.cmake")
 set(hash_option "")
 if(DEFINED HASH_BITS)
-  set(hash_option "-w${HASH_BITS}")
-  if(EXISTS /proc/meminfo)
-    file(READ /proc/meminfo meminfo)
-    if(meminfo MATCHES "MemAvailable: *([0-9]+) kB")
-      set(available_kb "${CMAKE_MATCH_1}")
-      math(EXPR needed_kb "(4500000 + 1000000) + ((8 << ${HASH_BITS}) >> 10)")
-      if(available_kb LESS needed_kb)
-        message(STATUS "spin: ${available_kb} kB available, ${needed_kb} kB wanted for "
-                       "-w${HASH_BITS}: pan's default state table is used")
-        set(hash_option "")
-      endif()
-    endif()
-  endif()
+  tandem_spin_hash_option(hash_option "${HASH_BITS}" /proc/meminfo /sys/fs/cgroup)
 endif()
 execute_process(COMMAND ./pan -m100000 ${hash_option} WORKING_DIRECTORY "${WORK_DIR}"
                 RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
