@@ -462,7 +462,7 @@ class wake_tokens {
 // push is refused, as if the mailbox were closed). Sources without it are always admitted.
 // Opt-in by the admission_checked_source tag: a user's Message is itself a source, and one with
 // an admitted() member of its own (an order, a request) had every push refused while that
-// member said false (found by review, 2026-12-02).
+// member said false (found by review, 2026-12-02; docs/reliability.md rule 53).
 template <class Source>
 concept admission_checked = requires(const Source& source) {
   typename Source::admission_checked_source;
