@@ -682,13 +682,7 @@ void returning_handler(const tandem::assertion_info&) {
 }  // namespace
 
 TEST_CASE("destroying the bus on its own receiver thread is reported") {
-  if (TANDEM_TSAN) {
-    // ThreadSanitizer refuses threads started in a child forked from a multi-threaded process
-    // ("starting new threads after multi-threaded fork is not supported"), and the child must
-    // start the bus's. The plain and ASan builds run it.
-    SUCCEED("not under ThreadSanitizer");
-    return;
-  }
+  TANDEM_TEST_SKIP_UNDER_TSAN_IF_CHILD_STARTS_THREADS();
   tandem::test::watchdog watchdog("own thread", 60s);
   rt::private_server server;
   server.start();
@@ -706,13 +700,7 @@ TEST_CASE("destroying the bus on its own receiver thread is reported") {
 }
 
 TEST_CASE("an assertion handler that returns does not let the own-thread destructor go on") {
-  if (TANDEM_TSAN) {
-    // ThreadSanitizer refuses threads started in a child forked from a multi-threaded process
-    // ("starting new threads after multi-threaded fork is not supported"), and the child must
-    // start the bus's. The plain and ASan builds run it.
-    SUCCEED("not under ThreadSanitizer");
-    return;
-  }
+  TANDEM_TEST_SKIP_UNDER_TSAN_IF_CHILD_STARTS_THREADS();
   tandem::test::watchdog watchdog("own thread returning handler", 60s);
   rt::private_server server;
   server.start();

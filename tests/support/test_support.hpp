@@ -4,6 +4,8 @@
 //  - tandem::test::watchdog: fails the test program, with a message, if a test would hang.
 //  - tandem::test::op_budget: the fixed budget a stress test runs for (operations and time).
 //  - tandem::test::run_threads: start threads that meet on a latch before running.
+//  - TANDEM_TEST_SKIP_UNDER_TSAN_IF_CHILD_STARTS_THREADS(): for fork tests whose child starts
+//    threads, which ThreadSanitizer refuses.
 #pragma once
 
 #if TANDEM_CATCH_MAJOR == 3
@@ -11,6 +13,8 @@
 #else
 #include <catch2/catch.hpp>
 #endif
+
+#include <tandem/detail/port.hpp>  // TANDEM_TSAN
 
 #include <atomic>
 #include <chrono>
@@ -151,6 +155,18 @@ class thread_checks {
   std::atomic<long> checked_{0};
   std::atomic<const char*> first_{nullptr};
 };
+
+// First statement of a test whose forked child starts threads: ThreadSanitizer refuses threads
+// started in a child forked from a multi-threaded process ("starting new threads after
+// multi-threaded fork is not supported"; the test's watchdog is a thread), so under TSan the
+// test says so and returns. The plain and ASan builds run it.
+#define TANDEM_TEST_SKIP_UNDER_TSAN_IF_CHILD_STARTS_THREADS()                \
+  do {                                                                       \
+    if (TANDEM_TSAN) {                                                       \
+      SUCCEED("not under ThreadSanitizer: the forked child starts threads"); \
+      return;                                                                \
+    }                                                                        \
+  } while (false)
 
 #define TANDEM_TEST_STRINGIFY_(x) #x
 #define TANDEM_TEST_STRINGIFY(x) TANDEM_TEST_STRINGIFY_(x)
