@@ -18,10 +18,11 @@
 //     under one sync::small_mutex, which also guards the drop counter, the "closed" flag and
 //     who is parked. Critical sections move one message in (or out), so the lock is held for
 //     tens of nanoseconds; no user code runs under it except Message's (required noexcept)
-//     move constructor, and it allocates only a new segment when the receiver has none to hand
-//     back (the one it finished last is reused: a flowing queue allocates nothing).
-//     Layout (issue 17): the consumer's queue fields (head segment, head count, the tail count
-//     it read last) sit a cache line (sync::cache_line_size bytes of padding) away from the
+//     move constructor, or its copy constructor where that is noexcept (event_bus's fan-out
+//     copies such a message straight into the slot), and it allocates only a new segment when the
+//     receiver has none to hand back (the one it finished last is reused: a flowing queue allocates
+//     nothing). Layout (issue 17): the consumer's queue fields (head segment, head count, the tail
+//     count it read last) sit a cache line (sync::cache_line_size bytes of padding) away from the
 //     producers' queue fields (tail segment, tail count, the head count they read last) and from
 //     the read-only ones (capacity, policy), so that pops and pushes on different cores do not
 //     write each other's line; each side re-reads the other's count only when its cached copy
