@@ -374,7 +374,12 @@ class once_cell : public once_cell_base {
                 "tandem::sync::once_cell<T>: T must be a destructible, non-array object type");
 
  public:
-  once_cell() noexcept = default;
+  // User-provided on purpose, not `= default`: a defaulted constructor makes value-
+  // initialization (`once_cell<T>()`, or `value()` in a member initializer list, as rc_map's
+  // node has) zero the whole object first, storage_ included -- sizeof(T) bytes written (a
+  // `rep stos`) on every construction, then overwritten by the build (docs/reliability.md
+  // rule 25; callgrind budget rc_map/churn_1k_value).
+  once_cell() noexcept {}  // NOLINT(modernize-use-equals-default): see above
 
   // Destroys the value if it was built. Destroying a cell while another thread builds or waits
   // for it is a contract breach (asserted in debug builds).
