@@ -112,7 +112,9 @@
 //  - Exceptions: strong guarantee for insert/try_emplace/get_or_insert_with (allocation, Hash,
 //    KeyEqual, K's construction, V's constructor or `make` throwing leaves no entry behind and
 //    the exception reaches the caller; arguments are moved from only once the node is being
-//    built). get/contains/use_count/size/visit/collect allocate nothing. Handle and weak
+//    built). get/contains/use_count/size/visit/collect allocate nothing when the key is a K or
+//    used as it is (transparent); a key argument converted to one K (see Keys) is built per
+//    call, and what K's constructor throws (std::bad_alloc) propagates. Handle and weak
 //    handle copy, move, assignment and destruction are noexcept, and so is ~rc_map: they find
 //    nodes and shards by address and the stored mixed hash, so they call no Hash or KeyEqual and
 //    allocate nothing. Clock must be steady and Clock::now() noexcept (rc_map_clock).

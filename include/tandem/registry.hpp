@@ -60,7 +60,8 @@
 // Guarantees:
 //  - At most one successful factory call per entry (per key until it is erased); all callers
 //    get the same instance. A throwing factory leaves no entry and poisons nothing.
-//  - find/visit/contains and a get_or_create hit are lock-free, allocation-free and write no
+//  - find/visit/contains and a get_or_create hit are lock-free, allocation-free (for a key used
+//    as it is, registry_lookup_key; one converted to Key is built per call) and write no
 //    cache line shared with another thread (except the shared_ptr that find and get_or_create
 //    return).
 //    The first read section a thread ever runs claims its epoch slot (rarely: one allocation
