@@ -225,6 +225,42 @@ bool names_null(Call call) {
 }
 }  // namespace
 
+TEST_CASE("string_equal agrees with string_view equality at every length and byte") {
+  // string_equal compares up to 32 bytes with overlapping fixed-size loads: every length from
+  // 0 to 70 (each of its branches and memcmp beyond), strings at every offset of a buffer (any
+  // alignment), equal, and different in exactly one byte at each position, or in length.
+  const tandem::string_equal equal;
+  std::array<char, 160> left{};
+  std::array<char, 160> right{};
+  for (std::size_t i = 0; i < left.size(); ++i) {
+    left[i] = right[i] = static_cast<char>('a' + static_cast<int>(i % 26));
+  }
+  std::size_t compared = 0;
+  for (std::size_t length = 0; length <= 70; ++length) {
+    for (std::size_t offset = 0; offset < 8; ++offset) {
+      const std::string_view a(left.data() + offset, length);
+      const std::string_view b(right.data() + 8 - offset, length);
+      // A copy equal to a, at another address and alignment.
+      std::string same(a);
+      CHECK(equal(a, same));
+      CHECK(equal(same, a));
+      ++compared;
+      for (std::size_t position = 0; position < length; ++position) {
+        std::string other(a);
+        other[position] = static_cast<char>(other[position] ^ 0x20);
+        CHECK_FALSE(equal(a, other));
+        CHECK_FALSE(equal(other, a));
+        ++compared;
+      }
+      if (length > 0) CHECK_FALSE(equal(a, a.substr(0, length - 1)));
+      CHECK(equal(a, b) == (a == b));
+    }
+  }
+  CHECK(compared > 20000);
+  static_assert(tandem::string_equal{}("tenant-0042", std::string_view("tenant-0042")));
+  static_assert(!tandem::string_equal{}("tenant-0042", std::string_view("tenant-0043")));
+}
+
 TEST_CASE("a null const char* key throws invalid_argument in every component") {
   // std::string_view(nullptr) is undefined (strlen of a null pointer): a lookup by a null
   // const char* crashed, or worse, instead of failing (found by review, 2026-12-02).

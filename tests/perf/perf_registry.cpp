@@ -1,7 +1,8 @@
 // Instructions per registry hit: get_or_create, find and visit of an existing entry, 64 names
 // like "store/tenant-0042" (17 bytes), chosen from a fixed random sequence, one thread.
 // Baselines in the same program, the work no named lookup can avoid: hashing the name once with
-// the registry's own hash (tandem::string_hash), comparing it with the stored name once, and,
+// the registry's own hash (tandem::string_hash), comparing it with the stored name once (with
+// its own equality, tandem::string_equal), and,
 // for get_or_create and find, copying (and later dropping) a std::shared_ptr. The registry's
 // margin over them is its structure: the read section, the probe, the checks.
 // Informational: std::unordered_map<std::string, std::shared_ptr<T>> find (+ copy) with the same
@@ -54,17 +55,18 @@ int main(int argc, char** argv) {
   std::vector<std::shared_ptr<payload>> instances;
   for (const std::string& n : names) instances.push_back(std::make_shared<payload>(n));
   const tandem::string_hash hash;
+  const tandem::string_equal equal;
   tandem::perf::measure(options, "registry/baseline/hash_compare_copy", [&](std::size_t i) {
     const std::size_t index = sequence[i & mask];
     tandem::perf::keep(hash(names[index]));
-    tandem::perf::keep(stored[index] == names[index]);
+    tandem::perf::keep(equal(stored[index], names[index]));
     std::shared_ptr<payload> p = instances[index];
     tandem::perf::keep(p.get());
   });
   tandem::perf::measure(options, "registry/baseline/hash_compare", [&](std::size_t i) {
     const std::size_t index = sequence[i & mask];
     tandem::perf::keep(hash(names[index]));
-    tandem::perf::keep(stored[index] == names[index]);
+    tandem::perf::keep(equal(stored[index], names[index]));
     tandem::perf::keep(instances[index]->value);
   });
 
