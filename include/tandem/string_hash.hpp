@@ -39,6 +39,14 @@ namespace tandem {
 // shard, bucket and filter slot. Keys an adversary names -- topics from clients -- need a
 // keyed hash, or a check that rejects them, such as valid UTF-8.)
 namespace detail {
+// An unsigned word of the bytes at p, at any alignment (string_hash's and string_equal's loads).
+template <class Word>
+Word load_word(const unsigned char* p) noexcept {
+  Word word;
+  std::memcpy(&word, p, sizeof word);
+  return word;
+}
+
 // A C string argument that is a null pointer: std::string_view(nullptr) is undefined (strlen
 // of a null pointer), so every string lookup refuses it here, before any view of it is made
 // (docs/reliability.md rule 52).
@@ -136,14 +144,10 @@ struct TANDEM_PROCESS_WIDE string_hash {
 #endif
   }
   static std::uint64_t load64(const unsigned char* p) noexcept {
-    std::uint64_t word;
-    std::memcpy(&word, p, sizeof word);
-    return word;
+    return detail::load_word<std::uint64_t>(p);
   }
   static std::uint64_t load32(const unsigned char* p) noexcept {
-    std::uint32_t word;
-    std::memcpy(&word, p, sizeof word);
-    return word;
+    return detail::load_word<std::uint32_t>(p);
   }
 };
 
@@ -216,36 +220,24 @@ struct TANDEM_PROCESS_WIDE string_equal {
     if (length != b.size()) return false;
     const unsigned char* p = reinterpret_cast<const unsigned char*>(a.data());
     const unsigned char* q = reinterpret_cast<const unsigned char*>(b.data());
+    const auto word = detail::load_word<std::uint64_t>;
+    const auto half = detail::load_word<std::uint32_t>;
     if (length >= 8) {
       if (length > 32) return std::memcmp(p, q, length) == 0;
       // 8..32 bytes: the first and last 8 (overlapping below 16), and for more than 16 the
       // first and last 16.
-      std::uint64_t differ =
-          (load64(p) ^ load64(q)) | (load64(p + length - 8) ^ load64(q + length - 8));
+      std::uint64_t differ = (word(p) ^ word(q)) | (word(p + length - 8) ^ word(q + length - 8));
       if (length > 16) {
-        differ |=
-            (load64(p + 8) ^ load64(q + 8)) | (load64(p + length - 16) ^ load64(q + length - 16));
+        differ |= (word(p + 8) ^ word(q + 8)) | (word(p + length - 16) ^ word(q + length - 16));
       }
       return differ == 0;
     }
     if (length >= 4) {
-      return ((load32(p) ^ load32(q)) | (load32(p + length - 4) ^ load32(q + length - 4))) == 0;
+      return ((half(p) ^ half(q)) | (half(p + length - 4) ^ half(q + length - 4))) == 0;
     }
     // 0..3 bytes: the first, middle and last byte cover them all.
     return length == 0 ||
            (p[0] == q[0] && p[length / 2] == q[length / 2] && p[length - 1] == q[length - 1]);
-  }
-
- private:
-  static std::uint64_t load64(const unsigned char* p) noexcept {
-    std::uint64_t word;
-    std::memcpy(&word, p, sizeof word);
-    return word;
-  }
-  static std::uint32_t load32(const unsigned char* p) noexcept {
-    std::uint32_t word;
-    std::memcpy(&word, p, sizeof word);
-    return word;
   }
 };
 
