@@ -1264,10 +1264,14 @@ class event_bus {
     if (delivered) return *delivered;
     const subscriber* entries = targets.list.get();
     // Whether to deliver to entries[i]: open (a hint: the mailbox decides, under its lock) and
-    // not the sender.
+    // not the sender. Every entry within a list's size names its receiver (a box or an inbox:
+    // topic_state::with fills each one it counts, a subscription_box's own entry names its
+    // box), so publish (skip null) compares nothing more: clang 14 otherwise picked box or
+    // inbox and tested both, 5 instructions per subscriber.
     auto wanted = [&](std::size_t i) {
       // relaxed: a hint only; see subscriber::open.
-      return entries[i].open.load(std::memory_order_relaxed) && entries[i].receiver() != skip;
+      return entries[i].open.load(std::memory_order_relaxed) &&
+             (skip == nullptr || entries[i].receiver() != skip);
     };
     std::size_t last = targets.size;
     for (std::size_t i = targets.size; i-- > 0;) {

@@ -185,9 +185,9 @@ struct queue_slot_exit {
 //
 //  - Producers push while holding the mailbox lock (so there is one producer at a time):
 //    reserve_back() first allocates the segment the next message needs, if any (the only step
-//    that can throw), then push_back() (noexcept) constructs the message in the tail segment,
-//    linking the reserved segment when the tail one is full, and publishes it with
-//    tail_.store(release) (P).
+//    that can throw), and returns the tail count it read; then push_back() (noexcept), given
+//    that reservation, constructs the message in the tail segment, linking the reserved segment
+//    when the tail one is full, and publishes it with tail_.store(release) (P).
 //  - The consumer reads tail_ with acquire (C), which pairs with (P): the message, and the
 //    `next` link of a segment it is about to enter, are visible. It moves the message out and
 //    publishes head_ with release (H). It frees a segment once it has moved past it; no
@@ -239,14 +239,18 @@ class message_queue {
   // again only once the messages known to be queued are all popped).
   [[nodiscard]] bool empty() noexcept {
     // relaxed head: only the popping side writes it (a producer evicting in locked mode holds
-    // the lock, and so does the consumer there). seen_tail_ is a tail count read earlier, so a
-    // lower bound: head < seen_tail_ proves a message is queued (and visible: it was published
-    // by the release that the earlier acquire read).
-    const std::uint64_t head = head_.load(std::memory_order_relaxed);
-    if (head < seen_tail_) return false;
-    // (C) acquire: pairs with (P).
-    seen_tail_ = tail_.load(std::memory_order_acquire);
-    return head >= seen_tail_;
+    // the lock, and so does the consumer there).
+    return !queued_from(head_.load(std::memory_order_relaxed));
+  }
+
+  // Consumer: the oldest message into `out` (empty), if one is queued; false if none. empty()
+  // then pop_front_into() in one, reading the head count once instead of twice.
+  bool try_pop_front_into(std::optional<T>& out) noexcept {
+    // relaxed: as in empty().
+    const std::uint64_t position = head_.load(std::memory_order_relaxed);
+    if (!queued_from(position)) return false;
+    pop_front_into(out, position);
+    return true;
   }
 
   // Producer, under the mailbox lock: true if at least `count` messages are queued. Reads the
@@ -261,29 +265,47 @@ class message_queue {
     return tail - seen_head_ >= count;
   }
 
+  // What reserve_back() hands to the push_back() that commits it, under the same hold of the
+  // mailbox lock: the tail count the message will take. Read once per push (issue 17's fan-out:
+  // reserve_back and push_back each loaded tail_ and each worked out the segment boundary).
+  struct back_reservation {
+    std::uint64_t position;
+  };
+
   // Producer, under the mailbox lock: makes sure the next push_back allocates nothing. May
   // throw std::bad_alloc; the queue's contents are unchanged either way (a reserved segment
   // is kept for the next push).
-  void reserve_back() {
-    if (spare_ == nullptr && next_push_needs_segment()) spare_ = take_recycled_or_new();
-  }
-
-  // Producer, under the mailbox lock, after reserve_back(): cannot fail. Builds the element
-  // from `source` in place (T(std::move(source)), which must not throw).
-  template <class Source>
-  void push_back(Source&& source) noexcept {
-    static_assert(std::is_nothrow_constructible_v<T, Source&&>);
-    TANDEM_ASSERT(spare_ != nullptr || !next_push_needs_segment(),
-                  "message_queue::push_back without reserve_back");
+  // The boundary test is one compare: the message at a multiple of segment_slots starts a new
+  // segment, and that includes the very first (position 0), because tail_segment_ is null
+  // exactly until then -- so "no tail segment yet" needs no test of its own.
+  [[nodiscard]] back_reservation reserve_back() {
     // relaxed: only producers write tail_, and they hold the lock.
     const std::uint64_t position = tail_.load(std::memory_order_relaxed);
+    if (position % segment_slots == 0 && spare_ == nullptr) spare_ = take_recycled_or_new();
+    return back_reservation{position};
+  }
+
+  // Producer, under the same hold of the mailbox lock as the reserve_back() that returned
+  // `reserved` (nothing pushes in between; an eviction pops, which leaves tail_ alone): cannot
+  // fail. Builds the element from `source` in place (T(std::move(source)), which must not
+  // throw).
+  template <class Source>
+  void push_back(back_reservation reserved, Source&& source) noexcept {
+    static_assert(std::is_nothrow_constructible_v<T, Source&&>);
+    const std::uint64_t position = reserved.position;
+    // relaxed: only producers write tail_, and they hold the lock.
+    TANDEM_ASSERT(position == tail_.load(std::memory_order_relaxed),
+                  "message_queue::push_back with a reservation of another push");
     const std::uint64_t index = position % segment_slots;
-    if (tail_segment_ == nullptr) {
-      // The first push: the consumer reads head_segment_ only after (C) sees this message.
-      tail_segment_ = head_segment_ = std::exchange(spare_, nullptr);
-    } else if (index == 0 && position != 0) {
+    if (index == 0) {
+      TANDEM_ASSERT(spare_ != nullptr, "message_queue::push_back without reserve_back");
       segment* fresh = std::exchange(spare_, nullptr);
-      tail_segment_->next = fresh;
+      if (tail_segment_ == nullptr) {
+        // The first push: the consumer reads head_segment_ only after (C) sees this message.
+        head_segment_ = fresh;
+      } else {
+        tail_segment_->next = fresh;
+      }
       tail_segment_ = fresh;
     }
     std::construct_at(std::addressof(tail_segment_->slots[index].value),
@@ -294,9 +316,11 @@ class message_queue {
 
   // Consumer (or a producer under the lock in locked mode). Precondition: !empty().
   T pop_front() noexcept {
-    T* slot = front_slot();
+    // relaxed: only the popping side writes head_.
+    const std::uint64_t position = head_.load(std::memory_order_relaxed);
+    T* slot = front_slot(position);
     T value(queue_slot_exit<T>::take(*slot));
-    finish_pop(slot);
+    finish_pop(slot, position);
     return value;
   }
   // The same into `out` (empty): the item is moved once, straight from its slot (an item with
@@ -306,22 +330,65 @@ class message_queue {
   // optional "may be used uninitialized" (a false positive; docs/reliability.md rule 18). An
   // empty optional's destructor does nothing, so building a new one over it is exact.
   void pop_front_into(std::optional<T>& out) noexcept {
-    TANDEM_ASSERT(!out.has_value(), "message_queue::pop_front_into into an engaged optional");
-    T* slot = front_slot();
-    std::construct_at(&out, std::in_place, queue_slot_exit<T>::take(*slot));
-    finish_pop(slot);
+    // relaxed: only the popping side writes head_.
+    pop_front_into(out, head_.load(std::memory_order_relaxed));
+  }
+
+  // Consumer: the oldest message, or std::nullopt if none is queued. A prvalue on both paths,
+  // so the caller's optional is built in place from the slot, with no empty one built first.
+  std::optional<T> try_pop_front() noexcept {
+    // relaxed: as in empty().
+    const std::uint64_t position = head_.load(std::memory_order_relaxed);
+    if (!queued_from(position)) return std::nullopt;
+    T* slot = front_slot(position);
+    // Ends the pop (finish_pop: the slot's destruction, then (H)) once the result is built: a
+    // local's destructor runs after the returned object is initialized ([stmt.return]), so
+    // no producer can count the slot free before the message has been moved out of it.
+    const pop_finisher finish{*this, slot, position};
+    return std::optional<T>(std::in_place, queue_slot_exit<T>::take(*slot));
   }
 
  private:
+  // Whether a message is queued at head count `head` (the popping side's, read by the caller).
+  // seen_tail_ is a tail count read earlier, so a lower bound: head < seen_tail_ proves a
+  // message is queued (and visible: it was published by the release that the earlier acquire
+  // read); only when it runs out is the producers' line read again.
+  [[nodiscard]] bool queued_from(std::uint64_t head) noexcept {
+    if (head < seen_tail_) return true;
+    // (C) acquire: pairs with (P).
+    seen_tail_ = tail_.load(std::memory_order_acquire);
+    return head < seen_tail_;
+  }
+
+  // try_pop_front's last step, run by its destructor (see there).
+  struct pop_finisher {
+    message_queue& queue;
+    T* slot;
+    std::uint64_t position;
+    ~pop_finisher() { queue.finish_pop(slot, position); }
+  };
+
+  // pop_front_into with the head count `position` the caller read.
+  void pop_front_into(std::optional<T>& out, std::uint64_t position) noexcept {
+    TANDEM_ASSERT(!out.has_value(), "message_queue::pop_front_into into an engaged optional");
+    T* slot = front_slot(position);
+    std::construct_at(&out, std::in_place, queue_slot_exit<T>::take(*slot));
+    finish_pop(slot, position);
+  }
+
   // pop_front's steps: the slot of the oldest message (entering the next segment if needed),
   // then, once the message is moved out, its destruction and the head count's publication.
-  T* front_slot() noexcept {
-    // relaxed: only the popping side writes head_.
-    const std::uint64_t position = head_.load(std::memory_order_relaxed);
+  // Both take the head count the caller read once (head_, which only the popping side writes):
+  // an atomic load is not merged by the compiler, and each pop loaded it three times.
+  T* front_slot(std::uint64_t position) noexcept {
     const std::uint64_t index = position % segment_slots;
-    if (index == 0 && position != 0) {
-      // Moved past the head segment: its successor exists (message `position` is in it).
-      recycle(std::exchange(head_segment_, head_segment_->next));
+    // Nested, so that the common pop tests one condition: clang 14 tested `position != 0`
+    // first on every pop.
+    if (TANDEM_UNLIKELY(index == 0)) {
+      if (position != 0) {
+        // Moved past the head segment: its successor exists (message `position` is in it).
+        recycle(std::exchange(head_segment_, head_segment_->next));
+      }
     }
     return std::addressof(head_segment_->slots[index].value);
   }
@@ -353,18 +420,10 @@ class message_queue {
     reused->next = nullptr;
     return reused;
   }
-  void finish_pop(T* slot) noexcept {
+  void finish_pop(T* slot, std::uint64_t position) noexcept {
     queue_slot_exit<T>::finish(*slot);
-    // relaxed: only the popping side writes head_.
-    const std::uint64_t position = head_.load(std::memory_order_relaxed);
     // (H) release: the slot is done with before a producer counts it free.
     head_.store(position + 1, std::memory_order_release);
-  }
-
-  [[nodiscard]] bool next_push_needs_segment() const noexcept {
-    // relaxed: only producers write tail_, and they hold the lock.
-    const std::uint64_t position = tail_.load(std::memory_order_relaxed);
-    return tail_segment_ == nullptr || (position % segment_slots == 0 && position != 0);
   }
 
   // The popping side's fields, then the producers', a cache line apart (sync::cache_line_size
@@ -518,37 +577,36 @@ class mailbox {
   // about 35 instructions of calls, register saves and restores per push; a publish to 8
   // subscribers and their 8 receives took 1,551 instructions, 1,152 inlined (clang 14: 1,519 ->
   // 1,171; tests/perf/perf_event_bus_fan_out), and ran 1.09x faster (event_bus_bench fan_out_8).
+  // An unbounded mailbox (the default) is never full: it has nothing to evict and never waits,
+  // so its push carries no std::optional for an evicted item (g++ 12 zeroed its 40 bytes and
+  // tested it on every push), no policy switch and no "full" outcome to test after unlocking.
   template <class Source>
   TANDEM_ALWAYS_INLINE push_outcome push(Source& message) {
-    std::optional<Item> evicted;  // destroyed after the lock is released
+    // Each outcome is returned as a constant from its own path: clang 14 kept a computed
+    // outcome (refused or accepted) in a register across the unlock and tested it again.
+    if (capacity_ != unbounded_capacity) return push_bounded(message);
     bool wake_consumer = false;
-    push_outcome outcome;
     {
-      // A lock_guard, not the unique_lock the wait needs: g++ 12 -O3 calls unique_lock's
-      // unlock() out of line (its checks included), 16 instructions on every push.
       std::lock_guard<sync::small_mutex> guard(lock_);
-      outcome = push_locked(message, evicted, wake_consumer);
-    }
-    if (TANDEM_UNLIKELY(outcome == push_outcome::full)) {
-      outcome = push_waiting(message, evicted, wake_consumer);
+      if (!admits_locked(message)) return push_outcome::refused;
+      // May throw std::bad_alloc: nothing has changed yet.
+      const auto reserved = queue_.reserve_back();
+      // Commit point: from here on only noexcept steps.
+      commit_locked(reserved, message, wake_consumer);
     }
     TANDEM_SYNC_POINT();  // committed and unlocked; the parked consumer not yet woken
     if (wake_consumer) sleepers_.release(wake_tokens::message_ready);
-    return outcome;
+    return push_outcome::accepted;
   }
 
   // The oldest message, or std::nullopt at once (also when closed and empty).
-  // One named result returned on every path, so that it is built in the caller's return slot
-  // (NRVO; see docs/reliability.md rule 23).
+  // A prvalue on every path, so that the result is built in the caller's return slot (see
+  // docs/reliability.md rule 23), and never a default-constructed optional filled in later:
+  // g++ 12 zeroes all of one (40 bytes for a 32-byte message) on every receive.
   std::optional<Item> try_pop() {
     const receiving_check receiving(*this);
-    std::optional<Item> out;
-    if (!lock_free_receive_) {
-      try_pop_locked(out);
-    } else if (!queue_.empty()) {
-      queue_.pop_front_into(out);
-    }
-    return out;
+    if (!lock_free_receive_) return try_pop_locked();
+    return queue_.try_pop_front();
   }
 
   // Pops the messages queued when called (at most; fewer if drop_oldest evicts some
@@ -742,17 +800,7 @@ class mailbox {
   template <class Source>
   TANDEM_ALWAYS_INLINE push_outcome push_locked(Source& message, std::optional<Item>& evicted,
                                                 bool& wake_consumer) {
-    // A const source (event_bus's fan-out of a noexcept-copyable message) is copied from a
-    // const lvalue: the constructor std::is_nothrow_copy_constructible names. Moved, it would
-    // be a const rvalue, which picks a deleted M(const M&&) or a forwarding template
-    // constructor over the copy (review of 2026-12-02); any other source is moved.
-    using source_ref = std::conditional_t<std::is_const_v<Source>, Source&, Source&&>;
-    static_assert(std::is_nothrow_constructible_v<Item, source_ref>,
-                  "a mailbox item is built from its source at the commit point: noexcept");
-    if (closed_.load(std::memory_order_relaxed)) return push_outcome::refused;  // under the lock
-    if constexpr (admission_checked<Source>) {
-      if (!message.admitted()) return push_outcome::refused;
-    }
+    if (!admits_locked(message)) return push_outcome::refused;
     // An unbounded mailbox never reads the consumer's head count.
     const bool full = capacity_ != unbounded_capacity && queue_.holds_at_least(capacity_);
     if (full) {
@@ -766,15 +814,65 @@ class mailbox {
           break;
       }
     }
-    queue_.reserve_back();  // may throw std::bad_alloc: nothing has changed yet
+    // May throw std::bad_alloc: nothing has changed yet.
+    const auto reserved = queue_.reserve_back();
     // Commit point: from here on only noexcept steps (Message's moves are noexcept).
     if (full) {
       queue_.pop_front_into(evicted);
       ++dropped_;
     }
-    queue_.push_back(static_cast<source_ref>(message));
-    wake_consumer = std::exchange(consumer_parked_, false);
+    commit_locked(reserved, message, wake_consumer);
     return push_outcome::accepted;
+  }
+
+  // Under the lock, before anything changes: false if the push is refused as a closed mailbox's
+  // (closed, or the source no longer admitted).
+  template <class Source>
+  TANDEM_ALWAYS_INLINE bool admits_locked(const Source& message) const noexcept {
+    if (closed_.load(std::memory_order_relaxed)) return false;  // relaxed: under the lock
+    if constexpr (admission_checked<Source>) {
+      if (!message.admitted()) return false;
+    }
+    return true;
+  }
+
+  // The commit point's last steps, under the lock, after queue_.reserve_back() (which returned
+  // `reserved`): the item is built from the message in its slot and published, and a parked
+  // consumer is owed a wake-up. noexcept throughout.
+  template <class Source>
+  TANDEM_ALWAYS_INLINE void commit_locked(typename message_queue<Item>::back_reservation reserved,
+                                          Source& message, bool& wake_consumer) noexcept {
+    // A const source (event_bus's fan-out of a noexcept-copyable message) is copied from a
+    // const lvalue: the constructor std::is_nothrow_copy_constructible names. Moved, it would
+    // be a const rvalue, which picks a deleted M(const M&&) or a forwarding template
+    // constructor over the copy (review of 2026-12-02); any other source is moved.
+    using source_ref = std::conditional_t<std::is_const_v<Source>, Source&, Source&&>;
+    static_assert(std::is_nothrow_constructible_v<Item, source_ref>,
+                  "a mailbox item is built from its source at the commit point: noexcept");
+    queue_.push_back(reserved, static_cast<source_ref>(message));
+    wake_consumer = std::exchange(consumer_parked_, false);
+  }
+
+  // push() on a bounded mailbox: the policy may evict (drop_oldest: the evicted item is
+  // destroyed after the lock is released and the consumer woken) or make the publisher wait
+  // (block). Forced inline, as push() is.
+  template <class Source>
+  TANDEM_ALWAYS_INLINE push_outcome push_bounded(Source& message) {
+    std::optional<Item> evicted;  // destroyed after the lock is released
+    bool wake_consumer = false;
+    push_outcome outcome;
+    {
+      // A lock_guard, not the unique_lock the wait needs: g++ 12 -O3 calls unique_lock's
+      // unlock() out of line (its checks included), 16 instructions on every push.
+      std::lock_guard<sync::small_mutex> guard(lock_);
+      outcome = push_locked(message, evicted, wake_consumer);
+    }
+    if (TANDEM_UNLIKELY(outcome == push_outcome::full)) {
+      outcome = push_waiting(message, evicted, wake_consumer);
+    }
+    TANDEM_SYNC_POINT();  // committed and unlocked; the parked consumer not yet woken
+    if (wake_consumer) sleepers_.release(wake_tokens::message_ready);
+    return outcome;
   }
 
   // push() on a full `block` mailbox: take the lock again and, each time push_locked() still
@@ -807,10 +905,7 @@ class mailbox {
   // one named optional on every path (NRVO; rule 23).
   void try_pop_or_park_into(std::optional<Item>& out, bool& closed) {
     std::size_t wake_publishers = 0;
-    if (lock_free_receive_ && !queue_.empty()) {
-      queue_.pop_front_into(out);
-      return;
-    }
+    if (lock_free_receive_ && queue_.try_pop_front_into(out)) return;
     {
       std::lock_guard<sync::small_mutex> guard(lock_);
       if (queue_.empty()) {
@@ -845,16 +940,19 @@ class mailbox {
 
   // try_pop of a locked-mode mailbox (drop_oldest, block): out of line, so that the lock-free
   // try_pop stays small enough to inline.
-  TANDEM_NOINLINE void try_pop_locked(std::optional<Item>& out) {
+  // One named result on every path (NRVO).
+  TANDEM_NOINLINE std::optional<Item> try_pop_locked() {
+    std::optional<Item> out;
     std::size_t wake_publishers = 0;
     {
       std::lock_guard<sync::small_mutex> guard(lock_);
       consumer_ = detail::thread_serial();
-      if (queue_.empty()) return;
+      if (queue_.empty()) return out;
       queue_.pop_front_into(out);
       wake_publishers = std::exchange(parked_publishers_, 0);
     }
     release_room(wake_publishers);
+    return out;
   }
 
   // Step 5's bounded spin: before parking, pop() watches the queue for a moment (the last
