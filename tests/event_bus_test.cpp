@@ -370,6 +370,71 @@ TEST_CASE("g4: fan-out copies a message whose const rvalue picks another constru
   CHECK(forwarding_message::forwarded == 0);
 }
 
+// A copy that may throw (a std::string body) and an unconstrained forwarding template: that
+// fan-out path copied from a non-const lvalue, so the template won over the copy constructor
+// for every subscriber but the last, and for every inbox (review of 2026-12-03; rule 54).
+struct forwarding_string_message {
+  static inline std::atomic<int> forwarded{0};
+  explicit forwarding_string_message(std::string text) : body(std::move(text)) {}
+  forwarding_string_message(const forwarding_string_message&) = default;
+  forwarding_string_message(forwarding_string_message&&) noexcept = default;
+  template <class T>
+  explicit forwarding_string_message(
+      T&& /*payload*/)  // NOLINT(bugprone-forwarding-reference-overload)
+      : body("built by the forwarding constructor") {
+    ++forwarded;
+  }
+  forwarding_string_message& operator=(const forwarding_string_message&) = default;
+  forwarding_string_message& operator=(forwarding_string_message&&) noexcept = default;
+  ~forwarding_string_message() = default;
+  std::string body;
+};
+
+TEST_CASE("g4: fan-out with a throwing copy copies a message that has a forwarding constructor") {
+  static_assert(!std::is_nothrow_copy_constructible_v<forwarding_string_message>);
+  event_bus<forwarding_string_message> bus;
+  auto a = bus.subscribe("t");
+  auto b = bus.subscribe("t");
+  auto in = bus.inbox();
+  CHECK(in.subscribe("t"));
+  const std::string text(40, 'x');  // beyond the small-string buffer: a real copy
+  forwarding_string_message::forwarded = 0;
+  CHECK(bus.publish("t", forwarding_string_message(text)) == 3);
+  CHECK(forwarding_string_message::forwarded == 0);
+  CHECK(a.try_receive()->body == text);
+  CHECK(b.try_receive()->body == text);
+  CHECK(in.try_receive()->message().body == text);
+}
+
+// The same kind of type as a Topic, subscribed to by a non-const lvalue: the topic map's
+// Topic was built from it by the forwarding template (review of 2026-12-03; rule 54).
+struct forwarding_topic_hash {
+  std::size_t operator()(const forwarding_string_message& topic) const {
+    return std::hash<std::string>{}(topic.body);
+  }
+};
+struct forwarding_topic_equal {
+  bool operator()(const forwarding_string_message& a, const forwarding_string_message& b) const {
+    return a.body == b.body;
+  }
+};
+
+TEST_CASE("g4: a Topic with a forwarding constructor passed as a non-const lvalue is copied") {
+  event_bus<int, forwarding_string_message, forwarding_topic_hash, forwarding_topic_equal> bus;
+  forwarding_string_message topic(std::string(40, 't'));
+  forwarding_string_message::forwarded = 0;
+  auto sub = bus.subscribe(topic);
+  auto in = bus.inbox();
+  forwarding_string_message other(std::string(40, 'o'));
+  CHECK(in.subscribe(other));
+  CHECK(forwarding_string_message::forwarded == 0);
+  CHECK(sub.topic().body == topic.body);
+  CHECK(bus.publish(topic, 7) == 1);
+  CHECK(bus.publish(other, 8) == 1);
+  CHECK(in.try_receive()->topic().body == other.body);
+  CHECK(topic.body == std::string(40, 't'));  // copied, not moved from
+}
+
 // A message with an admitted() member of its own: the mailbox's admission check (meant for
 // an inbox's envelope source) asked it, and refused every push while it said false.
 struct order {

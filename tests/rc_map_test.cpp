@@ -1324,3 +1324,49 @@ TEST_CASE("inside visit: an assertion handler that returns cannot lead into the 
   REQUIRE(WIFSIGNALED(status));
   CHECK(WTERMSIG(status) == SIGABRT);
 }
+
+// A type with an unconstrained forwarding constructor template, which a non-const lvalue picks
+// over the copy constructor: rc_map forwarded an lvalue key (and insert's value) as it came, so
+// the entry's key was whatever that template built (review of 2026-12-03; rule 54).
+struct forwarding_name {
+  static inline int forwarded = 0;
+  explicit forwarding_name(std::string text) : name(std::move(text)) {}
+  forwarding_name(const forwarding_name&) = default;
+  forwarding_name(forwarding_name&&) noexcept = default;
+  template <class T>
+  explicit forwarding_name(T&& /*payload*/)  // NOLINT(bugprone-forwarding-reference-overload)
+      : name("built by the forwarding constructor") {
+    ++forwarded;
+  }
+  forwarding_name& operator=(const forwarding_name&) = default;
+  forwarding_name& operator=(forwarding_name&&) noexcept = default;
+  ~forwarding_name() = default;
+  bool operator==(const forwarding_name& other) const { return name == other.name; }
+  std::string name;
+};
+struct forwarding_name_hash {
+  std::size_t operator()(const forwarding_name& key) const {
+    return std::hash<std::string>{}(key.name);
+  }
+};
+
+TEST_CASE("a key or value passed as a non-const lvalue is copied by its copy constructor") {
+  tandem::rc_map<forwarding_name, forwarding_name, forwarding_name_hash> map;
+  forwarding_name first(std::string(40, 'a'));  // beyond the small-string buffer
+  forwarding_name second(std::string(40, 'b'));
+  forwarding_name third(std::string(40, 'c'));
+  forwarding_name value(std::string(40, 'v'));
+  forwarding_name::forwarded = 0;
+  auto [inserted, created] = map.insert(first, value);
+  CHECK(created);
+  auto made = map.get_or_insert_with(second, [] { return forwarding_name(std::string("made")); });
+  auto emplaced = map.try_emplace(third, std::string("emplaced")).first;
+  CHECK(forwarding_name::forwarded == 0);
+  CHECK(inserted.key() == first);
+  CHECK(*inserted == value);
+  CHECK(made.key() == second);
+  CHECK(emplaced.key() == third);
+  CHECK(map.get(first));
+  CHECK(first.name == std::string(40, 'a'));  // copied, not moved from
+  CHECK(value.name == std::string(40, 'v'));
+}

@@ -336,8 +336,16 @@ template <class Topic, class Key>
 struct hashed_topic {
   Key key;
   std::size_t hash;
-  // NOLINTNEXTLINE(google-explicit-constructor): rc_map builds its key by direct-initialization
-  operator Topic() && { return Topic(static_cast<Key>(key)); }
+  // rc_map builds its Topic with build_key(), not by Topic(hashed_topic&&): a forwarding
+  // constructor template of Topic would win that overload resolution (rule 54).
+  using tandem_rc_map_key_source = void;
+  // From a const lvalue (the key of a non-const lvalue argument arrives as const, see
+  // event_bus::insert_form) the copy constructor, from an rvalue the move constructor: the
+  // non-template wins a tie with a forwarding template.
+  Topic build_key() && { return Topic(static_cast<Key>(key)); }
+  // What rc_map's key concept asks (convertible to its K); rc_map itself calls build_key().
+  // NOLINTNEXTLINE(google-explicit-constructor)
+  operator Topic() && { return std::move(*this).build_key(); }
 };
 
 // The topic map's hash and equality: the user's Hash/KeyEqual, plus lookups by hashed_topic
@@ -1171,9 +1179,13 @@ class event_bus {
 
   // subscribe's topic argument, forwarded, or converted to one Topic. Call as
   // insert_form<Q>(topic) with the forwarding parameter `topic`.
+  // A non-const lvalue is passed on as const, so that the topic map's Topic is a copy made
+  // by Topic's copy constructor, not by a forwarding constructor template (rule 54).
   template <class Q>
   static decltype(auto) insert_form(std::remove_reference_t<Q>& topic) {
-    if constexpr (used_as_is<Q>) {
+    if constexpr (used_as_is<Q> && std::is_lvalue_reference_v<Q>) {
+      return std::as_const(topic);
+    } else if constexpr (used_as_is<Q>) {
       return static_cast<Q&&>(topic);
     } else {
       return Topic(static_cast<Q&&>(topic));
@@ -1294,7 +1306,9 @@ class event_bus {
             continue;
           }
         }
-        Message copy(message);  // may throw: before the push, which then changes nothing
+        // From a const lvalue: the constructor is_copy_constructible names (a non-const one
+        // picks a forwarding constructor template over the copy; rule 54).
+        Message copy(std::as_const(message));  // may throw: before the push, which changes nothing
         if (push_to(entries[i], copy, topic)) ++reached;
       } else {
         TANDEM_ASSERT(false, "a move-only message fanned out; subscribe() should have refused");

@@ -350,13 +350,28 @@ class rc_map {
   static constexpr std::uint64_t weak_live_mask = 0xFFFFFFFFU;
   static constexpr std::uint64_t weak_made = (std::uint64_t{1} << 32U) + 1U;
 
+  // The node's K from an inserting function's key argument. A K from an argument of another
+  // type is built by direct-initialization, K(argument), where a forwarding constructor
+  // template of K, an exact match, wins over any conversion the argument offers; so a wrapper
+  // of tandem's own (event_bus's hashed_topic) declares the tag tandem_rc_map_key_source and
+  // builds the K itself with build_key() (a prvalue: no constructor of K is chosen here; rules
+  // 53 and 54).
+  template <class KeyArg>
+  static K make_key(KeyArg&& k) {
+    if constexpr (requires { typename std::remove_cvref_t<KeyArg>::tandem_rc_map_key_source; }) {
+      return std::forward<KeyArg>(k).build_key();
+    } else {
+      return K(std::forward<KeyArg>(k));
+    }
+  }
+
   struct node {
     template <class KeyArg>
     node(shared_state* owner, std::size_t mixed, KeyArg&& k)
         : lingers(owner->lingers),
           mixed_hash(mixed),
           state(owner),
-          key(std::forward<KeyArg>(k)),
+          key(make_key(std::forward<KeyArg>(k))),
           value() {}
     node(const node&) = delete;
     node& operator=(const node&) = delete;
@@ -684,8 +699,14 @@ class rc_map {
   [[nodiscard]] std::pair<handle, bool> insert(Q&& key, W&& value) {
     check_not_visiting("insert");
     expire(state_, expire_batch);
-    return acquire_or_build("insert", insert_form<Q>(key),
-                            [&]() -> V { return V(std::forward<W>(value)); });
+    return acquire_or_build("insert", insert_form<Q>(key), [&]() -> V {
+      // A V passed as a non-const lvalue is copied from const (rule 54, as the key above).
+      if constexpr (std::is_lvalue_reference_v<W> && std::is_same_v<std::remove_cvref_t<W>, V>) {
+        return V(std::as_const(value));
+      } else {
+        return V(std::forward<W>(value));
+      }
+    });
   }
 
   // Builds V(args...) in place (after the shard lock is released) only if the key is absent.
@@ -1123,9 +1144,14 @@ class rc_map {
   // An inserting function's key argument, forwarded (Q&&: an rvalue K is moved into the node
   // only if one is created), or converted to one K (a temporary, moved into the node if one is
   // created). Call as insert_form<Q>(key) with the function's forwarding parameter `key`.
+  // A non-const lvalue is passed on as const: the node's K is then a copy made by K's copy
+  // constructor, not by a forwarding constructor template, which a non-const K& picks over it
+  // (docs/reliability.md rule 54).
   template <class Q>
   static decltype(auto) insert_form(std::remove_reference_t<Q>& key) {
-    if constexpr (used_as_is<Q>) {
+    if constexpr (used_as_is<Q> && std::is_lvalue_reference_v<Q>) {
+      return std::as_const(key);
+    } else if constexpr (used_as_is<Q>) {
       return static_cast<Q&&>(key);
     } else {
       return K(static_cast<Q&&>(key));
