@@ -188,7 +188,7 @@
 //    time_point::max() wait until a message comes.
 //  - publish blocks only on a mailbox with overflow_policy::block that is full, and only until
 //    its subscriber receives or unsubscribes. receive() does not spin: it watches its queue for
-//    at most 127 CPU pauses (a few microseconds, detail/mailbox.hpp step 5), then sleeps on a
+//    at most 120 CPU pauses (a few microseconds, detail/mailbox.hpp step 5), then sleeps on a
 //    condition variable that a publisher signals only when the receiver is parked.
 //
 // Move-only messages: the number of subscribers is only known at run time, so "fan-out needs

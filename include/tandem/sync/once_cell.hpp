@@ -379,6 +379,11 @@ class once_cell : public once_cell_base {
   // node has) zero the whole object first, storage_ included -- sizeof(T) bytes written (a
   // `rep stos`) on every construction, then overwritten by the build (docs/reliability.md
   // rule 25; callgrind budget rc_map/churn_1k_value).
+  // Not constexpr (g++ 12 refuses constinit for it either way): a once_cell at namespace
+  // scope is initialized when its translation unit's dynamic initialization runs, so it must
+  // not be used by another translation unit's static initialization before then (the
+  // constructor would reset a cell already built; the classic initialization-order problem).
+  // Use a function-local static, or registry's global(), for that.
   once_cell() noexcept {}  // NOLINT(modernize-use-equals-default): see above
 
   // Destroys the value if it was built. Destroying a cell while another thread builds or waits
