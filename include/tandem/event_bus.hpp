@@ -2000,8 +2000,10 @@ class [[nodiscard]] inbox {
 
   // Hands each envelope queued when it is called to f(envelope&), oldest first, and returns
   // how many f was given; never blocks and does not wait for more (envelopes published
-  // meanwhile may be included; fewer when drop_oldest evicts some meanwhile). The bulk form of
-  // try_receive, after Boost.Lockfree's spsc_queue::consume_all. The envelopes' topic
+  // meanwhile may be included; fewer when drop_oldest evicts some meanwhile, even 0 while a
+  // publisher is replacing the only envelope of a full drop_oldest inbox: the next call gets
+  // it; nothing is lost). The bulk form of try_receive, after Boost.Lockfree's
+  // spsc_queue::consume_all. The envelopes' topic
   // references are not dropped one atomic operation each: those of topics the inbox is
   // subscribed to are counted in its mailbox and dropped when it leaves the topic
   // (detail::standing_releases), the others once per topic at the end of the call

@@ -610,7 +610,9 @@ class mailbox {
   }
 
   // Pops the messages queued when called (at most; fewer if drop_oldest evicts some
-  // meanwhile), oldest first, and calls consume(Item&) on each once it has left the queue;
+  // meanwhile, and 0 if the count is read while a drop_oldest push is between its eviction
+  // and its commit: the size is read without the lock, the next call gets the message),
+  // oldest first, and calls consume(Item&) on each once it has left the queue;
   // returns how many consume was given. Never blocks. consume may use the mailbox (no lock is
   // held while it runs); if it throws, the item it was given is destroyed, later ones stay
   // queued, and the exception propagates.
