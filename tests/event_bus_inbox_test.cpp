@@ -10,6 +10,8 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <cstddef>
+#include <cstdint>
 #include <latch>
 #include <memory>
 #include <optional>
@@ -655,6 +657,134 @@ TEST_CASE("inbox: consume_all releases every topic exactly, past 64 topics and o
     CHECK(in.unsubscribe(names[static_cast<std::size_t>(i)]));
   }
   CHECK(counted_topic::live.load() == base);
+}
+
+TEST_CASE("inbox: hundreds of topics keep their meaning through leaves and rejoins") {
+  // subscribe and unsubscribe find a topic in the inbox's index (not by a pass over its
+  // topics), and leaving moves the last record into the hole: idempotence, unsubscribe's
+  // answer, topics()' order, delivery and the exact release of every topic must not notice.
+  constexpr std::size_t topic_count = 300;  // past 64: memberships share release slots
+  std::vector<counted_topic> names;
+  names.reserve(topic_count);
+  for (std::size_t i = 0; i < topic_count; ++i) {
+    names.emplace_back("room:" + std::to_string(i) + "-with-a-name-longer-than-the-sso-buffer");
+  }
+  const int base = counted_topic::live.load();
+  counted_bus bus;
+  auto in = bus.inbox();
+  std::vector<std::size_t> held;  // the expected topics(), as indices into names
+  for (std::size_t i = 0; i < topic_count; ++i) {
+    CHECK(in.subscribe(names[i]));
+    held.push_back(i);
+  }
+  for (std::size_t i = 0; i < topic_count; i += 7) CHECK_FALSE(in.subscribe(names[i]));
+  auto topics_are = [&](const std::vector<std::size_t>& expected) {
+    const std::vector<counted_topic> now = in.topics();
+    if (now.size() != expected.size()) return false;
+    for (std::size_t k = 0; k < now.size(); ++k) {
+      if (!(now[k] == names[expected[k]])) return false;
+    }
+    return true;
+  };
+  CHECK(topics_are(held));
+  // Leave half of them in a scrambled order (a fixed xorshift sequence), each exactly once.
+  std::uint64_t state = 0x9e3779b97f4a7c15;
+  std::vector<bool> is_held(topic_count, true);
+  std::size_t left = 0;
+  while (left < topic_count / 2) {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    const std::size_t i = static_cast<std::size_t>(state % topic_count);
+    CHECK(in.unsubscribe(names[i]) == is_held[i]);
+    if (is_held[i]) {
+      is_held[i] = false;
+      ++left;
+    }
+  }
+  held.erase(std::remove_if(held.begin(), held.end(), [&](std::size_t i) { return !is_held[i]; }),
+             held.end());
+  CHECK(topics_are(held));
+  // Rejoin every third topic that was left: those come last, in the order they were joined.
+  for (std::size_t i = 0; i < topic_count; i += 3) {
+    if (is_held[i]) continue;
+    CHECK(in.subscribe(names[i]));
+    is_held[i] = true;
+    held.push_back(i);
+  }
+  CHECK(topics_are(held));
+  // Exactly the held topics deliver, each once, with its topic.
+  std::vector<std::size_t> reached_order;  // one publisher, one inbox: FIFO
+  for (std::size_t i = 0; i < topic_count; ++i) {
+    const std::size_t reached = bus.publish(names[i], long_text(static_cast<int>(i)));
+    CHECK(reached == (is_held[i] ? 1U : 0U));
+    if (reached == 1) reached_order.push_back(i);
+  }
+  CHECK(reached_order.size() == held.size());
+  std::size_t at = 0;
+  bool envelopes_match = true;
+  CHECK(in.consume_all([&](counted_envelope& e) {
+    const std::size_t i = reached_order[at++];
+    envelopes_match =
+        envelopes_match && e.topic() == names[i] && e.message() == long_text(static_cast<int>(i));
+  }) == reached_order.size());
+  CHECK(envelopes_match);
+  // Leave everything, newest first: every topic, membership and key is released.
+  for (auto it = held.rbegin(); it != held.rend(); ++it) CHECK(in.unsubscribe(names[*it]));
+  CHECK(in.topics().empty());
+  CHECK(bus.topic_count() == 0);
+  CHECK(counted_topic::live.load() == base);
+}
+
+namespace {
+// Every topic hashes alike: the inbox's index must tell them apart with KeyEqual alone.
+bool hash_throws = false;
+struct colliding_hash {
+  std::size_t operator()(const std::string& topic) const {
+    if (hash_throws) throw std::runtime_error("colliding_hash: asked to throw");
+    return topic.empty() ? 0 : 42;
+  }
+};
+using colliding_bus = event_bus<std::string, std::string, colliding_hash>;
+}  // namespace
+
+TEST_CASE("inbox: topics whose hashes all collide are told apart by KeyEqual") {
+  colliding_bus bus;
+  auto in = bus.inbox();
+  std::vector<std::string> names;
+  for (int i = 0; i < 20; ++i) names.push_back(std::string(room_1) + "/" + std::to_string(i));
+  for (const std::string& name : names) CHECK(in.subscribe(name));
+  for (const std::string& name : names) CHECK_FALSE(in.subscribe(name));
+  for (std::size_t i = 1; i < names.size(); i += 2) CHECK(in.unsubscribe(names[i]));
+  for (std::size_t i = 1; i < names.size(); i += 2) CHECK_FALSE(in.unsubscribe(names[i]));
+  std::vector<std::string> expected;
+  for (std::size_t i = 0; i < names.size(); i += 2) expected.push_back(names[i]);
+  CHECK(in.topics() == expected);
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    CHECK(bus.publish(names[i], long_text(static_cast<int>(i))) == (i % 2 == 0 ? 1U : 0U));
+  }
+  for (std::size_t i = 0; i < names.size(); i += 2) {
+    const auto e = in.try_receive();
+    REQUIRE(e.has_value());
+    CHECK(e->topic() == names[i]);
+    CHECK(e->message() == long_text(static_cast<int>(i)));
+  }
+}
+
+TEST_CASE("inbox: unsubscribe whose Hash throws changes nothing") {
+  colliding_bus bus;
+  auto in = bus.inbox();
+  const std::string first(room_1);
+  const std::string second(room_2);
+  CHECK(in.subscribe(first));
+  CHECK(in.subscribe(second));
+  hash_throws = true;
+  CHECK_THROWS_WITH(in.unsubscribe(first), "colliding_hash: asked to throw");
+  hash_throws = false;
+  CHECK(in.topics() == std::vector<std::string>{first, second});
+  CHECK(bus.publish(first, long_text(1)) == 1);
+  CHECK(in.unsubscribe(first));
+  CHECK(in.topics() == std::vector<std::string>{second});
 }
 
 TEST_CASE("inbox: consume_all's deferred releases end with the topic, ~inbox, or inside f") {

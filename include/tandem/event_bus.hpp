@@ -95,10 +95,12 @@
 //     count it) and a membership, shared with the topic's list entry: one copy of the Topic
 //     (made once, at subscribe) and a `withdrawn` flag guarded by the inbox mailbox's lock.
 //  2. in.subscribe(t): look the topic up or create it (strong), return false if a record
-//     already holds that topic (found by the topic's address: idempotent), reserve room for
-//     the record, make the membership, then add the entry to the topic's list -- the commit
-//     point -- and store the record (noexcept). A throw at any step leaves the inbox and the
-//     bus as they were.
+//     already holds that topic (found in the inbox's index by the topic's hash, then by the
+//     topic's address: idempotent), reserve room for the record, make the membership, index
+//     it, then add the entry to the topic's list -- the commit point -- and store the record
+//     (noexcept). A throw at any step leaves the inbox and the bus as they were. The index (a
+//     std::unordered_multimap from the topic map's hash to the record's position) makes
+//     subscribe and unsubscribe O(1) in the number of topics the inbox holds.
 //  3. Delivery: the publisher pushes a detail::envelope_source (a reference to the message and
 //     to the membership); the mailbox builds the envelope from it only at its commit point,
 //     under its lock, and refuses it if the membership is withdrawn. The envelope holds the
@@ -108,9 +110,11 @@
 //     a push does not write (the split count of detail::inbox_membership). It stays valid
 //     after the inbox leaves the topic, after the topic is erased, and after the inbox and the
 //     bus are gone.
-//  4. in.unsubscribe(t): find the record by KeyEqual, set `withdrawn` under the mailbox lock
-//     (after that no push for t commits; publishers parked on the full mailbox wake and
-//     re-check), mark the entry left (step 2 above), drop the record (may erase the topic).
+//  4. in.unsubscribe(t): find the record in the index (one hash of t, with a copy of the bus's
+//     Hash kept in the shared core, then KeyEqual on the records of that hash), set
+//     `withdrawn` under the mailbox lock (after that no push for t commits; publishers parked
+//     on the full mailbox wake and re-check), mark the entry left (step 2 above), drop the
+//     record (the last record takes its place; may erase the topic).
 //     Envelopes of t already queued stay receivable. Allocates nothing (but building a Topic
 //     from a non-transparent argument may: see the topic-arguments rules).
 //  5. ~inbox: close the mailbox (nothing arrives from then on), mark every entry left,
@@ -227,6 +231,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <bit>
 #include <chrono>
@@ -243,6 +248,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -762,12 +768,14 @@ class standing_releases {
     return true;
   }
 
-  // Drops what was deferred for `membership` and frees its slot (nothing if it has none).
-  // Called before the membership_owner ends: the live bias keeps the count above 0 here.
-  void release(const inbox_membership<Topic>& membership) noexcept {
+  // Drops what was deferred for `membership` and frees its slot; false (nothing done) if it
+  // does not hold its slot. Called before the membership_owner ends: the live bias keeps the
+  // count above 0 here.
+  bool release(const inbox_membership<Topic>& membership) noexcept {
     const unsigned index = membership.batch_slot;
-    if (index >= slots_.size() || slots_[index].membership != &membership) return;
+    if (index >= slots_.size() || slots_[index].membership != &membership) return false;
     release_slot(slots_[index]);
+    return true;
   }
 
   // Drops everything deferred and frees every slot (the inbox's teardown).
@@ -775,6 +783,30 @@ class standing_releases {
     for (slot& s : slots_) {
       if (s.membership != nullptr) release_slot(s);
     }
+    users_.fill(0);
+    used_ = 0;
+  }
+
+  // How many memberships use each slot, so that subscribe needs no pass over the inbox's
+  // topics (an inbox may hold thousands). A slot for a new membership: one no current
+  // membership uses, else (past 64 topics, when memberships share slots) the next in turn;
+  // a slot that its users all left is the first one taken again, so slots stay spread about
+  // evenly (then a leave's pass for a membership sharing its slot, see inbox::leave, meets
+  // one within about 64 records).
+  [[nodiscard]] unsigned free_slot() noexcept {
+    if (used_ != ~std::uint64_t{0}) return static_cast<unsigned>(std::countr_zero(~used_));
+    return shared_turn_++ % 64;
+  }
+  // A membership of slot `index` (< 64) was subscribed.
+  void count_user(unsigned index) noexcept {
+    ++users_[index];
+    used_ |= std::uint64_t{1} << index;
+  }
+  // A membership of slot `index` left; returns how many current memberships still use it.
+  std::uint32_t uncount_user(unsigned index) noexcept {
+    TANDEM_ASSERT(users_[index] != 0, "standing_releases: a slot's user count went below 0");
+    if (--users_[index] == 0) used_ &= ~(std::uint64_t{1} << index);
+    return users_[index];
   }
 
  private:
@@ -787,7 +819,10 @@ class standing_releases {
     s = slot{};
   }
 
-  std::vector<slot> slots_;  // indexed by batch_slot
+  std::vector<slot> slots_;                // indexed by batch_slot
+  std::array<std::uint32_t, 64> users_{};  // current memberships per batch slot
+  std::uint64_t used_ = 0;                 // bit s: users_[s] != 0
+  unsigned shared_turn_ = 0;               // free_slot's next shared slot (mod 64)
 };
 
 // inbox::consume_all's way to an envelope's reference (to hand it to a release batch).
@@ -944,13 +979,17 @@ class event_bus {
 
   // What the bus shares with its topics and inboxes (and so with those that outlive it).
   struct shared_core {
-    shared_core(std::size_t filter_slots, const KeyEqual& key_equal)
+    shared_core(std::size_t filter_slots, const Hash& key_hash, const KeyEqual& key_equal)
         : filter(filter_slots == 0 ? nullptr
                                    : std::make_unique<detail::absent_topic_filter>(filter_slots)),
+          hash(key_hash),
           equal(key_equal) {}
     std::unique_ptr<detail::absent_topic_filter> filter;                     // null when disabled
     detail::bus_roster<detail::inbox_mailbox<Message, Topic>> inbox_roster;  // every live inbox
-    KeyEqual equal;  // inbox::unsubscribe(topic) compares with it (also after ~event_bus)
+    // inbox::unsubscribe(topic) hashes with this copy of the bus's Hash (to find the topic in
+    // the inbox's index) and compares with KeyEqual, also after ~event_bus.
+    Hash hash;
+    KeyEqual equal;
     // inbox::subscribe calls using the bus now, and whether ~event_bus has begun: a subscribe
     // sees the bus gone (and throws subscription_closed) or ~event_bus waits for it to end
     // (found by review, 2026-12-02: a subscribe that had passed its closed check read the
@@ -988,6 +1027,7 @@ class event_bus {
       : options_(validated(options)),
         core_(std::make_shared<shared_core>(
             options.absent_topic_filter_slots,
+            detail::require_callable(hash, "tandem::event_bus", "Hash"),
             detail::require_callable(equal, "tandem::event_bus", "KeyEqual"))),
         hash_(detail::require_callable(hash, "tandem::event_bus", "Hash")),
         topics_(options.shard_count, detail::topic_map_hash<Topic, Hash>{hash},
@@ -1195,14 +1235,17 @@ class event_bus {
   // The topic's entry, created if needed (then `.second` is true): the Topic is built (from
   // `topic`, converted or as it is) by the rc_map only if this creates the topic, and the
   // topic's list is then `first`, moved from in that case only. Strong: a throw leaves no
-  // topic (and `first` as it was).
+  // topic (and `first` as it was). `hash_out`, when given, receives the topic's hash (the topic
+  // map's: topic_map_hash::of).
   // (`List` is topic_state::snapshot, deduced: naming it in this declaration would need
   // topic_state complete while event_bus is still being instantiated.)
   template <class Q, class List>
   std::pair<typename topic_map::handle, bool> topic_entry(std::remove_reference_t<Q>& topic,
-                                                          List& first) {
+                                                          List& first,
+                                                          std::size_t* hash_out = nullptr) {
     auto&& key = insert_form<Q>(topic);  // Q as it is, or one Topic converted from it
     const std::size_t hash = hash_of(std::as_const(key));
+    if (hash_out != nullptr) *hash_out = hash;
     return topics_.try_emplace(
         detail::hashed_topic<Topic, decltype(key)&&>{std::forward<decltype(key)>(key), hash}, core_,
         hash, std::move(first));
@@ -1903,8 +1946,11 @@ class [[nodiscard]] inbox {
       : bus_(std::exchange(other.bus_, nullptr)),
         core_(std::move(other.core_)),
         box_(std::move(other.box_)),
-        memberships_(std::move(other.memberships_)) {
+        memberships_(std::move(other.memberships_)),
+        index_(std::move(other.index_)),
+        next_sequence_(other.next_sequence_) {
     other.memberships_.clear();  // (already empty after a move; says so for the reader)
+    other.index_.clear();
     if (box_ != nullptr) box_->forget_consumer();
   }
   // Takes over `other` first, then leaves this one's old topics (the source may be owned by
@@ -1915,6 +1961,8 @@ class [[nodiscard]] inbox {
     std::swap(core_, incoming.core_);
     std::swap(box_, incoming.box_);
     std::swap(memberships_, incoming.memberships_);
+    std::swap(index_, incoming.index_);
+    std::swap(next_sequence_, incoming.next_sequence_);
     return *this;  // `incoming` now holds the old state: its destructor leaves
   }
   inbox(const inbox&) = delete;
@@ -1943,25 +1991,39 @@ class [[nodiscard]] inbox {
     TANDEM_TEST_POINT("inbox subscribe: using the bus");
     // 1. The topic's entry, created if needed (strong: rc_map::try_emplace).
     typename bus_type::topic_state::snapshot no_list;  // an inbox joins through add() below
-    topic_handle entry = bus_->template topic_entry<Q>(topic, no_list).first;
+    std::size_t hash = 0;
+    topic_handle entry = bus_->template topic_entry<Q>(topic, no_list, &hash).first;
     TANDEM_SYNC_POINT();  // the topic exists (maybe just created); we are not in its list yet
-    // 2. Idempotent: an inbox has one membership per topic, found by the topic's address.
-    for (const membership_record& held : memberships_) {
-      if (held.topic == entry) return false;  // the same rc_map entry
+    // 2. Idempotent: an inbox has one membership per topic, found in the index by the topic's
+    //    hash and then by its address (the same rc_map entry).
+    const auto [same_hash, same_hash_end] = index_.equal_range(hash);
+    for (auto it = same_hash; it != same_hash_end; ++it) {
+      if (memberships_[it->second].topic == entry) return false;
     }
     // 3. Everything that can fail, before the commit: room for the record, the membership
-    //    (one copy of the Topic, shared by every envelope of this topic), the topic's list.
+    //    (one copy of the Topic, shared by every envelope of this topic), the index entry,
+    //    the topic's list.
     if (memberships_.size() == memberships_.capacity()) {
       memberships_.reserve(std::max<std::size_t>(4, 2 * memberships_.capacity()));
     }
-    membership_owner membership = membership_owner::make(entry.key(), free_release_slot());
-    box_->deferred->reserve(membership->batch_slot);
-    // The commit point: publishes reach us from here.
-    bus_type::topic_state::add(entry, {}, nullptr, box_, membership_ptr(membership));
+    detail::standing_releases<Topic>& deferred = *box_->deferred;
+    membership_owner membership = membership_owner::make(entry.key(), deferred.free_slot());
+    deferred.reserve(membership->batch_slot);
+    const auto indexed = index_.emplace(hash, memberships_.size());
+    try {
+      // The commit point: publishes reach us from here.
+      bus_type::topic_state::add(entry, {}, nullptr, box_, membership_ptr(membership));
+    } catch (...) {
+      index_.erase(indexed);
+      throw;
+    }
     // 4. noexcept: the room was reserved and the record's moves do not throw.
-    box_->deferred->adopt(*membership);
+    deferred.count_user(membership->batch_slot);
+    deferred.adopt(*membership);
     if (memberships_.empty()) box_->clear_sourceless();  // something can arrive again
-    memberships_.push_back(membership_record{std::move(entry), std::move(membership)});
+    memberships_.push_back(
+        membership_record{std::move(entry), std::move(membership), hash, next_sequence_++});
+    TANDEM_ASSERT(index_.size() == memberships_.size(), "inbox: the index lost count of topics");
     return true;
   }
 
@@ -1970,25 +2032,38 @@ class [[nodiscard]] inbox {
   // when `topic` is a Topic or a transparent key (the default string topics: any string-like
   // argument); an argument that must first be converted to a Topic (Hash or KeyEqual not
   // transparent) builds that Topic, which may allocate and may throw. Otherwise throws only what
-  // KeyEqual throws (it compares `topic` with each topic held).
+  // Hash or KeyEqual throw (it hashes `topic` once, with a copy of the bus's Hash, and compares
+  // it with the held topics of the same hash), and then changes nothing. Cost: one hash and
+  // one index lookup, whatever the number of topics held (an inbox on 10,000 topics leaves
+  // one as fast as an inbox on 10).
   template <class Q>
   requires bus_topic_argument<Q, Topic, Hash, KeyEqual>
   bool unsubscribe(const Q& topic) {
     auto&& key = bus_type::lookup_form(topic);
-    for (std::size_t i = 0; i < memberships_.size(); ++i) {
-      if (std::invoke(core_->equal, std::as_const(key), memberships_[i].topic.key())) {
-        leave(i);
+    const std::size_t hash =
+        detail::topic_map_hash<Topic, Hash>::of(core_->hash, std::as_const(key));
+    const auto [same_hash, same_hash_end] = index_.equal_range(hash);
+    for (auto it = same_hash; it != same_hash_end; ++it) {
+      if (std::invoke(core_->equal, std::as_const(key), memberships_[it->second].topic.key())) {
+        leave(it->second);
         return true;
       }
     }
     return false;
   }
 
-  // The topics subscribed to now, in the order they were subscribed.
+  // The topics subscribed to now, in the order they were subscribed (leaving a topic moves
+  // the last held one into its place, so this sorts them by subscription: O(n log n)).
   [[nodiscard]] std::vector<Topic> topics() const {
+    std::vector<const membership_record*> held;
+    held.reserve(memberships_.size());
+    for (const membership_record& record : memberships_) held.push_back(&record);
+    std::sort(held.begin(), held.end(), [](const membership_record* a, const membership_record* b) {
+      return a->sequence < b->sequence;
+    });
     std::vector<Topic> out;
-    out.reserve(memberships_.size());
-    for (const membership_record& held : memberships_) out.push_back(held.topic.key());
+    out.reserve(held.size());
+    for (const membership_record* record : held) out.push_back(record->topic.key());
     return out;
   }
 
@@ -2096,9 +2171,27 @@ class [[nodiscard]] inbox {
   struct membership_record {
     topic_handle topic;
     membership_owner membership;  // ends after the withdrawal (leave) or the close (leave_all)
+    std::size_t hash;             // the topic map's hash of the topic (its key in index_)
+    std::uint64_t sequence;       // subscription order, for topics()
   };
   static_assert(std::is_nothrow_move_constructible_v<membership_record> &&
                 std::is_nothrow_move_assignable_v<membership_record>);
+  // memberships_' positions by topic hash (the topic map's hash, already spread: std::hash of
+  // a std::size_t is the identity in the standard libraries tandem supports, and it never
+  // throws). Erasing and moving its entries allocates nothing and cannot throw, so leave()
+  // stays noexcept.
+  using membership_index = std::unordered_multimap<std::size_t, std::size_t>;
+  static_assert(std::is_nothrow_move_constructible_v<membership_index> &&
+                std::is_nothrow_move_assignable_v<membership_index>);
+
+  // The index entry of position `position`, whose topic hash is `hash`.
+  [[nodiscard]] typename membership_index::iterator index_entry(std::size_t hash,
+                                                                std::size_t position) noexcept {
+    auto [it, end] = index_.equal_range(hash);
+    while (it != end && it->second != position) ++it;
+    TANDEM_ASSERT(it != end, "inbox: a held topic is missing from its index");
+    return it;
+  }
 
   inbox(bus_type& bus, std::shared_ptr<typename bus_type::shared_core> core,
         mailbox_ptr box) noexcept
@@ -2111,6 +2204,7 @@ class [[nodiscard]] inbox {
   void leave(std::size_t index) noexcept {
     membership_type& membership = *memberships_[index].membership;
     const unsigned membership_slot = membership.batch_slot;
+    detail::standing_releases<Topic>& deferred = *box_->deferred;
     // The last topic: nothing can arrive once it is withdrawn, so the mailbox becomes
     // sourceless in the same critical section. A receive() blocked on another thread (an inbox
     // has one owner, but a hang is no answer to that mistake) wakes and throws once the queue
@@ -2119,14 +2213,28 @@ class [[nodiscard]] inbox {
     box_->change_admission([&membership]() noexcept { membership.withdrawn = true; }, last);
     TANDEM_SYNC_POINT();  // withdrawn, still in the topic's list
     bus_type::topic_state::remove(memberships_[index].topic, box_.get());
-    TANDEM_SYNC_POINT();                  // left the list, still holding the topic
-    box_->deferred->release(membership);  // before the membership_owner folds its count
-    memberships_.erase(memberships_.begin() + static_cast<std::ptrdiff_t>(index));
-    // A membership sharing the left one's slot (past 64 topics) takes the slot over.
-    for (const membership_record& held : memberships_) {
-      if (held.membership->batch_slot == membership_slot) {
-        box_->deferred->adopt(*held.membership);
-        break;
+    TANDEM_SYNC_POINT();  // left the list, still holding the topic
+    // Before the membership_owner folds its count.
+    const bool held_slot = deferred.release(membership);
+    const std::uint32_t slot_users = deferred.uncount_user(membership_slot);
+    // Drop the record: the last one moves into its place (positions in index_ follow).
+    index_.erase(index_entry(memberships_[index].hash, index));
+    const std::size_t back = memberships_.size() - 1;
+    if (index != back) index_entry(memberships_[back].hash, back)->second = index;
+    {
+      const membership_record left = std::move(memberships_[index]);  // released at the brace
+      if (index != back) memberships_[index] = std::move(memberships_[back]);
+      memberships_.pop_back();
+    }
+    TANDEM_ASSERT(index_.size() == memberships_.size(), "inbox: the index lost count of topics");
+    // A membership sharing the left one's slot (past 64 topics) takes the slot over. Slots
+    // are handed out evenly, so about one held topic in 64 has it: the pass is short.
+    if (held_slot && slot_users != 0) {
+      for (const membership_record& held : memberships_) {
+        if (held.membership->batch_slot == membership_slot) {
+          deferred.adopt(*held.membership);
+          break;
+        }
       }
     }
   }
@@ -2144,17 +2252,8 @@ class [[nodiscard]] inbox {
     core_->inbox_roster.withdraw(*box_);
     box_->deferred->release_all();  // before the membership_owners fold their counts
     memberships_.clear();
+    index_.clear();
     box_->discard_queued();
-  }
-
-  // A membership_release_batch slot no current membership uses (any, once all 64 are used).
-  [[nodiscard]] unsigned free_release_slot() const noexcept {
-    std::uint64_t used = 0;
-    for (const membership_record& held : memberships_) {
-      used |= std::uint64_t{1} << held.membership->batch_slot;
-    }
-    return used == ~std::uint64_t{0} ? static_cast<unsigned>(memberships_.size())
-                                     : static_cast<unsigned>(std::countr_zero(~used));
   }
 
   [[noreturn]] static void throw_bus_gone() {
@@ -2202,7 +2301,9 @@ class [[nodiscard]] inbox {
   bus_type* bus_ = nullptr;  // used only inside a bus_use (~event_bus waits for those)
   std::shared_ptr<typename bus_type::shared_core> core_;
   mailbox_ptr box_;
-  std::vector<membership_record> memberships_;
+  std::vector<membership_record> memberships_;  // in no order (see topics())
+  membership_index index_;
+  std::uint64_t next_sequence_ = 0;
 };
 
 }  // namespace tandem

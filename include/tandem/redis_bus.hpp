@@ -1207,7 +1207,13 @@ class redis_bus {
       return;
     }
     if (envelope->node == node_name_) return;  // our own: local subscribers had it at once
-    track_sequence(envelope->node, envelope->sequence);
+    try {
+      track_sequence(envelope->node, envelope->sequence);
+    } catch (...) {
+      // std::bad_alloc adding a new node to the table: that node stays untracked (as after the
+      // table starts over) and the message is still delivered. Escaping here dropped the
+      // subscriber connection, with what hiredis had buffered, and counted the message nowhere.
+    }
     std::optional<Message> message;
     try {
       const Codec codec{};

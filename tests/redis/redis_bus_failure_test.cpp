@@ -726,3 +726,61 @@ TEST_CASE("an assertion handler that returns does not let the own-thread destruc
   REQUIRE(WIFSIGNALED(status));
   CHECK(WTERMSIG(status) == SIGABRT);  // and the process ended after it returned
 }
+
+// ---- one message's allocation failure in the receiver (review, 2026-12-03; rule 56) ---------
+
+namespace {
+constexpr std::uint64_t arm_next_allocation = 0xA110CA7EULL;
+// Message = std::uint64_t; decoding the magic value arms this thread (the receiver) to fail
+// its next allocation, the one in the next envelope's handling.
+struct arming_codec {
+  static void encode(const std::uint64_t& value, std::string& out) {
+    tandem::default_codec<std::uint64_t>::encode(value, out);
+  }
+  static std::uint64_t decode(std::string_view bytes) {
+    const std::uint64_t value = tandem::default_codec<std::uint64_t>::decode(bytes);
+    if (value == arm_next_allocation) tandem::test::allocations_until_failure = 1;
+    return value;
+  }
+};
+std::string u64_bytes(std::uint64_t value) {
+  std::string out;
+  tandem::default_codec<std::uint64_t>::encode(value, out);
+  return out;
+}
+}  // namespace
+
+// The header: "The threads never let an exception escape: a failure in them is a failed
+// connection ... or a rejected message" and "Losses are counted, never silent". track_sequence
+// copies a new node's name into the table (an allocation) outside on_envelope's try blocks, so
+// a bad_alloc there unwinds to run_receiver's catch-all: the subscriber connection is dropped
+// (with whatever hiredis had buffered) and the message is in none of the counters.
+TEST_CASE("a bad_alloc tracking a new node's sequence loses no message silently") {
+  tandem::test::watchdog watchdog("track_sequence bad_alloc", 60s);
+  rt::private_server server;
+  server.start();
+  auto options = rt::options_for(server.port(), rt::unique_prefix("track-bad-alloc"));
+  redis_bus<std::uint64_t, arming_codec> bus(options);
+  REQUIRE(bus.wait_connected(10s));
+  auto sub = bus.subscribe("t");
+  rt::raw_client client(server.port());
+  REQUIRE(client.ok());
+  rt::envelope_parts arm;
+  arm.node = "arming-node-with-a-name-longer-than-sso";
+  arm.topic = "nobody-listens";
+  arm.payload = u64_bytes(arm_next_allocation);
+  REQUIRE(client.publish(bus.channel(), rt::make_envelope(arm)) == "1");
+  REQUIRE(rt::eventually([&] { return bus.stats().received + bus.stats().rejected == 1; }, 5s));
+  REQUIRE(bus.stats().received == 1);  // the arming message itself was delivered
+  rt::envelope_parts victim;
+  victim.node = "a-node-this-bus-has-never-heard-from";
+  victim.topic = "t";
+  victim.payload = u64_bytes(7);
+  REQUIRE(client.publish(bus.channel(), rt::make_envelope(victim)) == "1");
+  const std::optional<std::uint64_t> got = sub.receive_for(3s);
+  const auto s = bus.stats();
+  INFO("received " << s.received << " rejected " << s.rejected << " missed " << s.missed
+                   << " reconnects " << s.reconnects << " last_error '" << bus.last_error() << "'");
+  CHECK((got.has_value() || s.rejected + s.missed != 0));  // delivered, or at least counted
+  CHECK(s.reconnects == 0);  // one message's allocation failure is no connection failure
+}
