@@ -68,6 +68,14 @@ struct counted : copy_counter<counted, false> {
 
 using tandem::test::thread_cpu_time;
 
+// A message carrying a number, longer than any small-string buffer, and the number back.
+std::string long_text_of(int n) {
+  return std::to_string(n) + "-a-message-longer-than-any-small-string-buffer";
+}
+int round_of(const std::string& text) {
+  return std::stoi(text);
+}
+
 }  // namespace
 
 // ---- g1: topic lifetime ---------------------------------------------------------------------
@@ -992,6 +1000,143 @@ TEST_CASE(
   CHECK(bus.topic_count() == 0);
 }
 
+// ---- rule 55: a topic's list grows in place --------------------------------------------------
+
+TEST_CASE("subscribing to a topic with many subscribers copies no list most of the time") {
+  // A list has room for as many entries again as it was built with, so a topic built up to
+  // n subscribers allocates O(log n) lists in all (before 2026-12-03: one per subscribe, each
+  // a copy of every open entry: O(n^2)).
+  event_bus<std::string> bus;
+  std::vector<event_bus<std::string>::subscription> subs;
+  subs.reserve(300);
+  for (int i = 0; i < 20; ++i) subs.push_back(bus.subscribe(long_topic));
+  std::size_t allocations = 0;
+  {
+    const tandem::test::allocation_scope scope;
+    for (int i = 0; i < 256; ++i) subs.push_back(bus.subscribe(long_topic));
+    allocations = scope.count();
+  }
+  // One box (mailbox and own entry) per subscription; lists of room 42, 86, 174, 350: 3 more.
+  CHECK(allocations <= 256 + 4);
+  CHECK(bus.subscriber_count(long_topic) == subs.size());
+  CHECK(bus.publish(long_topic, std::string(40, 'm')) == subs.size());
+  for (auto& s : subs) CHECK(s.try_receive() == std::string(40, 'm'));
+}
+
+TEST_CASE(
+    "a topic's list filled in place delivers once to each open subscriber, none to the left") {
+  // Subscriptions and inboxes join and leave one topic in rounds: entries are written into a
+  // list's room, lists are replaced when full (dropping the entries that left), and a message
+  // reaches exactly the subscribers open when it was published.
+  event_bus<std::string> bus;
+  struct member {
+    std::optional<event_bus<std::string>::subscription> subscription;
+    std::optional<event_bus<std::string>::inbox_type> inbox;
+    std::vector<int> expected;  // messages published while it was subscribed
+    bool open = true;
+  };
+  std::vector<member> members;
+  members.reserve(200);
+  std::size_t open = 0;
+  for (int round = 0; round < 12; ++round) {
+    for (int i = 0; i < 9; ++i) {
+      member m;
+      if (i % 3 == 2) {
+        m.inbox.emplace(bus.inbox());
+        CHECK(m.inbox->subscribe(long_topic));
+      } else {
+        m.subscription.emplace(bus.subscribe(long_topic));
+      }
+      members.push_back(std::move(m));
+      ++open;
+    }
+    // Every third open member (counted over all rounds) leaves.
+    std::size_t seen = 0;
+    for (member& m : members) {
+      if (!m.open || ++seen % 3 != 0) continue;
+      if (m.subscription) m.subscription->unsubscribe();
+      if (m.inbox) CHECK(m.inbox->unsubscribe(long_topic));
+      m.open = false;
+      --open;
+    }
+    CHECK(bus.subscriber_count(long_topic) == open);
+    const std::string text = long_text_of(round);
+    CHECK(bus.publish(long_topic, text) == open);
+    for (member& m : members) {
+      if (m.open) m.expected.push_back(round);
+    }
+  }
+  bool all_match = true;
+  for (member& m : members) {
+    std::vector<int> got;
+    if (m.subscription) {
+      while (auto text = m.subscription->try_receive()) got.push_back(round_of(*text));
+    } else {
+      while (auto e = m.inbox->try_receive()) got.push_back(round_of(e->message()));
+    }
+    all_match = all_match && got == m.expected;
+  }
+  CHECK(all_match);
+}
+
+TEST_CASE("subscribers joining a topic while it is published to get every later message once") {
+  // Entries written into a list's room while a publisher delivers from a snapshot of the same
+  // list (it holds a smaller size, so it never reads them): each subscriber must get every
+  // message published after its subscribe returned, once and in order, and nothing is torn
+  // (ThreadSanitizer and AddressSanitizer runs check the memory side).
+  tandem::test::watchdog dog("joining while publishing");
+  event_bus<std::string> bus;
+  auto anchor = bus.subscribe(long_topic);  // the topic stays, its list is a real array
+  bool consecutive = true;
+  for (int round = 0; round < 8; ++round) {
+    std::atomic<bool> stop{false};
+    std::atomic<int> published{0};
+    std::latch started(1);
+    std::thread publisher([&] {
+      started.count_down();
+      int n = 0;
+      while (!stop.load(std::memory_order_acquire)) {
+        static_cast<void>(bus.publish(long_topic, long_text_of(n)));
+        published.store(++n, std::memory_order_release);
+      }
+    });
+    started.wait();
+    std::vector<event_bus<std::string>::subscription> subs;
+    std::vector<event_bus<std::string>::inbox_type> inboxes;
+    for (int i = 0; i < 48; ++i) {
+      if (i % 4 == 3) {
+        inboxes.push_back(bus.inbox());
+        static_cast<void>(inboxes.back().subscribe(long_topic));
+      } else {
+        subs.push_back(bus.subscribe(long_topic));
+      }
+    }
+    stop.store(true, std::memory_order_release);
+    publisher.join();
+    const int last = published.load();
+    CHECK(bus.publish(long_topic, long_text_of(last)) == 1 + subs.size() + inboxes.size());
+    auto check = [&](const std::vector<int>& got) {
+      if (got.empty() || got.back() != last) consecutive = false;
+      for (std::size_t k = 1; k < got.size(); ++k) {
+        if (got[k] != got[k - 1] + 1) consecutive = false;
+      }
+    };
+    for (auto& s : subs) {
+      std::vector<int> got;
+      while (auto text = s.try_receive()) got.push_back(round_of(*text));
+      check(got);
+    }
+    for (auto& in : inboxes) {
+      std::vector<int> got;
+      while (auto e = in.try_receive()) got.push_back(round_of(e->message()));
+      check(got);
+    }
+    while (anchor.try_receive()) {
+    }
+  }
+  CHECK(consecutive);
+}
+
 // ---- issue 17: the delivery path's data layout ------------------------------------------------
 
 TEST_CASE("a topic's first subscriber needs no list allocation: the list is its own entry") {
@@ -1007,10 +1152,10 @@ TEST_CASE("a topic's first subscriber needs no list allocation: the list is its 
   CHECK(bus.publish(long_topic, tracked_message(std::string(40, 'a'))) == 1);
   CHECK(bus.publish_from(*first, long_topic, tracked_message(std::string(40, 'x'))) == 0);
   // A second subscriber copies the first's own entry into a real list (which then shares the
-  // first box's ownership), a third drops the entry of the first once it has left.
+  // first box's ownership, and has room for two more), a third goes into that room.
   auto second = bus.subscribe(long_topic);
   CHECK(bus.publish(long_topic, tracked_message(std::string(40, 'b'))) == 2);
-  first.reset();  // its box stays alive in the list until the next subscribe rebuilds it
+  first.reset();  // its box stays alive in the list until the list is next replaced
   CHECK(bus.subscriber_count(long_topic) == 1);
   CHECK(bus.publish(long_topic, tracked_message(std::string(40, 'c'))) == 1);
   auto third = bus.subscribe(long_topic);

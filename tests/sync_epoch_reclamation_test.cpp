@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <latch>
 #include <limits>
+#include <memory>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -231,4 +233,39 @@ TEST_CASE("a nested section of any domain is counted by every domain's writer") 
     const epoch_read_section every;
     CHECK(oldest_announced_epoch(b) == announced);
   }
+}
+
+// Review of 2026-12-03: nested sections may end out of order (held in std::optional, on the
+// heap); the one ending first put back the `extra` (or word) value from before it began, which
+// also dropped the domain of a section opened after it and still running: that domain's
+// writer saw nobody and could free what the running section read.
+TEST_CASE("nested sections of other domains ending out of order keep the running ones counted") {
+  tandem::sync::owned_epoch_domain outer_domain;
+  std::vector<std::unique_ptr<tandem::sync::owned_epoch_domain>> nested;
+  for (int i = 0; i < 5; ++i)
+    nested.push_back(std::make_unique<tandem::sync::owned_epoch_domain>());
+  SECTION("lanes") {
+    const epoch_read_section outer(outer_domain.tag());
+    std::optional<epoch_read_section> first(std::in_place, nested[0]->tag());
+    std::optional<epoch_read_section> second(std::in_place, nested[1]->tag());
+    first.reset();  // ends before the section opened inside it
+    CHECK(oldest_announced_epoch(nested[1]->tag()) != nobody);
+  }
+  SECTION("a lane shared with a section that ends first") {
+    const epoch_read_section outer(outer_domain.tag());
+    std::optional<epoch_read_section> first(std::in_place, nested[0]->tag());
+    std::optional<epoch_read_section> again(std::in_place, nested[0]->tag());
+    first.reset();
+    CHECK(oldest_announced_epoch(nested[0]->tag()) != nobody);
+  }
+  SECTION("the word re-tagged any by a fourth domain") {
+    const epoch_read_section outer(outer_domain.tag());
+    std::optional<epoch_read_section> lanes[3];
+    for (int i = 0; i < 3; ++i) lanes[i].emplace(nested[static_cast<std::size_t>(i)]->tag());
+    std::optional<epoch_read_section> retag(std::in_place, nested[3]->tag());
+    std::optional<epoch_read_section> covered(std::in_place, nested[4]->tag());
+    retag.reset();
+    CHECK(oldest_announced_epoch(nested[4]->tag()) != nobody);
+  }
+  CHECK(oldest_announced_epoch() == nobody);  // everything withdrawn at the outermost end
 }

@@ -22,12 +22,17 @@
 //     handle to its topic, so the rc_map erases the topic when the last subscription goes.
 //  2. A topic_state holds a snapshot of its subscribers: a reference-counted array of entries
 //     (a subscription's shared_ptr<mailbox>, or an inbox's mailbox and membership, see
-//     "Inboxes"), each with an `open` flag, plus the exact count of open entries. subscribe
-//     replaces the snapshot (copy-on-write: the open entries plus the new one, built outside
-//     the lock, installed if no add or remove happened meanwhile); leaving only
-//     clears the entry's flag and decrements the count under the lock -- it allocates nothing
-//     and cannot fail (docs/reliability.md rule 6) -- and the entry is dropped by the next
-//     subscribe to that topic (or with the topic). A topic's FIRST open subscription needs no
+//     "Inboxes"), each with an `open` flag, plus the exact count of open entries. An array
+//     has room for as many entries again as it was built with: subscribe writes its entry
+//     into that room under the lock (no snapshot taken before reaches it: each holds the size
+//     it was taken with), and only a full array is replaced (copy-on-write: the open entries
+//     plus the new one, built outside the lock, installed if no add or remove happened
+//     meanwhile), so a topic built up to n subscribers copies O(n) entries in all (until
+//     2026-12-03 every subscribe copied the array: O(n^2), 435 us per subscribe at 30,000
+//     subscribers; rule 55). Leaving only clears the entry's flag and decrements the count
+//     under the lock -- it allocates nothing and cannot fail (docs/reliability.md rule 6) --
+//     and the entry is dropped when the array is next replaced (or with the topic). A topic's
+//     FIRST open subscription needs no
 //     list allocation: its mailbox is allocated together with its own list entry (a
 //     subscription_box), and the list is then an aliasing pointer to that entry, installed in
 //     one critical section; a second subscriber copies the entry into a real array.
@@ -205,10 +210,12 @@
 // Costs: per topic, one rc_map entry plus a topic_state (a snapshot pointer and two counts); per
 // subscription, one allocation holding its mailbox (see mailbox.hpp) and its own list entry,
 // and, from a topic's second subscriber on, one slot in the topic's array (56 bytes: two
-// mailbox pointers, a membership and an owner pointer, the flag). subscribe allocates a new
-// array when the topic already has an open subscriber: O(open subscribers of that topic);
-// subscribing to a topic with none allocates no list; leaving allocates nothing and costs O(list)
-// (a left entry -- and its empty, closed mailbox -- stays until the next subscribe), under the
+// mailbox pointers, a membership and an owner pointer, the flag), with as many slots again of
+// room. subscribe to a topic that already has an open subscriber fills a slot of room, or, when
+// there is none, allocates a new array twice the open entries: O(1) amortized, O(open
+// subscribers of that topic) for that one subscribe; subscribing to a topic with none
+// allocates no list; leaving allocates nothing and costs O(list) (a left entry -- and its
+// empty, closed mailbox -- stays until the array is next replaced), under the
 // shard lock only for lists of at most 16 entries (a longer one is searched on a copy). A
 // subscribe that creates its topic and the unsubscribe that erases it take the topic's shard
 // lock once each (rc_map::try_emplace, rc_map::handle::reset_if). publish to an existing topic: one
@@ -1462,7 +1469,7 @@ struct event_bus<Message, Topic, Hash, KeyEqual>::subscriber {
   // aliasing shared_ptr, see topic_state::add): the list keeps the box alive instead.
   std::shared_ptr<const void> owner;
   // Still subscribed. Cleared by topic_state::remove under the shard lock (which also keeps the
-  // exact count, topic_state::open_); the entry itself stays until the list is next rebuilt,
+  // exact count, topic_state::open_); the entry itself stays until the list is next replaced,
   // so that leaving allocates nothing. Read under the shard lock it is exact; publishers
   // delivering from an older snapshot read it as a hint only (relaxed), because the mailbox
   // decides under its own lock: closed (a subscription left) or the membership withdrawn (an
@@ -1506,6 +1513,12 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
     std::shared_ptr<const subscriber[]> list;
     std::size_t size = 0;
   };
+  // A list built by with(): the snapshot, its entries writable and how many exist (>= size).
+  struct built_list {
+    snapshot list;
+    subscriber* entries = nullptr;
+    std::size_t capacity = 0;
+  };
   using topic_handle = typename topic_map::handle;
 
   // `first`: the list the topic starts with (a subscribe that creates the topic: its own
@@ -1541,12 +1554,12 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
                                                 evicted_items& evicted) const {
     if (open_ == 0) return 0;
     // Several targets; or one among more than searched_under_lock entries (the others left and
-    // stay until the next subscribe): finding it is O(list), which must not happen under the
+    // stay until the list is replaced): finding it is O(list), which must not happen under the
     // shard lock that publishes to every topic of the shard need (rule 24). The snapshot path
     // copies the list here and searches it after the lock is released.
     if (open_ != 1 || subscribers_.size > searched_under_lock) return std::nullopt;
     const subscriber* target = subscribers_.list.get();
-    // The one open entry (entries that left stay until the next add()). relaxed: the flags
+    // The one open entry (entries that left stay until the list is replaced). relaxed: the flags
     // are written under the shard lock, which we hold.
     while (!target->open.load(std::memory_order_relaxed)) ++target;
     if (target->receiver() == skip) return 0;
@@ -1588,6 +1601,8 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
         state.install(own, 1);  // the commit point; `own` now holds the old list
         return true;
       }
+      // A list with room: the entry goes in place (the commit point), nothing is copied.
+      if (state.append_in_place(box, inbox, membership)) return true;
       state.read(old, seen_version, open);
       return false;
     });
@@ -1604,7 +1619,7 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
       // Build the new list outside the lock (allocation and shared_ptr copies), then install
       // it if nobody changed the list meanwhile -- an add or a remove, both of which bump
       // version_ -- otherwise start over from the newer list.
-      snapshot fresh = with(old, open, box, inbox, membership);
+      built_list fresh = with(old, open, box, inbox, membership);
       TANDEM_SYNC_POINT();  // built from `old`; a remove may clear a flag we copied as open
       snapshot newer;
       const bool installed = topic.visit([&](const topic_state& state) noexcept {
@@ -1612,22 +1627,24 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
           state.install(fresh, open + 1);  // the commit point
           return true;
         }
+        // Changed meanwhile: maybe it now has room (another add rebuilt it).
+        if (state.append_in_place(box, inbox, membership)) return true;
         state.read(newer, seen_version, open);
         return false;
       });
-      if (installed) return;  // `fresh` (now the old list) is released after the lock
+      if (installed) return;  // `fresh` (now the old list, or unused) is released after the lock
       old = std::move(newer);
     }
   }
 
   // Marks `receiver`'s entry in `topic`'s list as left: publishers no longer count or choose
   // it, and subscriber_count() drops at once. Allocates nothing and cannot fail (the entry,
-  // and the reference it holds to the mailbox, stay in the list until the next add() rebuilds
+  // and the reference it holds to the mailbox, stay in the list until an add() replaces
   // it, or until the topic is erased). The caller has already closed the mailbox or withdrawn
   // the membership, so nothing is delivered through the entry any more. Idempotent.
   // The work under the shard lock, which publishes to every topic of the shard need, is
   // bounded: a list of at most `searched_under_lock` entries is searched in place; a longer one
-  // (entries that left stay until the next subscribe) is copied (one count increment), searched
+  // (entries that left stay until the list is replaced) is copied (one count increment), searched
   // outside the lock, and the entry found is cleared under the lock if that list is still the
   // topic's (entries never move within one list); if a subscribe rebuilt it meanwhile, again.
   // (Called from inside a visit of the topic map, handle::visit would throw and this noexcept
@@ -1699,11 +1716,43 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
   }
 
   // Under the shard lock: `list` becomes the topic's list, with `open` open entries; `list`
-  // then holds the replaced one, which the caller releases after the lock.
+  // then holds the replaced one, which the caller releases after the lock. A list given as a
+  // snapshot (a subscription_box's own entry) has no room for more.
   void install(snapshot& list, std::size_t open) const noexcept {
     std::swap(subscribers_, list);
     open_ = open;
     ++version_;
+    entries_ = nullptr;
+    capacity_ = subscribers_.size;
+  }
+  void install(built_list& list, std::size_t open) const noexcept {
+    install(list.list, open);
+    entries_ = list.entries;
+    capacity_ = list.capacity;
+  }
+
+  // Under the shard lock: the new entry in the list's room, if it has some (a list built by
+  // with() has as much room again as it has entries). No snapshot ever reaches that far (every
+  // one was taken with a smaller size), so nobody else reads the entry while it is written,
+  // and every snapshot taken after the lock sees it whole. Allocates nothing, releases
+  // nothing: copying the owner and membership pointers is one reference-count increment each.
+  // Not for a move-only Message (a topic then has one subscriber: with() builds no room).
+  bool append_in_place(const std::shared_ptr<subscription_box>& box, const inbox_mailbox_ptr& inbox,
+                       const membership_ptr& membership) const noexcept {
+    if (entries_ == nullptr || subscribers_.size == capacity_) return false;
+    subscriber& entry = entries_[subscribers_.size];  // value-initialised, never used
+    if (box != nullptr) {
+      entry.box = &box->box;
+      entry.owner = box;
+    } else {
+      entry.inbox = inbox.get();
+      entry.membership = membership;
+      entry.owner = inbox;
+    }
+    ++subscribers_.size;
+    ++open_;
+    ++version_;
+    return true;
   }
 
   // Under the shard lock: the list (into an empty `into`, so nothing is released under the
@@ -1762,10 +1811,14 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
 
   // The open entries of `old` (`open` of them, unless a concurrent remove cleared a flag: then
   // fewer, and the caller's version check discards the result) plus the new one.
-  static snapshot with(const snapshot& old, std::size_t open,
-                       const std::shared_ptr<subscription_box>& box, const inbox_mailbox_ptr& inbox,
-                       const membership_ptr& membership) {
-    std::shared_ptr<subscriber[]> list = make_list(open + 1);
+  // The list has room for as many entries again (append_in_place fills it), so that a topic
+  // built up to n subscribers copies O(n) entries in all, not O(n^2); none for a move-only
+  // Message, whose topic has one subscriber.
+  static built_list with(const snapshot& old, std::size_t open,
+                         const std::shared_ptr<subscription_box>& box,
+                         const inbox_mailbox_ptr& inbox, const membership_ptr& membership) {
+    const std::size_t capacity = fans_out ? 2 * (open + 1) : open + 1;
+    std::shared_ptr<subscriber[]> list = make_list(capacity);
     subscriber* fresh = list.get();
     std::size_t size = 0;
     const subscriber* entries = old.list.get();
@@ -1789,15 +1842,20 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
       fresh[size].membership = membership;
       fresh[size].owner = inbox;
     }
-    return snapshot{std::move(list), size + 1};
+    return built_list{snapshot{std::move(list), size + 1}, fresh, capacity};
   }
 
   // Guarded by the topic's rc_map shard lock (mutable: rc_map hands out const topic_state&
-  // under it). Replaced by add(), never changed in place except the entries' `open` flags,
-  // which remove() clears.
+  // under it). Replaced by add() when it has no room; changed in place only by an entry
+  // appended in its room (append_in_place) and by the entries' `open` flags, which remove()
+  // clears. Entries never move within a list.
   mutable snapshot subscribers_;
   mutable std::size_t open_ = 0;       // entries of subscribers_ still open
   mutable std::uint64_t version_ = 0;  // bumped by every add and remove
+  // subscribers_'s entries, writable, and how many exist (room: capacity_ - size) when with()
+  // built it; null for a subscription_box's own entry, or no list.
+  mutable subscriber* entries_ = nullptr;
+  mutable std::size_t capacity_ = 0;
   std::shared_ptr<shared_core> core_;
   std::size_t hash_;
 };
@@ -1828,7 +1886,7 @@ class [[nodiscard]] event_bus<Message, Topic, Hash, KeyEqual>::subscription {
   subscription(const subscription&) = delete;
   subscription& operator=(const subscription&) = delete;
   // Unsubscribes, then destroys the messages still queued (the mailbox object itself may live
-  // on, closed and empty, in the topic's subscriber list until that list is next rebuilt).
+  // on, closed and empty, in the topic's subscriber list until that list is next replaced).
   // Allocates nothing and cannot fail.
   ~subscription() {
     unsubscribe();

@@ -402,8 +402,8 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
   // else the declared factory (declare()), else T(key), else T(). Concurrent callers for the
   // same key get the same instance. A key with none of these throws std::logic_error.
   template <class K>
-  requires registry_key_argument<K, Key, Hash, KeyEqual> std::shared_ptr<T> get_or_create(
-      const K& key_argument) {
+  requires registry_key_argument<K, Key, Hash, KeyEqual>
+      TANDEM_ALWAYS_INLINE inline std::shared_ptr<T> get_or_create(const K& key_argument) {
     const auto& key = lookup_form(key_argument);
     default_factory factory;
     return get_or_create_impl(key, factory);
@@ -414,7 +414,8 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
   // factory is std::invalid_argument.
   template <class K, class F>
   requires registry_key_argument<K, Key, Hash, KeyEqual> && registry_factory<F, T>
-      std::shared_ptr<T> get_or_create_with(const K& key_argument, F&& factory) {
+      TANDEM_ALWAYS_INLINE inline std::shared_ptr<T> get_or_create_with(const K& key_argument,
+                                                                        F&& factory) {
     const auto& key = lookup_form(key_argument);
     return get_or_create_impl(key, factory);
   }
@@ -934,9 +935,13 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
   }
 
   // The hit path is this function's only inline part: the teardown check's throw and the
-  // miss path are in create(), out of line, so a hit costs what find() costs.
+  // miss path are in create(), out of line, so a hit costs what find() costs. It and the two
+  // public functions that call it are always inlined into the caller: the compilers' size
+  // estimates (which count the read section's rarely taken branches) kept one or the other
+  // out of line or not from one small change to the next (g++ 12: 171 or 190 instructions per
+  // hit of tests/perf/perf_registry for the same path, a call and saved registers apart).
   template <class K, class F>
-  std::shared_ptr<T> get_or_create_impl(const K& key, F& factory) {
+  TANDEM_ALWAYS_INLINE inline std::shared_ptr<T> get_or_create_impl(const K& key, F& factory) {
     const std::uint64_t hash = hash_of(key);
     if (TANDEM_LIKELY(!is_torn_down())) {
       const sync::epoch_read_section section(domain_.tag());

@@ -24,8 +24,13 @@
 //      teardown of an unrelated global registry waited its full grace and kept its instances.)
 //  R2. It reads the shared structure with plain acquire loads.
 //  R3. Leaving a nested section that announced its domain puts back the word it changed (the
-//      lane, or the outermost tag), release: sections end in reverse order, so that is the
-//      value from before it. Leaving the outermost section stores 0 into `extra` (if it was
+//      lane, or the outermost tag), release, when it is the innermost such section still open:
+//      that is the value from before it. Sections may end in any order (one held in a
+//      std::optional or on the heap): one that ends below others still open leaves its announce
+//      in place (they rely on it, and the values they will put back include it) and the
+//      outermost end clears it (until 2026-12-03 it put back its old value at once, and so
+//      withdrew the domains of sections opened after it and still reading: found by review,
+//      docs/reliability.md rule 57). Leaving the outermost section stores 0 into `extra` (if it was
 //      used) and then 0 ("outside") into its slot word (both release). (Until 2026-12-01 a
 //      nested domain stayed announced until the outermost section ended: one finished lookup in
 //      registry B from inside registry A's visit() held back B's reclamation and B's exit
@@ -91,6 +96,9 @@ struct alignas(sync::cache_line_size) epoch_slot {
   std::atomic<bool> claimed{false};  // whether a thread owns the slot
   bool has_extra = false;            // `extra` is not 0; owner thread only
   std::uint32_t depth = 0;           // read-section nesting, owner thread only
+  // The innermost open nested section that took part in announcing a nested domain (a lane,
+  // a re-tag, or relying on one); each links to the one below. Owner thread only.
+  void* nested_top = nullptr;
 };
 
 // Whether `extra` holds `domain` (not 0) in one of its lanes.
@@ -255,26 +263,33 @@ class [[nodiscard]] epoch_read_section {
       const std::uint64_t now = detail::process_epochs.epoch.load(std::memory_order_acquire);
       announce((now << detail::epoch_tag_bits) | domain);
     } else {
-      // relaxed: only the owner thread writes its slot.
-      const std::uint64_t word = slot_.word.load(std::memory_order_relaxed);
-      const std::uint64_t tag = word & detail::epoch_tag_mask;
-      if (tag != any_epoch_domain && tag != domain) add_domain(word, domain);
+      enter_nested(domain);
     }
   }
   epoch_read_section(const epoch_read_section&) = delete;
   epoch_read_section& operator=(const epoch_read_section&) = delete;
   ~epoch_read_section() {
     if (--slot_.depth != 0) {
-      // A nested section gives back what it announced for its own domain (add_domain): the
-      // sections of this thread end in reverse order, so the word it changed holds again
-      // what it held before. Kept, a finished lookup in registry B made inside registry A's
-      // visit() held back B's reclamation (and B's exit teardown) until that visit ended.
-      if (TANDEM_UNLIKELY(changed_ != nullptr)) withdraw_domain();
+      // A nested section gives back what it announced for its own domain (add_domain): when
+      // it is the innermost one in the chain, the word it changed holds again what it held
+      // before. Kept, a finished lookup in registry B made inside registry A's visit() held
+      // back B's reclamation (and B's exit teardown) until that visit ended.
+      // Sections may end out of order (std::optional, heap): only the innermost joined one
+      // gives back what it changed; one ending below others leaves its announce in place
+      // (over-announcing until the outermost ends: safe) and unlinks itself, since the
+      // values the sections above it will put back include its announce (found by review,
+      // 2026-12-03; docs/reliability.md rule 57).
+      if (TANDEM_UNLIKELY(slot_.nested_top != nullptr)) leave_chain();
     } else {
       if (TANDEM_UNLIKELY(slot_.has_extra)) {
         // (R3) release: as below, for the nested domains' reads.
         slot_.extra.store(0, std::memory_order_release);
         slot_.has_extra = false;
+        // Every section has ended; the last may have been one in the chain (sections ending
+        // out of order), which took this branch instead of leaving it. A chain exists only
+        // where a nested section took a lane (a re-tag "any" comes after three lanes; one that
+        // relies on an announce relies on a lane or on that re-tag), so only with has_extra.
+        slot_.nested_top = nullptr;
       }
       // (R3) release: pairs with the scan (W2); our reads happen-before any free it allows.
       slot_.word.store(0, std::memory_order_release);
@@ -297,6 +312,25 @@ class [[nodiscard]] epoch_read_section {
     target.store(value, std::memory_order_relaxed);
     asymmetric_fence::light();
 #endif
+  }
+
+  // A nested section: announces its domain unless the outermost's tag (or "any") covers it,
+  // and joins the chain when it announced, or relies on another nested section's announce (a
+  // lane holding its domain, or the word re-tagged "any" by a nested section): the one it
+  // relies on must not withdraw while it runs, whatever order they end in. Out of line, as
+  // add_domain: inline, the chain's code cost clang 13 instructions on every registry hit,
+  // which never nests.
+  TANDEM_NOINLINE void enter_nested(std::uint64_t domain) noexcept {
+    // relaxed: only the owner thread writes its slot.
+    const std::uint64_t word = slot_.word.load(std::memory_order_relaxed);
+    const std::uint64_t tag = word & detail::epoch_tag_mask;
+    if ((tag != any_epoch_domain && tag != domain) ||
+        (tag == any_epoch_domain && slot_.nested_top != nullptr)) {
+      below_ = static_cast<epoch_read_section*>(slot_.nested_top);
+      slot_.nested_top = this;
+      changed_ = nullptr;
+      if (tag != any_epoch_domain) add_domain(word, domain);
+    }
   }
 
   // A nested section of `domain`, another domain than the outermost's (which is not "any"):
@@ -340,15 +374,41 @@ class [[nodiscard]] epoch_read_section {
     changed_->store(previous_, std::memory_order_release);
   }
 
+  // The end of a nested section while the slot has a chain: if this section is its innermost
+  // member, it puts back what it changed and pops itself; if it is a member below others, it
+  // unlinks itself and leaves its announce (the sections above will put back values that
+  // include it); if it is not in the chain (a section of the outermost's domain, or the
+  // outermost section itself ending first), nothing. The chain holds at most the nested
+  // sections open on this thread.
+  TANDEM_NOINLINE void leave_chain() noexcept {
+    auto* top = static_cast<epoch_read_section*>(slot_.nested_top);
+    if (top == this) {
+      if (changed_ != nullptr) withdraw_domain();
+      slot_.nested_top = below_;
+      return;
+    }
+    for (epoch_read_section* above = top; above != nullptr; above = above->below_) {
+      if (above->below_ == this) {
+        above->below_ = below_;
+        return;
+      }
+    }
+  }
+
   void announce(std::uint64_t word) noexcept {
     announce(slot_.word, word);
   }
 
   detail::epoch_slot& slot_;
-  // What this (nested) section changed to announce its domain, and the value it had before:
-  // `extra` (a lane taken) or `word` (re-tagged "any domain"); null when it changed nothing.
-  std::atomic<std::uint64_t>* changed_ = nullptr;
-  std::uint64_t previous_ = 0;
+  // Written only by a section that joins the slot's chain (enter_nested), and read only for
+  // members of the chain, so a section that never nests stores nothing here (the registry's
+  // hit path): the member below this one in the chain (null at the bottom); what this section
+  // changed to announce its domain, and the value it had before: `extra` (a lane taken) or
+  // `word` (re-tagged "any domain"), null when it changed nothing (it relies on another's
+  // announce).
+  epoch_read_section* below_;
+  std::atomic<std::uint64_t>* changed_;
+  std::uint64_t previous_;
 };
 
 // (W1) Returns the stamp for objects unlinked (W1) before this call.
