@@ -224,13 +224,13 @@ namespace detail {
 }
 
 [[noreturn]] TANDEM_NOINLINE inline void writer_moved_while_applying() noexcept {
-  assertion_failed("!applying_",
-                   "tandem::double_buffer::writer moved, swapped or destroyed by an op from "
-                   "inside a writer call (publish() applying it, push() or emplace() building or "
-                   "moving it: the call would go on with a freed log); an op must not use its "
-                   "writer",
-                   __FILE__, __LINE__, "double_buffer::writer");
-  std::abort();
+  fatal_assertion_failed(
+      "!applying_",
+      "tandem::double_buffer::writer moved, swapped or destroyed by an op from "
+      "inside a writer call (publish() applying it, push() or emplace() building or "
+      "moving it: the call would go on with a freed log); an op must not use its "
+      "writer",
+      __FILE__, __LINE__, "double_buffer::writer");
 }
 
 [[noreturn]] TANDEM_NOINLINE inline void throw_writer_reentered() {
@@ -241,11 +241,14 @@ namespace detail {
       "not use its writer");
 }
 
-// What writer::emplace(args...) accepts: Op(args...) is valid and, for an aggregate Op, so is
-// Op{args...} (no narrowing conversion slips in through parenthesised aggregate init).
+// What writer::emplace(args...) accepts: Op(args...) for a class with constructors; for an
+// aggregate Op, Op{args...} (so no narrowing conversion slips in through C++20's
+// parenthesised aggregate initialisation, and compilers without it, clang 14 and 15, accept
+// the same calls as g++).
 template <class Op, class... Args>
-concept emplaceable_op = std::constructible_from<Op, Args...> &&
-    (!std::is_aggregate_v<Op> || requires(Args && ... args) { Op{std::forward<Args>(args)...}; });
+concept emplaceable_op = (std::is_aggregate_v<Op> &&
+                          requires(Args && ... args) { Op{std::forward<Args>(args)...}; }) ||
+                         (!std::is_aggregate_v<Op> && std::constructible_from<Op, Args...>);
 }  // namespace detail
 
 // The requirements are named concepts on the class template, so that a bad T or Op's first
@@ -358,10 +361,9 @@ class double_buffer {
     // The assertion handler (a test's may throw); std::abort() if it returns: there is no
     // snapshot to read.
     [[noreturn]] TANDEM_NOINLINE static void read_after_move() {
-      ::tandem::detail::assertion_failed("value_ != nullptr",
-                                         "read through a moved-from double_buffer read_guard",
-                                         __FILE__, __LINE__, "read_guard::get");
-      std::abort();
+      ::tandem::detail::fatal_assertion_failed("value_ != nullptr",
+                                               "read through a moved-from double_buffer read_guard",
+                                               __FILE__, __LINE__, "read_guard::get");
     }
 
     typename epochs_type::slot* slot_;  // &epochs_type::detached(): moved from
@@ -570,14 +572,21 @@ class double_buffer {
     // push(Op(args...)), with the op built in place in the log: no temporary Op is moved and
     // destroyed (for a std::variant op, two visits fewer per op). Throws what Op's constructor
     // throws, or std::bad_alloc: the op is then not logged; std::logic_error on a moved-from
-    // writer. For an aggregate Op the arguments must also be valid as Op{args...}: C++20's
-    // parenthesised aggregate initialisation (g++ 10+, clang 16+) would otherwise accept the
-    // narrowing conversions that push(Op{...}) rejects (emplace(2.9) into an int member).
+    // writer. An aggregate Op is built as Op{args...}, on every compiler: C++20's
+    // parenthesised aggregate initialisation (g++ 10+, clang 16+) would accept the narrowing
+    // conversions that push(Op{...}) rejects (emplace(2.9) into an int member), and clang 14
+    // and 15 have none (until 2026-12-03 they refused emplace of an aggregate that g++
+    // accepted: found by a new user's trial); where the standard library can only build it
+    // with parentheses, it is built as a temporary and moved in.
     template <class... Args>
     requires detail::emplaceable_op<Op, Args...>
     void emplace(Args&&... args) {
       const entry_check check(this);
-      pending_.emplace_back(std::forward<Args>(args)...);
+      if constexpr (std::is_aggregate_v<Op> && !std::is_constructible_v<Op, Args...>) {
+        pending_.push_back(Op{std::forward<Args>(args)...});
+      } else {
+        pending_.emplace_back(std::forward<Args>(args)...);
+      }
     }
 
     // Applies the pending ops to the hidden copy and makes it the published one. Waits first

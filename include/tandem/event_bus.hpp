@@ -324,8 +324,9 @@ struct event_bus_options {
   // Shards of the topic map. 16 keeps two publishers on different topics off each other's
   // lock with high probability on machines up to ~8 cores while costing a few hundred bytes.
   std::size_t shard_count = 16;
-  // Default capacity of a subscription's mailbox (subscribe(topic) without a capacity).
-  // Unbounded, like a Phoenix process mailbox: nothing is dropped and publish never blocks.
+  // Default capacity of a subscription's mailbox (subscribe(topic) without a capacity), in
+  // messages (an inbox's: in envelopes, one per message whatever its topic). Unbounded, like a
+  // Phoenix process mailbox: nothing is dropped and publish never blocks.
   std::size_t mailbox_capacity = unbounded_capacity;
   // Default overflow policy when mailbox_capacity is bounded.
   overflow_policy overflow = overflow_policy::block;
@@ -893,7 +894,7 @@ class envelope {
 
   // The topic the message was published to. Precondition: not moved from.
   [[nodiscard]] const Topic& topic() const noexcept {
-    TANDEM_ASSERT(membership_, "topic() of a moved-from tandem::envelope");
+    TANDEM_ASSERT_FATAL(membership_, "topic() of a moved-from tandem::envelope");
     return membership_->topic;
   }
   [[nodiscard]] Message& message() & noexcept { return message_; }
@@ -931,12 +932,12 @@ struct bus_use_frame {
 TANDEM_PROCESS_WIDE inline constinit thread_local const bus_use_frame* inbox_subscribes = nullptr;
 
 [[noreturn]] TANDEM_NOINLINE inline void event_bus_destroyed_inside_subscribe() noexcept {
-  assertion_failed("!inside_inbox_subscribe",
-                   "tandem::event_bus destroyed from inside an inbox::subscribe on it (by the "
-                   "topic's Hash, KeyEqual or constructor): the destructor would wait for that "
-                   "subscribe for ever",
-                   __FILE__, __LINE__, "event_bus");
-  std::abort();
+  fatal_assertion_failed(
+      "!inside_inbox_subscribe",
+      "tandem::event_bus destroyed from inside an inbox::subscribe on it (by the "
+      "topic's Hash, KeyEqual or constructor): the destructor would wait for that "
+      "subscribe for ever",
+      __FILE__, __LINE__, "event_bus");
 }
 
 // An inbox's mailbox: the mailbox of envelopes, plus the releases its consume_all defers
@@ -1071,8 +1072,8 @@ class event_bus {
     return subscribe(std::forward<Q>(topic), options_.mailbox_capacity, options_.overflow);
   }
 
-  // capacity: unbounded_capacity or >= 1 (0 throws std::invalid_argument). For a move-only
-  // Message, throws std::logic_error if the topic already has a subscription.
+  // capacity: in messages, unbounded_capacity or >= 1 (0 throws std::invalid_argument). For a
+  // move-only Message, throws std::logic_error if the topic already has a subscription.
   template <class Q>
   requires bus_topic_argument<Q, Topic, Hash, KeyEqual> && std::constructible_from<Topic, Q&&>
   [[nodiscard]] subscription subscribe(Q&& topic, std::size_t capacity, overflow_policy policy) {
@@ -1104,6 +1105,12 @@ class event_bus {
   // the topic has no subscribers: then nothing is allocated). Copies: n - 1 for n subscribers
   // reached (the last one gets the message moved in), plus the copy into this by-value
   // parameter when the caller passes an lvalue (pass std::move(m) to avoid it).
+  // Blocks only on a full mailbox of the `block` policy, until it has room or is closed (no
+  // lock of the bus is held meanwhile); never for a subscriber that only receives slowly under
+  // the other policies. Throws std::bad_alloc (a mailbox's new segment) or what Message's copy
+  // constructor throws, basic across subscribers (those reached before keep their copy), and
+  // std::logic_error when this thread would wait for its own full `block` mailbox (see "A
+  // subscriber must not wait for itself" above).
   template <class Q>
   requires bus_topic_argument<Q, Topic, Hash, KeyEqual> std::size_t publish(const Q& topic,
                                                                             Message message) {
@@ -2097,6 +2104,9 @@ class [[nodiscard]] inbox {
   template <class Q>
   requires bus_topic_argument<Q, Topic, Hash, KeyEqual>
   bool unsubscribe(const Q& topic) {
+    // Nothing held (also a moved-from inbox, whose core_ is gone: found by CI's UBSan run of
+    // "a moved-from inbox is closed ...", 2026-12-03): nothing to hash or compare.
+    if (memberships_.empty()) return false;
     auto&& key = bus_type::lookup_form(topic);
     const std::size_t hash =
         detail::topic_map_hash<Topic, Hash>::of(core_->hash, std::as_const(key));
@@ -2247,7 +2257,7 @@ class [[nodiscard]] inbox {
                                                                 std::size_t position) noexcept {
     auto [it, end] = index_.equal_range(hash);
     while (it != end && it->second != position) ++it;
-    TANDEM_ASSERT(it != end, "inbox: a held topic is missing from its index");
+    TANDEM_ASSERT_FATAL(it != end, "inbox: a held topic is missing from its index");
     return it;
   }
 

@@ -454,15 +454,15 @@ class rc_map {
     // Precondition: not empty (TANDEM_ASSERT). Not noexcept: a narrow contract.
     // (A handle is handed out only once its entry's value is built: built_value().)
     V& operator*() const {
-      TANDEM_ASSERT(node_ != nullptr, "dereferenced an empty rc_map handle");
+      TANDEM_ASSERT_FATAL(node_ != nullptr, "dereferenced an empty rc_map handle");
       return node_->value.built_value();
     }
     V* operator->() const {
-      TANDEM_ASSERT(node_ != nullptr, "dereferenced an empty rc_map handle");
+      TANDEM_ASSERT_FATAL(node_ != nullptr, "dereferenced an empty rc_map handle");
       return std::addressof(node_->value.built_value());
     }
     const K& key() const {
-      TANDEM_ASSERT(node_ != nullptr, "key() of an empty rc_map handle");
+      TANDEM_ASSERT_FATAL(node_ != nullptr, "key() of an empty rc_map handle");
       return node_->key;
     }
     // Handles to this entry right now (0 for an empty handle); a snapshot under concurrency.
@@ -1218,12 +1218,12 @@ class rc_map {
     }
   }
   [[noreturn]] TANDEM_NOINLINE static void destroyed_inside_visit() noexcept {
-    detail::assertion_failed("!rc_map_visiting(map)",
-                             "destroyed an rc_map inside visit()'s f (or a handle's visit or "
-                             "reset_if, or a key's constructor) on the same map: f runs under a "
-                             "shard lock that the destructor must take (deadlock)",
-                             __FILE__, __LINE__, "rc_map::~rc_map");
-    std::abort();
+    detail::fatal_assertion_failed(
+        "!rc_map_visiting(map)",
+        "destroyed an rc_map inside visit()'s f (or a handle's visit or "
+        "reset_if, or a key's constructor) on the same map: f runs under a "
+        "shard lock that the destructor must take (deadlock)",
+        __FILE__, __LINE__, "rc_map::~rc_map");
   }
 
   // ---- linger (protocol step 7). The list functions run under the linger mutex. ----

@@ -1288,7 +1288,7 @@ class redis_bus {
   // assertion handler can be let through. The receiver runs the user's code (Codec, Message's
   // constructors and destructor); the sender runs none, but is checked as cheaply.
   [[noreturn]] TANDEM_NOINLINE static void destroyed_on_own_thread(role which) noexcept {
-    detail::assertion_failed(
+    detail::fatal_assertion_failed(
         "std::this_thread::get_id() != <the bus's thread>",
         which == role::subscriber
             ? "tandem::redis_bus destroyed on its own receiver thread (its last owner dropped in "
@@ -1298,7 +1298,6 @@ class redis_bus {
             : "tandem::redis_bus destroyed on its own sender thread: the destructor must join "
               "that thread; destroy it from another thread",
         __FILE__, __LINE__, "redis_bus::~redis_bus");
-    std::abort();
   }
 
   // The destructor in a child made by fork() without exec (rule 46): the threads are the

@@ -1,4 +1,4 @@
-// Compiled by the "optimised use" hygiene tests (tests/CMakeLists.txt) at -O2 and -O3 with the
+// Compiled by the "optimised use" hygiene tests (tests/CMakeLists.txt) at -O1, -O2 and -O3 with the
 // strict warning set and -Werror. The "header alone" tests compile each header with
 // -fsyntax-only, which instantiates nothing and runs no optimiser, so the warnings g++ derives
 // from data flow (-Wmaybe-uninitialized, -Wstringop-overflow, -Wnull-dereference) never get a
@@ -55,6 +55,17 @@ TANDEM_HYGIENE_STANDALONE std::size_t read_every_way(
   return sum;
 }
 
+// A handle made and dereferenced in a user's function of its own: with assertions on, g++ 12
+// -O1 followed the empty-handle assertion's returning path into the dereference and warned
+// -Wstringop-overflow (found by a new user's trial, 2026-12-03; now TANDEM_ASSERT_FATAL).
+TANDEM_HYGIENE_STANDALONE int first_use(tandem::rc_map<std::string, int>& map) {
+  auto handle = map.get_or_insert_with("a", [] { return 4; });
+  return *handle + static_cast<int>(handle.key().size());
+}
+TANDEM_HYGIENE_STANDALONE std::size_t topic_size(const tandem::envelope<event>& e) {
+  return e.topic().size();
+}
+
 }  // namespace
 
 int main() {
@@ -99,6 +110,11 @@ int main() {
         [&](const std::string& key, const std::string& v) { sum += key.size() + v.size(); });
   }
 
+  {
+    tandem::rc_map<std::string, int> numbers_in_use;
+    sum += static_cast<std::size_t>(first_use(numbers_in_use));
+  }
+
   tandem::event_bus<event> bus;
   auto sub = bus.subscribe("room:1");
   auto in = bus.inbox(8, tandem::overflow_policy::drop_oldest);
@@ -111,7 +127,7 @@ int main() {
     auto text_inbox = text_bus.inbox();
     sum += text_inbox.subscribe(std::string("a")) ? 1U : 0U;
   }
-  sum += in.consume_all([&](tandem::envelope<event>& e) { sum += e.topic().size(); });
+  sum += in.consume_all([&](tandem::envelope<event>& e) { sum += topic_size(e); });
   if (auto e = in.receive_for(std::chrono::milliseconds(0))) sum += e->message().id;
   if (auto m = sub.try_receive()) sum += m->text.size();
   sum += in.unsubscribe("room:2") ? 1U : 0U;

@@ -298,7 +298,7 @@ class message_queue {
                   "message_queue::push_back with a reservation of another push");
     const std::uint64_t index = position % segment_slots;
     if (index == 0) {
-      TANDEM_ASSERT(spare_ != nullptr, "message_queue::push_back without reserve_back");
+      TANDEM_ASSERT_FATAL(spare_ != nullptr, "message_queue::push_back without reserve_back");
       segment* fresh = std::exchange(spare_, nullptr);
       if (tail_segment_ == nullptr) {
         // The first push: the consumer reads head_segment_ only after (C) sees this message.

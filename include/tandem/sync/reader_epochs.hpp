@@ -303,7 +303,11 @@ class TANDEM_PROCESS_WIDE reader_epochs {  // its detached slot is one per proce
   // Opens a read section inside the current one (the slot must be inside): it ends at the
   // matching leave(), the outer one at the leave() after it. Touches only the owner-only count.
   static void enter_nested(slot& s) noexcept {
-    TANDEM_ASSERT(inside(s), "reader_epochs::enter_nested on a slot that is not inside");
+    TANDEM_ASSERT(inside(s),
+                  "a read section ended while a nested one was being opened: a double_buffer "
+                  "reader read on one thread while another thread released one of its guards (a "
+                  "guard handed to another thread must be released before its reader reads "
+                  "again; or copy the reader: one per thread)");
     // relaxed: the outer section, still open, is what protects the nested one's reads.
     s->nested.fetch_add(1, std::memory_order_relaxed);
   }
