@@ -8,6 +8,7 @@
 #include <limits>
 #include <memory>
 #include <optional>
+#include <random>
 #include <thread>
 #include <vector>
 
@@ -268,4 +269,68 @@ TEST_CASE("nested sections of other domains ending out of order keep the running
     CHECK(oldest_announced_epoch(nested[4]->tag()) != nobody);
   }
   CHECK(oldest_announced_epoch() == nobody);  // everything withdrawn at the outermost end
+}
+
+// Review of 2026-12-03 (the fix reviewer): a nested section of domain "any" re-tags the word
+// without taking a lane, so has_extra stayed false; when it outlived the outermost section, the
+// outermost branch it then took left slot.nested_top pointing at it after it ended. The next chain
+// on the thread linked to the dead section (here: itself, the same storage), and a later nested
+// section's leave_chain looped for ever.
+TEST_CASE("a nested any-domain section outliving the outermost leaves no chain behind") {
+  tandem::test::watchdog dog("dangling nested_top", std::chrono::seconds(10));
+  tandem::sync::owned_epoch_domain a;
+  tandem::sync::owned_epoch_domain b;
+  std::optional<epoch_read_section> outer;
+  std::optional<epoch_read_section> nested;
+  outer.emplace(a.tag());
+  nested.emplace(tandem::sync::any_epoch_domain);
+  outer.reset();   // the outermost ends first
+  nested.reset();  // the last to end
+  outer.emplace(a.tag());
+  nested.emplace(b.tag());
+  nested.reset();
+  { const epoch_read_section same(a.tag()); }
+  outer.reset();
+  CHECK(oldest_announced_epoch() == nobody);
+}
+
+// The two reviews' findings in general (2026-12-03): random nestings of up to seven sections of
+// six domains and "any" (lanes, shared lanes, the re-tag of a fourth domain, "any" nested),
+// ended in random orders, some while others are still being opened: every open section's
+// domain stays counted, and nothing is counted once all have ended. Red before the chain (a
+// running domain counted by nobody) and before every joined section set has_extra
+// (AddressSanitizer: heap-use-after-free in leave_chain, through a dangling chain top).
+TEST_CASE("read sections ending in any order keep every open one's domain counted") {
+  tandem::test::watchdog dog("epoch sections in any order", std::chrono::seconds(60));
+  std::vector<std::unique_ptr<tandem::sync::owned_epoch_domain>> domains;
+  for (int i = 0; i < 6; ++i)
+    domains.push_back(std::make_unique<tandem::sync::owned_epoch_domain>());
+  std::mt19937 random(7);
+  int uncounted = 0;
+  int left_over = 0;
+  for (int trial = 0; trial < 20000; ++trial) {
+    const std::size_t count = 1 + random() % 7;
+    std::vector<std::optional<epoch_read_section>> sections(count);
+    std::vector<tandem::sync::epoch_domain_tag> tags(count);
+    std::vector<std::size_t> open;
+    auto end_one = [&] {
+      const std::size_t k = random() % open.size();
+      sections[open[k]].reset();
+      open.erase(open.begin() + static_cast<std::ptrdiff_t>(k));
+      for (const std::size_t j : open) {
+        if (oldest_announced_epoch(tags[j]) == nobody) ++uncounted;
+      }
+    };
+    for (std::size_t i = 0; i < count; ++i) {
+      const std::size_t pick = random() % 7;
+      tags[i] = pick == 6 ? tandem::sync::any_epoch_domain : domains[pick]->tag();
+      sections[i].emplace(tags[i]);
+      open.push_back(i);
+      while (!open.empty() && random() % 4 == 0) end_one();
+    }
+    while (!open.empty()) end_one();
+    if (oldest_announced_epoch() != nobody) ++left_over;
+  }
+  CHECK(uncounted == 0);
+  CHECK(left_over == 0);
 }

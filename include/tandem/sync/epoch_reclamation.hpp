@@ -94,7 +94,7 @@ struct alignas(sync::cache_line_size) epoch_slot {
   // the word's epoch; meaningful only while `word` is not 0. Written by the owner only.
   std::atomic<std::uint64_t> extra{0};
   std::atomic<bool> claimed{false};  // whether a thread owns the slot
-  bool has_extra = false;            // `extra` is not 0; owner thread only
+  bool has_extra = false;            // `extra` may be non-0, or a chain exists; owner only
   std::uint32_t depth = 0;           // read-section nesting, owner thread only
   // The innermost open nested section that took part in announcing a nested domain (a lane,
   // a re-tag, or relying on one); each links to the one below. Owner thread only.
@@ -286,9 +286,9 @@ class [[nodiscard]] epoch_read_section {
         slot_.extra.store(0, std::memory_order_release);
         slot_.has_extra = false;
         // Every section has ended; the last may have been one in the chain (sections ending
-        // out of order), which took this branch instead of leaving it. A chain exists only
-        // where a nested section took a lane (a re-tag "any" comes after three lanes; one that
-        // relies on an announce relies on a lane or on that re-tag), so only with has_extra.
+        // out of order), which took this branch instead of leaving it. Every section joining
+        // a chain sets has_extra (a nested section of domain "any" re-tags the word without a
+        // lane), so a chain exists only with has_extra.
         slot_.nested_top = nullptr;
       }
       // (R3) release: pairs with the scan (W2); our reads happen-before any free it allows.
@@ -328,6 +328,10 @@ class [[nodiscard]] epoch_read_section {
         (tag == any_epoch_domain && slot_.nested_top != nullptr)) {
       below_ = static_cast<epoch_read_section*>(slot_.nested_top);
       slot_.nested_top = this;
+      // The outermost end clears the chain under has_extra: a re-tag "any" by a nested section
+      // of domain "any" takes no lane, so set it for every chain (review s24d: nested_top was
+      // left dangling when such a section outlived the outermost).
+      slot_.has_extra = true;
       changed_ = nullptr;
       if (tag != any_epoch_domain) add_domain(word, domain);
     }
