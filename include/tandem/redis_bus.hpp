@@ -711,8 +711,12 @@ class redis_bus {
            connected();
   }
 
-  // Waits until every envelope published so far was sent or dropped, or the timeout; returns
-  // true when the queue is empty and nothing is in flight.
+  // Waits until the send queue is empty and nothing is in flight (so every envelope published
+  // before the call was sent or dropped), or the timeout; returns whether that happened. It
+  // waits for the queue to be empty, not for the envelopes published before the call: while
+  // other threads keep publishing faster than the sender drains, it may time out (false)
+  // although those earlier envelopes went out long ago (noted by review, 2026-12-03). Call it
+  // when publishing has stopped, e.g. before destroying the bus.
   template <class Rep, class Period>
   bool flush(const std::chrono::duration<Rep, Period>& timeout) {
     return queue_.wait_drained(sync::deadline_after<std::chrono::steady_clock>(timeout));
