@@ -1016,8 +1016,9 @@ TEST_CASE("subscribing to a topic with many subscribers copies no list most of t
     for (int i = 0; i < 256; ++i) subs.push_back(bus.subscribe(long_topic));
     allocations = scope.count();
   }
-  // One box (mailbox and own entry) per subscription; lists of room 42, 86, 174, 350: 3 more.
-  CHECK(allocations <= 256 + 4);
+  // One box (mailbox and own entry) per subscription; lists of room 42, 86, 174, 350: 3 more
+  // (each two allocations with libc++ 14, which has no make_shared<T[]>).
+  CHECK(allocations <= 256 + 8);
   CHECK(bus.subscriber_count(long_topic) == subs.size());
   CHECK(bus.publish(long_topic, std::string(40, 'm')) == subs.size());
   for (auto& s : subs) CHECK(s.try_receive() == std::string(40, 'm'));

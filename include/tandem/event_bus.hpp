@@ -1807,12 +1807,16 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
 
   // `n` value-initialised entries under one shared count: one allocation where the standard
   // library has C++20's make_shared<T[]> (libstdc++ 12, libc++ 15), two where it has not
-  // (libc++ 14). Throws std::bad_alloc, leaking nothing.
+  // (libc++ 14). Throws std::bad_alloc, leaking nothing. The deleter is named: libc++ 14's
+  // shared_ptr<T[]>(p) holds p in a unique_ptr<T> while it allocates its control block, so
+  // when that allocation failed it freed the array with `delete`, not `delete[]` (glibc:
+  // "munmap_chunk(): invalid pointer"; CI's libc++ run of the inbox's allocation-failure
+  // sweep, 2026-12-03).
   static std::shared_ptr<subscriber[]> make_list(std::size_t n) {
 #if defined(__cpp_lib_shared_ptr_arrays) && __cpp_lib_shared_ptr_arrays >= 201707L
     return std::make_shared<subscriber[]>(n);
 #else
-    return std::shared_ptr<subscriber[]>(new subscriber[n]());
+    return std::shared_ptr<subscriber[]>(new subscriber[n](), std::default_delete<subscriber[]>());
 #endif
   }
 
