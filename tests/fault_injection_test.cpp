@@ -702,3 +702,63 @@ TEST_CASE("inbox: out of memory in publish delivers at most once to each inbox, 
   CHECK(bus.publish(topic, "after") == 4);
   CHECK(inboxes[0].try_receive()->message() == "after");
 }
+
+// A key argument converted to the map's key type (neither K itself nor a transparent key) was
+// converted from the rvalue before the lookup: a hit, or an insert whose allocation then
+// failed, returned with the caller's argument moved away (review, 2026-12-03; rule 59). Now it
+// is converted from the argument as const.
+namespace {
+using optional_key = std::optional<std::string>;
+const std::string converted_key_text = "a key long enough to live on the heap, not in SSO";
+}  // namespace
+
+TEST_CASE("rc_map: a converted key argument is not moved from on a hit or a failure") {
+  tandem::rc_map<optional_key, std::string> map;
+  auto held = map.try_emplace(optional_key(converted_key_text), "first").first;
+  std::string argument = converted_key_text;
+  CHECK_FALSE(map.try_emplace(std::move(argument), "second").second);
+  CHECK(argument == converted_key_text);
+  CHECK_FALSE(map.insert(std::move(argument), "third").second);
+  CHECK(argument == converted_key_text);
+  auto again = map.get_or_insert_with(std::move(argument), [] { return std::string("fourth"); });
+  CHECK(argument == converted_key_text);
+  CHECK(*again == "first");
+
+  // A new key: every allocation failure leaves no entry and the argument whole; the call that
+  // succeeds creates the entry (and may then have used the argument's copy, not the argument).
+  const std::string other_text = converted_key_text + " (another)";
+  std::string other = other_text;
+  std::vector<tandem::rc_map<optional_key, std::string>::handle> made;
+  sweep_allocation_failures(
+      [&] { made.push_back(map.try_emplace(std::move(other), std::string(40, 'v')).first); },
+      [&](bool threw) {
+        CHECK(other == other_text);
+        CHECK(map.size() == (threw ? 1U : 2U));
+        made.clear();
+      });
+}
+
+TEST_CASE("event_bus: a converted topic argument is not moved from on an existing topic") {
+  using bus_type = tandem::event_bus<std::string, optional_key, std::hash<optional_key>,
+                                     std::equal_to<optional_key>>;
+  bus_type bus;
+  auto first = bus.subscribe(optional_key(converted_key_text));
+  std::string argument = converted_key_text;
+  auto second = bus.subscribe(std::move(argument));
+  CHECK(argument == converted_key_text);
+  auto in = bus.inbox();
+  CHECK(in.subscribe(std::move(argument)));
+  CHECK(argument == converted_key_text);
+  CHECK_FALSE(in.subscribe(std::move(argument)));  // already subscribed
+  CHECK(argument == converted_key_text);
+  CHECK(bus.publish(optional_key(converted_key_text), std::string(40, 'm')) == 3);
+
+  const std::string other_text = converted_key_text + " (another)";
+  std::string other = other_text;
+  std::vector<bus_type::subscription> made;
+  sweep_allocation_failures([&] { made.push_back(bus.subscribe(std::move(other))); },
+                            [&](bool) {
+                              CHECK(other == other_text);
+                              made.clear();
+                            });
+}

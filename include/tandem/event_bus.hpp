@@ -76,10 +76,12 @@
 //     accepted the message.
 //  6. Unsubscribe (destructor, move-assignment or unsubscribe()): close the mailbox first
 //     (from then on no push succeeds and publishers blocked on it wake up), then mark its entry
-//     left in the topic's list (step 2: no allocation) and release the rc_map handle, both in
-//     one critical section of the shard lock for a list of at most 16 entries
-//     (rc_map::handle::reset_if; a topic whose last subscription this is gets erased right
-//     there), one after the other for a longer list (searched on a copy, rule 24); the
+//     left in the topic's list (step 2: no allocation; found at the position recorded when the
+//     entry was placed, not by a search) and release the rc_map handle, both in one critical
+//     section of the shard lock (rc_map::handle::reset_if; a topic whose last subscription
+//     this is gets erased right there); only when that position is stale (a subscribe built a
+//     list it then did not install) is the list searched, on a copy past 16 entries (rule 24),
+//     and the handle released after; the
 //     destructor then destroys the messages still queued. Nothing here allocates, throws or
 //     calls Hash/KeyEqual.
 //  7. Closing at ~event_bus: a subscription that outlives its bus is closed: it keeps its
@@ -209,14 +211,16 @@
 //
 // Costs: per topic, one rc_map entry plus a topic_state (a snapshot pointer and two counts); per
 // subscription, one allocation holding its mailbox (see mailbox.hpp) and its own list entry,
-// and, from a topic's second subscriber on, one slot in the topic's array (56 bytes: two
-// mailbox pointers, a membership and an owner pointer, the flag), with as many slots again of
+// and, from a topic's second subscriber on, one slot in the topic's array (64 bytes: two
+// mailbox pointers, a membership and an owner pointer, a position hint's address, the flag),
+// with as many slots again of
 // room. subscribe to a topic that already has an open subscriber fills a slot of room, or, when
 // there is none, allocates a new array twice the open entries: O(1) amortized, O(open
 // subscribers of that topic) for that one subscribe; subscribing to a topic with none
-// allocates no list; leaving allocates nothing and costs O(list) (a left entry -- and its
-// empty, closed mailbox -- stays until the array is next replaced), under the
-// shard lock only for lists of at most 16 entries (a longer one is searched on a copy). A
+// allocates no list; leaving allocates nothing and costs O(1): the entry is found at the
+// position recorded when it was placed (a left entry -- and its empty, closed mailbox -- stays
+// until the array is next replaced; a stale position, left by a subscribe racing with the
+// leave, costs one search, under the shard lock only for lists of at most 16 entries). A
 // subscribe that creates its topic and the unsubscribe that erases it take the topic's shard
 // lock once each (rc_map::try_emplace, rc_map::handle::reset_if). publish to an existing topic: one
 // hash, one rc_map visit (the shard lock; no count traffic), with several subscribers one snapshot
@@ -502,7 +506,7 @@ class standing_releases;
 // protocol is model-checked in model/inbox_membership.pml. Why: a count both threads write
 // moved its cache line between them on every message (the publisher's increment, the
 // receiver's decrement). Cost: 2 * sync::cache_line_size bytes per (inbox, topic) (more when
-// sizeof(Topic) + 8 exceeds one line) instead of one allocation of about 48. A publisher still
+// sizeof(Topic) + 40 exceeds one line) instead of one allocation of about 48. A publisher still
 // writes the receiver's line when it destroys an envelope (a drop_oldest eviction) or drops a
 // replaced subscriber list's reference. Measured in bench/event_bus_bench: see docs/event_bus.md.
 template <class Topic>
@@ -517,11 +521,21 @@ struct inbox_membership {
   // Its slot in a membership_release_batch (0..63): distinct among an inbox's first 64
   // memberships alive at once, so a batch of an inbox on up to 64 topics never collides.
   const std::uint8_t batch_slot;
+  // The index of this membership's entry in its topic's subscriber list, where it was last
+  // placed: a hint that lets leaving skip the search (event_bus's topic_state::remove checks it
+  // under the shard lock). Written by whoever places the entry; on the receiver's line, which
+  // the inbox's thread reads when it leaves.
+  std::atomic<std::size_t> list_position{0};
 
  private:
+  // The inbox's other memberships of the same batch_slot (standing_releases' per-slot list of
+  // users; the inbox owner's thread only).
+  inbox_membership* slot_previous_ = nullptr;
+  inbox_membership* slot_next_ = nullptr;
   friend class membership_ref<Topic>;
   friend class membership_owner<Topic>;
   friend class membership_release_batch<Topic>;
+  friend class standing_releases<Topic>;
   // Far above any count of references or envelopes (2^63 envelopes at 10^9 a second take
   // 292 years), so that bias + references - releases never reaches 0 while the inbox lives.
   static constexpr std::uint64_t live_bias = std::uint64_t{1} << 63;
@@ -791,29 +805,48 @@ class standing_releases {
     for (slot& s : slots_) {
       if (s.membership != nullptr) release_slot(s);
     }
-    users_.fill(0);
+    users_.fill(nullptr);  // the memberships are all being released with their records
     used_ = 0;
   }
 
-  // How many memberships use each slot, so that subscribe needs no pass over the inbox's
-  // topics (an inbox may hold thousands). A slot for a new membership: one no current
-  // membership uses, else (past 64 topics, when memberships share slots) the next in turn;
-  // a slot that its users all left is the first one taken again, so slots stay spread about
-  // evenly (then a leave's pass for a membership sharing its slot, see inbox::leave, meets
-  // one within about 64 records).
-  [[nodiscard]] unsigned free_slot() noexcept {
+  // The memberships using each slot, in an intrusive list per slot, so that neither subscribe
+  // nor leave passes over the inbox's topics (an inbox may hold thousands). A slot for a new
+  // membership: one no current membership uses, else (past 64 topics, when memberships share
+  // slots) the next in turn, which only a committed subscribe (add_user) moves on. A slot that
+  // its users all left is the first one taken again, so slots stay spread about evenly.
+  [[nodiscard]] unsigned free_slot() const noexcept {
     if (used_ != ~std::uint64_t{0}) return static_cast<unsigned>(std::countr_zero(~used_));
-    return shared_turn_++ % 64;
+    return shared_turn_ % 64;
   }
-  // A membership of slot `index` (< 64) was subscribed.
-  void count_user(unsigned index) noexcept {
-    ++users_[index];
+  // `membership` (its slot from free_slot()) was subscribed: it joins its slot's users.
+  void add_user(inbox_membership<Topic>& membership) noexcept {
+    const unsigned index = membership.batch_slot;
+    if (used_ == ~std::uint64_t{0}) ++shared_turn_;  // a shared slot was handed out
+    inbox_membership<Topic>*& head = users_[index];
+    membership.slot_previous_ = nullptr;
+    membership.slot_next_ = head;
+    if (head != nullptr) head->slot_previous_ = &membership;
+    head = &membership;
     used_ |= std::uint64_t{1} << index;
   }
-  // A membership of slot `index` left; returns how many current memberships still use it.
-  std::uint32_t uncount_user(unsigned index) noexcept {
-    TANDEM_ASSERT(users_[index] != 0, "standing_releases: a slot's user count went below 0");
-    if (--users_[index] == 0) used_ &= ~(std::uint64_t{1} << index);
+  // `membership` is leaving: it leaves its slot's users. Returns another current user of the
+  // slot (the one to take the slot over if `membership` held it), or null. O(1): until
+  // 2026-12-03 the inbox passed over its records for one, which a review made take the whole
+  // list on every leave of a slot's holder (26 us per leave at 100,000 topics; rule 55).
+  inbox_membership<Topic>* remove_user(inbox_membership<Topic>& membership) noexcept {
+    const unsigned index = membership.batch_slot;
+    TANDEM_ASSERT(users_[index] != nullptr, "standing_releases: a slot lost track of its users");
+    if (membership.slot_previous_ != nullptr) {
+      membership.slot_previous_->slot_next_ = membership.slot_next_;
+    } else {
+      users_[index] = membership.slot_next_;
+    }
+    if (membership.slot_next_ != nullptr) {
+      membership.slot_next_->slot_previous_ = membership.slot_previous_;
+    }
+    membership.slot_previous_ = nullptr;
+    membership.slot_next_ = nullptr;
+    if (users_[index] == nullptr) used_ &= ~(std::uint64_t{1} << index);
     return users_[index];
   }
 
@@ -827,10 +860,10 @@ class standing_releases {
     s = slot{};
   }
 
-  std::vector<slot> slots_;                // indexed by batch_slot
-  std::array<std::uint32_t, 64> users_{};  // current memberships per batch slot
-  std::uint64_t used_ = 0;                 // bit s: users_[s] != 0
-  unsigned shared_turn_ = 0;               // free_slot's next shared slot (mod 64)
+  std::vector<slot> slots_;                           // indexed by batch_slot
+  std::array<inbox_membership<Topic>*, 64> users_{};  // each batch slot's current memberships
+  std::uint64_t used_ = 0;                            // bit s: users_[s] != nullptr
+  unsigned shared_turn_ = 0;                          // free_slot's next shared slot (mod 64)
 };
 
 // inbox::consume_all's way to an envelope's reference (to hand it to a release batch).
@@ -974,7 +1007,6 @@ requires bus_message<Message> && bus_topic<Topic> && bus_topic_hash<Hash, Topic>
     bus_topic_key_equal<KeyEqual, Topic>
 class event_bus {
   using mailbox_type = detail::mailbox<Message>;
-  using mailbox_ptr = std::shared_ptr<mailbox_type>;
   using inbox_mailbox_type = detail::mailbox<envelope<Message, Topic>>;  // what lists name
   using inbox_mailbox_ptr = std::shared_ptr<detail::inbox_mailbox<Message, Topic>>;
   using membership_type = detail::inbox_membership<Topic>;
@@ -1097,8 +1129,7 @@ class event_bus {
                        membership_ptr());  // strong: on a throw, nothing was added
     }
     // From here ~event_bus closes the mailbox (step 7): it is open in the topic's list.
-    mailbox_type* box = &own->box;
-    return subscription(std::move(entry), mailbox_ptr(std::move(own), box));
+    return subscription(std::move(entry), std::move(own));
   }
 
   // Delivers `message` to every subscriber of `topic`; returns how many accepted it (0 when
@@ -1234,13 +1265,18 @@ class event_bus {
   // subscribe's topic argument, forwarded, or converted to one Topic. Call as
   // insert_form<Q>(topic) with the forwarding parameter `topic`.
   // A non-const lvalue is passed on as const, so that the topic map's Topic is a copy made
-  // by Topic's copy constructor, not by a forwarding constructor template (rule 54).
+  // by Topic's copy constructor, not by a forwarding constructor template (rule 54). A
+  // converted topic is converted from the argument as const, even an rvalue, so that a
+  // subscribe to an existing topic (or one that fails) does not move the caller's argument
+  // away (rule 59); only a Topic that can be made from an rvalue alone is made from it.
   template <class Q>
   static decltype(auto) insert_form(std::remove_reference_t<Q>& topic) {
     if constexpr (used_as_is<Q> && std::is_lvalue_reference_v<Q>) {
       return std::as_const(topic);
     } else if constexpr (used_as_is<Q>) {
       return static_cast<Q&&>(topic);
+    } else if constexpr (std::is_convertible_v<const std::remove_reference_t<Q>&, Topic>) {
+      return Topic(std::as_const(topic));
     } else {
       return Topic(static_cast<Q&&>(topic));
     }
@@ -1463,6 +1499,7 @@ struct event_bus<Message, Topic, Hash, KeyEqual>::subscriber {
         inbox(other.inbox),
         membership(other.membership),
         owner(other.owner),
+        position(other.position),
         // relaxed: copied while building a list no other thread sees yet.
         open(other.open.load(std::memory_order_relaxed)) {}
   subscriber& operator=(const subscriber&) = delete;
@@ -1475,6 +1512,10 @@ struct event_bus<Message, Topic, Hash, KeyEqual>::subscriber {
   // entry, which is named only by a one-entry list that shares the box's ownership (an
   // aliasing shared_ptr, see topic_state::add): the list keeps the box alive instead.
   std::shared_ptr<const void> owner;
+  // Where the receiver keeps this entry's index in the list it was last placed in (the
+  // subscription_box's list_position, or the inbox membership's): topic_state::remove reads it
+  // to leave without searching the list. Lives as long as `owner` (or `membership`) keeps it.
+  std::atomic<std::size_t>* position = nullptr;
   // Still subscribed. Cleared by topic_state::remove under the shard lock (which also keeps the
   // exact count, topic_state::open_); the entry itself stays until the list is next replaced,
   // so that leaving allocates nothing. Read under the shard lock it is exact; publishers
@@ -1499,12 +1540,16 @@ requires bus_message<Message> && bus_topic<Topic> && bus_topic_hash<Hash, Topic>
 struct event_bus<Message, Topic, Hash, KeyEqual>::subscription_box {
   subscription_box(std::size_t capacity, overflow_policy policy) noexcept : box(capacity, policy) {
     self.box = &box;
+    self.position = &list_position;
   }
   subscription_box(const subscription_box&) = delete;
   subscription_box& operator=(const subscription_box&) = delete;
   ~subscription_box() = default;
 
   mailbox_type box;
+  // The index of this subscription's entry in its topic's list (0: its own entry, `self`, is
+  // the list). A hint, checked under the shard lock before use: see topic_state::remove.
+  std::atomic<std::size_t> list_position{0};
   subscriber self;  // owner stays null: see subscriber::owner
 };
 
@@ -1605,6 +1650,7 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
     std::size_t open = 0;
     const bool installed_own = topic.visit([&](const topic_state& state) noexcept {
       if (box != nullptr && state.open_ == 0) {
+        place(box->self, 0);
         state.install(own, 1);  // the commit point; `own` now holds the old list
         return true;
       }
@@ -1628,6 +1674,7 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
       // version_ -- otherwise start over from the newer list.
       built_list fresh = with(old, open, box, inbox, membership);
       TANDEM_SYNC_POINT();  // built from `old`; a remove may clear a flag we copied as open
+      TANDEM_TEST_POINT("event_bus add: a list built, not yet installed");
       snapshot newer;
       const bool installed = topic.visit([&](const topic_state& state) noexcept {
         if (state.version_ == seen_version) {
@@ -1650,18 +1697,23 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
   // it, or until the topic is erased). The caller has already closed the mailbox or withdrawn
   // the membership, so nothing is delivered through the entry any more. Idempotent.
   // The work under the shard lock, which publishes to every topic of the shard need, is
-  // bounded: a list of at most `searched_under_lock` entries is searched in place; a longer one
-  // (entries that left stay until the list is replaced) is copied (one count increment), searched
-  // outside the lock, and the entry found is cleared under the lock if that list is still the
-  // topic's (entries never move within one list); if a subscribe rebuilt it meanwhile, again.
+  // O(1): the entry is looked for first at `position`, the index recorded when it was placed in
+  // the list (place(); entries never move within a list), which is right unless a concurrent
+  // subscribe built a list that it then did not install (its stale hints fail the check). Only
+  // then is a list of at most `searched_under_lock` entries searched in place; a longer one
+  // (entries that left stay until the list is replaced) is copied (one count increment),
+  // searched outside the lock, and the entry found is cleared under the lock if that list is
+  // still the topic's; if a subscribe rebuilt it meanwhile, again. (Until 2026-12-03 every
+  // leave searched: n subscribers leaving a topic took O(n^2), 10 us per leave at 30,000.)
   // (Called from inside a visit of the topic map, handle::visit would throw and this noexcept
   // function terminate with that message; nothing does: no user code runs under the shard
   // lock but Message's noexcept move, see rule 14.)
-  static void remove(const topic_handle& topic, const void* receiver) noexcept {
+  static void remove(const topic_handle& topic, const void* receiver,
+                     const std::atomic<std::size_t>& position) noexcept {
     for (;;) {
       snapshot copy;  // a long list, searched outside the lock; released outside it too
       topic.visit([&](const topic_state& state) noexcept {
-        if (!state.leave_if_short(receiver)) copy = state.subscribers_;  // `copy` was empty
+        if (!state.leave_at_or_if_short(receiver, position)) copy = state.subscribers_;
       });
       if (copy.list == nullptr) return;
       const subscriber* mine = open_entry_of(copy, receiver);
@@ -1680,12 +1732,14 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
   // entries (the common case) both in one critical section (rc_map::handle::reset_if; the
   // topic is erased right there when this was its last handle), otherwise one after the
   // other. Allocates nothing and cannot fail.
-  static void remove_and_release(topic_handle& topic, const void* receiver) noexcept {
-    const bool released = topic.reset_if(
-        [&](const topic_state& state) noexcept { return state.leave_if_short(receiver); });
+  static void remove_and_release(topic_handle& topic, const void* receiver,
+                                 const std::atomic<std::size_t>& position) noexcept {
+    const bool released = topic.reset_if([&](const topic_state& state) noexcept {
+      return state.leave_at_or_if_short(receiver, position);
+    });
     if (released) return;
-    TANDEM_SYNC_POINT();  // a long list: still in it, still holding the topic
-    remove(topic, receiver);
+    TANDEM_SYNC_POINT();  // a long list, and the hint was stale: still in it, holding the topic
+    remove(topic, receiver, position);
     topic.reset();
   }
 
@@ -1751,11 +1805,14 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
     if (box != nullptr) {
       entry.box = &box->box;
       entry.owner = box;
+      entry.position = &box->list_position;
     } else {
       entry.inbox = inbox.get();
       entry.membership = membership;
       entry.owner = inbox;
+      entry.position = &membership->list_position;
     }
+    place(entry, subscribers_.size);
     ++subscribers_.size;
     ++open_;
     ++version_;
@@ -1770,12 +1827,33 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
     open = open_;
   }
 
-  // Under the shard lock: `receiver`'s open entry (if any) leaves, when the list is short
-  // enough to search here (true); false, with nothing changed, for a longer list (rule 24).
-  bool leave_if_short(const void* receiver) const noexcept {
-    if (subscribers_.size > searched_under_lock) return false;
-    if (const subscriber* mine = open_entry_of(subscribers_, receiver)) leave(*mine);
+  // Under the shard lock: `receiver`'s open entry (if any) leaves, and true, when the list is
+  // short enough to search here (it may have left already), or, for a longer list, when the
+  // entry is where `position` says (the common case: O(1) whatever the list's length). False,
+  // with nothing changed, for a longer list whose entry the hint missed (rule 24: the caller
+  // searches a copy outside the lock). A short list is searched rather than trusting the hint:
+  // as cheap, and the churn path (one entry) stays as short as it was.
+  bool leave_at_or_if_short(const void* receiver,
+                            const std::atomic<std::size_t>& position) const noexcept {
+    if (subscribers_.size <= searched_under_lock) {
+      if (const subscriber* mine = open_entry_of(subscribers_, receiver)) leave(*mine);
+      return true;
+    }
+    // relaxed: a hint; what it points at is checked here, under the lock that guards the list.
+    const std::size_t at = position.load(std::memory_order_relaxed);
+    if (at >= subscribers_.size) return false;
+    const subscriber& entry = subscribers_.list.get()[at];
+    // relaxed: under the shard lock.
+    if (entry.receiver() != receiver || !entry.open.load(std::memory_order_relaxed)) return false;
+    leave(entry);
     return true;
+  }
+
+  // Records where `entry` is: index `at` of the list it has just been placed in.
+  static void place(subscriber& entry, std::size_t at) noexcept {
+    // relaxed: a hint (leave_at_or_if_short checks it under the shard lock). A list built by
+    // with() and then not installed leaves stale hints behind: they fail that check.
+    entry.position->store(at, std::memory_order_relaxed);
   }
 
   // Under the shard lock: `entry` (open, in subscribers_) leaves.
@@ -1843,16 +1921,21 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
       fresh[size].owner = entries[i].owner != nullptr
                               ? entries[i].owner
                               : std::shared_ptr<const void>(old.list, entries[i].box);
+      fresh[size].position = entries[i].position;
+      place(fresh[size], size);
       ++size;
     }
     if (box != nullptr) {
       fresh[size].box = &box->box;
       fresh[size].owner = box;
+      fresh[size].position = &box->list_position;
     } else {
       fresh[size].inbox = inbox.get();
       fresh[size].membership = membership;
       fresh[size].owner = inbox;
+      fresh[size].position = &membership->list_position;
     }
+    place(fresh[size], size);
     return built_list{snapshot{std::move(list), size + 1}, fresh, capacity};
   }
 
@@ -1883,7 +1966,7 @@ class [[nodiscard]] event_bus<Message, Topic, Hash, KeyEqual>::subscription {
   // receiving thread until someone receives.
   subscription(subscription&& other) noexcept
       : topic_(std::move(other.topic_)), mailbox_(std::move(other.mailbox_)) {
-    if (mailbox_ != nullptr) mailbox_->forget_consumer();
+    if (mailbox_ != nullptr) mailbox_->box.forget_consumer();
   }
   // Takes over `other`'s topic and mailbox, then unsubscribes from this one's old topic. The
   // source is taken over BEFORE the old state is released: `other` may be owned by that state
@@ -1901,14 +1984,14 @@ class [[nodiscard]] event_bus<Message, Topic, Hash, KeyEqual>::subscription {
   // Allocates nothing and cannot fail.
   ~subscription() {
     unsubscribe();
-    if (mailbox_ != nullptr) mailbox_->discard_queued();
+    if (mailbox_ != nullptr) mailbox_->box.discard_queued();
   }
 
   // The oldest queued message, or std::nullopt at once if there is none (also when closed or
   // moved from).
   [[nodiscard]] std::optional<Message> try_receive() {
     if (mailbox_ == nullptr) return std::nullopt;
-    return mailbox_->try_pop();
+    return mailbox_->box.try_pop();
   }
 
   // The oldest queued message; blocks (without spinning) until there is one. Throws
@@ -1922,7 +2005,7 @@ class [[nodiscard]] event_bus<Message, Topic, Hash, KeyEqual>::subscription {
           "tandem::event_bus::subscription::receive: the subscription was moved from; it has "
           "no mailbox and nothing can arrive");
     }
-    return mailbox_->pop();
+    return mailbox_->box.pop();
   }
 
   // Like receive(), but gives up with std::nullopt after `timeout` (or at once when closed and
@@ -1941,7 +2024,7 @@ class [[nodiscard]] event_bus<Message, Topic, Hash, KeyEqual>::subscription {
   [[nodiscard]] std::optional<Message> receive_until(
       const std::chrono::time_point<Clock, Duration>& deadline) {
     if (mailbox_ == nullptr) return std::nullopt;
-    return mailbox_->pop_until(deadline);
+    return mailbox_->box.pop_until(deadline);
   }
 
   // Throws tandem::subscription_closed after unsubscribe() and for a moved-from subscription.
@@ -1955,21 +2038,21 @@ class [[nodiscard]] event_bus<Message, Topic, Hash, KeyEqual>::subscription {
   }
 
   // Messages queued and not yet received (0 for a moved-from subscription).
-  [[nodiscard]] std::size_t pending() const { return mailbox_ ? mailbox_->size() : 0; }
+  [[nodiscard]] std::size_t pending() const { return mailbox_ ? mailbox_->box.size() : 0; }
 
   // Messages this mailbox discarded because of its overflow policy (drop_oldest: evicted;
   // drop_newest: refused). Always 0 for unbounded or blocking mailboxes (and moved-from ones).
-  [[nodiscard]] std::size_t dropped() const { return mailbox_ ? mailbox_->dropped() : 0; }
+  [[nodiscard]] std::size_t dropped() const { return mailbox_ ? mailbox_->box.dropped() : 0; }
 
   // Leaves the topic now, like the destructor, but keeps the mailbox: nothing is delivered
   // after this returns (the topic may be erased), and messages queued before stay receivable;
   // once they are gone receive() throws tandem::subscription_closed. Idempotent.
   void unsubscribe() noexcept {
     if (!topic_) return;
-    mailbox_->close();    // 1. no delivery from now on; blocked publishers give up
-    TANDEM_SYNC_POINT();  //    closed, still in the topic's list
+    mailbox_->box.close();  // 1. no delivery from now on; blocked publishers give up
+    TANDEM_SYNC_POINT();    //    closed, still in the topic's list
     // 2. publishes skip it, and the topic is released (erased if this was its last holder)
-    topic_state::remove_and_release(topic_, mailbox_.get());
+    topic_state::remove_and_release(topic_, &mailbox_->box, mailbox_->list_position);
   }
 
   // True while subscribed: false after unsubscribe() and for a moved-from subscription. (A
@@ -1979,11 +2062,12 @@ class [[nodiscard]] event_bus<Message, Topic, Hash, KeyEqual>::subscription {
  private:
   friend class event_bus;
 
-  subscription(typename topic_map::handle topic, mailbox_ptr box) noexcept
+  subscription(typename topic_map::handle topic, std::shared_ptr<subscription_box> box) noexcept
       : topic_(std::move(topic)), mailbox_(std::move(box)) {}
 
   typename topic_map::handle topic_;
-  mailbox_ptr mailbox_;
+  // The mailbox (mailbox_->box) with its own list entry and its entry's position hint.
+  std::shared_ptr<subscription_box> mailbox_;
 };
 
 // One mailbox subscribed to any number of topics of one event_bus, as a Phoenix process is:
@@ -2087,7 +2171,7 @@ class [[nodiscard]] inbox {
       throw;
     }
     // 4. noexcept: the room was reserved and the record's moves do not throw.
-    deferred.count_user(membership->batch_slot);
+    deferred.add_user(*membership);
     deferred.adopt(*membership);
     if (memberships_.empty()) box_->clear_sourceless();  // something can arrive again
     memberships_.push_back(
@@ -2275,7 +2359,6 @@ class [[nodiscard]] inbox {
   // topic handle (may erase the topic). Envelopes of the topic already queued stay.
   void leave(std::size_t index) noexcept {
     membership_type& membership = *memberships_[index].membership;
-    const unsigned membership_slot = membership.batch_slot;
     detail::standing_releases<Topic>& deferred = *box_->deferred;
     // The last topic: nothing can arrive once it is withdrawn, so the mailbox becomes
     // sourceless in the same critical section. A receive() blocked on another thread (an inbox
@@ -2284,11 +2367,12 @@ class [[nodiscard]] inbox {
     const bool last = memberships_.size() == 1;
     box_->change_admission([&membership]() noexcept { membership.withdrawn = true; }, last);
     TANDEM_SYNC_POINT();  // withdrawn, still in the topic's list
-    bus_type::topic_state::remove(memberships_[index].topic, box_.get());
+    bus_type::topic_state::remove(memberships_[index].topic, box_.get(), membership.list_position);
     TANDEM_SYNC_POINT();  // left the list, still holding the topic
     // Before the membership_owner folds its count.
     const bool held_slot = deferred.release(membership);
-    const std::uint32_t slot_users = deferred.uncount_user(membership_slot);
+    // Another membership on the same slot (past 64 topics), which takes the slot over below.
+    membership_type* const slot_heir = deferred.remove_user(membership);
     // Drop the record: the last one moves into its place (positions in index_ follow).
     index_.erase(index_entry(memberships_[index].hash, index));
     const std::size_t back = memberships_.size() - 1;
@@ -2299,16 +2383,8 @@ class [[nodiscard]] inbox {
       memberships_.pop_back();
     }
     TANDEM_ASSERT(index_.size() == memberships_.size(), "inbox: the index lost count of topics");
-    // A membership sharing the left one's slot (past 64 topics) takes the slot over. Slots
-    // are handed out evenly, so about one held topic in 64 has it: the pass is short.
-    if (held_slot && slot_users != 0) {
-      for (const membership_record& held : memberships_) {
-        if (held.membership->batch_slot == membership_slot) {
-          deferred.adopt(*held.membership);
-          break;
-        }
-      }
-    }
+    // A membership sharing the left one's slot (past 64 topics) takes the slot over.
+    if (held_slot && slot_heir != nullptr) deferred.adopt(*slot_heir);
   }
 
   // The destructor's (and move-assignment's) teardown: (1) close the mailbox -- nothing
@@ -2320,7 +2396,7 @@ class [[nodiscard]] inbox {
     box_->close();
     TANDEM_SYNC_POINT();  // closed, still in the topics' lists
     for (const membership_record& held : memberships_)
-      bus_type::topic_state::remove(held.topic, box_.get());
+      bus_type::topic_state::remove(held.topic, box_.get(), held.membership->list_position);
     core_->inbox_roster.withdraw(*box_);
     box_->deferred->release_all();  // before the membership_owners fold their counts
     memberships_.clear();

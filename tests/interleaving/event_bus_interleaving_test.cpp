@@ -7,9 +7,11 @@
 #include <chrono>
 #include <cstring>
 #include <future>
+#include <optional>
 #include <semaphore>
 #include <string>
 #include <thread>
+#include <vector>
 
 #if TANDEM_CATCH_MAJOR == 3
 #include <catch2/catch_test_macros.hpp>
@@ -23,8 +25,8 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// Which publisher a thread is, for the hook.
-enum class role { none, left_topic, kept_topic };
+// Which publisher (or subscriber) a thread is, for the hooks.
+enum class role { none, left_topic, kept_topic, list_builder };
 thread_local role this_role = role::none;
 
 struct script {
@@ -55,6 +57,26 @@ void hook(const char* name) noexcept {
 
 std::string text(char c) {
   return std::string(40, c);  // heap-owning
+}
+
+// Holds the list_builder thread once where a subscribe has built a new subscriber list (and
+// written its entries' position hints) but not installed it.
+struct build_script {
+  std::binary_semaphore built{0};    // the builder holds a built list
+  std::binary_semaphore install{0};  // ... and may now try to install it
+  bool held = false;                 // the builder's thread only
+};
+std::atomic<build_script*> current_build{nullptr};
+
+void build_hook(const char* name) noexcept {
+  build_script* s = current_build.load(std::memory_order_acquire);
+  if (s == nullptr || this_role != role::list_builder || s->held ||
+      std::strcmp(name, "event_bus add: a list built, not yet installed") != 0) {
+    return;
+  }
+  s->held = true;
+  s->built.release();
+  s->install.acquire();
 }
 
 }  // namespace
@@ -120,4 +142,56 @@ TEST_CASE(
   tandem::detail::test_point_hook.store(nullptr, std::memory_order_release);
   current.store(nullptr, std::memory_order_release);
   CHECK_FALSE(reparked);  // a broadcast gave it nothing to wake up for
+}
+
+// A subscription leaves by the position its entry was given when placed in the topic's list
+// (2026-12-03: before, every leave searched the list). A subscribe that builds a new list
+// writes the positions its entries will have there; when that list is not installed (the topic
+// changed meanwhile), those hints are stale. Here a leave runs right then: its hint names
+// another subscriber's entry, and it must leave its own (found by the search), not that one,
+// nor stay subscribed.
+TEST_CASE("a stale position hint leaves the right entry of a long subscriber list") {
+  tandem::test::watchdog dog("stale position hint");
+  using bus_type = tandem::event_bus<std::string>;
+  bus_type bus;
+  const std::string topic = "room/" + text('t');
+  // 22 subscriptions fill a list of room 22 (the lists have 1, 4, 10, then 22 places): the
+  // next subscribe builds a new list.
+  std::vector<std::optional<bus_type::subscription>> subs;
+  for (int i = 0; i < 22; ++i) subs.emplace_back(bus.subscribe(topic));
+  subs[0]->unsubscribe();  // its entry stays in the list: the next list places everyone one lower
+
+  build_script s;
+  current_build.store(&s, std::memory_order_release);
+  tandem::detail::test_point_hook.store(&build_hook, std::memory_order_release);
+  std::optional<bus_type::subscription> joined;
+  std::thread builder([&] {
+    this_role = role::list_builder;
+    joined.emplace(bus.subscribe(topic));
+  });
+  s.built.acquire();  // subs[5]'s hint now says 4: subs[4]'s place in the current list
+  subs[5]->unsubscribe();
+  CHECK(bus.subscriber_count(topic) == 20);
+  s.install.release();  // the topic changed: the builder builds again from the current list
+  builder.join();
+  tandem::detail::test_point_hook.store(nullptr, std::memory_order_release);
+  current_build.store(nullptr, std::memory_order_release);
+
+  REQUIRE(joined.has_value());
+  CHECK(bus.subscriber_count(topic) == 21);
+  CHECK(bus.publish(topic, text('m')) == 21);
+  std::vector<int> receivers;
+  for (int i = 0; i < 22; ++i) {
+    if (subs[static_cast<std::size_t>(i)]->try_receive()) receivers.push_back(i);
+  }
+  std::vector<int> expected;
+  for (int i = 1; i < 22; ++i) {
+    if (i != 5) expected.push_back(i);
+  }
+  CHECK(receivers == expected);
+  CHECK(joined->try_receive() == text('m'));
+  // Later leaves (hints written by the list that was installed) still find their entries.
+  for (int i = 1; i < 22; ++i) subs[static_cast<std::size_t>(i)].reset();
+  joined.reset();
+  CHECK(bus.subscriber_count(topic) == 0);
 }
