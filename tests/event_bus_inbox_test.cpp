@@ -1317,3 +1317,30 @@ TEST_CASE("release slots pass a leaving holder's slot to another of its users") 
   CHECK(releases.release(held[6]));
   releases.release_all();
 }
+
+// Entries that left a topic stay in its subscriber list (with what they own: an inbox's
+// membership and its copy of the topic, a subscription's mailbox) until a subscribe builds a
+// new list. With room in the list (2026-12-03) a subscribe only built one once the room was
+// full, so a topic most of whose subscribers left kept them through as many subscribes as it
+// once had subscribers. Now a subscribe builds the list anew once the entries that left
+// outnumber the open ones (review, 2026-12-03).
+TEST_CASE("a subscribe to a topic most of whose subscribers left releases what they held") {
+  counted_bus bus;
+  const counted_topic topic("room:most-left-with-a-name-longer-than-the-sso-buffer");
+  std::vector<std::optional<counted_bus::inbox_type>> inboxes;
+  for (int i = 0; i < 40; ++i) {
+    inboxes.emplace_back(bus.inbox());
+    CHECK(inboxes.back()->subscribe(topic));
+  }
+  auto stays = bus.subscribe(topic);
+  const int before_leaving = counted_topic::live.load();
+  for (std::size_t i = 0; i < 39; ++i) CHECK(inboxes[i]->unsubscribe(topic));
+  // The 39 memberships (each with its topic copy) are held by their entries, which left.
+  CHECK(counted_topic::live.load() == before_leaving);
+  auto joins = bus.subscribe(topic);  // entries that left outnumber the open ones
+  CHECK(counted_topic::live.load() == before_leaving - 39);
+  CHECK(bus.publish(topic, std::string(40, 'm')) == 3);
+  CHECK(stays.try_receive().has_value());
+  CHECK(joins.try_receive().has_value());
+  CHECK(inboxes[39]->try_receive().has_value());
+}

@@ -31,7 +31,10 @@
 //     2026-12-03 every subscribe copied the array: O(n^2), 435 us per subscribe at 30,000
 //     subscribers; rule 55). Leaving only clears the entry's flag and decrements the count
 //     under the lock -- it allocates nothing and cannot fail (docs/reliability.md rule 6) --
-//     and the entry is dropped when the array is next replaced (or with the topic). A topic's
+//     and the entry is dropped when the array is next replaced (or with the topic): a
+//     subscribe replaces it when it is full or when entries that left outnumber the open
+//     ones (so a topic most of whose subscribers left releases their mailboxes at the next
+//     subscribe, in O(open), which their leaves paid for). A topic's
 //     FIRST open subscription needs no
 //     list allocation: its mailbox is allocated together with its own list entry (a
 //     subscription_box), and the list is then an aliasing pointer to that entry, installed in
@@ -1798,10 +1801,17 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
   // and every snapshot taken after the lock sees it whole. Allocates nothing, releases
   // nothing: copying the owner and membership pointers is one reference-count increment each.
   // Not for a move-only Message (a topic then has one subscriber: with() builds no room).
+  // Refused, so that the caller builds a list of the open entries, when entries that left
+  // outnumber the open ones: they keep their mailboxes (and an inbox's membership, with its
+  // copy of the topic) alive and every publish passes over them, and they go only when a list
+  // is built. The build costs O(open), which the leaves since the last build paid for. (Until
+  // 2026-12-03 a list with room kept them until the room was full: a topic left by 100,000 of
+  // its subscribers held their mailboxes through up to 100,000 more subscribes; review.)
   bool append_in_place(const std::shared_ptr<subscription_box>& box, const inbox_mailbox_ptr& inbox,
                        const membership_ptr& membership) const noexcept {
     if (entries_ == nullptr || subscribers_.size == capacity_) return false;
-    subscriber& entry = entries_[subscribers_.size];  // value-initialised, never used
+    if (subscribers_.size - open_ > open_) return false;  // mostly left: build the list anew
+    subscriber& entry = entries_[subscribers_.size];      // value-initialised, never used
     if (box != nullptr) {
       entry.box = &box->box;
       entry.owner = box;
