@@ -18,7 +18,7 @@
 // both are transparent (for string keys the defaults tandem::string_hash / string_equal are:
 // std::string_view and const char* are used as they are), or anything implicitly convertible to
 // K (converted to one K per call, from the argument as const: an rvalue argument is not moved
-// from, unless K can be made from an rvalue only). A K is built only when an entry is created:
+// from). A K is built only when an entry is created:
 // the hit path of insert / try_emplace / get_or_insert_with builds no K (but a converted one)
 // and leaves its arguments untouched (they are forwarded; insert's value is used only to build
 // the new entry's V).
@@ -1148,22 +1148,19 @@ class rc_map {
   // created). Call as insert_form<Q>(key) with the function's forwarding parameter `key`.
   // A non-const lvalue is passed on as const: the node's K is then a copy made by K's copy
   // constructor, not by a forwarding constructor template, which a non-const K& picks over it
-  // (docs/reliability.md rule 54). A converted key is converted from the argument as const,
-  // even an rvalue: the conversion runs before the lookup, so converting from the rvalue moved
-  // the caller's argument away on a hit, or when creating the entry then failed (review,
-  // 2026-12-03: a std::string&& for a std::filesystem::path key; rule 59). Only a K that
-  // cannot be made from a const argument (converting constructors from rvalues alone) is made
-  // from the rvalue, which that conversion consumes.
+  // (docs/reliability.md rule 54). A converted key is converted from the argument as const
+  // (rc_map_key_argument requires that conversion), even an rvalue: the conversion runs before
+  // the lookup, so converting from the rvalue moved the caller's argument away on a hit, or
+  // when creating the entry then failed (review, 2026-12-03: a std::string&& for a
+  // std::filesystem::path key; rule 59).
   template <class Q>
   static decltype(auto) insert_form(std::remove_reference_t<Q>& key) {
     if constexpr (used_as_is<Q> && std::is_lvalue_reference_v<Q>) {
       return std::as_const(key);
     } else if constexpr (used_as_is<Q>) {
       return static_cast<Q&&>(key);
-    } else if constexpr (std::is_convertible_v<const std::remove_reference_t<Q>&, K>) {
-      return K(std::as_const(key));
     } else {
-      return K(static_cast<Q&&>(key));
+      return K(std::as_const(key));
     }
   }
 

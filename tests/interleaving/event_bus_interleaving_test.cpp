@@ -59,6 +59,17 @@ std::string text(char c) {
   return std::string(40, c);  // heap-owning
 }
 
+// 22 subscriptions to `topic`, which fill a list of room 22 (the lists have 1, 4, 10, then 22
+// places: the next subscribe builds a new list); the first has left, and its entry stays in
+// the list, so the next list places everyone one lower.
+std::vector<std::optional<tandem::event_bus<std::string>::subscription>> full_list_first_left(
+    tandem::event_bus<std::string>& bus, const std::string& topic) {
+  std::vector<std::optional<tandem::event_bus<std::string>::subscription>> subs;
+  for (int i = 0; i < 22; ++i) subs.emplace_back(bus.subscribe(topic));
+  subs[0]->unsubscribe();
+  return subs;
+}
+
 // Holds the list_builder thread once where a subscribe has built a new subscriber list (and
 // written its entries' position hints) but not installed it.
 struct build_script {
@@ -67,6 +78,30 @@ struct build_script {
   bool held = false;                 // the builder's thread only
 };
 std::atomic<build_script*> current_build{nullptr};
+
+// Holds the list_builder thread after it copied `hold_after` entries into a new list (their
+// position hints written, the rest not yet), and counts the leaves that searched a long list.
+struct copy_script {
+  std::binary_semaphore copied{0};
+  std::binary_semaphore resume{0};
+  int hold_after = 3;
+  int copies = 0;  // the builder's thread only
+  std::atomic<int> searches{0};
+};
+std::atomic<copy_script*> current_copy{nullptr};
+
+void copy_hook(const char* name) noexcept {
+  copy_script* s = current_copy.load(std::memory_order_acquire);
+  if (s == nullptr) return;
+  if (std::strcmp(name, "event_bus remove: searching a long list") == 0) {
+    s->searches.fetch_add(1, std::memory_order_relaxed);
+  } else if (this_role == role::list_builder &&
+             std::strcmp(name, "event_bus add: an entry copied into a new list") == 0 &&
+             ++s->copies == s->hold_after) {
+    s->copied.release();
+    s->resume.acquire();
+  }
+}
 
 void build_hook(const char* name) noexcept {
   build_script* s = current_build.load(std::memory_order_acquire);
@@ -155,11 +190,7 @@ TEST_CASE("a stale position hint leaves the right entry of a long subscriber lis
   using bus_type = tandem::event_bus<std::string>;
   bus_type bus;
   const std::string topic = "room/" + text('t');
-  // 22 subscriptions fill a list of room 22 (the lists have 1, 4, 10, then 22 places): the
-  // next subscribe builds a new list.
-  std::vector<std::optional<bus_type::subscription>> subs;
-  for (int i = 0; i < 22; ++i) subs.emplace_back(bus.subscribe(topic));
-  subs[0]->unsubscribe();  // its entry stays in the list: the next list places everyone one lower
+  auto subs = full_list_first_left(bus, topic);
 
   build_script s;
   current_build.store(&s, std::memory_order_release);
@@ -194,4 +225,44 @@ TEST_CASE("a stale position hint leaves the right entry of a long subscriber lis
   for (int i = 1; i < 22; ++i) subs[static_cast<std::size_t>(i)].reset();
   joined.reset();
   CHECK(bus.subscriber_count(topic) == 0);
+}
+
+// The stale hints that race leaves behind for good (fix review, 2026-12-03): a subscribe
+// interrupted while it builds a list writes the rest of its entries' hints after another
+// subscribe installed a list in which those entries sit elsewhere; the interrupted one then
+// fails to install and joins the installed list's room, so the wrong hints stay. Each later
+// leave searched the list (12 us per leave at 24,574 subscribers). Now the first leave that
+// searches also puts every entry's hint right: one search, not one per leave.
+TEST_CASE("the first leave that meets stale position hints puts them right") {
+  tandem::test::watchdog dog("stale position hints put right");
+  using bus_type = tandem::event_bus<std::string>;
+  bus_type bus;
+  const std::string topic = "room/" + text('h');
+  auto subs = full_list_first_left(bus, topic);
+
+  copy_script s;
+  current_copy.store(&s, std::memory_order_release);
+  tandem::detail::test_point_hook.store(&copy_hook, std::memory_order_release);
+  std::optional<bus_type::subscription> late;
+  std::thread builder([&] {
+    this_role = role::list_builder;
+    late.emplace(bus.subscribe(topic));
+  });
+  s.copied.acquire();  // subs[1..3] copied (hints 0..2), subs[4..21] not yet
+  subs[1]->unsubscribe();
+  auto installed = bus.subscribe(topic);  // builds and installs: subs[k] at k - 2
+  s.resume.release();                     // writes subs[4..21]'s hints as k - 1, then appends
+  builder.join();
+  tandem::detail::test_point_hook.store(&copy_hook, std::memory_order_release);
+  s.searches.store(0, std::memory_order_relaxed);
+  for (std::size_t i = 2; i < 22; ++i) subs[i].reset();  // subs[4]'s leave searches
+  const int searches = s.searches.load(std::memory_order_relaxed);
+  tandem::detail::test_point_hook.store(nullptr, std::memory_order_release);
+  current_copy.store(nullptr, std::memory_order_release);
+  CHECK(searches == 1);  // 18 when every stale hint costs its own search
+  REQUIRE(late.has_value());
+  CHECK(bus.subscriber_count(topic) == 2);
+  CHECK(bus.publish(topic, text('p')) == 2);
+  CHECK(late->try_receive() == text('p'));
+  CHECK(installed.try_receive() == text('p'));
 }
