@@ -76,6 +76,7 @@ struct build_script {
   std::binary_semaphore built{0};    // the builder holds a built list
   std::binary_semaphore install{0};  // ... and may now try to install it
   bool held = false;                 // the builder's thread only
+  int builds = 0;                    // lists the builder built (its thread only)
 };
 std::atomic<build_script*> current_build{nullptr};
 
@@ -105,14 +106,51 @@ void copy_hook(const char* name) noexcept {
 
 void build_hook(const char* name) noexcept {
   build_script* s = current_build.load(std::memory_order_acquire);
-  if (s == nullptr || this_role != role::list_builder || s->held ||
+  if (s == nullptr || this_role != role::list_builder ||
       std::strcmp(name, "event_bus add: a list built, not yet installed") != 0) {
     return;
   }
+  ++s->builds;
+  if (s->held) return;
   s->held = true;
   s->built.release();
   s->install.acquire();
 }
+
+// A subscribe to `topic` on a thread of its own, held where it has built a new subscriber list
+// but not installed it (build_hook) from construction until finish().
+class held_build {
+ public:
+  using bus_type = tandem::event_bus<std::string>;
+  held_build(bus_type& bus, const std::string& topic) {
+    current_build.store(&script_, std::memory_order_release);
+    tandem::detail::test_point_hook.store(&build_hook, std::memory_order_release);
+    thread_ = std::thread([this, &bus, &topic] {
+      this_role = role::list_builder;
+      joined_.emplace(bus.subscribe(topic));
+    });
+    script_.built.acquire();
+  }
+  held_build(const held_build&) = delete;
+  held_build& operator=(const held_build&) = delete;
+  ~held_build() {
+    if (thread_.joinable()) static_cast<void>(finish());
+  }
+  // Lets the subscribe go on and waits for it; returns how many lists it built.
+  int finish() {
+    script_.install.release();
+    thread_.join();
+    tandem::detail::test_point_hook.store(nullptr, std::memory_order_release);
+    current_build.store(nullptr, std::memory_order_release);
+    return script_.builds;
+  }
+  std::optional<bus_type::subscription>& joined() { return joined_; }
+
+ private:
+  build_script script_;
+  std::optional<bus_type::subscription> joined_;
+  std::thread thread_;
+};
 
 }  // namespace
 
@@ -192,21 +230,11 @@ TEST_CASE("a stale position hint leaves the right entry of a long subscriber lis
   const std::string topic = "room/" + text('t');
   auto subs = full_list_first_left(bus, topic);
 
-  build_script s;
-  current_build.store(&s, std::memory_order_release);
-  tandem::detail::test_point_hook.store(&build_hook, std::memory_order_release);
-  std::optional<bus_type::subscription> joined;
-  std::thread builder([&] {
-    this_role = role::list_builder;
-    joined.emplace(bus.subscribe(topic));
-  });
-  s.built.acquire();  // subs[5]'s hint now says 4: subs[4]'s place in the current list
+  held_build builder(bus, topic);  // subs[5]'s hint now says 4: subs[4]'s place in the list
   subs[5]->unsubscribe();
   CHECK(bus.subscriber_count(topic) == 20);
-  s.install.release();  // the topic changed: the builder builds again from the current list
-  builder.join();
-  tandem::detail::test_point_hook.store(nullptr, std::memory_order_release);
-  current_build.store(nullptr, std::memory_order_release);
+  builder.finish();  // the topic changed: the builder builds again from the current list
+  std::optional<bus_type::subscription>& joined = builder.joined();
 
   REQUIRE(joined.has_value());
   CHECK(bus.subscriber_count(topic) == 21);
@@ -265,4 +293,30 @@ TEST_CASE("the first leave that meets stale position hints puts them right") {
   CHECK(bus.publish(topic, text('p')) == 2);
   CHECK(late->try_receive() == text('p'));
   CHECK(installed.try_receive() == text('p'));
+}
+
+// A subscribe to a topic most of whose entries left builds a list without them (rather than
+// taking the room). When a leave lands while it builds, its install fails; it then takes the
+// room (fix review, 2026-12-03): before, it built again, and again for every leave that landed
+// during a build, so leaves arriving faster than one build kept the subscribe building (2.8 s
+// for one subscribe on a topic of 100,000 open entries, a leave every 50 us).
+TEST_CASE("a subscribe whose list build loses to a leave takes the room") {
+  tandem::test::watchdog dog("a lost build takes the room");
+  using bus_type = tandem::event_bus<std::string>;
+  bus_type bus;
+  const std::string topic = "room/" + text('r');
+  // 11 subscriptions: a list of 11 entries with room for 22.
+  std::vector<std::optional<bus_type::subscription>> subs;
+  for (int i = 0; i < 11; ++i) subs.emplace_back(bus.subscribe(topic));
+  for (std::size_t i = 0; i < 9; ++i) subs[i].reset();  // 9 left, 2 open: mostly left
+
+  held_build builder(bus, topic);  // built a list of the 2 open entries and itself
+  subs[9].reset();                 // a leave lands: the install fails
+  CHECK(builder.finish() == 1);    // 2 when the retry builds again
+  std::optional<bus_type::subscription>& joined = builder.joined();
+  REQUIRE(joined.has_value());
+  CHECK(bus.subscriber_count(topic) == 2);
+  CHECK(bus.publish(topic, text('q')) == 2);
+  CHECK(joined->try_receive() == text('q'));
+  CHECK(subs[10]->try_receive() == text('q'));
 }
