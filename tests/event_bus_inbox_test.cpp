@@ -1311,7 +1311,7 @@ TEST_CASE("release slots pass a leaving holder's slot to another of its users") 
   releases.adopt(*next);
   CHECK(releases.release(*next));
   CHECK(releases.remove_user(*next) == nullptr);  // the slot's last user
-  CHECK(releases.free_slot() == 5);                // the lowest slot nobody uses is taken first
+  CHECK(releases.free_slot() == 5);               // the lowest slot nobody uses is taken first
   // A user that does not hold its slot leaves: the holder keeps it.
   CHECK(releases.remove_user(held[70]) != nullptr);
   CHECK(releases.release(held[6]));

@@ -59,12 +59,15 @@ std::string text(char c) {
   return std::string(40, c);  // heap-owning
 }
 
+// The bus of the subscriber-list tests below (heap-owning messages and topics).
+using bus_type = tandem::event_bus<std::string>;
+
 // 22 subscriptions to `topic`, which fill a list of room 22 (the lists have 1, 4, 10, then 22
 // places: the next subscribe builds a new list); the first has left, and its entry stays in
 // the list, so the next list places everyone one lower.
-std::vector<std::optional<tandem::event_bus<std::string>::subscription>> full_list_first_left(
-    tandem::event_bus<std::string>& bus, const std::string& topic) {
-  std::vector<std::optional<tandem::event_bus<std::string>::subscription>> subs;
+std::vector<std::optional<bus_type::subscription>> full_list_first_left(bus_type& bus,
+                                                                        const std::string& topic) {
+  std::vector<std::optional<bus_type::subscription>> subs;
   for (int i = 0; i < 22; ++i) subs.emplace_back(bus.subscribe(topic));
   subs[0]->unsubscribe();
   return subs;
@@ -121,7 +124,6 @@ void build_hook(const char* name) noexcept {
 // but not installed it (build_hook) from construction until finish().
 class held_build {
  public:
-  using bus_type = tandem::event_bus<std::string>;
   held_build(bus_type& bus, const std::string& topic) {
     current_build.store(&script_, std::memory_order_release);
     tandem::detail::test_point_hook.store(&build_hook, std::memory_order_release);
@@ -225,7 +227,6 @@ TEST_CASE(
 // nor stay subscribed.
 TEST_CASE("a stale position hint leaves the right entry of a long subscriber list") {
   tandem::test::watchdog dog("stale position hint");
-  using bus_type = tandem::event_bus<std::string>;
   bus_type bus;
   const std::string topic = "room/" + text('t');
   auto subs = full_list_first_left(bus, topic);
@@ -263,7 +264,6 @@ TEST_CASE("a stale position hint leaves the right entry of a long subscriber lis
 // searches also puts every entry's hint right: one search, not one per leave.
 TEST_CASE("the first leave that meets stale position hints puts them right") {
   tandem::test::watchdog dog("stale position hints put right");
-  using bus_type = tandem::event_bus<std::string>;
   bus_type bus;
   const std::string topic = "room/" + text('h');
   auto subs = full_list_first_left(bus, topic);
@@ -302,7 +302,6 @@ TEST_CASE("the first leave that meets stale position hints puts them right") {
 // for one subscribe on a topic of 100,000 open entries, a leave every 50 us).
 TEST_CASE("a subscribe whose list build loses to a leave takes the room") {
   tandem::test::watchdog dog("a lost build takes the room");
-  using bus_type = tandem::event_bus<std::string>;
   bus_type bus;
   const std::string topic = "room/" + text('r');
   // 11 subscriptions: a list of 11 entries with room for 22.
