@@ -762,3 +762,53 @@ TEST_CASE("event_bus: a converted topic argument is not moved from on an existin
                               made.clear();
                             });
 }
+
+// A subscribe to a topic whose list has room but most of whose entries left builds a list
+// without them (event_bus's topic_state::append_in_place refuses the room); when that
+// allocation fails it takes the room after all (2026-12-04: before, it threw std::bad_alloc
+// where it needed no memory). So it fails at exactly the allocations where a subscribe to a
+// list with room does: its mailbox's, or the inbox's membership and index entry.
+TEST_CASE("event_bus: a subscribe that can take a list's room never fails for a new list") {
+  using bus_type = tandem::event_bus<std::string>;
+  bus_type bus;
+  std::vector<bus_type::subscription> kept;
+  // A topic with a list of 11 entries and room for 22, `left` of which have left.
+  auto topic_with_room = [&](const std::string& topic, std::size_t left) {
+    std::vector<bus_type::subscription> subs;
+    for (int i = 0; i < 11; ++i) subs.push_back(bus.subscribe(topic));
+    for (std::size_t i = left; i < subs.size(); ++i) kept.push_back(std::move(subs[i]));
+  };
+  auto subscription_failures = [&](const std::string& topic) {
+    std::vector<bus_type::subscription> made;
+    const std::size_t open_before = bus.subscriber_count(topic);
+    const std::size_t failures = sweep_allocation_failures(
+        [&] { made.push_back(bus.subscribe(topic)); },
+        [&](bool) { CHECK(bus.subscriber_count(topic) == open_before + made.size()); });
+    CHECK(bus.publish(topic, std::string(40, 's')) == open_before + made.size());
+    return failures;
+  };
+  std::vector<bus_type::inbox_type> inboxes;
+  auto inbox_failures = [&](const std::string& topic) {
+    auto& in = inboxes.emplace_back(bus.inbox());  // a fresh inbox each time: same allocations
+    const std::size_t open_before = bus.subscriber_count(topic);
+    const std::size_t failures = sweep_allocation_failures(
+        [&] { static_cast<void>(in.subscribe(topic)); },
+        [&](bool threw) { CHECK(bus.subscriber_count(topic) == open_before + (threw ? 0 : 1)); });
+    CHECK(bus.publish(topic, std::string(40, 'i')) == open_before + 1);
+    return failures;
+  };
+  topic_with_room("room:with-room-and-a-name-longer-than-the-sso-buffer", 0);
+  topic_with_room("room:mostly-left-and-a-name-longer-than-the-sso-buffer", 9);
+  topic_with_room("inbox:with-room-and-a-name-longer-than-the-sso-buffer", 0);
+  topic_with_room("inbox:mostly-left-and-a-name-longer-than-the-sso-buffer", 9);
+  const std::size_t with_room =
+      subscription_failures("room:with-room-and-a-name-longer-than-the-sso-buffer");
+  CHECK(with_room >= 1);  // the mailbox at least
+  CHECK(subscription_failures("room:mostly-left-and-a-name-longer-than-the-sso-buffer") ==
+        with_room);  // one more before: the new list's
+  const std::size_t inbox_with_room =
+      inbox_failures("inbox:with-room-and-a-name-longer-than-the-sso-buffer");
+  CHECK(inbox_with_room >= 2);  // the membership and its index entry
+  CHECK(inbox_failures("inbox:mostly-left-and-a-name-longer-than-the-sso-buffer") ==
+        inbox_with_room);
+}

@@ -214,18 +214,19 @@
 //
 // Costs: per topic, one rc_map entry plus a topic_state (a snapshot pointer and two counts); per
 // subscription, one allocation holding its mailbox (see mailbox.hpp) and its own list entry,
-// and, from a topic's second subscriber on, one slot in the topic's array (64 bytes: two
-// mailbox pointers, a membership and an owner pointer, a position hint's address, the flag),
+// and, from a topic's second subscriber on, one slot in the topic's array (48 bytes: two
+// mailbox pointers, a membership and an owner pointer, the address of the receiver's
+// list_entry_state: its position hint and open flag),
 // with as many slots again of
 // room. subscribe to a topic that already has an open subscriber fills a slot of room, or, when
 // there is none, allocates a new array twice the open entries: O(1) amortized, O(open
 // subscribers of that topic) for that one subscribe; subscribing to a topic with none
 // allocates no list; leaving allocates nothing and costs O(1): the entry is found at the
 // position recorded when it was placed (a left entry -- and its empty, closed mailbox -- stays
-// until the array is next replaced; a stale position, left by a subscribe racing with the
-// leave, costs one search, under the shard lock only for lists of at most 16 entries). A
-// subscribe that creates its topic and the unsubscribe that erases it take the topic's shard
-// lock once each (rc_map::try_emplace, rc_map::handle::reset_if). publish to an existing topic: one
+// until the array is next replaced; a stale position, left by a subscribe that lost its
+// install to another, costs one search, under the shard lock only for lists of at most 16 entries).
+// A subscribe that creates its topic and the unsubscribe that erases it take the topic's shard lock
+// once each (rc_map::try_emplace, rc_map::handle::reset_if). publish to an existing topic: one
 // hash, one rc_map visit (the shard lock; no count traffic), with several subscribers one snapshot
 // copy (an increment and a decrement), and per subscriber one mailbox lock plus a message copy (n-1
 // copies). The absent-topic filter costs 4 bytes per slot (4096 slots by default, 16 KiB per bus).
@@ -512,6 +513,26 @@ class standing_releases;
 // sizeof(Topic) + 40 exceeds one line) instead of one allocation of about 48. A publisher still
 // writes the receiver's line when it destroys an envelope (a drop_oldest eviction) or drops a
 // replaced subscriber list's reference. Measured in bench/event_bus_bench: see docs/event_bus.md.
+// What a receiver (a subscription's mailbox, or an inbox's membership of one topic) keeps
+// about its entry in the topic's subscriber list. Every list that holds the entry (the one
+// installed, an older one a publisher still reads from a snapshot, a newer one a subscribe is
+// building) points here, so leaving is one write that all of them see.
+//  - position: the entry's index in the list it was last placed in, a hint that lets leaving
+//    skip the search (event_bus's topic_state::remove checks it under the shard lock). Written
+//    by whoever places the entry.
+//  - open: still subscribed. Cleared once, by the leave, under the topic's shard lock, and never
+//    set again (a receiver that subscribes again gets a new mailbox or membership). Read under
+//    that lock it is exact; publishers delivering from a snapshot read it as a hint (relaxed):
+//    the mailbox decides under its own lock (closed, or the membership withdrawn, both before
+//    the flag is cleared). Kept here rather than in each list's entry since 2026-12-04: a
+//    subscribe building a new list copied each entry's flag, so a leave landing meanwhile left
+//    the copy stale and the install had to fail; under a stream of leaves faster than one build
+//    of a full list, the subscribe never finished (see topic_state::add).
+struct list_entry_state {
+  std::atomic<std::size_t> position{0};
+  std::atomic<bool> open{true};
+};
+
 template <class Topic>
 struct inbox_membership {
   inbox_membership(const Topic& name, unsigned release_slot)
@@ -524,11 +545,9 @@ struct inbox_membership {
   // Its slot in a membership_release_batch (0..63): distinct among an inbox's first 64
   // memberships alive at once, so a batch of an inbox on up to 64 topics never collides.
   const std::uint8_t batch_slot;
-  // The index of this membership's entry in its topic's subscriber list, where it was last
-  // placed: a hint that lets leaving skip the search (event_bus's topic_state::remove checks it
-  // under the shard lock). Written by whoever places the entry; on the receiver's line, which
-  // the inbox's thread reads when it leaves.
-  std::atomic<std::size_t> list_position{0};
+  // Its entry's place and open flag in the topic's subscriber list (see list_entry_state); on
+  // the receiver's line, which the inbox's thread reads when it leaves.
+  list_entry_state list_entry;
 
  private:
   // The inbox's other memberships of the same batch_slot (standing_releases' per-slot list of
@@ -1377,8 +1396,7 @@ class event_bus {
     // inbox and tested both, 5 instructions per subscriber.
     auto wanted = [&](std::size_t i) {
       // relaxed: a hint only; see subscriber::open.
-      return entries[i].open.load(std::memory_order_relaxed) &&
-             (skip == nullptr || entries[i].receiver() != skip);
+      return entries[i].open() && (skip == nullptr || entries[i].receiver() != skip);
     };
     std::size_t last = targets.size;
     for (std::size_t i = targets.size; i-- > 0;) {
@@ -1501,9 +1519,7 @@ struct event_bus<Message, Topic, Hash, KeyEqual>::subscriber {
         inbox(other.inbox),
         membership(other.membership),
         owner(other.owner),
-        position(other.position),
-        // relaxed: copied while building a list no other thread sees yet.
-        open(other.open.load(std::memory_order_relaxed)) {}
+        state(other.state) {}
   subscriber& operator=(const subscriber&) = delete;
   ~subscriber() = default;
 
@@ -1514,17 +1530,17 @@ struct event_bus<Message, Topic, Hash, KeyEqual>::subscriber {
   // entry, which is named only by a one-entry list that shares the box's ownership (an
   // aliasing shared_ptr, see topic_state::add): the list keeps the box alive instead.
   std::shared_ptr<const void> owner;
-  // Where the receiver keeps this entry's index in the list it was last placed in (the
-  // subscription_box's list_position, or the inbox membership's): topic_state::remove reads it
-  // to leave without searching the list. Lives as long as `owner` (or `membership`) keeps it.
-  std::atomic<std::size_t>* position = nullptr;
-  // Still subscribed. Cleared by topic_state::remove under the shard lock (which also keeps the
-  // exact count, topic_state::open_); the entry itself stays until the list is next replaced,
-  // so that leaving allocates nothing. Read under the shard lock it is exact; publishers
-  // delivering from an older snapshot read it as a hint only (relaxed), because the mailbox
-  // decides under its own lock: closed (a subscription left) or the membership withdrawn (an
-  // inbox left), and those were set before the flag was cleared.
-  mutable std::atomic<bool> open{true};
+  // The receiver's list_entry_state (the subscription_box's, or the inbox membership's): where
+  // the entry was last placed, and whether it is still open. Lives as long as `owner` (or
+  // `membership`) keeps it. A left entry stays in its list until the list is next replaced,
+  // so that leaving allocates nothing; topic_state::remove clears the flag under the shard
+  // lock (and keeps the exact count, topic_state::open_).
+  detail::list_entry_state* state = nullptr;
+
+  // Still subscribed: exact under the shard lock, a hint elsewhere (see list_entry_state).
+  [[nodiscard]] bool open() const noexcept {
+    return state->open.load(std::memory_order_relaxed);  // relaxed: see list_entry_state
+  }
 
   // Who receives through this entry: what publish_from compares with its sender, and what
   // remove() looks for (an inbox has at most one entry per topic).
@@ -1542,16 +1558,16 @@ requires bus_message<Message> && bus_topic<Topic> && bus_topic_hash<Hash, Topic>
 struct event_bus<Message, Topic, Hash, KeyEqual>::subscription_box {
   subscription_box(std::size_t capacity, overflow_policy policy) noexcept : box(capacity, policy) {
     self.box = &box;
-    self.position = &list_position;
+    self.state = &list_entry;
   }
   subscription_box(const subscription_box&) = delete;
   subscription_box& operator=(const subscription_box&) = delete;
   ~subscription_box() = default;
 
   mailbox_type box;
-  // The index of this subscription's entry in its topic's list (0: its own entry, `self`, is
-  // the list). A hint, checked under the shard lock before use: see topic_state::remove.
-  std::atomic<std::size_t> list_position{0};
+  // Its entry's place in its topic's list (0: its own entry, `self`, is the list) and whether
+  // it is still open: see detail::list_entry_state.
+  detail::list_entry_state list_entry;
   subscriber self;  // owner stays null: see subscriber::owner
 };
 
@@ -1615,7 +1631,7 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
     const subscriber* target = subscribers_.list.get();
     // The one open entry (entries that left stay until the list is replaced). relaxed: the flags
     // are written under the shard lock, which we hold.
-    while (!target->open.load(std::memory_order_relaxed)) ++target;
+    while (!target->open()) ++target;
     if (target->receiver() == skip) return 0;
     if (target->box != nullptr) return count_of(target->box->try_push(message, evicted.message));
     detail::envelope_source<Message, Topic> source{message, target->membership};
@@ -1635,12 +1651,12 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
   [[nodiscard]] std::size_t subscriber_count() const noexcept { return open_; }
 
   // Adds a subscription's mailbox (`box`) or an inbox's (`inbox`, with its `membership`) to
-  // `topic`'s list. Builds a new list of the open entries plus this one, dropping the entries
-  // that left (this is where their space is reclaimed). Strong guarantee: throws
-  // std::bad_alloc, or std::logic_error for a second subscriber with a move-only Message, and
-  // then changes nothing. No list is released under the lock (a list's last reference may
-  // destroy a mailbox and its queued messages, user code that may use the bus).
-  // `own`: list_of(box) for a subscription, empty for an inbox.
+  // `topic`'s list: in the list's room, or in a new list of the open entries plus this one,
+  // dropping the entries that left (this is where their space is reclaimed). Strong guarantee:
+  // throws std::bad_alloc (only when the list has no room), or std::logic_error for a second
+  // subscriber with a move-only Message, and then changes nothing. No list is released under the
+  // lock (a list's last reference may destroy a mailbox and its queued messages, user code that may
+  // use the bus). `own`: list_of(box) for a subscription, empty for an inbox.
   static void add(const topic_handle& topic, snapshot own,
                   const std::shared_ptr<subscription_box>& box, const inbox_mailbox_ptr& inbox,
                   const membership_ptr& membership) {
@@ -1672,22 +1688,42 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
         }
       }
       // Build the new list outside the lock (allocation and shared_ptr copies), then install
-      // it if nobody changed the list meanwhile -- an add or a remove, both of which bump
-      // version_ -- otherwise start over from the newer list.
-      built_list fresh = with(old, open, box, inbox, membership);
+      // it if no add changed the list meanwhile (every add bumps version_), otherwise start
+      // over from the newer list. Leaves do not stop the install: an entry that left after it
+      // was copied shares its flag with the old list (list_entry_state), so the new list holds
+      // every entry still open plus those, already flagged left, and open_ (which each leave
+      // decremented) counts them right. (Until 2026-12-04 each entry carried its own flag, a
+      // leave bumped the version too, and the subscribe built again: under a stream of leaves
+      // faster than one build of a full list it never finished: found by review, 98,302
+      // subscribers and one leave every 50 us made one subscribe build 655 lists in 3.6 s;
+      // now 1, in 11 ms.)
+      std::optional<built_list> built;
+      try {
+        built.emplace(with(old, open, box, inbox, membership));
+      } catch (const std::bad_alloc&) {
+        // A list with room that was refused because most of it left (append_in_place) is
+        // taken after all: dropping the left entries is worth an allocation, not a failed
+        // subscribe (until 2026-12-04 such a subscribe threw where it needs no memory).
+        const bool appended = topic.visit([&](const topic_state& state) noexcept {
+          return state.append_in_place(box, inbox, membership, room_use::any);
+        });
+        if (appended) return;
+        throw;
+      }
+      built_list& fresh = *built;
       TANDEM_SYNC_POINT();  // built from `old`; a remove may clear a flag we copied as open
       TANDEM_TEST_POINT("event_bus add: a list built, not yet installed");
       snapshot newer;
       const bool installed = topic.visit([&](const topic_state& state) noexcept {
         if (state.version_ == seen_version) {
-          state.install(fresh, open + 1);  // the commit point
+          state.install(fresh, state.open_ + 1);  // the commit point
           return true;
         }
-        // Changed meanwhile: maybe it now has room (another add rebuilt it). Any room now, even
-        // in a list mostly left: a list built to drop the left entries is not built again for
-        // this subscribe, or leaves arriving faster than one build would keep it building
-        // (fix review, 2026-12-03: 2.8 s and 200 builds of 100,000 entries for one subscribe
-        // while another thread left every 50 us); a later subscribe drops them.
+        // Another add changed it meanwhile: maybe it now has room (that add rebuilt it). Any
+        // room now, even in a list mostly left: a list built to drop the left entries is not
+        // built again for this subscribe (fix review, 2026-12-03: adds and leaves racing with
+        // one subscribe kept it building, 200 builds of 100,000 entries); a later subscribe
+        // drops them.
         if (state.append_in_place(box, inbox, membership, room_use::any)) return true;
         state.read(newer, seen_version, open);
         return false;
@@ -1728,7 +1764,7 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
       const bool done = topic.visit([&](const topic_state& state) noexcept {
         if (state.subscribers_.list != copy.list) return false;  // rebuilt: search the new one
         // relaxed: written and read under the shard lock.
-        if (mine->open.load(std::memory_order_relaxed)) state.leave(*mine);
+        if (mine->open()) state.leave(*mine);
         return true;
       });
       if (done) return;
@@ -1758,7 +1794,7 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
     if (entries == nullptr) return;  // no list yet (an inbox's topic before its first add)
     for (std::size_t i = 0; i < subscribers_.size; ++i) {
       // relaxed: the flags are written under the shard lock, which we hold.
-      if (entries[i].box != nullptr && entries[i].open.load(std::memory_order_relaxed)) {
+      if (entries[i].box != nullptr && entries[i].open()) {
         entries[i].box->close();  // lock order: shard, then mailbox
       }
     }
@@ -1776,7 +1812,7 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
     const subscriber* entries = list.list.get();
     for (std::size_t i = 0; i < list.size; ++i) {
       // relaxed: see above.
-      if (entries[i].receiver() == receiver && entries[i].open.load(std::memory_order_relaxed)) {
+      if (entries[i].receiver() == receiver && entries[i].open()) {
         return &entries[i];
       }
     }
@@ -1823,12 +1859,12 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
     if (box != nullptr) {
       entry.box = &box->box;
       entry.owner = box;
-      entry.position = &box->list_position;
+      entry.state = &box->list_entry;
     } else {
       entry.inbox = inbox.get();
       entry.membership = membership;
       entry.owner = inbox;
-      entry.position = &membership->list_position;
+      entry.state = &membership->list_entry;
     }
     place(entry, subscribers_.size);
     ++subscribers_.size;
@@ -1862,7 +1898,7 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
     if (at >= subscribers_.size) return false;
     const subscriber& entry = subscribers_.list.get()[at];
     // relaxed: under the shard lock.
-    if (entry.receiver() != receiver || !entry.open.load(std::memory_order_relaxed)) return false;
+    if (entry.receiver() != receiver || !entry.open()) return false;
     leave(entry);
     return true;
   }
@@ -1882,8 +1918,8 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
     const subscriber* entries = list.list.get();
     for (std::size_t i = 0; i < list.size; ++i) {
       // relaxed: see open_entry_of.
-      if (!entries[i].open.load(std::memory_order_relaxed)) continue;
-      entries[i].position->store(i, std::memory_order_relaxed);  // relaxed: a hint
+      if (!entries[i].open()) continue;
+      entries[i].state->position.store(i, std::memory_order_relaxed);  // relaxed: a hint
       if (entries[i].receiver() == receiver) mine = &entries[i];
     }
     return mine;
@@ -1893,14 +1929,14 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
   static void place(subscriber& entry, std::size_t at) noexcept {
     // relaxed: a hint (leave_at_or_if_short checks it under the shard lock). A list built by
     // with() and then not installed leaves stale hints behind: they fail that check.
-    entry.position->store(at, std::memory_order_relaxed);
+    entry.state->position.store(at, std::memory_order_relaxed);
   }
 
-  // Under the shard lock: `entry` (open, in subscribers_) leaves.
+  // Under the shard lock: `entry` (open, in subscribers_) leaves. The version stays: a list a
+  // subscribe is building from this one shares the entry's flag, so it can still be installed.
   void leave(const subscriber& entry) const noexcept {
-    entry.open.store(false, std::memory_order_relaxed);  // relaxed: under the shard lock
+    entry.state->open.store(false, std::memory_order_relaxed);  // relaxed: under the shard lock
     --open_;
-    ++version_;
   }
 
   static std::optional<std::size_t> count_of(typename mailbox_type::push_outcome outcome) {
@@ -1938,8 +1974,8 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
 #endif
   }
 
-  // The open entries of `old` (`open` of them, unless a concurrent remove cleared a flag: then
-  // fewer, and the caller's version check discards the result) plus the new one.
+  // The open entries of `old` (`open` of them, or fewer when some left meanwhile: those that
+  // leave after they were copied are in the list, flagged left; see add) plus the new one.
   // The list has room for as many entries again (append_in_place fills it), so that a topic
   // built up to n subscribers copies O(n) entries in all, not O(n^2); none for a move-only
   // Message, whose topic has one subscriber.
@@ -1952,8 +1988,9 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
     std::size_t size = 0;
     const subscriber* entries = old.list.get();
     for (std::size_t i = 0; i < old.size && size < open; ++i) {
-      // relaxed: a stale value is caught by the version check under the lock.
-      if (!entries[i].open.load(std::memory_order_relaxed)) continue;
+      // A hint read outside the lock: an entry that leaves after this line is copied open,
+      // and its flag (shared, see list_entry_state) says so in the new list too.
+      if (!entries[i].open()) continue;
       fresh[size].box = entries[i].box;
       fresh[size].inbox = entries[i].inbox;
       fresh[size].membership = entries[i].membership;
@@ -1961,7 +1998,7 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
       fresh[size].owner = entries[i].owner != nullptr
                               ? entries[i].owner
                               : std::shared_ptr<const void>(old.list, entries[i].box);
-      fresh[size].position = entries[i].position;
+      fresh[size].state = entries[i].state;
       place(fresh[size], size);
       ++size;
       TANDEM_TEST_POINT("event_bus add: an entry copied into a new list");
@@ -1969,12 +2006,12 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
     if (box != nullptr) {
       fresh[size].box = &box->box;
       fresh[size].owner = box;
-      fresh[size].position = &box->list_position;
+      fresh[size].state = &box->list_entry;
     } else {
       fresh[size].inbox = inbox.get();
       fresh[size].membership = membership;
       fresh[size].owner = inbox;
-      fresh[size].position = &membership->list_position;
+      fresh[size].state = &membership->list_entry;
     }
     place(fresh[size], size);
     return built_list{snapshot{std::move(list), size + 1}, fresh, capacity};
@@ -1982,11 +2019,11 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
 
   // Guarded by the topic's rc_map shard lock (mutable: rc_map hands out const topic_state&
   // under it). Replaced by add() when it has no room; changed in place only by an entry
-  // appended in its room (append_in_place) and by the entries' `open` flags, which remove()
-  // clears. Entries never move within a list.
+  // appended in its room (append_in_place) and by the entries' `open` flags (in their
+  // receivers, see list_entry_state), which remove() clears. Entries never move within a list.
   mutable snapshot subscribers_;
   mutable std::size_t open_ = 0;       // entries of subscribers_ still open
-  mutable std::uint64_t version_ = 0;  // bumped by every add and remove
+  mutable std::uint64_t version_ = 0;  // bumped by every add (a leave only clears a flag)
   // subscribers_'s entries, writable, and how many exist (room: capacity_ - size) when with()
   // built it; null for a subscription_box's own entry, or no list.
   mutable subscriber* entries_ = nullptr;
@@ -2093,7 +2130,7 @@ class [[nodiscard]] event_bus<Message, Topic, Hash, KeyEqual>::subscription {
     mailbox_->box.close();  // 1. no delivery from now on; blocked publishers give up
     TANDEM_SYNC_POINT();    //    closed, still in the topic's list
     // 2. publishes skip it, and the topic is released (erased if this was its last holder)
-    topic_state::remove_and_release(topic_, &mailbox_->box, mailbox_->list_position);
+    topic_state::remove_and_release(topic_, &mailbox_->box, mailbox_->list_entry.position);
   }
 
   // True while subscribed: false after unsubscribe() and for a moved-from subscription. (A
@@ -2408,7 +2445,8 @@ class [[nodiscard]] inbox {
     const bool last = memberships_.size() == 1;
     box_->change_admission([&membership]() noexcept { membership.withdrawn = true; }, last);
     TANDEM_SYNC_POINT();  // withdrawn, still in the topic's list
-    bus_type::topic_state::remove(memberships_[index].topic, box_.get(), membership.list_position);
+    bus_type::topic_state::remove(memberships_[index].topic, box_.get(),
+                                  membership.list_entry.position);
     TANDEM_SYNC_POINT();  // left the list, still holding the topic
     // Before the membership_owner folds its count.
     const bool held_slot = deferred.release(membership);
@@ -2437,7 +2475,7 @@ class [[nodiscard]] inbox {
     box_->close();
     TANDEM_SYNC_POINT();  // closed, still in the topics' lists
     for (const membership_record& held : memberships_)
-      bus_type::topic_state::remove(held.topic, box_.get(), held.membership->list_position);
+      bus_type::topic_state::remove(held.topic, box_.get(), held.membership->list_entry.position);
     core_->inbox_roster.withdraw(*box_);
     box_->deferred->release_all();  // before the membership_owners fold their counts
     memberships_.clear();

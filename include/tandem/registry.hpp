@@ -694,10 +694,12 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
   bool restore(const K& key_argument) {
     const Key key = key_of(key_argument);
     std::shared_ptr<T> dropped;  // released outside the lock
+    std::uint64_t cleared = 0;   // declarations_cleared_ as this call's clear left it
     {
       const std::lock_guard<std::mutex> lock(declarations_mutex_);
       const auto it = declarations_.find(key);
       if (it != declarations_.end()) dropped = std::exchange(it->second.override_instance, nullptr);
+      cleared = ++declarations_cleared_;
     }
     // No early return when nothing was declared: a restore() that cleared the override just
     // before may still be dropping its instance (until 2026-12-01 a second restore() returned
@@ -706,9 +708,13 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
     // (erase() alone skips an entry being built), and an older override's instance may still be
     // registered (an override() superseded by us stops replacing it). Each round waits for the
     // entry in flight and drops it if an override gave its instance, while no later override()
-    // is declared. It stops at an entry no override gave (or none): every build that starts
-    // after our clear runs a factory, so nothing is left to drop. Stale builds are finite, so
-    // the loop ends.
+    // is declared. It stops at an entry no override gave (or none), and at an entry being
+    // built that looked for an override after our clear (or has not looked yet): such builds
+    // run a factory, so nothing is left to drop. Only builds that looked before the clear are
+    // waited for, and they are finite, so the loop ends. (Until 2026-12-04 every entry being
+    // built was waited for: a thread that kept erasing and rebuilding the key with a factory
+    // kept restore() waiting, one build per round, for as long as it went on -- 1.6 s with a
+    // 2 ms factory in a review's program.)
     // After the teardown nothing is registered, and during ~registry nothing is built (a T's
     // destructor calling restore() ended the process through create()'s refusal until
     // 2026-12-02; found by review).
@@ -721,8 +727,15 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
         // an override's instance. Nothing to drop.
         break;
       }
+      TANDEM_TEST_POINT("registry restore: waited for the entry, not yet dropping");
       const drop_status status = drop_if_still_declared(
-          key, nullptr, [](const node& built) { return built.from_override; });
+          key, nullptr, [](const node& built) { return built.from_override; },
+          [cleared](const node& building) {
+            // relaxed: read under declarations_mutex_, which the builder wrote it under.
+            const std::uint64_t read = building.declarations_read.load(std::memory_order_relaxed);
+            return read != 0 && read <= cleared;  // looked for an override before our clear
+          });
+      TANDEM_TEST_POINT("registry restore: a round ended");
       if (status != drop_status::dropped && status != drop_status::building) break;
     }
     if (dropped == nullptr) return false;
@@ -968,6 +981,12 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
     // The value is an override()'s instance. Written by the builder before the cell is ready
     // (published with the value), read only once it is ready.
     bool from_override = false;
+    // 1 + the registry's declarations_cleared_ when this node's build looked for an override
+    // (make_declared_or, under declarations_mutex_); 0 until then, and for good when the
+    // registry had no declarations. Read by restore() under declarations_mutex_ too (relaxed
+    // suffices; atomic because the node is shared): a build that looked before restore()'s
+    // clear may give the cleared instance and is waited for; one that looks after cannot.
+    std::atomic<std::uint64_t> declarations_read{0};
     node* next_retired = nullptr;  // under retire_mutex_
     std::uint64_t stamp = 0;       // epoch stamp when retired
     // Creation order; under order_mutex_.
@@ -1132,6 +1151,11 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
     }
   }
 
+  // unlink_built's default: every entry being built is waited for.
+  struct every_build {
+    bool operator()(const node& /*building*/) const noexcept { return true; }
+  };
+
   // What one round of override()/restore() found (drop_if_still_declared).
   enum class drop_status {
     superseded,  // a later override()/restore() changed the declaration: nothing dropped
@@ -1147,9 +1171,11 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
   // registered: so the check and the unlink are made together under declarations_mutex_ (then
   // the shard mutex: no path takes them in the other order). The node is released after both
   // are unlocked (T's destructor may run).
-  template <class Drop>
-  drop_status drop_if_still_declared(const Key& key, const std::shared_ptr<T>& declared,
-                                     Drop drop) {
+  // `waited_for(its node)` says whether an entry being built is reported as `building` (the
+  // caller waits for it and retries) or as `absent` (nothing of the caller's to wait for).
+  template <class Drop, class WaitedFor = every_build>
+  drop_status drop_if_still_declared(const Key& key, const std::shared_ptr<T>& declared, Drop drop,
+                                     WaitedFor waited_for = {}) {
     unlink_result result;
     {
       const std::lock_guard<std::mutex> lock(declarations_mutex_);
@@ -1157,7 +1183,7 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
       const bool unchanged = it != declarations_.end() ? it->second.override_instance == declared
                                                        : declared == nullptr;
       if (!unchanged) return drop_status::superseded;
-      result = unlink_built(hash_of(key), key, drop);
+      result = unlink_built(hash_of(key), key, drop, waited_for);
     }
     if (result.removed == nullptr) return result.status;
     release_unlinked_node(result.removed);
@@ -1171,9 +1197,11 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
 
   // erase()'s first half, under the shard mutex: unlinks key's entry if it is built and
   // drop(its node) holds. An entry being built is left alone (its builder owns it): callers
-  // that must not miss it wait for it and retry.
-  template <class K, class Drop>
-  unlink_result unlink_built(std::uint64_t hash, const K& key, const Drop& drop) {
+  // that must not miss it wait for it and retry (status building, when waited_for(its node);
+  // otherwise absent).
+  template <class K, class Drop, class WaitedFor = every_build>
+  unlink_result unlink_built(std::uint64_t hash, const K& key, const Drop& drop,
+                             const WaitedFor& waited_for = {}) {
     shard& s = shard_for(hash);
     const std::lock_guard<std::mutex> lock(s.mutex);
     table* t = s.current.load(std::memory_order_relaxed);  // relaxed: we hold the mutex
@@ -1183,7 +1211,9 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
     // relaxed: we hold the shard mutex, which orders every store to the table.
     node* n = t->slots[index].load(std::memory_order_relaxed);
     // (1) acquire in is_ready: the value and from_override are visible.
-    if (!n->cell.is_ready()) return {nullptr, drop_status::building};
+    if (!n->cell.is_ready()) {
+      return {nullptr, waited_for(std::as_const(*n)) ? drop_status::building : drop_status::absent};
+    }
     if (!drop(std::as_const(*n))) return {nullptr, drop_status::kept};
     unlink(s, *t, index);
     return {n, drop_status::dropped};
@@ -1242,6 +1272,8 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
       std::shared_ptr<const declared_factory> declared;  // taken by count: no user code locked
       {
         const std::lock_guard<std::mutex> lock(declarations_mutex_);
+        // relaxed: under declarations_mutex_, as restore() reads it.
+        n.declarations_read.store(declarations_cleared_ + 1, std::memory_order_relaxed);
         const auto it = declarations_.find(key);
         if (it != declarations_.end()) {
           if (it->second.override_instance != nullptr) {
@@ -1674,6 +1706,10 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
   declaration_table declarations_;
   std::vector<Key> declaration_order_;
   std::atomic<bool> has_declarations_{false};
+  // How many restore() calls have cleared an override (under declarations_mutex_): orders the
+  // builds that looked for an override before a clear apart from those after (node::
+  // declarations_read).
+  std::uint64_t declarations_cleared_ = 0;
 };
 
 // The process-wide instance of T named `name`: registry<T>::global().get_or_create(name).

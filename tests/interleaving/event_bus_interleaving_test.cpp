@@ -73,11 +73,22 @@ std::vector<std::optional<bus_type::subscription>> full_list_first_left(bus_type
   return subs;
 }
 
+// 11 subscriptions to `topic`, which make a list of 11 entries with room for 22; the first
+// `left` have left (unsubscribed: their entries stay in the list).
+std::vector<std::optional<bus_type::subscription>> list_with_room(bus_type& bus,
+                                                                  const std::string& topic,
+                                                                  std::size_t left) {
+  std::vector<std::optional<bus_type::subscription>> subs;
+  for (int i = 0; i < 11; ++i) subs.emplace_back(bus.subscribe(topic));
+  for (std::size_t i = 0; i < left; ++i) subs[i]->unsubscribe();
+  return subs;
+}
+
 // Holds the list_builder thread once where a subscribe has built a new subscriber list (and
 // written its entries' position hints) but not installed it.
 struct build_script {
-  std::binary_semaphore built{0};    // the builder holds a built list
-  std::binary_semaphore install{0};  // ... and may now try to install it
+  std::binary_semaphore reached{0};  // the builder holds a built list
+  std::binary_semaphore resume{0};   // ... and may now try to install it
   bool held = false;                 // the builder's thread only
   int builds = 0;                    // lists the builder built (its thread only)
 };
@@ -86,7 +97,7 @@ std::atomic<build_script*> current_build{nullptr};
 // Holds the list_builder thread after it copied `hold_after` entries into a new list (their
 // position hints written, the rest not yet), and counts the leaves that searched a long list.
 struct copy_script {
-  std::binary_semaphore copied{0};
+  std::binary_semaphore reached{0};  // the builder copied hold_after entries
   std::binary_semaphore resume{0};
   int hold_after = 3;
   int copies = 0;  // the builder's thread only
@@ -102,7 +113,7 @@ void copy_hook(const char* name) noexcept {
   } else if (this_role == role::list_builder &&
              std::strcmp(name, "event_bus add: an entry copied into a new list") == 0 &&
              ++s->copies == s->hold_after) {
-    s->copied.release();
+    s->reached.release();
     s->resume.acquire();
   }
 }
@@ -116,43 +127,50 @@ void build_hook(const char* name) noexcept {
   ++s->builds;
   if (s->held) return;
   s->held = true;
-  s->built.release();
-  s->install.acquire();
+  s->reached.release();
+  s->resume.acquire();
 }
 
-// A subscribe to `topic` on a thread of its own, held where it has built a new subscriber list
-// but not installed it (build_hook) from construction until finish().
-class held_build {
+// A subscribe to `topic` on a thread of its own (role list_builder), held where Hook stops it
+// (Script's `reached`), from construction until finish(). Hook stays installed until
+// destruction: held_build counts the lists built, held_copy the leaves that search a long list.
+template <class Script, std::atomic<Script*>* Current, tandem::detail::test_point_function Hook>
+class held_subscribe {
  public:
-  held_build(bus_type& bus, const std::string& topic) {
-    current_build.store(&script_, std::memory_order_release);
-    tandem::detail::test_point_hook.store(&build_hook, std::memory_order_release);
+  held_subscribe(bus_type& bus, const std::string& topic) {
+    Current->store(&script_, std::memory_order_release);
+    tandem::detail::test_point_hook.store(Hook, std::memory_order_release);
     thread_ = std::thread([this, &bus, &topic] {
       this_role = role::list_builder;
       joined_.emplace(bus.subscribe(topic));
     });
-    script_.built.acquire();
+    script_.reached.acquire();
   }
-  held_build(const held_build&) = delete;
-  held_build& operator=(const held_build&) = delete;
-  ~held_build() {
-    if (thread_.joinable()) static_cast<void>(finish());
-  }
-  // Lets the subscribe go on and waits for it; returns how many lists it built.
-  int finish() {
-    script_.install.release();
-    thread_.join();
+  held_subscribe(const held_subscribe&) = delete;
+  held_subscribe& operator=(const held_subscribe&) = delete;
+  ~held_subscribe() {
+    if (thread_.joinable()) finish();
     tandem::detail::test_point_hook.store(nullptr, std::memory_order_release);
-    current_build.store(nullptr, std::memory_order_release);
-    return script_.builds;
+    Current->store(nullptr, std::memory_order_release);
+  }
+  // Lets the subscribe go on and waits for it.
+  void finish() {
+    script_.resume.release();
+    thread_.join();
   }
   std::optional<bus_type::subscription>& joined() { return joined_; }
+  Script& script() { return script_; }
 
  private:
-  build_script script_;
+  Script script_;
   std::optional<bus_type::subscription> joined_;
   std::thread thread_;
 };
+// Held between building a list (its hints written) and installing it.
+using held_build = held_subscribe<build_script, &current_build, &build_hook>;
+// Held after copying script().hold_after entries into a new list (their hints written, the
+// rest not yet).
+using held_copy = held_subscribe<copy_script, &current_copy, &copy_hook>;
 
 }  // namespace
 
@@ -221,38 +239,42 @@ TEST_CASE(
 
 // A subscription leaves by the position its entry was given when placed in the topic's list
 // (2026-12-03: before, every leave searched the list). A subscribe that builds a new list
-// writes the positions its entries will have there; when that list is not installed (the topic
-// changed meanwhile), those hints are stale. Here a leave runs right then: its hint names
-// another subscriber's entry, and it must leave its own (found by the search), not that one,
-// nor stay subscribed.
+// writes the positions its entries will have there; when that list is not installed (another
+// subscribe installed one first), those hints are stale. Here a leave runs right then: its
+// hint names another subscriber's entry, and it must leave its own (found by the search), not
+// that one, nor stay subscribed.
 TEST_CASE("a stale position hint leaves the right entry of a long subscriber list") {
   tandem::test::watchdog dog("stale position hint");
   bus_type bus;
   const std::string topic = "room/" + text('t');
   auto subs = full_list_first_left(bus, topic);
 
-  held_build builder(bus, topic);  // subs[5]'s hint now says 4: subs[4]'s place in the list
-  subs[5]->unsubscribe();
-  CHECK(bus.subscriber_count(topic) == 20);
-  builder.finish();  // the topic changed: the builder builds again from the current list
-  std::optional<bus_type::subscription>& joined = builder.joined();
-
-  REQUIRE(joined.has_value());
-  CHECK(bus.subscriber_count(topic) == 21);
-  CHECK(bus.publish(topic, text('m')) == 21);
-  std::vector<int> receivers;
-  for (int i = 0; i < 22; ++i) {
-    if (subs[static_cast<std::size_t>(i)]->try_receive()) receivers.push_back(i);
+  std::optional<bus_type::subscription> installed;
+  {
+    held_copy builder(bus, topic);  // subs[1..3] copied (hints 0..2), subs[4..21] not yet
+    subs[1]->unsubscribe();
+    installed.emplace(bus.subscribe(topic));  // builds and installs: subs[k] at k - 2
+    builder.finish();        // writes subs[4..21]'s hints as k - 1, loses, joins the room
+    subs[5]->unsubscribe();  // its hint says 4: subs[6]'s place in the installed list
+    CHECK(bus.subscriber_count(topic) == 21);
+    CHECK(bus.publish(topic, text('m')) == 21);
+    std::vector<int> receivers;
+    for (int i = 0; i < 22; ++i) {
+      if (subs[static_cast<std::size_t>(i)]->try_receive()) receivers.push_back(i);
+    }
+    std::vector<int> expected;
+    for (int i = 2; i < 22; ++i) {
+      if (i != 5) expected.push_back(i);
+    }
+    CHECK(receivers == expected);
+    REQUIRE(builder.joined().has_value());
+    CHECK(builder.joined()->try_receive() == text('m'));
+    CHECK(installed->try_receive() == text('m'));
+    // Later leaves (hints put right by the search) still find their entries.
+    for (int i = 2; i < 22; ++i) subs[static_cast<std::size_t>(i)].reset();
+    builder.joined().reset();
   }
-  std::vector<int> expected;
-  for (int i = 1; i < 22; ++i) {
-    if (i != 5) expected.push_back(i);
-  }
-  CHECK(receivers == expected);
-  CHECK(joined->try_receive() == text('m'));
-  // Later leaves (hints written by the list that was installed) still find their entries.
-  for (int i = 1; i < 22; ++i) subs[static_cast<std::size_t>(i)].reset();
-  joined.reset();
+  installed.reset();
   CHECK(bus.subscriber_count(topic) == 0);
 }
 
@@ -268,26 +290,14 @@ TEST_CASE("the first leave that meets stale position hints puts them right") {
   const std::string topic = "room/" + text('h');
   auto subs = full_list_first_left(bus, topic);
 
-  copy_script s;
-  current_copy.store(&s, std::memory_order_release);
-  tandem::detail::test_point_hook.store(&copy_hook, std::memory_order_release);
-  std::optional<bus_type::subscription> late;
-  std::thread builder([&] {
-    this_role = role::list_builder;
-    late.emplace(bus.subscribe(topic));
-  });
-  s.copied.acquire();  // subs[1..3] copied (hints 0..2), subs[4..21] not yet
+  held_copy builder(bus, topic);  // subs[1..3] copied (hints 0..2), subs[4..21] not yet
   subs[1]->unsubscribe();
   auto installed = bus.subscribe(topic);  // builds and installs: subs[k] at k - 2
-  s.resume.release();                     // writes subs[4..21]'s hints as k - 1, then appends
-  builder.join();
-  tandem::detail::test_point_hook.store(&copy_hook, std::memory_order_release);
-  s.searches.store(0, std::memory_order_relaxed);
+  builder.finish();                       // writes subs[4..21]'s hints as k - 1, then appends
+  builder.script().searches.store(0, std::memory_order_relaxed);
   for (std::size_t i = 2; i < 22; ++i) subs[i].reset();  // subs[4]'s leave searches
-  const int searches = s.searches.load(std::memory_order_relaxed);
-  tandem::detail::test_point_hook.store(nullptr, std::memory_order_release);
-  current_copy.store(nullptr, std::memory_order_release);
-  CHECK(searches == 1);  // 18 when every stale hint costs its own search
+  CHECK(builder.script().searches.load(std::memory_order_relaxed) == 1);  // 18: one per leave
+  std::optional<bus_type::subscription>& late = builder.joined();
   REQUIRE(late.has_value());
   CHECK(bus.subscriber_count(topic) == 2);
   CHECK(bus.publish(topic, text('p')) == 2);
@@ -296,26 +306,72 @@ TEST_CASE("the first leave that meets stale position hints puts them right") {
 }
 
 // A subscribe to a topic most of whose entries left builds a list without them (rather than
-// taking the room). When a leave lands while it builds, its install fails; it then takes the
-// room (fix review, 2026-12-03): before, it built again, and again for every leave that landed
-// during a build, so leaves arriving faster than one build kept the subscribe building (2.8 s
-// for one subscribe on a topic of 100,000 open entries, a leave every 50 us).
-TEST_CASE("a subscribe whose list build loses to a leave takes the room") {
+// taking the room). When another subscribe installs a list first, its install fails; it then
+// takes the room of that list, even if most of it has left by then (fix review, 2026-12-03):
+// before, it built again, and again whenever a list changed during its build.
+TEST_CASE("a subscribe whose list build loses to another subscribe takes the room") {
   tandem::test::watchdog dog("a lost build takes the room");
   bus_type bus;
   const std::string topic = "room/" + text('r');
-  // 11 subscriptions: a list of 11 entries with room for 22.
-  std::vector<std::optional<bus_type::subscription>> subs;
-  for (int i = 0; i < 11; ++i) subs.emplace_back(bus.subscribe(topic));
-  for (std::size_t i = 0; i < 9; ++i) subs[i].reset();  // 9 left, 2 open: mostly left
+  auto subs = list_with_room(bus, topic, 9);  // 9 left, 2 open: mostly left
 
-  held_build builder(bus, topic);  // built a list of the 2 open entries and itself
-  subs[9].reset();                 // a leave lands: the install fails
-  CHECK(builder.finish() == 1);    // 2 when the retry builds again
+  held_build builder(bus, topic);     // built a list of the 2 open entries and itself
+  auto other = bus.subscribe(topic);  // builds too, and installs: 3 entries, room for 6
+  subs[9].reset();                    // 2 of those 3 left: mostly left again
+  subs[10].reset();
+  builder.finish();
+  CHECK(builder.script().builds == 1);  // 2 when the retry refuses the room and builds again
   std::optional<bus_type::subscription>& joined = builder.joined();
   REQUIRE(joined.has_value());
   CHECK(bus.subscriber_count(topic) == 2);
   CHECK(bus.publish(topic, text('q')) == 2);
   CHECK(joined->try_receive() == text('q'));
-  CHECK(subs[10]->try_receive() == text('q'));
+  CHECK(other.try_receive() == text('q'));
+}
+
+// A subscribe that builds a new list (the list is full, or mostly left) installs it although
+// subscribers leave while it builds: an entry's open flag lives in its receiver, shared by
+// every list that holds the entry, so the new list already says who left. Found by review,
+// 2026-12-04: each entry carried its own flag, a leave made the install fail, and the subscribe
+// built again -- for as long as leaves kept landing faster than one build (98,302 subscribers
+// and a leave every 50 us: 655 builds, 3.6 s). The leaves here land while the builder is held
+// between its build and its install.
+TEST_CASE("a subscribe installs the list it built although subscribers leave meanwhile") {
+  tandem::test::watchdog dog("a build meets leaves");
+  bus_type bus;
+  const std::string topic = "room/" + text('l');
+  std::vector<std::optional<bus_type::subscription>> subs;
+  std::vector<std::size_t> leaving;
+  SECTION("a full list") {
+    subs = full_list_first_left(bus, topic);  // 21 open of 22, no room
+    leaving = {3, 7, 21};
+  }
+  SECTION("a list most of whose entries left") {
+    subs = list_with_room(bus, topic, 7);  // 4 open of 11: mostly left
+    subs[0].reset();
+    leaving = {8, 10};
+  }
+  std::size_t open = 0;
+  for (const auto& sub : subs) open += sub && *sub ? 1 : 0;
+
+  held_build builder(bus, topic);  // built a list of the open entries and itself
+  for (const std::size_t i : leaving) subs[i]->unsubscribe();  // the mailboxes stay: see below
+  builder.finish();
+  CHECK(builder.script().builds == 1);  // before: 2 (and one more per leave during each build)
+  std::optional<bus_type::subscription>& joined = builder.joined();
+  REQUIRE(joined.has_value());
+  const std::size_t expected_count = open - leaving.size() + 1;
+  CHECK(bus.subscriber_count(topic) == expected_count);
+  CHECK(bus.publish(topic, text('v')) == expected_count);  // entries that left are not counted
+  for (std::size_t i = 0; i < subs.size(); ++i) {
+    if (!subs[i]) continue;
+    const bool subscribed = static_cast<bool>(*subs[i]);
+    CHECK(subs[i]->try_receive().has_value() == subscribed);  // nothing for those that left
+  }
+  CHECK(joined->try_receive() == text('v'));
+  // The installed list's hints hold: every later leave finds its entry.
+  for (auto& sub : subs) sub.reset();
+  CHECK(bus.subscriber_count(topic) == 1);
+  joined.reset();
+  CHECK(bus.subscriber_count(topic) == 0);
 }
