@@ -510,7 +510,7 @@ class standing_releases;
 // protocol is model-checked in model/inbox_membership.pml. Why: a count both threads write
 // moved its cache line between them on every message (the publisher's increment, the
 // receiver's decrement). Cost: 2 * sync::cache_line_size bytes per (inbox, topic) (more when
-// sizeof(Topic) + 40 exceeds one line) instead of one allocation of about 48. A publisher still
+// sizeof(Topic) + 32 exceeds one line) instead of one allocation of about 48. A publisher still
 // writes the receiver's line when it destroys an envelope (a drop_oldest eviction) or drops a
 // replaced subscriber list's reference. Measured in bench/event_bus_bench: see docs/event_bus.md.
 // What a receiver (a subscription's mailbox, or an inbox's membership of one topic) keeps
@@ -545,9 +545,6 @@ struct inbox_membership {
   // Its slot in a membership_release_batch (0..63): distinct among an inbox's first 64
   // memberships alive at once, so a batch of an inbox on up to 64 topics never collides.
   const std::uint8_t batch_slot;
-  // Its entry's place and open flag in the topic's subscriber list (see list_entry_state); on
-  // the receiver's line, which the inbox's thread reads when it leaves.
-  list_entry_state list_entry;
 
  private:
   // The inbox's other memberships of the same batch_slot (standing_releases' per-slot list of
@@ -570,6 +567,11 @@ struct inbox_membership {
   // The publisher's line: pushes read and write it under the inbox mailbox's lock; the
   // membership_owner reads `made_` once, after a withdrawal or close under that lock.
   alignas(alignment) bool withdrawn = false;  // see mailbox::change_admission
+  // Its entry's place and open flag in the topic's subscriber list (see list_entry_state): on
+  // the publisher's line too, as every publish reads the flag (the receiver's line, which it
+  // writes per message, would cost publishers a miss each), and written only when the entry
+  // is placed or leaves.
+  list_entry_state list_entry;
 
  private:
   std::uint64_t made_ = 0;  // envelopes built by pushes
@@ -1564,10 +1566,12 @@ struct event_bus<Message, Topic, Hash, KeyEqual>::subscription_box {
   subscription_box& operator=(const subscription_box&) = delete;
   ~subscription_box() = default;
 
-  mailbox_type box;
   // Its entry's place in its topic's list (0: its own entry, `self`, is the list) and whether
-  // it is still open: see detail::list_entry_state.
+  // it is still open: see detail::list_entry_state. First, beside the mailbox's read-only
+  // fields, as every publish reads it: after the mailbox it shared a line with the mailbox's
+  // wake-up tokens.
   detail::list_entry_state list_entry;
+  mailbox_type box;
   subscriber self;  // owner stays null: see subscriber::owner
 };
 
