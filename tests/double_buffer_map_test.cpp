@@ -302,6 +302,28 @@ TEST_CASE("map readers are copyable, each copy reads the current map") {
   elsewhere.join();
 }
 
+// pending() changes nothing, so a predicate (or an op) may call it (found by review,
+// 2026-12-04: where assertions were on, the call failed the two-threads check and aborted;
+// with NDEBUG it returned the count).
+TEST_CASE("an erase_if predicate may ask its writer how many ops are pending") {
+  auto [w, r] = tandem::make_double_buffer_map<std::string, std::string>();
+  auto& writer = w;  // a plain reference: the predicate captures it (clang 14)
+  writer.insert("kept-key-longer-than-the-small-string-buffer", "kept-value-of-some-length");
+  writer.insert("gone-key-longer-than-the-small-string-buffer", "gone-value-of-some-length");
+  writer.publish();
+  std::vector<std::size_t> seen;
+  writer.erase_if([&writer, &seen](const std::string& key, const std::string&) {
+    seen.push_back(writer.pending());
+    return key.starts_with("gone");
+  });
+  writer.insert("after-key-longer-than-the-small-string-buffer", "after-value");
+  writer.publish();
+  CHECK(seen == std::vector<std::size_t>{2, 2});  // the batch being published, per element
+  CHECK(writer.pending() == 0);
+  CHECK(r.size() == 2);
+  CHECK_FALSE(r.contains(std::string_view("gone-key-longer-than-the-small-string-buffer")));
+}
+
 TEST_CASE(
     "an erase_if predicate that calls back into its writer makes publish() throw logic_error, in "
     "every build, and the writer and both copies stay whole") {

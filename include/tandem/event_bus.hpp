@@ -79,14 +79,12 @@
 //     accepted the message.
 //  6. Unsubscribe (destructor, move-assignment or unsubscribe()): close the mailbox first
 //     (from then on no push succeeds and publishers blocked on it wake up), then mark its entry
-//     left in the topic's list (step 2: no allocation; found at the position recorded when the
-//     entry was placed, not by a search) and release the rc_map handle, both in one critical
-//     section of the shard lock (rc_map::handle::reset_if; a topic whose last subscription
-//     this is gets erased right there); only when that position is stale (a subscribe built a
-//     list it then did not install) is the list searched, on a copy past 16 entries (rule 24),
-//     and the handle released after; the
-//     destructor then destroys the messages still queued. Nothing here allocates, throws or
-//     calls Hash/KeyEqual.
+//     left in the topic's list (step 2: no allocation, no search: the entry's open flag lives
+//     in the subscription's own allocation, shared by every list that holds the entry) and
+//     release the rc_map handle, both in one critical section of the shard lock
+//     (rc_map::handle::reset_if; a topic whose last subscription this is gets erased right
+//     there); the destructor then destroys the messages still queued. Nothing here allocates,
+//     throws or calls Hash/KeyEqual.
 //  7. Closing at ~event_bus: a subscription that outlives its bus is closed: it keeps its
 //     queued messages and receive() then throws instead of waiting for a publisher that cannot
 //     exist any more. Every subscription not yet closed by its owner has an open entry in its
@@ -215,16 +213,14 @@
 // Costs: per topic, one rc_map entry plus a topic_state (a snapshot pointer and two counts); per
 // subscription, one allocation holding its mailbox (see mailbox.hpp) and its own list entry,
 // and, from a topic's second subscriber on, one slot in the topic's array (48 bytes: two
-// mailbox pointers, a membership and an owner pointer, the address of the receiver's
-// list_entry_state: its position hint and open flag),
-// with as many slots again of
+// mailbox pointers, a membership and an owner pointer, the address of the receiver's open
+// flag), with as many slots again of
 // room. subscribe to a topic that already has an open subscriber fills a slot of room, or, when
 // there is none, allocates a new array twice the open entries: O(1) amortized, O(open
 // subscribers of that topic) for that one subscribe; subscribing to a topic with none
-// allocates no list; leaving allocates nothing and costs O(1): the entry is found at the
-// position recorded when it was placed (a left entry -- and its empty, closed mailbox -- stays
-// until the array is next replaced; a stale position, left by a subscribe that lost its
-// install to another, costs one search, under the shard lock only for lists of at most 16 entries).
+// allocates no list; leaving allocates nothing and costs O(1): it clears the open flag its
+// receiver keeps (a left entry -- and its empty, closed mailbox -- stays until the array is
+// next replaced).
 // A subscribe that creates its topic and the unsubscribe that erases it take the topic's shard lock
 // once each (rc_map::try_emplace, rc_map::handle::reset_if). publish to an existing topic: one
 // hash, one rc_map visit (the shard lock; no count traffic), with several subscribers one snapshot
@@ -488,6 +484,28 @@ class membership_release_batch;
 template <class Topic>
 class standing_releases;
 
+// What a receiver (a subscription's mailbox, or an inbox's membership of one topic) keeps
+// about its entry in the topic's subscriber list: whether it is still open. Every list that
+// holds the entry (the one installed, an older one a publisher still reads from a snapshot, a
+// newer one a subscribe is building) points here, so leaving is one write that all of them
+// see, and needs no search for the entry. Cleared once, by the leave, under the topic's shard
+// lock, and never set again (a receiver that subscribes again gets a new mailbox or
+// membership). Read under that lock it is exact; publishers delivering from a snapshot read
+// it as a hint (relaxed): the mailbox decides under its own lock (closed, or the membership
+// withdrawn, both before the flag is cleared). Kept here rather than in each list's entry
+// since 2026-12-04: a subscribe building a new list copied each entry's flag, so a leave
+// landing meanwhile left the copy stale and the install had to fail (under a stream of leaves
+// faster than one build of a full list, the subscribe never finished: see topic_state::add),
+// and a leave had to find its entry (a recorded position, or a search when that was stale).
+// `position`: the entry's index in the list it was last placed in (written by whoever places
+// it; relaxed, a hint), so that the leave can also clear that entry's own copy of the flag
+// (subscriber::open_in_list), which lets publishes skip the entry without reading this line.
+// A stale position (left by a subscribe that lost its install) only costs that skip.
+struct list_entry_state {
+  std::atomic<bool> open{true};
+  std::atomic<std::size_t> position{0};
+};
+
 // One inbox's membership of one topic, shared by the inbox, the topic's subscriber list and
 // every envelope of that topic still alive: the topic's name as envelopes show it (one copy
 // of the Topic per inbox and topic, made by subscribe), and whether the inbox has left it.
@@ -513,26 +531,6 @@ class standing_releases;
 // sizeof(Topic) + 32 exceeds one line) instead of one allocation of about 48. A publisher still
 // writes the receiver's line when it destroys an envelope (a drop_oldest eviction) or drops a
 // replaced subscriber list's reference. Measured in bench/event_bus_bench: see docs/event_bus.md.
-// What a receiver (a subscription's mailbox, or an inbox's membership of one topic) keeps
-// about its entry in the topic's subscriber list. Every list that holds the entry (the one
-// installed, an older one a publisher still reads from a snapshot, a newer one a subscribe is
-// building) points here, so leaving is one write that all of them see.
-//  - position: the entry's index in the list it was last placed in, a hint that lets leaving
-//    skip the search (event_bus's topic_state::remove checks it under the shard lock). Written
-//    by whoever places the entry.
-//  - open: still subscribed. Cleared once, by the leave, under the topic's shard lock, and never
-//    set again (a receiver that subscribes again gets a new mailbox or membership). Read under
-//    that lock it is exact; publishers delivering from a snapshot read it as a hint (relaxed):
-//    the mailbox decides under its own lock (closed, or the membership withdrawn, both before
-//    the flag is cleared). Kept here rather than in each list's entry since 2026-12-04: a
-//    subscribe building a new list copied each entry's flag, so a leave landing meanwhile left
-//    the copy stale and the install had to fail; under a stream of leaves faster than one build
-//    of a full list, the subscribe never finished (see topic_state::add).
-struct list_entry_state {
-  std::atomic<std::size_t> position{0};
-  std::atomic<bool> open{true};
-};
-
 template <class Topic>
 struct inbox_membership {
   inbox_membership(const Topic& name, unsigned release_slot)
@@ -567,10 +565,9 @@ struct inbox_membership {
   // The publisher's line: pushes read and write it under the inbox mailbox's lock; the
   // membership_owner reads `made_` once, after a withdrawal or close under that lock.
   alignas(alignment) bool withdrawn = false;  // see mailbox::change_admission
-  // Its entry's place and open flag in the topic's subscriber list (see list_entry_state): on
-  // the publisher's line too, as every publish reads the flag (the receiver's line, which it
-  // writes per message, would cost publishers a miss each), and written only when the entry
-  // is placed or leaves.
+  // Whether its entry in the topic's subscriber list is still open (see list_entry_state): on
+  // the publisher's line too, as every publish reads it (the receiver's line, which it writes
+  // per message, would cost publishers a miss each); written once, by the leave.
   list_entry_state list_entry;
 
  private:
@@ -1391,14 +1388,15 @@ class event_bus {
     if (!found) return 0;
     if (delivered) return *delivered;
     const subscriber* entries = targets.list.get();
-    // Whether to deliver to entries[i]: open (a hint: the mailbox decides, under its lock) and
-    // not the sender. Every entry within a list's size names its receiver (a box or an inbox:
+    // Whether to deliver to entries[i]: open as far as the list knows (a hint: the mailbox
+    // decides, under its lock, and refuses once its receiver left; see subscriber::open_in_list)
+    // and not the sender. Every entry within a list's size names its receiver (a box or an inbox:
     // topic_state::with fills each one it counts, a subscription_box's own entry names its
     // box), so publish (skip null) compares nothing more: clang 14 otherwise picked box or
     // inbox and tested both, 5 instructions per subscriber.
     auto wanted = [&](std::size_t i) {
-      // relaxed: a hint only; see subscriber::open.
-      return entries[i].open() && (skip == nullptr || entries[i].receiver() != skip);
+      return entries[i].open_in_list.load(std::memory_order_relaxed) &&  // relaxed: a hint
+             (skip == nullptr || entries[i].receiver() != skip);
     };
     std::size_t last = targets.size;
     for (std::size_t i = targets.size; i-- > 0;) {
@@ -1521,7 +1519,9 @@ struct event_bus<Message, Topic, Hash, KeyEqual>::subscriber {
         inbox(other.inbox),
         membership(other.membership),
         owner(other.owner),
-        state(other.state) {}
+        state(other.state),
+        // relaxed: copied while building a list no other thread sees yet.
+        open_in_list(other.open_in_list.load(std::memory_order_relaxed)) {}
   subscriber& operator=(const subscriber&) = delete;
   ~subscriber() = default;
 
@@ -1532,20 +1532,30 @@ struct event_bus<Message, Topic, Hash, KeyEqual>::subscriber {
   // entry, which is named only by a one-entry list that shares the box's ownership (an
   // aliasing shared_ptr, see topic_state::add): the list keeps the box alive instead.
   std::shared_ptr<const void> owner;
-  // The receiver's list_entry_state (the subscription_box's, or the inbox membership's): where
-  // the entry was last placed, and whether it is still open. Lives as long as `owner` (or
-  // `membership`) keeps it. A left entry stays in its list until the list is next replaced,
-  // so that leaving allocates nothing; topic_state::remove clears the flag under the shard
-  // lock (and keeps the exact count, topic_state::open_).
+  // The receiver's list_entry_state (the subscription_box's, or the inbox membership's):
+  // whether the entry is still open. Lives as long as `owner` (or `membership`) keeps it. A left
+  // entry stays in its list until the list is next replaced, so that leaving allocates nothing;
+  // topic_state::remove clears the flag under the shard lock (and keeps the exact count,
+  // topic_state::open_).
   detail::list_entry_state* state = nullptr;
+  // False once the receiver left and its leave found this entry at the receiver's recorded
+  // position (topic_state::leave): a copy of the receiver's flag in the list, which publishes
+  // read instead of the receiver's (a hint either way: a receiver that left refuses under its
+  // mailbox lock), so that they pass over left entries without a load from each receiver's
+  // line (a list most of whose 20,000 subscribers had left published 3x slower with the flag
+  // read from the receivers; review, 2026-12-04). Never cleared while the receiver's flag is
+  // set, so it never hides an open entry; left set where the position was stale, which costs
+  // a publish one refused push.
+  mutable std::atomic<bool> open_in_list{true};
 
   // Still subscribed: exact under the shard lock, a hint elsewhere (see list_entry_state).
   [[nodiscard]] bool open() const noexcept {
-    return state->open.load(std::memory_order_relaxed);  // relaxed: see list_entry_state
+    // relaxed: see list_entry_state.
+    return open_in_list.load(std::memory_order_relaxed) &&
+           state->open.load(std::memory_order_relaxed);
   }
 
-  // Who receives through this entry: what publish_from compares with its sender, and what
-  // remove() looks for (an inbox has at most one entry per topic).
+  // Who receives through this entry: what publish_from compares with its sender.
   [[nodiscard]] const void* receiver() const noexcept {
     return box != nullptr ? static_cast<const void*>(box) : static_cast<const void*>(inbox);
   }
@@ -1566,10 +1576,9 @@ struct event_bus<Message, Topic, Hash, KeyEqual>::subscription_box {
   subscription_box& operator=(const subscription_box&) = delete;
   ~subscription_box() = default;
 
-  // Its entry's place in its topic's list (0: its own entry, `self`, is the list) and whether
-  // it is still open: see detail::list_entry_state. First, beside the mailbox's read-only
-  // fields, as every publish reads it: after the mailbox it shared a line with the mailbox's
-  // wake-up tokens.
+  // Whether its entry in its topic's list is still open: see detail::list_entry_state. First,
+  // beside the mailbox's read-only fields, as every publish reads it (after the mailbox it
+  // shared a line with the mailbox's wake-up tokens).
   detail::list_entry_state list_entry;
   mailbox_type box;
   subscriber self;  // owner stays null: see subscriber::owner
@@ -1737,57 +1746,31 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
     }
   }
 
-  // Marks `receiver`'s entry in `topic`'s list as left: publishers no longer count or choose
-  // it, and subscriber_count() drops at once. Allocates nothing and cannot fail (the entry,
-  // and the reference it holds to the mailbox, stay in the list until an add() replaces
-  // it, or until the topic is erased). The caller has already closed the mailbox or withdrawn
-  // the membership, so nothing is delivered through the entry any more. Idempotent.
-  // The work under the shard lock, which publishes to every topic of the shard need, is
-  // O(1): the entry is looked for first at `position`, the index recorded when it was placed in
-  // the list (place(); entries never move within a list), which is right unless a concurrent
-  // subscribe built a list that it then did not install (its stale hints fail the check). Only
-  // then is a list of at most `searched_under_lock` entries searched in place; a longer one
-  // (entries that left stay until the list is replaced) is copied (one count increment),
-  // searched outside the lock, and the entry found is cleared under the lock if that list is
-  // still the topic's; if a subscribe rebuilt it meanwhile, again. (Until 2026-12-03 every
-  // leave searched: n subscribers leaving a topic took O(n^2), 10 us per leave at 30,000.)
-  // (Called from inside a visit of the topic map, handle::visit would throw and this noexcept
-  // function terminate with that message; nothing does: no user code runs under the shard
-  // lock but Message's noexcept move, see rule 14.)
-  static void remove(const topic_handle& topic, const void* receiver,
-                     const std::atomic<std::size_t>& position) noexcept {
-    for (;;) {
-      snapshot copy;  // a long list, searched outside the lock; released outside it too
-      topic.visit([&](const topic_state& state) noexcept {
-        if (!state.leave_at_or_if_short(receiver, position)) copy = state.subscribers_;
-      });
-      if (copy.list == nullptr) return;
-      TANDEM_TEST_POINT("event_bus remove: searching a long list");
-      const subscriber* mine = open_entry_with_hints_placed(copy, receiver);
-      if (mine == nullptr) return;  // already left
-      const bool done = topic.visit([&](const topic_state& state) noexcept {
-        if (state.subscribers_.list != copy.list) return false;  // rebuilt: search the new one
-        // relaxed: written and read under the shard lock.
-        if (mine->open()) state.leave(*mine);
-        return true;
-      });
-      if (done) return;
-    }
+  // Marks the entry whose receiver keeps `entry` (its subscription_box's or membership's
+  // list_entry_state) as left in `topic`'s list: publishers no longer count or choose it, and
+  // subscriber_count() drops at once. Allocates nothing and cannot fail (the entry, and the
+  // reference it holds to the mailbox, stay in the list until an add() replaces it, or until
+  // the topic is erased). The caller has already closed the mailbox or withdrawn the
+  // membership, so nothing is delivered through the entry any more. Idempotent. O(1) under the
+  // shard lock, whatever the list's length: the flag lives in the receiver, so nothing is
+  // looked for. (Until 2026-12-03 every leave searched the list, O(n^2) for n subscribers
+  // leaving a topic; until 2026-12-04 it looked at the position recorded when the entry was
+  // placed, and searched when a subscribe that lost its install had left that position
+  // stale.) (Called from inside a visit of the topic map, handle::visit would throw and this
+  // noexcept function terminate with that message; nothing does: no user code runs under the
+  // shard lock but Message's noexcept move, see rule 14.)
+  static void remove(const topic_handle& topic, detail::list_entry_state& entry) noexcept {
+    topic.visit([&](const topic_state& state) noexcept { state.leave(entry); });
   }
 
-  // remove(topic, receiver), then topic.reset(): for a list of at most searched_under_lock
-  // entries (the common case) both in one critical section (rc_map::handle::reset_if; the
-  // topic is erased right there when this was its last handle), otherwise one after the
-  // other. Allocates nothing and cannot fail.
-  static void remove_and_release(topic_handle& topic, const void* receiver,
-                                 const std::atomic<std::size_t>& position) noexcept {
-    const bool released = topic.reset_if([&](const topic_state& state) noexcept {
-      return state.leave_at_or_if_short(receiver, position);
-    });
-    if (released) return;
-    TANDEM_SYNC_POINT();  // a long list, and the hint was stale: still in it, holding the topic
-    remove(topic, receiver, position);
-    topic.reset();
+  // remove(topic, entry) and topic.reset() in one critical section (rc_map::handle::reset_if:
+  // the topic is erased right there when this was its last handle). Allocates nothing and
+  // cannot fail.
+  static void remove_and_release(topic_handle& topic, detail::list_entry_state& entry) noexcept {
+    static_cast<void>(topic.reset_if([&](const topic_state& state) noexcept {
+      state.leave(entry);
+      return true;
+    }));
   }
 
   // ~event_bus's step 7, under the shard lock: closes the mailbox of every open subscription
@@ -1804,25 +1787,11 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
     }
   }
 
-  // Lists up to this long are searched under the shard lock (a few cache lines): by remove(),
-  // and by publish's one-target path for the one open entry among those that left.
+  // Lists up to this long are searched under the shard lock (a few cache lines) by publish's
+  // one-target path, for the one open entry among those that left.
   static constexpr std::size_t searched_under_lock = 16;
 
  private:
-  // The open entry of `receiver` in `list`, or null. In remove()'s copy the flags are read
-  // without the lock, as a hint: a stale "open" is re-checked under the lock; a stale "left"
-  // cannot be, since only the receiver itself clears its entry's flag and it does so here.
-  static const subscriber* open_entry_of(const snapshot& list, const void* receiver) noexcept {
-    const subscriber* entries = list.list.get();
-    for (std::size_t i = 0; i < list.size; ++i) {
-      // relaxed: see above.
-      if (entries[i].receiver() == receiver && entries[i].open()) {
-        return &entries[i];
-      }
-    }
-    return nullptr;
-  }
-
   // Under the shard lock: `list` becomes the topic's list, with `open` open entries; `list`
   // then holds the replaced one, which the caller releases after the lock. A list given as a
   // snapshot (a subscription_box's own entry) has no room for more.
@@ -1885,62 +1854,24 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
     open = open_;
   }
 
-  // Under the shard lock: `receiver`'s open entry (if any) leaves, and true, when the list is
-  // short enough to search here (it may have left already), or, for a longer list, when the
-  // entry is where `position` says (the common case: O(1) whatever the list's length). False,
-  // with nothing changed, for a longer list whose entry the hint missed (rule 24: the caller
-  // searches a copy outside the lock). A short list is searched rather than trusting the hint:
-  // as cheap, and the churn path (one entry) stays as short as it was.
-  bool leave_at_or_if_short(const void* receiver,
-                            const std::atomic<std::size_t>& position) const noexcept {
-    if (subscribers_.size <= searched_under_lock) {
-      if (const subscriber* mine = open_entry_of(subscribers_, receiver)) leave(*mine);
-      return true;
+  // Under the shard lock: the entry whose receiver keeps `entry` leaves, if it is still open.
+  // The version stays: a list a subscribe is building from this one shares the flag, so it
+  // can still be installed. The entry's own copy of the flag is cleared too when the
+  // receiver's recorded position names it (no search: a stale position skips this).
+  void leave(detail::list_entry_state& entry) const noexcept {
+    // relaxed: written and read under the shard lock (publishers read them as hints).
+    if (!entry.open.load(std::memory_order_relaxed)) return;
+    entry.open.store(false, std::memory_order_relaxed);
+    --open_;
+    const std::size_t at = entry.position.load(std::memory_order_relaxed);  // relaxed: a hint
+    if (at < subscribers_.size && subscribers_.list.get()[at].state == &entry) {
+      subscribers_.list.get()[at].open_in_list.store(false, std::memory_order_relaxed);
     }
-    // relaxed: a hint; what it points at is checked here, under the lock that guards the list.
-    const std::size_t at = position.load(std::memory_order_relaxed);
-    if (at >= subscribers_.size) return false;
-    const subscriber& entry = subscribers_.list.get()[at];
-    // relaxed: under the shard lock.
-    if (entry.receiver() != receiver || !entry.open()) return false;
-    leave(entry);
-    return true;
-  }
-
-  // remove()'s search of a long list whose entry the hint missed: the open entry of `receiver`
-  // in `list` (or null), and, in the same pass, every open entry's hint set to its index in
-  // `list`. A hint misses when a subscribe wrote the hints of a list it then did not install
-  // after the installed list's were written; its writes can have left most entries' hints
-  // wrong, and without this every later leave of the topic would search (found by review,
-  // 2026-12-03: 12 us per leave at 24,574 subscribers after one such race). One search puts
-  // them right, so a race costs one O(list) pass, not one per leave. Outside the lock, on a
-  // copy: flags are read as hints, as in open_entry_of; the hints are atomics, and each entry's
-  // owner (held by the copy) keeps its hint alive.
-  static const subscriber* open_entry_with_hints_placed(const snapshot& list,
-                                                        const void* receiver) noexcept {
-    const subscriber* mine = nullptr;
-    const subscriber* entries = list.list.get();
-    for (std::size_t i = 0; i < list.size; ++i) {
-      // relaxed: see open_entry_of.
-      if (!entries[i].open()) continue;
-      entries[i].state->position.store(i, std::memory_order_relaxed);  // relaxed: a hint
-      if (entries[i].receiver() == receiver) mine = &entries[i];
-    }
-    return mine;
   }
 
   // Records where `entry` is: index `at` of the list it has just been placed in.
   static void place(subscriber& entry, std::size_t at) noexcept {
-    // relaxed: a hint (leave_at_or_if_short checks it under the shard lock). A list built by
-    // with() and then not installed leaves stale hints behind: they fail that check.
-    entry.state->position.store(at, std::memory_order_relaxed);
-  }
-
-  // Under the shard lock: `entry` (open, in subscribers_) leaves. The version stays: a list a
-  // subscribe is building from this one shares the entry's flag, so it can still be installed.
-  void leave(const subscriber& entry) const noexcept {
-    entry.state->open.store(false, std::memory_order_relaxed);  // relaxed: under the shard lock
-    --open_;
+    entry.state->position.store(at, std::memory_order_relaxed);  // relaxed: a hint (leave)
   }
 
   static std::optional<std::size_t> count_of(typename mailbox_type::push_outcome outcome) {
@@ -2134,7 +2065,7 @@ class [[nodiscard]] event_bus<Message, Topic, Hash, KeyEqual>::subscription {
     mailbox_->box.close();  // 1. no delivery from now on; blocked publishers give up
     TANDEM_SYNC_POINT();    //    closed, still in the topic's list
     // 2. publishes skip it, and the topic is released (erased if this was its last holder)
-    topic_state::remove_and_release(topic_, &mailbox_->box, mailbox_->list_entry.position);
+    topic_state::remove_and_release(topic_, mailbox_->list_entry);
   }
 
   // True while subscribed: false after unsubscribe() and for a moved-from subscription. (A
@@ -2148,7 +2079,7 @@ class [[nodiscard]] event_bus<Message, Topic, Hash, KeyEqual>::subscription {
       : topic_(std::move(topic)), mailbox_(std::move(box)) {}
 
   typename topic_map::handle topic_;
-  // The mailbox (mailbox_->box) with its own list entry and its entry's position hint.
+  // The mailbox (mailbox_->box) with its own list entry and that entry's open flag.
   std::shared_ptr<subscription_box> mailbox_;
 };
 
@@ -2449,8 +2380,7 @@ class [[nodiscard]] inbox {
     const bool last = memberships_.size() == 1;
     box_->change_admission([&membership]() noexcept { membership.withdrawn = true; }, last);
     TANDEM_SYNC_POINT();  // withdrawn, still in the topic's list
-    bus_type::topic_state::remove(memberships_[index].topic, box_.get(),
-                                  membership.list_entry.position);
+    bus_type::topic_state::remove(memberships_[index].topic, membership.list_entry);
     TANDEM_SYNC_POINT();  // left the list, still holding the topic
     // Before the membership_owner folds its count.
     const bool held_slot = deferred.release(membership);
@@ -2479,7 +2409,7 @@ class [[nodiscard]] inbox {
     box_->close();
     TANDEM_SYNC_POINT();  // closed, still in the topics' lists
     for (const membership_record& held : memberships_)
-      bus_type::topic_state::remove(held.topic, box_.get(), held.membership->list_entry.position);
+      bus_type::topic_state::remove(held.topic, held.membership->list_entry);
     core_->inbox_roster.withdraw(*box_);
     box_->deferred->release_all();  // before the membership_owners fold their counts
     memberships_.clear();

@@ -706,28 +706,22 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
     // while it was registered).
     // Builds that read the declarations before we cleared them may still register `dropped`
     // (erase() alone skips an entry being built), and an older override's instance may still be
-    // registered (an override() superseded by us stops replacing it). Each round waits for the
-    // entry in flight and drops it if an override gave its instance, while no later override()
-    // is declared. It stops at an entry no override gave (or none), and at an entry being
+    // registered (an override() superseded by us stops replacing it). Each round drops the
+    // built entry if an override gave its instance, while no later override() is declared,
+    // and looks again. It stops at an entry no override gave (or none), and at an entry being
     // built that looked for an override after our clear (or has not looked yet): such builds
-    // run a factory, so nothing is left to drop. Only builds that looked before the clear are
-    // waited for, and they are finite, so the loop ends. (Until 2026-12-04 every entry being
-    // built was waited for: a thread that kept erasing and rebuilding the key with a factory
-    // kept restore() waiting, one build per round, for as long as it went on -- 1.6 s with a
-    // 2 ms factory in a review's program.)
+    // run a factory, so nothing is left to drop. Only an entry built by a build that looked
+    // before the clear is waited for, and those are finite, so the loop ends. (Until
+    // 2026-12-04 every round began by waiting for the build in flight and went round again
+    // while one was: a thread that kept erasing and rebuilding the key with a factory kept
+    // restore() waiting, one build per round, for as long as it went on -- 1.6 s with a 2 ms
+    // factory in a review's program; and a fix review found the first wait still made it wait
+    // for a 1 s factory build that began after the clear.)
     // After the teardown nothing is registered, and during ~registry nothing is built (a T's
     // destructor calling restore() ended the process through create()'s refusal until
     // 2026-12-02; found by review).
     while (!is_torn_down() && !destroying_.load(std::memory_order_relaxed)) {
-      try {
-        (void)registered_or_override(key);
-      } catch (const recursive_creation_error&) {
-        // Called from inside a build of key (directly or through a cycle): that build runs a
-        // factory (an override build runs no user code, so it is in no cycle) and cannot give
-        // an override's instance. Nothing to drop.
-        break;
-      }
-      TANDEM_TEST_POINT("registry restore: waited for the entry, not yet dropping");
+      TANDEM_TEST_POINT("registry restore: a round begins");
       const drop_status status = drop_if_still_declared(
           key, nullptr, [](const node& built) { return built.from_override; },
           [cleared](const node& building) {
@@ -736,7 +730,18 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
             return read != 0 && read <= cleared;  // looked for an override before our clear
           });
       TANDEM_TEST_POINT("registry restore: a round ended");
-      if (status != drop_status::dropped && status != drop_status::building) break;
+      if (status == drop_status::dropped) continue;  // another stale build may have registered
+      if (status != drop_status::building) break;
+      // A build that looked for an override before our clear is in flight: wait for it (for
+      // whatever build of key is in flight by then), then look again.
+      try {
+        (void)registered_or_override(key);
+      } catch (const recursive_creation_error&) {
+        // Called from inside a build of key (directly or through a cycle): that build runs a
+        // factory (an override build runs no user code, so it is in no cycle) and cannot give
+        // an override's instance. Nothing to drop.
+        break;
+      }
     }
     if (dropped == nullptr) return false;
     bump_version();

@@ -5,6 +5,7 @@
 // it (found by review, 2026-12-02: both were heap-use-after-free under AddressSanitizer).
 #include <tandem/registry.hpp>
 
+#include <chrono>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -185,20 +186,31 @@ TEST_CASE(
 
 namespace {
 
-// restore()'s rounds, each met with a rebuild of its key by another thread: at the first test
-// point of a round the hook erases the key and starts a build on a thread of its own, whose
-// factory waits until the round has ended (the hook at the second point lets it finish).
+// restore()'s rounds met with builds of its key on another thread: at the beginning of a round
+// (from round `first_round` on, `rebuilds_left` times) the hook erases the key and starts a
+// build on a thread of its own, whose factory waits (5 s at most) for `finish_build`: released when
+// the round ends (release_at_round_end), or by the test.
 struct rebuild_script {
   tandem::registry<std::string>* registry = nullptr;
   std::string key;
+  int first_round = 1;
   int rebuilds_left = 5;
-  int rounds = 0;  // rounds restore() ended (its thread only)
+  bool release_at_round_end = true;
+  int rounds = 0;  // rounds restore() began (its thread only)
   std::binary_semaphore pinned{0};
   std::binary_semaphore finish_build{0};
+  std::atomic<bool> built{false};
   std::thread builder;
+
+  void finish() {
+    if (!builder.joinable()) return;
+    finish_build.release();
+    builder.join();
+  }
 };
 std::atomic<rebuild_script*> current_rebuild{nullptr};
 thread_local bool is_rebuilder = false;
+const std::string factory_text = "built by a factory, long enough for the heap";
 
 void rebuild_hook(const char* name) noexcept {
   rebuild_script* s = current_rebuild.load();
@@ -208,25 +220,42 @@ void rebuild_hook(const char* name) noexcept {
     return;
   }
   if (!under_test) return;
-  if (std::strcmp(name, "registry restore: waited for the entry, not yet dropping") == 0 &&
-      s->rebuilds_left > 0) {
+  if (std::strcmp(name, "registry restore: a round begins") == 0) {
+    if (++s->rounds < s->first_round || s->rebuilds_left == 0) return;
     --s->rebuilds_left;
     static_cast<void>(s->registry->erase(s->key));
     s->builder = std::thread([s] {
       is_rebuilder = true;
       static_cast<void>(s->registry->get_or_create_with(s->key, [s] {
-        s->finish_build.acquire();
-        return std::make_shared<std::string>("built by a factory, long enough for the heap");
+        // Bounded, so that a restore() that waits for this build (the fault) is seen to, in
+        // 5 s, rather than hang.
+        static_cast<void>(s->finish_build.try_acquire_for(std::chrono::seconds(5)));
+        return std::make_shared<std::string>(factory_text);
       }));
+      s->built.store(true);
     });
     s->pinned.acquire();  // its entry is in the table, being built
-  } else if (std::strcmp(name, "registry restore: a round ended") == 0) {
-    ++s->rounds;
-    if (s->builder.joinable()) {
-      s->finish_build.release();
-      s->builder.join();
-    }
+  } else if (std::strcmp(name, "registry restore: a round ended") == 0 && s->release_at_round_end) {
+    s->finish();
   }
+}
+
+// restore(key) on this thread with `s`'s hook installed, after overriding key; true if it
+// returned true.
+bool restore_with_rebuilds(tandem::registry<std::string>& r, rebuild_script& s) {
+  s.registry = &r;
+  s.key = "an overridden entry, with a name long enough to own heap memory";
+  const auto fake = std::make_shared<std::string>("the override's instance, also long enough");
+  r.override(s.key, fake);
+  REQUIRE(r.get_or_create(s.key) == fake);
+  current_rebuild.store(&s);
+  tandem::detail::test_point_hook.store(&rebuild_hook, std::memory_order_release);
+  under_test = true;
+  const bool restored = r.restore(s.key);
+  under_test = false;
+  tandem::detail::test_point_hook.store(nullptr, std::memory_order_release);
+  current_rebuild.store(nullptr);
+  return restored;
 }
 
 }  // namespace
@@ -240,25 +269,63 @@ TEST_CASE("registry: restore() does not wait for builds that began after its cle
   tandem::test::watchdog dog("restore meets rebuilds");
   tandem::registry<std::string> r;
   rebuild_script s;
-  s.registry = &r;
-  s.key = "an overridden entry, with a name long enough to own heap memory";
-  const auto fake = std::make_shared<std::string>("the override's instance, also long enough");
-  r.override(s.key, fake);
-  REQUIRE(r.get_or_create(s.key) == fake);
-  current_rebuild.store(&s);
-  tandem::detail::test_point_hook.store(&rebuild_hook, std::memory_order_release);
-  under_test = true;
-  const bool restored = r.restore(s.key);
-  under_test = false;
-  tandem::detail::test_point_hook.store(nullptr, std::memory_order_release);
-  current_rebuild.store(nullptr);
-  if (s.builder.joinable()) {
-    s.finish_build.release();
-    s.builder.join();
-  }
+  const bool restored = restore_with_rebuilds(r, s);
+  s.finish();
   CHECK(restored);
   CHECK(s.rounds == 1);  // 6 before: one more per rebuild it met
   const auto registered = r.find(s.key);
   REQUIRE(registered != nullptr);
-  CHECK(*registered == "built by a factory, long enough for the heap");
+  CHECK(*registered == factory_text);
+}
+
+// The same, for the wait a round began with (fix review, 2026-12-04: each round first waited
+// for the build in flight, so restore() still waited for a 1 s factory build that began after
+// its clear). Round 1 drops the override's entry; before round 2 a factory build begins and
+// is held until restore() has returned.
+TEST_CASE("registry: restore() returns while a build that began after its clear runs") {
+  tandem::test::watchdog dog("restore and a held build");
+  tandem::registry<std::string> r;
+  rebuild_script s;
+  s.first_round = 2;
+  s.rebuilds_left = 1;
+  s.release_at_round_end = false;
+  const bool restored = restore_with_rebuilds(r, s);
+  const bool returned_while_building = !s.built.load();
+  s.finish();
+  CHECK(restored);
+  CHECK(returned_while_building);
+  CHECK(s.rounds == 2);
+  CHECK(*r.get_or_create(s.key) == factory_text);
+}
+
+// Rule 31: a restore() that finds no override declared (another restore() cleared it a moment
+// before) still makes sure none is registered when it returns. Before: it returned false at
+// once, with the first restore()'s override still registered. (Until 2026-12-04 in
+// registry_declare_test, with a KeyEqual that parked the first restore(); see there.)
+TEST_CASE("registry restore: a second restore() returns with no override registered") {
+  tandem::test::watchdog dog("two restore() calls");
+  tandem::registry<std::string> registry;
+  const std::string key = "an overridden mailer, with a name long enough to own heap memory";
+  registry.declare(key, [] { return std::string(factory_text); });
+  const auto fake = std::make_shared<std::string>("the fake mailer, also long enough");
+  registry.override(key, fake);
+  REQUIRE(registry.find(key) == fake);
+  script s;
+  s.point = "registry restore: a round begins";
+  const hook_installed installed(s);
+  bool first_result = false;
+  std::thread first([&] {
+    under_test = true;
+    first_result = registry.restore(key);
+  });
+  s.reached.acquire();  // the first has cleared the override, not yet dropped its instance
+  const bool second_result = registry.restore(key);
+  const auto registered = registry.find(key);
+  s.resume.release();
+  first.join();
+  CHECK_FALSE(second_result);  // nothing was declared any more
+  CHECK(registered != fake);   // but the override is gone when it returns
+  CHECK(first_result);
+  CHECK(registry.find(key) != fake);
+  CHECK(*registry.get_or_create(key) == factory_text);
 }
