@@ -1411,7 +1411,13 @@ class event_bus {
     }
     std::size_t reached = 0;
     for (std::size_t i = 0; i < last; ++i) {
-      if (!wanted(i)) continue;
+      // The receiver's own flag as well, before a copy is made for it: a list's copy can still
+      // say open where a subscribe that lost its install left the receiver's recorded position
+      // stale (a fix review, 2026-12-04: one copy more than n - 1 for an inbox or a Message
+      // whose copy may throw, which are copied before the push). Open entries' flags sit on
+      // lines the push reads anyway (the mailbox's read-only fields, the publisher's line).
+      // relaxed: a hint, as the copy is.
+      if (!wanted(i) || !entries[i].state->open.load(std::memory_order_relaxed)) continue;
       if constexpr (fans_out) {
         if constexpr (std::is_nothrow_copy_constructible_v<Message>) {
           // A subscription's mailbox copies the message straight into its queue slot at the

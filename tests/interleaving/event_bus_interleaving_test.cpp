@@ -382,3 +382,76 @@ TEST_CASE("a subscriber that leaves during a list build costs later publishes no
   CHECK(counted_message::copies == 2);  // n - 1 for n = 3 receivers
   for (std::size_t i = 0; i < 3; ++i) CHECK(subs[i]->try_receive()->text == text('m'));
 }
+
+namespace {
+// Two subscribes held where each has built its list (not installed): role list_builder is
+// the first, role second_builder the second.
+struct two_builds {
+  std::binary_semaphore first_built{0};
+  std::binary_semaphore first_go{0};
+  std::binary_semaphore second_built{0};
+  std::binary_semaphore second_go{0};
+  std::atomic<bool> first_held{false};
+  std::atomic<bool> second_held{false};
+};
+std::atomic<two_builds*> current_two{nullptr};
+thread_local bool second_builder = false;
+
+void two_builds_hook(const char* name) noexcept {
+  two_builds* s = current_two.load(std::memory_order_acquire);
+  if (s == nullptr || std::strcmp(name, "event_bus add: a list built, not yet installed") != 0) {
+    return;
+  }
+  if (second_builder) {
+    if (!s->second_held.exchange(true)) {
+      s->second_built.release();
+      s->second_go.acquire();
+    }
+  } else if (this_role == role::list_builder && !s->first_held.exchange(true)) {
+    s->first_built.release();
+    s->first_go.acquire();
+  }
+}
+}  // namespace
+
+// A subscribe that loses its install to another records positions for its own list, which
+// the installed list does not share; a later leave then cannot clear the installed list's copy
+// of its flag. Publish checks the receiver's own flag before making a copy for it (a fix
+// review, 2026-12-04: 3 copies for 3 receivers reached, with a Message copied before the
+// push). Here subs[0] leaves between the two builds, so they lay their lists out differently.
+TEST_CASE("a leave whose recorded position a lost build made stale costs no copy") {
+  tandem::test::watchdog dog("two builds, a stale position");
+  counted_bus bus;
+  const std::string topic = "room/" + text('s');
+  std::vector<std::optional<counted_bus::subscription>> subs;
+  for (int i = 0; i < 4; ++i) subs.emplace_back(bus.subscribe(topic));  // a full list of 4
+  two_builds s;
+  current_two.store(&s, std::memory_order_release);
+  tandem::detail::test_point_hook.store(&two_builds_hook, std::memory_order_release);
+  std::optional<counted_bus::subscription> first;
+  std::optional<counted_bus::subscription> second;
+  std::thread first_thread([&] {
+    this_role = role::list_builder;
+    first.emplace(bus.subscribe(topic));
+  });
+  s.first_built.acquire();  // [0 1 2 3 first]
+  subs[0]->unsubscribe();
+  std::thread second_thread([&] {
+    second_builder = true;
+    second.emplace(bus.subscribe(topic));
+  });
+  s.second_built.acquire();  // [1 2 3 second]: subs[1]'s position 0
+  s.first_go.release();
+  first_thread.join();  // installs [0 1 2 3 first]
+  s.second_go.release();
+  second_thread.join();  // loses, appends: [0 1 2 3 first second]
+  tandem::detail::test_point_hook.store(nullptr, std::memory_order_release);
+  current_two.store(nullptr, std::memory_order_release);
+  subs[1]->unsubscribe();  // its position 0 names subs[0]'s entry
+  REQUIRE(first.has_value());
+  REQUIRE(second.has_value());
+  CHECK(bus.subscriber_count(topic) == 4);
+  counted_message::copies = 0;
+  CHECK(bus.publish(topic, counted_message(text('p'))) == 4);
+  CHECK(counted_message::copies == 3);  // n - 1
+}
