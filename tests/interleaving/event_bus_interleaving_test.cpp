@@ -357,6 +357,14 @@ struct counted_message {
   ~counted_message() = default;
 };
 using counted_bus = tandem::event_bus<counted_message>;
+
+// 4 subscriptions to `topic`, which fill a list of room 4 (the lists have 1, then 4 places).
+std::vector<std::optional<counted_bus::subscription>> full_list_of_4(counted_bus& bus,
+                                                                     const std::string& topic) {
+  std::vector<std::optional<counted_bus::subscription>> subs;
+  for (int i = 0; i < 4; ++i) subs.emplace_back(bus.subscribe(topic));
+  return subs;
+}
 }  // namespace
 
 // A subscriber that leaves while a subscribe holds the list it built (not yet installed) is
@@ -368,8 +376,7 @@ TEST_CASE("a subscriber that leaves during a list build costs later publishes no
   tandem::test::watchdog dog("a leave during a build, then publishes");
   counted_bus bus;
   const std::string topic = "room/" + text('c');
-  std::vector<std::optional<counted_bus::subscription>> subs;
-  for (int i = 0; i < 4; ++i) subs.emplace_back(bus.subscribe(topic));  // a full list of 4
+  auto subs = full_list_of_4(bus, topic);
   {
     held_subscribe<build_script, &current_build, &build_hook, counted_bus> builder(bus, topic);
     subs[3].reset();  // leaves while the builder holds [0, 1, 2, 3, builder's]
@@ -417,14 +424,13 @@ void two_builds_hook(const char* name) noexcept {
 // A subscribe that loses its install to another records positions for its own list, which
 // the installed list does not share; a later leave then cannot clear the installed list's copy
 // of its flag. Publish checks the receiver's own flag before making a copy for it (a fix
-// review, 2026-12-04: 3 copies for 3 receivers reached, with a Message copied before the
+// review, 2026-12-04: 4 copies for 4 receivers reached, with a Message copied before the
 // push). Here subs[0] leaves between the two builds, so they lay their lists out differently.
 TEST_CASE("a leave whose recorded position a lost build made stale costs no copy") {
   tandem::test::watchdog dog("two builds, a stale position");
   counted_bus bus;
   const std::string topic = "room/" + text('s');
-  std::vector<std::optional<counted_bus::subscription>> subs;
-  for (int i = 0; i < 4; ++i) subs.emplace_back(bus.subscribe(topic));  // a full list of 4
+  auto subs = full_list_of_4(bus, topic);
   two_builds s;
   current_two.store(&s, std::memory_order_release);
   tandem::detail::test_point_hook.store(&two_builds_hook, std::memory_order_release);
