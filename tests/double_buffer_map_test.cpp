@@ -303,7 +303,7 @@ TEST_CASE("map readers are copyable, each copy reads the current map") {
 }
 
 // pending() changes nothing, so a predicate (or an op) may call it (found by review,
-// 2026-12-04: where assertions were on, the call failed the two-threads check and aborted;
+// 2026-12-03: where assertions were on, the call failed the two-threads check and aborted;
 // with NDEBUG it returned the count).
 TEST_CASE("an erase_if predicate may ask its writer how many ops are pending") {
   auto [w, r] = tandem::make_double_buffer_map<std::string, std::string>();

@@ -747,7 +747,7 @@ struct blocking_op {
 };
 }  // namespace
 
-// pending() changes nothing, so an op may call it (2026-12-04: before, the two-threads check
+// pending() changes nothing, so an op may call it (2026-12-03: before, the two-threads check
 // reported it, and only where assertions are on; review). Every call that changes the log is
 // refused in every build (the re-entry tests above).
 TEST_CASE("an op may ask its writer how many ops are pending, and nothing is reported") {

@@ -765,7 +765,7 @@ TEST_CASE("event_bus: a converted topic argument is not moved from on an existin
 
 // A subscribe to a topic whose list has room but most of whose entries left builds a list
 // without them (event_bus's topic_state::append_in_place refuses the room); when that
-// allocation fails it takes the room after all (2026-12-04: before, it threw std::bad_alloc
+// allocation fails it takes the room after all (2026-12-03: before, it threw std::bad_alloc
 // where it needed no memory). So it fails at exactly the allocations where a subscribe to a
 // list with room does: its mailbox's, or the inbox's membership and index entry.
 TEST_CASE("event_bus: a subscribe that can take a list's room never fails for a new list") {

@@ -294,7 +294,7 @@ TEST_CASE(
 
 // Rule 31's "a second restore() returns with no override registered" is in
 // tests/interleaving/registry_interleaving_test.cpp: it holds the first restore() at a test
-// point between its clear and its drop (since 2026-12-04 every step there holds a lock, so the
+// point between its clear and its drop (since 2026-12-03 every step there holds a lock, so the
 // KeyEqual that used to park it there could not).
 
 namespace {

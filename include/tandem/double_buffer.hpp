@@ -636,7 +636,7 @@ class double_buffer {
 
     // Ops pushed but not yet published (0 on a moved-from writer). It changes nothing, so an op
     // (or double_buffer_map's erase_if predicate) may call it during publish(): it then counts
-    // the batch being published. (Until 2026-12-04 that call failed the two-threads check below
+    // the batch being published. (Until 2026-12-03 that call failed the two-threads check below
     // where assertions are on, and returned the count where they are off; found by review.)
     [[nodiscard]] std::size_t pending() const noexcept {
       // relaxed: busy_ and busy_thread_ only detect misuse (two threads in one writer); they

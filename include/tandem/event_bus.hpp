@@ -493,7 +493,7 @@ class standing_releases;
 // membership). Read under that lock it is exact; publishers delivering from a snapshot read
 // it as a hint (relaxed): the mailbox decides under its own lock (closed, or the membership
 // withdrawn, both before the flag is cleared). Kept here rather than in each list's entry
-// since 2026-12-04: a subscribe building a new list copied each entry's flag, so a leave
+// since 2026-12-03: a subscribe building a new list copied each entry's flag, so a leave
 // landing meanwhile left the copy stale and the install had to fail (under a stream of leaves
 // faster than one build of a full list, the subscribe never finished: see topic_state::add),
 // and a leave had to find its entry (a recorded position, or a search when that was stale).
@@ -1401,7 +1401,7 @@ class event_bus {
     // The last entry, which gets the message moved rather than copied, is chosen by its
     // receiver's own flag too (exact when read): a list's copy of the flag can still say open
     // for a receiver that left (see subscriber::open_in_list), and that one would take the
-    // message while every open receiver got a copy (found by review, 2026-12-04).
+    // message while every open receiver got a copy (found by review, 2026-12-03).
     std::size_t last = targets.size;
     for (std::size_t i = targets.size; i-- > 0;) {
       if (wanted(i) && entries[i].open()) {
@@ -1413,7 +1413,7 @@ class event_bus {
     for (std::size_t i = 0; i < last; ++i) {
       // The receiver's own flag as well, before a copy is made for it: a list's copy can still
       // say open where a subscribe that lost its install left the receiver's recorded position
-      // stale (a fix review, 2026-12-04: one copy more than n - 1 for an inbox or a Message
+      // stale (a fix review, 2026-12-03: one copy more than n - 1 for an inbox or a Message
       // whose copy may throw, which are copied before the push). Open entries' flags sit on
       // lines the push reads anyway (the mailbox's read-only fields, the publisher's line).
       // relaxed: a hint, as the copy is.
@@ -1553,7 +1553,7 @@ struct event_bus<Message, Topic, Hash, KeyEqual>::subscriber {
   // read instead of the receiver's (a hint either way: a receiver that left refuses under its
   // mailbox lock), so that they pass over left entries without a load from each receiver's
   // line (a list most of whose 20,000 subscribers had left published 3x slower with the flag
-  // read from the receivers; review, 2026-12-04). Never cleared while the receiver's flag is
+  // read from the receivers; review, 2026-12-03). Never cleared while the receiver's flag is
   // set, so it never hides an open entry; left set where the position was stale, which costs
   // a publish one refused push.
   mutable std::atomic<bool> open_in_list{true};
@@ -1715,7 +1715,7 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
       // over from the newer list. Leaves do not stop the install: an entry that left after it
       // was copied shares its flag with the old list (list_entry_state), so the new list holds
       // every entry still open plus those, already flagged left, and open_ (which each leave
-      // decremented) counts them right. (Until 2026-12-04 each entry carried its own flag, a
+      // decremented) counts them right. (Until 2026-12-03 each entry carried its own flag, a
       // leave bumped the version too, and the subscribe built again: under a stream of leaves
       // faster than one build of a full list it never finished: found by review, 98,302
       // subscribers and one leave every 50 us made one subscribe build 655 lists in 3.6 s;
@@ -1726,7 +1726,7 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
       } catch (const std::bad_alloc&) {
         // A list with room that was refused because most of it left (append_in_place) is
         // taken after all: dropping the left entries is worth an allocation, not a failed
-        // subscribe (until 2026-12-04 such a subscribe threw where it needs no memory).
+        // subscribe (until 2026-12-03 such a subscribe threw where it needs no memory).
         const bool appended = topic.visit([&](const topic_state& state) noexcept {
           return state.append_in_place(box, inbox, membership, room_use::any);
         });
@@ -1757,7 +1757,7 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
       if (installed) {
         // Receivers that left while the list was built were copied with their list flag set,
         // and their leaves could not clear it (the list was not installed yet): clear it now,
-        // so that publishes pass over them (review, 2026-12-04: 330 us against 85-138 us per
+        // so that publishes pass over them (review, 2026-12-03: 330 us against 85-138 us per
         // publish to a list most of whose 24,575 subscribers left during one build). Outside
         // the lock: O(list), as the build was; a flag is cleared only once its receiver's is
         // (which never comes back), so it never hides an open entry, and a concurrent leave
@@ -1785,10 +1785,10 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
   // membership, so nothing is delivered through the entry any more. Idempotent. O(1) under the
   // shard lock, whatever the list's length: the flag lives in the receiver, so nothing is
   // looked for. (Until 2026-12-03 every leave searched the list, O(n^2) for n subscribers
-  // leaving a topic; until 2026-12-04 it looked at the position recorded when the entry was
-  // placed, and searched when a subscribe that lost its install had left that position
-  // stale.) (Called from inside a visit of the topic map, handle::visit would throw and this
-  // noexcept function terminate with that message; nothing does: no user code runs under the
+  // leaving a topic; then, until a later change that day, it looked at the position recorded when
+  // the entry was placed, and searched when a subscribe that lost its install had left that
+  // position stale.) (Called from inside a visit of the topic map, handle::visit would throw and
+  // this noexcept function terminate with that message; nothing does: no user code runs under the
   // shard lock but Message's noexcept move, see rule 14.)
   static void remove(const topic_handle& topic, detail::list_entry_state& entry) noexcept {
     topic.visit([&](const topic_state& state) noexcept { state.leave(entry); });

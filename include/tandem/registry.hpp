@@ -712,7 +712,7 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
     // built that looked for an override after our clear (or has not looked yet): such builds
     // run a factory, so nothing is left to drop. Only an entry built by a build that looked
     // before the clear is waited for, and those are finite, so the loop ends. (Until
-    // 2026-12-04 every round began by waiting for the build in flight and went round again
+    // 2026-12-03 every round began by waiting for the build in flight and went round again
     // while one was: a thread that kept erasing and rebuilding the key with a factory kept
     // restore() waiting, one build per round, for as long as it went on -- 1.6 s with a 2 ms
     // factory in a review's program; and a fix review found the first wait still made it wait

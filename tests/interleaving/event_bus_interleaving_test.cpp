@@ -236,7 +236,7 @@ TEST_CASE(
 // A leave that lands while a subscribe copies a long list, which another subscribe then
 // replaces first, leaves its own entry, not the one at its old place, nor none (2026-12-03:
 // leaves then found their entry by a position recorded when it was placed, and this race left
-// those positions stale; since 2026-12-04 the open flag lives in the receiver and nothing is
+// those positions stale; since 2026-12-03 the open flag lives in the receiver and nothing is
 // looked for, but the race stays the one to check).
 TEST_CASE("a leave during a subscribe that loses its install leaves the right entry") {
   tandem::test::watchdog dog("a leave during a lost build");
@@ -300,7 +300,7 @@ TEST_CASE("a subscribe whose list build loses to another subscribe takes the roo
 // A subscribe that builds a new list (the list is full, or mostly left) installs it although
 // subscribers leave while it builds: an entry's open flag lives in its receiver, shared by
 // every list that holds the entry, so the new list already says who left. Found by review,
-// 2026-12-04: each entry carried its own flag, a leave made the install fail, and the subscribe
+// 2026-12-03: each entry carried its own flag, a leave made the install fail, and the subscribe
 // built again -- for as long as leaves kept landing faster than one build (98,302 subscribers
 // and a leave every 50 us: 655 builds, 3.6 s). The leaves here land while the builder is held
 // between its build and its install.
@@ -369,7 +369,7 @@ std::vector<std::optional<counted_bus::subscription>> full_list_of_4(counted_bus
 
 // A subscriber that leaves while a subscribe holds the list it built (not yet installed) is
 // passed over by later publishes like any other that left: not counted, and not the one the
-// message is moved into while the open ones get copies (review, 2026-12-04: the list's copy
+// message is moved into while the open ones get copies (review, 2026-12-03: the list's copy
 // of its flag stayed set for good, so it took the moved message -- 3 copies for 3 subscribers
 // -- and every publish pushed to its closed mailbox).
 TEST_CASE("a subscriber that leaves during a list build costs later publishes nothing") {
@@ -424,7 +424,7 @@ void two_builds_hook(const char* name) noexcept {
 // A subscribe that loses its install to another records positions for its own list, which
 // the installed list does not share; a later leave then cannot clear the installed list's copy
 // of its flag. Publish checks the receiver's own flag before making a copy for it (a fix
-// review, 2026-12-04: 4 copies for 4 receivers reached, with a Message copied before the
+// review, 2026-12-03: 4 copies for 4 receivers reached, with a Message copied before the
 // push). Here subs[0] leaves between the two builds, so they lay their lists out differently.
 TEST_CASE("a leave whose recorded position a lost build made stale costs no copy") {
   tandem::test::watchdog dog("two builds, a stale position");

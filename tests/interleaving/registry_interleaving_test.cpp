@@ -261,7 +261,7 @@ bool restore_with_rebuilds(tandem::registry<std::string>& r, rebuild_script& s) 
 }  // namespace
 
 // restore() waits for the builds that may give the override it cleared -- those that looked
-// for an override before its clear -- and for no other (found by review, 2026-12-04: it waited
+// for an override before its clear -- and for no other (found by review, 2026-12-03: it waited
 // for every build in flight and went round again, so a thread that kept erasing and
 // rebuilding the key with a factory kept it waiting for as long as it went on; 1.6 s with a
 // 2 ms factory). Here every round of restore() meets such a rebuild.
@@ -278,7 +278,7 @@ TEST_CASE("registry: restore() does not wait for builds that began after its cle
   CHECK(*registered == factory_text);
 }
 
-// The same, for the wait a round began with (fix review, 2026-12-04: each round first waited
+// The same, for the wait a round began with (fix review, 2026-12-03: each round first waited
 // for the build in flight, so restore() still waited for a 1 s factory build that began after
 // its clear). Round 1 drops the override's entry; before round 2 a factory build begins and
 // is held until restore() has returned.
@@ -300,7 +300,7 @@ TEST_CASE("registry: restore() returns while a build that began after its clear 
 
 // Rule 31: a restore() that finds no override declared (another restore() cleared it a moment
 // before) still makes sure none is registered when it returns. Before: it returned false at
-// once, with the first restore()'s override still registered. (Until 2026-12-04 in
+// once, with the first restore()'s override still registered. (Until 2026-12-03 in
 // registry_declare_test, with a KeyEqual that parked the first restore(); see there.)
 TEST_CASE("registry restore: a second restore() returns with no override registered") {
   tandem::test::watchdog dog("two restore() calls");
