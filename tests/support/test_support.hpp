@@ -8,28 +8,10 @@
 //    threads, which ThreadSanitizer refuses.
 #pragma once
 
-#if TANDEM_CATCH_MAJOR == 3
-#include <catch2/catch_all.hpp>
-#else
-#include <catch2/catch.hpp>
-#endif
+// Catch2 and the standard headers used below (also the tests' precompiled header).
+#include "test_support_includes.hpp"
 
 #include <tandem/detail/port.hpp>  // TANDEM_TSAN
-
-#include <atomic>
-#include <chrono>
-#include <condition_variable>
-#include <cstdio>
-#include <cstdlib>
-#include <ctime>
-#include <functional>
-#include <latch>
-#include <limits>
-#include <mutex>
-#include <string>
-#include <thread>
-#include <utility>
-#include <vector>
 
 namespace tandem::test {
 
