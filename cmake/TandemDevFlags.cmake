@@ -7,7 +7,7 @@ option(TANDEM_WARNINGS_AS_ERRORS "Treat warnings as errors in tandem's own targe
 set(TANDEM_DEV_WARNINGS -Wall -Wextra -Wpedantic -Wconversion -Wshadow)
 
 # lld links a test program in 0.3-0.6 s where GNU ld takes 1.1-1.9 s (g++ -g and clang++ ASan
-# builds, measured 2026-12-03); a CI run links over 150 programs (docs/building.md, "CI").
+# builds, measured 2026-12-03); a CI run links about 250 (docs/building.md, "CI").
 # Used only for tandem's own programs, and only when the compiler accepts it.
 option(TANDEM_USE_LLD "Link tandem's own tests, benchmarks and examples with lld when it works" ON)
 if(TANDEM_USE_LLD AND CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")

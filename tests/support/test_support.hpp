@@ -33,7 +33,14 @@ class watchdog {
   explicit watchdog(std::string what, std::chrono::milliseconds limit = std::chrono::seconds(60))
       : what_(std::move(what)),
         limit_(std::chrono::duration_cast<std::chrono::milliseconds>(limit * time_scale())),
-        thread_([this] { run(); }) {}
+        thread_([this] { run(); }) {
+    // Returns once the thread runs and waits: a test that forks right after must not copy into
+    // its child a lock that this thread's start-up holds (a forked child starting a thread hung
+    // on ASan's allocator lock, taken by the watchdog's start-up at the fork: 2 runs in 19 of
+    // registry_teardown_test's "a build in flight at exit finishes safely", 2026-12-03; rule 63).
+    std::unique_lock<std::mutex> lock(mutex_);
+    cv_.wait(lock, [this] { return started_; });
+  }
   watchdog(const watchdog&) = delete;
   watchdog& operator=(const watchdog&) = delete;
   ~watchdog() {
@@ -41,13 +48,15 @@ class watchdog {
       std::lock_guard<std::mutex> lock(mutex_);
       done_ = true;
     }
-    cv_.notify_one();
+    cv_.notify_all();
     thread_.join();
   }
 
  private:
   void run() {
     std::unique_lock<std::mutex> lock(mutex_);
+    started_ = true;
+    cv_.notify_all();
     if (!cv_.wait_for(lock, limit_, [this] { return done_; })) {
       std::fprintf(stderr, "tandem test watchdog: '%s' did not finish within %lld ms: hung?\n",
                    what_.c_str(), static_cast<long long>(limit_.count()));
@@ -60,6 +69,7 @@ class watchdog {
   std::chrono::milliseconds limit_;
   std::mutex mutex_;
   std::condition_variable cv_;
+  bool started_ = false;
   bool done_ = false;
   std::thread thread_;  // last: starts after the members it uses exist
 };
