@@ -27,7 +27,8 @@ inline double time_scale() {
 
 // Fails the whole test program if it is still alive `limit` after construction: a hung
 // concurrency test ends as a clear failure instead of a CI time-out. Destroy it (leave the
-// scope) when the guarded part is done.
+// scope) when the guarded part is done. The constructor returns once the watchdog's thread is
+// parked in its wait, so a test may fork() right after it (rule 63).
 class watchdog {
  public:
   explicit watchdog(std::string what, std::chrono::milliseconds limit = std::chrono::seconds(60))
@@ -43,12 +44,18 @@ class watchdog {
   }
   watchdog(const watchdog&) = delete;
   watchdog& operator=(const watchdog&) = delete;
+  // Whether the thread has run up to its wait (true for the whole life of the object once the
+  // constructor has returned; test_support_test checks it).
+  [[nodiscard]] bool thread_started() {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    return started_;
+  }
   ~watchdog() {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       done_ = true;
     }
-    cv_.notify_all();
+    cv_.notify_one();  // the one waiter now: the watchdog's thread
     thread_.join();
   }
 
@@ -56,7 +63,7 @@ class watchdog {
   void run() {
     std::unique_lock<std::mutex> lock(mutex_);
     started_ = true;
-    cv_.notify_all();
+    cv_.notify_one();  // the constructor, the only other waiter; it wakes once this waits below
     if (!cv_.wait_for(lock, limit_, [this] { return done_; })) {
       std::fprintf(stderr, "tandem test watchdog: '%s' did not finish within %lld ms: hung?\n",
                    what_.c_str(), static_cast<long long>(limit_.count()));
