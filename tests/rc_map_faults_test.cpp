@@ -5,6 +5,7 @@
 #include <tandem/rc_map.hpp>
 
 #include <any>
+#include <array>
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -13,6 +14,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -24,6 +26,17 @@
 // compile).
 static_assert(!tandem::rc_map_key<std::string_view>);
 static_assert(!tandem::rc_map_key<std::span<const int>>);
+// A view held by a standard wrapper keeps the caller's memory as a bare view does (rule 64;
+// found by review, 2026-12-04: these compiled).
+static_assert(!tandem::rc_map_key<std::array<std::string_view, 1>>);
+static_assert(!tandem::rc_map_key<std::pair<int, std::string_view>>);
+static_assert(!tandem::rc_map_key<std::tuple<int, std::span<const int>>>);
+static_assert(!tandem::rc_map_key<std::optional<std::string_view>>);
+static_assert(!tandem::rc_map_key<std::reference_wrapper<const std::string>>);
+static_assert(!tandem::rc_map_key<std::pair<int, std::array<std::string_view, 2>>>);
+static_assert(tandem::rc_map_key<std::pair<int, std::string>>);
+static_assert(tandem::rc_map_key<std::array<int, 2>>);
+static_assert(tandem::rc_map_key<const int*>);  // identity keys stay allowed
 static_assert(tandem::rc_map_key<std::string>);
 
 namespace {

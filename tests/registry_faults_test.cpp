@@ -4,9 +4,11 @@
 // readers elsewhere: tests/registry_teardown_test.cpp.)
 #include <tandem/registry.hpp>
 
+#include <array>
 #include <atomic>
 #include <bit>
 #include <cstddef>
+#include <functional>
 #include <latch>
 #include <memory>
 #include <optional>
@@ -15,6 +17,8 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "failing_new.hpp"
@@ -177,6 +181,15 @@ TEST_CASE("registry: a thread's first lookup may throw std::bad_alloc, and chang
 static_assert(!tandem::registry_key<std::string_view, tandem::string_hash, tandem::string_equal>);
 static_assert(!tandem::registry_key<std::span<const char>, std::hash<int>, std::equal_to<>>);
 static_assert(!tandem::registry_key<const std::string&, tandem::string_hash, tandem::string_equal>);
+// Rule 64: a view held by a standard wrapper (found by review, 2026-12-04: these compiled).
+static_assert(
+    !tandem::registry_key<std::array<std::string_view, 1>, std::hash<int>, std::equal_to<>>);
+static_assert(
+    !tandem::registry_key<std::pair<std::string_view, int>, std::hash<int>, std::equal_to<>>);
+static_assert(
+    !tandem::registry_key<const std::tuple<std::string_view>, std::hash<int>, std::equal_to<>>);
+static_assert(!tandem::registry_key<std::reference_wrapper<const std::string>, std::hash<int>,
+                                    std::equal_to<>>);
 static_assert(tandem::registry_key<std::string, tandem::string_hash, tandem::string_equal>);
 
 namespace {

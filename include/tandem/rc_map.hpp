@@ -202,10 +202,12 @@ namespace tandem {
 // (std::string_view, std::span): an entry is built from a call's argument and outlives the call,
 // so rc_map<std::string_view, V>::get_or_insert_with(name, ...) would keep a view of the
 // caller's string (found by review in registry, 2026-12-02: a lookup after the string died read
-// freed memory). Use std::string.
+// freed memory). Use std::string. Nor a std::array, C array, pair, tuple or optional holding a
+// view or a std::reference_wrapper (detail::holds_view_v; a struct of your own that holds one
+// cannot be detected: do not use one as K).
 template <class K>
 concept rc_map_key = std::is_object_v<K> && !std::is_const_v<K> && !std::is_volatile_v<K> &&
-                     std::destructible<K> && std::move_constructible<K> && !detail::is_view_v<K>;
+                     std::destructible<K> && std::move_constructible<K> && !detail::holds_view_v<K>;
 
 // V is built in place from a `make` result or constructor arguments; nothing else is needed
 // (it need not be copyable or movable). Checkable while V is still incomplete, so that V may

@@ -140,6 +140,7 @@
 #include <chrono>
 #include <concepts>
 #include <condition_variable>
+#include <coroutine>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -147,6 +148,7 @@
 #include <exception>
 #include <functional>
 #include <initializer_list>
+#include <iterator>
 #include <limits>
 #include <memory>
 #include <mutex>
@@ -158,10 +160,16 @@
 #include <string_view>
 #include <system_error>
 #include <thread>
+#include <tuple>
 #include <type_traits>
+#include <typeindex>
 #include <unordered_map>
 #include <utility>
 #include <vector>
+#include <version>
+#if __has_include(<source_location>)  // not in libc++ 14 (clang 14 takes libstdc++ 12's, empty)
+#include <source_location>
+#endif
 
 #include <fcntl.h>
 #include <poll.h>
@@ -239,10 +247,48 @@ struct wire_safe_bytes<std::array<T, N>>
                          wire_safe_bytes<std::remove_cv_t<std::remove_all_extents_t<T>>>::value> {};
 template <class T>
 inline constexpr bool wire_safe_bytes_v = wire_safe_bytes<T>::value;
+
+// A type whose bytes are, or hold, an address in the sender's memory, as far as the standard
+// library's types go: a pointer or member pointer, a view or std::reference_wrapper
+// (is_view_v), an iterator (std::input_or_output_iterator: a container's iterator is a pointer
+// in a wrapper), std::type_index (a pointer to the sender's std::type_info),
+// std::coroutine_handle and std::source_location; and a std::array, C array, std::pair,
+// std::tuple or std::optional holding one at any depth. Each of these is trivially copyable
+// with no padding, so wire_safe_bytes alone let them through (found by review, 2026-12-04:
+// redis_bus<std::reference_wrapper<const int>> and redis_bus<std::array<std::string_view, 1>>
+// compiled, and a receiver got a reference or view at an address any client could choose;
+// docs/reliability.md rule 64).
+template <class T>
+struct holds_address : std::bool_constant<std::is_pointer_v<T> || std::is_member_pointer_v<T> ||
+                                          std::is_null_pointer_v<T> || is_view_v<T> ||
+                                          std::input_or_output_iterator<T>> {};
+template <class T>
+inline constexpr bool holds_address_v = holds_address<std::remove_cv_t<T>>::value;
+template <>
+struct holds_address<std::type_index> : std::true_type {};
+template <class Promise>
+struct holds_address<std::coroutine_handle<Promise>> : std::true_type {};
+#if defined(__cpp_lib_source_location)  // clang 14 with libstdc++ 12 has no source_location
+template <>
+struct holds_address<std::source_location> : std::true_type {};
+#endif
+template <class T, std::size_t N>
+struct holds_address<std::array<T, N>> : std::bool_constant<holds_address_v<T>> {};
+template <class T, std::size_t N>
+struct holds_address<T[N]> : std::bool_constant<holds_address_v<T>> {};
+template <class A, class B>
+struct holds_address<std::pair<A, B>>
+    : std::bool_constant<holds_address_v<A> || holds_address_v<B>> {};
+template <class... Ts>
+struct holds_address<std::tuple<Ts...>> : std::bool_constant<(holds_address_v<Ts> || ...)> {};
+template <class T>
+struct holds_address<std::optional<T>> : std::bool_constant<holds_address_v<T>> {};
 }  // namespace detail
 
 // The messages default_codec knows: std::string (its bytes) and trivially copyable types
-// that are not pointers or views (std::string_view, std::span) and whose bytes are all value
+// that hold no address (pointers, views, references, iterators, std::type_index and the like,
+// also inside a std::array, pair, tuple or optional: detail::holds_address) and whose bytes are
+// all value
 // (their object representation: same ABI and byte order on every node):
 //  - no padding (std::has_unique_object_representations): a struct with padding would send
 //    whatever the sender's memory held there (found by review, 2026-12-02: a `{int; double}`
@@ -258,9 +304,8 @@ inline constexpr bool wire_safe_bytes_v = wire_safe_bytes<T>::value;
 // address of the sender's heap in their own memory.)
 template <class Message>
 concept default_encodable = std::same_as<Message, std::string> ||
-    (std::is_trivially_copyable_v<Message> && !std::is_pointer_v<Message> &&
-     !std::is_member_pointer_v<Message> && std::is_object_v<Message> && !std::is_array_v<Message> &&
-     !detail::is_view_v<std::remove_cv_t<Message>> &&
+    (std::is_trivially_copyable_v<Message>&& std::is_object_v<Message> &&
+     !std::is_array_v<Message> && !detail::holds_address_v<Message> &&
      detail::wire_safe_bytes_v<std::remove_cv_t<Message>>);
 
 // Primary template: deliberately empty. A Message that is not default_encodable gets no

@@ -183,11 +183,13 @@ concept registry_key_equal = detail::works_default_constructed<KeyEqual> &&
 // with a registry_hash and a registry_key_equal; not a view (std::string_view, std::span): an
 // entry's key is built from the caller's argument and kept for ever, so get_or_create(name)
 // with a std::string name kept a view of it, and every later lookup, for_each and error
-// message read the caller's freed string (found by review, 2026-12-02). Use std::string.
+// message read the caller's freed string (found by review, 2026-12-02). Use std::string. Nor a
+// std::array, C array, pair, tuple or optional holding a view or a std::reference_wrapper
+// (detail::holds_view_v; a struct of your own that holds one cannot be detected).
 template <class Key, class Hash, class KeyEqual>
-concept registry_key = std::is_object_v<Key> && !detail::is_view_v<std::remove_cv_t<Key>> &&
-                       std::copy_constructible<Key> && std::destructible<Key> &&
-                       registry_hash<Hash, Key> && registry_key_equal<KeyEqual, Key>;
+concept registry_key =
+    std::is_object_v<Key> && !detail::holds_view_v<Key> && std::copy_constructible<Key> &&
+    std::destructible<Key> && registry_hash<Hash, Key> && registry_key_equal<KeyEqual, Key>;
 
 namespace detail {
 

@@ -12,15 +12,19 @@
 // `using is_transparent = void;`) to get the same allocation-free lookups for your key type.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <optional>
 #include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <type_traits>
+#include <utility>
 
 #include "detail/port.hpp"
 
@@ -252,6 +256,29 @@ template <class Char, class Traits>
 inline constexpr bool is_view_v<std::basic_string_view<Char, Traits>> = true;
 template <class T, std::size_t Extent>
 inline constexpr bool is_view_v<std::span<T, Extent>> = true;
+// std::reference_wrapper: a reference, so an address, as a view is.
+template <class T>
+inline constexpr bool is_view_v<std::reference_wrapper<T>> = true;
+
+// A view, or a std::array, C array, std::pair, std::tuple or std::optional holding one
+// (at any depth): such a Key keeps the caller's memory as surely as a bare view does
+// (found by review, 2026-12-04: rc_map<std::array<std::string_view, 1>, V> compiled;
+// docs/reliability.md rule 64). A struct of the user's own that holds a view cannot be told
+// apart: the concepts' comments say so.
+template <class T>
+struct holds_view : std::bool_constant<is_view_v<T>> {};
+template <class T>
+inline constexpr bool holds_view_v = holds_view<std::remove_cv_t<T>>::value;
+template <class T, std::size_t N>
+struct holds_view<std::array<T, N>> : std::bool_constant<holds_view_v<T>> {};
+template <class T, std::size_t N>
+struct holds_view<T[N]> : std::bool_constant<holds_view_v<T>> {};
+template <class A, class B>
+struct holds_view<std::pair<A, B>> : std::bool_constant<holds_view_v<A> || holds_view_v<B>> {};
+template <class... Ts>
+struct holds_view<std::tuple<Ts...>> : std::bool_constant<(holds_view_v<Ts> || ...)> {};
+template <class T>
+struct holds_view<std::optional<T>> : std::bool_constant<holds_view_v<T>> {};
 }  // namespace detail
 
 // Whether Key gets tandem's string hash and equality by default.

@@ -6,13 +6,22 @@
 
 #include <array>
 #include <atomic>
+#include <coroutine>
 #include <cstdint>
 #include <cstdlib>
+#include <functional>
 #include <limits>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <typeindex>
 #include <vector>
+#include <version>
+#if __has_include(<source_location>)
+#include <source_location>
+#endif
 
 #include <tandem/redis_bus.hpp>
 
@@ -73,6 +82,24 @@ static_assert(!tandem::default_encodable<std::array<bool_flag[2], 1>>);
 static_assert(!tandem::default_encodable<std::array<unscoped_level[2], 1>>);
 static_assert(!tandem::default_encodable<std::array<int, 0>>);
 static_assert(tandem::default_encodable<std::array<int[2], 3>>);
+// Found by review, 2026-12-04 (rule 64): types whose bytes are an address passed as trivially
+// copyable without padding -- a reference, iterators, std::type_index, and views or pointers
+// inside a std::array -- and a receiver got a reference or view at an address any client chose.
+static_assert(!tandem::default_encodable<std::reference_wrapper<const std::uint64_t>>);
+static_assert(!tandem::default_encodable<std::vector<int>::iterator>);
+static_assert(!tandem::default_encodable<std::string::const_iterator>);
+static_assert(!tandem::default_encodable<std::type_index>);
+#if defined(__cpp_lib_source_location)
+static_assert(!tandem::default_encodable<std::source_location>);
+#endif
+static_assert(!tandem::default_encodable<std::coroutine_handle<>>);
+static_assert(!tandem::default_encodable<std::array<std::string_view, 1>>);
+static_assert(!tandem::default_encodable<std::array<std::span<int>, 2>>);
+static_assert(!tandem::default_encodable<std::array<int*, 2>>);
+static_assert(!tandem::default_encodable<std::array<std::array<const char*, 1>, 2>>);
+static_assert(!tandem::default_encodable<std::array<std::int32_t reading::*, 1>>);
+static_assert(!tandem::default_encodable<const std::array<std::uint64_t*, 1>>);
+static_assert(tandem::default_encodable<std::array<std::array<std::uint64_t, 2>, 2>>);
 
 }  // namespace
 
