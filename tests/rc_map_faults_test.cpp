@@ -8,6 +8,7 @@
 #include <array>
 #include <cstddef>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <span>
@@ -16,6 +17,7 @@
 #include <string_view>
 #include <tuple>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "test_support.hpp"
@@ -37,6 +39,21 @@ static_assert(!tandem::rc_map_key<std::pair<int, std::array<std::string_view, 2>
 static_assert(tandem::rc_map_key<std::pair<int, std::string>>);
 static_assert(tandem::rc_map_key<std::array<int, 2>>);
 static_assert(tandem::rc_map_key<const int*>);  // identity keys stay allowed
+// Found by a review of that fix: containers, variants, reference members and initializer_list
+// keep the caller's memory too; a type whose elements hold itself still gets an answer.
+static_assert(!tandem::rc_map_key<std::vector<std::string_view>>);
+static_assert(!tandem::rc_map_key<std::variant<std::string_view, int>>);
+static_assert(!tandem::rc_map_key<std::pair<const std::string&, int>>);
+static_assert(!tandem::rc_map_key<std::tuple<std::string&>>);
+static_assert(!tandem::rc_map_key<std::initializer_list<int>>);
+static_assert(!tandem::rc_map_key<std::vector<std::vector<std::optional<std::string_view>>>>);
+static_assert(tandem::rc_map_key<std::vector<std::string>>);
+static_assert(tandem::rc_map_key<std::variant<int, std::string>>);
+struct self_holding_tree {  // value_type holds the type itself (a property tree's shape)
+  using value_type = std::pair<const std::string, self_holding_tree>;
+  using iterator = value_type*;
+};
+static_assert(tandem::rc_map_key<self_holding_tree>);
 static_assert(tandem::rc_map_key<std::string>);
 
 namespace {

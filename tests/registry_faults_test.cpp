@@ -19,6 +19,7 @@
 #include <thread>
 #include <tuple>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "failing_new.hpp"
@@ -190,6 +191,10 @@ static_assert(
     !tandem::registry_key<const std::tuple<std::string_view>, std::hash<int>, std::equal_to<>>);
 static_assert(!tandem::registry_key<std::reference_wrapper<const std::string>, std::hash<int>,
                                     std::equal_to<>>);
+static_assert(
+    !tandem::registry_key<std::vector<std::string_view>, std::hash<int>, std::equal_to<>>);
+static_assert(
+    !tandem::registry_key<std::variant<std::string_view>, std::hash<int>, std::equal_to<>>);
 static_assert(tandem::registry_key<std::string, tandem::string_hash, tandem::string_equal>);
 
 namespace {

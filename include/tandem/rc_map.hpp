@@ -202,9 +202,10 @@ namespace tandem {
 // (std::string_view, std::span): an entry is built from a call's argument and outlives the call,
 // so rc_map<std::string_view, V>::get_or_insert_with(name, ...) would keep a view of the
 // caller's string (found by review in registry, 2026-12-02: a lookup after the string died read
-// freed memory). Use std::string. Nor a std::array, C array, pair, tuple or optional holding a
-// view or a std::reference_wrapper (detail::holds_view_v; a struct of your own that holds one
-// cannot be detected: do not use one as K).
+// freed memory). Use std::string. Nor a container (std::array, std::vector, ...), C array, pair,
+// tuple, optional or variant holding a view, a std::reference_wrapper, an initializer_list or
+// a reference (detail::holds_view_v; a struct of your own that holds one, and std::ranges'
+// views, are not detected: do not use one as K).
 template <class K>
 concept rc_map_key = std::is_object_v<K> && !std::is_const_v<K> && !std::is_volatile_v<K> &&
                      std::destructible<K> && std::move_constructible<K> && !detail::holds_view_v<K>;
@@ -893,9 +894,14 @@ class rc_map {
   // mixed hash (the stripe was chosen by its low bits). Everything is guarded by the shard lock
   // except `linked`, which size() reads without it.
   struct shard_table {
-    // The first 8 buckets live inside the shard, on the cache line of its lock: a shard with
-    // at most 8 entries needs no bucket allocation, and an operation touches one shard line
-    // instead of two (measured: fewer cache-line transfers when threads share shards).
+    // The first 8 buckets live inside the shard's stripe (cache_line_size bytes, 128 on x86-64):
+    // a shard with at most 8 entries needs no bucket allocation. On hardware whose lines are
+    // 64 bytes, buckets 0-6 share the lock's line and bucket 7, the bucket pointer and the
+    // counts sit on the next, so a create or an erase writes both lines. A layout with the
+    // pointer and counts beside the lock and 2 inline buckets, all on the lock's 64-byte line,
+    // was measured and not kept (2026-12-04, interleaved A/B of rc_map_bench, 5 rounds,
+    // medians: churn_random1000 at 2 threads 14.5 -> 17.6 M/s, acquire_release/random1000 at
+    // 2 threads 20.2 -> 15.4 M/s; 1 thread unchanged).
     static constexpr unsigned inline_bucket_bits = 3;
 
     shard_table() noexcept = default;

@@ -165,6 +165,7 @@
 #include <typeindex>
 #include <unordered_map>
 #include <utility>
+#include <variant>
 #include <vector>
 #include <version>
 #if __has_include(<source_location>)  // not in libc++ 14 (clang 14 takes libstdc++ 12's, empty)
@@ -248,20 +249,29 @@ struct wire_safe_bytes<std::array<T, N>>
 template <class T>
 inline constexpr bool wire_safe_bytes_v = wire_safe_bytes<T>::value;
 
-// A type whose bytes are, or hold, an address in the sender's memory, as far as the standard
-// library's types go: a pointer or member pointer, a view or std::reference_wrapper
-// (is_view_v), an iterator (std::input_or_output_iterator: a container's iterator is a pointer
-// in a wrapper), std::type_index (a pointer to the sender's std::type_info),
-// std::coroutine_handle and std::source_location; and a std::array, C array, std::pair,
-// std::tuple or std::optional holding one at any depth. Each of these is trivially copyable
-// with no padding, so wire_safe_bytes alone let them through (found by review, 2026-12-04:
-// redis_bus<std::reference_wrapper<const int>> and redis_bus<std::array<std::string_view, 1>>
-// compiled, and a receiver got a reference or view at an address any client could choose;
-// docs/reliability.md rule 64).
+// An iterator whose dereference yields a reference: a pointer into the sender's memory in a
+// wrapper (a container's iterator, std::reverse_iterator, std::counted_iterator, ...). One that
+// yields a value (a sequence number with ++ and *, iota_view's iterator) holds no address.
 template <class T>
-struct holds_address : std::bool_constant<std::is_pointer_v<T> || std::is_member_pointer_v<T> ||
-                                          std::is_null_pointer_v<T> || is_view_v<T> ||
-                                          std::input_or_output_iterator<T>> {};
+concept address_iterator =
+    std::input_or_output_iterator<T> && std::is_reference_v<std::iter_reference_t<T>>;
+
+// A type whose bytes are, or hold, an address in the sender's memory, as far as the standard
+// library's types go: a pointer or member pointer, a view, std::reference_wrapper or
+// std::initializer_list (is_view_v), an iterator that yields references (address_iterator),
+// std::type_index (a pointer to the sender's std::type_info), std::coroutine_handle,
+// std::source_location and std::atomic_ref; and a std::array,
+// C array, std::pair, std::tuple, std::optional or std::variant holding one at any depth. Each
+// of these is trivially copyable with no padding, so wire_safe_bytes alone let them through
+// (found by review, 2026-12-04: redis_bus<std::reference_wrapper<const int>> and
+// redis_bus<std::array<std::string_view, 1>> compiled, and a receiver got a reference or view
+// at an address any client could choose; docs/reliability.md rule 64). Not seen: std::ranges'
+// views (subrange, ref_view), std::move_sentinel, std::pmr::polymorphic_allocator, and a struct of
+// the user's own holding a pointer.
+template <class T>
+struct holds_address
+    : std::bool_constant<std::is_pointer_v<T> || std::is_member_pointer_v<T> ||
+                         std::is_null_pointer_v<T> || is_view_v<T> || address_iterator<T>> {};
 template <class T>
 inline constexpr bool holds_address_v = holds_address<std::remove_cv_t<T>>::value;
 template <>
@@ -283,6 +293,12 @@ template <class... Ts>
 struct holds_address<std::tuple<Ts...>> : std::bool_constant<(holds_address_v<Ts> || ...)> {};
 template <class T>
 struct holds_address<std::optional<T>> : std::bool_constant<holds_address_v<T>> {};
+template <class... Ts>
+struct holds_address<std::variant<Ts...>> : std::bool_constant<(holds_address_v<Ts> || ...)> {};
+#if defined(__cpp_lib_atomic_ref)
+template <class T>
+struct holds_address<std::atomic_ref<T>> : std::true_type {};
+#endif
 }  // namespace detail
 
 // The messages default_codec knows: std::string (its bytes) and trivially copyable types

@@ -184,8 +184,9 @@ concept registry_key_equal = detail::works_default_constructed<KeyEqual> &&
 // entry's key is built from the caller's argument and kept for ever, so get_or_create(name)
 // with a std::string name kept a view of it, and every later lookup, for_each and error
 // message read the caller's freed string (found by review, 2026-12-02). Use std::string. Nor a
-// std::array, C array, pair, tuple or optional holding a view or a std::reference_wrapper
-// (detail::holds_view_v; a struct of your own that holds one cannot be detected).
+// container, C array, pair, tuple, optional or variant holding a view, a std::reference_wrapper,
+// an initializer_list or a reference (detail::holds_view_v; a struct of your own that holds one,
+// and std::ranges' views, are not detected).
 template <class Key, class Hash, class KeyEqual>
 concept registry_key =
     std::is_object_v<Key> && !detail::holds_view_v<Key> && std::copy_constructible<Key> &&

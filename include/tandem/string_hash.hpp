@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <initializer_list>
 #include <optional>
 #include <span>
 #include <stdexcept>
@@ -25,6 +26,7 @@
 #include <tuple>
 #include <type_traits>
 #include <utility>
+#include <variant>
 
 #include "detail/port.hpp"
 
@@ -260,25 +262,46 @@ inline constexpr bool is_view_v<std::span<T, Extent>> = true;
 template <class T>
 inline constexpr bool is_view_v<std::reference_wrapper<T>> = true;
 
-// A view, or a std::array, C array, std::pair, std::tuple or std::optional holding one
-// (at any depth): such a Key keeps the caller's memory as surely as a bare view does
-// (found by review, 2026-12-04: rc_map<std::array<std::string_view, 1>, V> compiled;
-// docs/reliability.md rule 64). A struct of the user's own that holds a view cannot be told
-// apart: the concepts' comments say so.
+// std::initializer_list: a pointer and a length into the caller's array.
 template <class T>
+inline constexpr bool is_view_v<std::initializer_list<T>> = true;
+
+// A view, a reference member, or a container (std::array, std::vector, std::map, ...: a type
+// with value_type and iterator), C array, std::pair, std::tuple, std::optional or std::variant
+// holding one, at any depth: such a Key keeps the caller's memory as surely as a bare view does
+// (found by review, 2026-12-04: rc_map<std::array<std::string_view, 1>, V> and
+// rc_map<std::vector<std::string_view>, V> compiled; docs/reliability.md rule 64). Not seen:
+// a struct of the user's own that holds a view, and std::ranges' views (subrange, ref_view),
+// which would need <ranges> here. The nesting is followed 8 levels deep, so that a type whose
+// elements hold the type itself (a tree's value_type) gets an answer, not an endless
+// instantiation.
+template <class T, int Depth = 0>
 struct holds_view : std::bool_constant<is_view_v<T>> {};
-template <class T>
-inline constexpr bool holds_view_v = holds_view<std::remove_cv_t<T>>::value;
-template <class T, std::size_t N>
-struct holds_view<std::array<T, N>> : std::bool_constant<holds_view_v<T>> {};
-template <class T, std::size_t N>
-struct holds_view<T[N]> : std::bool_constant<holds_view_v<T>> {};
-template <class A, class B>
-struct holds_view<std::pair<A, B>> : std::bool_constant<holds_view_v<A> || holds_view_v<B>> {};
-template <class... Ts>
-struct holds_view<std::tuple<Ts...>> : std::bool_constant<(holds_view_v<Ts> || ...)> {};
-template <class T>
-struct holds_view<std::optional<T>> : std::bool_constant<holds_view_v<T>> {};
+template <class T, int Depth = 0>
+inline constexpr bool holds_view_v = std::disjunction_v<
+    std::is_reference<T>,
+    std::conjunction<std::bool_constant<(Depth < 8)>, holds_view<std::remove_cv_t<T>, Depth>>>;
+template <class T, std::size_t N, int Depth>
+struct holds_view<T[N], Depth> : std::bool_constant<holds_view_v<T, Depth + 1>> {};
+template <class T, int Depth>
+requires requires {
+  typename T::value_type;
+  typename T::iterator;
+} &&(!std::is_same_v<std::remove_cv_t<typename T::value_type>, T>)&&(
+    !is_view_v<T>)struct holds_view<T, Depth>
+    : std::bool_constant<holds_view_v<typename T::value_type, Depth + 1>> {
+};
+template <class A, class B, int Depth>
+struct holds_view<std::pair<A, B>, Depth>
+    : std::bool_constant<holds_view_v<A, Depth + 1> || holds_view_v<B, Depth + 1>> {};
+template <class... Ts, int Depth>
+struct holds_view<std::tuple<Ts...>, Depth>
+    : std::bool_constant<(holds_view_v<Ts, Depth + 1> || ...)> {};
+template <class T, int Depth>
+struct holds_view<std::optional<T>, Depth> : std::bool_constant<holds_view_v<T, Depth + 1>> {};
+template <class... Ts, int Depth>
+struct holds_view<std::variant<Ts...>, Depth>
+    : std::bool_constant<(holds_view_v<Ts, Depth + 1> || ...)> {};
 }  // namespace detail
 
 // Whether Key gets tandem's string hash and equality by default.

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <functional>
+#include <initializer_list>
 #include <limits>
 #include <optional>
 #include <span>
@@ -100,6 +101,18 @@ static_assert(!tandem::default_encodable<std::array<std::array<const char*, 1>, 
 static_assert(!tandem::default_encodable<std::array<std::int32_t reading::*, 1>>);
 static_assert(!tandem::default_encodable<const std::array<std::uint64_t*, 1>>);
 static_assert(tandem::default_encodable<std::array<std::array<std::uint64_t, 2>, 2>>);
+// Found by a review of that fix: an initializer_list is a pointer too; but a value type with
+// the operators of an iterator that yields values (not references) holds no address.
+static_assert(!tandem::default_encodable<std::initializer_list<int>>);
+static_assert(!tandem::default_encodable<std::array<std::initializer_list<char>, 1>>);
+struct sequence_number {
+  std::uint64_t value;
+  sequence_number& operator++();
+  sequence_number operator++(int);
+  friend std::int64_t operator-(sequence_number, sequence_number);
+  std::uint64_t operator*() const;
+};
+static_assert(tandem::default_encodable<sequence_number>);
 
 }  // namespace
 
