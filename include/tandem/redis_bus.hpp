@@ -320,8 +320,8 @@ struct holds_address<std::atomic_ref<T>> : std::true_type {};
 // address of the sender's heap in their own memory.)
 template <class Message>
 concept default_encodable = std::same_as<Message, std::string> ||
-    (std::is_trivially_copyable_v<Message>&& std::is_object_v<Message> &&
-     !std::is_array_v<Message> && !detail::holds_address_v<Message> &&
+    (std::is_trivially_copyable_v<Message> && !std::is_array_v<Message> &&
+     std::is_object_v<Message> && !detail::holds_address_v<Message> &&
      detail::wire_safe_bytes_v<std::remove_cv_t<Message>>);
 
 // Primary template: deliberately empty. A Message that is not default_encodable gets no

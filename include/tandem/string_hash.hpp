@@ -283,13 +283,18 @@ inline constexpr bool holds_view_v = std::disjunction_v<
     std::conjunction<std::bool_constant<(Depth < 8)>, holds_view<std::remove_cv_t<T>, Depth>>>;
 template <class T, std::size_t N, int Depth>
 struct holds_view<T[N], Depth> : std::bool_constant<holds_view_v<T, Depth + 1>> {};
-template <class T, int Depth>
-requires requires {
+// A container whose elements may hold a view: value_type and iterator, elements of another type.
+template <class T>
+concept has_elements = requires {
   typename T::value_type;
   typename T::iterator;
-} &&(!std::is_same_v<std::remove_cv_t<typename T::value_type>, T>)&&(
-    !is_view_v<T>)struct holds_view<T, Depth>
-    : std::bool_constant<holds_view_v<typename T::value_type, Depth + 1>> {
+};
+template <class T>
+concept view_holding_container = !is_view_v<T> && has_elements<T> &&
+                                 !std::is_same_v<std::remove_cv_t<typename T::value_type>, T>;
+template <class T, int Depth>
+requires view_holding_container<T>
+struct holds_view<T, Depth> : std::bool_constant<holds_view_v<typename T::value_type, Depth + 1>> {
 };
 template <class A, class B, int Depth>
 struct holds_view<std::pair<A, B>, Depth>
