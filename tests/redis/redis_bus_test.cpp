@@ -106,11 +106,18 @@ static_assert(tandem::default_encodable<std::array<std::array<std::uint64_t, 2>,
 static_assert(!tandem::default_encodable<std::initializer_list<int>>);
 static_assert(!tandem::default_encodable<std::array<std::initializer_list<char>, 1>>);
 struct sequence_number {
+  using difference_type = std::int64_t;
   std::uint64_t value;
-  sequence_number& operator++();
-  sequence_number operator++(int);
-  friend std::int64_t operator-(sequence_number, sequence_number);
-  std::uint64_t operator*() const;
+  sequence_number& operator++() {
+    ++value;
+    return *this;
+  }
+  sequence_number operator++(int) {
+    sequence_number old = *this;
+    ++value;
+    return old;
+  }
+  std::uint64_t operator*() const { return value; }
 };
 static_assert(tandem::default_encodable<sequence_number>);
 
