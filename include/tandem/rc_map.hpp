@@ -184,6 +184,7 @@
 
 #include "detail/callables.hpp"
 #include "detail/port.hpp"
+#include "detail/type_contents.hpp"
 #include "string_hash.hpp"
 #include "sync/assert.hpp"
 #include "sync/backoff.hpp"

@@ -182,6 +182,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "detail/type_contents.hpp"
 #include "event_bus.hpp"
 #include "string_hash.hpp"
 #include "sync/assert.hpp"
@@ -256,49 +257,36 @@ template <class T>
 concept address_iterator =
     std::input_or_output_iterator<T> && std::is_reference_v<std::iter_reference_t<T>>;
 
-// A type whose bytes are, or hold, an address in the sender's memory, as far as the standard
-// library's types go: a pointer or member pointer, a view, std::reference_wrapper or
+// A type whose bytes are an address in the sender's memory, as far as the standard library's
+// types go: a pointer or member pointer, std::nullptr_t, a view, std::reference_wrapper or
 // std::initializer_list (is_view_v), an iterator that yields references (address_iterator),
 // std::type_index (a pointer to the sender's std::type_info), std::coroutine_handle,
-// std::source_location and std::atomic_ref; and a std::array,
-// C array, std::pair, std::tuple, std::optional or std::variant holding one at any depth. Each
-// of these is trivially copyable with no padding, so wire_safe_bytes alone let them through
-// (found by review, 2026-12-04: redis_bus<std::reference_wrapper<const int>> and
-// redis_bus<std::array<std::string_view, 1>> compiled, and a receiver got a reference or view
-// at an address any client could choose; docs/reliability.md rule 64). Not seen: std::ranges'
-// views (subrange, ref_view), std::move_sentinel, std::pmr::polymorphic_allocator, and a struct of
-// the user's own holding a pointer.
+// std::source_location and std::atomic_ref. Each of these is trivially copyable with no
+// padding, so wire_safe_bytes alone let them through (found by review, 2026-12-04:
+// redis_bus<std::reference_wrapper<const int>> compiled, and a receiver got a reference at an
+// address any client could choose; docs/reliability.md rule 64). Not seen: std::ranges' views
+// (subrange, ref_view), std::move_sentinel, std::pmr::polymorphic_allocator.
 template <class T>
-struct holds_address
+struct is_address
     : std::bool_constant<std::is_pointer_v<T> || std::is_member_pointer_v<T> ||
                          std::is_null_pointer_v<T> || is_view_v<T> || address_iterator<T>> {};
-template <class T>
-inline constexpr bool holds_address_v = holds_address<std::remove_cv_t<T>>::value;
 template <>
-struct holds_address<std::type_index> : std::true_type {};
+struct is_address<std::type_index> : std::true_type {};
 template <class Promise>
-struct holds_address<std::coroutine_handle<Promise>> : std::true_type {};
+struct is_address<std::coroutine_handle<Promise>> : std::true_type {};
 #if defined(__cpp_lib_source_location)  // clang 14 with libstdc++ 12 has no source_location
 template <>
-struct holds_address<std::source_location> : std::true_type {};
+struct is_address<std::source_location> : std::true_type {};
 #endif
-template <class T, std::size_t N>
-struct holds_address<std::array<T, N>> : std::bool_constant<holds_address_v<T>> {};
-template <class T, std::size_t N>
-struct holds_address<T[N]> : std::bool_constant<holds_address_v<T>> {};
-template <class A, class B>
-struct holds_address<std::pair<A, B>>
-    : std::bool_constant<holds_address_v<A> || holds_address_v<B>> {};
-template <class... Ts>
-struct holds_address<std::tuple<Ts...>> : std::bool_constant<(holds_address_v<Ts> || ...)> {};
-template <class T>
-struct holds_address<std::optional<T>> : std::bool_constant<holds_address_v<T>> {};
-template <class... Ts>
-struct holds_address<std::variant<Ts...>> : std::bool_constant<(holds_address_v<Ts> || ...)> {};
 #if defined(__cpp_lib_atomic_ref)
 template <class T>
-struct holds_address<std::atomic_ref<T>> : std::true_type {};
+struct is_address<std::atomic_ref<T>> : std::true_type {};
 #endif
+// An address, or a std::array, C array, pair, tuple, optional or variant holding one at any
+// depth (detail::holds_v, detail/type_contents.hpp: redis_bus<std::array<std::string_view, 1>>
+// compiled until 2026-12-04). A struct of the user's own holding a pointer is not seen.
+template <class T>
+inline constexpr bool holds_address_v = holds_v<is_address, T>;
 }  // namespace detail
 
 // The messages default_codec knows: std::string (its bytes) and trivially copyable types

@@ -140,6 +140,7 @@
 
 #include "detail/callables.hpp"
 #include "detail/port.hpp"
+#include "detail/type_contents.hpp"
 #include "string_hash.hpp"
 #include "sync/assert.hpp"
 #include "sync/asymmetric_fence.hpp"

@@ -12,21 +12,14 @@
 // `using is_transparent = void;`) to get the same allocation-free lookups for your key type.
 #pragma once
 
-#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <functional>
-#include <initializer_list>
-#include <optional>
-#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
-#include <tuple>
 #include <type_traits>
-#include <utility>
-#include <variant>
 
 #include "detail/port.hpp"
 
@@ -246,68 +239,6 @@ struct TANDEM_PROCESS_WIDE string_equal {
            (p[0] == q[0] && p[length / 2] == q[length / 2] && p[length - 1] == q[length - 1]);
   }
 };
-
-namespace detail {
-// A view (std::basic_string_view, std::span): its bytes are an address of someone else's
-// memory. Not a Key for a container that builds its entries from a call's argument and keeps
-// them past the call (registry, rc_map), and not a message to send to another process
-// (redis_bus's default codec).
-template <class T>
-inline constexpr bool is_view_v = false;
-template <class Char, class Traits>
-inline constexpr bool is_view_v<std::basic_string_view<Char, Traits>> = true;
-template <class T, std::size_t Extent>
-inline constexpr bool is_view_v<std::span<T, Extent>> = true;
-// std::reference_wrapper: a reference, so an address, as a view is.
-template <class T>
-inline constexpr bool is_view_v<std::reference_wrapper<T>> = true;
-
-// std::initializer_list: a pointer and a length into the caller's array.
-template <class T>
-inline constexpr bool is_view_v<std::initializer_list<T>> = true;
-
-// A view, a reference member, or a container (std::array, std::vector, std::map, ...: a type
-// with value_type and iterator), C array, std::pair, std::tuple, std::optional or std::variant
-// holding one, at any depth: such a Key keeps the caller's memory as surely as a bare view does
-// (found by review, 2026-12-04: rc_map<std::array<std::string_view, 1>, V> and
-// rc_map<std::vector<std::string_view>, V> compiled; docs/reliability.md rule 64). Not seen:
-// a struct of the user's own that holds a view, and std::ranges' views (subrange, ref_view),
-// which would need <ranges> here. The nesting is followed 8 levels deep, so that a type whose
-// elements hold the type itself (a tree's value_type) gets an answer, not an endless
-// instantiation.
-template <class T, int Depth = 0>
-struct holds_view : std::bool_constant<is_view_v<T>> {};
-template <class T, int Depth = 0>
-inline constexpr bool holds_view_v = std::disjunction_v<
-    std::is_reference<T>,
-    std::conjunction<std::bool_constant<(Depth < 8)>, holds_view<std::remove_cv_t<T>, Depth>>>;
-template <class T, std::size_t N, int Depth>
-struct holds_view<T[N], Depth> : std::bool_constant<holds_view_v<T, Depth + 1>> {};
-// A container whose elements may hold a view: value_type and iterator, elements of another type.
-template <class T>
-concept has_elements = requires {
-  typename T::value_type;
-  typename T::iterator;
-};
-template <class T>
-concept view_holding_container = !is_view_v<T> && has_elements<T> &&
-                                 !std::is_same_v<std::remove_cv_t<typename T::value_type>, T>;
-template <class T, int Depth>
-requires view_holding_container<T>
-struct holds_view<T, Depth> : std::bool_constant<holds_view_v<typename T::value_type, Depth + 1>> {
-};
-template <class A, class B, int Depth>
-struct holds_view<std::pair<A, B>, Depth>
-    : std::bool_constant<holds_view_v<A, Depth + 1> || holds_view_v<B, Depth + 1>> {};
-template <class... Ts, int Depth>
-struct holds_view<std::tuple<Ts...>, Depth>
-    : std::bool_constant<(holds_view_v<Ts, Depth + 1> || ...)> {};
-template <class T, int Depth>
-struct holds_view<std::optional<T>, Depth> : std::bool_constant<holds_view_v<T, Depth + 1>> {};
-template <class... Ts, int Depth>
-struct holds_view<std::variant<Ts...>, Depth>
-    : std::bool_constant<(holds_view_v<Ts, Depth + 1> || ...)> {};
-}  // namespace detail
 
 // Whether Key gets tandem's string hash and equality by default.
 template <class Key>
