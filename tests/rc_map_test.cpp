@@ -90,6 +90,16 @@ struct string_equal {
   bool operator()(std::string_view a, std::string_view b) const noexcept { return a == b; }
 };
 using string_map = tandem::rc_map<std::string, int, string_hash, string_equal>;
+// string_hash and string_equal without is_transparent: they take a std::string_view all the
+// same, so only the missing marker can refuse them for heterogeneous lookup.
+struct opaque_string_hash {
+  std::size_t operator()(std::string_view s) const noexcept {
+    return std::hash<std::string_view>{}(s);
+  }
+};
+struct opaque_string_equal {
+  bool operator()(std::string_view a, std::string_view b) const noexcept { return a == b; }
+};
 
 // An assertion handler that turns a failed TANDEM_ASSERT into an exception the test can catch
 // (continuing after a failed dereference check would dereference null).
@@ -620,8 +630,15 @@ TEST_CASE("9: K, V, Hash and KeyEqual violations are caught by the concepts") {
   // Heterogeneous keys only when both Hash and KeyEqual are transparent.
   STATIC_REQUIRE(
       tandem::rc_map_transparent_key<std::string_view, std::string, string_hash, string_equal>);
+  // The opaque ones take the std::string_view (the two controls), so only their missing
+  // is_transparent refuses them (std::hash<std::string> cannot take one at all).
+  STATIC_REQUIRE(std::is_invocable_r_v<std::size_t, const opaque_string_hash&, std::string_view>);
+  STATIC_REQUIRE(
+      std::is_invocable_r_v<bool, const opaque_string_equal&, std::string_view, std::string>);
   STATIC_REQUIRE_FALSE(tandem::rc_map_transparent_key<std::string_view, std::string,
-                                                      std::hash<std::string>, string_equal>);
+                                                      opaque_string_hash, string_equal>);
+  STATIC_REQUIRE_FALSE(tandem::rc_map_transparent_key<std::string_view, std::string, string_hash,
+                                                      opaque_string_equal>);
   STATIC_REQUIRE(
       tandem::rc_map_transparent_key<long, int, transparent_int_hash, transparent_int_equal>);
 }
