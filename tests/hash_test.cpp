@@ -321,9 +321,17 @@ TEST_CASE("a null const char* is refused before a key is built from it") {
   tandem::rc_map<std::string, std::string, plain_hash, plain_equal> map;
   CHECK(names_null([&] { return map.get(null_key); }));
   CHECK(names_null([&] { return map.contains(null_key); }));
+  // The inserting functions too (found by review, 2026-12-04: they built the key unchecked;
+  // under libc++ std::string(nullptr) crashed).
+  CHECK(names_null([&] { return map.insert(null_key, std::string("v")); }));
+  CHECK(names_null([&] { return map.try_emplace(null_key, "v"); }));
+  CHECK(names_null(
+      [&] { return map.get_or_insert_with(null_key, [] { return std::string("v"); }); }));
+  CHECK(map.size() == 0);
   tandem::event_bus<std::string, std::string, plain_hash, plain_equal> bus;
   CHECK(names_null([&] { return bus.publish(null_key, std::string(40, 'm')); }));
   CHECK(names_null([&] { return bus.subscriber_count(null_key); }));
+  CHECK(names_null([&] { return bus.subscribe(null_key); }));
   auto [writer, bound_reader] =
       tandem::make_double_buffer_map<std::string, int, plain_hash, plain_equal>();
   auto& reader = bound_reader;  // (clang 14 captures no structured binding)

@@ -1293,6 +1293,9 @@ class event_bus {
   // does not move the caller's argument away (rule 59).
   template <class Q>
   static decltype(auto) insert_form(std::remove_reference_t<Q>& topic) {
+    // A null const char* is refused before a Topic is built from it (rule 52; subscribe lacked
+    // this check until 2026-12-04).
+    detail::check_not_null_c_string<Topic>(std::as_const(topic), "tandem::event_bus");
     if constexpr (used_as_is<Q> && std::is_lvalue_reference_v<Q>) {
       return std::as_const(topic);
     } else if constexpr (used_as_is<Q>) {

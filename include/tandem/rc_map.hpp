@@ -1164,6 +1164,9 @@ class rc_map {
   // std::filesystem::path key; rule 59).
   template <class Q>
   static decltype(auto) insert_form(std::remove_reference_t<Q>& key) {
+    // A null const char* is refused before a K is built from it (rule 52; the inserting
+    // functions lacked this check until 2026-12-04: std::string(nullptr) crashed under libc++).
+    detail::check_not_null_c_string<K>(std::as_const(key), "tandem::rc_map");
     if constexpr (used_as_is<Q> && std::is_lvalue_reference_v<Q>) {
       return std::as_const(key);
     } else if constexpr (used_as_is<Q>) {
