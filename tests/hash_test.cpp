@@ -274,6 +274,9 @@ TEST_CASE("a null const char* key throws invalid_argument in every component") {
   tandem::event_bus<std::string> bus;
   CHECK(names_null([&] { return bus.publish(null_key, std::string(40, 'm')); }));
   CHECK(names_null([&] { return bus.subscribe(null_key); }));
+  auto in = bus.inbox();
+  CHECK(names_null([&] { return in.subscribe(null_key); }));
+  CHECK(names_null([&] { return in.unsubscribe(null_key); }));
   CHECK(names_null([&] { return bus.subscriber_count(null_key); }));
   struct named {
     explicit named(const std::string& key) : name(key) {}
@@ -332,6 +335,9 @@ TEST_CASE("a null const char* is refused before a key is built from it") {
   CHECK(names_null([&] { return bus.publish(null_key, std::string(40, 'm')); }));
   CHECK(names_null([&] { return bus.subscriber_count(null_key); }));
   CHECK(names_null([&] { return bus.subscribe(null_key); }));
+  auto in = bus.inbox();
+  CHECK(names_null([&] { return in.subscribe(null_key); }));
+  CHECK(names_null([&] { return in.unsubscribe(null_key); }));
   auto [writer, bound_reader] =
       tandem::make_double_buffer_map<std::string, int, plain_hash, plain_equal>();
   auto& reader = bound_reader;  // (clang 14 captures no structured binding)

@@ -6,17 +6,23 @@
 
 #include <any>
 #include <array>
+#include <atomic>
 #include <cstddef>
 #include <functional>
 #include <initializer_list>
+#include <map>
 #include <memory>
 #include <optional>
+#include <queue>
+#include <set>
 #include <span>
+#include <stack>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <tuple>
 #include <utility>
+#include <valarray>
 #include <variant>
 #include <vector>
 
@@ -54,6 +60,29 @@ struct self_holding_tree {  // value_type holds the type itself (a property tree
   using iterator = value_type*;
 };
 static_assert(tandem::rc_map_key<self_holding_tree>);
+// Found by review, 2026-12-04 (rule 66): past 8 wrappers the walk answered "holds none" (a map
+// of maps 4 deep is 8: each level is a map and its pair), and it did not look into container
+// adaptors, std::valarray, a container's comparator or std::atomic_ref. Now a cycle (above)
+// ends a walk, and what is deeper than 32 wrappers is refused.
+template <class T>
+using by_name = std::map<std::string, T>;
+static_assert(!tandem::rc_map_key<by_name<by_name<by_name<by_name<std::string_view>>>>>);
+static_assert(tandem::rc_map_key<by_name<by_name<by_name<by_name<std::string>>>>>);
+template <class T>
+struct ever_deeper {  // each level's element is a new type: no cycle, no end
+  using value_type = ever_deeper<ever_deeper<T>>;
+};
+static_assert(!tandem::rc_map_key<ever_deeper<int>>);
+static_assert(!tandem::rc_map_key<std::queue<std::string_view>>);
+static_assert(!tandem::rc_map_key<std::stack<std::span<const int>>>);
+static_assert(!tandem::rc_map_key<std::priority_queue<std::string_view>>);
+static_assert(!tandem::rc_map_key<std::valarray<std::string_view>>);
+static_assert(!tandem::rc_map_key<std::set<int, std::reference_wrapper<const std::less<int>>>>);
+static_assert(tandem::rc_map_key<std::queue<std::string>>);
+static_assert(tandem::rc_map_key<std::set<int>>);
+#if defined(__cpp_lib_atomic_ref)
+static_assert(!tandem::rc_map_key<std::atomic_ref<int>>);
+#endif
 static_assert(tandem::rc_map_key<std::string>);
 
 namespace {

@@ -1387,3 +1387,48 @@ TEST_CASE("a key or value passed as a non-const lvalue is copied by its copy con
   CHECK(first.name == std::string(40, 'a'));  // copied, not moved from
   CHECK(value.name == std::string(40, 'v'));
 }
+
+// A value type whose forwarding constructor template is not explicit ("wrap any payload"): in
+// copy-initialisation from a non-const V& it beats the copy constructor.
+struct wrapping_value {
+  static inline int wrapped = 0;
+  explicit wrapping_value(std::string text) : name(std::move(text)) {}
+  wrapping_value(const wrapping_value&) = default;
+  wrapping_value(wrapping_value&&) noexcept = default;
+  template <class T>
+  wrapping_value(
+      T&& /*payload*/)  // NOLINT(google-explicit-constructor,bugprone-forwarding-reference-overload)
+      : name("built by the forwarding constructor") {
+    ++wrapped;
+  }
+  wrapping_value& operator=(const wrapping_value&) = default;
+  wrapping_value& operator=(wrapping_value&&) noexcept = default;
+  ~wrapping_value() = default;
+  std::string name;
+};
+
+// Found by review, 2026-12-04 (rule 54): get_or_insert_with returned make()'s V& from a
+// function returning V, a copy-initialisation from a non-const lvalue, so the template built
+// the entry; a const V&& bound as an rvalue picked it too.
+TEST_CASE("get_or_insert_with copies a V& or const V&& result by the copy constructor") {
+  tandem::rc_map<std::string, wrapping_value> map;
+  wrapping_value prototype(std::string(40, 'p'));  // beyond the small-string buffer
+  const wrapping_value constant(std::string(40, 'c'));
+  wrapping_value::wrapped = 0;
+  auto from_lvalue =
+      map.get_or_insert_with(std::string("lvalue"), [&]() -> wrapping_value& { return prototype; });
+  auto from_const_rvalue = map.get_or_insert_with(
+      std::string("const rvalue"), [&]() -> const wrapping_value&& { return std::move(constant); });
+  auto from_const_lvalue = map.get_or_insert_with(
+      std::string("const lvalue"), [&]() -> const wrapping_value& { return constant; });
+  CHECK(wrapping_value::wrapped == 0);
+  CHECK(from_lvalue->name == std::string(40, 'p'));
+  CHECK(from_const_rvalue->name == std::string(40, 'c'));
+  CHECK(from_const_lvalue->name == std::string(40, 'c'));
+  CHECK(prototype.name == std::string(40, 'p'));  // copied, not moved from
+  wrapping_value moved_from(std::string(40, 'm'));
+  auto from_rvalue = map.get_or_insert_with(
+      std::string("rvalue"), [&]() -> wrapping_value&& { return std::move(moved_from); });
+  CHECK(wrapping_value::wrapped == 0);
+  CHECK(from_rvalue->name == std::string(40, 'm'));  // a V&& is moved, as documented
+}

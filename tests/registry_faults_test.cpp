@@ -10,8 +10,10 @@
 #include <cstddef>
 #include <functional>
 #include <latch>
+#include <map>
 #include <memory>
 #include <optional>
+#include <queue>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -217,6 +219,13 @@ static_assert(usable_key<std::tuple<std::string>>);
 static_assert(usable_key<std::vector<std::string>>);
 static_assert(usable_key<std::variant<std::string>>);
 static_assert(usable_key<std::optional<std::vector<int>>>);
+// Rule 66 (found by review, 2026-12-04): a view 8 wrappers deep (a map of maps 4 deep) passed,
+// and so did one in a container adaptor.
+static_assert(
+    !usable_key<std::map<int, std::map<int, std::map<int, std::map<int, std::string_view>>>>>);
+static_assert(usable_key<std::map<int, std::map<int, std::map<int, std::map<int, std::string>>>>>);
+static_assert(!usable_key<std::queue<std::string_view>>);
+static_assert(usable_key<std::queue<std::string>>);
 static_assert(tandem::registry_key<std::string, tandem::string_hash, tandem::string_equal>);
 
 namespace {

@@ -169,10 +169,9 @@ concept double_buffer_map_predicate =
 // and absl::flat_hash_map qualify. See the header comment for the two requirements no concept
 // can check.
 template <class Map>
-concept double_buffer_inner_map_with_nodes = requires {
-  typename Map::node_type;
-}
-&&requires(Map& map, typename Map::node_type& node, typename Map::const_iterator where) {
+concept double_buffer_inner_map_with_nodes = (requires { typename Map::node_type; }) &&
+                                             requires(Map& map, typename Map::node_type& node,
+                                                      typename Map::const_iterator where) {
   { map.extract(where) } -> std::same_as<typename Map::node_type>;
   map.insert(std::move(node));
   node.key();

@@ -321,8 +321,7 @@ concept bus_transparent_topic = std::same_as<Q, Topic> ||
 // per call: an integer literal for a std::uint64_t topic, ...).
 template <class Q, class Topic, class Hash, class KeyEqual>
 concept bus_topic_argument = bus_transparent_topic<std::remove_cvref_t<Q>, Topic, Hash, KeyEqual> ||
-                             std::convertible_to < const std::remove_cvref_t<Q>
-&, Topic > ;
+    (std::convertible_to<const std::remove_cvref_t<Q>&, Topic>);
 
 struct event_bus_options {
   // Shards of the topic map. 16 keeps two publishers on different topics off each other's
@@ -2239,6 +2238,9 @@ class [[nodiscard]] inbox {
   template <class Q>
   requires bus_topic_argument<Q, Topic, Hash, KeyEqual>
   bool unsubscribe(const Q& topic) {
+    // A null const char* is refused first, as every other lookup refuses it, whether or not
+    // anything is held (until 2026-12-04 an empty inbox returned false for it; rule 52).
+    detail::check_not_null_c_string<Topic>(topic, "tandem::inbox");
     // Nothing held (also a moved-from inbox, whose core_ is gone: found by CI's UBSan run of
     // "a moved-from inbox is closed ...", 2026-12-03): nothing to hash or compare.
     if (memberships_.empty()) return false;

@@ -234,12 +234,11 @@ concept rc_map_key_equal = std::copy_constructible<KeyEqual> &&
 // `is_transparent`) and accept it, like std::unordered_map's heterogeneous lookup. For string
 // keys with the default tandem::string_hash / string_equal: std::string_view, const char*.
 template <class Q, class K, class Hash, class KeyEqual>
-concept rc_map_transparent_key = requires {
+concept rc_map_transparent_key = (requires {
   typename Hash::is_transparent;
   typename KeyEqual::is_transparent;
-}
-&&std::is_invocable_r_v<std::size_t, const Hash&, const Q&>&&
-    std::is_invocable_r_v<bool, const KeyEqual&, const Q&, const K&>;
+} && std::is_invocable_r_v<std::size_t, const Hash&, const Q&> &&
+                                  std::is_invocable_r_v<bool, const KeyEqual&, const Q&, const K&>);
 
 // What every rc_map function taking a key accepts: K itself or an rc_map_transparent_key (used
 // as they are: no K is built), or anything implicitly convertible to K (an integer literal for
@@ -247,9 +246,30 @@ concept rc_map_transparent_key = requires {
 // call.
 template <class Q, class K, class Hash, class KeyEqual>
 concept rc_map_key_argument = std::same_as<std::remove_cvref_t<Q>, K> ||
-                              rc_map_transparent_key<std::remove_cvref_t<Q>, K, Hash, KeyEqual> ||
-                              std::convertible_to < const std::remove_cvref_t<Q>
-&, K > ;
+    rc_map_transparent_key<std::remove_cvref_t<Q>, K, Hash, KeyEqual> ||
+    (std::convertible_to<const std::remove_cvref_t<Q>&, K>);
+
+namespace detail {
+// get_or_insert_with's V from make()'s result. A V prvalue is elided into place and a V&& moved;
+// a V& or a const V&& is copied from a const lvalue, where the copy constructor ties with a
+// forwarding constructor template and wins as a non-template (returned as it was until
+// 2026-12-04, a V& was a copy-initialisation from a non-const lvalue, and a const V&& bound as
+// an rvalue: the template was the better match and built the entry; rule 54, found by review).
+// Any other result type is one V is explicitly constructible from: V(result).
+template <class V, class F>
+V value_from_make(F& make) {
+  using result = std::invoke_result_t<F&>;
+  if constexpr (!std::is_same_v<std::remove_cvref_t<result>, V>) {
+    return V(std::invoke(make));
+  } else if constexpr (std::is_lvalue_reference_v<result> ||
+                       std::is_const_v<std::remove_reference_t<result>>) {
+    const V& made = std::invoke(make);
+    return V(made);
+  } else {
+    return std::invoke(make);
+  }
+}
+}  // namespace detail
 
 // What the inserting functions (insert, try_emplace, get_or_insert_with) accept: an
 // rc_map_key_argument from which the entry's K can be built when the key is absent.
@@ -746,19 +766,8 @@ class rc_map {
     // try_emplace builds one: "constructible from" is what the assertion above promises (until
     // 2026-12-02 an implicit conversion was needed, and a result V is only explicitly
     // constructible from failed inside this header).
-    return acquire_or_build(
-               "get_or_insert_with", insert_form<Q>(key),
-               [&]() -> V {
-                 // Any V-typed result (V, const V, V&, const V&...) is copied or moved into place
-                 // as before (a prvalue elided); V(...) only for other types: a V& given to V(...)
-                 // would pick a forwarding constructor over the copy constructor (found by review,
-                 // 2026-12-02).
-                 if constexpr (std::is_same_v<std::remove_cvref_t<std::invoke_result_t<F&>>, V>) {
-                   return std::invoke(make);
-                 } else {
-                   return V(std::invoke(make));
-                 }
-               })
+    return acquire_or_build("get_or_insert_with", insert_form<Q>(key),
+                            [&]() -> V { return detail::value_from_make<V>(make); })
         .first;
   }
 

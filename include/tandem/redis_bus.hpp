@@ -261,8 +261,8 @@ concept address_iterator =
 // types go: a pointer or member pointer, std::nullptr_t, a view, std::reference_wrapper or
 // std::initializer_list (is_view_v), an iterator that yields references (address_iterator),
 // std::type_index (a pointer to the sender's std::type_info), std::coroutine_handle,
-// std::source_location and std::atomic_ref. Each of these is trivially copyable with no
-// padding, so wire_safe_bytes alone let them through (found by review, 2026-12-04:
+// std::source_location and std::atomic_ref (a view: is_view_v). Each of these is trivially
+// copyable with no padding, so wire_safe_bytes alone let them through (found by review, 2026-12-04:
 // redis_bus<std::reference_wrapper<const int>> compiled, and a receiver got a reference at an
 // address any client could choose; docs/reliability.md rule 64). Not seen: std::ranges' views
 // (subrange, ref_view), std::move_sentinel, std::pmr::polymorphic_allocator.
@@ -277,10 +277,6 @@ struct is_address<std::coroutine_handle<Promise>> : std::true_type {};
 #if defined(__cpp_lib_source_location)  // clang 14 with libstdc++ 12 has no source_location
 template <>
 struct is_address<std::source_location> : std::true_type {};
-#endif
-#if defined(__cpp_lib_atomic_ref)
-template <class T>
-struct is_address<std::atomic_ref<T>> : std::true_type {};
 #endif
 // An address, or a std::array, C array, pair, tuple, optional or variant holding one at any
 // depth (detail::holds_v, detail/type_contents.hpp: redis_bus<std::array<std::string_view, 1>>

@@ -124,6 +124,20 @@ struct sequence_number {
   std::uint64_t operator*() const { return value; }
 };
 static_assert(tandem::default_encodable<sequence_number>);
+// Found by review, 2026-12-04 (rule 66): past 8 wrappers the walk answered "holds none", so an
+// address 9 std::arrays deep was sent; now the walk follows to 32 and refuses what is deeper.
+template <class T, int Depth>
+struct nested_array {
+  using type = std::array<typename nested_array<T, Depth - 1>::type, 1>;
+};
+template <class T>
+struct nested_array<T, 0> {
+  using type = T;
+};
+static_assert(!tandem::default_encodable<nested_array<const std::uint64_t*, 9>::type>);
+static_assert(!tandem::default_encodable<nested_array<std::string_view, 12>::type>);
+static_assert(tandem::default_encodable<nested_array<std::uint64_t, 12>::type>);
+static_assert(!tandem::default_encodable<nested_array<std::uint64_t, 40>::type>);
 
 }  // namespace
 

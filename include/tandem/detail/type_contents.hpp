@@ -6,6 +6,7 @@
 // redis_bus.hpp). Each check names only its leaf test; where the walk goes is said once here.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <functional>
 #include <initializer_list>
@@ -37,59 +38,136 @@ inline constexpr bool is_view_v<std::reference_wrapper<T>> = true;
 // std::initializer_list: a pointer and a length into the caller's array.
 template <class T>
 inline constexpr bool is_view_v<std::initializer_list<T>> = true;
-
-// How many wrappers deep holds_v looks. A type whose elements hold the type itself (a tree
-// whose value_type holds the tree) would otherwise instantiate without end; past this depth the
-// answer is "holds none".
-inline constexpr int holds_depth_limit = 8;
-
-// The parts of T that holds_v looks into, one specialisation per kind of wrapper. The primary
-// template: T has no parts the walk knows (a scalar, or a struct of the user's own).
-template <template <class> class Leaf, class T, int Depth>
-struct parts_hold : std::false_type {};
-
-// holds_v<Leaf, T>: whether T is a type for which Leaf<T>::value is true, or holds one at any
-// depth of the standard wrappers: a C array, a container (a type with value_type and iterator:
-// std::array, std::vector, std::map, ...), std::pair, std::tuple, std::optional, std::variant.
-// A reference, at any depth, always counts: it is an address of someone else's memory, as a
-// view is. cv-qualifiers are looked through. Not seen: a struct of the user's own (C++20 cannot
-// list its members) and std::ranges' views (subrange, ref_view), which would need <ranges>.
-template <template <class> class Leaf, class T, int Depth = 0>
-inline constexpr bool holds_v = std::disjunction_v<
-    std::is_reference<T>,
-    std::conjunction<
-        std::bool_constant<(Depth < holds_depth_limit)>,
-        std::disjunction<Leaf<std::remove_cv_t<T>>, parts_hold<Leaf, std::remove_cv_t<T>, Depth>>>>;
-
-template <template <class> class Leaf, class T, std::size_t N, int Depth>
-struct parts_hold<Leaf, T[N], Depth> : std::bool_constant<holds_v<Leaf, T, Depth + 1>> {};
-
-// A container: value_type and iterator, with elements of another type than itself (a
-// std::filesystem::path-like type whose elements are paths is no container of anything new).
+#if defined(__cpp_lib_atomic_ref)
+// std::atomic_ref: a reference, with atomic access (found by review, 2026-12-04: an
+// rc_map_key until then).
 template <class T>
-concept has_elements = requires {
-  typename T::value_type;
-  typename T::iterator;
-}
-&&!std::is_same_v<std::remove_cv_t<typename T::value_type>, T>;
-template <template <class> class Leaf, class T, int Depth>
-requires has_elements<T>
-struct parts_hold<Leaf, T, Depth>
-    : std::bool_constant<holds_v<Leaf, typename T::value_type, Depth + 1>> {
+inline constexpr bool is_view_v<std::atomic_ref<T>> = true;
+#endif
+
+// The types a walk is inside of, outermost first. A type met again inside itself (a tree whose
+// value_type holds the tree) is a cycle: it adds nothing to what its other parts hold.
+template <class... Ts>
+struct type_list {};
+template <class T, class List>
+inline constexpr bool in_list_v = false;
+template <class T, class... Ts>
+inline constexpr bool in_list_v<T, type_list<Ts...>> = (std::is_same_v<T, Ts> || ...);
+template <class T, class List>
+struct push_back;
+template <class T, class... Ts>
+struct push_back<T, type_list<Ts...>> {
+  using type = type_list<Ts..., T>;
+};
+template <class List>
+inline constexpr std::size_t list_size_v = 0;
+template <class... Ts>
+inline constexpr std::size_t list_size_v<type_list<Ts...>> = sizeof...(Ts);
+
+// How many wrappers deep the walk looks before it gives up. A type nested deeper, or one whose
+// parts are new types without end (a value_type that wraps its container in another template),
+// gets the answer "holds one": every check made with the walk refuses a type on "holds", so
+// what the walk cannot see to the end is refused. (Until 2026-12-04 the limit was 8 and past
+// it the answer was "holds none": rc_map<std::map<std::string, std::map<std::string,
+// std::map<std::string, std::map<std::string, std::string_view>>>>, V> compiled;
+// docs/reliability.md rule 66.)
+inline constexpr std::size_t holds_depth_limit = 32;
+
+// The member types of the standard's names that a class's parts go by, each as
+// std::type_identity<part>, or std::type_identity<void> (void holds nothing) when the class
+// names none: value_type (a container's, a container adaptor's, std::valarray's, std::atomic's,
+// std::optional's element), container_type (an adaptor's underlying container), key_compare,
+// value_compare, hasher and key_equal (a container's function objects: a
+// std::reference_wrapper comparator is an address in the container).
+template <class T>
+auto value_type_of(int) -> std::type_identity<typename T::value_type>;
+template <class T>
+auto value_type_of(long) -> std::type_identity<void>;
+template <class T>
+auto container_type_of(int) -> std::type_identity<typename T::container_type>;
+template <class T>
+auto container_type_of(long) -> std::type_identity<void>;
+template <class T>
+auto key_compare_of(int) -> std::type_identity<typename T::key_compare>;
+template <class T>
+auto key_compare_of(long) -> std::type_identity<void>;
+template <class T>
+auto value_compare_of(int) -> std::type_identity<typename T::value_compare>;
+template <class T>
+auto value_compare_of(long) -> std::type_identity<void>;
+template <class T>
+auto hasher_of(int) -> std::type_identity<typename T::hasher>;
+template <class T>
+auto hasher_of(long) -> std::type_identity<void>;
+template <class T>
+auto key_equal_of(int) -> std::type_identity<typename T::key_equal>;
+template <class T>
+auto key_equal_of(long) -> std::type_identity<void>;
+
+// The parts of T that the walk looks into, as a type_list. The primary template: a type with
+// no parts the walk knows (a scalar, a function, or a struct of the user's own, whose members
+// C++20 cannot list).
+template <class T>
+struct parts_of {
+  using type = type_list<>;
+};
+template <class T, std::size_t N>
+struct parts_of<T[N]> {
+  using type = type_list<T>;
+};
+template <class A, class B>
+struct parts_of<std::pair<A, B>> {
+  using type = type_list<A, B>;
+};
+template <class... Ts>
+struct parts_of<std::tuple<Ts...>> {
+  using type = type_list<Ts...>;
+};
+template <class... Ts>
+struct parts_of<std::variant<Ts...>> {
+  using type = type_list<Ts...>;
+};
+template <class T>
+requires std::is_class_v<T>
+struct parts_of<T> {
+  using type = type_list<typename decltype(value_type_of<T>(0))::type,
+                         typename decltype(container_type_of<T>(0))::type,
+                         typename decltype(key_compare_of<T>(0))::type,
+                         typename decltype(value_compare_of<T>(0))::type,
+                         typename decltype(hasher_of<T>(0))::type,
+                         typename decltype(key_equal_of<T>(0))::type>;
 };
 
-template <template <class> class Leaf, class A, class B, int Depth>
-struct parts_hold<Leaf, std::pair<A, B>, Depth>
-    : std::bool_constant<holds_v<Leaf, A, Depth + 1> || holds_v<Leaf, B, Depth + 1>> {};
-template <template <class> class Leaf, class... Ts, int Depth>
-struct parts_hold<Leaf, std::tuple<Ts...>, Depth>
-    : std::bool_constant<(holds_v<Leaf, Ts, Depth + 1> || ...)> {};
-template <template <class> class Leaf, class T, int Depth>
-struct parts_hold<Leaf, std::optional<T>, Depth> : std::bool_constant<holds_v<Leaf, T, Depth + 1>> {
-};
-template <template <class> class Leaf, class... Ts, int Depth>
-struct parts_hold<Leaf, std::variant<Ts...>, Depth>
-    : std::bool_constant<(holds_v<Leaf, Ts, Depth + 1> || ...)> {};
+template <template <class> class Leaf, class T, class Seen = type_list<>>
+struct holds;
+template <template <class> class Leaf, class Parts, class Seen>
+struct any_part_holds;
+template <template <class> class Leaf, class... Parts, class Seen>
+struct any_part_holds<Leaf, type_list<Parts...>, Seen>
+    : std::disjunction<holds<Leaf, Parts, Seen>...> {};
+
+// Whether T is a type for which Leaf<T>::value is true, or holds one at any depth of its
+// parts (parts_of): C arrays, std::pair, std::tuple, std::variant, and any class's parts under
+// the standard's member type names (containers, container adaptors, std::optional,
+// std::valarray, a container's comparator and hasher). A reference, at any depth, always
+// counts: it is an address of someone else's memory, as a view is. cv-qualifiers are looked
+// through. Seen lists the types the walk is inside of. Not seen: a struct of the user's own,
+// std::ranges' views (subrange, ref_view), which would need <ranges>, a container's allocator
+// (std::pmr::polymorphic_allocator holds an address), std::sub_match (a std::pair of iterators,
+// not of views). An element type that is incomplete where the check is first made is seen as
+// holding nothing, and that answer sticks.
+template <template <class> class Leaf, class T, class Seen>
+struct holds
+    : std::disjunction<
+          std::is_reference<T>, std::bool_constant<(list_size_v<Seen> >= holds_depth_limit)>,
+          std::conjunction<
+              std::bool_constant<!in_list_v<std::remove_cv_t<T>, Seen>>,
+              std::disjunction<
+                  Leaf<std::remove_cv_t<T>>,
+                  any_part_holds<Leaf, typename parts_of<std::remove_cv_t<T>>::type,
+                                 typename push_back<std::remove_cv_t<T>, Seen>::type>>>> {};
+template <template <class> class Leaf, class T>
+inline constexpr bool holds_v = holds<Leaf, T>::value;
 
 // A Key that is or holds a view or a reference, at any depth of the standard wrappers: such a
 // Key keeps the caller's memory as surely as a bare view does (found by review, 2026-12-04:
