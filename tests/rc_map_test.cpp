@@ -1432,3 +1432,119 @@ TEST_CASE("get_or_insert_with copies a V& or const V&& result by the copy constr
   CHECK(wrapping_value::wrapped == 0);
   CHECK(from_rvalue->name == std::string(40, 'm'));  // a V&& is moved, as documented
 }
+
+// The two hooks event_bus's topic map uses (issue 17: its absent-topic filter kept under the
+// shard lock, its topic_state built there): a Hash tagged tandem_rc_map_link_observer hears of
+// every link and unlink of an entry exactly once, under the entry's shard lock, and nothing once
+// ~rc_map has run; a V tagged tandem_rc_map_build_under_lock is built by try_emplace before the
+// entry can be found (its value ready, no build to wait for) and destroyed once.
+namespace {
+struct link_log {
+  std::atomic<int> linked{0};
+  std::atomic<int> unlinked{0};
+  std::atomic<int> wrong_hash{0};
+};
+struct observing_hash {
+  using tandem_rc_map_link_observer = void;
+  link_log* log = nullptr;
+  std::size_t operator()(int key) const noexcept { return static_cast<std::size_t>(key) * 7U; }
+  // relaxed: counters read after the calls returned on this thread (or after a join).
+  void entry_linked(std::size_t mixed) const noexcept {
+    log->linked.fetch_add(1, std::memory_order_relaxed);
+    if (mixed != tandem::detail::spread_hash<observing_hash, int>(42U * 7U) &&
+        mixed != tandem::detail::spread_hash<observing_hash, int>(43U * 7U)) {
+      log->wrong_hash.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+  void entry_unlinked(std::size_t /*mixed*/) const noexcept {
+    log->unlinked.fetch_add(1, std::memory_order_relaxed);
+  }
+};
+static_assert(tandem::rc_map_link_observer<observing_hash>);
+static_assert(!tandem::rc_map_link_observer<std::hash<int>>);
+
+struct built_under_lock_value {
+  using tandem_rc_map_build_under_lock = void;
+  explicit built_under_lock_value(int v) noexcept : value(v) { constructed.fetch_add(1); }
+  built_under_lock_value(const built_under_lock_value&) = delete;
+  built_under_lock_value& operator=(const built_under_lock_value&) = delete;
+  ~built_under_lock_value() { destroyed.fetch_add(1); }
+  int value;
+  static inline std::atomic<int> constructed{0};
+  static inline std::atomic<int> destroyed{0};
+};
+static_assert(tandem::rc_map_built_under_lock<built_under_lock_value, int>);
+static_assert(!tandem::rc_map_built_under_lock<built_under_lock_value, std::string>);
+}  // namespace
+
+TEST_CASE("a link-observing Hash hears each link and unlink once, and nothing after ~rc_map") {
+  link_log log;
+  std::optional<tandem::rc_map<int, int, observing_hash>::handle> kept;
+  {
+    tandem::rc_map<int, int, observing_hash> map(4, observing_hash{&log});
+    {
+      auto [h, created] = map.try_emplace(42, 1);
+      CHECK(created);
+      CHECK(log.linked.load() == 1);
+      auto again = map.try_emplace(42, 2);  // found: no link
+      CHECK_FALSE(again.second);
+      CHECK(log.linked.load() == 1);
+      CHECK(log.unlinked.load() == 0);
+    }
+    CHECK(log.unlinked.load() == 1);  // the last handle erased it
+    {
+      // Erased with a weak handle alive (erase_dead's path, not release_sole's).
+      auto h = map.get_or_insert_with(42, [] { return 3; });
+      tandem::rc_map<int, int, observing_hash>::weak_handle weak(h);
+      h.reset();
+      CHECK(log.unlinked.load() == 2);
+      CHECK_FALSE(weak.lock());
+    }
+    {
+      // handle::reset_if's path.
+      auto [h, created] = map.try_emplace(42, 4);
+      CHECK(h.reset_if([](const int&) noexcept { return true; }));
+      CHECK(log.unlinked.load() == 3);
+    }
+    kept = map.try_emplace(43, 5).first;
+    CHECK(log.linked.load() == 4);
+  }
+  kept.reset();  // after ~rc_map: the entry is freed, the Hash is not told
+  CHECK(log.linked.load() == 4);
+  CHECK(log.unlinked.load() == 3);
+  CHECK(log.wrong_hash.load() == 0);
+}
+
+TEST_CASE("a V tagged tandem_rc_map_build_under_lock is built by try_emplace, ready, once") {
+  built_under_lock_value::constructed.store(0);
+  built_under_lock_value::destroyed.store(0);
+  {
+    tandem::rc_map<int, built_under_lock_value> map;
+    auto [h, created] = map.try_emplace(1, 7);
+    CHECK(created);
+    CHECK(h->value == 7);
+    CHECK(built_under_lock_value::constructed == 1);
+    bool seen = false;
+    CHECK(map.visit(1, [&](const built_under_lock_value& v) { seen = v.value == 7; }));
+    CHECK(seen);
+    auto [other, created_again] = map.try_emplace(1, 8);  // found: nothing built
+    CHECK_FALSE(created_again);
+    CHECK(other->value == 7);
+    CHECK(built_under_lock_value::constructed == 1);
+    // From other threads: each finds the entry built or builds it itself, never waits.
+    std::vector<std::thread> threads;
+    std::atomic<int> wrong{0};
+    for (int t = 0; t < 2; ++t) {
+      threads.emplace_back([&map, &wrong] {
+        for (int i = 0; i < 2000; ++i) {
+          auto [e, made] = map.try_emplace(100 + (i % 8), 100 + (i % 8));
+          if (e->value != 100 + (i % 8)) wrong.fetch_add(1, std::memory_order_relaxed);
+          static_cast<void>(made);
+        }
+      });
+    }
+    for (auto& thread : threads) thread.join();
+    CHECK(wrong.load() == 0);
+  }
+  CHECK(built_under_lock_value::constructed.load() == built_under_lock_value::destroyed.load());
+}

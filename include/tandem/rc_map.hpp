@@ -62,7 +62,8 @@
 //     the cell is empty again, the exception goes to the creator, a waiter builds with its own
 //     `make`, and if nobody waits the creator's released handle erases the node (step 3).
 //     get/contains/use_count/visit/for_each see an entry only once its value is built (size
-//     counts it from step 4: its key is taken).
+//     counts it from step 4: its key is taken). (Exception: a V of tandem's own that opts in is
+//     built by try_emplace under the lock, before the unlock: rc_map_built_under_lock.)
 //  6. Handles may outlive the map: ~rc_map locks each shard, clears every node's `linked` flag,
 //     marks the shard orphaned and counts the nodes not yet freed into a shared counter; then
 //     it erases every lingering entry (their values are destroyed by ~rc_map); the last of the
@@ -135,7 +136,8 @@
 // last: one shard lock (no atomic on the count unless weak handles exist or a lookup raced it)
 // and the node's deallocation (with linger: the shard lock and the linger mutex, and no
 // deallocation). So create + erase of an entry is 5 atomic read-modify-writes in all (two lock
-// and unlock pairs, once_cell's exchange). A revival: the linger mutex and one clock read
+// and unlock pairs, once_cell's exchange; 4 for a V built under the lock, see
+// rc_map_built_under_lock). A revival: the linger mutex and one clock read
 // under the shard lock. visit: one hash, one shard lock.
 // With two or more threads on random keys, what limits scaling is the cache lines that both
 // threads write: each operation writes its shard's line (the lock) and a lookup the entry's
@@ -276,6 +278,38 @@ V value_from_make(F& make) {
 template <class Q, class K, class Hash, class KeyEqual>
 concept rc_map_insert_key =
     rc_map_key_argument<Q, K, Hash, KeyEqual> && std::constructible_from<K, Q&&>;
+
+// A Hash of tandem's own that watches which hashes the map holds (event_bus's topic map hash,
+// for its absent-topic filter): it declares the tag tandem_rc_map_link_observer, and the map
+// calls entry_linked(mixed) when it links an entry and entry_unlinked(mixed) when it unlinks it
+// (erasure, or a dead entry replaced by an insertion), both under the entry's shard lock, with
+// the entry's mixed hash, exactly once each per entry -- except that the entries ~rc_map
+// finds are dropped from the table with no entry_unlinked (the map is going away). So every call
+// is made in a critical section of a shard that ~rc_map has not yet orphaned, which happens
+// before ~rc_map returns; and the calls for one mixed hash are serialised by its shard lock.
+// They must be noexcept, O(1), take no lock and run no user code (rule 14). A tag, not a member
+// name, opts in, as tandem_rc_map_key_source does (rule 53): a user's Hash is never called so.
+template <class Hash>
+concept rc_map_link_observer = requires(const Hash& hash, std::size_t mixed) {
+  typename Hash::tandem_rc_map_link_observer;
+  { hash.entry_linked(mixed) }
+  noexcept;
+  { hash.entry_unlinked(mixed) }
+  noexcept;
+};
+
+// A V of tandem's own whose construction is short, cannot throw and runs no user code
+// (event_bus's topic_state) may have try_emplace build it under the shard lock that links its
+// entry, by declaring the tag tandem_rc_map_build_under_lock (and being nothrow constructible
+// from the arguments; otherwise it is built as any V, after the unlock). Its once_cell is then
+// ready before any other thread can find the entry (once_cell::build_unshared): no claim, no
+// exchange (one atomic read-modify-write fewer per entry created). Its constructor runs as a
+// K's does (marked as inside a visit: it must not use the map), and its destructor still runs
+// with no lock held.
+template <class V, class... Args>
+concept rc_map_built_under_lock = std::is_nothrow_constructible_v<V, Args&&...> && requires {
+  typename V::tandem_rc_map_build_under_lock;
+};
 
 // handle::reset_if's f: called as f(const V&) under a lock and before a release, so it must
 // not throw, and it answers whether to release (bool, or something convertible to it).
@@ -743,8 +777,10 @@ class rc_map {
                   "tandem::rc_map::try_emplace: V is not constructible from these arguments");
     check_not_visiting("try_emplace");
     expire(state_, expire_batch);
-    return acquire_or_build("try_emplace", insert_form<Q>(key),
-                            [&]() -> V { return V(std::forward<Args>(args)...); });
+    constexpr bool under_lock = rc_map_built_under_lock<V, Args...>;
+    return acquire_or_build<under_lock>(
+        "try_emplace", insert_form<Q>(key),
+        [&]() noexcept(under_lock) -> V { return V(std::forward<Args>(args)...); });
   }
 
   // The entry for `key`, built by make() if absent. make() runs at most once per absent key,
@@ -1433,7 +1469,9 @@ class rc_map {
   // Steps 4 and 5: find or link the node under the lock, then build its value without it.
   // `key` is K or a transparent key (see insert_form); a K is built (copied, moved or
   // constructed) from it only when a node is created.
-  template <class Q, class Make>
+  // `build_under_lock`: make() cannot throw and may run under the shard lock
+  // (rc_map_built_under_lock); the value is then built there, before the entry is reachable.
+  template <bool build_under_lock = false, class Q, class Make>
   std::pair<handle, bool> acquire_or_build(const char* operation, Q&& key, Make&& make) {
     const std::size_t mixed = mixed_hash_of(std::as_const(key));
     auto& shard = state_->shards.for_mixed_hash(mixed);
@@ -1469,9 +1507,19 @@ class rc_map {
         }
         target->value.set_label(&label_of,
                                 std::addressof(target->key));  // names it in cycle errors
-        if (found != nullptr) table.unlink(found);             // dead: its eraser only frees it
+        if (found != nullptr) {
+          unlink_locked(state_, table, found);  // dead: its eraser only frees it
+        }
         table.link(target);
+        if constexpr (rc_map_link_observer<Hash>) state_->hash.entry_linked(mixed);
         ++table.alive;
+        if constexpr (build_under_lock) {
+          // No other thread can see the node before the unlock below: the value is ready when
+          // it can (marked as K's constructor is, above).
+          const visit_frame constructing(state_);
+          static_cast<void>(target->value.build_unshared(make));
+          return {handle(target), true};
+        }
         // This thread builds the value (step 5). No other thread can see the node before the
         // unlock below, so the claim needs no compare-and-swap; nothing between here and
         // build_claimed() can throw or begin another build.
@@ -1571,10 +1619,17 @@ class rc_map {
     // relaxed: nothing reads the count without this lock any more (no other handle, no weak
     // handle); the unlock publishes it to lookups.
     n->uses.store(0, std::memory_order_relaxed);
-    if (n->linked) table.unlink(n);
+    if (n->linked) unlink_locked(n->state, table, n);
     --table.alive;
     orphaned = table.orphaned;
     return true;
+  }
+
+  // Under n's shard lock: unlinks n (linked, so the shard is not orphaned) and tells a
+  // link-observing Hash (rc_map_link_observer).
+  static void unlink_locked(shared_state* state, shard_table& table, node* n) noexcept {
+    table.unlink(n);
+    if constexpr (rc_map_link_observer<Hash>) state->hash.entry_unlinked(n->mixed_hash);
   }
 
   // After drop_sole_locked's unlock: the key and value destroyed with no lock held, then the
@@ -1651,7 +1706,7 @@ class rc_map {
     {
       std::lock_guard<sync::small_mutex> guard(shard.mutex);
       // The erase decision: only if no insertion replaced (and unlinked) it meanwhile.
-      if (n->linked) shard.value.unlink(n);
+      if (n->linked) unlink_locked(state, shard.value, n);
       // No weak handle exists if this reads 1, and none can appear: weak handles come from
       // handles (the count is 0 for good) or from weak handles (there are none). acquire:
       // pairs with the acq_rel decrement of the last weak handle dropped, so its lock()'s reads

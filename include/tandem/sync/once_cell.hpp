@@ -232,6 +232,16 @@ class once_cell_base {
     self.innermost_build = this;
   }
 
+  [[nodiscard]] std::uint32_t load_state_relaxed() const noexcept {
+    return state_.load(std::memory_order_relaxed);
+  }
+
+  // Step 3 for once_cell<T>::build_unshared: the value exists, nobody waits. (3) release, as the
+  // exchange in finish_build: pairs with the acquire loads (1), so whoever sees ready sees the
+  // value (the caller's lock, released after this, also orders both for whoever finds the cell
+  // through it).
+  void publish_unshared() noexcept { state_.store(ready_state, std::memory_order_release); }
+
   // Step 3: ends the build this thread began; `built` says whether the value now exists.
   void finish_build(bool built) noexcept {
     detail::once_thread& self = detail::this_once_thread();
@@ -435,6 +445,25 @@ class once_cell : public once_cell_base {
   template <class F>
   requires once_cell_initializer<F, T> T& build_claimed(F&& make) {
     build(make);
+    return value();
+  }
+
+  // For an empty cell that no other thread can reach yet (as claim_unshared), and a make() that
+  // cannot throw: builds the value and marks the cell ready, with no claim and no exchange.
+  // Nobody can have seen the cell building, so nobody waits for it (the exchange in (3) is
+  // there to see a waiter's mark) and no cycle can pass through it; make() must not make the
+  // cell reachable. (rc_map builds the values that opt in under the shard lock that publishes
+  // the new entry: one atomic read-modify-write fewer per entry created.)
+  template <class F>
+  requires once_cell_initializer<F, T> && std::is_nothrow_invocable_v<F&> &&
+      (std::same_as<std::invoke_result_t<F&>, T> ||  // a prvalue T: constructed in place
+       std::is_nothrow_constructible_v<T, std::invoke_result_t<F&>>)
+          T& build_unshared(F&& make) noexcept {
+    // relaxed: nobody else sees the cell yet (a debug check of the precondition).
+    TANDEM_ASSERT(load_state_relaxed() == empty_state,
+                  "once_cell::build_unshared on a cell that is not empty");
+    ::new (static_cast<void*>(storage_)) T(std::invoke(make));
+    publish_unshared();
     return value();
   }
 
