@@ -1433,6 +1433,33 @@ TEST_CASE("get_or_insert_with copies a V& or const V&& result by the copy constr
   CHECK(from_rvalue->name == std::string(40, 'm'));  // a V&& is moved, as documented
 }
 
+// Found by a review of that fix: a const V prvalue was copied (a move-only V failed to compile,
+// a copyable one was copied instead of elided), and a V whose copy constructor takes V& failed
+// to compile although the static_assert had let it through.
+struct move_only_value {
+  explicit move_only_value(std::string text)
+      : name(std::make_unique<std::string>(std::move(text))) {}
+  std::unique_ptr<std::string> name;
+};
+struct mutable_copy_value {
+  explicit mutable_copy_value(std::string text) : name(std::move(text)) {}
+  mutable_copy_value(mutable_copy_value& other) : name(other.name) {}  // NOLINT
+  std::string name;
+};
+TEST_CASE("get_or_insert_with elides a const V prvalue and takes a V(V&) copy constructor") {
+  tandem::rc_map<std::string, move_only_value> moves;
+  auto made = moves.get_or_insert_with(std::string("const prvalue"), []() -> const move_only_value {
+    return move_only_value(std::string(40, 'e'));
+  });
+  CHECK(*made->name == std::string(40, 'e'));
+  tandem::rc_map<std::string, mutable_copy_value> copies;
+  mutable_copy_value prototype(std::string(40, 'q'));
+  auto copied = copies.get_or_insert_with(std::string("lvalue"),
+                                          [&]() -> mutable_copy_value& { return prototype; });
+  CHECK(copied->name == std::string(40, 'q'));
+  CHECK(prototype.name == std::string(40, 'q'));
+}
+
 // The two hooks event_bus's topic map uses (issue 17: its absent-topic filter kept under the
 // shard lock, its topic_state built there): a Hash tagged tandem_rc_map_link_observer hears of
 // every link and unlink of an entry exactly once, under the entry's shard lock, and nothing once

@@ -252,23 +252,28 @@ concept rc_map_key_argument = std::same_as<std::remove_cvref_t<Q>, K> ||
     (std::convertible_to<const std::remove_cvref_t<Q>&, K>);
 
 namespace detail {
-// get_or_insert_with's V from make()'s result. A V prvalue is elided into place and a V&& moved;
-// a V& or a const V&& is copied from a const lvalue, where the copy constructor ties with a
+// get_or_insert_with's V from make()'s result. A V (or const V) prvalue is elided into place. A
+// V& or a const V&& is copied from a const lvalue, where the copy constructor ties with a
 // forwarding constructor template and wins as a non-template (returned as it was until
 // 2026-12-04, a V& was a copy-initialisation from a non-const lvalue, and a const V&& bound as
-// an rvalue: the template was the better match and built the entry; rule 54, found by review).
-// Any other result type is one V is explicitly constructible from: V(result).
+// an rvalue: the template was the better match and built the entry; rule 54, found by review);
+// a V&& is moved, by direct initialisation (an explicit move or copy constructor is used as
+// try_emplace would use it), and so is a V& whose only copy constructor is V(V&). Any other
+// result type is one V is explicitly constructible from: V(result).
 template <class V, class F>
 V value_from_make(F& make) {
   using result = std::invoke_result_t<F&>;
   if constexpr (!std::is_same_v<std::remove_cvref_t<result>, V>) {
     return V(std::invoke(make));
-  } else if constexpr (std::is_lvalue_reference_v<result> ||
-                       std::is_const_v<std::remove_reference_t<result>>) {
+  } else if constexpr (!std::is_reference_v<result>) {
+    return std::invoke(make);  // guaranteed elision, also for a move-only or immovable V
+  } else if constexpr ((std::is_lvalue_reference_v<result> ||
+                        std::is_const_v<std::remove_reference_t<result>>)&&std::
+                           is_constructible_v<V, const V&>) {
     const V& made = std::invoke(make);
     return V(made);
   } else {
-    return std::invoke(make);
+    return V(std::invoke(make));
   }
 }
 }  // namespace detail

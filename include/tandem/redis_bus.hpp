@@ -269,7 +269,7 @@ concept address_iterator =
 template <class T>
 struct is_address
     : std::bool_constant<std::is_pointer_v<T> || std::is_member_pointer_v<T> ||
-                         std::is_null_pointer_v<T> || is_view_v<T> || address_iterator<T>> {};
+                         std::is_null_pointer_v<T> || is_view<T>::value || address_iterator<T>> {};
 template <>
 struct is_address<std::type_index> : std::true_type {};
 template <class Promise>

@@ -45,8 +45,19 @@ template <class T>
 inline constexpr bool is_view_v<std::atomic_ref<T>> = true;
 #endif
 
-// The types a walk is inside of, outermost first. A type met again inside itself (a tree whose
-// value_type holds the tree) is a cycle: it adds nothing to what its other parts hold.
+// A class derived from a view (a zero-terminated string view built on std::string_view, a byte
+// view on std::span) is a view too (found by review, 2026-12-04: such keys passed).
+template <class Char, class Traits>
+std::true_type view_base(const std::basic_string_view<Char, Traits>*);
+template <class Element, std::size_t Extent>
+std::true_type view_base(const std::span<Element, Extent>*);
+template <class T>
+concept derives_from_view = std::is_class_v<T> && requires(const T* p) {
+  detail::view_base(p);
+};
+
+// The classes a walk is inside of (see holds below). A class met again inside itself (a tree
+// whose value_type holds the tree) is a cycle: it adds nothing to what its other parts hold.
 template <class... Ts>
 struct type_list {};
 template <class T, class List>
@@ -59,10 +70,11 @@ template <class T, class... Ts>
 struct push_back<T, type_list<Ts...>> {
   using type = type_list<Ts..., T>;
 };
-template <class List>
-inline constexpr std::size_t list_size_v = 0;
-template <class... Ts>
-inline constexpr std::size_t list_size_v<type_list<Ts...>> = sizeof...(Ts);
+// A specialisation of a template of types only (std::vector<X>, std::pair<A, B>, ...).
+template <class T>
+inline constexpr bool is_specialization_v = false;
+template <template <class...> class Template, class... Args>
+inline constexpr bool is_specialization_v<Template<Args...>> = true;
 
 // How many wrappers deep the walk looks before it gives up. A type nested deeper, or one whose
 // parts are new types without end (a value_type that wraps its container in another template),
@@ -71,22 +83,15 @@ inline constexpr std::size_t list_size_v<type_list<Ts...>> = sizeof...(Ts);
 // it the answer was "holds none": rc_map<std::map<std::string, std::map<std::string,
 // std::map<std::string, std::map<std::string, std::string_view>>>>, V> compiled;
 // docs/reliability.md rule 66.)
-inline constexpr std::size_t holds_depth_limit = 32;
+inline constexpr int holds_depth_limit = 32;
 
-// The member types of the standard's names that a class's parts go by, each as
-// std::type_identity<part>, or std::type_identity<void> (void holds nothing) when the class
-// names none: value_type (a container's, a container adaptor's, std::valarray's, std::atomic's,
-// std::optional's element), container_type (an adaptor's underlying container), key_compare,
-// value_compare, hasher and key_equal (a container's function objects: a
-// std::reference_wrapper comparator is an address in the container).
+// The member types of the standard's names that a container's or a container adaptor's parts go
+// by, each as std::type_identity<part>, or std::type_identity<void> (void holds nothing) when
+// the class names none.
 template <class T>
 auto value_type_of(int) -> std::type_identity<typename T::value_type>;
 template <class T>
 auto value_type_of(long) -> std::type_identity<void>;
-template <class T>
-auto container_type_of(int) -> std::type_identity<typename T::container_type>;
-template <class T>
-auto container_type_of(long) -> std::type_identity<void>;
 template <class T>
 auto key_compare_of(int) -> std::type_identity<typename T::key_compare>;
 template <class T>
@@ -103,6 +108,15 @@ template <class T>
 auto key_equal_of(int) -> std::type_identity<typename T::key_equal>;
 template <class T>
 auto key_equal_of(long) -> std::type_identity<void>;
+
+// The parts of a class derived from std::pair, std::tuple or std::variant (one of them,
+// unambiguously), as a type_list.
+template <class A, class B>
+type_list<A, B> base_parts(const std::pair<A, B>*);
+template <class... Ts>
+type_list<Ts...> base_parts(const std::tuple<Ts...>*);
+template <class... Ts>
+type_list<Ts...> base_parts(const std::variant<Ts...>*);
 
 // The parts of T that the walk looks into, as a type_list. The primary template: a type with
 // no parts the walk knows (a scalar, a function, or a struct of the user's own, whose members
@@ -128,44 +142,90 @@ struct parts_of<std::variant<Ts...>> {
   using type = type_list<Ts...>;
 };
 template <class T>
-requires std::is_class_v<T>
+struct parts_of<std::optional<T>> {
+  using type = type_list<T>;
+};
+// A container (value_type and iterator: std::array, std::vector, std::map, ...): its elements
+// and its function objects (a std::reference_wrapper comparator is an address in it). A type
+// that only names a value_type (a typed handle naming its target) is no container: its
+// value_type is not held (found by a review of the first version of this rule, which took
+// every value_type for contents).
+template <class T>
+concept has_elements = std::is_class_v<T> && requires {
+  typename T::value_type;
+  typename T::iterator;
+};
+template <has_elements T>
 struct parts_of<T> {
-  using type = type_list<typename decltype(value_type_of<T>(0))::type,
-                         typename decltype(container_type_of<T>(0))::type,
-                         typename decltype(key_compare_of<T>(0))::type,
+  using type = type_list<typename T::value_type, typename decltype(key_compare_of<T>(0))::type,
                          typename decltype(value_compare_of<T>(0))::type,
                          typename decltype(hasher_of<T>(0))::type,
                          typename decltype(key_equal_of<T>(0))::type>;
 };
+// A container adaptor (std::queue, std::stack, std::priority_queue): its container and
+// comparator.
+template <class T>
+concept adapts_container = std::is_class_v<T> && !has_elements<T> && requires {
+  typename T::container_type;
+};
+template <adapts_container T>
+struct parts_of<T> {
+  using type =
+      type_list<typename T::container_type, typename decltype(value_compare_of<T>(0))::type>;
+};
+// A class derived from std::pair, std::tuple or std::variant (std::sub_match is a pair).
+template <class T>
+concept derives_from_product =
+    std::is_class_v<T> && !has_elements<T> && !adapts_container<T> && requires(const T* p) {
+  detail::base_parts(p);
+};
+template <derives_from_product T>
+struct parts_of<T> {
+  using type = decltype(detail::base_parts(std::declval<const T*>()));
+};
 
-template <template <class> class Leaf, class T, class Seen = type_list<>>
+template <template <class> class Leaf, class T, class Seen = type_list<>, int Depth = 0>
 struct holds;
-template <template <class> class Leaf, class Parts, class Seen>
+template <template <class> class Leaf, class Parts, class Seen, int Depth>
 struct any_part_holds;
-template <template <class> class Leaf, class... Parts, class Seen>
-struct any_part_holds<Leaf, type_list<Parts...>, Seen>
-    : std::disjunction<holds<Leaf, Parts, Seen>...> {};
+template <template <class> class Leaf, class... Parts, class Seen, int Depth>
+struct any_part_holds<Leaf, type_list<Parts...>, Seen, Depth>
+    : std::disjunction<holds<Leaf, Parts, Seen, Depth>...> {};
+
+// Seen after entering T: T added when it is a class that is not a specialisation of a template
+// of types. A cycle must pass through such a class (a std::vector<X>, pair or optional holds
+// only its arguments, which are smaller than itself), so the walk's instantiations depend on
+// the path only through those, and a type reached by many paths (pair<vector<X>, optional<X>>,
+// nested) is walked once per depth, not once per path (found by review: with every type on
+// the path in Seen, 12 such levels took g++ 26 s and 2.8 GB). A template that holds itself
+// (template <class X> struct tree { using value_type = pair<const string, tree>; ... }) is
+// walked to the depth limit and refused.
+template <class T, class Seen>
+using seen_after = std::conditional_t<std::is_class_v<T> && !is_specialization_v<T>,
+                                      typename push_back<T, Seen>::type, Seen>;
 
 // Whether T is a type for which Leaf<T>::value is true, or holds one at any depth of its
-// parts (parts_of): C arrays, std::pair, std::tuple, std::variant, and any class's parts under
-// the standard's member type names (containers, container adaptors, std::optional,
-// std::valarray, a container's comparator and hasher). A reference, at any depth, always
-// counts: it is an address of someone else's memory, as a view is. cv-qualifiers are looked
-// through. Seen lists the types the walk is inside of. Not seen: a struct of the user's own,
-// std::ranges' views (subrange, ref_view), which would need <ranges>, a container's allocator
-// (std::pmr::polymorphic_allocator holds an address), std::sub_match (a std::pair of iterators,
-// not of views). An element type that is incomplete where the check is first made is seen as
-// holding nothing, and that answer sticks.
-template <template <class> class Leaf, class T, class Seen>
+// parts (parts_of): C arrays, std::pair, std::tuple, std::variant, std::optional (and classes
+// derived from the first three), containers and their comparators and hashers, container
+// adaptors. A reference, at any depth, always counts: it is an address of someone else's
+// memory, as a view is. cv-qualifiers are looked through. Not seen: a struct of the user's
+// own, std::ranges' views (subrange, ref_view), which would need <ranges>, std::valarray and
+// its slices (no iterator type), smart pointers' targets, a container's allocator
+// (std::pmr::polymorphic_allocator holds an address; pmr containers are not trivially
+// copyable, so the codec refuses them anyway), std::sub_match's iterators (an identity, as a
+// pointer key is). An element type that is incomplete where the check is first made is seen as
+// holding nothing, and that answer sticks; one whose wrapper cannot be instantiated with an
+// incomplete type (std::optional<Incomplete>) is a compile error where the check is made.
+template <template <class> class Leaf, class T, class Seen, int Depth>
 struct holds
     : std::disjunction<
-          std::is_reference<T>, std::bool_constant<(list_size_v<Seen> >= holds_depth_limit)>,
+          std::is_reference<T>, std::bool_constant<(Depth >= holds_depth_limit)>,
           std::conjunction<
               std::bool_constant<!in_list_v<std::remove_cv_t<T>, Seen>>,
-              std::disjunction<
-                  Leaf<std::remove_cv_t<T>>,
-                  any_part_holds<Leaf, typename parts_of<std::remove_cv_t<T>>::type,
-                                 typename push_back<std::remove_cv_t<T>, Seen>::type>>>> {};
+              std::disjunction<Leaf<std::remove_cv_t<T>>,
+                               any_part_holds<Leaf, typename parts_of<std::remove_cv_t<T>>::type,
+                                              seen_after<std::remove_cv_t<T>, Seen>, Depth + 1>>>> {
+};
 template <template <class> class Leaf, class T>
 inline constexpr bool holds_v = holds<Leaf, T>::value;
 
@@ -174,7 +234,7 @@ inline constexpr bool holds_v = holds<Leaf, T>::value;
 // rc_map<std::array<std::string_view, 1>, V> and rc_map<std::vector<std::string_view>, V>
 // compiled; docs/reliability.md rule 64).
 template <class T>
-struct is_view : std::bool_constant<is_view_v<T>> {};
+struct is_view : std::bool_constant<is_view_v<T> || derives_from_view<T>> {};
 template <class T>
 inline constexpr bool holds_view_v = holds_v<is_view, T>;
 
