@@ -82,13 +82,7 @@ static_assert(tandem::rc_map_key<std::queue<std::string>>);
 // Found by a review of that fix: a typed handle that only names its target as value_type holds
 // no view (the first fix took every value_type for contents), a class derived from a view is a
 // view, and one derived from a pair holding a view holds it.
-template <class Target>
-struct typed_handle {
-  using value_type = Target;
-  std::uint32_t index;
-  std::uint32_t generation;
-};
-static_assert(tandem::rc_map_key<typed_handle<std::span<const std::byte>>>);
+static_assert(tandem::rc_map_key<tandem::test::typed_handle<std::span<const std::byte>>>);
 static_assert(tandem::rc_map_key<std::vector<std::string_view>::iterator>);  // as a pointer is
 struct zstring_view : std::string_view {};
 struct named_pair : std::pair<std::string_view, int> {};

@@ -140,13 +140,7 @@ static_assert(tandem::default_encodable<nested_array<std::uint64_t, 12>::type>);
 static_assert(!tandem::default_encodable<nested_array<std::uint64_t, 40>::type>);
 // A typed id that only names its target as value_type holds no address (found by a review of
 // that fix, which took every value_type for contents).
-template <class Target>
-struct typed_id {
-  using value_type = Target;
-  std::uint32_t index;
-  std::uint32_t generation;
-};
-static_assert(tandem::default_encodable<typed_id<std::span<const std::byte>>>);
+static_assert(tandem::default_encodable<tandem::test::typed_handle<std::span<const std::byte>>>);
 
 }  // namespace
 

@@ -11,6 +11,8 @@
 // Catch2 and the standard headers used below (also the tests' precompiled header).
 #include "test_support_includes.hpp"
 
+#include <cstdint>
+
 #include <tandem/detail/port.hpp>  // TANDEM_TSAN
 
 namespace tandem::test {
@@ -187,5 +189,16 @@ inline void run_threads(std::size_t count, const std::function<void(std::size_t)
   }
   for (auto& t : threads) t.join();
 }
+
+// A typed handle that only names its target as value_type (an index and a generation, no
+// address): a key for rc_map and registry and a message for redis_bus's default codec,
+// whatever Target is (the type walk of docs/reliability.md rule 66 once took it for a
+// container of Target).
+template <class Target>
+struct typed_handle {
+  using value_type = Target;
+  std::uint32_t index;
+  std::uint32_t generation;
+};
 
 }  // namespace tandem::test
