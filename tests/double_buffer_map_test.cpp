@@ -10,12 +10,15 @@
 #include <functional>
 #include <latch>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <type_traits>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "double_buffer_helpers.hpp"
@@ -564,4 +567,78 @@ TEST_CASE(
   writer.insert(std::string(40, 'k'), std::string(40, 'v'));
   writer.publish();
   CHECK(reader.get(std::string(40, 'k')) == std::string(40, 'v'));
+}
+
+// The writer's insert, insert_or_assign and erase take a K and a V the way the standard
+// containers' insert takes a value_type: a non-const lvalue is copied by the copy constructor
+// (they took K and V by value until 2026-12-04, and the caller's copy-initialisation from a
+// non-const lvalue picked a forwarding constructor template, an exact match for T&: rule 54).
+namespace {
+struct wrapping_string {
+  wrapping_string() = default;
+  explicit wrapping_string(std::string s) : text(std::move(s)) {}
+  wrapping_string(const wrapping_string&) = default;
+  wrapping_string(wrapping_string&&) noexcept = default;
+  wrapping_string& operator=(const wrapping_string&) = default;
+  wrapping_string& operator=(wrapping_string&&) noexcept = default;
+  ~wrapping_string() = default;
+  // "Wrap any payload": an exact match for wrapping_string& and const wrapping_string&&.
+  template <class T>
+  requires(!std::is_same_v<std::remove_cvref_t<T>, std::string>) wrapping_string(T&& /*payload*/)
+      : text("built by the forwarding constructor") {}  // NOLINT
+  bool operator==(const wrapping_string& other) const { return text == other.text; }
+  std::string text;
+};
+struct wrapping_hash {
+  std::size_t operator()(const wrapping_string& s) const noexcept {
+    return std::hash<std::string>{}(s.text);
+  }
+};
+}  // namespace
+
+TEST_CASE(
+    "writer insert, insert_or_assign and erase copy a non-const lvalue K or V by its copy "
+    "constructor") {
+  auto [w, r] = tandem::make_double_buffer_map<wrapping_string, wrapping_string, wrapping_hash>();
+  wrapping_string key(std::string(40, 'k'));
+  wrapping_string value(std::string(40, 'v'));
+  w.insert(key, value);
+  w.publish();
+  {
+    const auto guard = r.read();
+    REQUIRE(guard.size() == 1);
+    CHECK(guard.begin()->first.text == std::string(40, 'k'));
+    CHECK(guard.begin()->second.text == std::string(40, 'v'));
+  }
+  wrapping_string other_value(std::string(40, 'w'));
+  const wrapping_string const_key(std::string(40, 'c'));
+  w.insert_or_assign(key, other_value);
+  w.insert_or_assign(std::move(const_key), other_value);  // a const rvalue is copied too
+  w.publish();
+  CHECK(r.get(key).value().text == std::string(40, 'w'));
+  CHECK(r.get(const_key).value().text == std::string(40, 'w'));
+  CHECK(r.size() == 2);
+  w.erase(key);
+  w.publish();
+  CHECK_FALSE(r.contains(key));
+  CHECK(r.size() == 1);
+  CHECK(key.text == std::string(40, 'k'));  // lvalues are copied, never moved from
+  CHECK(value.text == std::string(40, 'v'));
+}
+
+TEST_CASE("writer insert takes braced lists and converted arguments, and moves rvalues") {
+  auto [w, r] = tandem::make_double_buffer_map<std::string, std::string>();
+  w.insert("literal", std::string(40, 'a'));  // const char[8] -> std::string
+  w.insert({3, 'b'}, {});                     // braced: a K and a V
+  std::string key(40, 'k');
+  std::string value(40, 'd');
+  w.insert(key, std::string(40, 'c'));
+  w.insert_or_assign(std::move(key), std::move(value));
+  CHECK(key.empty());    // NOLINT(bugprone-use-after-move): moved into the log
+  CHECK(value.empty());  // NOLINT(bugprone-use-after-move)
+  w.erase({3, 'b'});
+  w.publish();
+  CHECK(r.size() == 2);
+  CHECK(r.get("literal") == std::string(40, 'a'));
+  CHECK(r.get(std::string(40, 'k')) == std::string(40, 'd'));
 }

@@ -17,6 +17,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <type_traits>
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -122,6 +123,43 @@ TEST_CASE("the op concept requires lvalue and rvalue application and a nothrow m
   STATIC_REQUIRE_FALSE(tandem::double_buffer_operation<rvalue_only, std::vector<int>>);
   STATIC_REQUIRE_FALSE(tandem::double_buffer_operation<throwing_move, std::vector<int>>);
   STATIC_REQUIRE_FALSE(tandem::double_buffer_operation<append, std::string>);
+}
+
+// An op with a non-explicit forwarding constructor template (the shape of a type-erasing op
+// that wraps any callable): push took Op by value until 2026-12-04, so pushing a non-const
+// lvalue op built the logged op through the template (rule 54, found by review).
+namespace {
+struct wrapping_add_op {
+  explicit wrapping_add_op(std::string text) : amount(std::move(text)) {}
+  wrapping_add_op(const wrapping_add_op&) = default;
+  wrapping_add_op(wrapping_add_op&&) noexcept = default;
+  wrapping_add_op& operator=(const wrapping_add_op&) = default;
+  wrapping_add_op& operator=(wrapping_add_op&&) noexcept = default;
+  ~wrapping_add_op() = default;
+  template <class T>
+  requires(!std::is_same_v<std::remove_cvref_t<T>, std::string>)
+      wrapping_add_op(T&& /*callable*/)  // NOLINT(bugprone-forwarding-reference-overload)
+      : amount("built by the forwarding constructor") {}
+  void operator()(std::string& s) const { s += amount; }
+  std::string amount;
+};
+}  // namespace
+
+TEST_CASE("push copies a non-const lvalue op by its copy constructor, and moves an rvalue") {
+  auto [w, r] = tandem::make_double_buffer<std::string, wrapping_add_op>();
+  wrapping_add_op op(std::string(40, 'a'));
+  wrapping_add_op other(std::string(40, 'b'));
+  w.push(op);
+  w.push(std::as_const(op));
+  w.push(std::move(other));
+  w.publish();
+  CHECK(op.amount == std::string(40, 'a'));  // copied, not moved from
+  CHECK(other.amount.empty());               // NOLINT(bugprone-use-after-move): moved into the log
+  CHECK(*r.read() == std::string(40, 'a') + std::string(40, 'a') + std::string(40, 'b'));
+  w.push(op);
+  w.publish();  // the replay applies the last batch's ops to the other copy too
+  CHECK(*r.read() ==
+        std::string(40, 'a') + std::string(40, 'a') + std::string(40, 'b') + std::string(40, 'a'));
 }
 
 TEST_CASE("each op is applied once per copy: first as an lvalue, then as an rvalue, in order") {

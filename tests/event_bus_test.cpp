@@ -443,6 +443,62 @@ TEST_CASE("g4: a Topic with a forwarding constructor passed as a non-const lvalu
   CHECK(topic.body == std::string(40, 't'));  // copied, not moved from
 }
 
+// A message that wraps any payload through a non-explicit forwarding constructor. publish took
+// its Message by value until 2026-12-04: the caller's copy-initialisation from a non-const
+// lvalue picked the template (an exact match for Message&), and every subscriber got
+// "built by the forwarding constructor" (rule 54, found by review).
+struct wrapping_message {
+  wrapping_message() = default;
+  wrapping_message(const wrapping_message&) = default;
+  wrapping_message(wrapping_message&&) noexcept = default;
+  template <class T>
+  requires(!std::is_same_v<std::remove_cvref_t<T>, std::string>)
+      wrapping_message(T&& /*payload*/)  // NOLINT(bugprone-forwarding-reference-overload)
+      : body("built by the forwarding constructor") {}
+  explicit wrapping_message(std::string text) : body(std::move(text)) {}
+  wrapping_message& operator=(const wrapping_message&) = default;
+  wrapping_message& operator=(wrapping_message&&) noexcept = default;
+  ~wrapping_message() = default;
+  std::string body;
+};
+
+TEST_CASE("g4: publish and publish_from copy a non-const lvalue message by its copy constructor") {
+  event_bus<wrapping_message> bus;
+  auto a = bus.subscribe("t");
+  auto b = bus.subscribe("t");
+  auto in = bus.inbox();
+  CHECK(in.subscribe("t"));
+  const std::string text(40, 'x');
+  wrapping_message message(text);
+  CHECK(bus.publish("t", message) == 3);
+  CHECK(bus.publish_from(a, "t", message) == 2);
+  CHECK(bus.publish_from(in, "t", message) == 2);
+  CHECK(message.body == text);  // copied, not moved from
+  CHECK(a.try_receive()->body == text);
+  CHECK(a.try_receive()->body == text);
+  CHECK(b.try_receive()->body == text);
+  CHECK(b.try_receive()->body == text);
+  CHECK(b.try_receive()->body == text);
+  CHECK(in.try_receive()->message().body == text);
+  CHECK(in.try_receive()->message().body == text);
+  CHECK_FALSE(a.try_receive());
+  CHECK_FALSE(in.try_receive());
+}
+
+TEST_CASE("publish moves from a Message rvalue only when it delivers it") {
+  event_bus<std::string> bus;
+  std::string message(40, 'm');
+  CHECK(bus.publish("nobody", std::move(message)) == 0);
+  CHECK(message == std::string(40, 'm'));  // NOLINT(bugprone-use-after-move): reached nobody
+  auto sub = bus.subscribe("t");
+  CHECK(bus.publish("t", std::move(message)) == 1);
+  CHECK(sub.try_receive() == std::string(40, 'm'));
+  CHECK(bus.publish("t", "converted") == 1);  // const char[10] -> std::string
+  CHECK(sub.try_receive() == std::string("converted"));
+  CHECK(bus.publish("t", {3, 'b'}) == 1);  // a braced list builds a Message
+  CHECK(sub.try_receive() == std::string{3, 'b'});
+}
+
 // A message with an admitted() member of its own: the mailbox's admission check (meant for
 // an inbox's envelope source) asked it, and refused every push while it said false.
 struct order {

@@ -277,7 +277,31 @@ TEST_CASE("a null const char* key throws invalid_argument in every component") {
   auto in = bus.inbox();
   CHECK(names_null([&] { return in.subscribe(null_key); }));
   CHECK(names_null([&] { return in.unsubscribe(null_key); }));
+  CHECK(names_null([&] { return bus.subscribe(in, null_key); }));
+  CHECK(names_null([&] { return bus.unsubscribe(in, null_key); }));
+  CHECK(names_null([&] { return bus.publish_from(in, null_key, std::string(40, 'm')); }));
   CHECK(names_null([&] { return bus.subscriber_count(null_key); }));
+  // The topic is checked first, whatever the state of the inbox or subscription: a moved-from
+  // inbox's subscribe(null), and the bus's calls that take a moved-from inbox or subscription,
+  // threw tandem::subscription_closed instead (rule 52, found by review 2026-12-04).
+  auto taken = std::move(in);
+  CHECK(names_null([&] { return in.subscribe(null_key); }));    // NOLINT(bugprone-use-after-move)
+  CHECK(names_null([&] { return in.unsubscribe(null_key); }));  // NOLINT(bugprone-use-after-move)
+  CHECK(names_null([&] { return bus.subscribe(in, null_key); }));
+  CHECK(names_null([&] { return bus.unsubscribe(in, null_key); }));
+  CHECK(names_null([&] { return bus.publish_from(in, null_key, std::string(40, 'm')); }));
+  auto sub = bus.subscribe(std::string(40, 't'));
+  auto moved_sub = std::move(sub);
+  CHECK(names_null([&] { return bus.publish_from(sub, null_key, std::string(40, 'm')); }));
+  CHECK(names_null([&] { return bus.publish_from(moved_sub, null_key, std::string(40, 'm')); }));
+  auto [map_writer, map_reader] = tandem::make_double_buffer_map<std::string, int>();
+  auto& writer = map_writer;  // (clang 14 captures no structured binding)
+  auto& reader = map_reader;
+  CHECK(names_null([&] { writer.insert(null_key, 1); }));
+  CHECK(names_null([&] { writer.insert_or_assign(null_key, 1); }));
+  CHECK(names_null([&] { writer.erase(null_key); }));
+  CHECK(names_null([&] { return reader.get(null_key); }));
+  CHECK(writer.pending() == 0);
   struct named {
     explicit named(const std::string& key) : name(key) {}
     std::string name;
@@ -342,6 +366,23 @@ TEST_CASE("a null const char* is refused before a key is built from it") {
       tandem::make_double_buffer_map<std::string, int, plain_hash, plain_equal>();
   auto& reader = bound_reader;  // (clang 14 captures no structured binding)
   CHECK(names_null([&] { return reader.read().contains(null_key); }));
+  CHECK(names_null([&] { return reader.get(null_key); }));
+  CHECK(names_null([&] { return reader.contains(null_key); }));
+  // The writer's insert, insert_or_assign and erase took K by value: the caller's conversion
+  // built std::string(nullptr) (libstdc++: std::logic_error; libc++: a crash in strlen) before
+  // tandem's code ran (found by review, 2026-12-04; rule 52).
+  auto& map_writer = writer;
+  CHECK(names_null([&] { map_writer.insert(null_key, 1); }));
+  CHECK(names_null([&] { map_writer.insert_or_assign(null_key, 1); }));
+  CHECK(names_null([&] { map_writer.erase(null_key); }));
+  CHECK(map_writer.pending() == 0);
+  // The key first, whatever the state of the reader or writer.
+  auto taken_writer = std::move(map_writer);
+  auto taken_reader = std::move(reader);
+  CHECK(names_null([&] { map_writer.insert(null_key, 1); }));    // NOLINT(bugprone-use-after-move)
+  CHECK(names_null([&] { map_writer.erase(null_key); }));        // NOLINT(bugprone-use-after-move)
+  CHECK(names_null([&] { return reader.get(null_key); }));       // NOLINT(bugprone-use-after-move)
+  CHECK(names_null([&] { return reader.contains(null_key); }));  // NOLINT(bugprone-use-after-move)
   struct named {
     explicit named(const std::string& key) : name(key) {}
     std::string name;

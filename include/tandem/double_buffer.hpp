@@ -193,6 +193,7 @@
 #include <utility>
 #include <vector>
 
+#include "detail/arguments.hpp"
 #include "detail/port.hpp"
 #include "sync/assert.hpp"
 #include "sync/asymmetric_fence.hpp"
@@ -564,10 +565,16 @@ class double_buffer {
 
     // Logs `op`; readers see it after the next successful publish(). Never waits.
     // Throws std::bad_alloc if the log cannot grow (the op is then not logged), and
-    // std::logic_error on a moved-from writer.
-    void push(Op op) {
+    // std::logic_error on a moved-from writer. `op`: an Op or anything implicitly convertible
+    // to one; an Op lvalue is copied by its copy constructor (from a const lvalue, so a
+    // type-erasing Op's forwarding constructor template does not wrap it in another Op: rule
+    // 54; until 2026-12-04 a by-value parameter, which the caller copy-initialised), an rvalue
+    // moved.
+    template <class O = Op>
+    requires detail::sink_argument<O, Op>
+    void push(O&& op) {
       const entry_check check(this);
-      pending_.push_back(std::move(op));
+      pending_.push_back(detail::as_source<Op>(std::forward<O>(op)));
     }
 
     // push(Op(args...)), with the op built in place in the log: no temporary Op is moved and

@@ -114,6 +114,7 @@
 #include <variant>
 #include <vector>
 
+#include "detail/arguments.hpp"
 #include "detail/callables.hpp"
 #include "detail/port.hpp"
 #include "double_buffer.hpp"
@@ -618,13 +619,18 @@ class double_buffer_map {
     template <class Q = K>
     requires double_buffer_map_lookup_key<Q, K, Hash, KeyEqual>
     [[nodiscard]] std::optional<V> get(const Q& key) {
+      // The key first, then the reader's state (rule 52), here and in contains().
+      detail::check_not_null_c_string<K>(key, "tandem::double_buffer_map");
       const auto guard = read();
       const V* value = guard.find(key);
       return value != nullptr ? std::optional<V>(*value) : std::nullopt;
     }
     template <class Q = K>
     requires double_buffer_map_lookup_key<Q, K, Hash, KeyEqual>
-    [[nodiscard]] bool contains(const Q& key) { return read().contains(key); }
+    [[nodiscard]] bool contains(const Q& key) {
+      detail::check_not_null_c_string<K>(key, "tandem::double_buffer_map");
+      return read().contains(key);
+    }
     [[nodiscard]] std::size_t size() { return read().size(); }
 
     // Exchanges what the two readers read. Neither may have a live guard.
@@ -665,23 +671,34 @@ class double_buffer_map {
     // node now: may throw bad_alloc or the Hash's exception, and then logs nothing. Otherwise
     // it logs key and value as they are (throws only bad_alloc, logging nothing): a throwing
     // Hash is then met in publish(), which drops the op (see double_buffer.hpp).
-    void insert(K key, V value) {
-      if constexpr (uses_node_handles) {
-        writer_.emplace(std::in_place_type<insert_op>, make_node(std::move(key), std::move(value)));
-      } else {
-        writer_.emplace(std::in_place_type<insert_op>, std::move(key), std::move(value));
-      }
+    // Arguments: a K (or V), or anything implicitly convertible to one (`{...}` builds a K or
+    // V); a K or V lvalue is copied by its copy constructor (as const: a forwarding constructor
+    // template does not get it, rule 54), an rvalue moved. A null const char* key for a string
+    // K throws std::invalid_argument before anything is built (rule 52: until 2026-12-04 the K
+    // was built by the caller's conversion, std::string(nullptr): a crash with libc++).
+    template <class KArg = K, class VArg = V>
+    requires detail::sink_argument<KArg, K> && detail::sink_argument<VArg, V>
+    void insert(KArg&& key, VArg&& value) {
+      detail::check_not_null_c_string<K>(std::as_const(key), "tandem::double_buffer_map");
+      log_entry<insert_op>(detail::as_source<K>(std::forward<KArg>(key)),
+                           detail::as_source<V>(std::forward<VArg>(value)));
     }
-    // Inserts, or assigns the value of an existing key. Throws as insert().
-    void insert_or_assign(K key, V value) {
-      if constexpr (uses_node_handles) {
-        writer_.emplace(std::in_place_type<insert_or_assign_op>,
-                        make_node(std::move(key), std::move(value)));
-      } else {
-        writer_.emplace(std::in_place_type<insert_or_assign_op>, std::move(key), std::move(value));
-      }
+    // Inserts, or assigns the value of an existing key. Takes and throws as insert().
+    template <class KArg = K, class VArg = V>
+    requires detail::sink_argument<KArg, K> && detail::sink_argument<VArg, V>
+    void insert_or_assign(KArg&& key, VArg&& value) {
+      detail::check_not_null_c_string<K>(std::as_const(key), "tandem::double_buffer_map");
+      log_entry<insert_or_assign_op>(detail::as_source<K>(std::forward<KArg>(key)),
+                                     detail::as_source<V>(std::forward<VArg>(value)));
     }
-    void erase(K key) { writer_.emplace(std::in_place_type<erase_op>, std::move(key)); }
+    // Erases `key` if present. Takes a key as insert() does (the log owns a K). Throws
+    // bad_alloc (logging nothing), or std::invalid_argument for a null const char*.
+    template <class KArg = K>
+    requires detail::sink_argument<KArg, K>
+    void erase(KArg&& key) {
+      detail::check_not_null_c_string<K>(std::as_const(key), "tandem::double_buffer_map");
+      writer_.emplace(std::in_place_type<erase_op>, detail::as_source<K>(std::forward<KArg>(key)));
+    }
     // Erases every element for which pred(key, value) is true. pred runs once per element,
     // during the publish() that applies it, on the writer's thread.
     template <class Pred>
@@ -709,18 +726,36 @@ class double_buffer_map {
     writer(typename buffer::writer w, std::unique_ptr<map_type> scratch) noexcept
         : scratch_(std::move(scratch)), writer_(std::move(w)) {}
 
-    // Moves key and value into a node of the scratch map and extracts it: the node the log
-    // owns until the replay links it into the second copy. The scratch map is empty between
+    // Logs an insert or insert_or_assign; key and value are detail::as_source results (a const
+    // lvalue to copy, an rvalue to move), each copied or moved once into the log.
+    template <class Op, class KSource, class VSource>
+    void log_entry(KSource&& key, VSource&& value) {
+      if constexpr (uses_node_handles) {
+        writer_.emplace(std::in_place_type<Op>,
+                        make_node(std::forward<KSource>(key), std::forward<VSource>(value)));
+      } else {
+        writer_.emplace(std::in_place_type<Op>, std::forward<KSource>(key),
+                        std::forward<VSource>(value));
+      }
+    }
+
+    // Copies or moves key and value into a node of the scratch map and extracts it: the node the
+    // log owns until the replay links it into the second copy. The scratch map is empty between
     // calls (and keeps its few buckets, so this allocates only the node). Maps with node
     // handles only.
-    auto make_node(K&& key, V&& value) {
+    template <class KSource, class VSource>
+    auto make_node(KSource&& key, VSource&& value) {
       if (TANDEM_UNLIKELY(scratch_ == nullptr)) {
         detail::throw_double_buffer_used_after_move(
             "tandem::double_buffer_map::writer used after move (insert on a moved-from "
             "writer)");
       }
       try {
-        const auto where = scratch_->try_emplace(std::move(key), std::move(value)).first;
+        // A const_iterator, the type extract takes: converted there, an iterator tied with the
+        // extract(const key_type&) overload for a K that converts from anything (a forwarding
+        // constructor template), which did not compile.
+        const typename map_type::const_iterator where =
+            scratch_->try_emplace(std::forward<KSource>(key), std::forward<VSource>(value)).first;
         return scratch_->extract(where);
       } catch (...) {
         scratch_->clear();  // extract may recompute the hash (and throw) with the entry inside

@@ -139,9 +139,10 @@
 //     subscriptions): queued envelopes are delivered, then receive() throws, and subscribe()
 //     throws. A moved-from inbox throws at once.
 //  7. Bad input: bus.subscribe(in, t) / unsubscribe / publish_from with an inbox of another
-//     bus throw std::invalid_argument; a move-only Message follows the subscription rule (a
-//     topic accepts one subscriber, inbox or subscription: the second throws std::logic_error;
-//     one inbox on many topics is fine).
+//     bus throw std::invalid_argument; a null const char* topic is refused first
+//     (std::invalid_argument) whatever the state of the inbox or subscription; a move-only Message
+//     follows the subscription rule (a topic accepts one subscriber, inbox or subscription: the
+//     second throws std::logic_error; one inbox on many topics is fine).
 // Guarantees as for subscriptions: every message published to t after in.subscribe(t)
 // returned and before in.unsubscribe(t) was called arrives once, with its topic; per
 // publishing thread and topic, in publish order; nothing after ~inbox. Subscribing,
@@ -266,6 +267,7 @@
 #include <utility>
 #include <vector>
 
+#include "detail/arguments.hpp"
 #include "detail/callables.hpp"
 #include "detail/mailbox.hpp"
 #include "detail/port.hpp"
@@ -1195,27 +1197,34 @@ class event_bus {
 
   // Delivers `message` to every subscriber of `topic`; returns how many accepted it (0 when
   // the topic has no subscribers: then nothing is allocated). Copies: n - 1 for n subscribers
-  // reached (the last one gets the message moved in), plus the copy into this by-value
-  // parameter when the caller passes an lvalue (pass std::move(m) to avoid it).
+  // reached (the last one gets the message moved in), plus one copy of `message` first
+  // when the caller passes an lvalue (pass std::move(m) to avoid it). `message`: a Message or
+  // anything implicitly convertible to one; a Message lvalue is copied by its copy constructor
+  // (from a const lvalue: a forwarding constructor template does not build it, rule 54), after
+  // the topic is checked; a Message rvalue is moved from only by the delivery that takes it (a
+  // publish that reaches nobody leaves it as it was). Until 2026-12-04 a by-value parameter,
+  // which the caller copy-initialised through such a template.
   // Blocks only on a full mailbox of the `block` policy, until it has room or is closed (no
   // lock of the bus is held meanwhile); never for a subscriber that only receives slowly under
   // the other policies. Throws std::bad_alloc (a mailbox's new segment) or what Message's copy
   // constructor throws, basic across subscribers (those reached before keep their copy), and
   // std::logic_error when this thread would wait for its own full `block` mailbox (see "A
   // subscriber must not wait for itself" above).
-  template <class Q>
-  requires bus_topic_argument<Q, Topic, Hash, KeyEqual> std::size_t publish(const Q& topic,
-                                                                            Message message) {
-    return deliver(lookup_form(topic), message, nullptr);
+  template <class Q, class M = Message>
+  requires bus_topic_argument<Q, Topic, Hash, KeyEqual> && detail::sink_argument<M, Message>
+      std::size_t publish(const Q& topic, M&& message) {
+    auto&& key = lookup_form(topic);  // first: a null const char* is refused (rule 52)
+    return deliver_argument<M>(key, message, nullptr);
   }
 
   // Like publish, but `sender`'s own mailbox is skipped (Phoenix.PubSub.broadcast_from).
   // A moved-from `sender` gets tandem::subscription_closed, one of another bus
   // std::invalid_argument (it could never be skipped here), as for an inbox. (An unsubscribed
   // one is accepted: its mailbox is closed, so it receives nothing either way.)
-  template <class Q>
-  requires bus_topic_argument<Q, Topic, Hash, KeyEqual> std::size_t publish_from(
-      const subscription& sender, const Q& topic, Message message) {
+  template <class Q, class M = Message>
+  requires bus_topic_argument<Q, Topic, Hash, KeyEqual> && detail::sink_argument<M, Message>
+      std::size_t publish_from(const subscription& sender, const Q& topic, M&& message) {
+    auto&& key = lookup_form(topic);  // the topic first (a null const char* is refused)
     if (sender.mailbox_ == nullptr) {
       throw subscription_closed(
           "tandem::event_bus::publish_from: the subscription was moved from; it has no mailbox "
@@ -1227,7 +1236,7 @@ class event_bus {
           "only a subscriber of this bus can be left out of its publish");
     }
     // The receiver a list entry names: the mailbox, not the box around it.
-    return deliver(lookup_form(topic), message, &sender.mailbox_->box);
+    return deliver_argument<M>(key, message, &sender.mailbox_->box);
   }
 
   // An inbox: one mailbox that subscribes to any number of topics of this bus (tandem::inbox).
@@ -1256,23 +1265,27 @@ class event_bus {
   template <class Q>
   requires bus_topic_argument<Q, Topic, Hash, KeyEqual> && std::constructible_from<Topic, Q&&>
   bool subscribe(inbox_type& in, Q&& topic) {
+    // The topic first: a null const char* is refused whatever the inbox's state (rule 52).
+    detail::check_not_null_c_string<Topic>(std::as_const(topic), "tandem::event_bus");
     check_owner(in, "subscribe");
     return in.subscribe(std::forward<Q>(topic));
   }
   template <class Q>
   requires bus_topic_argument<Q, Topic, Hash, KeyEqual>
   bool unsubscribe(inbox_type& in, const Q& topic) {
+    detail::check_not_null_c_string<Topic>(topic, "tandem::event_bus");  // first, as above
     check_owner(in, "unsubscribe");
     return in.unsubscribe(topic);
   }
 
   // Like publish, but the inbox `sender` is skipped (Phoenix.PubSub.broadcast_from). An inbox
   // of another bus gets std::invalid_argument (it could never be skipped here).
-  template <class Q>
-  requires bus_topic_argument<Q, Topic, Hash, KeyEqual> std::size_t publish_from(
-      const inbox_type& sender, const Q& topic, Message message) {
+  template <class Q, class M = Message>
+  requires bus_topic_argument<Q, Topic, Hash, KeyEqual> && detail::sink_argument<M, Message>
+      std::size_t publish_from(const inbox_type& sender, const Q& topic, M&& message) {
+    auto&& key = lookup_form(topic);  // the topic first, as above
     check_owner(sender, "publish_from");
-    return deliver(lookup_form(topic), message, sender.box_.get());
+    return deliver_argument<M>(key, message, sender.box_.get());
   }
 
   [[nodiscard]] std::size_t topic_count() const { return topics_.size(); }
@@ -1407,6 +1420,20 @@ class event_bus {
     // every publish instead of the two engaged flags.
     evicted_items() noexcept {}  // NOLINT(modernize-use-equals-default): see above
   };
+
+  // publish's `message` (declared M&&), delivered: a Message rvalue as it is (moved from only by
+  // the delivery that takes it, so a publish that reaches nobody leaves it alone), anything else
+  // first made into a Message of our own (detail::owned_argument: a copy from a const lvalue).
+  template <class M, class Q>
+  std::size_t deliver_argument(const Q& topic, std::remove_reference_t<M>& message,
+                               const void* skip) {
+    if constexpr (std::is_same_v<M, Message>) {
+      return deliver(topic, message, skip);
+    } else {
+      Message owned = detail::owned_argument<Message>(static_cast<M&&>(message));
+      return deliver(topic, owned, skip);
+    }
+  }
 
   // `skip`: the receiver (mailbox address) publish_from leaves out, or null.
   template <class Q>
@@ -2218,6 +2245,10 @@ class [[nodiscard]] inbox {
   template <class Q>
   requires bus_topic_argument<Q, Topic, Hash, KeyEqual> && std::constructible_from<Topic, Q&&>
   bool subscribe(Q&& topic) {
+    // A null const char* is refused first, whatever the inbox's state, as unsubscribe and
+    // every other lookup refuse it (until 2026-12-04 a moved-from inbox threw
+    // subscription_closed for it instead; rule 52).
+    detail::check_not_null_c_string<Topic>(std::as_const(topic), "tandem::inbox");
     if (box_ == nullptr) {
       throw subscription_closed(
           "tandem::inbox::subscribe: the inbox was moved from; it has no mailbox");

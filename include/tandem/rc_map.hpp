@@ -1708,6 +1708,7 @@ class rc_map {
     auto& shard = state->shards.for_mixed_hash(n->mixed_hash);
     bool sole = false;
     bool orphaned = false;
+    TANDEM_TEST_POINT("rc_map erase_dead: before the shard lock");  // an insertion may replace n
     {
       std::lock_guard<sync::small_mutex> guard(shard.mutex);
       // The erase decision: only if no insertion replaced (and unlinked) it meanwhile.

@@ -182,6 +182,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "detail/arguments.hpp"
 #include "detail/type_contents.hpp"
 #include "event_bus.hpp"
 #include "string_hash.hpp"
@@ -687,16 +688,25 @@ class redis_bus {
   ~redis_bus() { stop(); }
 
   // Subscribes locally (no Redis traffic: one channel carries every topic).
-  [[nodiscard]] subscription subscribe(std::string topic) {
-    return local_->subscribe(std::move(topic));
+  // Topics: a std::string, or anything implicitly convertible to one (or, where a view is
+  // taken, to std::string_view); a null const char* throws std::invalid_argument before a
+  // string or view is made of it (rule 52: until 2026-12-04 these were by-value parameters,
+  // and the caller's own conversion ran strlen on the null pointer). Messages are taken as by
+  // event_bus::publish: a Message lvalue is copied by its copy constructor, an rvalue moved.
+  template <class T = std::string>
+  requires detail::sink_argument<T, std::string>
+  [[nodiscard]] subscription subscribe(T&& topic) {
+    return local_->subscribe(owned_topic(std::forward<T>(topic)));
   }
 
   // Throws std::invalid_argument for a bounded capacity with overflow_policy::block (see the
   // header comment), and what event_bus::subscribe throws.
-  [[nodiscard]] subscription subscribe(std::string topic, std::size_t capacity,
-                                       overflow_policy policy) {
+  template <class T = std::string>
+  requires detail::sink_argument<T, std::string>
+  [[nodiscard]] subscription subscribe(T&& topic, std::size_t capacity, overflow_policy policy) {
+    std::string owned = owned_topic(std::forward<T>(topic));
     check_policy(capacity, policy, "subscribe");
-    return local_->subscribe(std::move(topic), capacity, policy);
+    return local_->subscribe(std::move(owned), capacity, policy);
   }
 
   // An inbox of the local bus (Phoenix: one process, many topics). in.subscribe(topic) costs
@@ -707,33 +717,49 @@ class redis_bus {
     return local_->inbox(capacity, policy);
   }
   // in.subscribe(topic) / in.unsubscribe(topic), checking that `in` belongs to this bus.
-  bool subscribe(inbox_type& in, std::string topic) {
-    return local_->subscribe(in, std::move(topic));
+  template <class T = std::string>
+  requires detail::sink_argument<T, std::string>
+  bool subscribe(inbox_type& in, T&& topic) {
+    return local_->subscribe(in, owned_topic(std::forward<T>(topic)));
   }
-  bool unsubscribe(inbox_type& in, std::string_view topic) {
-    return local_->unsubscribe(in, topic);
+  template <class T>
+  requires detail::sink_argument<const T&, std::string_view>
+  bool unsubscribe(inbox_type& in, const T& topic) {
+    return local_->unsubscribe(in, topic_view(topic));
   }
 
   // Delivers to local subscribers at once and queues one envelope for Redis; returns how many
   // local subscribers accepted the message. Throws message_too_large (topic or encoded
   // message beyond the bounds) or Codec's exception before anything is delivered.
-  std::size_t publish(std::string_view topic, Message message) {
-    return publish_impl(topic, std::move(message), static_cast<const subscription*>(nullptr));
+  template <class T, class M = Message>
+  requires detail::sink_argument<const T&, std::string_view> && detail::sink_argument<M, Message>
+      std::size_t publish(const T& topic, M&& message) {
+    const std::string_view view = topic_view(topic);
+    return publish_impl(view, detail::owned_argument<Message>(std::forward<M>(message)),
+                        static_cast<const subscription*>(nullptr));
   }
 
   // Like publish, but `sender`'s own mailbox is skipped locally (Phoenix's broadcast_from);
   // other nodes deliver to all their subscribers.
-  std::size_t publish_from(const subscription& sender, std::string_view topic, Message message) {
-    return publish_impl(topic, std::move(message), &sender);
+  template <class T, class M = Message>
+  requires detail::sink_argument<const T&, std::string_view> && detail::sink_argument<M, Message>
+      std::size_t publish_from(const subscription& sender, const T& topic, M&& message) {
+    const std::string_view view = topic_view(topic);
+    return publish_impl(view, detail::owned_argument<Message>(std::forward<M>(message)), &sender);
   }
   // The same for an inbox sender.
-  std::size_t publish_from(const inbox_type& sender, std::string_view topic, Message message) {
-    return publish_impl(topic, std::move(message), &sender);
+  template <class T, class M = Message>
+  requires detail::sink_argument<const T&, std::string_view> && detail::sink_argument<M, Message>
+      std::size_t publish_from(const inbox_type& sender, const T& topic, M&& message) {
+    const std::string_view view = topic_view(topic);
+    return publish_impl(view, detail::owned_argument<Message>(std::forward<M>(message)), &sender);
   }
 
   [[nodiscard]] std::size_t topic_count() const { return local_->topic_count(); }
-  [[nodiscard]] std::size_t subscriber_count(std::string_view topic) const {
-    return local_->subscriber_count(topic);
+  template <class T>
+  requires detail::sink_argument<const T&, std::string_view>
+  [[nodiscard]] std::size_t subscriber_count(const T& topic) const {
+    return local_->subscriber_count(topic_view(topic));
   }
 
   [[nodiscard]] const std::string& node_name() const noexcept { return node_name_; }
@@ -820,6 +846,19 @@ class redis_bus {
     if (options.max_tracked_nodes == 0) fail("max_tracked_nodes must be at least 1");
     check_policy(options.local.mailbox_capacity, options.local.overflow, "redis_bus");
     return options;
+  }
+
+  // A caller's topic, checked (a null const char* throws std::invalid_argument, rule 52) before
+  // a string or a view is made of it.
+  template <class T>
+  static std::string owned_topic(T&& topic) {
+    detail::check_not_null_c_string<std::string>(std::as_const(topic), "tandem::redis_bus");
+    return detail::owned_argument<std::string>(std::forward<T>(topic));
+  }
+  template <class T>
+  static std::string_view topic_view(const T& topic) {
+    detail::check_not_null_c_string<std::string>(topic, "tandem::redis_bus");
+    return topic;
   }
 
   template <class Sender>  // subscription or inbox_type

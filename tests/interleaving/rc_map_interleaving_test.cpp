@@ -3,7 +3,11 @@
 // random stress run almost never hits.
 #include <tandem/rc_map.hpp>
 
+#include <atomic>
+#include <cstddef>
 #include <cstring>
+#include <functional>
+#include <optional>
 #include <semaphore>
 #include <string>
 #include <thread>
@@ -86,4 +90,97 @@ TEST_CASE(
   weak.reset();
   CHECK(*fresh == std::string(40, 'n'));
   CHECK(map.size() == 1);
+}
+
+// The dead entry replaced (issue 17's link hook, rc_map_link_observer): a release that drops the
+// count to 0 erases the entry under the shard lock, later (erase_dead); an insertion of the same
+// key in between finds the dead entry, unlinks it and links its own. The Hash must hear one
+// unlink for the dead entry (the insertion's, not a second one from erase_dead) and one link for
+// the new one: event_bus's absent-topic filter counts topics so, and a count one too low drops
+// every publish to a live topic of that slot, one too high keeps absent topics' publishes on the
+// slow path for ever.
+namespace {
+
+struct link_counts {
+  std::atomic<int> linked{0};
+  std::atomic<int> unlinked{0};
+};
+
+struct counting_hash {
+  using tandem_rc_map_link_observer = void;
+  link_counts* counts = nullptr;
+  std::size_t operator()(const std::string& key) const noexcept {
+    return std::hash<std::string>{}(key);
+  }
+  // relaxed: read after join() or on the thread that made the calls.
+  void entry_linked(std::size_t /*mixed*/) const noexcept {
+    counts->linked.fetch_add(1, std::memory_order_relaxed);
+  }
+  void entry_unlinked(std::size_t /*mixed*/) const noexcept {
+    counts->unlinked.fetch_add(1, std::memory_order_relaxed);
+  }
+};
+
+struct replace_script {
+  std::thread::id under_test;
+  std::binary_semaphore insert{0};  // the count is 0, the entry still linked: insert the key
+  std::binary_semaphore inserted{0};
+};
+replace_script* replacing = nullptr;
+
+void replace_hook(const char* name) noexcept {
+  replace_script* s = replacing;
+  if (s == nullptr || std::this_thread::get_id() != s->under_test) return;
+  if (std::strcmp(name, "rc_map erase_dead: before the shard lock") == 0) {
+    replacing = nullptr;  // once
+    s->insert.release();
+    s->inserted.acquire();
+  }
+}
+
+}  // namespace
+
+TEST_CASE(
+    "rc_map: an insertion that replaces a dead entry before its eraser takes the lock is one "
+    "unlink and one link for a link-observing Hash") {
+  tandem::test::watchdog dog("insertion between the last release and its erase");
+  using observed_map = tandem::rc_map<std::string, std::string, counting_hash>;
+  const std::string key(40, 'k');
+  link_counts counts;
+  observed_map map(4, counting_hash{&counts});
+  auto last = map.get_or_insert_with(key, [] { return std::string(40, 'v'); });
+  // A weak handle sends the last release through erase_dead (release_sole takes the lock at
+  // once when no weak handle exists).
+  observed_map::weak_handle weak(last);
+  REQUIRE(counts.linked.load() == 1);
+
+  replace_script s;
+  s.under_test = std::this_thread::get_id();
+  replacing = &s;
+  tandem::detail::test_point_hook.store(&replace_hook, std::memory_order_release);
+
+  std::optional<observed_map::handle> replacement;
+  bool created = false;  // checked on the main thread (no Catch2 assertion off it)
+  std::thread other([&] {
+    s.insert.acquire();
+    auto [h, made] = map.try_emplace(key, std::string(40, 'n'));
+    created = made;
+    replacement = std::move(h);
+    s.inserted.release();
+  });
+  last.reset();  // count 0: erase_dead, where the hook lets `other` insert first
+  other.join();
+  tandem::detail::test_point_hook.store(nullptr, std::memory_order_release);
+
+  REQUIRE(replacement.has_value());
+  CHECK(created);  // the dead entry was not revived: a new one was built
+  CHECK(**replacement == std::string(40, 'n'));
+  CHECK(counts.linked.load() == 2);
+  CHECK(counts.unlinked.load() == 1);  // the dead one, once: erase_dead found it unlinked
+  CHECK(map.size() == 1);
+  CHECK_FALSE(weak.lock());  // the weak handle names the dead entry, not the new one
+  replacement.reset();
+  CHECK(counts.unlinked.load() == 2);
+  CHECK(map.size() == 0);
+  CHECK(counts.linked.load() == 2);
 }

@@ -14,6 +14,7 @@
 #include <limits>
 #include <optional>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -284,6 +285,46 @@ TEST_CASE("publish_from skips the sender's own subscription locally, not on othe
   CHECK(me.try_receive() == std::nullopt);
   CHECK(neighbour.try_receive() == text("from me", 1));
   CHECK(far.receive_for(10s) == text("from me", 1));
+}
+
+TEST_CASE("a null const char* topic throws invalid_argument before any string or view is made") {
+  // The topic parameters were std::string and std::string_view by value until 2026-12-04: the
+  // caller's own conversion ran strlen on the null pointer (SIGSEGV) before redis_bus could
+  // check it (rule 52, found by review).
+  tandem::test::watchdog watchdog("null topic", 60s);
+  const std::string prefix = rt::unique_prefix("null");
+  redis_bus<std::string> bus(options(prefix));
+  const char* const null_topic = nullptr;
+  auto refused = [](auto call) {
+    try {
+      static_cast<void>(call());
+    } catch (const std::invalid_argument& error) {
+      return std::string_view(error.what()).find("tandem::redis_bus: a null const char*") !=
+             std::string_view::npos;
+    }
+    return false;
+  };
+  auto sub = bus.subscribe("chat");
+  auto in = bus.inbox();
+  CHECK(refused([&] { return bus.publish(null_topic, std::string(40, 'm')); }));
+  CHECK(refused([&] { return bus.publish_from(sub, null_topic, std::string(40, 'm')); }));
+  CHECK(refused([&] { return bus.publish_from(in, null_topic, std::string(40, 'm')); }));
+  CHECK(refused([&] { return bus.subscribe(null_topic); }));
+  CHECK(refused([&] { return bus.subscribe(null_topic, 8, overflow_policy::drop_oldest); }));
+  CHECK(refused([&] { return bus.subscribe(in, null_topic); }));
+  CHECK(refused([&] { return bus.unsubscribe(in, null_topic); }));
+  CHECK(refused([&] { return bus.subscriber_count(null_topic); }));
+  CHECK(bus.topic_count() == 1);
+  // Strings, views, literals and a Message lvalue (copied, not moved from) still work.
+  const std::string topic = "chat";
+  std::string message(40, 'm');
+  CHECK(bus.publish(topic, message) == 1);
+  CHECK(bus.publish(std::string_view(topic), std::move(message)) == 1);
+  CHECK(sub.try_receive() == std::string(40, 'm'));
+  CHECK(sub.try_receive() == std::string(40, 'm'));
+  CHECK(bus.subscriber_count(topic) == 1);
+  CHECK(bus.subscribe(in, topic));
+  CHECK(bus.unsubscribe(in, std::string_view(topic)));
 }
 
 TEST_CASE("the channel prefix isolates buses sharing one Redis") {

@@ -1,0 +1,56 @@
+// tandem/detail/arguments.hpp -- how a component takes an object it will own (a key, a value, a
+// message) from its caller.
+//
+// A parameter taken by value (`void insert(K key, V value)`) makes the caller copy-initialise
+// it, and that conversion is out of tandem's hands: from a non-const lvalue a forwarding
+// constructor template (`template <class T> M(T&&)`, "wrap any payload") is an exact match for
+// M& and wins over the copy constructor, and a null `const char*` becomes
+// `std::string(nullptr)` (libc++: a crash in strlen) before any check can run
+// (docs/reliability.md rules 52 and 54; found by review, 2026-12-04). So these functions take a
+// forwarding reference constrained by sink_argument and build the owned object from
+// as_source (or take it from owned_argument) after their checks.
+#pragma once
+
+#include <concepts>
+#include <type_traits>
+
+#include "port.hpp"
+
+namespace tandem::detail {
+
+// What such a function accepts for a T: anything implicitly convertible to T (what a by-value T
+// parameter accepted), T itself included. With the template parameter defaulted to T, a braced
+// list `{...}` still builds a T.
+template <class Arg, class T>
+concept sink_argument = std::convertible_to<Arg, T>;
+
+// What to build the owned T from, given an argument: a `const T&` to copy from when the
+// argument is a T lvalue or a const T rvalue (a tie that the copy constructor wins over a
+// forwarding constructor template; the lvalue itself, `T&`, when T's copy constructor takes a
+// non-const T&), a `T&&` to move from when it is a T rvalue, and otherwise a T converted
+// implicitly (copy-initialisation, as a by-value parameter was). Nothing is copied or moved
+// here unless the argument must be converted: pass the result straight on to what builds the
+// owned T (push_back, emplace, a node's constructor).
+template <class T, class Arg>
+decltype(auto) as_source(Arg&& arg) {
+  if constexpr (std::same_as<std::remove_cvref_t<Arg>, T>) {
+    constexpr bool is_copy =
+        std::is_lvalue_reference_v<Arg> || std::is_const_v<std::remove_reference_t<Arg>>;
+    if constexpr (is_copy && std::is_convertible_v<const T&, T>) {
+      return static_cast<const T&>(arg);
+    } else {
+      return static_cast<Arg&&>(arg);
+    }
+  } else {
+    T converted = static_cast<Arg&&>(arg);
+    return converted;
+  }
+}
+
+// The owned T itself (a prvalue), built from as_source's result.
+template <class T, class Arg>
+T owned_argument(Arg&& arg) {
+  return as_source<T>(static_cast<Arg&&>(arg));
+}
+
+}  // namespace tandem::detail
