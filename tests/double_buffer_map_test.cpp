@@ -642,3 +642,33 @@ TEST_CASE("writer insert takes braced lists and converted arguments, and moves r
   CHECK(r.get("literal") == std::string(40, 'a'));
   CHECK(r.get(std::string(40, 'k')) == std::string(40, 'd'));
 }
+
+// Scalar keys and values stay by-value parameters (detail::by_value_sink): the conversion is the
+// caller's, where -Wconversion sees that a constant fits (the forwarding form converted inside
+// the header: `insert(5, 1.0)` into a <uint16_t, float> map failed this file's -Werror build),
+// and bit-fields bind (found by review, 2026-12-04).
+TEST_CASE("scalar keys and values: constants that fit, bit-fields and nullptr keys") {
+  auto [w, r] = tandem::make_double_buffer_map<std::uint16_t, float>();
+  w.insert(5, 1.0);
+  w.insert_or_assign(6, 2.5);
+  struct header {
+    std::uint16_t id : 12;
+  };
+  const header h{7};
+  w.insert(h.id, 0.5F);
+  w.erase(6);
+  w.publish();
+  CHECK(r.size() == 2);
+  CHECK(r.get(5) == 1.0F);
+  CHECK(r.get(7) == 0.5F);
+  // A null pointer is a valid key of a smart-pointer map: only string keys refuse nullptr (the
+  // reader's lookups refused it too before 2026-12-04: "a null const char* is not a key").
+  auto [pw, pr] = tandem::make_double_buffer_map<std::shared_ptr<int>, int>();
+  pw.insert(nullptr, 1);
+  pw.publish();
+  CHECK(pr.contains(nullptr));
+  CHECK(pr.get(nullptr) == 1);
+  pw.erase(nullptr);
+  pw.publish();
+  CHECK_FALSE(pr.contains(nullptr));
+}

@@ -162,6 +162,38 @@ TEST_CASE("push copies a non-const lvalue op by its copy constructor, and moves 
         std::string(40, 'a') + std::string(40, 'a') + std::string(40, 'b') + std::string(40, 'a'));
 }
 
+namespace {
+void add_one(int& x) {
+  x += 1;
+}
+// An op whose copy constructor takes a non-const lvalue (an auto_ptr-era shape): push of an
+// lvalue must use it, as the by-value parameter did (found by review, 2026-12-04).
+struct nonconst_copy_op {
+  explicit nonconst_copy_op(int a) : amount(a) {}
+  nonconst_copy_op(nonconst_copy_op& other) : amount(other.amount) {}  // NOLINT
+  nonconst_copy_op(nonconst_copy_op&& other) noexcept : amount(other.amount) {}
+  nonconst_copy_op& operator=(const nonconst_copy_op&) = delete;
+  ~nonconst_copy_op() = default;
+  void operator()(int& x) const { x += amount; }
+  int amount;
+};
+}  // namespace
+
+TEST_CASE("push takes function pointers by value and an op with a T& copy constructor") {
+  auto [w, r] = tandem::make_double_buffer<int, void (*)(int&)>(0);
+  w.push(add_one);  // a function converts at the caller's line
+  w.push(&add_one);
+  w.push(+[](int& x) { x += 10; });
+  w.publish();
+  CHECK(*r.read() == 12);
+  auto [w2, r2] = tandem::make_double_buffer<int, nonconst_copy_op>(0);
+  nonconst_copy_op op(5);
+  w2.push(op);
+  w2.push(op);
+  w2.publish();
+  CHECK(*r2.read() == 10);
+}
+
 TEST_CASE("each op is applied once per copy: first as an lvalue, then as an rvalue, in order") {
   application_log log;
   auto [w, r] = tandem::make_double_buffer<std::vector<int>, recording_op>();

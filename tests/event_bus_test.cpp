@@ -497,6 +497,13 @@ TEST_CASE("publish moves from a Message rvalue only when it delivers it") {
   CHECK(sub.try_receive() == std::string("converted"));
   CHECK(bus.publish("t", {3, 'b'}) == 1);  // a braced list builds a Message
   CHECK(sub.try_receive() == std::string{3, 'b'});
+  // A scalar Message stays a by-value parameter: a constant that fits converts at this line
+  // without a -Wconversion warning (this file is built with -Werror).
+  event_bus<float> floats;
+  auto f = floats.subscribe("t");
+  CHECK(floats.publish("t", 2.5) == 1);
+  CHECK(floats.publish_from(f, "t", 1.5) == 0);
+  CHECK(f.try_receive() == 2.5F);
 }
 
 // A message with an admitted() member of its own: the mailbox's admission check (meant for

@@ -422,7 +422,8 @@ class double_buffer_map {
   };
   template <class Pred>
   struct predicate_holder final : predicate_base {
-    explicit predicate_holder(Pred p) : pred(std::move(p)) {}
+    template <class Source>  // const Pred& or Pred&& (detail::as_source)
+    explicit predicate_holder(Source&& p) : pred(std::forward<Source>(p)) {}
     bool test(const K& key, const V& value) override {
       return static_cast<bool>(std::invoke(pred, key, value));
     }
@@ -676,36 +677,73 @@ class double_buffer_map {
     // template does not get it, rule 54), an rvalue moved. A null const char* key for a string
     // K throws std::invalid_argument before anything is built (rule 52: until 2026-12-04 the K
     // was built by the caller's conversion, std::string(nullptr): a crash with libc++).
+    // Four forms, by whether K and V are scalars (taken by value, detail::by_value_sink: the
+    // conversion and its warnings stay at the caller's line) or not (forwarded).
     template <class KArg = K, class VArg = V>
-    requires detail::sink_argument<KArg, K> && detail::sink_argument<VArg, V>
-    void insert(KArg&& key, VArg&& value) {
-      detail::check_not_null_c_string<K>(std::as_const(key), "tandem::double_buffer_map");
-      log_entry<insert_op>(detail::as_source<K>(std::forward<KArg>(key)),
-                           detail::as_source<V>(std::forward<VArg>(value)));
+    requires(!detail::by_value_sink<K>) &&
+        (!detail::by_value_sink<V>)&&detail::sink_argument<KArg, K>&& detail::sink_argument<
+            VArg, V> void insert(KArg&& key, VArg&& value) {
+      log_checked<insert_op>(std::forward<KArg>(key), std::forward<VArg>(value));
+    }
+    template <class VArg = V>
+    requires detail::by_value_sink<K> &&
+        (!detail::by_value_sink<V>)&&detail::sink_argument<VArg, V> void insert(K key,
+                                                                                VArg&& value) {
+      log_checked<insert_op>(std::as_const(key), std::forward<VArg>(value));
+    }
+    template <class KArg = K>
+    requires(!detail::by_value_sink<K>) &&
+        detail::by_value_sink<V>&& detail::sink_argument<KArg, K> void insert(KArg&& key, V value) {
+      log_checked<insert_op>(std::forward<KArg>(key), std::as_const(value));
+    }
+    void insert(K key, V value) requires detail::by_value_sink<K> && detail::by_value_sink<V> {
+      log_checked<insert_op>(std::as_const(key), std::as_const(value));
     }
     // Inserts, or assigns the value of an existing key. Takes and throws as insert().
     template <class KArg = K, class VArg = V>
-    requires detail::sink_argument<KArg, K> && detail::sink_argument<VArg, V>
-    void insert_or_assign(KArg&& key, VArg&& value) {
-      detail::check_not_null_c_string<K>(std::as_const(key), "tandem::double_buffer_map");
-      log_entry<insert_or_assign_op>(detail::as_source<K>(std::forward<KArg>(key)),
-                                     detail::as_source<V>(std::forward<VArg>(value)));
+    requires(!detail::by_value_sink<K>) &&
+        (!detail::by_value_sink<V>)&&detail::sink_argument<KArg, K>&& detail::sink_argument<
+            VArg, V> void insert_or_assign(KArg&& key, VArg&& value) {
+      log_checked<insert_or_assign_op>(std::forward<KArg>(key), std::forward<VArg>(value));
+    }
+    template <class VArg = V>
+    requires detail::by_value_sink<K> &&
+        (!detail::by_value_sink<V>)&&detail::sink_argument<VArg, V> void insert_or_assign(
+            K key, VArg&& value) {
+      log_checked<insert_or_assign_op>(std::as_const(key), std::forward<VArg>(value));
+    }
+    template <class KArg = K>
+    requires(!detail::by_value_sink<K>) &&
+        detail::by_value_sink<V>&& detail::sink_argument<KArg, K> void insert_or_assign(KArg&& key,
+                                                                                        V value) {
+      log_checked<insert_or_assign_op>(std::forward<KArg>(key), std::as_const(value));
+    }
+    void insert_or_assign(K key,
+                          V value) requires detail::by_value_sink<K> && detail::by_value_sink<V> {
+      log_checked<insert_or_assign_op>(std::as_const(key), std::as_const(value));
     }
     // Erases `key` if present. Takes a key as insert() does (the log owns a K). Throws
     // bad_alloc (logging nothing), or std::invalid_argument for a null const char*.
     template <class KArg = K>
-    requires detail::sink_argument<KArg, K>
-    void erase(KArg&& key) {
+    requires(!detail::by_value_sink<K>) && detail::sink_argument<KArg, K> void erase(KArg&& key) {
       detail::check_not_null_c_string<K>(std::as_const(key), "tandem::double_buffer_map");
       writer_.emplace(std::in_place_type<erase_op>, detail::as_source<K>(std::forward<KArg>(key)));
     }
+    void erase(K key) requires detail::by_value_sink<K> {
+      writer_.emplace(std::in_place_type<erase_op>, key);
+    }
     // Erases every element for which pred(key, value) is true. pred runs once per element,
-    // during the publish() that applies it, on the writer's thread.
-    template <class Pred>
-    requires double_buffer_map_predicate<Pred, K, V>
-    void erase_if(Pred pred) {
-      writer_.emplace(std::in_place_type<erase_if_op>,
-                      std::make_unique<predicate_holder<Pred>>(std::move(pred)), std::vector<K>());
+    // during the publish() that applies it, on the writer's thread. The log keeps a
+    // std::decay_t<P> copied from a const lvalue (or moved from an rvalue) as insert() does.
+    template <class P>
+    requires double_buffer_map_predicate<std::decay_t<P>, K, V> &&
+        detail::sink_argument<P, std::decay_t<P>>
+    void erase_if(P&& pred) {
+      using Pred = std::decay_t<P>;
+      writer_.emplace(
+          std::in_place_type<erase_if_op>,
+          std::make_unique<predicate_holder<Pred>>(detail::as_source<Pred>(std::forward<P>(pred))),
+          std::vector<K>());
     }
     void clear() { writer_.emplace(std::in_place_type<clear_op>); }
 
@@ -725,6 +763,14 @@ class double_buffer_map {
     friend class double_buffer_map;
     writer(typename buffer::writer w, std::unique_ptr<map_type> scratch) noexcept
         : scratch_(std::move(scratch)), writer_(std::move(w)) {}
+
+    // The common part of insert and insert_or_assign: the key checked, then logged.
+    template <class Op, class KArg, class VArg>
+    void log_checked(KArg&& key, VArg&& value) {
+      detail::check_not_null_c_string<K>(std::as_const(key), "tandem::double_buffer_map");
+      log_entry<Op>(detail::as_source<K>(std::forward<KArg>(key)),
+                    detail::as_source<V>(std::forward<VArg>(value)));
+    }
 
     // Logs an insert or insert_or_assign; key and value are detail::as_source results (a const
     // lvalue to copy, an rvalue to move), each copied or moved once into the log.

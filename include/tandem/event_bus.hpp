@@ -1210,11 +1210,18 @@ class event_bus {
   // constructor throws, basic across subscribers (those reached before keep their copy), and
   // std::logic_error when this thread would wait for its own full `block` mailbox (see "A
   // subscriber must not wait for itself" above).
+  // A scalar Message is taken by value (detail::by_value_sink: the caller's conversion and its
+  // warnings stay at the caller's line), here and in publish_from.
   template <class Q, class M = Message>
-  requires bus_topic_argument<Q, Topic, Hash, KeyEqual> && detail::sink_argument<M, Message>
-      std::size_t publish(const Q& topic, M&& message) {
-    auto&& key = lookup_form(topic);  // first: a null const char* is refused (rule 52)
-    return deliver_argument<M>(key, message, nullptr);
+  requires bus_topic_argument<Q, Topic, Hash, KeyEqual> &&
+      (!detail::by_value_sink<Message>)&&detail::sink_argument<M, Message> std::size_t
+      publish(const Q& topic, M&& message) {
+    return publish_sink<M>(topic, message);
+  }
+  template <class Q>
+  requires bus_topic_argument<Q, Topic, Hash, KeyEqual> && detail::by_value_sink<Message>
+      std::size_t publish(const Q& topic, Message message) {
+    return publish_sink<Message>(topic, message);
   }
 
   // Like publish, but `sender`'s own mailbox is skipped (Phoenix.PubSub.broadcast_from).
@@ -1222,21 +1229,15 @@ class event_bus {
   // std::invalid_argument (it could never be skipped here), as for an inbox. (An unsubscribed
   // one is accepted: its mailbox is closed, so it receives nothing either way.)
   template <class Q, class M = Message>
-  requires bus_topic_argument<Q, Topic, Hash, KeyEqual> && detail::sink_argument<M, Message>
-      std::size_t publish_from(const subscription& sender, const Q& topic, M&& message) {
-    auto&& key = lookup_form(topic);  // the topic first (a null const char* is refused)
-    if (sender.mailbox_ == nullptr) {
-      throw subscription_closed(
-          "tandem::event_bus::publish_from: the subscription was moved from; it has no mailbox "
-          "to leave out");
-    }
-    if (sender.topic_ && !topics_.owns(sender.topic_)) {
-      throw std::invalid_argument(
-          "tandem::event_bus::publish_from: the subscription belongs to another event_bus; "
-          "only a subscriber of this bus can be left out of its publish");
-    }
-    // The receiver a list entry names: the mailbox, not the box around it.
-    return deliver_argument<M>(key, message, &sender.mailbox_->box);
+  requires bus_topic_argument<Q, Topic, Hash, KeyEqual> &&
+      (!detail::by_value_sink<Message>)&&detail::sink_argument<M, Message> std::size_t
+      publish_from(const subscription& sender, const Q& topic, M&& message) {
+    return publish_from_sink<M>(sender, topic, message);
+  }
+  template <class Q>
+  requires bus_topic_argument<Q, Topic, Hash, KeyEqual> && detail::by_value_sink<Message>
+      std::size_t publish_from(const subscription& sender, const Q& topic, Message message) {
+    return publish_from_sink<Message>(sender, topic, message);
   }
 
   // An inbox: one mailbox that subscribes to any number of topics of this bus (tandem::inbox).
@@ -1281,11 +1282,15 @@ class event_bus {
   // Like publish, but the inbox `sender` is skipped (Phoenix.PubSub.broadcast_from). An inbox
   // of another bus gets std::invalid_argument (it could never be skipped here).
   template <class Q, class M = Message>
-  requires bus_topic_argument<Q, Topic, Hash, KeyEqual> && detail::sink_argument<M, Message>
-      std::size_t publish_from(const inbox_type& sender, const Q& topic, M&& message) {
-    auto&& key = lookup_form(topic);  // the topic first, as above
-    check_owner(sender, "publish_from");
-    return deliver_argument<M>(key, message, sender.box_.get());
+  requires bus_topic_argument<Q, Topic, Hash, KeyEqual> &&
+      (!detail::by_value_sink<Message>)&&detail::sink_argument<M, Message> std::size_t
+      publish_from(const inbox_type& sender, const Q& topic, M&& message) {
+    return publish_from_sink<M>(sender, topic, message);
+  }
+  template <class Q>
+  requires bus_topic_argument<Q, Topic, Hash, KeyEqual> && detail::by_value_sink<Message>
+      std::size_t publish_from(const inbox_type& sender, const Q& topic, Message message) {
+    return publish_from_sink<Message>(sender, topic, message);
   }
 
   [[nodiscard]] std::size_t topic_count() const { return topics_.size(); }
@@ -1420,6 +1425,38 @@ class event_bus {
     // every publish instead of the two engaged flags.
     evicted_items() noexcept {}  // NOLINT(modernize-use-equals-default): see above
   };
+
+  // The bodies of publish and publish_from: `message` as the public function took it (M: its
+  // declared type, deduced or Message itself for a scalar Message taken by value).
+  template <class M, class Q>
+  std::size_t publish_sink(const Q& topic, std::remove_reference_t<M>& message) {
+    auto&& key = lookup_form(topic);  // first: a null const char* is refused (rule 52)
+    return deliver_argument<M>(key, message, nullptr);
+  }
+  template <class M, class Q>
+  std::size_t publish_from_sink(const subscription& sender, const Q& topic,
+                                std::remove_reference_t<M>& message) {
+    auto&& key = lookup_form(topic);  // the topic first (a null const char* is refused)
+    if (sender.mailbox_ == nullptr) {
+      throw subscription_closed(
+          "tandem::event_bus::publish_from: the subscription was moved from; it has no mailbox "
+          "to leave out");
+    }
+    if (sender.topic_ && !topics_.owns(sender.topic_)) {
+      throw std::invalid_argument(
+          "tandem::event_bus::publish_from: the subscription belongs to another event_bus; "
+          "only a subscriber of this bus can be left out of its publish");
+    }
+    // The receiver a list entry names: the mailbox, not the box around it.
+    return deliver_argument<M>(key, message, &sender.mailbox_->box);
+  }
+  template <class M, class Q>
+  std::size_t publish_from_sink(const inbox_type& sender, const Q& topic,
+                                std::remove_reference_t<M>& message) {
+    auto&& key = lookup_form(topic);  // the topic first, as above
+    check_owner(sender, "publish_from");
+    return deliver_argument<M>(key, message, sender.box_.get());
+  }
 
   // publish's `message` (declared M&&), delivered: a Message rvalue as it is (moved from only by
   // the delivery that takes it, so a publish that reaches nobody leaves it alone), anything else

@@ -722,7 +722,7 @@ class redis_bus {
   bool subscribe(inbox_type& in, T&& topic) {
     return local_->subscribe(in, owned_topic(std::forward<T>(topic)));
   }
-  template <class T>
+  template <class T = std::string_view>
   requires detail::sink_argument<const T&, std::string_view>
   bool unsubscribe(inbox_type& in, const T& topic) {
     return local_->unsubscribe(in, topic_view(topic));
@@ -730,33 +730,49 @@ class redis_bus {
 
   // Delivers to local subscribers at once and queues one envelope for Redis; returns how many
   // local subscribers accepted the message. Throws message_too_large (topic or encoded
-  // message beyond the bounds) or Codec's exception before anything is delivered.
-  template <class T, class M = Message>
-  requires detail::sink_argument<const T&, std::string_view> && detail::sink_argument<M, Message>
-      std::size_t publish(const T& topic, M&& message) {
-    const std::string_view view = topic_view(topic);
-    return publish_impl(view, detail::owned_argument<Message>(std::forward<M>(message)),
-                        static_cast<const subscription*>(nullptr));
+  // message beyond the bounds) or Codec's exception before anything is delivered (and then a
+  // Message rvalue is not moved from). A scalar Message is taken by value, as by event_bus.
+  template <class T = std::string_view, class M = Message>
+  requires detail::sink_argument<const T&, std::string_view> &&
+      (!detail::by_value_sink<Message>)&&detail::sink_argument<M, Message> std::size_t
+      publish(const T& topic, M&& message) {
+    return publish_sink<M>(topic_view(topic), message, static_cast<const subscription*>(nullptr));
+  }
+  template <class T = std::string_view>
+  requires detail::sink_argument<const T&, std::string_view> && detail::by_value_sink<Message>
+      std::size_t publish(const T& topic, Message message) {
+    return publish_sink<Message>(topic_view(topic), message,
+                                 static_cast<const subscription*>(nullptr));
   }
 
   // Like publish, but `sender`'s own mailbox is skipped locally (Phoenix's broadcast_from);
   // other nodes deliver to all their subscribers.
-  template <class T, class M = Message>
-  requires detail::sink_argument<const T&, std::string_view> && detail::sink_argument<M, Message>
-      std::size_t publish_from(const subscription& sender, const T& topic, M&& message) {
-    const std::string_view view = topic_view(topic);
-    return publish_impl(view, detail::owned_argument<Message>(std::forward<M>(message)), &sender);
+  template <class T = std::string_view, class M = Message>
+  requires detail::sink_argument<const T&, std::string_view> &&
+      (!detail::by_value_sink<Message>)&&detail::sink_argument<M, Message> std::size_t
+      publish_from(const subscription& sender, const T& topic, M&& message) {
+    return publish_sink<M>(topic_view(topic), message, &sender);
+  }
+  template <class T = std::string_view>
+  requires detail::sink_argument<const T&, std::string_view> && detail::by_value_sink<Message>
+      std::size_t publish_from(const subscription& sender, const T& topic, Message message) {
+    return publish_sink<Message>(topic_view(topic), message, &sender);
   }
   // The same for an inbox sender.
-  template <class T, class M = Message>
-  requires detail::sink_argument<const T&, std::string_view> && detail::sink_argument<M, Message>
-      std::size_t publish_from(const inbox_type& sender, const T& topic, M&& message) {
-    const std::string_view view = topic_view(topic);
-    return publish_impl(view, detail::owned_argument<Message>(std::forward<M>(message)), &sender);
+  template <class T = std::string_view, class M = Message>
+  requires detail::sink_argument<const T&, std::string_view> &&
+      (!detail::by_value_sink<Message>)&&detail::sink_argument<M, Message> std::size_t
+      publish_from(const inbox_type& sender, const T& topic, M&& message) {
+    return publish_sink<M>(topic_view(topic), message, &sender);
+  }
+  template <class T = std::string_view>
+  requires detail::sink_argument<const T&, std::string_view> && detail::by_value_sink<Message>
+      std::size_t publish_from(const inbox_type& sender, const T& topic, Message message) {
+    return publish_sink<Message>(topic_view(topic), message, &sender);
   }
 
   [[nodiscard]] std::size_t topic_count() const { return local_->topic_count(); }
-  template <class T>
+  template <class T = std::string_view>
   requires detail::sink_argument<const T&, std::string_view>
   [[nodiscard]] std::size_t subscriber_count(const T& topic) const {
     return local_->subscriber_count(topic_view(topic));
@@ -861,17 +877,29 @@ class redis_bus {
     return topic;
   }
 
-  template <class Sender>  // subscription or inbox_type
-  std::size_t publish_impl(std::string_view topic, Message message, const Sender* sender) {
-    std::string envelope = encode(topic, message);  // may throw: nothing has happened yet
-    const std::size_t reached = sender != nullptr
-                                    ? local_->publish_from(*sender, topic, std::move(message))
-                                    : local_->publish(topic, std::move(message));  // commit
-    TANDEM_SYNC_POINT();  // delivered locally, not yet queued for Redis
-    if (queue_.push(std::move(envelope), detail::redis::sequence_offset + node_name_.size())) {
-      dropped_.fetch_add(1, std::memory_order_relaxed);  // relaxed: a tally
+  // publish's body: `message` as the public function took it (M: its declared type). A
+  // Message (lvalue or rvalue) is encoded as it is and handed on to the local bus with its
+  // value category (which copies an lvalue and moves from an rvalue only to deliver it);
+  // anything else is first converted into a Message of our own.
+  template <class M, class Sender>  // Sender: subscription or inbox_type
+  std::size_t publish_sink(std::string_view topic, std::remove_reference_t<M>& message,
+                           const Sender* sender) {
+    if constexpr (std::same_as<std::remove_cvref_t<M>, Message> &&
+                  !std::is_volatile_v<std::remove_reference_t<M>>) {
+      // May throw: nothing has happened yet.
+      std::string envelope = encode(topic, std::as_const(message));
+      const std::size_t reached =
+          sender != nullptr ? local_->publish_from(*sender, topic, static_cast<M&&>(message))
+                            : local_->publish(topic, static_cast<M&&>(message));  // commit
+      TANDEM_SYNC_POINT();  // delivered locally, not yet queued for Redis
+      if (queue_.push(std::move(envelope), detail::redis::sequence_offset + node_name_.size())) {
+        dropped_.fetch_add(1, std::memory_order_relaxed);  // relaxed: a tally
+      }
+      return reached;
+    } else {
+      Message owned = detail::owned_argument<Message>(static_cast<M&&>(message));
+      return publish_sink<Message>(topic, owned, sender);
     }
-    return reached;
   }
 
   std::string encode(std::string_view topic, const Message& message) const {

@@ -138,6 +138,7 @@
 #include <utility>
 #include <vector>
 
+#include "detail/arguments.hpp"
 #include "detail/callables.hpp"
 #include "detail/port.hpp"
 #include "detail/type_contents.hpp"
@@ -914,9 +915,10 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
   template <class F>
   void add_declaration(Key key, F&& factory, bool eager_entry) {
     auto build = std::make_shared<const declared_factory>(
-        [f = std::decay_t<F>(std::forward<F>(factory)), k = key]() mutable {
-          return make_instance(f, k);
-        });
+        // A factory lvalue is copied from a const lvalue: a functor's forwarding constructor
+        // template would otherwise win over its copy constructor (rule 54).
+        [f = std::decay_t<F>(detail::as_source<std::decay_t<F>>(std::forward<F>(factory))),
+         k = key]() mutable { return make_instance(f, k); });
     const std::lock_guard<std::mutex> lock(declarations_mutex_);
     check_alive("declare");  // as override(): nothing is kept after the teardown
     const auto it = emplace_declaration(key);

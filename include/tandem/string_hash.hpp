@@ -63,7 +63,8 @@ inline constexpr bool is_c_string_v =
 // (its Hash decides what a null one means), and nothing is refused here.
 template <class Key, class K>
 void check_not_null_c_string(const K& key, const char* where) {
-  if constexpr (!std::is_same_v<K, Key> && !std::is_pointer_v<Key> && is_c_string_v<K>) {
+  if constexpr (!std::is_same_v<K, Key> && !std::is_pointer_v<Key> && is_c_string_v<K> &&
+                (!std::is_same_v<K, std::nullptr_t> || std::is_convertible_v<const char*, Key>)) {
     if (key == nullptr) throw_null_c_string_key(where);
   }
 }

@@ -325,6 +325,15 @@ TEST_CASE("a null const char* topic throws invalid_argument before any string or
   CHECK(bus.subscriber_count(topic) == 1);
   CHECK(bus.subscribe(in, topic));
   CHECK(bus.unsubscribe(in, std::string_view(topic)));
+  // Braced topics build a std::string_view, as the by-value parameters did.
+  CHECK(bus.publish({topic.data(), 4}, std::string(40, 'b')) == 1);
+  CHECK(bus.subscriber_count({topic.data(), 4}) == 1);
+  CHECK(sub.try_receive() == std::string(40, 'b'));
+  // A message that cannot be encoded (topic beyond max_topic_bytes) leaves an rvalue alone.
+  std::string kept(40, 'k');
+  CHECK_THROWS_AS(bus.publish(std::string(100000, 't'), std::move(kept)),
+                  tandem::message_too_large);
+  CHECK(kept == std::string(40, 'k'));  // NOLINT(bugprone-use-after-move): nothing delivered
 }
 
 TEST_CASE("the channel prefix isolates buses sharing one Redis") {

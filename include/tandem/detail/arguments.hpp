@@ -18,6 +18,15 @@
 
 namespace tandem::detail {
 
+// A scalar T (arithmetic, enumeration, pointer) is still taken by value, in an overload of its
+// own: the caller's conversion then stays at the caller's line, where -Wconversion sees it (and
+// sees that a constant fits; inside a forwarding function `insert(5, 1.0)` into a
+// <uint16_t, float> map warned, and through -isystem a narrowing long went unreported), and
+// bit-fields and packed members still bind. A scalar has no constructor template and is no
+// C string to check (a pointer key is a valid key, null or not). Found by review, 2026-12-04.
+template <class T>
+concept by_value_sink = std::is_scalar_v<T>;
+
 // What such a function accepts for a T: anything implicitly convertible to T (what a by-value T
 // parameter accepted), T itself included. With the template parameter defaulted to T, a braced
 // list `{...}` still builds a T.
@@ -32,8 +41,14 @@ concept sink_argument = std::convertible_to<Arg, T>;
 // here unless the argument must be converted: pass the result straight on to what builds the
 // owned T (push_back, emplace, a node's constructor).
 template <class T, class Arg>
+T implicitly_converted(Arg&& arg) {
+  return static_cast<Arg&&>(arg);  // copy-initialisation; the result is elided into the caller's
+}
+
+template <class T, class Arg>
 decltype(auto) as_source(Arg&& arg) {
-  if constexpr (std::same_as<std::remove_cvref_t<Arg>, T>) {
+  if constexpr (std::same_as<std::remove_cvref_t<Arg>, T> &&
+                !std::is_volatile_v<std::remove_reference_t<Arg>>) {
     constexpr bool is_copy =
         std::is_lvalue_reference_v<Arg> || std::is_const_v<std::remove_reference_t<Arg>>;
     if constexpr (is_copy && std::is_convertible_v<const T&, T>) {
@@ -42,8 +57,7 @@ decltype(auto) as_source(Arg&& arg) {
       return static_cast<Arg&&>(arg);
     }
   } else {
-    T converted = static_cast<Arg&&>(arg);
-    return converted;
+    return implicitly_converted<T>(static_cast<Arg&&>(arg));
   }
 }
 
