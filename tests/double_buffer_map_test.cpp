@@ -672,3 +672,36 @@ TEST_CASE("scalar keys and values: constants that fit, bit-fields and nullptr ke
   pw.publish();
   CHECK_FALSE(pr.contains(nullptr));
 }
+
+// erase_if's predicate is kept in the log as a copy: from a non-const lvalue with a forwarding
+// constructor template the by-value parameter built it through the template (rule 54).
+namespace {
+struct wrapping_predicate {
+  explicit wrapping_predicate(std::string v) : victim(std::move(v)) {}
+  wrapping_predicate(const wrapping_predicate&) = default;
+  wrapping_predicate(wrapping_predicate&&) noexcept = default;
+  wrapping_predicate& operator=(const wrapping_predicate&) = default;
+  wrapping_predicate& operator=(wrapping_predicate&&) noexcept = default;
+  ~wrapping_predicate() = default;
+  template <class T>
+  requires(!std::is_same_v<std::remove_cvref_t<T>, std::string>)
+      wrapping_predicate(T&& /*callable*/)  // NOLINT(bugprone-forwarding-reference-overload)
+      : victim("built by the forwarding constructor") {}
+  bool operator()(const std::string& key, const std::string& /*value*/) const {
+    return key == victim;
+  }
+  std::string victim;
+};
+}  // namespace
+
+TEST_CASE("erase_if copies a non-const lvalue predicate by its copy constructor") {
+  auto [w, r] = tandem::make_double_buffer_map<std::string, std::string>();
+  w.insert(std::string(40, 'a'), std::string(40, 'v'));
+  w.insert(std::string(40, 'b'), std::string(40, 'v'));
+  wrapping_predicate pred(std::string(40, 'a'));
+  w.erase_if(pred);
+  w.publish();
+  CHECK_FALSE(r.contains(std::string(40, 'a')));
+  CHECK(r.contains(std::string(40, 'b')));
+  CHECK(pred.victim == std::string(40, 'a'));
+}
