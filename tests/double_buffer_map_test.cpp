@@ -573,35 +573,13 @@ TEST_CASE(
 // containers' insert takes a value_type: a non-const lvalue is copied by the copy constructor
 // (they took K and V by value until 2026-12-04, and the caller's copy-initialisation from a
 // non-const lvalue picked a forwarding constructor template, an exact match for T&: rule 54).
-namespace {
-struct wrapping_string {
-  wrapping_string() = default;
-  explicit wrapping_string(std::string s) : text(std::move(s)) {}
-  wrapping_string(const wrapping_string&) = default;
-  wrapping_string(wrapping_string&&) noexcept = default;
-  wrapping_string& operator=(const wrapping_string&) = default;
-  wrapping_string& operator=(wrapping_string&&) noexcept = default;
-  ~wrapping_string() = default;
-  // "Wrap any payload": an exact match for wrapping_string& and const wrapping_string&&.
-  template <class T>
-  requires(!std::is_same_v<std::remove_cvref_t<T>, std::string>) wrapping_string(T&& /*payload*/)
-      : text("built by the forwarding constructor") {}  // NOLINT
-  bool operator==(const wrapping_string& other) const { return text == other.text; }
-  std::string text;
-};
-struct wrapping_hash {
-  std::size_t operator()(const wrapping_string& s) const noexcept {
-    return std::hash<std::string>{}(s.text);
-  }
-};
-}  // namespace
-
 TEST_CASE(
     "writer insert, insert_or_assign and erase copy a non-const lvalue K or V by its copy "
     "constructor") {
-  auto [w, r] = tandem::make_double_buffer_map<wrapping_string, wrapping_string, wrapping_hash>();
-  wrapping_string key(std::string(40, 'k'));
-  wrapping_string value(std::string(40, 'v'));
+  using wrapping = tandem::test::wraps_any<>;
+  auto [w, r] = tandem::make_double_buffer_map<wrapping, wrapping, tandem::test::wraps_any_hash>();
+  wrapping key(std::string(40, 'k'));
+  wrapping value(std::string(40, 'v'));
   w.insert(key, value);
   w.publish();
   {
@@ -610,8 +588,8 @@ TEST_CASE(
     CHECK(guard.begin()->first.text == std::string(40, 'k'));
     CHECK(guard.begin()->second.text == std::string(40, 'v'));
   }
-  wrapping_string other_value(std::string(40, 'w'));
-  const wrapping_string const_key(std::string(40, 'c'));
+  wrapping other_value(std::string(40, 'w'));
+  const wrapping const_key(std::string(40, 'c'));
   w.insert_or_assign(key, other_value);
   w.insert_or_assign(std::move(const_key), other_value);  // a const rvalue is copied too
   w.publish();
@@ -676,21 +654,10 @@ TEST_CASE("scalar keys and values: constants that fit, bit-fields and nullptr ke
 // erase_if's predicate is kept in the log as a copy: from a non-const lvalue with a forwarding
 // constructor template the by-value parameter built it through the template (rule 54).
 namespace {
-struct wrapping_predicate {
-  explicit wrapping_predicate(std::string v) : victim(std::move(v)) {}
-  wrapping_predicate(const wrapping_predicate&) = default;
-  wrapping_predicate(wrapping_predicate&&) noexcept = default;
-  wrapping_predicate& operator=(const wrapping_predicate&) = default;
-  wrapping_predicate& operator=(wrapping_predicate&&) noexcept = default;
-  ~wrapping_predicate() = default;
-  template <class T>
-  requires(!std::is_same_v<std::remove_cvref_t<T>, std::string>)
-      wrapping_predicate(T&& /*callable*/)  // NOLINT(bugprone-forwarding-reference-overload)
-      : victim("built by the forwarding constructor") {}
-  bool operator()(const std::string& key, const std::string& /*value*/) const {
-    return key == victim;
+struct erases_its_text {
+  static bool call(const std::string& text, const std::string& key, const std::string& /*value*/) {
+    return key == text;
   }
-  std::string victim;
 };
 }  // namespace
 
@@ -698,10 +665,10 @@ TEST_CASE("erase_if copies a non-const lvalue predicate by its copy constructor"
   auto [w, r] = tandem::make_double_buffer_map<std::string, std::string>();
   w.insert(std::string(40, 'a'), std::string(40, 'v'));
   w.insert(std::string(40, 'b'), std::string(40, 'v'));
-  wrapping_predicate pred(std::string(40, 'a'));
+  tandem::test::wraps_any<erases_its_text> pred(std::string(40, 'a'));
   w.erase_if(pred);
   w.publish();
   CHECK_FALSE(r.contains(std::string(40, 'a')));
   CHECK(r.contains(std::string(40, 'b')));
-  CHECK(pred.victim == std::string(40, 'a'));
+  CHECK(pred.text == std::string(40, 'a'));
 }

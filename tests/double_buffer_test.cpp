@@ -129,20 +129,10 @@ TEST_CASE("the op concept requires lvalue and rvalue application and a nothrow m
 // that wraps any callable): push took Op by value until 2026-12-04, so pushing a non-const
 // lvalue op built the logged op through the template (rule 54, found by review).
 namespace {
-struct wrapping_add_op {
-  explicit wrapping_add_op(std::string text) : amount(std::move(text)) {}
-  wrapping_add_op(const wrapping_add_op&) = default;
-  wrapping_add_op(wrapping_add_op&&) noexcept = default;
-  wrapping_add_op& operator=(const wrapping_add_op&) = default;
-  wrapping_add_op& operator=(wrapping_add_op&&) noexcept = default;
-  ~wrapping_add_op() = default;
-  template <class T>
-  requires(!std::is_same_v<std::remove_cvref_t<T>, std::string>)
-      wrapping_add_op(T&& /*callable*/)  // NOLINT(bugprone-forwarding-reference-overload)
-      : amount("built by the forwarding constructor") {}
-  void operator()(std::string& s) const { s += amount; }
-  std::string amount;
+struct appends_its_text {
+  static void call(const std::string& text, std::string& s) { s += text; }
 };
+using wrapping_add_op = tandem::test::wraps_any<appends_its_text>;
 }  // namespace
 
 TEST_CASE("push copies a non-const lvalue op by its copy constructor, and moves an rvalue") {
@@ -153,8 +143,8 @@ TEST_CASE("push copies a non-const lvalue op by its copy constructor, and moves 
   w.push(std::as_const(op));
   w.push(std::move(other));
   w.publish();
-  CHECK(op.amount == std::string(40, 'a'));  // copied, not moved from
-  CHECK(other.amount.empty());               // NOLINT(bugprone-use-after-move): moved into the log
+  CHECK(op.text == std::string(40, 'a'));  // copied, not moved from
+  CHECK(other.text.empty());               // NOLINT(bugprone-use-after-move): moved into the log
   CHECK(*r.read() == std::string(40, 'a') + std::string(40, 'a') + std::string(40, 'b'));
   w.push(op);
   w.publish();  // the replay applies the last batch's ops to the other copy too

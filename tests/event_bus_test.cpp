@@ -447,20 +447,7 @@ TEST_CASE("g4: a Topic with a forwarding constructor passed as a non-const lvalu
 // its Message by value until 2026-12-04: the caller's copy-initialisation from a non-const
 // lvalue picked the template (an exact match for Message&), and every subscriber got
 // "built by the forwarding constructor" (rule 54, found by review).
-struct wrapping_message {
-  wrapping_message() = default;
-  wrapping_message(const wrapping_message&) = default;
-  wrapping_message(wrapping_message&&) noexcept = default;
-  template <class T>
-  requires(!std::is_same_v<std::remove_cvref_t<T>, std::string>)
-      wrapping_message(T&& /*payload*/)  // NOLINT(bugprone-forwarding-reference-overload)
-      : body("built by the forwarding constructor") {}
-  explicit wrapping_message(std::string text) : body(std::move(text)) {}
-  wrapping_message& operator=(const wrapping_message&) = default;
-  wrapping_message& operator=(wrapping_message&&) noexcept = default;
-  ~wrapping_message() = default;
-  std::string body;
-};
+using wrapping_message = tandem::test::wraps_any<>;
 
 TEST_CASE("g4: publish and publish_from copy a non-const lvalue message by its copy constructor") {
   event_bus<wrapping_message> bus;
@@ -473,14 +460,14 @@ TEST_CASE("g4: publish and publish_from copy a non-const lvalue message by its c
   CHECK(bus.publish("t", message) == 3);
   CHECK(bus.publish_from(a, "t", message) == 2);
   CHECK(bus.publish_from(in, "t", message) == 2);
-  CHECK(message.body == text);  // copied, not moved from
-  CHECK(a.try_receive()->body == text);
-  CHECK(a.try_receive()->body == text);
-  CHECK(b.try_receive()->body == text);
-  CHECK(b.try_receive()->body == text);
-  CHECK(b.try_receive()->body == text);
-  CHECK(in.try_receive()->message().body == text);
-  CHECK(in.try_receive()->message().body == text);
+  CHECK(message.text == text);  // copied, not moved from
+  CHECK(a.try_receive()->text == text);
+  CHECK(a.try_receive()->text == text);
+  CHECK(b.try_receive()->text == text);
+  CHECK(b.try_receive()->text == text);
+  CHECK(b.try_receive()->text == text);
+  CHECK(in.try_receive()->message().text == text);
+  CHECK(in.try_receive()->message().text == text);
   CHECK_FALSE(a.try_receive());
   CHECK_FALSE(in.try_receive());
 }

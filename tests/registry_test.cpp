@@ -1013,25 +1013,14 @@ TEST_CASE("registry accessor: gets racing erase and clear give live current inst
 // exact match for F&) and the stored copy built something else (rule 54, found by review,
 // 2026-12-04).
 namespace {
-struct wrapping_factory {
-  explicit wrapping_factory(std::string t) : text(std::move(t)) {}
-  wrapping_factory(const wrapping_factory&) = default;
-  wrapping_factory(wrapping_factory&&) noexcept = default;
-  wrapping_factory& operator=(const wrapping_factory&) = default;
-  wrapping_factory& operator=(wrapping_factory&&) noexcept = default;
-  ~wrapping_factory() = default;
-  template <class T>
-  requires(!std::is_same_v<std::remove_cvref_t<T>, std::string>)
-      wrapping_factory(T&& /*callable*/)  // NOLINT(bugprone-forwarding-reference-overload)
-      : text("built by the forwarding constructor") {}
-  std::string operator()() const { return text; }
-  std::string text;
+struct returns_its_text {
+  static std::string call(const std::string& text) { return text; }
 };
 }  // namespace
 
 TEST_CASE("registry: declare copies a non-const lvalue factory by its copy constructor") {
   tandem::registry<std::string, std::string> pool;
-  wrapping_factory factory(std::string(40, 'f'));
+  tandem::test::wraps_any<returns_its_text> factory(std::string(40, 'f'));
   pool.declare(std::string("lvalue"), factory);
   pool.declare(std::string("eager"), factory, tandem::eager);
   CHECK(*pool.get_or_create(std::string("lvalue")) == std::string(40, 'f'));

@@ -569,8 +569,7 @@ class double_buffer {
     // to one; an Op lvalue is copied by its copy constructor (from a const lvalue, so a
     // type-erasing Op's forwarding constructor template does not wrap it in another Op: rule
     // 54; until 2026-12-04 a by-value parameter, which the caller copy-initialised), an rvalue
-    // moved. A
-    // scalar Op (a function pointer) is taken by value (detail::by_value_sink).
+    // moved. A scalar Op (a function pointer) is taken by value (detail::by_value_sink).
     template <class O = Op>
     requires(!detail::by_value_sink<Op>) && detail::sink_argument<O, Op> void push(O&& op) {
       const entry_check check(this);

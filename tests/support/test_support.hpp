@@ -11,7 +11,11 @@
 // Catch2 and the standard headers used below (also the tests' precompiled header).
 #include "test_support_includes.hpp"
 
+#include <cstddef>
 #include <cstdint>
+#include <string>
+#include <type_traits>
+#include <utility>
 
 #include <tandem/detail/port.hpp>  // TANDEM_TSAN
 
@@ -199,6 +203,39 @@ struct typed_handle {
   using value_type = Target;
   std::uint32_t index;
   std::uint32_t generation;
+};
+
+// A type that "wraps any payload": a non-explicit forwarding constructor template (for anything
+// but std::string), the exact match for a non-const lvalue wraps_any& in copy-initialisation, so
+// it beats the copy constructor there (docs/reliability.md rule 54). `text` says what built the
+// object: the std::string it was given, or forwarded_text when the template built it. Behaviour
+// (optional) gives it a call operator: Behaviour::call(text, args...) -- a double_buffer op, an
+// erase_if predicate, a registry factory. Compare and hash by `text` (wraps_any_hash).
+template <class Behaviour = void>
+struct wraps_any {
+  static constexpr const char* forwarded_text = "built by the forwarding constructor";
+  explicit wraps_any(std::string t) : text(std::move(t)) {}
+  wraps_any(const wraps_any&) = default;
+  wraps_any(wraps_any&&) noexcept = default;
+  wraps_any& operator=(const wraps_any&) = default;
+  wraps_any& operator=(wraps_any&&) noexcept = default;
+  ~wraps_any() = default;
+  template <class T>
+  requires(!std::is_same_v<std::remove_cvref_t<T>, std::string>) wraps_any(
+      T&& /*payload*/)  // NOLINT(google-explicit-constructor,bugprone-forwarding-reference-overload)
+      : text(forwarded_text) {}
+  template <class... Args>
+  requires(!std::is_void_v<Behaviour>) decltype(auto) operator()(Args&&... args) const {
+    return Behaviour::call(text, std::forward<Args>(args)...);
+  }
+  bool operator==(const wraps_any& other) const { return text == other.text; }
+  std::string text;
+};
+struct wraps_any_hash {
+  template <class Behaviour>
+  std::size_t operator()(const wraps_any<Behaviour>& w) const noexcept {
+    return std::hash<std::string>{}(w.text);
+  }
 };
 
 }  // namespace tandem::test

@@ -33,18 +33,20 @@ concept by_value_sink = std::is_scalar_v<T>;
 template <class Arg, class T>
 concept sink_argument = std::convertible_to<Arg, T>;
 
+// A T copy-initialised from the argument (implicit conversions only), elided into the caller's.
+template <class T, class Arg>
+T implicitly_converted(Arg&& arg) {
+  return static_cast<Arg&&>(arg);
+}
+
 // What to build the owned T from, given an argument: a `const T&` to copy from when the
 // argument is a T lvalue or a const T rvalue (a tie that the copy constructor wins over a
 // forwarding constructor template; the lvalue itself, `T&`, when T's copy constructor takes a
-// non-const T&), a `T&&` to move from when it is a T rvalue, and otherwise a T converted
-// implicitly (copy-initialisation, as a by-value parameter was). Nothing is copied or moved
+// non-const T&), a `T&&` to move from when it is a T rvalue, and otherwise (a volatile T too,
+// which binds to neither) a T converted implicitly (copy-initialisation, as a by-value parameter
+// was). Nothing is copied or moved
 // here unless the argument must be converted: pass the result straight on to what builds the
 // owned T (push_back, emplace, a node's constructor).
-template <class T, class Arg>
-T implicitly_converted(Arg&& arg) {
-  return static_cast<Arg&&>(arg);  // copy-initialisation; the result is elided into the caller's
-}
-
 template <class T, class Arg>
 decltype(auto) as_source(Arg&& arg) {
   if constexpr (std::same_as<std::remove_cvref_t<Arg>, T> &&
