@@ -1,13 +1,20 @@
 // Tests for include/tandem/sync/striped_lock.hpp.
 #include <tandem/sync/striped_lock.hpp>
 
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <fstream>
 #include <mutex>
 #include <set>
 #include <stdexcept>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "test_support.hpp"
 
@@ -43,26 +50,85 @@ TEST_CASE("small_mutex try_lock fails while it is held and succeeds once it is r
   mutex.unlock();
 }
 
-TEST_CASE("small_mutex wakes a thread that went past its backoff into atomic_wait") {
+namespace {
+// The sleeper slot of `mutex` (striped_lock.hpp, step 3): how many threads announced that they
+// sleep on a mutex of that slot.
+std::uint32_t sleepers_of(const small_mutex& mutex) {
+  return tandem::sync::small_mutex_sleepers.slot_of(&mutex).load(std::memory_order_relaxed);
+}
+
+// Whether thread `tid` of this process is blocked in a system call ('S' in
+// /proc/self/task/<tid>/stat). After a small_mutex waiter is counted, the only call that
+// blocks it is the futex wait (its membarrier does not sleep, its yields run).
+bool is_asleep(pid_t tid) {
+  std::ifstream stat("/proc/self/task/" + std::to_string(tid) + "/stat");
+  std::string line;
+  std::getline(stat, line);
+  const auto end_of_name = line.rfind(')');
+  return end_of_name != std::string::npos && end_of_name + 2 < line.size() &&
+         line[end_of_name + 2] == 'S';
+}
+}  // namespace
+
+TEST_CASE("small_mutex wakes a thread asleep in lock() with its plain-store unlock") {
   tandem::test::watchdog dog("small_mutex wake-up");
   small_mutex mutex;
-  std::atomic<bool> waiter_started{false};
+  REQUIRE(sleepers_of(mutex) == 0);  // no other test's thread sleeps meanwhile
   std::atomic<bool> waiter_done{false};
+  std::atomic<pid_t> waiter_tid{0};
   mutex.lock();
   std::thread waiter([&] {
-    waiter_started = true;
-    mutex.lock();  // blocks: spins, yields, then sleeps in atomic_wait
+    waiter_tid = static_cast<pid_t>(::syscall(SYS_gettid));
+    mutex.lock();  // blocks: spins, yields, then announces itself and sleeps in atomic_wait
     waiter_done = true;
     mutex.unlock();
   });
-  while (!waiter_started.load()) std::this_thread::yield();
-  // Hold the lock for far longer than the backoff (17 steps) so the waiter is most likely
-  // asleep; the outcome does not depend on it: the unlock must wake it either way.
-  for (int i = 0; i < 2000; ++i) std::this_thread::yield();
+  // The waiter is asleep in the futex once it is counted in the slot and blocked (no sleep
+  // here: a yielding poll, bounded by the watchdog). An unlock before that would let its next
+  // CAS succeed without any wake-up, and the test could not fail.
+  while (sleepers_of(mutex) == 0 || !is_asleep(waiter_tid.load())) std::this_thread::yield();
   CHECK_FALSE(waiter_done.load());
-  mutex.unlock();
-  waiter.join();  // a lost wake-up would hang here and trip the watchdog
+  mutex.unlock();  // must wake it: a lost wake-up hangs the join and trips the watchdog
+  waiter.join();
   CHECK(waiter_done.load());
+  CHECK(sleepers_of(mutex) == 0);  // the waiter took itself out once it held the lock
+}
+
+TEST_CASE("small_mutex: every sleeper leaves the table once it holds the lock") {
+  // A count left behind would make every later unlock of the slot's mutexes a system call.
+  tandem::test::watchdog dog("small_mutex sleeper count");
+  small_mutex mutex;
+  constexpr int threads = 4;
+  constexpr int rounds = 200;
+  long long total = 0;
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&] {
+      for (int i = 0; i < rounds; ++i) {
+        std::lock_guard<small_mutex> guard(mutex);
+        // Long enough that the others exhaust their backoff and sleep now and then.
+        for (int y = 0; y < 20; ++y) std::this_thread::yield();
+        ++total;
+      }
+    });
+  }
+  for (auto& w : workers) w.join();
+  CHECK(total == static_cast<long long>(threads) * rounds);
+  CHECK(sleepers_of(mutex) == 0);
+}
+
+TEST_CASE("small_mutex's sleeper slots spread mutexes a fixed stride apart") {
+  // One mailbox or stripe after another: a slot per mutex where possible, so that a sleeper on
+  // one costs the unlocks of the others nothing.
+  struct alignas(128) padded {
+    small_mutex mutex;
+  };
+  std::vector<padded> mutexes(64);
+  std::set<const void*> slots;
+  for (const auto& p : mutexes) {
+    slots.insert(&tandem::sync::small_mutex_sleepers.slot_of(&p.mutex));
+  }
+  CHECK(slots.size() >= 56);  // Fibonacci hashing: 64 of 64 here; the identity's low bits: 2
 }
 
 TEST_CASE("small_mutex is four bytes") {

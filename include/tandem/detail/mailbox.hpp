@@ -95,10 +95,10 @@
 // message, then at least one, and at most two more than its messages need (one reserved by a
 // publisher, one finished by the receiver and kept for reuse). The mailbox object itself is about 3
 // * sync::cache_line_size bytes larger than its fields need (the three paddings, 384 bytes on
-// x86-64). A push costs one uncontended CAS and one exchange (the lock); a lock-free pop one
-// acquire load and one release store; a locked pop adds the lock. Each mailbox also holds a
-// wake_tokens (a std::mutex and a std::condition_variable, touched only by threads that actually
-// sleep).
+// x86-64). A push costs one uncontended CAS and one release store (the lock: small_mutex's
+// unlock is no read-modify-write); a lock-free pop one acquire load and one release store; a
+// locked pop adds the lock. Each mailbox also holds a wake_tokens (a std::mutex and a
+// std::condition_variable, touched only by threads that actually sleep).
 //
 // Two kinds of wake-up. The one consumer waits for a counted token (one per push that found it
 // parked). Publishers waiting for room wait for a broadcast instead: a publisher parks with the

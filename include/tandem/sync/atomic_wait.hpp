@@ -5,7 +5,7 @@
 // differences that matter to a concurrency library:
 //  1. On Linux it is the futex system call on the atomic's own word, nothing else. notify
 //     always issues FUTEX_WAKE; whether that is needed is the caller's business (tandem's
-//     protocols track their sleepers: small_mutex's `contended` state, reader_epochs'
+//     protocols track their sleepers: small_mutex's sleeper table, reader_epochs'
 //     `writer_waiting` flag).
 //  2. It is only for 4-byte atomics, the futex word size.
 // Why not std::atomic<T>::wait directly: libstdc++ up to at least 12 (the compiler tandem
