@@ -135,14 +135,14 @@
 // increment; a release that is not the last: one atomic decrement (with linger: a CAS); the
 // last: one shard lock (no atomic on the count unless weak handles exist or a lookup raced it)
 // and the node's deallocation (with linger: the shard lock and the linger mutex, and no
-// deallocation). So create + erase of an entry is 5 atomic read-modify-writes in all (two lock
-// and unlock pairs, once_cell's exchange; 4 for a V built under the lock, see
-// rc_map_built_under_lock). A revival: the linger mutex and one clock read
-// under the shard lock. visit: one hash, one shard lock.
-// With two or more threads on random keys, what limits scaling is the cache lines that both
-// threads write: each operation writes its shard's line (the lock) and a lookup the entry's
-// count line; a shard line is last written by the other core about half the time, whatever
-// the shard count (measured in bench/rc_map_bench.cpp, docs/rc_map.md).
+// deallocation). So create + erase of an entry is 3 atomic read-modify-writes in all (two
+// shard locks' CAS, once_cell's exchange: small_mutex unlocks with a plain store since
+// 2026-12-04; 2 for a V built under the lock, see rc_map_built_under_lock). A revival: the linger
+// mutex and one clock read under the shard lock. visit: one hash, one shard lock. With two or more
+// threads on random keys, what limits scaling is the cache lines that both threads write: each
+// operation writes its shard's line (the lock) and a lookup the entry's count line; a shard line is
+// last written by the other core about half the time, whatever the shard count (measured in
+// bench/rc_map_bench.cpp, docs/rc_map.md).
 //
 // Assignment reads its source before releasing its old entry (copy: increment the new count,
 // then release; move: take the pointer, then release), so `h = h->next` works when the old

@@ -31,7 +31,17 @@ struct script {
 };
 script* current = nullptr;
 
+// Naps of small_mutex sleepers that ended after `unlocked` was raised (the wake-up test below).
+std::atomic<bool> unlocked{false};
+std::atomic<int> naps_ended{0};
+std::atomic<int> naps_ended_after_unlock{0};
+
 void hook(const char* name) noexcept {
+  if (std::strcmp(name, "small_mutex lock: a nap ended") == 0) {
+    naps_ended.fetch_add(1);
+    if (unlocked.load()) naps_ended_after_unlock.fetch_add(1);
+    return;
+  }
   script* s = current;
   if (s == nullptr || std::this_thread::get_id() != s->under_test) return;
   if (std::strcmp(name, "small_mutex unlock: after the releasing store") == 0) {
@@ -69,8 +79,44 @@ TEST_CASE(
     unmapped = ::munmap(page, page_size) == 0;
     s.destroyed.release();
   });
+  // A sleeper of the mutex's slot (counted by hand: none of this mutex's own could be asleep,
+  // it would not wake to take it) so that unlock() also takes its wake-up branch, which must
+  // pass the address to FUTEX_WAKE and read nothing at it.
+  auto& slot = tandem::sync::small_mutex_sleepers.slot_of(mutex);
+  slot.fetch_add(1);
   mutex->unlock();  // pauses after its store while `next` takes, releases and unmaps the mutex
   next.join();
+  slot.fetch_sub(1);
   tandem::detail::test_point_hook.store(nullptr, std::memory_order_release);
   CHECK(unmapped);
+}
+
+TEST_CASE(
+    "small_mutex: a thread asleep in lock() is woken by the unlock itself, not by the end of its "
+    "nap (the timeout that only bounds a lost wake-up)") {
+  tandem::test::watchdog dog("small_mutex woken by unlock");
+  small_mutex mutex;
+  auto& sleepers = tandem::sync::small_mutex_sleepers;
+  REQUIRE(sleepers.sleepers_of(&mutex) == 0);
+  tandem::detail::test_point_hook.store(&hook, std::memory_order_release);
+  unlocked = false;
+  naps_ended = 0;
+  naps_ended_after_unlock = 0;
+  std::atomic<bool> waiter_done{false};
+  // Held until the waiter's naps have grown to their longest (1 + 2 + ... + 32 ms ended, the
+  // next is 64 ms), so that a nap ending in the short time between the unlock and the waiter's
+  // acquisition is unlikely.
+  mutex.lock();
+  std::thread waiter([&] {
+    mutex.lock();
+    waiter_done = true;
+    mutex.unlock();
+  });
+  while (naps_ended.load() < 6 || sleepers.sleepers_of(&mutex) == 0) std::this_thread::yield();
+  unlocked = true;
+  mutex.unlock();
+  waiter.join();
+  tandem::detail::test_point_hook.store(nullptr, std::memory_order_release);
+  CHECK(waiter_done.load());
+  CHECK(naps_ended_after_unlock.load() == 0);  // 1: the unlock did not wake it; its nap did
 }

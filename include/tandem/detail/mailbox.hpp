@@ -518,6 +518,47 @@ class wake_tokens {
   std::atomic<std::uint64_t> room_generation_{0};
 };
 
+// A mailbox's wake_tokens, built by the first thread that is about to sleep on it (issue 17's
+// churn row: constructing and destroying a std::condition_variable on every subscribe and
+// unsubscribe cost about 30 instructions and, in glibc's pthread_cond_destroy, a locked
+// instruction, for the many subscriptions that are never waited on). Built under the mailbox
+// lock, before the builder announces that it sleeps (consumer_parked_, parked_publishers_);
+// every other use follows such an announcement read under the same lock (a wake-up that found
+// somebody parked, a parked thread's own wait), so it is ordered after the construction. Read
+// and destroyed like a member: ~mailbox destroys it if it was built.
+class lazy_wake_tokens {
+ public:
+  lazy_wake_tokens() noexcept {}  // NOLINT(modernize-use-equals-default): the union stays empty
+  ~lazy_wake_tokens() {
+    if (built_) std::destroy_at(std::addressof(tokens_));
+  }
+  lazy_wake_tokens(const lazy_wake_tokens&) = delete;
+  lazy_wake_tokens& operator=(const lazy_wake_tokens&) = delete;
+
+  // Under the mailbox lock, before announcing a sleep. std::condition_variable's constructor
+  // may throw std::system_error where the platform's may fail (not with glibc or libc++); then
+  // nothing is announced and the caller's wait throws it.
+  wake_tokens& build_locked() {
+    if (!built_) {
+      std::construct_at(std::addressof(tokens_));
+      built_ = true;
+    }
+    return tokens_;
+  }
+
+  // After an announcement (read under the mailbox lock) that somebody sleeps.
+  wake_tokens& built() noexcept {
+    TANDEM_ASSERT(built_, "mailbox wake-up used before any thread announced a sleep");
+    return tokens_;
+  }
+
+ private:
+  union {
+    wake_tokens tokens_;  // alive while built_
+  };
+  bool built_ = false;  // written under the mailbox lock, once
+};
+
 // What a push source may provide: `admitted()`, checked under the mailbox lock (false: the
 // push is refused, as if the mailbox were closed). Sources without it are always admitted.
 // Opt-in by the admission_checked_source tag: a user's Message is itself a source, and one with
@@ -566,7 +607,7 @@ class mailbox {
       outcome = push_locked(message, evicted, wake_consumer);
     }
     TANDEM_SYNC_POINT();  // committed and unlocked; the parked consumer not yet woken
-    if (wake_consumer) sleepers_.release(wake_tokens::message_ready);
+    if (wake_consumer) sleepers_.built().release(wake_tokens::message_ready);
     return outcome;
   }
 
@@ -595,7 +636,7 @@ class mailbox {
       commit_locked(reserved, message, wake_consumer);
     }
     TANDEM_SYNC_POINT();  // committed and unlocked; the parked consumer not yet woken
-    if (wake_consumer) sleepers_.release(wake_tokens::message_ready);
+    if (wake_consumer) sleepers_.built().release(wake_tokens::message_ready);
     return push_outcome::accepted;
   }
 
@@ -655,7 +696,7 @@ class mailbox {
       if (out) return std::move(*out);
       if (closed) throw subscription_closed(closed_message);
       TANDEM_SYNC_POINT();  // parked, not yet asleep: a push's wake-up may come first
-      sleepers_.acquire(wake_tokens::message_ready);
+      sleepers_.built().acquire(wake_tokens::message_ready);
     }
   }
 
@@ -675,7 +716,7 @@ class mailbox {
       try_pop_or_park_into(out, closed);
       if (out || closed) return out;
       TANDEM_SYNC_POINT();  // parked, not yet asleep: a push's wake-up may come first
-      if (sleepers_.try_acquire_until(wake_tokens::message_ready, steady)) continue;
+      if (sleepers_.built().try_acquire_until(wake_tokens::message_ready, steady)) continue;
       // Timed out. Unpark, unless a publisher already cleared the flag: then its release is
       // committed, so take it (keeps the semaphore balanced) and collect its message.
       {
@@ -689,7 +730,7 @@ class mailbox {
           return out;  // empty
         }
       }
-      sleepers_.acquire(wake_tokens::message_ready);
+      sleepers_.built().acquire(wake_tokens::message_ready);
     }
   }
 
@@ -756,7 +797,7 @@ class mailbox {
       }
     }
     release_room(wake_publishers);
-    if (wake_consumer) sleepers_.release(wake_tokens::message_ready);
+    if (wake_consumer) sleepers_.built().release(wake_tokens::message_ready);
   }
 
   // The owner, after its own close(): destroys every queued item now (the mailbox object
@@ -791,7 +832,7 @@ class mailbox {
       wake_consumer = std::exchange(consumer_parked_, false);
     }
     TANDEM_SYNC_POINT();  // closed; the sleepers not yet woken
-    if (wake_consumer) sleepers_.release(wake_tokens::message_ready);
+    if (wake_consumer) sleepers_.built().release(wake_tokens::message_ready);
     release_room(wake_publishers);
   }
 
@@ -873,7 +914,7 @@ class mailbox {
       outcome = push_waiting(message, evicted, wake_consumer);
     }
     TANDEM_SYNC_POINT();  // committed and unlocked; the parked consumer not yet woken
-    if (wake_consumer) sleepers_.release(wake_tokens::message_ready);
+    if (wake_consumer) sleepers_.built().release(wake_tokens::message_ready);
     return outcome;
   }
 
@@ -888,13 +929,13 @@ class mailbox {
     push_outcome outcome;
     while ((outcome = push_locked(message, evicted, wake_consumer)) == push_outcome::full) {
       if (detail::is_self(consumer_)) return push_outcome::own_mailbox_full;
-      ++parked_publishers_;
       // Read under the lock: every release that counts this publisher comes later.
-      const std::uint64_t seen = sleepers_.room_generation();
+      const std::uint64_t seen = sleepers_.build_locked().room_generation();
+      ++parked_publishers_;
       guard.unlock();
       TANDEM_SYNC_POINT();  // parked, not yet asleep: a pop's wake-up may come first
       TANDEM_TEST_POINT("mailbox push_waiting: parked, not yet asleep");
-      sleepers_.wait_room(seen);
+      sleepers_.built().wait_room(seen);
       guard.lock();
     }
     return outcome;
@@ -929,6 +970,7 @@ class mailbox {
               "and another thread is already blocked in receive on it; a subscription has one "
               "owner at a time (hand it over by moving it, between receives)");
         }
+        sleepers_.build_locked();  // may throw: before anything is announced
         consumer_ = detail::thread_serial();
         consumer_parked_ = true;
         return;
@@ -1031,7 +1073,7 @@ class mailbox {
   void release_room(std::size_t parked) noexcept {
     if (parked == 0) return;
     TANDEM_SYNC_POINT();  // room made and unlocked; the parked publishers not yet woken
-    sleepers_.release_room();
+    sleepers_.built().release_room();
   }
 
   // Layout: what both sides only read (set at construction), then the queue (the consumer's
@@ -1067,8 +1109,8 @@ class mailbox {
   // every access relaxed).
   std::atomic<bool> closed_{false};
   // The consumer sleeps here for a message (at most one token outstanding), publishers
-  // blocked by a full mailbox for room.
-  wake_tokens sleepers_;
+  // blocked by a full mailbox for room. Built by the first of them (lazy_wake_tokens).
+  lazy_wake_tokens sleepers_;
 };
 
 }  // namespace detail

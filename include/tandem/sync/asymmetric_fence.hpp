@@ -105,28 +105,52 @@ class TANDEM_PROCESS_WIDE asymmetric_fence {
 #endif
   }
 
-  // The expensive side: on the rare path.
-  static void heavy() noexcept {
-#if defined(__linux__) && !TANDEM_TSAN
-    if (prepare()) {
-      if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0) return;
-      // Registration succeeded, so every light() since is a compiler barrier only: a real
-      // fence here pairs with none of them, and going on would let a reader miss an unlink or
-      // a publish without a trace. The kernel documents no failure of this command once
-      // registered, but a seccomp filter installed after start-up can make it fail: reported
-      // in every build (the assertion handler; the default one prints and aborts).
-      ::tandem::detail::assertion_failed(
-          "membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0",
-          "tandem::sync::asymmetric_fence::heavy: membarrier(2) failed after the process "
-          "registered for it (a seccomp filter installed since?); readers rely on it, so "
-          "memory ordering can no longer be guaranteed",
-          __FILE__, __LINE__, "asymmetric_fence::heavy");
+  // light() for a side that may run before anybody called prepare(): the first call that
+  // finds the process unregistered registers it (prepare(); one system call, once), and that
+  // call, like every call while membarrier is unavailable, is a real fence. small_mutex's
+  // unlock uses it, so that its constructor stays constexpr.
+  static void light_preparing() noexcept {
+#if !TANDEM_TSAN
+    // relaxed: as in light().
+    if (TANDEM_UNLIKELY(!expedited_ready().load(std::memory_order_relaxed))) {
+      prepare_and_fence();
+      return;
     }
+#endif
+    light();
+  }
+
+  // heavy() for a caller that can do without the guarantee: false, instead of the report
+  // heavy() makes, when membarrier failed after the registration (then no light() of the
+  // process pairs with anything). small_mutex's sleepers then wait with a timeout.
+  [[nodiscard]] static bool try_heavy() noexcept {
+#if defined(__linux__) && !TANDEM_TSAN
+    if (prepare()) return syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0;
 #endif
 #if TANDEM_TSAN
     ::tandem::detail::tsan_fence();
 #else
     std::atomic_thread_fence(std::memory_order_seq_cst);
+#endif
+    return true;
+  }
+
+  // The expensive side: on the rare path.
+  static void heavy() noexcept {
+    if (TANDEM_LIKELY(try_heavy())) return;
+    // Registration succeeded, so every light() since is a compiler barrier only: a real fence
+    // here pairs with none of them, and going on would let a reader miss an unlink or a
+    // publish without a trace. The kernel documents no failure of this command once
+    // registered, but a seccomp filter installed after start-up can make it fail: reported in
+    // every build (the assertion handler; the default one prints and aborts).
+    ::tandem::detail::assertion_failed(
+        "membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0",
+        "tandem::sync::asymmetric_fence::heavy: membarrier(2) failed after the process "
+        "registered for it (a seccomp filter installed since?); readers rely on it, so "
+        "memory ordering can no longer be guaranteed",
+        __FILE__, __LINE__, "asymmetric_fence::heavy");
+#if !TANDEM_TSAN
+    std::atomic_thread_fence(std::memory_order_seq_cst);  // a handler that returned: the best left
 #endif
   }
 
@@ -144,6 +168,13 @@ class TANDEM_PROCESS_WIDE asymmetric_fence {
   }
 
  private:
+#if !TANDEM_TSAN
+  TANDEM_NOINLINE static void prepare_and_fence() noexcept {
+    static_cast<void>(prepare());
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+  }
+#endif
+
   TANDEM_PROCESS_WIDE static std::atomic<bool>& expedited_ready() noexcept {
     static std::atomic<bool> ready{false};
     return ready;

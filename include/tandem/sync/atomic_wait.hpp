@@ -29,12 +29,15 @@
 #include "../detail/port.hpp"  // first: a pre-C++20 build stops with "tandem needs C++20"
 
 #include <atomic>
+#include <cerrno>
+#include <chrono>
 #include <cstdint>
 #include <type_traits>
 
 #if defined(__linux__)
 #include <linux/futex.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 #endif
 
@@ -67,6 +70,28 @@ void atomic_wait(const std::atomic<T>& atom, T old) noexcept {
   tandem::detail::futex_call(&atom, FUTEX_WAIT_PRIVATE, tandem::detail::futex_bits(old));
 #else
   atom.wait(old, std::memory_order_relaxed);
+#endif
+}
+
+// atomic_wait that also returns once about `timeout` has passed (Linux: FUTEX_WAIT's relative
+// timeout, on CLOCK_MONOTONIC). Returns false if it returned because the timeout passed, true
+// otherwise (woken, the word changed, a signal, or spuriously). Elsewhere than Linux it is
+// atomic_wait without the timeout (the standard wait has none) and returns true. A timeout of 0
+// or less returns false at once.
+template <futex_word T>
+bool atomic_wait_for(const std::atomic<T>& atom, T old, std::chrono::nanoseconds timeout) noexcept {
+  if (timeout <= std::chrono::nanoseconds::zero()) return false;
+#if defined(__linux__)
+  const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(timeout);
+  struct timespec relative {};
+  relative.tv_sec = static_cast<decltype(relative.tv_sec)>(seconds.count());
+  relative.tv_nsec = static_cast<decltype(relative.tv_nsec)>((timeout - seconds).count());
+  return ::syscall(SYS_futex, &atom, FUTEX_WAIT_PRIVATE, tandem::detail::futex_bits(old), &relative,
+                   nullptr, 0) == 0 ||
+         errno != ETIMEDOUT;
+#else
+  atom.wait(old, std::memory_order_relaxed);
+  return true;
 #endif
 }
 

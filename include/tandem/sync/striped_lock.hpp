@@ -28,29 +28,40 @@
 //  1. lock(): one CAS unlocked -> locked (acquire). Uncontended, that is the whole cost.
 //  2. Otherwise spin and yield with sync::backoff, retrying the CAS whenever the word reads
 //     unlocked: a critical section of a few dozen nanoseconds ends during the spin.
-//  3. Then sleep: add one to the mutex's sleeper slot (detail::mutex_sleepers, 256 counters
-//     shared by address hash), asymmetric_fence::heavy() once, then loop: CAS unlocked ->
-//     locked, else atomic_wait(word, locked) (the futex sleeps only while the word still reads
-//     locked). Holding the lock, subtract one from the slot.
-//  4. unlock(): store unlocked (release), asymmetric_fence::light(), load the slot; if it is
-//     not 0, atomic_notify_one(word) (one FUTEX_WAKE). No locked instruction, no system call
-//     unless somebody sleeps on a mutex of that slot.
+//  3. Then sleep: add one to the mutex's sleeper slot (mutex_sleepers, 256 counters shared by
+//     address hash), asymmetric_fence::heavy(), CAS unlocked -> locked, else
+//     atomic_wait_for(word, locked, nap) (the futex sleeps only while the word still reads
+//     locked). Awake again, for whatever reason, subtract one from the slot and CAS; if that
+//     fails too, go back to step 2. A sleeper is counted only from its announcement until it
+//     wakes: one woken and then overtaken by a spinner (the mutex is not fair) would otherwise
+//     make every unlock meanwhile issue a FUTEX_WAKE that finds nobody (found by review, with
+//     4 threads on one mutex on 2 cores: 394,121 FUTEX_WAKEs in 4 s against 159 for the exchange
+//     unlock). The nap starts at 1 ms and doubles up to 64 ms while the lock stays held: a
+//     wake-up that cannot come (below) costs a delay, never a hang.
+//  4. unlock(): store unlocked (release), a compiler barrier, load the slot; if it reads exactly
+//     mutex_sleepers::ready (nobody counted, the process registered), done: no locked
+//     instruction, no system call. Otherwise (out of line) fence for real if the `ready` mark
+//     is missing (the process is not registered yet; the first such unlock registers it), and
+//     if anybody is counted, atomic_notify_one(word) (one FUTEX_WAKE).
 // Why no wake-up is lost: a sleeper runs "slot += 1; heavy(); load word" and an unlock "store
 // word; light(); load slot": the store-buffering pattern the two halves of the asymmetric fence
-// forbid, as two seq_cst fences would (sync/asymmetric_fence.hpp). So for every unlock U and
-// sleeper W, either U's load sees W's increment (still there: W subtracts only once it holds
-// the lock) and U wakes a sleeper, or every load W makes after its heavy() -- the futex's own
-// comparison too, made by the kernel inside W's later system call -- reads U's store or a later
-// one, and W does not sleep past U. One heavy() covers every later load of the call, so a
-// sleeper woken and overtaken (the mutex is not fair) sleeps again without another membarrier.
-// A wake-up wakes one sleeper of this mutex; the others stay counted, so the next unlock wakes
-// the next. A slot shared with another mutex's sleeper only makes an unlock issue a wake-up
-// that finds nobody.
-// Measured (2026-12-04, bench/event_bus_bench alternating the two builds, each pinned to one
-// CPU then the other, medians of 3; the exchange unlock before): a publish to 8 subscribers
-// plus 8 try_receive 161 -> 104-109 ns, publish + try_receive 34 -> 24 ns, subscribe + drop
-// on a fresh topic 117 -> 93-95 ns; rc_map_bench unchanged (its churn and lookups take one
-// shard lock pair among costlier steps).
+// forbid, as two seq_cst fences would (sync/asymmetric_fence.hpp; the `ready` mark is set only
+// once every heavy() is a membarrier, so before that an unlock fences for real). So for every
+// unlock U and sleep of a thread W, either U's load sees W's increment (still there: W
+// subtracts only once it is awake) and U wakes a sleeper, or every load W makes after its
+// heavy() -- the futex's own comparison too, made by the kernel inside W's later system call --
+// reads U's store or a later one, and W does not sleep past U. A wake-up wakes one sleeper of
+// this mutex; the others stay counted, so the next unlock wakes the next. A slot shared with
+// another mutex's sleeper only makes an unlock issue a wake-up that finds nobody.
+// When the handshake does not hold, the nap bounds the wait: a membarrier that fails after the
+// process registered (a seccomp filter installed later: asymmetric_fence::try_heavy() says so
+// instead of ending the process), and two copies of the table in one process (see Guarantees).
+// Measured (2026-12-04, release build, medians of 3; docs/event_bus.md has the commands): a
+// publish to 8 subscribers plus 8 try_receive 161 -> 104 ns, publish + try_receive 34 -> 23 ns;
+// rc_map_bench unchanged (its churn and lookups take one shard lock pair among costlier steps).
+// Under contention (4 to 8 threads on one to three mutexes, 2 cores) 10-18% more lock pairs per
+// second than the exchange unlock, and far more FUTEX_WAKE calls (a woken sleeper is counted
+// until it runs: 40,000-180,000 in 4 s against a few hundred).
 // Why not std::mutex: it is 40 bytes, and pthread_mutex_lock/unlock are out-of-line calls that
 // dispatch on the mutex kind and unlock with a locked instruction; small_mutex inlines to one
 // CAS and one store. The rc_map benchmark (bench/rc_map_bench.cpp, docs/rc_map.md) measures
@@ -63,20 +74,25 @@
 // process-wide table and uses the mutex's address only to pass it to the futex wake (rc_map
 // relies on it: ~rc_map frees its shards once the last release has reported under a shard
 // lock). A FUTEX_WAKE that reaches a freed address wakes nobody, or a futex user there that
-// re-checks its condition (a futex may always wake spuriously).
+// re-checks its condition (a futex may always wake spuriously). constexpr constructor: a
+// namespace-scope small_mutex is constant-initialised (constinit works). One table per process
+// is what makes the wake-ups work (TANDEM_PROCESS_WIDE: default visibility); a mutex shared by
+// two modules that each keep their own copy of tandem's symbols (a version script that hides
+// them, RTLD_LOCAL with clang: docs/building.md) still excludes, but a sleeper of one module
+// is not seen by the other's unlocks and waits for its nap (up to 64 ms) each time.
 //
 // Costs: small_mutex is 4 bytes; a stripe is one or more whole cache lines (cache_padded), so
 // striped<T> with n stripes costs n * round_up(sizeof(Mutex) + sizeof(T), cache_line_size).
-// The sleeper table is 1 KiB per process. unlock() is a store, a load of asymmetric_fence's
-// "ready" flag, a multiply-and-shift of the address and a load of the slot when the kernel has
-// MEMBARRIER_CMD_PRIVATE_EXPEDITED; without it (non-Linux, Linux < 4.14, a sandbox that blocks
-// the call) light() is a real fence and unlock() costs about what an exchange does. A thread
-// that goes to sleep pays one membarrier (about 1 us here, beside the futex wait it is about to
-// make). Constructing a small_mutex calls asymmetric_fence::prepare(), so the first one in a
-// process registers it for expedited membarrier (one system call, once; the kernel may take a
-// few milliseconds when the process already runs several threads). A child made by fork()
-// while a parent thread slept in lock() inherits that thread's count: in the child, unlocks of
-// the mutexes of that slot issue a needless FUTEX_WAKE each (correct, slower).
+// The sleeper table is 1 KiB per process. unlock() is a store, a multiply-and-shift of the
+// address, a load of the slot and a compare when the kernel has MEMBARRIER_CMD_PRIVATE_EXPEDITED;
+// without it (non-Linux, Linux < 4.14, a sandbox that blocks the call) every unlock takes the
+// slow path and a real fence, about what an exchange costs. A thread that goes to sleep pays
+// one membarrier per sleep (about 1 us here, beside the futex wait it is about to make). The
+// first unlock in a process registers it for expedited membarrier (asymmetric_fence::prepare():
+// one system call, once; the kernel may take a few milliseconds when the process already runs
+// several threads). A child made by fork() while a parent thread slept in lock() inherits that
+// thread's count: in the child, unlocks of the mutexes of that slot issue a needless
+// FUTEX_WAKE each (correct, slower).
 //
 // Memory ordering: lock() acquires (the successful CAS), unlock() releases (the store), so
 // everything written under the lock happens-before the next holder's critical section -- the
@@ -84,8 +100,10 @@
 // lock word (see "Why no wake-up is lost"), and they carry no data.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <bit>
+#include <chrono>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
@@ -114,7 +132,13 @@ namespace tandem::sync {
 // and unlock()'s load hits.
 struct mutex_sleepers {
   static constexpr unsigned slot_bits = 8;
-  alignas(cache_line_size) std::atomic<std::uint32_t> slots[std::size_t{1} << slot_bits] = {};
+  static constexpr std::size_t slot_count = std::size_t{1} << slot_bits;
+  // Set in every slot once the process is registered for expedited membarrier (mark_ready()),
+  // so that unlock() answers both of its questions with one load and one compare: a slot that
+  // reads exactly `ready` has no sleeper, and unlock()'s compiler barrier was enough. Anything
+  // else sends it to its slow path, which fences for real while the mark is missing (and
+  // registers the process). Counts stay below it.
+  static constexpr std::uint32_t ready = std::uint32_t{1} << 31U;
 
   // Fibonacci hashing of the address (Knuth, TAOCP vol. 3, 6.4): its top bits pick the slot,
   // so mutexes a fixed stride apart (one per stripe, one per mailbox) spread out.
@@ -123,14 +147,32 @@ struct mutex_sleepers {
     const std::uint64_t slot = (address * 0x9e3779b97f4a7c15ULL) >> (64U - slot_bits);
     return slots[slot];
   }
+
+  // The threads counted in `mutex`'s slot (without the `ready` mark).
+  [[nodiscard]] std::uint32_t sleepers_of(const void* mutex) noexcept {
+    return slot_of(mutex).load(std::memory_order_relaxed) & ~ready;
+  }
+
+  // Sets the `ready` mark in every slot (idempotent; a count is left as it is). Called once
+  // asymmetric_fence::expedited() is true, so every later sleeper's heavy() is a membarrier
+  // and unlock()'s compiler barrier pairs with it.
+  void mark_ready() noexcept {
+    for (auto& slot : slots) {
+      // relaxed: whoever reads the mark relies only on the registration, which happened
+      // before (prepare() returned true to the caller).
+      slot.fetch_or(ready, std::memory_order_relaxed);
+    }
+  }
+
+  alignas(cache_line_size) std::atomic<std::uint32_t> slots[slot_count] = {};
 };
 TANDEM_PROCESS_WIDE inline constinit mutex_sleepers small_mutex_sleepers{};
 
 class small_mutex {
  public:
-  // Registers the process for expedited membarrier the first time (see Costs), so that
-  // unlock()'s light() is a compiler barrier from the start.
-  small_mutex() noexcept { static_cast<void>(asymmetric_fence::prepare()); }
+  // constexpr: a small_mutex at namespace scope is constant-initialised (constinit works), so no
+  // other translation unit's static initialiser can lock it before it is built.
+  constexpr small_mutex() noexcept = default;
 #if TANDEM_TSAN
   // Forgets the mutex's lock-order history, so that a later mutex at the same address (a stack
   // slot, a reused allocation) does not inherit it (TSan does this for pthread_mutex_destroy).
@@ -172,16 +214,30 @@ class small_mutex {
     // used below.
     state_.store(unlocked, std::memory_order_release);
     TANDEM_TEST_POINT("small_mutex unlock: after the releasing store");
-    // With a sleeper's heavy() (3): this load sees its increment, or it sees our store.
-    asymmetric_fence::light();
+    // The light side of the fence, when the process is registered: a compiler barrier. With a
+    // sleeper's heavy() (3), this load sees its increment, or the sleeper sees our store.
     // relaxed: ordered by the fence halves (see "Why no wake-up is lost").
-    if (TANDEM_UNLIKELY(sleepers.load(std::memory_order_relaxed) != 0)) {
-      atomic_notify_one(state_);
+    asymmetric_fence::light_prepared();
+    if (TANDEM_UNLIKELY(sleepers.load(std::memory_order_relaxed) != mutex_sleepers::ready)) {
+      wake_if_sleepers(sleepers);
     }
     tsan_post_unlock();
   }
 
  private:
+  // unlock()'s slow path: a sleeper is counted, or the process is not registered yet (no
+  // `ready` mark), in which case the compiler barrier paired with nothing: fence for real
+  // (light_preparing() also registers the process, once), then look again.
+  TANDEM_NOINLINE void wake_if_sleepers(std::atomic<std::uint32_t>& sleepers) noexcept {
+    std::uint32_t seen = sleepers.load(std::memory_order_relaxed);
+    if ((seen & mutex_sleepers::ready) == 0) {
+      asymmetric_fence::light_preparing();
+      if (asymmetric_fence::expedited()) small_mutex_sleepers.mark_ready();
+      seen = sleepers.load(std::memory_order_relaxed);
+    }
+    if ((seen & ~mutex_sleepers::ready) != 0) atomic_notify_one(state_);
+  }
+
   // Under ThreadSanitizer the mutex says what it is (the __tsan_mutex_* annotations), so that
   // TSan checks it as it checks std::mutex: lock-order inversions (a potential deadlock between
   // two of tandem's locks, or one of them and a user's), double unlocks, unlocks by a thread
@@ -222,23 +278,42 @@ class small_mutex {
   }
 
   TANDEM_NOINLINE void lock_contended() noexcept {
-    backoff waiter;
-    while (!waiter.is_completed()) {
-      // relaxed: only a hint whether the CAS can succeed; the CAS itself acquires.
-      if (state_.load(std::memory_order_relaxed) == unlocked && try_acquire()) return;
-      waiter.pause();
-    }
     std::atomic<std::uint32_t>& sleepers = small_mutex_sleepers.slot_of(this);
-    // (3) relaxed: ordered against unlock()'s load of the slot by heavy() and light().
-    sleepers.fetch_add(1, std::memory_order_relaxed);
-    asymmetric_fence::heavy();
-    while (!try_acquire()) {
-      // Sleeps while the word still reads locked (a changed word returns at once).
-      atomic_wait(state_, locked);
+    std::chrono::nanoseconds nap = first_nap;
+    for (;;) {
+      backoff waiter;
+      while (!waiter.is_completed()) {
+        // relaxed: only a hint whether the CAS can succeed; the CAS itself acquires.
+        if (state_.load(std::memory_order_relaxed) == unlocked && try_acquire()) return;
+        waiter.pause();
+      }
+      // (3) relaxed: ordered against unlock()'s load of the slot by heavy() and light().
+      sleepers.fetch_add(1, std::memory_order_relaxed);
+      // False only if membarrier failed after the process registered (a seccomp filter
+      // installed later): then no unlock is ordered against us, and only the timeout wakes us.
+      static_cast<void>(asymmetric_fence::try_heavy());
+      if (try_acquire()) {
+        sleepers.fetch_sub(1, std::memory_order_relaxed);
+        return;
+      }
+      // Sleeps while the word still reads locked (a changed word returns at once), at most
+      // `nap`: a wake-up that cannot come (see Guarantees: two copies of the table) costs a
+      // delay, never a hang.
+      if (!atomic_wait_for(state_, locked, nap)) {
+        TANDEM_TEST_POINT("small_mutex lock: a nap ended");  // no wake-up came meanwhile
+      }
+      // Counted only while asleep: a thread woken and then overtaken by a spinner would
+      // otherwise make every unlock meanwhile issue a FUTEX_WAKE that finds nobody.
+      // relaxed: an unlock that still counts us only issues a spare wake-up.
+      sleepers.fetch_sub(1, std::memory_order_relaxed);
+      if (try_acquire()) return;
+      nap = std::min(nap * 2, last_nap);
     }
-    // relaxed: we hold the lock; an unlock that still counts us only issues a spare wake-up.
-    sleepers.fetch_sub(1, std::memory_order_relaxed);
   }
+
+  // The timed sleep of step 3 starts at 1 ms and doubles up to 64 ms while the lock stays held.
+  static constexpr std::chrono::nanoseconds first_nap = std::chrono::milliseconds(1);
+  static constexpr std::chrono::nanoseconds last_nap = std::chrono::milliseconds(64);
 
   std::atomic<std::uint32_t> state_{unlocked};
 };
