@@ -54,8 +54,7 @@ void hook(const char* name) noexcept {
 }  // namespace
 
 TEST_CASE(
-    "small_mutex: the next holder may destroy the mutex while the previous unlock() has not "
-    "returned (POSIX's promise): unlock reads nothing of it after the releasing store") {
+    "small_mutex: its next holder may destroy it while an unlock() is still running (POSIX)") {
   tandem::test::watchdog dog("small_mutex destroyed inside another thread's unlock");
   // The mutex lives alone on a page of its own that the next holder unmaps: any read of it
   // after the releasing store is a SIGSEGV in every build, sanitizer or not.
@@ -91,9 +90,7 @@ TEST_CASE(
   CHECK(unmapped);
 }
 
-TEST_CASE(
-    "small_mutex: a thread asleep in lock() is woken by the unlock itself, not by the end of its "
-    "nap (the timeout that only bounds a lost wake-up)") {
+TEST_CASE("small_mutex: a thread asleep in lock() is woken by the unlock, not by its nap's end") {
   tandem::test::watchdog dog("small_mutex woken by unlock");
   small_mutex mutex;
   auto& sleepers = tandem::sync::small_mutex_sleepers;

@@ -37,7 +37,8 @@
 //     make every unlock meanwhile issue a FUTEX_WAKE that finds nobody (found by review, with
 //     4 threads on one mutex on 2 cores: 394,121 FUTEX_WAKEs in 4 s against 159 for the exchange
 //     unlock). The nap starts at 1 ms and doubles up to 64 ms while the lock stays held: a
-//     wake-up that cannot come (below) costs a delay, never a hang.
+//     wake-up that cannot come (below) costs a delay, never a hang -- on Linux: elsewhere the
+//     wait has no timeout (sync::atomic_wait_for), so there the two-tables case below hangs.
 //  4. unlock(): store unlocked (release), a compiler barrier, load the slot; if it reads exactly
 //     mutex_sleepers::ready (nobody counted, the process registered), done: no locked
 //     instruction, no system call. Otherwise (out of line) fence for real if the `ready` mark
@@ -59,9 +60,14 @@
 // Measured (2026-12-04, release build, medians of 3; docs/event_bus.md has the commands): a
 // publish to 8 subscribers plus 8 try_receive 161 -> 104 ns, publish + try_receive 34 -> 23 ns;
 // rc_map_bench unchanged (its churn and lookups take one shard lock pair among costlier steps).
-// Under contention (4 to 8 threads on one to three mutexes, 2 cores) 10-18% more lock pairs per
-// second than the exchange unlock, and far more FUTEX_WAKE calls (a woken sleeper is counted
-// until it runs: 40,000-180,000 in 4 s against a few hundred).
+// Under contention, quiet machine, 4 s runs (review programs, 2 cores): 4 threads on one mutex
+// with tiny critical sections 29-30 M lock pairs against 25 M for the exchange unlock; 8
+// threads on 3 mutexes 26-27 M against 24 M; 4 threads on one mutex whose holder yields once in
+// 64 sections 16.5 M against 15.2-16.5 M. But about 2x the futex calls there (600,000 against
+// 320,000-350,000), and up to 150,000 against a few hundred without the yields: a sleeper
+// woken but still waiting for a core is counted until it runs, and unlocks meanwhile wake
+// nobody. Under the load of a CI run on the same machine the reviewer measured the yielding
+// case 2.7x slower than the exchange unlock; quiet, it was not (not understood: left open).
 // Why not std::mutex: it is 40 bytes, and pthread_mutex_lock/unlock are out-of-line calls that
 // dispatch on the mutex kind and unlock with a locked instruction; small_mutex inlines to one
 // CAS and one store. The rc_map benchmark (bench/rc_map_bench.cpp, docs/rc_map.md) measures
