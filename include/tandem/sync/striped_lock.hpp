@@ -64,7 +64,7 @@
 // with tiny critical sections 29-30 M lock pairs against 25 M for the exchange unlock; 8
 // threads on 3 mutexes 26-27 M against 24 M; 4 threads on one mutex whose holder yields once in
 // 64 sections 16.5 M against 15.2-16.5 M. But about 2x the futex calls there (600,000 against
-// 320,000-350,000), and up to 150,000 against a few hundred without the yields: a sleeper
+// 320,000-350,000), and 40,000-180,000 against a few hundred without the yields: a sleeper
 // woken but still waiting for a core is counted until it runs, and unlocks meanwhile wake
 // nobody. Under the load of a CI run on the same machine the reviewer measured the yielding
 // case 2.7x slower than the exchange unlock; quiet, it was not (not understood: left open).
