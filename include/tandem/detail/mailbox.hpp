@@ -88,7 +88,10 @@
 // or refused exactly once; every drop is counted; a blocked publisher returns as soon as there
 // is room or the mailbox is closed. Every operation is strong: push either commits entirely or
 // throws (std::bad_alloc) having changed nothing; pops move a message out with noexcept moves
-// only, so a message is never lost half-way. Not thread-safe on the consumer side: one thread at a
+// only, so a message is never lost half-way. A wait that must sleep (pop_until, a blocked push)
+// builds the mailbox's wake_tokens first and may throw std::system_error from
+// std::condition_variable's constructor where the platform's can fail (never with glibc or
+// libc++), having changed nothing. Not thread-safe on the consumer side: one thread at a
 // time may pop (event_bus::subscription is a single-owner object).
 //
 // Costs: segments of about 1 KiB (4 to 32 messages); a mailbox holds none before its first

@@ -191,10 +191,9 @@ class small_mutex {
 
   void lock() noexcept {
     tsan_pre_lock(0);
-    std::uint32_t expected = unlocked;
-    // (1) acquire on success: pairs with the release in unlock() (4) of the previous holder.
-    if (TANDEM_LIKELY(state_.compare_exchange_strong(expected, locked, std::memory_order_acquire,
-                                                     std::memory_order_relaxed))) {
+    // (1) the CAS of try_acquire(), which acquires: pairs with the release in unlock() (4) of
+    // the previous holder.
+    if (TANDEM_LIKELY(try_acquire())) {
       tsan_post_lock(0);
       return;
     }
@@ -204,10 +203,8 @@ class small_mutex {
 
   [[nodiscard]] bool try_lock() noexcept {
     tsan_pre_lock(tsan_try_lock);
-    std::uint32_t expected = unlocked;
-    // acquire on success: pairs with the release in unlock() (4), as in lock() (1).
-    const bool taken = state_.compare_exchange_strong(expected, locked, std::memory_order_acquire,
-                                                      std::memory_order_relaxed);
+    // acquires on success, as in lock() (1).
+    const bool taken = try_acquire();
     tsan_post_lock(taken ? tsan_try_lock : tsan_try_lock | tsan_try_lock_failed);
     return taken;
   }
@@ -239,6 +236,7 @@ class small_mutex {
     if ((seen & mutex_sleepers::ready) == 0) {
       asymmetric_fence::light_preparing();
       if (asymmetric_fence::expedited()) small_mutex_sleepers.mark_ready();
+      // relaxed, as unlock()'s load: the real fence above is the light half this time.
       seen = sleepers.load(std::memory_order_relaxed);
     }
     if ((seen & ~mutex_sleepers::ready) != 0) atomic_notify_one(state_);
@@ -276,9 +274,11 @@ class small_mutex {
   static constexpr std::uint32_t unlocked = 0;
   static constexpr std::uint32_t locked = 1;
 
+  // The one compare-exchange that takes the lock: lock() (1), try_lock() and the contended
+  // path (2).
   [[nodiscard]] bool try_acquire() noexcept {
     std::uint32_t expected = unlocked;
-    // (2) acquire on success: pairs with unlock() (4).
+    // (1)/(2) acquire on success: pairs with unlock() (4).
     return state_.compare_exchange_strong(expected, locked, std::memory_order_acquire,
                                           std::memory_order_relaxed);
   }
