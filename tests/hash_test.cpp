@@ -213,13 +213,14 @@ TEST_CASE("a Hash that claims is_avalanching but collides everything is slow, no
 }
 
 namespace {
-// Whether call() throws std::invalid_argument naming a null const char* key.
+// Whether call() throws std::invalid_argument whose message says `says` (by default, that it
+// was given a null const char*).
 template <class Call>
-bool names_null(Call call) {
+bool names_null(Call call, std::string_view says = "a null const char* is not a") {
   try {
     static_cast<void>(call());
   } catch (const std::invalid_argument& error) {
-    return std::string_view(error.what()).find("null const char*") != std::string_view::npos;
+    return std::string_view(error.what()).find(says) != std::string_view::npos;
   }
   return false;
 }
@@ -442,6 +443,24 @@ TEST_CASE("a pointer key may be null whatever pointer type names it") {
   // A nullptr literal for a string key is refused like a null const char*, not built into a
   // std::string (undefined; libstdc++ throws logic_error).
   tandem::rc_map<std::string, int> by_name;
-  CHECK(names_null([&] { return by_name.contains(nullptr); }));
-  CHECK(names_null([&] { return tandem::string_hash{}(nullptr); }));
+  CHECK(names_null([&] { return by_name.contains(nullptr); }, "nullptr is not a key"));
+  CHECK(names_null([&] { return tandem::string_hash{}(nullptr); }, "nullptr is not a key"));
+}
+
+TEST_CASE("a null topic's error names a topic and a nullptr literal as nullptr") {
+  // The buses called a null topic "a null const char* ... key", and a nullptr literal "a null
+  // const char*" (noticed by a review, 2026-12-03).
+  const char* const null_topic = nullptr;
+  tandem::event_bus<std::string> bus;
+  CHECK(names_null([&] { return bus.publish(null_topic, std::string(40, 'm')); },
+                   "tandem::event_bus: a null const char* is not a topic"));
+  CHECK(names_null([&] { return bus.subscribe(nullptr); },
+                   "tandem::event_bus: nullptr is not a topic"));
+  auto in = bus.inbox();
+  CHECK(names_null([&] { return in.subscribe(null_topic); },
+                   "tandem::inbox: a null const char* is not a topic"));
+  tandem::rc_map<std::string, int> map;
+  CHECK(names_null([&] { return map.get(null_topic); },
+                   "tandem::rc_map: a null const char* is not a key"));
+  CHECK(names_null([&] { return map.get(nullptr); }, "tandem::rc_map: nullptr is not a key"));
 }

@@ -1267,14 +1267,14 @@ class event_bus {
   requires bus_topic_argument<Q, Topic, Hash, KeyEqual> && std::constructible_from<Topic, Q&&>
   bool subscribe(inbox_type& in, Q&& topic) {
     // The topic first: a null const char* is refused whatever the inbox's state (rule 52).
-    detail::check_not_null_c_string<Topic>(std::as_const(topic), "tandem::event_bus");
+    detail::check_not_null_c_string<Topic>(std::as_const(topic), "tandem::event_bus", "topic");
     check_owner(in, "subscribe");
     return in.subscribe(std::forward<Q>(topic));
   }
   template <class Q>
   requires bus_topic_argument<Q, Topic, Hash, KeyEqual>
   bool unsubscribe(inbox_type& in, const Q& topic) {
-    detail::check_not_null_c_string<Topic>(topic, "tandem::event_bus");  // first, as above
+    detail::check_not_null_c_string<Topic>(topic, "tandem::event_bus", "topic");  // first, as above
     check_owner(in, "unsubscribe");
     return in.unsubscribe(topic);
   }
@@ -1334,7 +1334,7 @@ class event_bus {
   template <class Q>
   static decltype(auto) lookup_form(const Q& topic) {
     // A null const char* is refused before a view or a key is made of it (rule 52).
-    detail::check_not_null_c_string<Topic>(topic, "tandem::event_bus");
+    detail::check_not_null_c_string<Topic>(topic, "tandem::event_bus", "topic");
     if constexpr (used_as_is<Q>) {
       return (topic);
     } else {
@@ -1353,7 +1353,7 @@ class event_bus {
   static decltype(auto) insert_form(std::remove_reference_t<Q>& topic) {
     // A null const char* is refused before a Topic is built from it (rule 52; subscribe lacked
     // this check until 2026-12-04).
-    detail::check_not_null_c_string<Topic>(std::as_const(topic), "tandem::event_bus");
+    detail::check_not_null_c_string<Topic>(std::as_const(topic), "tandem::event_bus", "topic");
     if constexpr (used_as_is<Q> && std::is_lvalue_reference_v<Q>) {
       return std::as_const(topic);
     } else if constexpr (used_as_is<Q>) {
@@ -2285,7 +2285,7 @@ class [[nodiscard]] inbox {
     // A null const char* is refused first, whatever the inbox's state, as unsubscribe and
     // every other lookup refuse it (until 2026-12-04 a moved-from inbox threw
     // subscription_closed for it instead; rule 52).
-    detail::check_not_null_c_string<Topic>(std::as_const(topic), "tandem::inbox");
+    detail::check_not_null_c_string<Topic>(std::as_const(topic), "tandem::inbox", "topic");
     if (box_ == nullptr) {
       throw subscription_closed(
           "tandem::inbox::subscribe: the inbox was moved from; it has no mailbox");
@@ -2347,7 +2347,7 @@ class [[nodiscard]] inbox {
   bool unsubscribe(const Q& topic) {
     // A null const char* is refused first, as every other lookup refuses it, whether or not
     // anything is held (until 2026-12-04 an empty inbox returned false for it; rule 52).
-    detail::check_not_null_c_string<Topic>(topic, "tandem::inbox");
+    detail::check_not_null_c_string<Topic>(topic, "tandem::inbox", "topic");
     // Nothing held (also a moved-from inbox, whose core_ is gone: found by CI's UBSan run of
     // "a moved-from inbox is closed ...", 2026-12-03): nothing to hash or compare.
     if (memberships_.empty()) return false;

@@ -868,12 +868,13 @@ class redis_bus {
   // a string or a view is made of it.
   template <class T>
   static std::string owned_topic(T&& topic) {
-    detail::check_not_null_c_string<std::string>(std::as_const(topic), "tandem::redis_bus");
+    detail::check_not_null_c_string<std::string>(std::as_const(topic), "tandem::redis_bus",
+                                                 "topic");
     return detail::owned_argument<std::string>(std::forward<T>(topic));
   }
   template <class T>
   static std::string_view topic_view(const T& topic) {
-    detail::check_not_null_c_string<std::string>(topic, "tandem::redis_bus");
+    detail::check_not_null_c_string<std::string>(topic, "tandem::redis_bus", "topic");
     return topic;
   }
 

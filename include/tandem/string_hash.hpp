@@ -55,17 +55,22 @@ template <class K>
 inline constexpr bool is_c_string_v =
     std::is_same_v<K, std::nullptr_t> ||
     (std::is_pointer_v<K> && std::is_same_v<std::remove_cv_t<std::remove_pointer_t<K>>, char>);
-[[noreturn]] TANDEM_NOINLINE inline void throw_null_c_string_key(const char* where) {
-  throw std::invalid_argument(std::string(where) +
-                              ": a null const char* is not a key (a string key needs a string)");
+// The message names what the caller passed (a null `const char*`, or the `nullptr` literal) and
+// what the component calls its keys (`noun`: "key", or "topic" for the buses).
+[[noreturn]] TANDEM_NOINLINE inline void throw_null_c_string_key(const char* where,
+                                                                 bool nullptr_literal = false,
+                                                                 const char* noun = "key") {
+  throw std::invalid_argument(std::string(where) + ": " +
+                              (nullptr_literal ? "nullptr" : "a null const char*") + " is not a " +
+                              noun + " (no string can be read from a null pointer)");
 }
 // Key: the component's key type. When it is a pointer itself, a null pointer is a valid key
 // (its Hash decides what a null one means), and nothing is refused here.
 template <class Key, class K>
-void check_not_null_c_string(const K& key, const char* where) {
+void check_not_null_c_string(const K& key, const char* where, const char* noun = "key") {
   if constexpr (!std::is_same_v<K, Key> && !std::is_pointer_v<Key> && is_c_string_v<K> &&
                 (!std::is_same_v<K, std::nullptr_t> || std::is_convertible_v<const char*, Key>)) {
-    if (key == nullptr) throw_null_c_string_key(where);
+    if (key == nullptr) throw_null_c_string_key(where, std::is_same_v<K, std::nullptr_t>, noun);
   }
 }
 }  // namespace detail
@@ -86,7 +91,7 @@ struct TANDEM_PROCESS_WIDE string_hash {
     return (*this)(std::string_view(text));
   }
   [[noreturn]] std::size_t operator()(std::nullptr_t /*null*/) const {
-    detail::throw_null_c_string_key("tandem::string_hash");
+    detail::throw_null_c_string_key("tandem::string_hash", true);
   }
   std::size_t operator()(std::string_view text) const noexcept {
     const unsigned char* p = reinterpret_cast<const unsigned char*>(text.data());

@@ -299,7 +299,8 @@ TEST_CASE("a null const char* topic throws invalid_argument before any string or
     try {
       static_cast<void>(call());
     } catch (const std::invalid_argument& error) {
-      return std::string_view(error.what()).find("tandem::redis_bus: a null const char*") !=
+      return std::string_view(error.what())
+                 .find("tandem::redis_bus: a null const char* is not a topic") !=
              std::string_view::npos;
     }
     return false;
