@@ -173,6 +173,54 @@ TEST_CASE("g2: the absent-topic filter never hides a live topic") {
   CHECK(live.try_receive() == 7);
 }
 
+// The filter's counters are written under the shard lock as a plain load and store only when
+// all topics of a slot share a shard (slots >= shards); otherwise with fetch_add. Two threads
+// churn topics of the probe's slots while a third subscribes, publishes and receives: a count
+// lost by a wrong choice hides the probe's live topic (publish returns 0). Forcing the plain
+// store for every shard count turns this red (the single-threaded test above stays green:
+// found by a review of e5bfeb9, 2026-12-04).
+namespace {
+struct low_bits_topic_hash {  // used as it is: the low bits pick both the slot and the shard
+  using is_avalanching = std::true_type;
+  std::size_t operator()(int topic) const noexcept {
+    const auto bits = static_cast<std::size_t>(static_cast<unsigned>(topic));
+    return bits | (bits << 16U);
+  }
+};
+
+int publishes_lost_while_slots_churn(std::size_t filter_slots, std::size_t shards) {
+  event_bus_options options;
+  options.absent_topic_filter_slots = filter_slots;
+  options.shard_count = shards;
+  event_bus<std::string, int, low_bits_topic_hash> bus(options, low_bits_topic_hash{});
+  std::atomic<bool> probing_done{false};
+  std::atomic<int> lost{0};
+  tandem::test::run_threads(3, [&](std::size_t i) {
+    if (i < 2) {  // churners: subscribe + drop on 64 topics of their own
+      for (int n = 0; !probing_done.load(std::memory_order_relaxed); ++n) {
+        auto churned = bus.subscribe(1000 + static_cast<int>(i) * 100000 + n % 64);
+      }
+      return;
+    }
+    for (int round = 0; round < 20000; ++round) {
+      const int topic = 1 + round % 16;
+      auto probe = bus.subscribe(topic);
+      const std::string message = "round-" + std::to_string(round) + "-longer-than-sso";
+      if (bus.publish(topic, message) != 1 || probe.try_receive() != message) ++lost;
+    }
+    probing_done.store(true, std::memory_order_relaxed);
+  });
+  return lost.load();
+}
+}  // namespace
+
+TEST_CASE("g2: no publish lost to the filter while other threads churn its slots") {
+  tandem::test::watchdog guard("g2 filter churn", 120s);
+  CHECK(publishes_lost_while_slots_churn(64, 4) == 0);  // plain load and store
+  CHECK(publishes_lost_while_slots_churn(1, 16) == 0);  // fetch_add
+  CHECK(publishes_lost_while_slots_churn(3, 3) == 0);   // sizes rounded up to powers of two
+}
+
 // ---- g3: delivery ---------------------------------------------------------------------------
 
 TEST_CASE("g3: every message after subscribe, in publish order per publisher, never twice") {

@@ -8,8 +8,11 @@
 #include <tandem/rc_map.hpp>
 #include <tandem/registry.hpp>
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -811,4 +814,147 @@ TEST_CASE("event_bus: a subscribe that can take a list's room never fails for a 
   CHECK(inbox_with_room >= 2);  // the membership and its index entry
   CHECK(inbox_failures("inbox:mostly-left-and-a-name-longer-than-the-sso-buffer") ==
         inbox_with_room);
+}
+
+// The link hooks of rc_map (rc_map_link_observer: event_bus's absent-topic filter counts its
+// topics with them, issue 17) on the paths no other test takes: linger's eviction by
+// max_lingering, revival, expiry by collect() and by a lookup, an expired lingering entry
+// replaced by a new one, and throws under the shard lock (K's copy, KeyEqual, allocation) or
+// after it (V's build). The invariant a filter needs: once the map is quiet, links minus
+// unlinks == size() (an undercount hides a live topic from publish, an overcount keeps a dead
+// one). From a review of e5bfeb9 (2026-12-04): its commit's own test covered neither linger
+// nor the throws.
+namespace {
+// A heap-owning key whose copy (what rc_map stores) may be made to throw.
+struct hooked_key {
+  std::string name;
+  explicit hooked_key(int i) : name("tenant-with-a-name-longer-than-sso-" + std::to_string(i)) {}
+  hooked_key(const hooked_key& other) : name(other.name) {
+    if (throw_on_copy) throw std::runtime_error("hooked_key copy");
+  }
+  hooked_key& operator=(const hooked_key&) = default;
+  static inline bool throw_on_copy = false;
+};
+
+struct hook_counts {
+  std::atomic<long> linked{0};
+  std::atomic<long> unlinked{0};
+  [[nodiscard]] long net() const { return linked.load() - unlinked.load(); }
+};
+
+struct counting_link_hash {
+  using tandem_rc_map_link_observer = void;
+  hook_counts* counts = nullptr;
+  bool collide = false;  // one hash for every key: every lookup compares keys
+  std::size_t operator()(const hooked_key& key) const {
+    return collide ? 12345U : std::hash<std::string>{}(key.name);
+  }
+  void entry_linked(std::size_t /*mixed*/) const noexcept { counts->linked.fetch_add(1); }
+  void entry_unlinked(std::size_t /*mixed*/) const noexcept { counts->unlinked.fetch_add(1); }
+};
+
+struct throwing_key_equal {
+  bool operator()(const hooked_key& a, const hooked_key& b) const {
+    if (throw_now) throw std::runtime_error("key equality");
+    return a.name == b.name;
+  }
+  static inline bool throw_now = false;
+};
+
+struct value_that_may_throw {
+  std::string text;
+  explicit value_that_may_throw(bool fail) : text(40, 'v') {
+    if (fail) throw std::runtime_error("value build");
+  }
+};
+}  // namespace
+
+TEST_CASE("rc_map link hooks stay balanced over linger eviction, revival, expiry, replacement") {
+  using clock = tandem::test::manual_clock;
+  using map_type =
+      tandem::rc_map<hooked_key, std::string, counting_link_hash, throwing_key_equal, clock>;
+  hook_counts counts;
+  tandem::rc_map_options options;
+  options.linger = std::chrono::seconds(10);
+  options.max_lingering = 3;
+  const auto later = std::chrono::seconds(11);
+  map_type map(4, counting_link_hash{&counts}, throwing_key_equal{}, options);
+  const auto balanced = [&] { return counts.net() == static_cast<long>(map.size()); };
+  for (int i = 0; i < 5; ++i) {
+    static_cast<void>(map.try_emplace(hooked_key(i), std::string(40, 'a')));
+    CHECK(balanced());  // each lingers; from the fourth on, max_lingering evicts the oldest
+  }
+  CHECK(map.lingering_count() == 3);
+  {
+    auto revived = map.get(hooked_key(4));
+    REQUIRE(revived);
+    CHECK(balanced());
+  }
+  clock::advance(later);
+  CHECK(map.collect() == 3);
+  CHECK(balanced());
+  CHECK(map.size() == 0);
+  // Expired lingering entries erased by a lookup, and one replaced by the new entry of its key.
+  for (int i = 10; i < 13; ++i) static_cast<void>(map.try_emplace(hooked_key(i), "b"));
+  clock::advance(later);
+  {
+    auto [replaced, created] = map.try_emplace(hooked_key(12), std::string(40, 'c'));
+    CHECK(created);
+    CHECK(balanced());
+  }
+  clock::advance(later);
+  static_cast<void>(map.collect());
+  CHECK(balanced());
+  // Throws under the shard lock, before any link: K's copy (also after an expired lingering
+  // entry of the key was found), then every allocation in turn.
+  auto held = map.try_emplace(hooked_key(20), "held").first;
+  hooked_key::throw_on_copy = true;
+  CHECK_THROWS_AS(map.try_emplace(hooked_key(21), "x"), std::runtime_error);
+  hooked_key::throw_on_copy = false;
+  CHECK(balanced());
+  static_cast<void>(map.try_emplace(hooked_key(22), "lingers"));
+  clock::advance(later);
+  hooked_key::throw_on_copy = true;
+  CHECK_THROWS_AS(map.try_emplace(hooked_key(22), "x"), std::runtime_error);
+  hooked_key::throw_on_copy = false;
+  CHECK(balanced());
+  const std::size_t failures = sweep_allocation_failures(
+      [&] {
+        for (int i = 30; i < 33; ++i) static_cast<void>(map.try_emplace(hooked_key(i), "d"));
+      },
+      [&](bool /*threw*/) { CHECK(balanced()); });
+  CHECK(failures >= 1);
+  held.reset();
+  clock::advance(later);
+  static_cast<void>(map.collect());
+  CHECK(balanced());
+  CHECK(map.size() == 0);
+}
+
+TEST_CASE("rc_map link hooks stay balanced when KeyEqual or V's build throws") {
+  hook_counts counts;
+  {
+    tandem::rc_map<hooked_key, std::string, counting_link_hash, throwing_key_equal> map(
+        2, counting_link_hash{&counts, true}, throwing_key_equal{});
+    auto first = map.try_emplace(hooked_key(1), std::string(40, 'a')).first;
+    throwing_key_equal::throw_now = true;  // the second key is compared with the first
+    CHECK_THROWS_AS(map.try_emplace(hooked_key(2), "b"), std::runtime_error);
+    throwing_key_equal::throw_now = false;
+    CHECK(counts.net() == static_cast<long>(map.size()));
+    first.reset();
+    CHECK(counts.net() == 0);
+  }
+  hook_counts built;
+  tandem::rc_map<hooked_key, value_that_may_throw, counting_link_hash, throwing_key_equal> values(
+      2, counting_link_hash{&built}, throwing_key_equal{});
+  // The value is built after the unlock (no tandem_rc_map_build_under_lock tag): the entry was
+  // linked, and the creator's released handle unlinks it.
+  CHECK_THROWS_AS(values.try_emplace(hooked_key(1), true), std::runtime_error);
+  CHECK(built.net() == 0);
+  CHECK(values.size() == 0);
+  CHECK_THROWS_AS(
+      values.get_or_insert_with(hooked_key(2), []() -> value_that_may_throw { throw 7; }), int);
+  CHECK(built.net() == 0);
+  auto kept = values.try_emplace(hooked_key(3), false).first;
+  CHECK(built.net() == 1);
 }

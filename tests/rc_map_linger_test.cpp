@@ -28,18 +28,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// A clock that moves only when a test says so. Never reset: deadlines are relative to it.
-struct manual_clock {
-  using rep = std::int64_t;
-  using period = std::nano;
-  using duration = std::chrono::nanoseconds;
-  using time_point = std::chrono::time_point<manual_clock>;
-  static constexpr bool is_steady = true;
-  static inline std::atomic<rep> ticks{1'000'000'000};
-  static_assert(manual_clock::is_steady, "a Clock that never goes back");
-  static time_point now() noexcept { return time_point(duration(ticks.load())); }
-  static void advance(duration d) noexcept { ticks.fetch_add(d.count()); }
-};
+using tandem::test::manual_clock;  // moves only when a test says so
 
 std::string long_key(std::string_view name) {
   return std::string(name) + "-a-tenant-name-longer-than-any-small-string-buffer";

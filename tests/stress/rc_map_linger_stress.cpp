@@ -25,16 +25,7 @@
 
 namespace {
 
-struct manual_clock {
-  using rep = std::int64_t;
-  using period = std::nano;
-  using duration = std::chrono::nanoseconds;
-  using time_point = std::chrono::time_point<manual_clock>;
-  static constexpr bool is_steady = true;
-  static inline std::atomic<rep> ticks{0};
-  static_assert(manual_clock::is_steady, "a Clock that never goes back");
-  static time_point now() noexcept { return time_point(duration(ticks.load())); }
-};
+using tandem::test::manual_clock;  // moves only when the test says so
 
 constexpr std::size_t key_count = 24;
 constexpr std::size_t max_lingering = 5;

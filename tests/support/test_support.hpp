@@ -4,6 +4,7 @@
 //  - tandem::test::watchdog: fails the test program, with a message, if a test would hang.
 //  - tandem::test::op_budget: the fixed budget a stress test runs for (operations and time).
 //  - tandem::test::run_threads: start threads that meet on a latch before running.
+//  - tandem::test::manual_clock: a steady Clock that moves only when a test advances it.
 //  - TANDEM_TEST_SKIP_UNDER_TSAN_IF_CHILD_STARTS_THREADS(): for fork tests whose child starts
 //    threads, which ThreadSanitizer refuses.
 #pragma once
@@ -178,6 +179,19 @@ class thread_checks {
 #define TANDEM_THREAD_CHECK(checks, condition)  \
   (checks).record(static_cast<bool>(condition), \
                   #condition " at line " TANDEM_TEST_STRINGIFY(__LINE__))
+
+// A steady Clock (for rc_map's linger) that moves only when a test says so, from 1 s on. Never
+// reset: a test's deadlines are relative to it. One per test program.
+struct manual_clock {
+  using rep = std::int64_t;
+  using period = std::nano;
+  using duration = std::chrono::nanoseconds;
+  using time_point = std::chrono::time_point<manual_clock>;
+  static constexpr bool is_steady = true;
+  static inline std::atomic<rep> ticks{1'000'000'000};
+  static time_point now() noexcept { return time_point(duration(ticks.load())); }
+  static void advance(duration d) noexcept { ticks.fetch_add(d.count()); }
+};
 
 // Runs body(i) on `count` threads that all start together (they meet on a latch), and joins
 // them. The caller's thread waits in join, so wrap the call in a watchdog.
