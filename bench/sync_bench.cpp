@@ -10,17 +10,30 @@
 // r = 0 (no reader exists: no heavy fence at all, reader_epochs (C1)/(W0')) or r = 1 (one
 // reader exists but never reads: the asymmetric fence pays a membarrier system call per
 // publish, the portable one a full fence). items_per_second = publishes per second.
+//
+// Question 3: what does a lock pair cost under contention, when threads outnumber cores?
+// lock_pair/<mutex>/yield_every:<n>/real_time/threads:<t>: t threads lock one mutex, add 1 to a
+// counter and unlock; with n > 0 the holder yields its core once in n critical sections (the
+// way a holder gets preempted on a loaded machine), n = 0 never. Baseline: std::mutex (glibc's
+// futex mutex); tandem: sync::small_mutex (unlock is a store; sleepers counted in a table,
+// sync/striped_lock.hpp). items_per_second = lock pairs per second, all threads together, over
+// wall-clock time. A woken sleeper stays counted until it runs, and every unlock meanwhile
+// makes a FUTEX_WAKE system call that finds nobody: what this row measures on a 2-core machine
+// with 4 threads.
 #include <tandem/double_buffer.hpp>
 #include <tandem/sync/asymmetric_fence.hpp>
 #include <tandem/sync/backoff.hpp>
 #include <tandem/sync/cache_padded.hpp>
+#include <tandem/sync/striped_lock.hpp>
 
 #include <benchmark/benchmark.h>
 
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <mutex>
 #include <optional>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -85,7 +98,35 @@ void publish_cost(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
+// One mutex and the counter it guards, shared by the benchmark's threads.
+template <class Mutex>
+struct guarded_counter {
+  Mutex mutex;
+  std::uint64_t count = 0;
+};
+
+template <class Mutex>
+void lock_pair(benchmark::State& state) {
+  static guarded_counter<Mutex> shared;
+  const auto yield_every = static_cast<std::uint64_t>(state.range(0));
+  for (auto _ : state) {
+    std::lock_guard<Mutex> hold(shared.mutex);
+    ++shared.count;
+    if (yield_every != 0 && shared.count % yield_every == 0) std::this_thread::yield();
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
 }  // namespace
+
+// The cases of both mutexes: no yield and a yield in 1 of 64 sections, 1 and 4 threads.
+void lock_pair_cases(benchmark::internal::Benchmark* cases) {
+  cases->ArgName("yield_every")->Arg(0)->Arg(64)->UseRealTime()->Threads(1)->Threads(4);
+}
+BENCHMARK(lock_pair<tandem::sync::small_mutex>)
+    ->Name("lock_pair/tandem_small_mutex")
+    ->Apply(lock_pair_cases);
+BENCHMARK(lock_pair<std::mutex>)->Name("lock_pair/std_mutex")->Apply(lock_pair_cases);
 
 BENCHMARK(publish_cost<tandem::sync::asymmetric_fence>)
     ->Name("publish/tandem_asymmetric")

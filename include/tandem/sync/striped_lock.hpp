@@ -66,8 +66,14 @@
 // 64 sections 16.5 M against 15.2-16.5 M. But about 2x the futex calls there (600,000 against
 // 320,000-350,000), and 40,000-180,000 against a few hundred without the yields: a sleeper
 // woken but still waiting for a core is counted until it runs, and unlocks meanwhile wake
-// nobody. Under the load of a CI run on the same machine the reviewer measured the yielding
-// case 2.7x slower than the exchange unlock; quiet, it was not (not understood: left open).
+// nobody. That is also the weak spot: when another process keeps a core busy, woken sleepers
+// wait longer for a core, and the yielding case fell to 2.5-3.2 M lock pairs per second against
+// std::mutex's 3.7-4.7 M and the exchange unlock's 7.0-8.4 M (2026-12-04, 2 s runs beside one
+// `nice -n 19` busy loop): 955,437 futex calls in 2 s for 19,428 sleeps (membarriers), so
+// nearly every FUTEX_WAKE found nobody. bench/sync_bench.cpp's lock_pair rows measure it
+// against std::mutex. Not fixed: the waker taking its sleeper out of the count (FUTEX_WAKE
+// reports whom it woke) did 3.5-4.6 M there but was slower on a quiet machine, and a count
+// that other code's wake-ups of a reused address can desynchronise needs its own proof.
 // Why not std::mutex: it is 40 bytes, and pthread_mutex_lock/unlock are out-of-line calls that
 // dispatch on the mutex kind and unlock with a locked instruction; small_mutex inlines to one
 // CAS and one store. The rc_map benchmark (bench/rc_map_bench.cpp, docs/rc_map.md) measures
