@@ -72,6 +72,13 @@ EXPLANATIONS = {
             "replayed after the next publish), and each publish must wait for readers to leave "
             "the copy it will write next. Maps built for concurrent writers (TBB, libcuckoo, "
             "rculfhash) pay none of that, so they win as the write share grows."),
+    "lock_pair": ("With more threads than cores and a holder that yields inside its critical "
+                  "section, a small_mutex sleeper that was woken stays counted until it runs, and "
+                  "unlocks meanwhile make FUTEX_WAKE calls that find nobody "
+                  "(sync/striped_lock.hpp). "
+                  "Beside another busy process this row falls below std::mutex (2026-12-04, a "
+                  "nice -n 19 busy loop: 2.5-3.2 M against 3.7-4.7 M lock pairs per second); "
+                  "without the yields small_mutex is about 2x std::mutex."),
 }
 
 # Implementations named without the "tandem" prefix in their benchmarks, and share-nothing
