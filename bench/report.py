@@ -76,9 +76,9 @@ EXPLANATIONS = {
                   "section, a small_mutex sleeper that was woken stays counted until it runs, and "
                   "unlocks meanwhile make FUTEX_WAKE calls that find nobody "
                   "(sync/striped_lock.hpp). "
-                  "Beside another busy process this row falls below std::mutex (2026-12-04, a "
-                  "nice -n 19 busy loop: 2.5-3.2 M against 3.7-4.7 M lock pairs per second); "
-                  "without the yields small_mutex is about 2x std::mutex."),
+                  "In separate runs of the same case beside another busy process (2026-12-04, a "
+                  "nice -n 19 busy loop) small_mutex fell below std::mutex (2.5-3.2 M against "
+                  "3.7-4.7 M lock pairs per second); without the yields it is about 2x std::mutex."),
 }
 
 # Implementations named without the "tandem" prefix in their benchmarks, and share-nothing

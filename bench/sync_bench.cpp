@@ -17,9 +17,11 @@
 // way a holder gets preempted on a loaded machine), n = 0 never. Baseline: std::mutex (glibc's
 // futex mutex); tandem: sync::small_mutex (unlock is a store; sleepers counted in a table,
 // sync/striped_lock.hpp). items_per_second = lock pairs per second, all threads together, over
-// wall-clock time. A woken sleeper stays counted until it runs, and every unlock meanwhile
-// makes a FUTEX_WAKE system call that finds nobody: what this row measures on a 2-core machine
-// with 4 threads.
+// Google Benchmark's real time (UseRealTime: the threads' mean wall-clock time; every thread
+// runs the same number of iterations). With 4 threads on 2 cores a woken small_mutex sleeper
+// stays counted until it runs, and unlocks meanwhile make FUTEX_WAKE calls that find nobody:
+// the case this row is here to watch (quiet, it is on par with std::mutex; beside a busy
+// process it fell below it in separate runs, sync/striped_lock.hpp).
 #include <tandem/double_buffer.hpp>
 #include <tandem/sync/asymmetric_fence.hpp>
 #include <tandem/sync/backoff.hpp>
@@ -98,9 +100,11 @@ void publish_cost(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
-// One mutex and the counter it guards, shared by the benchmark's threads.
+// One mutex and the counter it guards, shared by the benchmark's threads; on one cache line
+// for either mutex (std::mutex is 40 bytes: unaligned, its word and the counter could straddle
+// two lines and cost it a second line transfer per hand-off).
 template <class Mutex>
-struct guarded_counter {
+struct alignas(64) guarded_counter {
   Mutex mutex;
   std::uint64_t count = 0;
 };

@@ -8,11 +8,13 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <bit>
 #include <chrono>
 #include <cstdint>
 #include <latch>
 #include <limits>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <stdexcept>
@@ -197,8 +199,8 @@ int publishes_lost_while_slots_churn(std::size_t filter_slots, std::size_t shard
   std::atomic<int> lost{0};
   tandem::test::run_threads(3, [&](std::size_t i) {
     if (i < 2) {  // churners: subscribe + drop on 64 topics of their own
-      for (int n = 0; !probing_done.load(std::memory_order_relaxed); ++n) {
-        auto churned = bus.subscribe(1000 + static_cast<int>(i) * 100000 + n % 64);
+      for (int n = 0; !probing_done.load(std::memory_order_relaxed); n = (n + 1) % 64) {
+        auto churned = bus.subscribe(1000 + static_cast<int>(i) * 100000 + n);
       }
       return;
     }
@@ -219,6 +221,36 @@ TEST_CASE("g2: no publish lost to the filter while other threads churn its slots
   CHECK(publishes_lost_while_slots_churn(64, 4) == 0);  // plain load and store
   CHECK(publishes_lost_while_slots_churn(1, 16) == 0);  // fetch_add
   CHECK(publishes_lost_while_slots_churn(3, 3) == 0);   // sizes rounded up to powers of two
+}
+
+// The same choice, checked on the filter itself, where a lost update cannot hide: two threads
+// count topics in and out under the lock of the shard the topic map would use (hash & (shards
+// rounded up - 1)), each creation and erasure its own critical section; at the end every
+// counter must be 0. With the plain store forced for every shard count, 1 slot / 16 shards and
+// 4 / 8 end with counters that are not (red).
+TEST_CASE("g2: the filter's counters lose no update whichever lock serialises them") {
+  tandem::test::watchdog guard("g2 filter counters", 120s);
+  const std::pair<std::size_t, std::size_t> sizes[] = {{64, 4}, {1, 16}, {3, 3}, {4, 8}};
+  for (const auto& [slots, shards] : sizes) {
+    CAPTURE(slots, shards);
+    tandem::detail::absent_topic_filter filter(slots, shards);
+    const std::size_t shard_mask = std::bit_ceil(shards) - 1;
+    std::vector<std::mutex> shard_locks(shard_mask + 1);
+    tandem::test::run_threads(2, [&](std::size_t thread) {
+      for (std::size_t i = 0; i < 100000; ++i) {
+        const std::size_t hash = (i * 7 + thread) % 16;  // both threads, every slot and shard
+        {
+          const std::lock_guard<std::mutex> lock(shard_locks[hash & shard_mask]);
+          filter.topic_created(hash);
+        }
+        const std::lock_guard<std::mutex> lock(shard_locks[hash & shard_mask]);
+        filter.topic_erased(hash);
+      }
+    });
+    std::size_t counted = 0;
+    for (std::size_t hash = 0; hash < 64; ++hash) counted += filter.may_exist(hash) ? 1U : 0U;
+    CHECK(counted == 0);
+  }
 }
 
 // ---- g3: delivery ---------------------------------------------------------------------------

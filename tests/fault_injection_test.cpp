@@ -912,11 +912,16 @@ TEST_CASE("rc_map link hooks stay balanced over linger eviction, revival, expiry
   CHECK_THROWS_AS(map.try_emplace(hooked_key(21), "x"), std::runtime_error);
   hooked_key::throw_on_copy = false;
   CHECK(balanced());
-  static_cast<void>(map.try_emplace(hooked_key(22), "lingers"));
+  // Keys 23 and 24 linger first: the lookup's own expiry batch (2 entries, oldest first) erases
+  // them, so the lookup itself finds 22 expired and erases it after its K copy throws.
+  for (const int key : {23, 24, 22}) static_cast<void>(map.try_emplace(hooked_key(key), "lingers"));
+  CHECK(map.lingering_count() == 3);
   clock::advance(later);
   hooked_key::throw_on_copy = true;
   CHECK_THROWS_AS(map.try_emplace(hooked_key(22), "x"), std::runtime_error);
   hooked_key::throw_on_copy = false;
+  CHECK(map.lingering_count() == 0);
+  CHECK(map.size() == 1);  // key 20 only
   CHECK(balanced());
   const std::size_t failures = sweep_allocation_failures(
       [&] {

@@ -556,7 +556,7 @@ class double_buffer_map {
   template <class Q>
   static decltype(auto) lookup_form(const Q& key) {
     // A null const char* is refused before a view or a key is made of it (rule 52).
-    detail::check_not_null_c_string<K>(key, "tandem::double_buffer_map");
+    detail::check_not_null_c_string<K>(key, "tandem::double_buffer_map", "key");
     if constexpr (std::same_as<Q, K> ||
                   (transparent && std::is_invocable_r_v<std::size_t, const Hash&, const Q&> &&
                    std::is_invocable_r_v<bool, const KeyEqual&, const K&, const Q&> &&
@@ -621,7 +621,7 @@ class double_buffer_map {
     requires double_buffer_map_lookup_key<Q, K, Hash, KeyEqual>
     [[nodiscard]] std::optional<V> get(const Q& key) {
       // The key first, then the reader's state (rule 52), here and in contains().
-      detail::check_not_null_c_string<K>(key, "tandem::double_buffer_map");
+      detail::check_not_null_c_string<K>(key, "tandem::double_buffer_map", "key");
       const auto guard = read();
       const V* value = guard.find(key);
       return value != nullptr ? std::optional<V>(*value) : std::nullopt;
@@ -629,7 +629,7 @@ class double_buffer_map {
     template <class Q = K>
     requires double_buffer_map_lookup_key<Q, K, Hash, KeyEqual>
     [[nodiscard]] bool contains(const Q& key) {
-      detail::check_not_null_c_string<K>(key, "tandem::double_buffer_map");
+      detail::check_not_null_c_string<K>(key, "tandem::double_buffer_map", "key");
       return read().contains(key);
     }
     [[nodiscard]] std::size_t size() { return read().size(); }
@@ -726,7 +726,7 @@ class double_buffer_map {
     // bad_alloc (logging nothing), or std::invalid_argument for a null const char*.
     template <class KArg = K>
     requires(!detail::by_value_sink<K>) && detail::sink_argument<KArg, K> void erase(KArg&& key) {
-      detail::check_not_null_c_string<K>(std::as_const(key), "tandem::double_buffer_map");
+      detail::check_not_null_c_string<K>(std::as_const(key), "tandem::double_buffer_map", "key");
       writer_.emplace(std::in_place_type<erase_op>, detail::as_source<K>(std::forward<KArg>(key)));
     }
     void erase(K key) requires detail::by_value_sink<K> {
@@ -767,7 +767,7 @@ class double_buffer_map {
     // The common part of insert and insert_or_assign: the key checked, then logged.
     template <class Op, class KArg, class VArg>
     void log_checked(KArg&& key, VArg&& value) {
-      detail::check_not_null_c_string<K>(std::as_const(key), "tandem::double_buffer_map");
+      detail::check_not_null_c_string<K>(std::as_const(key), "tandem::double_buffer_map", "key");
       log_entry<Op>(detail::as_source<K>(std::forward<KArg>(key)),
                     detail::as_source<V>(std::forward<VArg>(value)));
     }

@@ -1194,7 +1194,7 @@ class rc_map {
   template <class Q>
   static decltype(auto) lookup_form(const Q& key) {
     // A null const char* is refused before a view or a key is made of it (rule 52).
-    detail::check_not_null_c_string<K>(key, "tandem::rc_map");
+    detail::check_not_null_c_string<K>(key, "tandem::rc_map", "key");
     if constexpr (used_as_is<Q>) {
       return (key);
     } else {
@@ -1216,7 +1216,7 @@ class rc_map {
   static decltype(auto) insert_form(std::remove_reference_t<Q>& key) {
     // A null const char* is refused before a K is built from it (rule 52; the inserting
     // functions lacked this check until 2026-12-04: std::string(nullptr) crashed under libc++).
-    detail::check_not_null_c_string<K>(std::as_const(key), "tandem::rc_map");
+    detail::check_not_null_c_string<K>(std::as_const(key), "tandem::rc_map", "key");
     if constexpr (used_as_is<Q> && std::is_lvalue_reference_v<Q>) {
       return std::as_const(key);
     } else if constexpr (used_as_is<Q>) {

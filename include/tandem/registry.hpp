@@ -944,7 +944,7 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
   // (std::string_view or std::string from a null pointer is undefined; rule 52).
   template <class K>
   static decltype(auto) lookup_form(const K& key) {
-    detail::check_not_null_c_string<Key>(key, "tandem::registry");
+    detail::check_not_null_c_string<Key>(key, "tandem::registry", "key");
     if constexpr (registry_lookup_key<K, Key, Hash, KeyEqual>) {
       return (key);
     } else {
@@ -954,7 +954,7 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
   // A registry_key_argument converted to a Key, as lookup_form checks it.
   template <class K>
   static Key key_of(const K& key) {
-    detail::check_not_null_c_string<Key>(key, "tandem::registry");
+    detail::check_not_null_c_string<Key>(key, "tandem::registry", "key");
     return Key(key);
   }
 

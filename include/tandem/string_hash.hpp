@@ -55,22 +55,30 @@ template <class K>
 inline constexpr bool is_c_string_v =
     std::is_same_v<K, std::nullptr_t> ||
     (std::is_pointer_v<K> && std::is_same_v<std::remove_cv_t<std::remove_pointer_t<K>>, char>);
-// The message names what the caller passed (a null `const char*`, or the `nullptr` literal) and
-// what the component calls its keys (`noun`: "key", or "topic" for the buses).
+// What a null C string argument was: a null `char*` / `const char*`, or the `nullptr` literal.
+enum class null_argument { c_string, nullptr_literal };
+// The message names what the caller passed and what the component calls its keys (`noun`:
+// "key", or "topic" for the buses). Both are required: a string literal would convert to a
+// defaulted bool or enum position unnoticed.
 [[noreturn]] TANDEM_NOINLINE inline void throw_null_c_string_key(const char* where,
-                                                                 bool nullptr_literal = false,
-                                                                 const char* noun = "key") {
-  throw std::invalid_argument(std::string(where) + ": " +
-                              (nullptr_literal ? "nullptr" : "a null const char*") + " is not a " +
-                              noun + " (no string can be read from a null pointer)");
+                                                                 const char* noun,
+                                                                 null_argument passed) {
+  throw std::invalid_argument(
+      std::string(where) + ": " +
+      (passed == null_argument::nullptr_literal ? "nullptr" : "a null const char*") + " is not a " +
+      noun + " (no string can be read from a null pointer)");
 }
 // Key: the component's key type. When it is a pointer itself, a null pointer is a valid key
 // (its Hash decides what a null one means), and nothing is refused here.
 template <class Key, class K>
-void check_not_null_c_string(const K& key, const char* where, const char* noun = "key") {
+void check_not_null_c_string(const K& key, const char* where, const char* noun) {
   if constexpr (!std::is_same_v<K, Key> && !std::is_pointer_v<Key> && is_c_string_v<K> &&
                 (!std::is_same_v<K, std::nullptr_t> || std::is_convertible_v<const char*, Key>)) {
-    if (key == nullptr) throw_null_c_string_key(where, std::is_same_v<K, std::nullptr_t>, noun);
+    if (key == nullptr) {
+      throw_null_c_string_key(where, noun,
+                              std::is_same_v<K, std::nullptr_t> ? null_argument::nullptr_literal
+                                                                : null_argument::c_string);
+    }
   }
 }
 }  // namespace detail
@@ -87,11 +95,15 @@ struct TANDEM_PROCESS_WIDE string_hash {
   template <class C>
   requires std::is_same_v < std::remove_cv_t<C>,
   char > std::size_t operator()(C* text) const {
-    if (text == nullptr) detail::throw_null_c_string_key("tandem::string_hash");
+    if (text == nullptr) {
+      detail::throw_null_c_string_key("tandem::string_hash", "key",
+                                      detail::null_argument::c_string);
+    }
     return (*this)(std::string_view(text));
   }
   [[noreturn]] std::size_t operator()(std::nullptr_t /*null*/) const {
-    detail::throw_null_c_string_key("tandem::string_hash", true);
+    detail::throw_null_c_string_key("tandem::string_hash", "key",
+                                    detail::null_argument::nullptr_literal);
   }
   std::size_t operator()(std::string_view text) const noexcept {
     const unsigned char* p = reinterpret_cast<const unsigned char*>(text.data());

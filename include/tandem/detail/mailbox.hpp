@@ -88,10 +88,10 @@
 // or refused exactly once; every drop is counted; a blocked publisher returns as soon as there
 // is room or the mailbox is closed. Every operation is strong: push either commits entirely or
 // throws (std::bad_alloc) having changed nothing; pops move a message out with noexcept moves
-// only, so a message is never lost half-way. A wait that must sleep (pop_until, a blocked push)
-// builds the mailbox's wake_tokens first and may throw std::system_error from
-// std::condition_variable's constructor where the platform's can fail (never with glibc or
-// libc++), having changed nothing. Not thread-safe on the consumer side: one thread at a
+// only, so a message is never lost half-way. A wait that must sleep (pop, pop_until, a blocked
+// push) builds the mailbox's wake_tokens first and may throw std::system_error from
+// std::condition_variable's constructor where the C++ library's can fail (never with libstdc++
+// or libc++), having changed nothing. Not thread-safe on the consumer side: one thread at a
 // time may pop (event_bus::subscription is a single-owner object).
 //
 // Costs: segments of about 1 KiB (4 to 32 messages); a mailbox holds none before its first
@@ -539,7 +539,7 @@ class lazy_wake_tokens {
   lazy_wake_tokens& operator=(const lazy_wake_tokens&) = delete;
 
   // Under the mailbox lock, before announcing a sleep. std::condition_variable's constructor
-  // may throw std::system_error where the platform's may fail (not with glibc or libc++); then
+  // may throw std::system_error where the library's may fail (not with libstdc++ or libc++); then
   // nothing is announced and the caller's wait throws it.
   wake_tokens& build_locked() {
     if (!built_) {

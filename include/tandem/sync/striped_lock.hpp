@@ -242,7 +242,8 @@ class small_mutex {
     if ((seen & mutex_sleepers::ready) == 0) {
       asymmetric_fence::light_preparing();
       if (asymmetric_fence::expedited()) small_mutex_sleepers.mark_ready();
-      // relaxed, as unlock()'s load: the real fence above is the light half this time.
+      // relaxed, as unlock()'s load: light_preparing() fenced for real, or the process was
+      // registered already and every sleeper's heavy() is a membarrier that pairs with it.
       seen = sleepers.load(std::memory_order_relaxed);
     }
     if ((seen & ~mutex_sleepers::ready) != 0) atomic_notify_one(state_);
