@@ -195,6 +195,8 @@ int publishes_lost_while_slots_churn(std::size_t filter_slots, std::size_t shard
   options.absent_topic_filter_slots = filter_slots;
   options.shard_count = shards;
   event_bus<std::string, int, low_bits_topic_hash> bus(options, low_bits_topic_hash{});
+  // Only a stop flag: the churners read nothing the prober wrote, so relaxed is enough (they
+  // see the store eventually, and run_threads joins them).
   std::atomic<bool> probing_done{false};
   std::atomic<int> lost{0};
   tandem::test::run_threads(3, [&](std::size_t i) {

@@ -58,8 +58,9 @@ inline constexpr bool is_c_string_v =
 // What a null C string argument was: a null `char*` / `const char*`, or the `nullptr` literal.
 enum class null_argument { c_string, nullptr_literal };
 // The message names what the caller passed and what the component calls its keys (`noun`:
-// "key", or "topic" for the buses). Both are required: a string literal would convert to a
-// defaulted bool or enum position unnoticed.
+// "key", or "topic" for the buses). Both are required: with a defaulted noun, a caller that
+// passed one where a defaulted bool stood would not be told (a string literal converts to
+// bool); `passed` is a scoped enum, to which nothing converts.
 [[noreturn]] TANDEM_NOINLINE inline void throw_null_c_string_key(const char* where,
                                                                  const char* noun,
                                                                  null_argument passed) {
