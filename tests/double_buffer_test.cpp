@@ -819,21 +819,53 @@ TEST_CASE("an op may ask its writer how many ops are pending, and nothing is rep
   CHECK(*r.read() == std::vector<int>{1});  // the batch being published
 }
 
-TEST_CASE("debug: a second thread using the writer during publish is reported") {
-  tandem::test::watchdog dog("writer shared without a mutex");
-  tandem::test::assertion_recorder recorder;
-  auto [shared_writer, r] = tandem::make_double_buffer<std::vector<int>, blocking_op>();
-  auto& w = shared_writer;  // a plain reference: lambdas may capture it (clang 14)
+namespace {
+using blocking_writer = tandem::double_buffer<std::vector<int>, blocking_op>::writer;
+// Runs second(w) on a thread of its own while another thread is inside w.publish(), applying
+// an op; then lets the publish finish.
+template <class Second>
+void while_another_thread_publishes(blocking_writer& w, Second second) {
   std::latch inside(1);
   std::latch release(1);
   w.push(blocking_op{&inside, &release});
   std::thread publisher([&] { w.publish(); });
   inside.wait();  // the publisher is inside publish(), applying the op
-  std::thread second([&] { (void)w.pending(); });  // a second writer thread
-  second.join();
+  std::thread([&] { second(w); }).join();
   release.count_down();
   publisher.join();
-  CHECK(recorder.saw("entered twice"));
+}
+}  // namespace
+
+TEST_CASE("debug: a second thread using the writer during publish is reported") {
+  tandem::test::watchdog dog("writer shared without a mutex");
+  tandem::test::assertion_recorder recorder;
+  auto [w, r] = tandem::make_double_buffer<std::vector<int>, blocking_op>();
+  while_another_thread_publishes(w, [](blocking_writer& shared) { (void)shared.pending(); });
+  CHECK(recorder.saw("second thread"));
+}
+
+// A second thread that pushes while another thread publishes is named as such (found by a new
+// user's trial, 2026-12-05: the every-build re-entry check ran first and told two threads
+// sharing a writer that an op had called back into its writer). Where assertions are off, the
+// re-entry refusal's message names both causes.
+TEST_CASE("a second thread pushing while another publishes is told it shares the writer") {
+  tandem::test::watchdog dog("writer shared without a mutex, push");
+  tandem::test::assertion_recorder recorder;
+  auto [w, r] = tandem::make_double_buffer<std::vector<int>, blocking_op>();
+  std::string refused;
+  while_another_thread_publishes(w, [&refused](blocking_writer& shared) {
+    try {
+      shared.push(blocking_op{nullptr, nullptr});
+    } catch (const std::logic_error& error) {
+      refused = error.what();
+    }
+  });
+  CHECK(recorder.saw("entered by a second thread"));
+  CHECK(recorder.count() == 1);
+  CHECK(refused.find("a second thread used the writer without a mutex") != std::string::npos);
+  CHECK(w.pending() == 0);  // the refused push logged nothing, and the writer works on
+  w.push(blocking_op{nullptr, nullptr});
+  CHECK(w.pending() == 1);
 }
 
 TEST_CASE("moved writers and readers keep working and report nothing") {

@@ -235,12 +235,23 @@ namespace detail {
       __FILE__, __LINE__, "double_buffer::writer");
 }
 
+// What the assertions report when a second thread enters a writer another thread is inside.
+inline constexpr const char* writer_shared_without_mutex =
+    "a writer was entered by a second thread while another thread was inside a writer call (a "
+    "writer is used by one thread at a time: share it behind a mutex, docs/double_buffer.md "
+    "\"Sharing one writer between threads\")";
+
+// The flag this reports is a plain bool, so it cannot tell whose call is in progress: where
+// assertions are on, entry_check reports a second thread first, by name; where they are off,
+// the message names both causes (found by a new user's trial, 2026-12-05: two threads sharing a
+// writer were told that an op had called back).
 [[noreturn]] TANDEM_NOINLINE inline void throw_writer_reentered() {
   throw std::logic_error(
-      "tandem::double_buffer::writer: an op (or a double_buffer_map erase_if predicate) called "
-      "back into its writer from inside a writer call (publish() applying it, push() or "
-      "emplace() building or moving it) or while the writer was being destroyed; an op must "
-      "not use its writer");
+      "tandem::double_buffer::writer: entered while a writer call was in progress: an op (or a "
+      "double_buffer_map erase_if predicate) called back into its writer from inside a writer "
+      "call (publish() applying it, push() or emplace() building or moving it) or while the "
+      "writer was being destroyed, or a second thread used the writer without a mutex; an op "
+      "must not use its writer, and a writer is used by one thread at a time");
 }
 
 // What writer::emplace(args...) accepts: Op(args...) for a class with constructors; for an
@@ -653,8 +664,7 @@ class double_buffer {
       // order nothing.
       TANDEM_ASSERT(!busy_.load(std::memory_order_relaxed) ||
                         busy_thread_.load(std::memory_order_relaxed) == detail::thread_serial(),
-                    "a writer was entered twice at once (two threads sharing it without a "
-                    "mutex)");
+                    detail::writer_shared_without_mutex);
       return pending_.size();
     }
 
@@ -694,33 +704,45 @@ class double_buffer {
               "tandem::double_buffer::writer used after move (push() or publish() on a "
               "moved-from writer)");
         }
-        // Every build: an op (or double_buffer_map's erase_if predicate) that calls back into
-        // its writer would change the log the publish is walking (a use-after-free where
-        // assertions are off, found by a new user's trial, 2026-12-01).
-        if (TANDEM_UNLIKELY(self->applying_)) detail::throw_writer_reentered();
-        // For the whole call, not only while publish() applies: push() and emplace() run user
-        // code too (an op's constructor, and the moves and destructors of a growing log), and
-        // an op's destructor that pushed from inside push_back's reallocation wrote into the
-        // storage being freed (found by review, 2026-12-02: ASan heap-use-after-free where
-        // assertions are off; the debug-only busy_ check below saw it). Two plain stores.
-        self->applying_ = true;
 #if TANDEM_ENABLE_ASSERTS
-        // relaxed: a misuse detector, not synchronisation.
+        // A second thread first, so that it is named as such (the flag below cannot tell it
+        // from an op calling back). relaxed: a misuse detector, not synchronisation. The
+        // thread that entered first stores its serial after its exchange, so a second thread
+        // may read 0 there: not its own serial either.
         const bool was_busy = self->busy_.exchange(true, std::memory_order_relaxed);
-        TANDEM_ASSERT(!was_busy,
-                      "a writer was entered twice at once (two threads sharing it without a "
-                      "mutex, or an op calling back into its writer)");
+        TANDEM_ASSERT(!was_busy || self->busy_thread_.load(std::memory_order_relaxed) ==
+                                       detail::thread_serial(),
+                      detail::writer_shared_without_mutex);
         owns_ = !was_busy;
         // relaxed: as busy_; lets pending() tell an op of this call from another thread.
         if (owns_) self->busy_thread_.store(detail::thread_serial(), std::memory_order_relaxed);
 #endif
+        // Every build: an op (or double_buffer_map's erase_if predicate) that calls back into
+        // its writer would change the log the publish is walking (a use-after-free where
+        // assertions are off, found by a new user's trial, 2026-12-01).
+        if (TANDEM_UNLIKELY(self->applying_)) {
+          // ~writer raises the flag with nobody inside: give busy_ back before refusing.
+          if (owns_) self->busy_.store(false, std::memory_order_relaxed);
+          detail::throw_writer_reentered();
+        }
+        // For the whole call, not only while publish() applies: push() and emplace() run user
+        // code too (an op's constructor, and the moves and destructors of a growing log), and
+        // an op's destructor that pushed from inside push_back's reallocation wrote into the
+        // storage being freed (found by review, 2026-12-02: ASan heap-use-after-free where
+        // assertions are off; the debug-only busy_ check saw it). Two plain stores.
+        self->applying_ = true;
       }
       entry_check(const entry_check&) = delete;
       entry_check& operator=(const entry_check&) = delete;
       ~entry_check() {
         self_->applying_ = false;
-        // relaxed: see pending(): a misuse detector, not a synchronisation point.
-        if (owns_) self_->busy_.store(false, std::memory_order_relaxed);
+        // relaxed: see pending(): a misuse detector, not a synchronisation point. The serial
+        // is cleared first, so a thread that enters later cannot find its own stale one while
+        // a third thread is between its exchange and its store.
+        if (owns_) {
+          self_->busy_thread_.store(0, std::memory_order_relaxed);
+          self_->busy_.store(false, std::memory_order_relaxed);
+        }
       }
 
      private:

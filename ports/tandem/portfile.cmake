@@ -7,7 +7,7 @@
 # today: no release has been tagged yet.
 #
 # Copying the port into a registry (the non-overlay case) is for releases. A release must:
-#   1. tag the commit as v<version> (vcpkg.json "version" and project(VERSION) agree, and so
+#   1. tag the commit as v<version> (vcpkg.json "version-semver" and project(VERSION) agree, and so
 #      does include/tandem/version.hpp: configure checks it);
 #   2. set TANDEM_RELEASE_SHA512 below to the SHA-512 of that tag's GitHub archive (run the
 #      port once with 0: vcpkg prints the actual hash);
