@@ -639,6 +639,25 @@ TEST_CASE("scalar keys and values: constants that fit, bit-fields and nullptr ke
   CHECK(r.size() == 2);
   CHECK(r.get(5) == 1.0F);
   CHECK(r.get(7) == 0.5F);
+  // The lookups take a scalar K by value too (detail::forwarded_key; until 2026-12-05 they
+  // converted inside with `K(key)`, silently): constants that fit and bit-fields.
+  CHECK(r.contains(h.id));
+  CHECK(r.get(h.id) == 0.5F);
+  CHECK_FALSE(r.contains(65535));
+  {
+    const auto guard = r.read();
+    CHECK(guard.find(h.id) != nullptr);
+    CHECK(guard.contains(5));
+    CHECK(guard.find(65535) == nullptr);
+  }
+  // A conversion the caller writes is the one the lookup uses: (2^32 + 5) as a uint32_t is 5.
+  auto [sw, sr] = tandem::make_double_buffer_map<std::uint32_t, int>();
+  sw.insert(5, 1);
+  sw.publish();
+  const std::int64_t big = (std::int64_t{1} << 32) + 5;
+  CHECK(sr.get(static_cast<std::uint32_t>(big)) == 1);
+  CHECK(sr.read().contains(static_cast<std::uint32_t>(big)));
+  CHECK_FALSE(sr.contains(6U));
   // A null pointer is a valid key of a smart-pointer map: only string keys refuse nullptr (the
   // reader's lookups refused it too before 2026-12-04: "a null const char* is not a key").
   auto [pw, pr] = tandem::make_double_buffer_map<std::shared_ptr<int>, int>();

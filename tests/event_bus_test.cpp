@@ -974,6 +974,48 @@ TEST_CASE("topics implicitly convertible to Topic work wherever a Topic is taken
   CHECK(s.receive() == 1);
 }
 
+// A scalar Topic is taken by value (detail::forwarded_key): the caller converts, at its own
+// line, where -Wconversion sees a narrowing (tests/compile_fail/*_caller_conversion.cpp) and
+// sees that a constant fits (this file builds with -Werror). A bit-field binds: subscribe's
+// forwarding forms (Q&&) refused one until 2026-12-05, and `Topic(topic)` converted silently.
+TEST_CASE("scalar topics: constants that fit, bit-fields and converted topics") {
+  struct header {
+    std::uint16_t channel : 9;
+  };
+  header h{80};  // not const: a forwarding Q&& took a const bit-field as a const Q&
+  event_bus<int, std::uint16_t> bus;
+  auto s = bus.subscribe(h.channel);
+  auto t = bus.subscribe(h.channel, 4, tandem::overflow_policy::block);
+  auto in = bus.inbox();
+  CHECK(in.subscribe(h.channel));
+  CHECK(bus.subscribe(in, 65535));
+  CHECK(bus.subscriber_count(80) == 3);
+  CHECK(bus.publish(h.channel, 1) == 3);
+  CHECK(bus.publish_from(s, 80, 2) == 2);
+  CHECK(bus.publish_from(in, h.channel, 3) == 2);
+  CHECK(bus.publish(65535, 4) == 1);
+  CHECK(s.receive() == 1);
+  CHECK(s.receive() == 3);
+  CHECK(in.try_receive()->message() == 1);
+  CHECK(in.try_receive()->message() == 2);
+  CHECK(in.try_receive()->message() == 4);
+  CHECK(bus.unsubscribe(in, 65535));
+  CHECK(in.unsubscribe(h.channel));
+  // A Message that is not a scalar takes the other publish forms.
+  event_bus<std::string, std::uint16_t> text;
+  auto u = text.subscribe(7);
+  CHECK(text.publish(7, "seven") == 1);
+  CHECK(text.publish_from(u, 7, std::string("again")) == 0);
+  CHECK(u.receive() == "seven");
+  // A conversion the caller writes is the one the bus uses: (2^32 + 5) as a uint32_t is 5.
+  event_bus<int, std::uint32_t> small;
+  auto v = small.subscribe(5);
+  const std::int64_t big = (std::int64_t{1} << 32) + 5;
+  CHECK(small.publish(static_cast<std::uint32_t>(big), 9) == 1);
+  CHECK(v.receive() == 9);
+  CHECK(v.topic() == 5U);
+}
+
 TEST_CASE("subscribe builds the Topic only when it creates the topic") {
   event_bus<int> bus;
   auto first = bus.subscribe(std::string(long_topic));

@@ -853,6 +853,40 @@ TEST_CASE("keys implicitly convertible to K work wherever a K is taken") {
   CHECK(plain.get("plain").has_value());
 }
 
+// A scalar K is taken by value (detail::forwarded_key): the caller converts, at its own line,
+// where -Wconversion sees a narrowing (tests/compile_fail/*_caller_conversion.cpp) and sees that
+// a constant fits (this file builds with -Werror). A bit-field binds: the forwarding forms
+// (Q&&) refused one until 2026-12-05, and `K(key)` inside them converted silently.
+TEST_CASE("scalar keys: constants that fit, bit-fields and converted keys") {
+  struct header {
+    std::uint64_t id : 12;
+    std::uint16_t port : 9;
+  };
+  header h{7, 80};  // not const: a forwarding Q&& took a const bit-field as a const Q&
+  tandem::rc_map<std::uint64_t, int> map(4);
+  auto a = map.insert(h.id, 1).first;
+  CHECK_FALSE(map.try_emplace(h.id, 2).second);
+  CHECK(*map.get_or_insert_with(h.id, [] { return 3; }) == 1);
+  CHECK(map.get(h.id).has_value());
+  CHECK(map.contains(h.id));
+  CHECK(map.use_count(h.id) == 1);
+  CHECK(map.visit(h.id, [](const int& value) { CHECK(value == 1); }));
+  CHECK(map.contains(7));
+  tandem::rc_map<std::uint16_t, int> ports(4);
+  auto p = ports.try_emplace(h.port, 1).first;
+  auto q = ports.insert(65535, 2).first;
+  CHECK(ports.contains(80));
+  CHECK(ports.get(65535).has_value());
+  CHECK_FALSE(ports.contains(0));
+  // A conversion the caller writes is the one the lookup uses: (2^32 + 5) as a uint32_t is 5.
+  tandem::rc_map<std::uint32_t, int> small(4);
+  auto s = small.try_emplace(5, 1).first;
+  const std::int64_t big = (std::int64_t{1} << 32) + 5;
+  CHECK(small.contains(static_cast<std::uint32_t>(big)));
+  CHECK(small.use_count(static_cast<std::uint32_t>(big)) == 1);
+  CHECK_FALSE(small.contains(6U));
+}
+
 TEST_CASE("destroying handles and the map allocates nothing") {
   auto map = std::make_unique<tandem::rc_map<std::string, std::string>>(4);
   std::vector<tandem::rc_map<std::string, std::string>::handle> held;

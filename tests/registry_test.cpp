@@ -702,6 +702,48 @@ TEST_CASE("registry: keys implicitly convertible to Key work wherever a Key is t
   CHECK(connections.restore(6));
 }
 
+// A scalar Key is taken by value (detail::forwarded_key): the caller converts, at its own line,
+// where -Wconversion sees a narrowing (tests/compile_fail/*_caller_conversion.cpp) and sees that
+// a constant fits (this file builds with -Werror); bit-fields and volatile keys bind (a volatile
+// one reached std::equal_to's const Key& until 2026-12-05: it did not compile).
+TEST_CASE("registry: scalar keys: constants that fit, bit-fields and converted keys") {
+  struct port {
+    explicit port(std::uint16_t n) : number(n) {}
+    std::uint16_t number;
+  };
+  struct header {
+    std::uint16_t port : 9;
+  };
+  const header h{80};
+  tandem::registry<port, std::uint16_t> ports;
+  CHECK(ports.get_or_create(h.port)->number == 80);
+  CHECK(ports.get_or_create_with(443, [] { return port(443); })->number == 443);
+  CHECK(ports.find(80) != nullptr);
+  CHECK(ports.contains(h.port));
+  CHECK(ports.visit(h.port, [](port& p) { CHECK(p.number == 80); }));
+  ports.declare(8080, [] { return port(8080); });
+  ports.declare(
+      8081, [] { return port(8081); }, tandem::eager);
+  CHECK(ports.create_eager() == 1);
+  ports.override(h.port, std::make_shared<port>(1));
+  CHECK(ports.find(h.port)->number == 1);
+  CHECK(ports.restore(h.port));
+  CHECK(ports.get_or_create(h.port)->number == 80);
+  auto accessor = ports.accessor(65535);
+  CHECK(accessor.get().number == 65535);
+  volatile std::uint16_t watched = 443;
+  CHECK(ports.find(watched)->number == 443);
+  CHECK(ports.erase(watched));
+  CHECK(ports.erase(h.port));
+  CHECK_FALSE(ports.contains(80));
+  // A conversion the caller writes is the one the lookup uses: (2^32 + 5) as a uint32_t is 5.
+  tandem::registry<port, std::uint32_t> small;
+  CHECK(small.get_or_create_with(5, [] { return port(5); })->number == 5);
+  const std::int64_t big = (std::int64_t{1} << 32) + 5;
+  CHECK(small.contains(static_cast<std::uint32_t>(big)));
+  CHECK_FALSE(small.contains(6U));
+}
+
 TEST_CASE("registry: for_each also hands out shared_ptrs to keep instances beyond the call") {
   tandem::registry<std::string> names;
   (void)names.get_or_create("first-name-on-the-heap-xxxxxxxx");

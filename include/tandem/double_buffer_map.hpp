@@ -550,41 +550,58 @@ class double_buffer_map {
 
   using buffer = double_buffer<map_type, operation, Fence>;
 
-  // A lookup key as the map takes it: itself when Hash/KeyEqual accept it and Map's find takes
-  // it (or it is a K), else converted to a K (a temporary bound to the caller's const
-  // reference). Either way the lookup is exactly one call of the inner map's find.
+  static constexpr bool transparent = requires {
+    typename Hash::is_transparent;
+    typename KeyEqual::is_transparent;
+  };
+
+  // Whether a lookup key is used as it is: a K, or a key Hash/KeyEqual accept and Map's find
+  // takes.
+  template <class Q>
+  static constexpr bool used_as_is =
+      std::same_as<Q, K> ||
+      (transparent && std::is_invocable_r_v<std::size_t, const Hash&, const Q&> &&
+       std::is_invocable_r_v<bool, const KeyEqual&, const K&, const Q&> &&
+       requires(const map_type& map, const Q& q) { map.find(q); });
+  // Whether a lookup's template form takes Q (detail::forwarded_key): for a scalar K, a key it
+  // would convert goes to the by-value overload instead.
+  template <class Q>
+  static constexpr bool forwarded = detail::forwarded_key<Q, K, used_as_is<Q>>;
+
+  // A lookup key as the map takes it: itself when used_as_is, else converted to a K (a
+  // temporary bound to the caller's const reference). Either way the lookup is exactly one call
+  // of the inner map's find.
   template <class Q>
   static decltype(auto) lookup_form(const Q& key) {
     // A null const char* is refused before a view or a key is made of it (rule 52).
     detail::check_not_null_c_string<K>(key, "tandem::double_buffer_map", "key");
-    if constexpr (std::same_as<Q, K> ||
-                  (transparent && std::is_invocable_r_v<std::size_t, const Hash&, const Q&> &&
-                   std::is_invocable_r_v<bool, const KeyEqual&, const K&, const Q&> &&
-                   requires(const map_type& map, const Q& q) { map.find(q); })) {
+    if constexpr (used_as_is<Q>) {
       return (key);
     } else {
       return K(key);
     }
   }
 
-  static constexpr bool transparent = requires {
-    typename Hash::is_transparent;
-    typename KeyEqual::is_transparent;
-  };
-
  public:
   // A consistent, read-only snapshot of the published map, valid while the guard lives.
   class [[nodiscard]] read_guard {
    public:
     // The value for `key` (a double_buffer_map_lookup_key), or nullptr when absent. Valid
-    // while this guard lives.
+    // while this guard lives. A scalar K is taken by value, here and in the reader's lookups
+    // (detail::forwarded_key: the caller's conversion stays at the caller's line).
     template <class Q = K>
-    requires double_buffer_map_lookup_key<Q, K, Hash, KeyEqual>
+    requires double_buffer_map_lookup_key<Q, K, Hash, KeyEqual> && forwarded<Q>
     [[nodiscard]] const V* find(const Q& key) const { return found(map().find(lookup_form(key))); }
+    [[nodiscard]] const V* find(K key) const requires detail::by_value_sink<K> {
+      return find(detail::caller_converted<K>{key});
+    }
     template <class Q = K>
-    requires double_buffer_map_lookup_key<Q, K, Hash, KeyEqual>
+    requires double_buffer_map_lookup_key<Q, K, Hash, KeyEqual> && forwarded<Q>
     [[nodiscard]] bool contains(const Q& key) const {
       return map().find(lookup_form(key)) != map().end();
+    }
+    [[nodiscard]] bool contains(K key) const requires detail::by_value_sink<K> {
+      return contains(detail::caller_converted<K>{key});
     }
     // Every member's precondition: not moved from (TANDEM_ASSERT; not noexcept: a narrow
     // contract).
@@ -618,7 +635,7 @@ class double_buffer_map {
     [[nodiscard]] read_guard read() { return read_guard(reader_); }
     // One-shot lookups, each under its own guard.
     template <class Q = K>
-    requires double_buffer_map_lookup_key<Q, K, Hash, KeyEqual>
+    requires double_buffer_map_lookup_key<Q, K, Hash, KeyEqual> && forwarded<Q>
     [[nodiscard]] std::optional<V> get(const Q& key) {
       // The key first, then the reader's state (rule 52), here and in contains().
       detail::check_not_null_c_string<K>(key, "tandem::double_buffer_map", "key");
@@ -626,11 +643,17 @@ class double_buffer_map {
       const V* value = guard.find(key);
       return value != nullptr ? std::optional<V>(*value) : std::nullopt;
     }
+    [[nodiscard]] std::optional<V> get(K key) requires detail::by_value_sink<K> {
+      return get(detail::caller_converted<K>{key});
+    }
     template <class Q = K>
-    requires double_buffer_map_lookup_key<Q, K, Hash, KeyEqual>
+    requires double_buffer_map_lookup_key<Q, K, Hash, KeyEqual> && forwarded<Q>
     [[nodiscard]] bool contains(const Q& key) {
       detail::check_not_null_c_string<K>(key, "tandem::double_buffer_map", "key");
       return read().contains(key);
+    }
+    [[nodiscard]] bool contains(K key) requires detail::by_value_sink<K> {
+      return contains(detail::caller_converted<K>{key});
     }
     [[nodiscard]] std::size_t size() { return read().size(); }
 

@@ -1077,6 +1077,12 @@ class event_bus {
   struct subscription_box;
   using topic_map = rc_map<Topic, topic_state, detail::topic_map_hash<Topic, Hash>,
                            detail::topic_map_equal<Topic, KeyEqual>>;
+  // Whether a topic-taking function's template form takes Q (detail::forwarded_key): for a
+  // scalar Topic, a topic it would convert goes to the by-value overload instead.
+  template <class Q>
+  static constexpr bool forwarded =
+      detail::forwarded_key<Q, Topic,
+                            bus_transparent_topic<std::remove_cvref_t<Q>, Topic, Hash, KeyEqual>>;
 
   // What the bus shares with its inboxes (and so with those that outlive it).
   struct shared_core {
@@ -1158,19 +1164,27 @@ class event_bus {
   // transparent (for std::string topics by default: std::string_view, const char*), or
   // anything implicitly convertible to Topic (see bus_topic_argument). A transparent key is
   // used as it is: publish and subscriber_count build no Topic (and allocate nothing for an
-  // absent topic), and subscribe builds one only when it creates the topic.
+  // absent topic), and subscribe builds one only when it creates the topic. A scalar Topic (an
+  // integer, enum or pointer) is taken by value, in an overload of its own that passes it on as
+  // a detail::caller_converted<Topic>: the conversion is the caller's, where -Wconversion sees
+  // it (detail::forwarded_key; until 2026-12-05 `Topic(topic)` converted it here, silently).
 
   // Subscribes with the bus's default mailbox capacity and policy.
   template <class Q>
-  requires bus_topic_argument<Q, Topic, Hash, KeyEqual> && std::constructible_from<Topic, Q&&>
+  requires bus_topic_argument<Q, Topic, Hash, KeyEqual> && forwarded<Q> &&
+      std::constructible_from<Topic, Q&&>
   [[nodiscard]] subscription subscribe(Q&& topic) {
     return subscribe(std::forward<Q>(topic), options_.mailbox_capacity, options_.overflow);
+  }
+  [[nodiscard]] subscription subscribe(Topic topic) requires detail::by_value_sink<Topic> {
+    return subscribe(detail::caller_converted<Topic>{topic});
   }
 
   // capacity: in messages, unbounded_capacity or >= 1 (0 throws std::invalid_argument). For a
   // move-only Message, throws std::logic_error if the topic already has a subscription.
   template <class Q>
-  requires bus_topic_argument<Q, Topic, Hash, KeyEqual> && std::constructible_from<Topic, Q&&>
+  requires bus_topic_argument<Q, Topic, Hash, KeyEqual> && forwarded<Q> &&
+      std::constructible_from<Topic, Q&&>
   [[nodiscard]] subscription subscribe(Q&& topic, std::size_t capacity, overflow_policy policy) {
     if (capacity == 0) {
       throw std::invalid_argument(
@@ -1194,6 +1208,11 @@ class event_bus {
     // From here ~event_bus closes the mailbox (step 7): it is open in the topic's list.
     return subscription(std::move(entry), std::move(own));
   }
+  [[nodiscard]] subscription subscribe(
+      Topic topic, std::size_t capacity,
+      overflow_policy policy) requires detail::by_value_sink<Topic> {
+    return subscribe(detail::caller_converted<Topic>{topic}, capacity, policy);
+  }
 
   // Delivers `message` to every subscriber of `topic`; returns how many accepted it (0 when
   // the topic has no subscribers: then nothing is allocated). Copies: n - 1 for n subscribers
@@ -1213,15 +1232,26 @@ class event_bus {
   // A scalar Message is taken by value (detail::by_value_sink: the caller's conversion and its
   // warnings stay at the caller's line), here and in publish_from.
   template <class Q, class M = Message>
-  requires bus_topic_argument<Q, Topic, Hash, KeyEqual> &&
+  requires bus_topic_argument<Q, Topic, Hash, KeyEqual> && forwarded<Q> &&
       (!detail::by_value_sink<Message>)&&detail::sink_argument<M, Message> std::size_t
       publish(const Q& topic, M&& message) {
     return publish_sink<M>(topic, message);
   }
   template <class Q>
-  requires bus_topic_argument<Q, Topic, Hash, KeyEqual> && detail::by_value_sink<Message>
-      std::size_t publish(const Q& topic, Message message) {
+  requires bus_topic_argument<Q, Topic, Hash, KeyEqual> && forwarded<Q> &&
+      detail::by_value_sink<Message>
+          std::size_t publish(const Q& topic, Message message) {
     return publish_sink<Message>(topic, message);
+  }
+  template <class M = Message>
+  requires detail::by_value_sink<Topic> &&
+      (!detail::by_value_sink<Message>)&&detail::sink_argument<M, Message> std::size_t
+      publish(Topic topic, M&& message) {
+    return publish(detail::caller_converted<Topic>{topic}, std::forward<M>(message));
+  }
+  std::size_t publish(Topic topic, Message message) requires detail::by_value_sink<Topic> &&
+      detail::by_value_sink<Message> {
+    return publish(detail::caller_converted<Topic>{topic}, message);
   }
 
   // Like publish, but `sender`'s own mailbox is skipped (Phoenix.PubSub.broadcast_from).
@@ -1229,14 +1259,15 @@ class event_bus {
   // std::invalid_argument (it could never be skipped here), as for an inbox. (An unsubscribed
   // one is accepted: its mailbox is closed, so it receives nothing either way.)
   template <class Q, class M = Message>
-  requires bus_topic_argument<Q, Topic, Hash, KeyEqual> &&
+  requires bus_topic_argument<Q, Topic, Hash, KeyEqual> && forwarded<Q> &&
       (!detail::by_value_sink<Message>)&&detail::sink_argument<M, Message> std::size_t
       publish_from(const subscription& sender, const Q& topic, M&& message) {
     return publish_from_sink<M>(sender, topic, message);
   }
   template <class Q>
-  requires bus_topic_argument<Q, Topic, Hash, KeyEqual> && detail::by_value_sink<Message>
-      std::size_t publish_from(const subscription& sender, const Q& topic, Message message) {
+  requires bus_topic_argument<Q, Topic, Hash, KeyEqual> && forwarded<Q> &&
+      detail::by_value_sink<Message>
+          std::size_t publish_from(const subscription& sender, const Q& topic, Message message) {
     return publish_from_sink<Message>(sender, topic, message);
   }
 
@@ -1264,42 +1295,69 @@ class event_bus {
   // topic) reads this way), but first checks that `in` belongs to this bus: an inbox of
   // another bus gets std::invalid_argument, a moved-from one tandem::subscription_closed.
   template <class Q>
-  requires bus_topic_argument<Q, Topic, Hash, KeyEqual> && std::constructible_from<Topic, Q&&>
+  requires bus_topic_argument<Q, Topic, Hash, KeyEqual> && forwarded<Q> &&
+      std::constructible_from<Topic, Q&&>
   bool subscribe(inbox_type& in, Q&& topic) {
     // The topic first: a null const char* is refused whatever the inbox's state (rule 52).
     detail::check_not_null_c_string<Topic>(std::as_const(topic), "tandem::event_bus", "topic");
     check_owner(in, "subscribe");
     return in.subscribe(std::forward<Q>(topic));
   }
+  bool subscribe(inbox_type& in, Topic topic) requires detail::by_value_sink<Topic> {
+    return subscribe(in, detail::caller_converted<Topic>{topic});
+  }
   template <class Q>
-  requires bus_topic_argument<Q, Topic, Hash, KeyEqual>
+  requires bus_topic_argument<Q, Topic, Hash, KeyEqual> && forwarded<Q>
   bool unsubscribe(inbox_type& in, const Q& topic) {
     detail::check_not_null_c_string<Topic>(topic, "tandem::event_bus", "topic");  // first, as above
     check_owner(in, "unsubscribe");
     return in.unsubscribe(topic);
   }
+  bool unsubscribe(inbox_type& in, Topic topic) requires detail::by_value_sink<Topic> {
+    return unsubscribe(in, detail::caller_converted<Topic>{topic});
+  }
 
   // Like publish, but the inbox `sender` is skipped (Phoenix.PubSub.broadcast_from). An inbox
   // of another bus gets std::invalid_argument (it could never be skipped here).
   template <class Q, class M = Message>
-  requires bus_topic_argument<Q, Topic, Hash, KeyEqual> &&
+  requires bus_topic_argument<Q, Topic, Hash, KeyEqual> && forwarded<Q> &&
       (!detail::by_value_sink<Message>)&&detail::sink_argument<M, Message> std::size_t
       publish_from(const inbox_type& sender, const Q& topic, M&& message) {
     return publish_from_sink<M>(sender, topic, message);
   }
   template <class Q>
-  requires bus_topic_argument<Q, Topic, Hash, KeyEqual> && detail::by_value_sink<Message>
-      std::size_t publish_from(const inbox_type& sender, const Q& topic, Message message) {
+  requires bus_topic_argument<Q, Topic, Hash, KeyEqual> && forwarded<Q> &&
+      detail::by_value_sink<Message>
+          std::size_t publish_from(const inbox_type& sender, const Q& topic, Message message) {
     return publish_from_sink<Message>(sender, topic, message);
+  }
+  // The by-value topic forms of both publish_from (a subscription or an inbox as sender).
+  template <class Sender, class M = Message>
+  requires detail::by_value_sink<Topic> &&
+      (std::same_as<Sender, subscription> || std::same_as<Sender, inbox_type>)&&(
+          !detail::by_value_sink<Message>)&&detail::sink_argument<M, Message> std::size_t
+      publish_from(const Sender& sender, Topic topic, M&& message) {
+    return publish_from(sender, detail::caller_converted<Topic>{topic}, std::forward<M>(message));
+  }
+  template <class Sender>
+  requires detail::by_value_sink<Topic> &&
+      (std::same_as<Sender, subscription> ||
+       std::same_as<Sender, inbox_type>)&&detail::by_value_sink<Message> std::size_t
+      publish_from(const Sender& sender, Topic topic, Message message) {
+    return publish_from(sender, detail::caller_converted<Topic>{topic}, message);
   }
 
   [[nodiscard]] std::size_t topic_count() const { return topics_.size(); }
 
   // Subscriptions and inboxes subscribed to `topic` right now (0 when it does not exist).
   template <class Q>
-  requires bus_topic_argument<Q, Topic, Hash, KeyEqual>
+  requires bus_topic_argument<Q, Topic, Hash, KeyEqual> && forwarded<Q>
   [[nodiscard]] std::size_t subscriber_count(const Q& topic) const {
     return count_subscribers(lookup_form(topic));
+  }
+  [[nodiscard]] std::size_t subscriber_count(
+      Topic topic) const requires detail::by_value_sink<Topic> {
+    return subscriber_count(detail::caller_converted<Topic>{topic});
   }
 
  private:
@@ -2280,8 +2338,9 @@ class [[nodiscard]] inbox {
   // inbox is as it was and no topic is left behind. Throws tandem::subscription_closed when
   // the bus is gone or the inbox was moved from.
   template <class Q>
-  requires bus_topic_argument<Q, Topic, Hash, KeyEqual> && std::constructible_from<Topic, Q&&>
-  bool subscribe(Q&& topic) {
+  requires bus_topic_argument<Q, Topic, Hash, KeyEqual> &&
+      bus_type::template forwarded<Q>&& std::constructible_from<Topic, Q&&> bool
+      subscribe(Q&& topic) {
     // A null const char* is refused first, whatever the inbox's state, as unsubscribe and
     // every other lookup refuse it (until 2026-12-04 a moved-from inbox threw
     // subscription_closed for it instead; rule 52).
@@ -2332,6 +2391,10 @@ class [[nodiscard]] inbox {
     TANDEM_ASSERT(index_.size() == memberships_.size(), "inbox: the index lost count of topics");
     return true;
   }
+  // A scalar Topic is taken by value, here and in unsubscribe (see event_bus::subscribe).
+  bool subscribe(Topic topic) requires detail::by_value_sink<Topic> {
+    return subscribe(detail::caller_converted<Topic>{topic});
+  }
 
   // Leaves `topic`: nothing published to it arrives after this returns (envelopes of it
   // already queued stay receivable). Returns false if not subscribed to it. Allocates nothing
@@ -2343,8 +2406,8 @@ class [[nodiscard]] inbox {
   // one index lookup, whatever the number of topics held (an inbox on 10,000 topics leaves
   // one as fast as an inbox on 10).
   template <class Q>
-  requires bus_topic_argument<Q, Topic, Hash, KeyEqual>
-  bool unsubscribe(const Q& topic) {
+  requires bus_topic_argument<Q, Topic, Hash, KeyEqual> && bus_type::template forwarded<Q> bool
+  unsubscribe(const Q& topic) {
     // A null const char* is refused first, as every other lookup refuses it, whether or not
     // anything is held (until 2026-12-04 an empty inbox returned false for it; rule 52).
     detail::check_not_null_c_string<Topic>(topic, "tandem::inbox", "topic");
@@ -2362,6 +2425,9 @@ class [[nodiscard]] inbox {
       }
     }
     return false;
+  }
+  bool unsubscribe(Topic topic) requires detail::by_value_sink<Topic> {
+    return unsubscribe(detail::caller_converted<Topic>{topic});
   }
 
   // The topics subscribed to now, in the order they were subscribed (leaving a topic moves

@@ -184,6 +184,7 @@
 #include <utility>
 #include <vector>
 
+#include "detail/arguments.hpp"
 #include "detail/callables.hpp"
 #include "detail/port.hpp"
 #include "detail/type_contents.hpp"
@@ -407,6 +408,16 @@ class rc_map {
     ~visit_frame() { detail::rc_map_visits = frame.outer; }
   };
   using time_point = typename Clock::time_point;
+
+  // Whether a key argument is used as it is (K itself, or transparent) rather than converted.
+  template <class Q>
+  static constexpr bool used_as_is =
+      std::is_same_v<std::remove_cvref_t<Q>, K> ||
+      rc_map_transparent_key<std::remove_cvref_t<Q>, K, Hash, KeyEqual>;
+  // Whether a key-taking function's template form takes Q (detail::forwarded_key): for a scalar
+  // K, an argument it would convert goes to the by-value overload instead.
+  template <class Q>
+  static constexpr bool forwarded = detail::forwarded_key<Q, K, used_as_is<Q>>;
 
   // node::weak's two parts (see there): the live count in the low 32 bits, the number of weak
   // handles ever made above it. A weak handle made adds weak_made (both parts at once); one
@@ -743,16 +754,21 @@ class rc_map {
   // transparent (for string keys by default: std::string_view, const char*, std::string), or
   // anything implicitly convertible to K (see rc_map_key_argument). A transparent key is used as
   // it is; a K is built only when an entry is created (never on a hit), and a convertible
-  // argument is converted to one K per call.
+  // argument is converted to one K per call. A scalar K (an integer, enum or pointer) is taken
+  // by value, in an overload of its own that passes it on as a detail::caller_converted<K>:
+  // the conversion is the caller's, where -Wconversion sees it (detail::forwarded_key).
 
   // A handle to the entry for `key`, or nullopt if there is none (or its value is still being
   // built, or its last handle is being released right now). A lingering entry is revived.
   template <class Q>
-  requires rc_map_key_argument<Q, K, Hash, KeyEqual>
+  requires rc_map_key_argument<Q, K, Hash, KeyEqual> && forwarded<Q>
   [[nodiscard]] std::optional<handle> get(const Q& key) {
     check_not_visiting("get");
     expire(state_, expire_batch);
     return get_impl(lookup_form(key));
+  }
+  [[nodiscard]] std::optional<handle> get(K key) requires detail::by_value_sink<K> {
+    return get(detail::caller_converted<K>{key});
   }
 
   // Inserts key -> value unless the key is present. Returns a handle to the entry and whether
@@ -760,7 +776,8 @@ class rc_map {
   // arguments either (no K or V is built, nothing is moved from): both are forwarded, and used
   // only when the entry is created. A lingering entry is present (revived, false).
   template <class Q, class W = V>
-  requires rc_map_insert_key<Q, K, Hash, KeyEqual> && std::constructible_from<V, W&&>
+  requires rc_map_insert_key<Q, K, Hash, KeyEqual> && forwarded<Q> &&
+      std::constructible_from<V, W&&>
   [[nodiscard]] std::pair<handle, bool> insert(Q&& key, W&& value) {
     check_not_visiting("insert");
     expire(state_, expire_batch);
@@ -773,10 +790,15 @@ class rc_map {
       }
     });
   }
+  template <class W = V>
+  requires detail::by_value_sink<K> && std::constructible_from<V, W&&>
+  [[nodiscard]] std::pair<handle, bool> insert(K key, W&& value) {
+    return insert(detail::caller_converted<K>{key}, std::forward<W>(value));
+  }
 
   // Builds V(args...) in place (after the shard lock is released) only if the key is absent.
   template <class Q, class... Args>
-  requires rc_map_insert_key<Q, K, Hash, KeyEqual>
+  requires rc_map_insert_key<Q, K, Hash, KeyEqual> && forwarded<Q>
   [[nodiscard]] std::pair<handle, bool> try_emplace(Q&& key, Args&&... args) {
     static_assert(std::is_constructible_v<V, Args&&...>,
                   "tandem::rc_map::try_emplace: V is not constructible from these arguments");
@@ -787,13 +809,18 @@ class rc_map {
         "try_emplace", insert_form<Q>(key),
         [&]() noexcept(under_lock) -> V { return V(std::forward<Args>(args)...); });
   }
+  template <class... Args>
+  requires detail::by_value_sink<K>
+  [[nodiscard]] std::pair<handle, bool> try_emplace(K key, Args&&... args) {
+    return try_emplace(detail::caller_converted<K>{key}, std::forward<Args>(args)...);
+  }
 
   // The entry for `key`, built by make() if absent. make() runs at most once per absent key,
   // with no map lock held; concurrent callers for the key wait for it and share its result.
   // If make throws, no entry remains, the exception reaches this caller, and a waiting caller
   // (if any) builds with its own make. A lingering entry is revived (make is not called).
   template <class Q, class F>
-  requires rc_map_insert_key<Q, K, Hash, KeyEqual>
+  requires rc_map_insert_key<Q, K, Hash, KeyEqual> && forwarded<Q>
   [[nodiscard]] handle get_or_insert_with(Q&& key, F&& make) {
     static_assert(std::is_invocable_v<F&>,
                   "tandem::rc_map::get_or_insert_with: make must be callable with no arguments");
@@ -811,21 +838,32 @@ class rc_map {
                             [&]() -> V { return detail::value_from_make<V>(make); })
         .first;
   }
+  template <class F>
+  requires detail::by_value_sink<K>
+  [[nodiscard]] handle get_or_insert_with(K key, F&& make) {
+    return get_or_insert_with(detail::caller_converted<K>{key}, std::forward<F>(make));
+  }
 
   // Whether get(key) would find an entry now: a live one, or a lingering one not yet expired.
   template <class Q>
-  requires rc_map_key_argument<Q, K, Hash, KeyEqual>
+  requires rc_map_key_argument<Q, K, Hash, KeyEqual> && forwarded<Q>
   [[nodiscard]] bool contains(const Q& key) const {
     check_not_visiting("contains");
     return contains_impl(lookup_form(key));
   }
+  [[nodiscard]] bool contains(K key) const requires detail::by_value_sink<K> {
+    return contains(detail::caller_converted<K>{key});
+  }
 
   // Handles to the entry for `key` right now; 0 when absent (and for a lingering entry).
   template <class Q>
-  requires rc_map_key_argument<Q, K, Hash, KeyEqual>
+  requires rc_map_key_argument<Q, K, Hash, KeyEqual> && forwarded<Q>
   [[nodiscard]] std::size_t use_count(const Q& key) const {
     check_not_visiting("use_count");
     return use_count_impl(lookup_form(key));
+  }
+  [[nodiscard]] std::size_t use_count(K key) const requires detail::by_value_sink<K> {
+    return use_count(detail::caller_converted<K>{key});
   }
 
   // Calls f(const V&) on the entry for `key` if get(key) would find it, without creating a
@@ -835,12 +873,17 @@ class rc_map {
   // from inside f throws std::logic_error; releasing this map's last handle to an entry inside f
   // is a fatal error). f's exception propagates, with the lock released.
   template <class Q, class F>
-  requires rc_map_key_argument<Q, K, Hash, KeyEqual>
+  requires rc_map_key_argument<Q, K, Hash, KeyEqual> && forwarded<Q>
   bool visit(const Q& key, F&& f) const {
     static_assert(std::is_invocable_v<F&, const V&>,
                   "tandem::rc_map::visit: f must be callable as f(const V&)");
     check_not_visiting("visit");
     return visit_impl(lookup_form(key), f);
+  }
+  template <class F>
+  requires detail::by_value_sink<K>
+  bool visit(K key, F&& f) const {
+    return visit(detail::caller_converted<K>{key}, std::forward<F>(f));
   }
 
   // Entries in the map. Besides the entries get() can return, this counts lingering entries
@@ -1182,12 +1225,6 @@ class rc_map {
       return "an rc_map entry";
     }
   }
-
-  // Whether a key argument is used as it is (K itself, or transparent) rather than converted.
-  template <class Q>
-  static constexpr bool used_as_is =
-      std::is_same_v<std::remove_cvref_t<Q>, K> ||
-      rc_map_transparent_key<std::remove_cvref_t<Q>, K, Hash, KeyEqual>;
 
   // A lookup's key argument as the table takes it: itself, or converted to a K (a temporary
   // that lives until the end of the caller's full-expression).

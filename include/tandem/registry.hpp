@@ -403,31 +403,49 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
     free_tables(retired_tables_.head);
   }
 
+  // Keys: every function below takes a Key, a registry_lookup_key (used as it is), or anything
+  // implicitly convertible to Key (registry_key_argument). A scalar Key (an integer, enum or
+  // pointer) is taken by value, in an overload of its own that passes it on as a
+  // detail::caller_converted<Key>: the conversion is the caller's, where -Wconversion sees it
+  // (detail::forwarded_key; until 2026-12-05 `Key(key)` converted it here, silently).
+  template <class K>
+  static constexpr bool forwarded =
+      detail::forwarded_key<K, Key, registry_lookup_key<K, Key, Hash, KeyEqual>>;
+
   // The instance for `key`, built now if it does not exist yet: by the override (override()),
   // else the declared factory (declare()), else T(key), else T(). Concurrent callers for the
   // same key get the same instance. A key with none of these throws std::logic_error.
   template <class K>
-  requires registry_key_argument<K, Key, Hash, KeyEqual>
+  requires registry_key_argument<K, Key, Hash, KeyEqual> && forwarded<K>
       TANDEM_ALWAYS_INLINE inline std::shared_ptr<T> get_or_create(const K& key_argument) {
     const auto& key = lookup_form(key_argument);
     default_factory factory;
     return get_or_create_impl(key, factory);
+  }
+  TANDEM_ALWAYS_INLINE inline std::shared_ptr<T> get_or_create(
+      Key key) requires detail::by_value_sink<Key> {
+    return get_or_create(detail::caller_converted<Key>{key});
   }
 
   // Like get_or_create, but builds with factory() (called at most once per entry; not at all
   // when the entry exists; an override() of the key takes precedence). A null pointer from
   // factory is std::invalid_argument.
   template <class K, class F>
-  requires registry_key_argument<K, Key, Hash, KeyEqual> && registry_factory<F, T>
+  requires registry_key_argument<K, Key, Hash, KeyEqual> && forwarded<K> && registry_factory<F, T>
       TANDEM_ALWAYS_INLINE inline std::shared_ptr<T> get_or_create_with(const K& key_argument,
                                                                         F&& factory) {
     const auto& key = lookup_form(key_argument);
     return get_or_create_impl(key, factory);
   }
+  template <class F>
+  requires detail::by_value_sink<Key> && registry_factory<F, T>
+      TANDEM_ALWAYS_INLINE inline std::shared_ptr<T> get_or_create_with(Key key, F&& factory) {
+    return get_or_create_with(detail::caller_converted<Key>{key}, std::forward<F>(factory));
+  }
 
   // The instance, or nullptr when absent or still being built.
   template <class K>
-  requires registry_key_argument<K, Key, Hash, KeyEqual>
+  requires registry_key_argument<K, Key, Hash, KeyEqual> && forwarded<K>
   [[nodiscard]] std::shared_ptr<T> find(const K& key_argument) const {
     const auto& key = lookup_form(key_argument);
     if (is_torn_down()) return nullptr;
@@ -438,13 +456,16 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
     const std::shared_ptr<T>* value = n->cell.get();
     return value != nullptr ? *value : nullptr;
   }
+  [[nodiscard]] std::shared_ptr<T> find(Key key) const requires detail::by_value_sink<Key> {
+    return find(detail::caller_converted<Key>{key});
+  }
 
   // Calls f(T&) on the built instance without copying a shared_ptr; false when absent or still
   // being built. f may call this registry (even erase the entry: the instance stays alive until
   // f returns), but not destroy or assign it (as for any container's visitor). Do not block in
   // f for long: memory erased meanwhile is freed only afterwards.
   template <class K, class F>
-  requires registry_key_argument<K, Key, Hash, KeyEqual> && std::invocable<F&, T&>
+  requires registry_key_argument<K, Key, Hash, KeyEqual> && forwarded<K> && std::invocable<F&, T&>
   bool visit(const K& key_argument, F&& f) const {
     const auto& key = lookup_form(key_argument);
     if (is_torn_down()) return false;
@@ -457,10 +478,15 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
     std::invoke(f, **value);
     return true;
   }
+  template <class F>
+  requires detail::by_value_sink<Key> && std::invocable<F&, T&>
+  bool visit(Key key, F&& f) const {
+    return visit(detail::caller_converted<Key>{key}, std::forward<F>(f));
+  }
 
   // Whether a built instance exists (false while it is being built).
   template <class K>
-  requires registry_key_argument<K, Key, Hash, KeyEqual>
+  requires registry_key_argument<K, Key, Hash, KeyEqual> && forwarded<K>
   [[nodiscard]] bool contains(const K& key_argument) const {
     const auto& key = lookup_form(key_argument);
     if (is_torn_down()) return false;
@@ -468,6 +494,9 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
     const sync::epoch_read_section section(domain_.tag());
     const node* n = lookup(hash, key);
     return n != nullptr && n->cell.is_ready();
+  }
+  [[nodiscard]] bool contains(Key key) const requires detail::by_value_sink<Key> {
+    return contains(detail::caller_converted<Key>{key});
   }
 
   // The number of built entries: those whose factory has returned (a snapshot when other
@@ -482,7 +511,7 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
   // Removes the built entry for `key` (false when there is none: absent or still being built).
   // Only the registry's reference is dropped: shared_ptrs held by callers stay valid.
   template <class K>
-  requires registry_key_argument<K, Key, Hash, KeyEqual>
+  requires registry_key_argument<K, Key, Hash, KeyEqual> && forwarded<K>
   bool erase(const K& key_argument) {
     const auto& key = lookup_form(key_argument);
     const unlink_result result =
@@ -490,6 +519,9 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
     if (result.removed == nullptr) return false;
     release_unlinked_node(result.removed);
     return true;
+  }
+  bool erase(Key key) requires detail::by_value_sink<Key> {
+    return erase(detail::caller_converted<Key>{key});
   }
 
   // Removes every built entry, releasing the registry's references in reverse creation order.
@@ -552,16 +584,28 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
   // Costs one lock of the declarations' mutex; lookups never touch declarations, a miss of a
   // registry with declarations locks it once.
   template <class K, class F>
-  requires registry_key_argument<K, Key, Hash, KeyEqual> && registry_factory<F, T> &&
-      std::copy_constructible<std::decay_t<F>>
+  requires registry_key_argument<K, Key, Hash, KeyEqual> && forwarded<K> &&
+      registry_factory<F, T> && std::copy_constructible<std::decay_t<F>>
   void declare(const K& key, F&& factory) {
     add_declaration(key_of(key), std::forward<F>(factory), false);
   }
   template <class K, class F>
-  requires registry_key_argument<K, Key, Hash, KeyEqual> && registry_factory<F, T> &&
-      std::copy_constructible<std::decay_t<F>>
+  requires registry_key_argument<K, Key, Hash, KeyEqual> && forwarded<K> &&
+      registry_factory<F, T> && std::copy_constructible<std::decay_t<F>>
   void declare(const K& key, F&& factory, eager_t) {
     add_declaration(key_of(key), std::forward<F>(factory), true);
+  }
+  template <class F>
+  requires detail::by_value_sink<Key> && registry_factory<F, T> &&
+      std::copy_constructible<std::decay_t<F>>
+  void declare(Key key, F&& factory) {
+    declare(detail::caller_converted<Key>{key}, std::forward<F>(factory));
+  }
+  template <class F>
+  requires detail::by_value_sink<Key> && registry_factory<F, T> &&
+      std::copy_constructible<std::decay_t<F>>
+  void declare(Key key, F&& factory, eager_t tag) {
+    declare(detail::caller_converted<Key>{key}, std::forward<F>(factory), tag);
   }
 
   // Builds every entry declared with tandem::eager that is not built yet, on up to
@@ -645,7 +689,7 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
   // declaration stays made when it throws after it (builds from then on give `instance`; the
   // entry already there stays until it is erased or the next override()/restore()).
   template <class K>
-  requires registry_key_argument<K, Key, Hash, KeyEqual>
+  requires registry_key_argument<K, Key, Hash, KeyEqual> && forwarded<K>
   void override(const K& key_argument, std::shared_ptr<T> instance) {
     if (instance == nullptr) {
       throw std::invalid_argument("tandem::registry::override: null instance for " +
@@ -683,6 +727,9 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
     }
     bump_version();
   }
+  void override(Key key, std::shared_ptr<T> instance) requires detail::by_value_sink<Key> {
+    override(detail::caller_converted<Key>{key}, std::move(instance));
+  }
 
   // Ends override(key): the override's instance is dropped from the registry and the next
   // get_or_create(key) builds with the declared factory again. False if key had no override
@@ -695,7 +742,7 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
   // copies that override's shared_ptr). Throws std::bad_alloc, and std::logic_error when it
   // races the exit teardown of global() (as get_or_create).
   template <class K>
-  requires registry_key_argument<K, Key, Hash, KeyEqual>
+  requires registry_key_argument<K, Key, Hash, KeyEqual> && forwarded<K>
   bool restore(const K& key_argument) {
     const Key key = key_of(key_argument);
     std::shared_ptr<T> dropped;  // released outside the lock
@@ -751,6 +798,9 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
     if (dropped == nullptr) return false;
     bump_version();
     return true;
+  }
+  bool restore(Key key) requires detail::by_value_sink<Key> {
+    return restore(detail::caller_converted<Key>{key});
   }
 
   // A cached accessor for one of the hottest keys: get() costs one load of a read-mostly
@@ -868,9 +918,12 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
 
   // A cached_accessor for `key` (nothing is looked up or built until its first get()).
   template <class K>
-  requires registry_key_argument<K, Key, Hash, KeyEqual>
+  requires registry_key_argument<K, Key, Hash, KeyEqual> && forwarded<K>
   [[nodiscard]] cached_accessor accessor(const K& key) {
     return cached_accessor(*this, key_of(key));
+  }
+  [[nodiscard]] cached_accessor accessor(Key key) requires detail::by_value_sink<Key> {
+    return accessor(detail::caller_converted<Key>{key});
   }
 
   // The process-wide registry for this instantiation (see "teardown" in docs/registry.md):

@@ -27,6 +27,33 @@ namespace tandem::detail {
 template <class T>
 concept by_value_sink = std::is_scalar_v<T>;
 
+// Key (and topic) arguments follow the same rule in every function that takes one, sinks and
+// lookups alike: for a scalar K a by-value `K key` overload of its own takes every argument the
+// function would convert, so that a value-changing conversion (`m.get(i)` with `int i = -1` on
+// a std::uint64_t key) is the caller's, seen by -Wconversion / -Wsign-conversion at the
+// caller's line (through -isystem too), and a constant that fits is not (found by a new user's
+// trial, 2026-12-05: the template forms converted inside the headers with an explicit cast,
+// `K(key)`, and no compiler said a word). The by-value overload passes the key on to the
+// template form as a caller_converted<K>, an exact match for that form only (its conversion to
+// K changes nothing), so that each function's body stays in one place.
+template <class K>
+struct caller_converted {
+  K key;
+  // NOLINTNEXTLINE(google-explicit-constructor): what the key concepts ask (convertible to K)
+  operator K() const noexcept { return key; }
+};
+
+// What a template form accepts of the key arguments its component allows (Q; UsedAsIs: whether
+// the component uses Q as it is, with no K built: K itself or a transparent key): any for a
+// non-scalar K. For a scalar K: caller_converted<K>, and a transparent key other than K (used
+// as it is, nothing converted, as std::unordered_map's heterogeneous lookup uses it); every
+// other argument, K itself included (both forms would take a K equally well, and two templates
+// tie in partial ordering when one's parameter is a plain K), reaches the by-value overload.
+template <class Q, class K, bool UsedAsIs>
+concept forwarded_key =
+    !by_value_sink<K> || std::same_as<std::remove_cvref_t<Q>, caller_converted<K>> ||
+    (UsedAsIs && !std::same_as<std::remove_cvref_t<Q>, K>);
+
 // What such a function accepts for a T: anything implicitly convertible to T (what a by-value T
 // parameter accepted), T itself included. With the template parameter defaulted to T, a braced
 // list `{...}` still builds a T.
