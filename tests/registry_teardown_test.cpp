@@ -426,7 +426,7 @@ std::pair<std::string, int> fork_while_parked(parked where) {
 // never ends there, and the exit teardown waits exit_grace for it and leaves what it might
 // still reach. The child must exit, promptly, with status 0 in both cases.
 TEST_CASE(
-    "registry fork: the child of a quiet parent releases as the parent would; a lookup open "
+    "registry fork: the child of a quiet parent releases as the parent would and a lookup open "
     "in another parent thread at the fork delays releases but not the child's exit") {
   tandem::test::watchdog dog("registry fork");
   const std::pair<parked, std::string> cases[] = {{parked::outside, "a;erased;b;"},
