@@ -148,10 +148,11 @@ concept double_buffer_map_key_equal =
 template <class Q, class K, class Hash, class KeyEqual>
 concept double_buffer_map_lookup_key =
     std::same_as<std::remove_cvref_t<Q>, K> ||
-    (requires {
-      typename Hash::is_transparent;
-      typename KeyEqual::is_transparent;
-    } &&
+    (!detail::is_caller_converted_v<std::remove_cvref_t<Q>> &&
+     requires {
+       typename Hash::is_transparent;
+       typename KeyEqual::is_transparent;
+     } &&
      std::is_invocable_r_v<std::size_t, const Hash&, const Q&> &&
      std::is_invocable_r_v<bool, const KeyEqual&, const K&, const Q&>) ||
     std::convertible_to<const Q&, K>;
@@ -559,10 +560,10 @@ class double_buffer_map {
   // takes.
   template <class Q>
   static constexpr bool used_as_is =
-      std::same_as<Q, K> ||
-      (transparent && std::is_invocable_r_v<std::size_t, const Hash&, const Q&> &&
-       std::is_invocable_r_v<bool, const KeyEqual&, const K&, const Q&> &&
-       requires(const map_type& map, const Q& q) { map.find(q); });
+      std::same_as<Q, K> || (transparent && !detail::is_caller_converted_v<Q> &&
+                             std::is_invocable_r_v<std::size_t, const Hash&, const Q&> &&
+                             std::is_invocable_r_v<bool, const KeyEqual&, const K&, const Q&> &&
+                             requires(const map_type& map, const Q& q) { map.find(q); });
   // Whether a lookup's template form takes Q (detail::forwarded_key): for a scalar K, a key it
   // would convert goes to the by-value overload instead.
   template <class Q>

@@ -314,10 +314,11 @@ concept bus_topic_key_equal = std::copy_constructible<KeyEqual> &&
 // accept -- std::string_view, const char* -- so that no Topic is built.
 template <class Q, class Topic, class Hash, class KeyEqual>
 concept bus_transparent_topic = std::same_as<Q, Topic> ||
-    (requires {
-      typename Hash::is_transparent;
-      typename KeyEqual::is_transparent;
-    } &&
+    (!::tandem::detail::is_caller_converted_v<Q> &&
+     requires {
+       typename Hash::is_transparent;
+       typename KeyEqual::is_transparent;
+     } &&
      std::is_invocable_r_v<std::size_t, const Hash&, const Q&> &&
      std::is_invocable_r_v<bool, const KeyEqual&, const Q&, const Topic&>);
 
@@ -1331,20 +1332,37 @@ class event_bus {
           std::size_t publish_from(const inbox_type& sender, const Q& topic, Message message) {
     return publish_from_sink<Message>(sender, topic, message);
   }
-  // The by-value topic forms of both publish_from (a subscription or an inbox as sender).
+
+ private:
+  // A publish_from sender: converts to exactly one of the two sender kinds.
+  template <class Sender>
+  static constexpr bool is_sender = std::is_convertible_v<const Sender&, const subscription&> !=
+                                    std::is_convertible_v<const Sender&, const inbox_type&>;
+  template <class Sender>
+  static decltype(auto) as_sender(const Sender& sender) {
+    if constexpr (std::is_convertible_v<const Sender&, const subscription&>) {
+      return static_cast<const subscription&>(sender);
+    } else {
+      return static_cast<const inbox_type&>(sender);
+    }
+  }
+
+ public:
+  // The by-value topic forms of both publish_from: the sender is a subscription or an inbox,
+  // or converts to one as the template forms' `const subscription&` / `const inbox_type&`
+  // parameters accept (a std::reference_wrapper, a derived class; found by review,
+  // 2026-12-05: a sender template that took only the two exact types refused them).
   template <class Sender, class M = Message>
-  requires detail::by_value_sink<Topic> &&
-      (std::same_as<Sender, subscription> || std::same_as<Sender, inbox_type>)&&(
-          !detail::by_value_sink<Message>)&&detail::sink_argument<M, Message> std::size_t
+  requires detail::by_value_sink<Topic> && is_sender<Sender> &&
+      (!detail::by_value_sink<Message>)&&detail::sink_argument<M, Message> std::size_t
       publish_from(const Sender& sender, Topic topic, M&& message) {
-    return publish_from(sender, detail::caller_converted<Topic>{topic}, std::forward<M>(message));
+    return publish_from(as_sender(sender), detail::caller_converted<Topic>{topic},
+                        std::forward<M>(message));
   }
   template <class Sender>
-  requires detail::by_value_sink<Topic> &&
-      (std::same_as<Sender, subscription> ||
-       std::same_as<Sender, inbox_type>)&&detail::by_value_sink<Message> std::size_t
-      publish_from(const Sender& sender, Topic topic, Message message) {
-    return publish_from(sender, detail::caller_converted<Topic>{topic}, message);
+  requires detail::by_value_sink<Topic> && is_sender<Sender> && detail::by_value_sink<Message>
+      std::size_t publish_from(const Sender& sender, Topic topic, Message message) {
+    return publish_from(as_sender(sender), detail::caller_converted<Topic>{topic}, message);
   }
 
   [[nodiscard]] std::size_t topic_count() const { return topics_.size(); }

@@ -237,10 +237,12 @@ concept rc_map_key_equal = std::copy_constructible<KeyEqual> &&
 // `is_transparent`) and accept it, like std::unordered_map's heterogeneous lookup. For string
 // keys with the default tandem::string_hash / string_equal: std::string_view, const char*.
 template <class Q, class K, class Hash, class KeyEqual>
-concept rc_map_transparent_key = (requires {
-  typename Hash::is_transparent;
-  typename KeyEqual::is_transparent;
-} && std::is_invocable_r_v<std::size_t, const Hash&, const Q&> &&
+concept rc_map_transparent_key = !detail::is_caller_converted_v<Q> &&
+                                 (requires {
+                                   typename Hash::is_transparent;
+                                   typename KeyEqual::is_transparent;
+                                 } &&
+                                  std::is_invocable_r_v<std::size_t, const Hash&, const Q&> &&
                                   std::is_invocable_r_v<bool, const KeyEqual&, const Q&, const K&>);
 
 // What every rc_map function taking a key accepts: K itself or an rc_map_transparent_key (used
@@ -418,6 +420,12 @@ class rc_map {
   // K, an argument it would convert goes to the by-value overload instead.
   template <class Q>
   static constexpr bool forwarded = detail::forwarded_key<Q, K, used_as_is<Q>>;
+  // Whether insert's forwarding value form takes W: for a scalar V only the by-value
+  // overloads' detail::caller_converted<V>.
+  template <class W>
+  static constexpr bool forwarded_value =
+      !detail::by_value_sink<V> ||
+      std::same_as<std::remove_cvref_t<W>, detail::caller_converted<V>>;
 
   // node::weak's two parts (see there): the live count in the low 32 bits, the number of weak
   // handles ever made above it. A weak handle made adds weak_made (both parts at once); one
@@ -775,9 +783,12 @@ class rc_map {
   // this call inserted it; false leaves the existing value untouched and does not touch the
   // arguments either (no K or V is built, nothing is moved from): both are forwarded, and used
   // only when the entry is created. A lingering entry is present (revived, false).
+  // A scalar V is taken by value too, in overloads of their own (the conversion of `insert(1,
+  // i)` with `int i = -1` into a std::uint64_t value was made here, silently; found by review,
+  // 2026-12-05), passed on as a detail::caller_converted<V>.
   template <class Q, class W = V>
   requires rc_map_insert_key<Q, K, Hash, KeyEqual> && forwarded<Q> &&
-      std::constructible_from<V, W&&>
+      std::constructible_from<V, W&&> && forwarded_value<W>
   [[nodiscard]] std::pair<handle, bool> insert(Q&& key, W&& value) {
     check_not_visiting("insert");
     expire(state_, expire_batch);
@@ -791,9 +802,18 @@ class rc_map {
     });
   }
   template <class W = V>
-  requires detail::by_value_sink<K> && std::constructible_from<V, W&&>
+  requires detail::by_value_sink<K> && std::constructible_from<V, W&&> && forwarded_value<W>
   [[nodiscard]] std::pair<handle, bool> insert(K key, W&& value) {
     return insert(detail::caller_converted<K>{key}, std::forward<W>(value));
+  }
+  template <class Q>
+  requires rc_map_insert_key<Q, K, Hash, KeyEqual> && forwarded<Q> && detail::by_value_sink<V>
+  [[nodiscard]] std::pair<handle, bool> insert(Q&& key, V value) {
+    return insert(std::forward<Q>(key), detail::caller_converted<V>{value});
+  }
+  [[nodiscard]] std::pair<handle, bool> insert(
+      K key, V value) requires detail::by_value_sink<K> && detail::by_value_sink<V> {
+    return insert(detail::caller_converted<K>{key}, detail::caller_converted<V>{value});
   }
 
   // Builds V(args...) in place (after the shard lock is released) only if the key is absent.

@@ -296,9 +296,10 @@ std::string describe_registry_key(const Key& key) {
 // can be built from, such as std::string_view or const char*.
 template <class K, class Key, class Hash, class KeyEqual>
 concept registry_lookup_key = std::same_as<std::remove_cvref_t<K>, Key> ||
-    (detail::transparent<Hash>&& detail::transparent<KeyEqual>&&
-         std::is_invocable_r_v<std::size_t, const Hash&, const K&>&& std::is_invocable_r_v<
-             bool, const KeyEqual&, const Key&, const K&>&& std::constructible_from<Key, const K&>);
+    (!detail::is_caller_converted_v<std::remove_cvref_t<K>> && detail::transparent<Hash> &&
+     detail::transparent<KeyEqual> && std::is_invocable_r_v<std::size_t, const Hash&, const K&> &&
+     std::is_invocable_r_v<bool, const KeyEqual&, const Key&, const K&> &&
+     std::constructible_from<Key, const K&>);
 
 // What the registry's functions take as a key: a registry_lookup_key (used as it is: no
 // conversion, no allocation), or anything implicitly convertible to Key (an integer literal

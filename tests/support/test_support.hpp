@@ -245,6 +245,24 @@ struct wraps_any {
   bool operator==(const wraps_any& other) const { return text == other.text; }
   std::string text;
 };
+// A generic transparent Hash and KeyEqual (boost::hash style: any T): over a scalar key, each
+// component must hand them a K, as std::unordered_map does (rule 70: the by-value overload's
+// wrapper reached them, and std::hash of the wrapper does not exist; found by review,
+// 2026-12-05).
+struct generic_hash {
+  using is_transparent = void;
+  template <class T>
+  std::size_t operator()(const T& value) const noexcept {
+    return std::hash<T>{}(value);
+  }
+};
+struct generic_equal {
+  using is_transparent = void;
+  template <class A, class B>
+  bool operator()(const A& a, const B& b) const noexcept {
+    return a == b;
+  }
+};
 struct wraps_any_hash {
   template <class Behaviour>
   std::size_t operator()(const wraps_any<Behaviour>& w) const noexcept {

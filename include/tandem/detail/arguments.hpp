@@ -43,16 +43,28 @@ struct caller_converted {
   operator K() const noexcept { return key; }
 };
 
+// Whether Q is such a wrapper. It is never a transparent key, whatever a transparent Hash
+// accepts: a generic `template <class T> size_t operator()(const T&)` (boost::hash style)
+// would otherwise be handed the wrapper itself and fail to compile (found by review,
+// 2026-12-05); the component converts it back to K instead, which changes nothing.
+template <class Q>
+inline constexpr bool is_caller_converted_v = false;
+template <class K>
+inline constexpr bool is_caller_converted_v<caller_converted<K>> = true;
+
 // What a template form accepts of the key arguments its component allows (Q; UsedAsIs: whether
 // the component uses Q as it is, with no K built: K itself or a transparent key): any for a
-// non-scalar K. For a scalar K: caller_converted<K>, and a transparent key other than K (used
-// as it is, nothing converted, as std::unordered_map's heterogeneous lookup uses it); every
-// other argument, K itself included (both forms would take a K equally well, and two templates
-// tie in partial ordering when one's parameter is a plain K), reaches the by-value overload.
+// non-scalar K. For a scalar K: caller_converted<K>, and a transparent key of class type (a
+// strong id, the bus's own hashed topic: used as it is, nothing converted, as
+// std::unordered_map's heterogeneous lookup uses it). Every scalar argument, K itself included,
+// reaches the by-value overload, also when a transparent Hash would take it: `int` -1 on a
+// std::uint64_t key with a Hash that has operator()(std::uint64_t) was converted inside the
+// header, silently (found by review, 2026-12-05). (For K itself both forms would take it
+// equally well, and two templates tie in partial ordering when one's parameter is a plain K.)
 template <class Q, class K, bool UsedAsIs>
 concept forwarded_key =
     !by_value_sink<K> || std::same_as<std::remove_cvref_t<Q>, caller_converted<K>> ||
-    (UsedAsIs && !std::same_as<std::remove_cvref_t<Q>, K>);
+    (UsedAsIs && !std::is_scalar_v<std::remove_cvref_t<Q>>);
 
 // What such a function accepts for a T: anything implicitly convertible to T (what a by-value T
 // parameter accepted), T itself included. With the template parameter defaulted to T, a braced
