@@ -71,7 +71,13 @@ struct late_caller {
   late_caller& operator=(const late_caller&) = delete;
 
   ~late_caller() {
-    if (!armed) return;  // e.g. Catch2 only listing the tests
+    if (!armed) {  // e.g. Catch2 only listing the tests, or a forked child checking its own
+      // Instances released later (by a teardown guard made before this object) must not log
+      // into the destroyed log: a forked child's exit did (ASan heap-use-after-free, found by
+      // the registry fork test, 2026-12-05).
+      observer = nullptr;
+      return;
+    }
     expect(hash_calls_after_main.load() == 0,
            "the exit teardown called Hash " + std::to_string(hash_calls_after_main.load()) +
                " times (declarations released by extract(), which hashes again)");
