@@ -857,6 +857,32 @@ TEST_CASE("keys implicitly convertible to K work wherever a K is taken") {
 // where -Wconversion sees a narrowing (tests/compile_fail/*_caller_conversion.cpp) and sees that
 // a constant fits (this file builds with -Werror). A bit-field binds: the forwarding forms
 // (Q&&) refused one until 2026-12-05, and `K(key)` inside them converted silently.
+namespace {
+// Transparent Hash / KeyEqual pairs over scalar keys whose other key type does not convert to
+// K: it is used as it is (heterogeneous lookup), not sent to the by-value overload (a first fix
+// of rule 70's review refused both; found by review, 2026-12-05).
+struct widget {};
+struct pointer_hash {
+  using is_transparent = void;
+  std::size_t operator()(const widget* p) const noexcept { return std::hash<const widget*>{}(p); }
+};
+struct pointer_equal {
+  using is_transparent = void;
+  bool operator()(const widget* a, const widget* b) const noexcept { return a == b; }
+};
+enum class colour : int { red, green };
+struct colour_hash {
+  using is_transparent = void;
+  std::size_t operator()(colour c) const noexcept { return static_cast<std::size_t>(c); }
+  std::size_t operator()(int c) const noexcept { return static_cast<std::size_t>(c); }
+};
+struct colour_equal {
+  using is_transparent = void;
+  bool operator()(colour a, colour b) const noexcept { return a == b; }
+  bool operator()(int a, colour b) const noexcept { return a == static_cast<int>(b); }
+};
+}  // namespace
+
 TEST_CASE("scalar keys: constants that fit, bit-fields and converted keys") {
   struct header {
     std::uint64_t id : 12;
@@ -887,6 +913,17 @@ TEST_CASE("scalar keys: constants that fit, bit-fields and converted keys") {
   CHECK(generic.use_count(7) == 1);
   CHECK(generic.get(seven).has_value());
   CHECK_FALSE(generic.contains(6U));
+  // A const widget* for widget* keys, an int for a scoped enum: used as they are.
+  widget w;
+  const widget* const_w = &w;
+  tandem::rc_map<widget*, int, pointer_hash, pointer_equal> by_pointer(4);
+  auto held_pointer = by_pointer.try_emplace(&w, 1).first;
+  CHECK(by_pointer.contains(const_w));
+  CHECK(by_pointer.get(const_w).has_value());
+  tandem::rc_map<colour, int, colour_hash, colour_equal> by_colour(4);
+  auto held_colour = by_colour.try_emplace(colour::green, 2).first;
+  CHECK(by_colour.contains(1));
+  CHECK_FALSE(by_colour.contains(0));
 }
 
 TEST_CASE("destroying handles and the map allocates nothing") {

@@ -2,7 +2,7 @@
 // (the expect-* lines below are read verbatim by check.cmake)
 // expect-error: rc_map_caller_conversion.cpp:[0-9]+:[0-9]+: error: .*conversion
 // compile-flags: -Wconversion -Wsign-conversion -Werror
-// expect-errors: 11
+// expect-errors: 12
 // A value-changing conversion of a scalar key is the caller's, reported at the caller's line
 // even with tandem included as a system header (as a CMake consumer includes it): every
 // function that takes a key takes a scalar K by value (rule 70). Until 2026-12-05 each call
@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 
 // A transparent Hash over a scalar key (a strong id besides the raw number): an `int` argument
 // goes by value all the same (found by review, 2026-12-05: it was taken as a transparent key
@@ -45,6 +46,7 @@ int main() {
   tandem::rc_map<std::uint64_t, int, id_hash, id_equal> ids;
   (void)ids.contains(user_id{1});  // used as it is: no error
   (void)ids.contains(i);
+  (void)ids.contains(std::cref(i));  // a class type that converts to K: by value too
   tandem::rc_map<std::uint64_t, std::uint64_t> values;  // a scalar value, by value too
   (void)values.insert(1, i);
 }

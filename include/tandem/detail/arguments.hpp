@@ -54,17 +54,20 @@ inline constexpr bool is_caller_converted_v<caller_converted<K>> = true;
 
 // What a template form accepts of the key arguments its component allows (Q; UsedAsIs: whether
 // the component uses Q as it is, with no K built: K itself or a transparent key): any for a
-// non-scalar K. For a scalar K: caller_converted<K>, and a transparent key of class type (a
-// strong id, the bus's own hashed topic: used as it is, nothing converted, as
-// std::unordered_map's heterogeneous lookup uses it). Every scalar argument, K itself included,
-// reaches the by-value overload, also when a transparent Hash would take it: `int` -1 on a
-// std::uint64_t key with a Hash that has operator()(std::uint64_t) was converted inside the
-// header, silently (found by review, 2026-12-05). (For K itself both forms would take it
-// equally well, and two templates tie in partial ordering when one's parameter is a plain K.)
+// non-scalar K. For a scalar K: caller_converted<K>, and a transparent key that does not
+// convert to K (a strong id, a `const Foo*` for a `Foo*` key, an `int` for a scoped enum, the
+// bus's own hashed topic: used as it is, as std::unordered_map's heterogeneous lookup uses it).
+// Every argument that converts to K, K itself included, reaches the by-value overload, so its
+// conversion is the caller's, also when a transparent Hash would take it: `int` -1 (or
+// `std::cref` of it) on a std::uint64_t key with a Hash that has operator()(std::uint64_t) was
+// converted inside the Hash's call, silently (found by review, 2026-12-05; a first fix that
+// sent every scalar to the by-value overload refused `const Foo*` and scoped enums' `int`,
+// which compiled before). (For K itself both forms would take it equally well, and two
+// templates tie in partial ordering when one's parameter is a plain K.)
 template <class Q, class K, bool UsedAsIs>
 concept forwarded_key =
     !by_value_sink<K> || std::same_as<std::remove_cvref_t<Q>, caller_converted<K>> ||
-    (UsedAsIs && !std::is_scalar_v<std::remove_cvref_t<Q>>);
+    (UsedAsIs && !std::is_convertible_v<const std::remove_cvref_t<Q>&, K>);
 
 // What such a function accepts for a T: anything implicitly convertible to T (what a by-value T
 // parameter accepted), T itself included. With the template parameter defaulted to T, a braced
