@@ -134,10 +134,10 @@ concept double_buffer_map_value =
     // instantiated, whichever ops a program logs): a V with a const member is refused here.
     std::is_copy_assignable_v<V>;
 template <class Hash, class K>
-concept double_buffer_map_hash = std::copy_constructible<Hash> &&
-    std::is_nothrow_move_constructible_v<Hash> && requires(const Hash& h, const K& key) {
+concept double_buffer_map_hash = requires(const Hash& h, const K& key) {
   { h(key) } -> std::convertible_to<std::size_t>;
-};
+}
+&&std::copy_constructible<Hash>&& std::is_nothrow_move_constructible_v<Hash>;
 template <class KeyEqual, class K>
 concept double_buffer_map_key_equal =
     std::copy_constructible<KeyEqual> && std::predicate<const KeyEqual&, const K&, const K&>;

@@ -302,7 +302,7 @@ concept bus_topic = std::is_object_v<T> && !std::is_const_v<T> && !std::is_volat
 // type with no std::hash specialisation, pass your own (no specialisation needed).
 template <class Hash, class Topic>
 concept bus_topic_hash =
-    std::copy_constructible<Hash> && std::is_invocable_r_v<std::size_t, const Hash&, const Topic&>;
+    std::is_invocable_r_v<std::size_t, const Hash&, const Topic&> && std::copy_constructible<Hash>;
 
 // KeyEqual: copy-constructible, compares two Topics.
 template <class KeyEqual, class Topic>

@@ -226,7 +226,7 @@ concept rc_map_value =
 // with no std::hash specialisation, pass your own.
 template <class Hash, class K>
 concept rc_map_hash =
-    std::copy_constructible<Hash> && std::is_invocable_r_v<std::size_t, const Hash&, const K&>;
+    std::is_invocable_r_v<std::size_t, const Hash&, const K&> && std::copy_constructible<Hash>;
 
 // KeyEqual: copy-constructible, compares two Ks.
 template <class KeyEqual, class K>

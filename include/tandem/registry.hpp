@@ -173,8 +173,8 @@ concept registry_value = std::is_object_v<T> && !std::is_array_v<T> && std::dest
 // caller, so a pointer would be null (until 2026-12-01 a function pointer compiled and crashed
 // on first use; a std::function threw std::bad_function_call on every lookup).
 template <class Hash, class Key>
-concept registry_hash = detail::works_default_constructed<Hash> &&
-    std::is_invocable_r_v<std::size_t, const Hash&, const Key&>;
+concept registry_hash = std::is_invocable_r_v<std::size_t, const Hash&, const Key&> &&
+    detail::works_default_constructed<Hash>;
 
 // KeyEqual: the same, comparing two Keys.
 template <class KeyEqual, class Key>
