@@ -8,7 +8,10 @@
 //     time. churn_<workload>/tandem_rc_map vs churn_<workload>/mutex_weak_ptr_map (the
 //     hand-written std::mutex + std::unordered_map<std::string, std::weak_ptr<V>> whose
 //     shared_ptr deleter erases the entry). Targets: >= 2x at 1 thread (hot and random), and
-//     random at 2 threads >= 1.7x rc_map's own 1-thread throughput.
+//     random at 2 threads >= 1.7x rc_map's own 1-thread throughput. Two controls for that
+//     ratio, not baselines: control_private_rc_map_per_thread (one map per thread: nothing
+//     shared) and control_tbb_concurrent_hash_map (the same create + erase on
+//     tbb::concurrent_hash_map, when TBB is found: does any shared map scale here?).
 //  1. acquire + release: how fast is "get or create the entry for a key, use it, drop it"?
 //     One hot key, and random keys among 1,000; 1 and 2 threads, real time. In the random1000
 //     rows a handle pins every key (held for the whole run), so every call is a lookup of a
@@ -56,6 +59,10 @@
 #include <vector>
 
 #include "peers/weak_ptr_map.hpp"
+
+#if TANDEM_BENCH_HAVE_TBB
+#include <tbb/concurrent_hash_map.h>
+#endif
 
 namespace {
 
@@ -175,6 +182,44 @@ const std::vector<std::string>& tenant_names() {
 using mutex_weak_ptr_map = weak_ptr_map<std::string, churn_value>;
 
 using tandem_churn_map = tandem::rc_map<std::string, churn_value>;
+
+#if TANDEM_BENCH_HAVE_TBB
+// Control for the 2-thread churn row, not a baseline: the same create + erase on a shared
+// concurrent map a C++ user may already have, tbb::concurrent_hash_map (per-bucket locks, no
+// count): insert under a write accessor, then erase by key when the handle goes. It answers
+// whether a shared map's churn scales on this machine at all (rc_map's own 2/1-thread ratio is
+// bounded by lines both cores write; docs/rc_map.md).
+class tbb_churn_map {
+  using map_type = tbb::concurrent_hash_map<std::string, churn_value>;
+
+ public:
+  class handle {
+   public:
+    handle(map_type& map, const std::string& key, const churn_value& value)
+        : map_(&map), key_(&key), value_(&value) {}
+    handle(const handle&) = delete;
+    handle& operator=(const handle&) = delete;
+    ~handle() { map_->erase(*key_); }
+    const churn_value& operator*() const { return *value_; }
+
+   private:
+    map_type* map_;
+    const std::string* key_;
+    const churn_value* value_;
+  };
+
+  // The key is absent at every call in the churn workloads (each thread its own keys).
+  template <class F>
+  handle get_or_insert_with(const std::string& key, F&& make) {
+    map_type::accessor entry;
+    map_.insert(entry, map_type::value_type(key, make()));
+    return handle(map_, key, entry->second);
+  }
+
+ private:
+  map_type map_;
+};
+#endif
 
 // Each thread churns its own keys (thread t uses the keys of residue t modulo 2 for the random
 // workload), so every call really creates: no other thread holds the key at that moment.
@@ -396,6 +441,13 @@ BENCHMARK(churn_random1000<tandem_churn_map, true>)
     ->Threads(1)
     ->Threads(2)
     ->UseRealTime();
+#if TANDEM_BENCH_HAVE_TBB
+BENCHMARK(churn_random1000<tbb_churn_map>)
+    ->Name("churn_random1000/control_tbb_concurrent_hash_map")
+    ->Threads(1)
+    ->Threads(2)
+    ->UseRealTime();
+#endif
 BENCHMARK(acquire_release_hot<tandem_map>)
     ->Name("acquire_release/hot/rc_map")
     ->Threads(1)
