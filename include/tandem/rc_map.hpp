@@ -124,15 +124,15 @@
 //
 // Costs: one heap node per entry (its key, value, two counts, four pointers, a hash, a
 // deadline, three flags and the once_cell's state), plus at most one spare node per thread
-// that has created entries of this map type (see allocate_node) and, past 8 entries in a shard, one
+// that has created entries of this map type (see allocate_node) and, past 4 entries in a shard, one
 // bucket pointer per entry (tables double at load factor 1 and never shrink). The map itself is
-// shard_count cache lines, each holding a shard's lock, counters and first 8 buckets, plus one
-// cache line for the linger list. A lookup: one hash, one shard lock, one CAS on the count. A
-// creation: one hash, one shard lock, one allocation (the node: key, counts and value
-// together; none when this thread freed a node of this map type since its last creation: each
-// thread keeps one freed node's memory as a spare, freed when the thread ends), and once_cell's
-// one exchange after `make`. A handle copy: one uncontended atomic
-// increment; a release that is not the last: one atomic decrement (with linger: a CAS); the
+// shard_count cache_line_size stripes, each holding a shard's lock, counters and first 4 buckets
+// on one 64-byte line and its bucket pointer on the next, plus one for the linger list. A lookup:
+// one hash, one shard lock, one CAS on the count. A creation: one hash, one shard lock, one
+// allocation (the node: key, counts and value together; none when this thread freed a node of this
+// map type since its last creation: each thread keeps one freed node's memory as a spare, freed
+// when the thread ends), and once_cell's one exchange after `make`. A handle copy: one uncontended
+// atomic increment; a release that is not the last: one atomic decrement (with linger: a CAS); the
 // last: one shard lock (no atomic on the count unless weak handles exist or a lookup raced it)
 // and the node's deallocation (with linger: the shard lock and the linger mutex, and no
 // deallocation). So create + erase of an entry is 3 atomic read-modify-writes in all (two
@@ -1008,30 +1008,39 @@ class rc_map {
   // mixed hash (the stripe was chosen by its low bits). Everything is guarded by the shard lock
   // except `linked`, which size() reads without it.
   struct shard_table {
-    // The first 8 buckets live inside the shard's stripe (cache_line_size bytes, 128 on x86-64):
-    // a shard with at most 8 entries needs no bucket allocation. On hardware whose lines are
-    // 64 bytes, buckets 0-6 share the lock's line and bucket 7, the bucket pointer and the
-    // counts sit on the next, so a create or an erase writes both lines. A layout with the
-    // pointer and counts beside the lock and 2 inline buckets, all on the lock's 64-byte line,
-    // was measured and not kept (2026-12-04, interleaved A/B of rc_map_bench, 5 rounds,
-    // medians: churn_random1000 at 2 threads 14.5 -> 17.6 M/s, acquire_release/random1000 at
-    // 2 threads 20.2 -> 15.4 M/s; 1 thread unchanged).
-    static constexpr unsigned inline_bucket_bits = 3;
+    // Layout, in the shard's stripe (cache_line_size bytes, 128 on x86-64; hardware lines are
+    // 64): the lock's 64-byte line holds everything a create or an erase writes -- the flag,
+    // both counts and the first 4 buckets (a shard with at most 4 entries needs no bucket
+    // allocation) -- and the next line what every lookup reads but only a growth writes (the
+    // bucket pointer and size), so that line stays shared in both cores' caches. The
+    // static_assert after this struct keeps it so. Measured (2026-12-05, rc_map_bench built
+    // both ways, 8 interleaved rounds under SCHED_FIFO, medians of per-round ratios): churn of
+    // random keys at 2 threads 1.24x (every round faster: 1.05-1.44x), acquire_release of
+    // live keys at 2 threads 1.00x, 1 thread 0.95-1.03x, against the layout before (8 inline
+    // buckets, the lock and buckets 0-6 on one line, the counts on the next: every create
+    // and erase wrote both). Two other layouts measured then: all of it on the lock's line
+    // (pointer and size too, 2 inline buckets) gained as much on churn but lost 20% on
+    // acquire_release at 2 threads (its lookups read the pointer from the line the other
+    // core's lock takes); the counts on the lock's line with 8 inline buckets gained nothing
+    // (3 of 8 buckets, and the pointer read by every lookup, on a line creates still wrote).
+    static constexpr unsigned inline_bucket_bits = 2;
 
     shard_table() noexcept = default;
     shard_table(const shard_table&) = delete;  // `buckets` may point into this object
     shard_table& operator=(const shard_table&) = delete;
 
-    node* inline_buckets[std::size_t{1} << inline_bucket_bits] = {};
-    std::unique_ptr<node*[]> heap_buckets;  // after the first growth
-    node** buckets = inline_buckets;        // inline_buckets or heap_buckets.get()
-    unsigned bucket_bits = inline_bucket_bits;
+    // On the lock's line: written by creates and erases.
+    bool orphaned = false;  // the map is gone; releasers report to orphaned_nodes
     // Nodes in the table (built or not, live or dead): what size() sums. Written only under
     // the lock, with a load and a store (no read-modify-write needed); atomic because size()
     // reads it without the lock.
     std::atomic<std::size_t> linked{0};
     std::size_t alive = 0;  // nodes of this shard not yet freed (linked or not)
-    bool orphaned = false;  // the map is gone; releasers report to orphaned_nodes
+    node* inline_buckets[std::size_t{1} << inline_bucket_bits] = {};
+    // On the next line: read by every lookup, written by growths.
+    std::unique_ptr<node*[]> heap_buckets;  // after the first growth
+    node** buckets = inline_buckets;        // inline_buckets or heap_buckets.get()
+    unsigned bucket_bits = inline_bucket_bits;
 
     [[nodiscard]] std::size_t bucket_of(std::size_t mixed) const noexcept {
       return mixed >> (std::numeric_limits<std::size_t>::digits - bucket_bits);
@@ -1096,6 +1105,20 @@ class rc_map {
     }
   };
 
+  // The shard_table layout above: the lock and what a create or an erase writes share the
+  // stripe's first 64 bytes. offsetof on a type that is not standard-layout (libstdc++'s
+  // unique_ptr under clang) is conditionally supported; g++ and clang support it and warn.
+  static constexpr std::size_t shard_write_line_end() noexcept {
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Winvalid-offsetof"
+#endif
+    return offsetof(typename shards_type::stripe, value) + offsetof(shard_table, heap_buckets);
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+  }
+
   // The lingering entries of the whole map, oldest first (protocol step 7). One list, not one
   // per shard, so that max_lingering bounds the map and "the oldest" is exact; its mutex is
   // taken only by last releases, revivals and expiry of maps with linger.
@@ -1118,7 +1141,11 @@ class rc_map {
           options(o),
           lingers(o.linger.count() > 0 && o.max_lingering > 0),
           linger_time(sync::saturating_ceil<typename Clock::duration>(o.linger)),
-          shards(shard_count) {}
+          shards(shard_count) {
+      static_assert(shard_write_line_end() <= 64,
+                    "tandem::rc_map: a shard's lock and everything a create or an erase writes "
+                    "must share one 64-byte line (shard_table's layout comment)");
+    }
 
     Hash hash;
     KeyEqual equal;
@@ -1311,7 +1338,9 @@ class rc_map {
 
   // ---- visit's re-entry check ----
 
-  void check_not_visiting(const char* operation) const { check_not_visiting(state_, operation); }
+  void check_not_visiting(const char* operation) const {
+    check_not_visiting(state_, operation);
+  }
   // The same for a caller that has the map's shared state but not the map (handle::visit).
   static void check_not_visiting(const shared_state* state, const char* operation) {
     if (TANDEM_UNLIKELY(detail::rc_map_visits != nullptr) && detail::rc_map_visiting(state)) {
