@@ -428,6 +428,9 @@ TEST_CASE("publishing into one's own full block mailbox throws std::logic_error,
   tandem::test::watchdog guard("own full mailbox", 30s);
   event_bus<std::string> bus;
   auto sub = bus.subscribe("room:self", 1, overflow_policy::block);
+  // A receive makes this thread the mailbox's known receiver (subscribing does not: see the
+  // next test; this process has other threads, so an unknown receiver is waited for).
+  CHECK_FALSE(sub.try_receive().has_value());
   CHECK(bus.publish("room:self", long_text(1)) == 1);  // now full
   try {
     static_cast<void>(bus.publish("room:self", long_text(2)));  // the fast path (one target)
@@ -444,6 +447,61 @@ TEST_CASE("publishing into one's own full block mailbox throws std::logic_error,
   CHECK(sub.receive() == long_text(1));
   CHECK(bus.publish("room:self", long_text(4)) == 2);  // room again
   CHECK(sub.receive() == long_text(4));
+}
+
+// Rule 72: the subscribing thread is not taken for the receiver. A thread that subscribes and
+// starts a worker receiving on the subscription by reference is a correct program; until
+// 2026-12-05 its publish threw std::logic_error ("the publishing thread is the one that
+// receives on it") whenever it filled the mailbox before the worker's first receive (a review
+// found it: 200 runs of 200).
+TEST_CASE("a thread that subscribes and lets a worker receive by reference waits for room") {
+  tandem::test::watchdog guard("subscriber hands over by reference", 30s);
+  event_bus<std::string> bus;
+  auto sub = bus.subscribe("t", 1, overflow_policy::block);
+  auto in = bus.inbox(1, overflow_policy::block);
+  REQUIRE(in.subscribe("u"));
+  CHECK(bus.publish("t", long_text(1)) == 1);  // full
+  CHECK(bus.publish("u", long_text(1)) == 1);  // full
+  std::latch publishing(1);
+  std::atomic<long> publisher_tid{0};
+  std::atomic<bool> refused{false};
+  std::atomic<bool> first_returned{false};
+  tandem::test::thread_checks checks;
+  // Waits until the publisher below is parked on a full mailbox (false: it was refused).
+  const auto publisher_parked = [&] {
+    while (!thread_is_asleep(publisher_tid.load())) {
+      if (refused.load()) return false;
+      std::this_thread::yield();
+    }
+    return true;
+  };
+  std::thread worker([&] {  // receives on `sub` and `in` by reference: no move, no hand-over
+    publishing.wait();
+    if (!publisher_parked()) return;
+    TANDEM_THREAD_CHECK(checks, sub.receive() == long_text(1));  // makes room
+    TANDEM_THREAD_CHECK(checks, sub.receive() == long_text(2));
+    while (!first_returned.load()) std::this_thread::yield();  // parked again: on the inbox
+    if (!publisher_parked()) return;
+    TANDEM_THREAD_CHECK(checks, in.receive().message() == long_text(1));
+    TANDEM_THREAD_CHECK(checks, in.receive().message() == long_text(2));
+  });
+  publisher_tid = current_thread_id();
+  publishing.count_down();
+  std::size_t to_sub = 0;
+  std::size_t to_inbox = 0;
+  try {
+    to_sub = bus.publish("t", long_text(2));  // waits for the worker; no false alarm
+    first_returned = true;
+    to_inbox = bus.publish("u", long_text(2));
+  } catch (const std::logic_error& e) {
+    refused = true;
+    FAIL_CHECK("publish refused: " << e.what());
+  }
+  worker.join();
+  CHECK(to_sub == 1);
+  CHECK(to_inbox == 1);
+  INFO("first failed check: " << checks.first_failure());
+  CHECK(checks.failures() == 0);
 }
 
 TEST_CASE("a block mailbox moved to another thread lets its old thread wait for room") {

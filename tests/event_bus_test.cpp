@@ -103,6 +103,22 @@ TEST_CASE("g1: a topic exists exactly while it has subscriptions") {
   CHECK(bus.subscriber_count("a") == 0);
 }
 
+TEST_CASE("tandem::subscription names the subscription type, and a vector of them keeps topics") {
+  static_assert(std::is_same_v<tandem::subscription<std::string>,
+                               tandem::event_bus<std::string>::subscription>);
+  static_assert(std::is_same_v<tandem::subscription<int, std::uint64_t>,
+                               tandem::event_bus<int, std::uint64_t>::subscription>);
+  tandem::event_bus<std::string> bus;
+  std::vector<tandem::subscription<std::string>> kept;
+  kept.push_back(bus.subscribe("a"));
+  kept.push_back(bus.subscribe("b"));
+  CHECK(bus.topic_count() == 2);
+  CHECK(bus.publish("b", std::string(40, 'x')) == 1);
+  CHECK(kept[1].receive() == std::string(40, 'x'));
+  kept.clear();
+  CHECK(bus.topic_count() == 0);
+}
+
 TEST_CASE("g1: a moved-from subscription does not keep its topic, the moved-to one does") {
   event_bus<int> bus;
   std::optional<event_bus<int>::subscription> holder;

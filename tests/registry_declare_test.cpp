@@ -406,6 +406,9 @@ TEST_CASE(
     tandem::event_bus<std::string> bus;
     auto sub_a = bus.subscribe("a", 1, tandem::overflow_policy::block);
     auto sub_b = bus.subscribe("b", 1, tandem::overflow_policy::block);
+    // A receive makes the caller each mailbox's known receiver (subscribing does not: rule 72).
+    CHECK_FALSE(sub_a.try_receive().has_value());
+    CHECK_FALSE(sub_b.try_receive().has_value());
     CHECK(bus.publish("a", std::string(40, 'x')) == 1);  // both mailboxes full now
     CHECK(bus.publish("b", std::string(40, 'x')) == 1);
     CHECK(sub_a.pending() == 1);

@@ -117,16 +117,23 @@
 #include "detail/arguments.hpp"
 #include "detail/callables.hpp"
 #include "detail/port.hpp"
+#include "detail/type_contents.hpp"
 #include "double_buffer.hpp"
 #include "string_hash.hpp"
 #include "sync/asymmetric_fence.hpp"
 
 namespace tandem {
 
-// Requirements on K and V: stored in the log and in two maps.
+// Requirements on K and V: stored in the log and in two maps. K is not a view
+// (std::string_view, std::span) nor a type holding one (detail::holds_view_v; the rule rc_map_key
+// and registry_key follow, docs/reliability.md rule 64): the writer logs the key it is given
+// and the maps keep it long after the call, so double_buffer_map<std::string_view, V>'s
+// insert(std::string(...), v) kept a view of a temporary, and the publish hashed freed memory
+// (found by a new user's trial, 2026-12-05: ASan, heap-use-after-free in string_hash). Use
+// std::string. V may hold a view (the map never hashes or compares it), as in any container.
 template <class K>
-concept double_buffer_map_key =
-    std::copy_constructible<K> && std::is_nothrow_move_constructible_v<K>;
+concept double_buffer_map_key = std::copy_constructible<K> &&
+    std::is_nothrow_move_constructible_v<K> && !detail::holds_view_v<K>;
 template <class V>
 concept double_buffer_map_value =
     std::copy_constructible<V> && std::is_nothrow_move_constructible_v<V> && std::is_object_v<V> &&

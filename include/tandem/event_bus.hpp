@@ -164,17 +164,19 @@
 //
 // A subscriber must not wait for itself: publishing (from the subscription's receiving thread)
 // into its own full `block` mailbox would wait forever for room that only that thread can
-// make. The mailbox knows its receiving thread (the one that subscribed, until a thread
-// receives on it or it is moved; then the last thread that received), and such a publish
-// throws std::logic_error naming the topic and the policy instead of waiting. Hand a
-// subscription to another thread by moving it (or receive on the new thread first): a thread
-// that subscribed and kept no ownership but still shares the object by reference is taken for
-// its receiver until that other thread receives. A move makes the receiver unknown until the
-// next receive (the object may be on its way to another thread, whose publish must be allowed
-// to wait): a subscription moved within one thread (into a container, an optional) and then
-// published into, full, from that same thread before it received is not recognised, and that
-// publish waits. Receive once (try_receive() will do) after such a move, or keep such
-// mailboxes out of `block`.
+// make. The mailbox knows its receiving thread once a thread has received on it (the last one
+// that did; a move makes it unknown again, since the object may be on its way to another
+// thread), and such a publish throws std::logic_error naming the topic and the policy instead
+// of waiting. While the receiver is not known -- nobody has received yet, or the subscription
+// was moved since -- a publish into the full mailbox waits for a receiver, except in a process
+// that has never started a second thread (glibc says so: detail::process_never_started_a_thread),
+// where nobody could ever make room and it throws std::logic_error too. The subscribing thread
+// is not taken for the receiver: a thread that subscribes and starts a worker receiving on the
+// subscription by reference is a correct program (until 2026-12-05 its publish threw whenever
+// it filled the mailbox before the worker's first receive; docs/reliability.md rule 72). So in
+// a multi-threaded process, a thread that fills its own subscription's block mailbox before it
+// ever received on it (or after moving it into a container) waits for ever: receive once
+// (try_receive() will do) before publishing to yourself, or keep such mailboxes out of `block`.
 //
 // Guarantees:
 //  - A topic exists exactly while it has subscriptions (a publish holds no reference to it: it
@@ -271,6 +273,7 @@
 #include "detail/callables.hpp"
 #include "detail/mailbox.hpp"
 #include "detail/port.hpp"
+#include "detail/type_contents.hpp"
 #include "rc_map.hpp"
 #include "string_hash.hpp"
 #include "sync/assert.hpp"
@@ -293,10 +296,14 @@ concept bus_message = std::is_object_v<M> && !std::is_const_v<M> && std::destruc
                       // std::vector, std::unique_ptr and aggregates of them qualify).
                       std::is_nothrow_move_constructible_v<M>;
 
-// Topic: the key of the topic map, moved (or built) into it when a topic is created.
+// Topic: the key of the topic map, moved (or built) into it when a topic is created. Not a
+// view nor a type holding one (detail::holds_view_v, rc_map_key's rule): the topic map would
+// keep a view of the subscriber's string. rc_map_key refused it already, but only inside this
+// header, with rc_map named first (found by a new user's trial, 2026-12-05): refused here, so
+// the first error names event_bus and bus_topic.
 template <class T>
 concept bus_topic = std::is_object_v<T> && !std::is_const_v<T> && !std::is_volatile_v<T> &&
-                    std::destructible<T> && std::move_constructible<T>;
+                    std::destructible<T> && std::move_constructible<T> && !detail::holds_view_v<T>;
 
 // Hash: copy-constructible (the bus keeps one), maps a const Topic& to std::size_t. For a topic
 // type with no std::hash specialisation, pass your own (no specialisation needed).
@@ -1174,10 +1181,16 @@ class event_bus {
   template <class Q>
   requires bus_topic_argument<Q, Topic, Hash, KeyEqual> && forwarded<Q> &&
       std::constructible_from<Topic, Q&&>
-  [[nodiscard]] subscription subscribe(Q&& topic) {
+  [[nodiscard(
+      "the subscription is the subscriber: dropped at once, it unsubscribes (and an unused topic "
+      "goes)")]] subscription
+  subscribe(Q&& topic) {
     return subscribe(std::forward<Q>(topic), options_.mailbox_capacity, options_.overflow);
   }
-  [[nodiscard]] subscription subscribe(Topic topic) requires detail::by_value_sink<Topic> {
+  [[nodiscard(
+      "the subscription is the subscriber: dropped at once, it unsubscribes (and an unused topic "
+      "goes)")]] subscription
+  subscribe(Topic topic) requires detail::by_value_sink<Topic> {
     return subscribe(detail::caller_converted<Topic>{topic});
   }
 
@@ -1186,7 +1199,10 @@ class event_bus {
   template <class Q>
   requires bus_topic_argument<Q, Topic, Hash, KeyEqual> && forwarded<Q> &&
       std::constructible_from<Topic, Q&&>
-  [[nodiscard]] subscription subscribe(Q&& topic, std::size_t capacity, overflow_policy policy) {
+  [[nodiscard(
+      "the subscription is the subscriber: dropped at once, it unsubscribes (and an unused topic "
+      "goes)")]] subscription
+  subscribe(Q&& topic, std::size_t capacity, overflow_policy policy) {
     if (capacity == 0) {
       throw std::invalid_argument(
           "tandem::event_bus::subscribe: a mailbox capacity of 0 could never hold a message; "
@@ -1209,9 +1225,11 @@ class event_bus {
     // From here ~event_bus closes the mailbox (step 7): it is open in the topic's list.
     return subscription(std::move(entry), std::move(own));
   }
-  [[nodiscard]] subscription subscribe(
-      Topic topic, std::size_t capacity,
-      overflow_policy policy) requires detail::by_value_sink<Topic> {
+  [[nodiscard(
+      "the subscription is the subscriber: dropped at once, it unsubscribes (and an unused topic "
+      "goes)")]] subscription
+  subscribe(Topic topic, std::size_t capacity,
+            overflow_policy policy) requires detail::by_value_sink<Topic> {
     return subscribe(detail::caller_converted<Topic>{topic}, capacity, policy);
   }
 
@@ -1640,19 +1658,26 @@ class event_bus {
   template <class Box, class Q>
   static bool outcome_of(typename Box::push_outcome outcome, const Box& box, const Q& topic) {
     if (TANDEM_LIKELY(outcome == Box::push_outcome::accepted)) return true;
-    if (outcome == Box::push_outcome::own_mailbox_full) throw_own_mailbox_full(box, topic);
+    if (outcome == Box::push_outcome::own_mailbox_full) throw_own_mailbox_full(box, topic, true);
+    if (outcome == Box::push_outcome::full_with_no_other_thread) {
+      throw_own_mailbox_full(box, topic, false);
+    }
     return false;  // refused, full
   }
 
   template <class Box, class Q>
-  [[noreturn]] TANDEM_NOINLINE static void throw_own_mailbox_full(const Box& box, const Q& topic) {
+  [[noreturn]] TANDEM_NOINLINE static void throw_own_mailbox_full(const Box& box, const Q& topic,
+                                                                  bool receiver) {
     throw std::logic_error(
         "tandem::event_bus::publish: " + describe(topic) +
         " has a subscriber (subscription or inbox) with overflow_policy::block whose "
         "mailbox is full (capacity " +
-        std::to_string(box.capacity()) +
-        "), and the publishing thread is the one that receives on it: waiting for room "
-        "would never end. Receive first, or use a larger capacity or another policy");
+        std::to_string(box.capacity()) + "), and " +
+        (receiver ? "the publishing thread is the one that receives on it"
+                  : "this process has no other thread that could receive from it (it has "
+                    "never started one)") +
+        ": waiting for room would never end. Receive first, or use a larger capacity or "
+        "another policy");
   }
 
   template <class Q>
@@ -1698,6 +1723,13 @@ class event_bus {
   Hash hash_;                          // hashes each topic argument once (filter + map)
   topic_map topics_;
 };
+
+// The subscription type of event_bus<Message, Topic, Hash, KeyEqual> (what subscribe()
+// returns), by name, as tandem::inbox names the inbox type: for members and containers,
+// std::vector<tandem::subscription<std::string>> (a new user's trial, 2026-12-05, looked for it).
+template <class Message, class Topic = std::string, class Hash = default_hash<Topic>,
+          class KeyEqual = default_key_equal<Topic>>
+using subscription = typename event_bus<Message, Topic, Hash, KeyEqual>::subscription;
 
 // One entry of a topic's subscriber list: a subscription's mailbox, or an inbox's mailbox and
 // its membership of this topic.
@@ -2102,7 +2134,8 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
       case Box::push_outcome::refused:
         return 0;
       case Box::push_outcome::full:
-      case Box::push_outcome::own_mailbox_full:  // (only push() returns it)
+      case Box::push_outcome::own_mailbox_full:  // (only push() returns these two)
+      case Box::push_outcome::full_with_no_other_thread:
         break;
     }
     return std::nullopt;
@@ -2185,11 +2218,13 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
 template <class Message, class Topic, class Hash, class KeyEqual>
 requires bus_message<Message> && bus_topic<Topic> && bus_topic_hash<Hash, Topic> &&
     bus_topic_key_equal<KeyEqual, Topic>
-class [[nodiscard]] event_bus<Message, Topic, Hash, KeyEqual>::subscription {
+class [[nodiscard(
+    "the subscription is the subscriber: dropped at once, it unsubscribes (and an unused topic "
+    "goes)")]] event_bus<Message, Topic, Hash, KeyEqual>::subscription {
  public:
   // The moved-to subscription may be received on another thread: the mailbox forgets its
   // receiving thread until someone receives.
-  subscription(subscription&& other) noexcept
+  subscription(subscription && other) noexcept
       : topic_(std::move(other.topic_)), mailbox_(std::move(other.mailbox_)) {
     if (mailbox_ != nullptr) mailbox_->box.forget_consumer();
   }
@@ -2263,11 +2298,15 @@ class [[nodiscard]] event_bus<Message, Topic, Hash, KeyEqual>::subscription {
   }
 
   // Messages queued and not yet received (0 for a moved-from subscription).
-  [[nodiscard]] std::size_t pending() const { return mailbox_ ? mailbox_->box.size() : 0; }
+  [[nodiscard]] std::size_t pending() const {
+    return mailbox_ ? mailbox_->box.size() : 0;
+  }
 
   // Messages this mailbox discarded because of its overflow policy (drop_oldest: evicted;
   // drop_newest: refused). Always 0 for unbounded or blocking mailboxes (and moved-from ones).
-  [[nodiscard]] std::size_t dropped() const { return mailbox_ ? mailbox_->box.dropped() : 0; }
+  [[nodiscard]] std::size_t dropped() const {
+    return mailbox_ ? mailbox_->box.dropped() : 0;
+  }
 
   // Leaves the topic now, like the destructor, but keeps the mailbox: nothing is delivered
   // after this returns (the topic may be erased), and messages queued before stay receivable;
@@ -2282,7 +2321,9 @@ class [[nodiscard]] event_bus<Message, Topic, Hash, KeyEqual>::subscription {
 
   // True while subscribed: false after unsubscribe() and for a moved-from subscription. (A
   // subscription whose bus was destroyed stays true but is closed.)
-  explicit operator bool() const noexcept { return static_cast<bool>(topic_); }
+  explicit operator bool() const noexcept {
+    return static_cast<bool>(topic_);
+  }
 
  private:
   friend class event_bus;

@@ -180,6 +180,15 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#if defined(__has_include)
+#if !__has_include(<hiredis/hiredis.h>)
+// One line that says what is missing, instead of the compiler's "hiredis/hiredis.h: No such file
+// or directory" (a new user's trial, 2026-12-05: the vcpkg port installs this header also
+// without its `redis` feature).
+#error \
+    "tandem/redis_bus.hpp needs hiredis: install it (Debian libhiredis-dev, vcpkg port feature tandem[redis]) and link the tandem::redis target (find_package(tandem COMPONENTS redis))"
+#endif
+#endif
 #include <hiredis/hiredis.h>
 
 #include "detail/arguments.hpp"

@@ -73,12 +73,17 @@
 //     and must not keep the messages alive that long. Once closed and empty, pop() throws
 //     tandem::subscription_closed (a std::logic_error: nothing can ever arrive, so waiting would be
 //     a silent hang) and try_pop / pop_until return std::nullopt at once.
-//  7. The consumer's thread: the mailbox records the thread that created it (event_bus builds
-//     it in subscribe(), on the subscribing thread) and, in locked mode, every thread that pops
-//     (a store under the lock the pop takes anyway); forget_consumer() clears it when the
+//  7. The consumer's thread: in locked mode the mailbox records every thread that pops (a
+//     store under the lock the pop takes anyway); forget_consumer() clears it when the
 //     subscription is moved (it may be on its way to another thread). A `block` push that
 //     finds the mailbox full on that same thread returns `own_mailbox_full`: the only thread
-//     that could make room is the one that would wait.
+//     that could make room is the one that would wait. Until a thread has popped (and after a
+//     move) the consumer is not known, and such a push waits -- unless the process has never
+//     started a second thread, when it returns `full_with_no_other_thread`. The subscribing
+//     thread is not taken for the consumer: a thread that subscribes and then starts a worker
+//     receiving on the subscription by reference is a correct program, and until 2026-12-05
+//     its publish threw whenever it filled the mailbox before the worker's first receive
+//     (found by review: 200 runs of 200; rule 72).
 //
 // Deadlines: pop_until accepts a deadline of any clock and unit and waits for
 // sync::steady_deadline(deadline), which saturates instead of overflowing: a deadline too far
@@ -593,6 +598,10 @@ class mailbox {
     // block policy, no room, and the caller is this mailbox's consumer (step 7): waiting
     // would never end. `message` is untouched (only from push).
     own_mailbox_full,
+    // block policy, no room, the consumer not known (nobody received since the mailbox was
+    // made or handed over), and the process has never started a second thread: nobody could
+    // ever make room. `message` is untouched (only from push).
+    full_with_no_other_thread,
   };
 
   [[nodiscard]] overflow_policy policy() const noexcept { return policy_; }
@@ -932,6 +941,10 @@ class mailbox {
     push_outcome outcome;
     while ((outcome = push_locked(message, evicted, wake_consumer)) == push_outcome::full) {
       if (detail::is_self(consumer_)) return push_outcome::own_mailbox_full;
+      // Not known to be ours (step 7): wait, unless no other thread exists to make room.
+      if (detail::process_never_started_a_thread()) {
+        return push_outcome::full_with_no_other_thread;
+      }
       // Read under the lock: every release that counts this publisher comes later.
       const std::uint64_t seen = sleepers_.build_locked().room_generation();
       ++parked_publishers_;
@@ -1098,10 +1111,12 @@ class mailbox {
   std::size_t dropped_ = 0;  // guarded by lock_
   // guarded by lock_: publishers parked since the last room release (which clears it).
   std::size_t parked_publishers_ = 0;
-  // guarded by lock_: the serial of the thread that receives (step 7); 0 (none) after
-  // forget_consumer(). Not a std::thread::id: an exited receiver's id may be given to a new
-  // thread, which would then be refused as "the receiver" (docs/reliability.md rule 30).
-  std::uint64_t consumer_ = detail::thread_serial();
+  // guarded by lock_: the serial of the last thread that received (step 7); 0 (not known)
+  // until a thread receives and after forget_consumer(). Not a std::thread::id: an exited
+  // receiver's id may be given to a new thread, which would then be refused as "the receiver"
+  // (docs/reliability.md rule 30). Not the creating thread either: the one that subscribes is
+  // often not the one that will receive (rule 72).
+  std::uint64_t consumer_ = 0;
   bool consumer_parked_ = false;  // guarded by lock_; a message_ready token is owed
   bool sourceless_ = false;       // guarded by lock_; see change_admission
   // The serial of the thread receiving now (receiving_check; used where assertions are on).

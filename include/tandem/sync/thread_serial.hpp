@@ -26,6 +26,16 @@
 
 #include "../detail/port.hpp"
 
+#if defined(__has_include)
+#if __has_include(<sys/single_threaded.h>)
+#include <sys/single_threaded.h>  // glibc >= 2.32: __libc_single_threaded
+#define TANDEM_DETAIL_HAVE_SINGLE_THREADED 1
+#endif
+#endif
+#ifndef TANDEM_DETAIL_HAVE_SINGLE_THREADED
+#define TANDEM_DETAIL_HAVE_SINGLE_THREADED 0
+#endif
+
 namespace tandem::detail {
 
 TANDEM_PROCESS_WIDE inline std::atomic<std::uint64_t> last_thread_serial{0};
@@ -66,6 +76,19 @@ TANDEM_PROCESS_WIDE inline constinit thread_local std::uint64_t this_thread_work
 // of one caller still have serials of their own, so neither mistakes the other for itself.
 inline bool is_self(std::uint64_t serial) noexcept {
   return serial != 0 && (serial == thread_serial() || serial == this_thread_works_for);
+}
+
+// Whether this process has never started a second thread, so that no other thread exists or
+// ever existed: then a wait for another thread to act could never end (the self-wait checks
+// use it where they cannot tell who else might act). glibc's __libc_single_threaded (>= 2.32;
+// set false for good by the first pthread_create, also in a forked child). false where the C
+// library does not say: the checks then only refuse what they know is a wait on oneself.
+inline bool process_never_started_a_thread() noexcept {
+#if TANDEM_DETAIL_HAVE_SINGLE_THREADED
+  return __libc_single_threaded != 0;
+#else
+  return false;
+#endif
 }
 
 }  // namespace tandem::detail
