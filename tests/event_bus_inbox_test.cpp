@@ -964,6 +964,22 @@ TEST_CASE("inbox: publishing into one's own full block inbox throws std::logic_e
   CHECK(bus.publish(room_1, 3) == 1);
 }
 
+// Rule 72: consume_all is a receive too. Until 2026-12-05 one that found the inbox empty left
+// the receiver unknown, so this thread's publish into its own full block inbox waited for ever
+// in a process with other threads (found by review).
+TEST_CASE("inbox: an empty consume_all makes its thread the receiver a block publish refuses") {
+  tandem::test::watchdog guard("consume_all receiver", 30s);
+  std::thread([] {}).join();  // other threads exist: only a known receiver is refused
+  REQUIRE_FALSE(tandem::detail::process_never_started_a_thread());
+  event_bus<std::string> bus;
+  auto in = bus.inbox(1, overflow_policy::block);
+  CHECK(in.subscribe(room_1));
+  CHECK(in.consume_all([](auto&) {}) == 0);
+  CHECK(bus.publish(room_1, std::string(40, 'a')) == 1);  // full
+  CHECK_THROWS_AS(bus.publish(room_1, std::string(40, 'b')), std::logic_error);
+  CHECK(in.receive().message() == std::string(40, 'a'));
+}
+
 TEST_CASE("inbox: receive blocks without spinning, and wakes on publish") {
   tandem::test::watchdog guard("inbox blocking receive", 30s);
   event_bus<int> bus;

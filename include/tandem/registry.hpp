@@ -641,10 +641,14 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
       }
     };
     // The helpers work for this thread, which joins them: a factory on a helper that would
-    // wait for something only this thread can end (its double_buffer read guard, room in its
-    // own full `block` mailbox) gets the std::logic_error it gets on this thread, instead of
-    // a wait that never ends (detail::is_self). Locks this thread holds are not seen: calling
-    // create_eager() while holding a lock a factory takes deadlocks, as with any thread pool.
+    // wait for something only this thread can end (its double_buffer read guard, room in a
+    // full `block` mailbox this thread receives on -- known once it has received on it since
+    // the subscription was made or moved, event_bus's rule 72) gets the std::logic_error it
+    // gets on this thread, instead of a wait that never ends (detail::is_self). A mailbox this
+    // thread subscribed but never received on is not known to be its own (a worker may
+    // receive on it by reference), so that publish waits, as it would on this thread. Locks this
+    // thread holds are not seen: calling create_eager() while holding a lock a factory takes
+    // deadlocks, as with any thread pool.
     const std::uint64_t caller = detail::thread_serial();
     auto help = [&work, caller]() noexcept {
       detail::this_thread_works_for = caller;

@@ -583,8 +583,8 @@ concept admission_checked = requires(const Source& source) {
 template <class Item>
 class mailbox {
  public:
-  // capacity: unbounded_capacity or >= 1 (event_bus validates it). The constructing thread is
-  // the consumer until another one pops (step 7).
+  // capacity: unbounded_capacity or >= 1 (event_bus validates it). The consumer is not known
+  // until a thread pops (step 7).
   mailbox(std::size_t capacity, overflow_policy policy) noexcept
       : capacity_(capacity), policy_(policy) {}
   mailbox(const mailbox&) = delete;
@@ -676,6 +676,15 @@ class mailbox {
   std::size_t consume_queued(Consume& consume) {
     const receiving_check receiving(*this);
     const auto queued = static_cast<std::size_t>(queue_.size());
+    // A locked-mode pop records its thread as the consumer (step 7); a call that finds nothing
+    // to pop records it too, as try_pop on an empty mailbox does (rule 72: until 2026-12-05 an
+    // empty consume_all left the receiver unknown, and a later block publish from that thread
+    // into its own full inbox waited for ever). Unbounded and drop_newest mailboxes never
+    // make a publisher wait, so they record nothing.
+    if (queued == 0 && !lock_free_receive_) {
+      const std::lock_guard<sync::small_mutex> guard(lock_);
+      consumer_ = detail::thread_serial();
+    }
     const std::uint32_t owner = handovers();
     std::size_t given = 0;
     while (given < queued && handovers() == owner) {

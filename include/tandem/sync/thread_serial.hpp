@@ -78,11 +78,15 @@ inline bool is_self(std::uint64_t serial) noexcept {
   return serial != 0 && (serial == thread_serial() || serial == this_thread_works_for);
 }
 
-// Whether this process has never started a second thread, so that no other thread exists or
-// ever existed: then a wait for another thread to act could never end (the self-wait checks
-// use it where they cannot tell who else might act). glibc's __libc_single_threaded (>= 2.32;
-// set false for good by the first pthread_create, also in a forked child). false where the C
-// library does not say: the checks then only refuse what they know is a wait on oneself.
+// Whether this process has never started a second thread through the C library, so that no
+// other thread that could use tandem exists: then a wait for another thread to act could never
+// end (the self-wait checks use it where they cannot tell who else might act). glibc's
+// __libc_single_threaded (>= 2.32): set false for good by the first pthread_create -- also a
+// thread tandem starts itself (registry::create_eager's helpers), a sanitizer runtime's (e.g.
+// ASAN_OPTIONS=hard_rss_limit_mb) or any library's -- and inherited by a forked child; a raw
+// clone(CLONE_THREAD) thread is not counted (such a thread cannot use the C++ runtime safely
+// anyway). false where the C library does not say (musl, macOS, bionic, glibc < 2.32): the
+// checks then only refuse what they know is a wait on oneself.
 inline bool process_never_started_a_thread() noexcept {
 #if TANDEM_DETAIL_HAVE_SINGLE_THREADED
   return __libc_single_threaded != 0;
