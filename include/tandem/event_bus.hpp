@@ -283,6 +283,15 @@
 #include "sync/striped_lock.hpp"
 #include "sync/sync_point.hpp"
 
+// What a compiler says when a subscription is discarded: the reason of the class's [[nodiscard]]
+// (so of every function returning one by value) and of subscribe's own. The class takes it through
+// a macro: clang-format 14 misreads a class-level [[nodiscard("...")]] and re-lays out the
+// whole class body.
+#define TANDEM_DETAIL_SUBSCRIPTION_DROPPED                   \
+  "the subscription is the subscriber: dropped at once, it " \
+  "unsubscribes (and an unused topic goes)"
+#define TANDEM_DETAIL_SUBSCRIPTION_NODISCARD [[nodiscard(TANDEM_DETAIL_SUBSCRIPTION_DROPPED)]]
+
 namespace tandem {
 
 // ---- Requirements: named concepts on the class template (see event_bus below), so that a bad
@@ -1181,16 +1190,11 @@ class event_bus {
   template <class Q>
   requires bus_topic_argument<Q, Topic, Hash, KeyEqual> && forwarded<Q> &&
       std::constructible_from<Topic, Q&&>
-  [[nodiscard(
-      "the subscription is the subscriber: dropped at once, it unsubscribes (and an unused topic "
-      "goes)")]] subscription
-  subscribe(Q&& topic) {
+  [[nodiscard(TANDEM_DETAIL_SUBSCRIPTION_DROPPED)]] subscription subscribe(Q&& topic) {
     return subscribe(std::forward<Q>(topic), options_.mailbox_capacity, options_.overflow);
   }
-  [[nodiscard(
-      "the subscription is the subscriber: dropped at once, it unsubscribes (and an unused topic "
-      "goes)")]] subscription
-  subscribe(Topic topic) requires detail::by_value_sink<Topic> {
+  [[nodiscard(TANDEM_DETAIL_SUBSCRIPTION_DROPPED)]] subscription subscribe(
+      Topic topic) requires detail::by_value_sink<Topic> {
     return subscribe(detail::caller_converted<Topic>{topic});
   }
 
@@ -1199,10 +1203,9 @@ class event_bus {
   template <class Q>
   requires bus_topic_argument<Q, Topic, Hash, KeyEqual> && forwarded<Q> &&
       std::constructible_from<Topic, Q&&>
-  [[nodiscard(
-      "the subscription is the subscriber: dropped at once, it unsubscribes (and an unused topic "
-      "goes)")]] subscription
-  subscribe(Q&& topic, std::size_t capacity, overflow_policy policy) {
+  [[nodiscard(TANDEM_DETAIL_SUBSCRIPTION_DROPPED)]] subscription subscribe(Q&& topic,
+                                                                           std::size_t capacity,
+                                                                           overflow_policy policy) {
     if (capacity == 0) {
       throw std::invalid_argument(
           "tandem::event_bus::subscribe: a mailbox capacity of 0 could never hold a message; "
@@ -1225,11 +1228,9 @@ class event_bus {
     // From here ~event_bus closes the mailbox (step 7): it is open in the topic's list.
     return subscription(std::move(entry), std::move(own));
   }
-  [[nodiscard(
-      "the subscription is the subscriber: dropped at once, it unsubscribes (and an unused topic "
-      "goes)")]] subscription
-  subscribe(Topic topic, std::size_t capacity,
-            overflow_policy policy) requires detail::by_value_sink<Topic> {
+  [[nodiscard(TANDEM_DETAIL_SUBSCRIPTION_DROPPED)]] subscription subscribe(
+      Topic topic, std::size_t capacity,
+      overflow_policy policy) requires detail::by_value_sink<Topic> {
     return subscribe(detail::caller_converted<Topic>{topic}, capacity, policy);
   }
 
@@ -2218,13 +2219,11 @@ class event_bus<Message, Topic, Hash, KeyEqual>::topic_state {
 template <class Message, class Topic, class Hash, class KeyEqual>
 requires bus_message<Message> && bus_topic<Topic> && bus_topic_hash<Hash, Topic> &&
     bus_topic_key_equal<KeyEqual, Topic>
-class [[nodiscard(
-    "the subscription is the subscriber: dropped at once, it unsubscribes (and an unused topic "
-    "goes)")]] event_bus<Message, Topic, Hash, KeyEqual>::subscription {
+class TANDEM_DETAIL_SUBSCRIPTION_NODISCARD event_bus<Message, Topic, Hash, KeyEqual>::subscription {
  public:
   // The moved-to subscription may be received on another thread: the mailbox forgets its
   // receiving thread until someone receives.
-  subscription(subscription && other) noexcept
+  subscription(subscription&& other) noexcept
       : topic_(std::move(other.topic_)), mailbox_(std::move(other.mailbox_)) {
     if (mailbox_ != nullptr) mailbox_->box.forget_consumer();
   }
@@ -2298,15 +2297,11 @@ class [[nodiscard(
   }
 
   // Messages queued and not yet received (0 for a moved-from subscription).
-  [[nodiscard]] std::size_t pending() const {
-    return mailbox_ ? mailbox_->box.size() : 0;
-  }
+  [[nodiscard]] std::size_t pending() const { return mailbox_ ? mailbox_->box.size() : 0; }
 
   // Messages this mailbox discarded because of its overflow policy (drop_oldest: evicted;
   // drop_newest: refused). Always 0 for unbounded or blocking mailboxes (and moved-from ones).
-  [[nodiscard]] std::size_t dropped() const {
-    return mailbox_ ? mailbox_->box.dropped() : 0;
-  }
+  [[nodiscard]] std::size_t dropped() const { return mailbox_ ? mailbox_->box.dropped() : 0; }
 
   // Leaves the topic now, like the destructor, but keeps the mailbox: nothing is delivered
   // after this returns (the topic may be erased), and messages queued before stay receivable;
@@ -2321,9 +2316,7 @@ class [[nodiscard(
 
   // True while subscribed: false after unsubscribe() and for a moved-from subscription. (A
   // subscription whose bus was destroyed stays true but is closed.)
-  explicit operator bool() const noexcept {
-    return static_cast<bool>(topic_);
-  }
+  explicit operator bool() const noexcept { return static_cast<bool>(topic_); }
 
  private:
   friend class event_bus;

@@ -197,6 +197,15 @@
 #include "sync/sync_point.hpp"
 #include "sync/thread_serial.hpp"
 
+// What a compiler says when an rc_map handle is discarded: the reason of the class's [[nodiscard]]
+// (so of every function returning one by value) and of get_or_insert_with's own. The class takes it
+// through a macro: clang-format 14 misreads a class-level [[nodiscard("...")]] and re-lays out the
+// whole class body.
+#define TANDEM_DETAIL_RC_MAP_HANDLE_DROPPED                      \
+  "the handle keeps the entry alive: dropped at once, the last " \
+  "handle erases the entry again"
+#define TANDEM_DETAIL_RC_MAP_HANDLE_NODISCARD [[nodiscard(TANDEM_DETAIL_RC_MAP_HANDLE_DROPPED)]]
+
 namespace tandem {
 
 // ---- Requirements: named concepts on the class template (see rc_map below), so that a bad
@@ -503,9 +512,7 @@ class rc_map {
   class weak_handle;
 
   // A counted reference to one entry. Empty when default-constructed or moved from.
-  class [[nodiscard(
-      "the handle keeps the entry alive: dropped at once, the last handle erases the entry "
-      "again")]] handle {
+  class TANDEM_DETAIL_RC_MAP_HANDLE_NODISCARD handle {
    public:
     handle() noexcept = default;
     handle(const handle& other) noexcept : node_(other.node_) {
@@ -513,7 +520,7 @@ class rc_map {
       // the release in release() orders our later uses of the value before its destruction.
       if (node_ != nullptr) node_->uses.fetch_add(1, std::memory_order_relaxed);
     }
-    handle(handle && other) noexcept : node_(std::exchange(other.node_, nullptr)) {}
+    handle(handle&& other) noexcept : node_(std::exchange(other.node_, nullptr)) {}
     // Refers to other's entry, then releases this handle's old one (erasing it if this was
     // its last handle). Source first: `other` may live inside the value of the old entry (a
     // linked structure: `h = h->next`), which the release destroys; and h = h is a no-op
@@ -532,14 +539,10 @@ class rc_map {
       release(std::exchange(node_, incoming));
       return *this;
     }
-    ~handle() {
-      release(node_);
-    }
+    ~handle() { release(node_); }
 
     // Releases the entry now (erasing it if this was the last handle); the handle is empty.
-    void reset() noexcept {
-      release(std::exchange(node_, nullptr));
-    }
+    void reset() noexcept { release(std::exchange(node_, nullptr)); }
 
     // Precondition: not empty (TANDEM_ASSERT). Not noexcept: a narrow contract.
     // (A handle is handed out only once its entry's value is built: built_value().)
@@ -560,9 +563,7 @@ class rc_map {
       // relaxed: a statistic; it orders nothing.
       return node_ != nullptr ? node_->uses.load(std::memory_order_relaxed) : 0;
     }
-    explicit operator bool() const noexcept {
-      return node_ != nullptr;
-    }
+    explicit operator bool() const noexcept { return node_ != nullptr; }
 
     // Calls f(const V&) under this entry's shard lock: the lock rc_map::visit holds while its
     // f runs. State of V that only visit callbacks touch (mutable members) therefore needs no
@@ -575,7 +576,7 @@ class rc_map {
     // No lookup, no hash, no count change. An empty handle throws std::logic_error.
     template <class F>
     requires std::invocable<F&, const V&>
-    decltype(auto) visit(F && f) const {
+    decltype(auto) visit(F&& f) const {
       const V& value = checked_value("handle::visit");
       shared_state* const state = node_->state;
       auto& shard = state->shards.for_mixed_hash(node_->mixed_hash);
@@ -602,7 +603,7 @@ class rc_map {
     // and the old entry's count is released as by reset(). f must not destroy the handle.
     template <class F>
     requires rc_map_reset_predicate<F, V>
-    bool reset_if(F && f) {
+    bool reset_if(F&& f) {
       const V& value = checked_value("handle::reset_if");
       node* const n = node_;
       shared_state* const state = n->state;
@@ -633,14 +634,12 @@ class rc_map {
     }
 
     // Same entry (not just an equal key): an entry erased and re-created is a different one.
-    friend bool operator==(const handle& a, const handle& b) noexcept {
-      return a.node_ == b.node_;
-    }
+    friend bool operator==(const handle& a, const handle& b) noexcept { return a.node_ == b.node_; }
 
    private:
     friend class rc_map;
     friend class weak_handle;
-    explicit handle(node * adopted) noexcept : node_(adopted) {}  // takes over one count
+    explicit handle(node* adopted) noexcept : node_(adopted) {}  // takes over one count
 
     // visit's and reset_if's checks, before any lock: std::logic_error for an empty handle, or
     // a call from inside a visit of the same map (`operation` names the caller). The value is
@@ -851,10 +850,7 @@ class rc_map {
   // (if any) builds with its own make. A lingering entry is revived (make is not called).
   template <class Q, class F>
   requires rc_map_insert_key<Q, K, Hash, KeyEqual> && forwarded<Q>
-  [[nodiscard(
-      "the handle keeps the entry alive: dropped at once, the last handle erases the entry "
-      "again")]] handle
-  get_or_insert_with(Q&& key, F&& make) {
+  [[nodiscard(TANDEM_DETAIL_RC_MAP_HANDLE_DROPPED)]] handle get_or_insert_with(Q&& key, F&& make) {
     static_assert(std::is_invocable_v<F&>,
                   "tandem::rc_map::get_or_insert_with: make must be callable with no arguments");
     static_assert(std::is_same_v<std::remove_cv_t<std::invoke_result_t<F&>>, V> ||
@@ -873,10 +869,7 @@ class rc_map {
   }
   template <class F>
   requires detail::by_value_sink<K>
-  [[nodiscard(
-      "the handle keeps the entry alive: dropped at once, the last handle erases the entry "
-      "again")]] handle
-  get_or_insert_with(K key, F&& make) {
+  [[nodiscard(TANDEM_DETAIL_RC_MAP_HANDLE_DROPPED)]] handle get_or_insert_with(K key, F&& make) {
     return get_or_insert_with(detail::caller_converted<K>{key}, std::forward<F>(make));
   }
 

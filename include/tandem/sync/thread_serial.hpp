@@ -89,6 +89,8 @@ inline bool is_self(std::uint64_t serial) noexcept {
 // checks then only refuse what they know is a wait on oneself.
 inline bool process_never_started_a_thread() noexcept {
 #if TANDEM_DETAIL_HAVE_SINGLE_THREADED
+  // A plain read, no race: glibc clears it only in the first pthread_create, before any other
+  // thread exists, and every later thread starts after that write (happens-before).
   return __libc_single_threaded != 0;
 #else
   return false;
