@@ -7,7 +7,11 @@
 // Threads: 1 and 2 (real time); each thread runs the same mix on the same shared map.
 //
 // tandem's double_buffer_map has a single writer; here the writer is shared behind a mutex and
-// publishes every 16 writes (bench/peers/map_adapters.hpp). The unsynchronised std::unordered_map
+// publishes every 16 writes (bench/peers/map_adapters.hpp); xenium's left_right, the other
+// two-copy map, batches its writes the same way (one update per 16 writes), so in both a write
+// becomes visible to readers up to 15 writes late, where every other map shows it at once.
+// Each thread reads tandem's map through its own reader, and no reader handle sits idle (an
+// idle one would make every publish pay the heavy fence). The unsynchronised std::unordered_map
 // is the physical limit; it runs at 1 thread only (2 threads writing it would be a data race).
 //
 // Names: mix/<implementation>/n:<N>/writes_per_mille:<W>/real_time/threads:<T>.

@@ -6,11 +6,17 @@
 // fixed random sequence of 4,096 names (each thread starts at its own offset).
 //  - get_or_create/mutex_map:        the seed's design: std::mutex + std::unordered_map<
 //                                    std::string, std::shared_ptr<T>>, locked on every get.
+//  - get_or_create/mutex_map_string_hash: a control, not a baseline: the seed's locking with
+//                                    tandem::string_hash and string_equal (what the hash and
+//                                    compare alone are worth; the rest is synchronisation).
 //  - get_or_create/shared_mutex_map: the same with a std::shared_mutex read lock on hits.
 //  - get_or_create/tandem_registry:  tandem::registry<T>::get_or_create (copies a shared_ptr).
 //  - visit/tandem_registry:          tandem::registry<T>::visit (no shared_ptr copy).
-//  - find/unsynchronised_map:        std::unordered_map::find with no lock at all: the
-//                                    physical limit for a named lookup.
+//  - find/unsynchronised_map_string_hash: std::unordered_map::find with no lock at all and
+//                                    tandem's own hash and compare (the registry's defaults):
+//                                    the physical limit for a named lookup. Until 2026-12-05 it
+//                                    had std::hash and std::equal_to (memcmp through the PLT),
+//                                    a limit slower than what tandem itself uses.
 //  - accessor/function_local_static: `static T& t = ...; return t;` behind a non-inlined call,
 //    against accessor/tandem_cached_accessor: registry::cached_accessor::get() behind the same
 //    kind of call (issue 16: at most 1.2x the static's time per access).
@@ -23,12 +29,14 @@
 //     --benchmark_report_aggregates_only=true
 // The instruction counts of the same hit paths are tests/perf/perf_registry.cpp's.
 #include <tandem/registry.hpp>
+#include <tandem/string_hash.hpp>
 
 #include <benchmark/benchmark.h>
 
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -96,8 +104,12 @@ const std::string& accessor_name() {
   return names()[entry_count / 2];
 }
 
-// The seed's design.
-class mutex_map {
+// The seed's design (std::hash and std::equal_to, as the seed has them). With Hash =
+// tandem::string_hash and KeyEqual = tandem::string_equal it is a control: the seed's locking
+// with tandem's hash and compare, so that the two rows' ratio shows what the hash alone is worth
+// and the rest is the synchronisation (a fairness review, 2026-12-05).
+template <class Hash = std::hash<std::string>, class KeyEqual = std::equal_to<std::string>>
+class basic_mutex_map {
  public:
   std::shared_ptr<payload> get_or_create(const std::string& name) {
     const std::lock_guard<std::mutex> lock(mutex_);
@@ -108,8 +120,10 @@ class mutex_map {
 
  private:
   std::mutex mutex_;
-  std::unordered_map<std::string, std::shared_ptr<payload>> map_;
+  std::unordered_map<std::string, std::shared_ptr<payload>, Hash, KeyEqual> map_;
 };
+using mutex_map = basic_mutex_map<>;
+using mutex_map_string_hash = basic_mutex_map<tandem::string_hash, tandem::string_equal>;
 
 // The seed's design with a reader-writer lock: shared on hits, exclusive to insert.
 class shared_mutex_map {
@@ -150,9 +164,11 @@ tandem::registry<payload>& filled_registry() {
   return *r;
 }
 
-const std::unordered_map<std::string, std::shared_ptr<payload>>& filled_plain_map() {
+template <class Hash = std::hash<std::string>, class KeyEqual = std::equal_to<std::string>>
+const std::unordered_map<std::string, std::shared_ptr<payload>, Hash, KeyEqual>&
+filled_plain_map() {
   static const auto* const map = [] {
-    auto* m = new std::unordered_map<std::string, std::shared_ptr<payload>>();
+    auto* m = new std::unordered_map<std::string, std::shared_ptr<payload>, Hash, KeyEqual>();
     for (const auto& name : names()) m->emplace(name, std::make_shared<payload>(name));
     return m;
   }();
@@ -201,8 +217,9 @@ void find_tandem(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
+template <class Hash = std::hash<std::string>, class KeyEqual = std::equal_to<std::string>>
 void find_unsynchronised(benchmark::State& state) {
-  const auto& map = filled_plain_map();
+  const auto& map = filled_plain_map<Hash, KeyEqual>();
   name_cursor names_in_order(state);
   for (auto _ : state) {
     const auto it = map.find(names_in_order.next());
@@ -252,6 +269,11 @@ BENCHMARK(get_or_create_baseline<mutex_map>)
     ->Threads(1)
     ->Threads(2)
     ->UseRealTime();
+BENCHMARK(get_or_create_baseline<mutex_map_string_hash>)
+    ->Name("get_or_create/mutex_map_string_hash")
+    ->Threads(1)
+    ->Threads(2)
+    ->UseRealTime();
 BENCHMARK(get_or_create_baseline<shared_mutex_map>)
     ->Name("get_or_create/shared_mutex_map")
     ->Threads(1)
@@ -264,8 +286,8 @@ BENCHMARK(get_or_create_tandem)
     ->UseRealTime();
 BENCHMARK(visit_tandem)->Name("visit/tandem_registry")->Threads(1)->Threads(2)->UseRealTime();
 BENCHMARK(find_tandem)->Name("find/tandem_registry")->Threads(1)->Threads(2)->UseRealTime();
-BENCHMARK(find_unsynchronised)
-    ->Name("find/unsynchronised_map")
+BENCHMARK(find_unsynchronised<tandem::string_hash, tandem::string_equal>)
+    ->Name("find/unsynchronised_map_string_hash")
     ->Threads(1)
     ->Threads(2)
     ->UseRealTime();

@@ -66,7 +66,14 @@ EXPLANATIONS = {
     "reads_with_writer": ("With a writer publishing every 64 ops, each publish of tandem's writer "
                           "waits for readers to leave the copy it writes next and, with the "
                           "asymmetric fence, may interrupt the reader cores; xenium's left_right "
-                          "pays its reader counters on every read instead."),
+                          "pays its reader counters on every read instead. The writer's own "
+                          "ops/s (writer_ops_per_second) is listed too: with one reader thread it "
+                          "is the issue's row (bench/targets.json); with two reader threads the "
+                          "writer is a third thread on a 2-core machine and tandem's falls far "
+                          "below xenium's. Not profiled yet; the guess to test first is a reader "
+                          "descheduled inside its guard, which the next publish must wait out "
+                          "(a scheduler time slice) and which xenium's writer also waits for, "
+                          "so the guess alone does not explain the gap."),
     "mix": ("double_buffer_map has one writer by design: writes from several threads serialise "
             "on the mutex around it, every write is applied to both copies (once now, once "
             "replayed after the next publish), and each publish must wait for readers to leave "
@@ -391,7 +398,9 @@ def target_rows(series, facts, targets):
             elif r[4] < goal:
                 row["status"] = "missed"
             else:
-                row["status"] = "met, within noise" if r[0] >= goal else "missed, within noise"
+                # Rounds on both sides of the target: no verdict, only where the median fell.
+                row["status"] = ("undecided (median above)" if r[0] >= goal
+                                 else "undecided (median below)")
         rows.append(row)
     return rows
 
@@ -634,8 +643,9 @@ def build_page(results_dir, output, build_dir, targets_path, plt):
                   "counter is named), same run. *then* is the figure the issue quoted when it was "
                   "filed; *measured* is this run's ratio with its ± as defined above. **met** / "
                   "**missed**: every repetition's ratio is above / below the target (unpaired: "
-                  "the whole ± range); *within noise*: the target lies inside that range, and the "
-                  "verdict is the median's. Rows come from bench/targets.json.", "",
+                  "the whole ± range); *undecided*: the target lies inside that range (some "
+                  "repetitions above it, some below), with the side the median fell on; count it "
+                  "as neither met nor missed. Rows come from bench/targets.json.", "",
                   "| workload | numerator | denominator | issue | then | target | measured | |",
                   "|---|---|---|---|---:|---:|---:|:---:|"]
         for row, t in zip(target_rows(series, facts, targets), targets):
@@ -751,8 +761,11 @@ def build_page(results_dir, output, build_dir, targets_path, plt):
                         r = ratio(mine, best, c, c, paired) if mine and best else None
                         any_best |= r is not None
                         best_cells.append("—" if r is None else ratio_cell(r, f" ({best.impl})"))
-                        if r is not None and r[0] < 1.0 and c == "items_per_second":
-                            losses.append((program, title, t, label(row), best.impl, r, workload))
+                        # Every counter, not only items per second: a writer's ops/s beside
+                        # the readers' (reads_with_writer) is a loss a reader must see too.
+                        if r is not None and r[0] < 1.0:
+                            losses.append((program, title, t, label(row), best.impl, r, workload,
+                                           c))
                         limits = [s for (rr, tt), s in grid.items() if tt == t
                                   and kind_of(rr[0]) == "limit" and rr[1] == row[1]]
                         lim = limits[0] if len(limits) == 1 else None
@@ -823,10 +836,11 @@ def build_page(results_dir, output, build_dir, targets_path, plt):
                                ("Below by the median only: within noise", noisy)):
             if not group:
                 continue
-            lines += [f"{heading} (items per second):", ""]
-            for program, title, t, impl, best, r, workload in group:
-                lines.append(f"- {program} / {title}, {t} thread(s): {impl} at {ratio_cell(r)} "
-                             f"of {best}.")
+            lines += [f"{heading}:", ""]
+            for program, title, t, impl, best, r, workload, counter in group:
+                what = "" if counter == "items_per_second" else f" ({counter})"
+                lines.append(f"- {program} / {title}, {t} thread(s){what}: {impl} at "
+                             f"{ratio_cell(r)} of {best}.")
             lines.append("")
         for workload in dict.fromkeys(loss[6] for loss in losses):
             if workload in EXPLANATIONS:
@@ -878,6 +892,8 @@ def self_test():
     bench += rows("fan_out_8/hand_written", [20, 20, 21])
     bench += rows("reads_with_writer/tandem_asymmetric/n:1000/map:std/real_time", [10, 10, 10],
                   extra={r: {"writer_ops_per_second": v} for r, v in enumerate([2, 4, 6])})
+    bench += rows("reads_with_writer/tandem_portable_fence/n:1000/map:std/real_time", [10, 10, 10],
+                  extra={r: {"writer_ops_per_second": 1.0} for r in range(3)})
     bench += rows("reads_with_writer/xenium_left_right/n:1000/real_time", [5, 5, 5],
                   extra={r: {"writer_ops_per_second": 4.0} for r in range(3)})
     targets = {"targets": [
@@ -927,16 +943,19 @@ def self_test():
         expect("0.50×" in lim and "unsync" in lim, f"limit row wrong: {lim!r}")
         # Targets: paired churn ratios 1, 2, 3 -> median 2.00, spread (3-1)/2 = 100% -> ±50% †.
         row = line_with("| paired churn |")
-        expect(f"2.00× ±50% {MARK}" in row and "| met, within noise |" in row,
+        expect(f"2.00× ±50% {MARK}" in row and "| undecided (median above) |" in row,
                f"paired target: {row!r}")
         # Scaling: 30/10, 40/20, 60/30 -> 3, 2, 2 -> median 2.00 >= 1.7.
         row = line_with("| scaling |")
         expect("2.00×" in row and "| met |" in row, f"scaling target: {row!r}")  # 2, 2, 3 >= 1.7
         # Writer counter: 2/4, 4/4, 6/4 -> median 1.00 -> met (>= 1.0).
         row = line_with("| writer counter |")
-        expect("1.00×" in row and "| met, within noise |" in row
+        expect("1.00×" in row and "| undecided (median above) |" in row
                and "writer_ops_per_second" in row,
                f"counter target: {row!r}")
+        # A counter below the best baseline is a loss too (writer ops/s 1 against xenium's 4).
+        expect("(writer_ops_per_second): tandem_portable_fence [map:std] at 0.25×" in page,
+               "counter loss not listed under 'Where tandem loses'")
         row = line_with("| clear miss |")  # 0.5, 0.55, 0.48: every round below 1
         expect("0.50×" in row and "| **missed** |" in row, f"missed target: {row!r}")
         expect(f"| tandem | 10.0 /s ±5% {FEW_MARK} |" in page, "few iterations mark")
