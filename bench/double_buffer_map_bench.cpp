@@ -28,8 +28,9 @@
 //    reader handle for the run), tandem publishing every 1, 64 and 1,024 ops, against `unsync`:
 //    the same inserts and erases into the same inner map; tandem_asymmetric_idle_reader keeps
 //    one reader handle that never reads (publishing every 1 and 64 ops).
-// Each map is built once per process and size (the 1,000,000-entry ones take a moment), so the
-// CI smoke run stays short (about 10 s). Compare ratios within one run, with
+// The lookup and reads_with_writer maps are built once per process and size (the 1,000,000-entry
+// ones take a moment), so the CI smoke run stays short; each writer row builds its own
+// (writer_row_instance). Compare ratios within one run, with
 // --benchmark_enable_random_interleaving=true --benchmark_repetitions=5 (docs/double_buffer.md).
 #include <tandem/double_buffer_map.hpp>
 #include <tandem/sync/asymmetric_fence.hpp>
@@ -40,10 +41,12 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <shared_mutex>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -542,9 +545,29 @@ void reads_with_writer(benchmark::State& state, u64 n) {
   }
 }
 
+// The writer rows' map: built afresh for each row (n, publish_every, idle_reader) and kept for
+// that row's runs (Google Benchmark calls a row's function several times, growing the iteration
+// count, one row after another), so every writer row, tandem's and its `unsync` limit alike,
+// starts from a map built the same way and sees only its own row's history. Until 2026-12-05 the
+// writer rows used instance<Map, use::written>: tandem's was shared with its other writer rows
+// and reads_with_writer, the limit's with nothing (a fairness review). Single-threaded: the
+// writer workload runs no benchmark threads. At most one map per Map type is alive.
+template <class Map>
+Map& writer_row_instance(u64 n, u64 publish_every, bool idle_reader) {
+  static std::unique_ptr<Map> map;
+  static std::tuple<u64, u64, bool> built_for;
+  const std::tuple<u64, u64, bool> row{n, publish_every, idle_reader};
+  if (map == nullptr || built_for != row) {
+    map.reset();  // the old one first: two 1,000,000-entry maps need not coexist
+    map = std::make_unique<Map>(n);
+    built_for = row;
+  }
+  return *map;
+}
+
 template <class Map>
 void writer_only(benchmark::State& state, u64 n, u64 publish_every, bool idle_reader) {
-  Map& map = instance<Map, use::written>(n);
+  Map& map = writer_row_instance<Map>(n, publish_every, idle_reader);
   constexpr bool has_reader = owns_reader_handle<Map>;
   if constexpr (has_reader) {
     if (!idle_reader) map.release_reader();
