@@ -22,6 +22,9 @@
 #include <thread>
 #include <vector>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 // GCC 12 at -O1 and above inlines the replaced operator delete (std::free) next to a `new` it
 // cannot see is the replaced one and warns -Wmismatched-new-delete, a false positive.
 #if defined(__GNUC__) && !defined(__clang__)
@@ -454,6 +457,26 @@ TEST_CASE("publishing into one's own full block mailbox throws std::logic_error,
 // 2026-12-05 its publish threw std::logic_error ("the publishing thread is the one that
 // receives on it") whenever it filled the mailbox before the worker's first receive (a review
 // found it: 200 runs of 200).
+namespace {
+// A publisher that waits for room, and a thread that makes room once it sees the publisher
+// asleep: the publisher records its thread, then publishes; refused() tells the other thread
+// to give up instead of waiting for a sleep that will never come.
+struct parked_publisher {
+  std::atomic<long> tid{0};
+  std::atomic<bool> refused{false};
+  // On the publishing thread, before it publishes.
+  void publishing() { tid = current_thread_id(); }
+  // On the other thread: true once the publisher is asleep, false if it was refused.
+  bool wait_until_parked() const {
+    while (tid.load() == 0 || !thread_is_asleep(tid.load())) {
+      if (refused.load()) return false;
+      std::this_thread::yield();
+    }
+    return true;
+  }
+};
+}  // namespace
+
 TEST_CASE("a thread that subscribes and lets a worker receive by reference waits for room") {
   tandem::test::watchdog guard("subscriber hands over by reference", 30s);
   event_bus<std::string> bus;
@@ -463,29 +486,20 @@ TEST_CASE("a thread that subscribes and lets a worker receive by reference waits
   CHECK(bus.publish("t", long_text(1)) == 1);  // full
   CHECK(bus.publish("u", long_text(1)) == 1);  // full
   std::latch publishing(1);
-  std::atomic<long> publisher_tid{0};
-  std::atomic<bool> refused{false};
+  parked_publisher publisher;
   std::atomic<bool> first_returned{false};
   tandem::test::thread_checks checks;
-  // Waits until the publisher below is parked on a full mailbox (false: it was refused).
-  const auto publisher_parked = [&] {
-    while (!thread_is_asleep(publisher_tid.load())) {
-      if (refused.load()) return false;
-      std::this_thread::yield();
-    }
-    return true;
-  };
   std::thread worker([&] {  // receives on `sub` and `in` by reference: no move, no hand-over
     publishing.wait();
-    if (!publisher_parked()) return;
+    if (!publisher.wait_until_parked()) return;
     TANDEM_THREAD_CHECK(checks, sub.receive() == long_text(1));  // makes room
     TANDEM_THREAD_CHECK(checks, sub.receive() == long_text(2));
     while (!first_returned.load()) std::this_thread::yield();  // parked again: on the inbox
-    if (!publisher_parked()) return;
+    if (!publisher.wait_until_parked()) return;
     TANDEM_THREAD_CHECK(checks, in.receive().message() == long_text(1));
     TANDEM_THREAD_CHECK(checks, in.receive().message() == long_text(2));
   });
-  publisher_tid = current_thread_id();
+  publisher.publishing();
   publishing.count_down();
   std::size_t to_sub = 0;
   std::size_t to_inbox = 0;
@@ -494,7 +508,7 @@ TEST_CASE("a thread that subscribes and lets a worker receive by reference waits
     first_returned = true;
     to_inbox = bus.publish("u", long_text(2));
   } catch (const std::logic_error& e) {
-    refused = true;
+    publisher.refused = true;
     FAIL_CHECK("publish refused: " << e.what());
   }
   worker.join();
@@ -502,6 +516,73 @@ TEST_CASE("a thread that subscribes and lets a worker receive by reference waits
   CHECK(to_inbox == 1);
   INFO("first failed check: " << checks.first_failure());
   CHECK(checks.failures() == 0);
+}
+
+// Rule 72, second round (a fault hunt, 2026-12-05): the mailbox took the last thread that
+// received for the only one that could, so two threads taking turns receiving on one
+// subscription by reference could not publish: the one that had received last was refused
+// ("the publishing thread is the one that receives on it") although the other was about to
+// receive. Once two threads have received (since the last move), a full mailbox makes its
+// publisher wait.
+TEST_CASE("threads that take turns receiving by reference wait for room whichever received last") {
+  tandem::test::watchdog guard("receivers taking turns", 30s);
+  event_bus<std::string> bus;
+  auto sub = bus.subscribe("t", 2, overflow_policy::block);
+  auto in = bus.inbox(2, overflow_policy::block);
+  REQUIRE(in.subscribe("u"));
+  std::latch other_received(1);
+  std::latch publishing(1);
+  parked_publisher publisher;
+  std::atomic<bool> first_returned{false};
+  tandem::test::thread_checks checks;
+  std::thread other([&] {  // takes a turn first, then makes room while the publisher waits
+    TANDEM_THREAD_CHECK(checks, !sub.try_receive().has_value());
+    TANDEM_THREAD_CHECK(checks, !in.try_receive().has_value());
+    other_received.count_down();
+    publishing.wait();
+    if (!publisher.wait_until_parked()) return;
+    TANDEM_THREAD_CHECK(checks, sub.receive() == long_text(1));
+    while (!first_returned.load()) std::this_thread::yield();
+    if (!publisher.wait_until_parked()) return;
+    TANDEM_THREAD_CHECK(checks, in.receive().message() == long_text(1));
+  });
+  other_received.wait();
+  // This thread takes its turn last: it is the last receiver of both.
+  CHECK(!sub.try_receive().has_value());
+  CHECK(!in.try_receive().has_value());
+  CHECK(bus.publish("t", long_text(1)) == 1);
+  CHECK(bus.publish("t", long_text(2)) == 1);  // full
+  CHECK(bus.publish("u", long_text(1)) == 1);
+  CHECK(bus.publish("u", long_text(2)) == 1);  // full
+  publisher.publishing();
+  publishing.count_down();
+  std::size_t to_sub = 0;
+  std::size_t to_inbox = 0;
+  try {
+    to_sub = bus.publish("t", long_text(3));  // waits for the other thread's receive
+    first_returned = true;
+    to_inbox = bus.publish("u", long_text(3));
+  } catch (const std::logic_error& e) {
+    publisher.refused = true;
+    FAIL_CHECK("publish refused: " << e.what());
+  }
+  other.join();
+  CHECK(to_sub == 1);
+  CHECK(to_inbox == 1);
+  INFO("first failed check: " << checks.first_failure());
+  CHECK(checks.failures() == 0);
+  // A move makes the next receiver the only one again: a full mailbox it alone received on is
+  // refused at once (the documented self-wait check), not waited on.
+  auto moved = std::move(sub);
+  CHECK(moved.try_receive() == long_text(2));
+  CHECK(bus.publish("t", long_text(4)) == 1);  // full again: 3, 4
+  try {
+    static_cast<void>(bus.publish("t", long_text(5)));
+    FAIL_CHECK("no exception");
+  } catch (const std::logic_error& e) {
+    CHECK(std::string(e.what()).find("the only thread that has received on it") !=
+          std::string::npos);
+  }
 }
 
 TEST_CASE("a block mailbox moved to another thread lets its old thread wait for room") {
@@ -686,4 +767,59 @@ TEST_CASE(
   auto sub = bus.subscribe(std::string(40, 't'));
   CHECK(bus.publish(std::string(40, 't'), std::string(40, 'm')) == 1);
   CHECK(sub.try_receive() == std::string(40, 'm'));
+}
+
+// fork() (docs/reliability.md rule 46): a child made while a parent thread was asleep in
+// receive() gets a copy of the mailbox whose condition variable records that thread as a
+// waiter; the child does not have it, and glibc's pthread_cond_destroy waits for every recorded
+// waiter to leave, so the child hung for ever destroying its copy of the subscription (at
+// exit, leaving a scope), although it never used the bus (a fault hunt, 2026-12-05; red before:
+// the child was killed by its alarm). The parent is quiet at the fork (its receiver asleep, the
+// watchdog parked), which the sanitizer runtimes allow.
+TEST_CASE(
+    "a forked child destroys a subscription and an inbox whose receivers slept in the parent") {
+  tandem::test::watchdog guard("fork with parked receivers", 60s);
+  for (const bool use_inbox : {false, true}) {
+    CAPTURE(use_inbox);
+    event_bus<std::string> bus;
+    std::optional<event_bus<std::string>::subscription> sub;
+    std::optional<tandem::inbox<std::string>> in;
+    if (use_inbox) {
+      in.emplace(bus.inbox(4, overflow_policy::block));
+      REQUIRE(in->subscribe("t"));
+    } else {
+      sub.emplace(bus.subscribe("t", 4, overflow_policy::block));
+    }
+    std::atomic<long> receiver_tid{0};
+    tandem::test::thread_checks checks;
+    std::thread receiver([&] {
+      receiver_tid = current_thread_id();
+      if (use_inbox) {
+        TANDEM_THREAD_CHECK(checks, in->receive().message() == long_text(1));
+      } else {
+        TANDEM_THREAD_CHECK(checks, sub->receive() == long_text(1));
+      }
+    });
+    while (receiver_tid.load() == 0 || !thread_is_asleep(receiver_tid.load())) {
+      std::this_thread::yield();
+    }
+    std::fflush(nullptr);  // or the child's exit prints the parent's buffered output again
+    const pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+      ::alarm(10);  // a child that hangs is killed, and its status says so
+      sub.reset();  // the child's copies: unsubscribe, then ~mailbox
+      in.reset();
+      ::_exit(0);  // not back into Catch2, not through the parent's atexit handlers
+    }
+    int status = 0;
+    REQUIRE(::waitpid(child, &status, 0) == child);
+    CHECK(WIFEXITED(status));
+    if (WIFSIGNALED(status)) INFO("the child was killed by signal " << WTERMSIG(status));
+    CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+    CHECK(bus.publish("t", long_text(1)) == 1);  // the parent's receiver goes on
+    receiver.join();
+    INFO("first failed check: " << checks.first_failure());
+    CHECK(checks.failures() == 0);
+  }
 }

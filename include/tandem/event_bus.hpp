@@ -164,19 +164,21 @@
 //
 // A subscriber must not wait for itself: publishing (from the subscription's receiving thread)
 // into its own full `block` mailbox would wait forever for room that only that thread can
-// make. The mailbox knows its receiving thread once a thread has received on it (the last one
-// that did; a move makes it unknown again, since the object may be on its way to another
-// thread), and such a publish throws std::logic_error naming the topic and the policy instead
-// of waiting. While the receiver is not known -- nobody has received yet, or the subscription
-// was moved since -- a publish into the full mailbox waits for a receiver, except in a process
-// that has never started a second thread (glibc says so: detail::process_never_started_a_thread),
-// where nobody could ever make room and it throws std::logic_error too. The subscribing thread
-// is not taken for the receiver: a thread that subscribes and starts a worker receiving on the
-// subscription by reference is a correct program (until 2026-12-05 its publish threw whenever
-// it filled the mailbox before the worker's first receive; docs/reliability.md rule 72). So in
-// a multi-threaded process, a thread that fills its own subscription's block mailbox before it
-// ever received on it (or after moving it into a container) waits for ever: receive once
-// (try_receive() will do) before publishing to yourself, or keep such mailboxes out of `block`.
+// make. The mailbox knows its receiving thread once a thread has received on it, while that
+// thread is the only one that has (a move makes it unknown again, since the object may be on
+// its way to another thread; a second thread receiving by reference makes it ambiguous, and a
+// full publish then waits, whichever of the two publishes), and such a publish throws
+// std::logic_error naming the topic and the policy instead of waiting. While the receiver is not
+// known -- nobody has received yet, or the subscription was moved since -- a publish into the full
+// mailbox waits for a receiver, except in a process that has never started a second thread (glibc
+// says so: detail::process_never_started_a_thread), where nobody could ever make room and it throws
+// std::logic_error too. The subscribing thread is not taken for the receiver: a thread that
+// subscribes and starts a worker receiving on the subscription by reference is a correct program
+// (until 2026-12-05 its publish threw whenever it filled the mailbox before the worker's first
+// receive; docs/reliability.md rule 72). So in a multi-threaded process, a thread that fills its
+// own subscription's block mailbox before it ever received on it (or after moving it into a
+// container) waits for ever: receive once (try_receive() will do) before publishing to yourself, or
+// keep such mailboxes out of `block`.
 //
 // Guarantees:
 //  - A topic exists exactly while it has subscriptions (a publish holds no reference to it: it
@@ -1674,7 +1676,8 @@ class event_bus {
         " has a subscriber (subscription or inbox) with overflow_policy::block whose "
         "mailbox is full (capacity " +
         std::to_string(box.capacity()) + "), and " +
-        (receiver ? "the publishing thread is the one that receives on it"
+        (receiver ? "the publishing thread is the only thread that has received on it since "
+                    "it was subscribed or last moved"
                   : "this process has no other thread that could receive from it (it has "
                     "never started one)") +
         ": waiting for room would never end. Receive first, or use a larger capacity or "

@@ -44,7 +44,8 @@ void expect_refused(Bus& bus, const std::string& topic, const char* needle, cons
 }
 
 constexpr const char* no_other_thread = "no other thread that could receive from it";
-constexpr const char* receiver_is_publisher = "the publishing thread is the one that receives";
+constexpr const char* receiver_is_publisher =
+    "the publishing thread is the only thread that has received";
 
 }  // namespace
 

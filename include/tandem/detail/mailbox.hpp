@@ -76,9 +76,13 @@
 //  7. The consumer's thread: in locked mode the mailbox records every thread that pops (a
 //     store under the lock the pop takes anyway); forget_consumer() clears it when the
 //     subscription is moved (it may be on its way to another thread). A `block` push that
-//     finds the mailbox full on that same thread returns `own_mailbox_full`: the only thread
-//     that could make room is the one that would wait. Until a thread has popped (and after a
-//     move) the consumer is not known, and such a push waits -- unless the process has never
+//     finds the mailbox full on the thread that alone has popped since the last move returns
+//     `own_mailbox_full`: the only thread known to make room is the one that would wait. Once
+//     a second thread pops (a worker receiving by reference, threads taking turns), no thread
+//     is known to be the only one (until 2026-12-05 the last one was taken for it, and the
+//     turn-taker that popped last was refused while the other was about to pop: a fault hunt),
+//     and a full push waits. Until a thread has popped (and after a move) the consumer is not
+//     known, and such a push waits -- unless the process has never
 //     started a second thread, when it returns `full_with_no_other_thread`. The subscribing
 //     thread is not taken for the consumer: a thread that subscribes and then starts a worker
 //     receiving on the subscription by reference is a correct program, and until 2026-12-05
@@ -537,8 +541,17 @@ class wake_tokens {
 class lazy_wake_tokens {
  public:
   lazy_wake_tokens() noexcept {}  // NOLINT(modernize-use-equals-default): the union stays empty
+  // In a child made by fork() (rule 46) the tokens are left undestroyed: a parent thread asleep
+  // on the condition variable at the fork is one of its recorded waiters, the child does not
+  // have that thread, and glibc's pthread_cond_destroy waits for every recorded waiter to leave
+  // -- the child hung for ever destroying a subscription (at exit, or leaving a scope) whose
+  // receiver had been blocked in the parent (found by a fault hunt, 2026-12-05; documented as
+  // not fixable until then). A std::mutex and a std::condition_variable own no resource beyond
+  // their bytes, so nothing leaks. getpid() runs only for tokens some thread built to sleep on.
   ~lazy_wake_tokens() {
-    if (built_) std::destroy_at(std::addressof(tokens_));
+    if (built_ && built_in_process_ == detail::process_id()) {
+      std::destroy_at(std::addressof(tokens_));
+    }
   }
   lazy_wake_tokens(const lazy_wake_tokens&) = delete;
   lazy_wake_tokens& operator=(const lazy_wake_tokens&) = delete;
@@ -549,6 +562,7 @@ class lazy_wake_tokens {
   wake_tokens& build_locked() {
     if (!built_) {
       std::construct_at(std::addressof(tokens_));
+      built_in_process_ = detail::process_id();
       built_ = true;
     }
     return tokens_;
@@ -564,7 +578,8 @@ class lazy_wake_tokens {
   union {
     wake_tokens tokens_;  // alive while built_
   };
-  bool built_ = false;  // written under the mailbox lock, once
+  bool built_ = false;                 // written under the mailbox lock, once
+  std::int64_t built_in_process_ = 0;  // detail::process_id() at the build; with built_
 };
 
 // What a push source may provide: `admitted()`, checked under the mailbox lock (false: the
@@ -683,7 +698,7 @@ class mailbox {
     // make a publisher wait, so they record nothing.
     if (queued == 0 && !lock_free_receive_) {
       const std::lock_guard<sync::small_mutex> guard(lock_);
-      consumer_ = detail::thread_serial();
+      record_consumer_locked();
     }
     const std::uint32_t owner = handovers();
     std::size_t given = 0;
@@ -762,11 +777,19 @@ class mailbox {
     return dropped_;
   }
 
+  // Under lock_: the calling thread receives (or found nothing to receive). Step 7.
+  void record_consumer_locked() noexcept {
+    const std::uint64_t self = detail::thread_serial();
+    if (consumer_ != 0 && consumer_ != self) consumers_differ_ = true;
+    consumer_ = self;
+  }
+
   // The subscription was moved: the thread it will be received on is unknown until it pops.
   // Counts a handover (see handovers()).
   void forget_consumer() noexcept {
     std::lock_guard<sync::small_mutex> guard(lock_);
     consumer_ = 0;
+    consumers_differ_ = false;
     // relaxed, a load and a store: written under the lock only; read by the owner's thread.
     handovers_.store(handovers_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     // The old owner receives no more (a consume_all in progress stops, consume_queued), so the
@@ -949,7 +972,8 @@ class mailbox {
     std::unique_lock<sync::small_mutex> guard(lock_);
     push_outcome outcome;
     while ((outcome = push_locked(message, evicted, wake_consumer)) == push_outcome::full) {
-      if (detail::is_self(consumer_)) return push_outcome::own_mailbox_full;
+      // Ours only if no other thread has received since the last move (step 7).
+      if (!consumers_differ_ && detail::is_self(consumer_)) return push_outcome::own_mailbox_full;
       // Not known to be ours (step 7): wait, unless no other thread exists to make room.
       if (detail::process_never_started_a_thread()) {
         return push_outcome::full_with_no_other_thread;
@@ -979,7 +1003,7 @@ class mailbox {
       if (queue_.empty()) {
         // relaxed: under the lock. Sourceless: nothing can arrive either (change_admission).
         if (closed_.load(std::memory_order_relaxed) || sourceless_) {
-          consumer_ = detail::thread_serial();
+          record_consumer_locked();
           closed = true;
           return;
         }
@@ -996,11 +1020,11 @@ class mailbox {
               "owner at a time (hand it over by moving it, between receives)");
         }
         sleepers_.build_locked();  // may throw: before anything is announced
-        consumer_ = detail::thread_serial();
+        record_consumer_locked();
         consumer_parked_ = true;
         return;
       }
-      consumer_ = detail::thread_serial();
+      record_consumer_locked();
       queue_.pop_front_into(out);
       wake_publishers = std::exchange(parked_publishers_, 0);
     }
@@ -1015,7 +1039,7 @@ class mailbox {
     std::size_t wake_publishers = 0;
     {
       std::lock_guard<sync::small_mutex> guard(lock_);
-      consumer_ = detail::thread_serial();
+      record_consumer_locked();
       if (queue_.empty()) return out;
       queue_.pop_front_into(out);
       wake_publishers = std::exchange(parked_publishers_, 0);
@@ -1126,6 +1150,10 @@ class mailbox {
   // (docs/reliability.md rule 30). Not the creating thread either: the one that subscribes is
   // often not the one that will receive (rule 72).
   std::uint64_t consumer_ = 0;
+  // guarded by lock_: two different threads have received since the last forget_consumer()
+  // (a worker receiving by reference, threads taking turns): then no thread is known to be
+  // the only one that could make room, and a block push waits (step 7).
+  bool consumers_differ_ = false;
   bool consumer_parked_ = false;  // guarded by lock_; a message_ready token is owed
   bool sourceless_ = false;       // guarded by lock_; see change_admission
   // The serial of the thread receiving now (receiving_check; used where assertions are on).

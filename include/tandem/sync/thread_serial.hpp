@@ -35,6 +35,12 @@
 #ifndef TANDEM_DETAIL_HAVE_SINGLE_THREADED
 #define TANDEM_DETAIL_HAVE_SINGLE_THREADED 0
 #endif
+#if defined(__unix__) || defined(__APPLE__)
+#include <unistd.h>  // getpid
+#define TANDEM_DETAIL_HAVE_FORK 1
+#else
+#define TANDEM_DETAIL_HAVE_FORK 0
+#endif
 
 namespace tandem::detail {
 
@@ -94,6 +100,18 @@ inline bool process_never_started_a_thread() noexcept {
   return __libc_single_threaded != 0;
 #else
   return false;
+#endif
+}
+
+// The calling process's id where fork() exists (getpid(): a system call since glibc 2.25
+// dropped its cache, so keep it off hot paths), else 0 (one process for ever). For objects
+// that must act differently in a child made by fork() without exec (docs/reliability.md rule
+// 46): such an object records the process it was built in and compares at destruction.
+inline std::int64_t process_id() noexcept {
+#if TANDEM_DETAIL_HAVE_FORK
+  return static_cast<std::int64_t>(::getpid());
+#else
+  return 0;
 #endif
 }
 
