@@ -24,16 +24,31 @@
 #include <vector>
 
 #if TANDEM_HAVE_BOOST_FLAT_MAP
+#include <boost/core/detail/string_view.hpp>
 #include <boost/unordered/unordered_flat_map.hpp>
+#include <boost/utility/string_view.hpp>
 #endif
 #if TANDEM_HAVE_ABSL_FLAT_HASH_MAP
 #include <absl/container/flat_hash_map.h>
+#include <absl/strings/string_view.h>
 #endif
 
 #include "armed_key_ops.hpp"
 #include "double_buffer_helpers.hpp"
 #include "failing_new.hpp"
 #include "test_support.hpp"
+
+// The string views of the flat maps' own libraries are views too (found by review,
+// 2026-12-05: double_buffer_map_over<absl::flat_hash_map<absl::string_view, int>> compiled, and
+// insert(std::string(...)) kept a view of the temporary; Debian's Abseil builds absl::string_view
+// as its own class, not std::string_view).
+#if TANDEM_HAVE_BOOST_FLAT_MAP
+static_assert(tandem::detail::holds_view_v<boost::string_view>);
+static_assert(tandem::detail::holds_view_v<boost::core::string_view>);
+#endif
+#if TANDEM_HAVE_ABSL_FLAT_HASH_MAP
+static_assert(tandem::detail::holds_view_v<absl::string_view>);
+#endif
 
 namespace {
 

@@ -692,3 +692,19 @@ TEST_CASE("erase_if copies a non-const lvalue predicate by its copy constructor"
   CHECK(r.contains(std::string(40, 'b')));
   CHECK(pred.text == std::string(40, 'a'));
 }
+
+// Rule 36, callbacks (a break-it review, 2026-12-05): a null function pointer as erase_if's
+// predicate was logged without a word and crashed the next publish() (SIGSEGV, far from the
+// call). It is refused at the call, with nothing logged.
+TEST_CASE("double_buffer_map: erase_if refuses a null predicate at the call and logs nothing") {
+  auto [writer, reader] = tandem::make_double_buffer_map<std::string, std::string>();
+  writer.insert(std::string(40, 'k'), std::string(40, 'v'));
+  const std::size_t before = writer.pending();
+  using pred_fn = bool (*)(const std::string&, const std::string&);
+  CHECK_THROWS_AS(writer.erase_if(pred_fn{nullptr}), std::invalid_argument);
+  CHECK_THROWS_AS(writer.erase_if(std::function<bool(const std::string&, const std::string&)>()),
+                  std::invalid_argument);
+  CHECK(writer.pending() == before);
+  writer.publish();  // nothing left to crash on
+  CHECK(reader.get(std::string(40, 'k')) == std::string(40, 'v'));
+}

@@ -290,3 +290,17 @@ TEST_CASE(
   CHECK(std::any_cast<std::string>(handle->payload) == std::string(40, 'p'));
   CHECK(std::any_cast<std::string>(prototype.payload) == std::string(40, 'p'));  // not moved
 }
+
+// Rule 36, callbacks (a break-it review of the other components, 2026-12-05): a null function
+// pointer as get_or_insert_with's make is refused at the call, with no entry left behind.
+TEST_CASE("rc_map: get_or_insert_with refuses a null or empty make") {
+  tandem::rc_map<std::string, std::string> map;
+  const std::string key(40, 'k');
+  using make_fn = std::string (*)();
+  CHECK_THROWS_AS(static_cast<void>(map.get_or_insert_with(key, make_fn{nullptr})),
+                  std::invalid_argument);
+  CHECK_THROWS_AS(static_cast<void>(map.get_or_insert_with(key, std::function<std::string()>())),
+                  std::invalid_argument);
+  CHECK(map.size() == 0);
+  CHECK(*map.get_or_insert_with(key, [] { return std::string(40, 'v'); }) == std::string(40, 'v'));
+}

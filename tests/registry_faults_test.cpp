@@ -2,6 +2,8 @@
 // clear(), user code (KeyEqual) that throws on a failed build's clean-up path.
 // (Races with narrow windows: tests/stress/registry_races_stress.cpp; exit teardown with
 // readers elsewhere: tests/registry_teardown_test.cpp.)
+#include <tandem/double_buffer_map.hpp>
+#include <tandem/rc_map.hpp>
 #include <tandem/registry.hpp>
 
 #include <array>
@@ -14,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <queue>
+#include <ranges>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -211,6 +214,27 @@ static_assert(!usable_key<std::vector<std::string_view>>);
 static_assert(!usable_key<std::variant<std::string_view>>);
 static_assert(!usable_key<std::optional<std::span<const int>>>);
 static_assert(!usable_key<std::pair<const std::string&, int>>);
+// Views of other libraries and of the standard's ranges (found by review, 2026-12-05: absl's
+// and Boost's string views and std::ranges::subrange were keys, and a view of a temporary was
+// hashed after the call): a class with data(), size(), remove_prefix and remove_suffix, as
+// those string views have, and a range view (std::ranges::enable_view).
+struct foreign_string_view {  // shaped like absl::string_view, boost::core::string_view
+  const char* chars = nullptr;
+  std::size_t length = 0;
+  [[nodiscard]] const char* data() const noexcept { return chars; }
+  [[nodiscard]] std::size_t size() const noexcept { return length; }
+  void remove_prefix(std::size_t n) noexcept {
+    chars += n;
+    length -= n;
+  }
+  void remove_suffix(std::size_t n) noexcept { length -= n; }
+  bool operator==(const foreign_string_view&) const = default;
+};
+static_assert(!usable_key<foreign_string_view>);
+static_assert(!usable_key<std::pair<foreign_string_view, int>>);
+static_assert(!usable_key<std::ranges::subrange<const char*>>);
+static_assert(!tandem::rc_map_key<foreign_string_view>);
+static_assert(!tandem::double_buffer_map_key<std::ranges::subrange<const char*>>);
 // The same wrappers around an owning string are keys.
 static_assert(usable_key<std::string>);
 static_assert(usable_key<std::array<std::string, 1>>);

@@ -614,6 +614,34 @@ TEST_CASE("registry: get_or_create builds T from the stored key, or T() without 
   CHECK(by_default.get_or_create("x")->value == 0);
 }
 
+namespace {
+struct aggregate_pool {  // an aggregate: no constructor from the key
+  int max_connections = 16;
+};
+struct aggregate_logger {
+  std::string prefix;
+  int level = 2;
+};
+}  // namespace
+
+// An aggregate T is built T{key} when that is valid (no narrowing), else T(): the same under
+// g++ and clang (found by review, 2026-12-05: g++ built aggregate_pool(key) through C++20's
+// parenthesised aggregate initialisation, a silently narrowed max_connections, and clang, which
+// lacks it, aggregate_pool(); aggregate_logger got the key as its prefix under g++ only).
+TEST_CASE("registry: an aggregate T is built from the key with braces or not at all") {
+  static_assert(!tandem::detail::buildable_from<aggregate_pool, const std::uint64_t&>);
+  static_assert(tandem::detail::buildable_from<aggregate_logger, const std::string&>);
+  registry<aggregate_pool, std::uint64_t> pools;
+  const auto pool = pools.get_or_create(std::uint64_t{7'000'000'000});
+  CHECK(pool->max_connections == 16);
+  registry<aggregate_logger> loggers;
+  const auto logger = loggers.get_or_create(std::string(40, 'd'));  // heap-owning key
+  CHECK(logger->prefix == std::string(40, 'd'));
+  CHECK(logger->level == 2);
+  registry<int, std::uint64_t> numbers;  // a scalar T keeps its explicit conversion
+  CHECK(*numbers.get_or_create(std::uint64_t{42}) == 42);
+}
+
 TEST_CASE("registry: global() is one registry per instantiation, named_singleton uses it") {
   auto a = tandem::named_singleton<logged>("tandem-test-global");
   auto b = registry<logged>::global().get_or_create("tandem-test-global");
@@ -1070,4 +1098,19 @@ TEST_CASE("registry: declare copies a non-const lvalue factory by its copy const
   CHECK(*pool.get_or_create(std::string("lvalue")) == std::string(40, 'f'));
   CHECK(*pool.get_or_create(std::string("eager")) == std::string(40, 'f'));
   CHECK(factory.text == std::string(40, 'f'));
+}
+
+// Rule 36, callbacks (a break-it review, 2026-12-05): a null function pointer as
+// get_or_create_with's factory crashed (SIGSEGV), and declare(key, std::function()) was
+// accepted and every later get_or_create of the key threw std::bad_function_call. Both are
+// refused at the call, and nothing is built or declared.
+TEST_CASE("registry: a null or empty factory is refused at the call") {
+  registry<logged> r;
+  using factory_fn = std::shared_ptr<logged> (*)();
+  const std::string key(40, 'k');
+  CHECK_THROWS_AS(r.get_or_create_with(key, factory_fn{nullptr}), std::invalid_argument);
+  CHECK_FALSE(r.contains(key));
+  CHECK_THROWS_AS(r.declare(key, std::function<std::shared_ptr<logged>()>()),
+                  std::invalid_argument);
+  CHECK(r.get_or_create(key)->name == key);  // not declared: built T(key)
 }

@@ -194,6 +194,7 @@
 #include <vector>
 
 #include "detail/arguments.hpp"
+#include "detail/callables.hpp"
 #include "detail/port.hpp"
 #include "sync/assert.hpp"
 #include "sync/asymmetric_fence.hpp"
@@ -255,13 +256,9 @@ inline constexpr const char* writer_shared_without_mutex =
 }
 
 // What writer::emplace(args...) accepts: Op(args...) for a class with constructors; for an
-// aggregate Op, Op{args...} (so no narrowing conversion slips in through C++20's
-// parenthesised aggregate initialisation, and compilers without it, clang 14 and 15, accept
-// the same calls as g++).
+// aggregate Op, Op{args...} (detail::buildable_from).
 template <class Op, class... Args>
-concept emplaceable_op = (std::is_aggregate_v<Op> &&
-                          requires(Args && ... args) { Op{std::forward<Args>(args)...}; }) ||
-                         (!std::is_aggregate_v<Op> && std::constructible_from<Op, Args...>);
+concept emplaceable_op = buildable_from<Op, Args...>;
 }  // namespace detail
 
 // The requirements are named concepts on the class template, so that a bad T or Op's first
@@ -289,7 +286,8 @@ class double_buffer {
   // Everything writer and readers share; freed by whichever of them goes last.
   struct core {
     template <class... Args>
-    explicit core(const Args&... args) : first_copy(args...), second_copy(args...) {}
+    explicit core(const Args&... args)
+        : first_copy(detail::build_from<T>(args...)), second_copy(detail::build_from<T>(args...)) {}
 
     // Read by every reader's outermost read(); written once per publish.
     sync::cache_padded<publication> published{std::addressof(first_copy)};
@@ -317,10 +315,11 @@ class double_buffer {
       "this same thread (a guard taken before the previous publish on a reader of this buffer; "
       "nothing was applied or lost: release the guard, then publish again)";
 
-  // Builds both copies as T(args...) (args passed as lvalues, twice) and returns the writer and
-  // a first reader. Prefer make_double_buffer<T, Op>(args...); this form lets you pick Fence.
+  // Builds both copies as T(args...) (args passed as lvalues, twice; T{args...} for an
+  // aggregate T, detail::buildable_from) and returns the writer and a first reader. Prefer
+  // make_double_buffer<T, Op>(args...); this form lets you pick Fence.
   template <class... Args>
-  requires std::constructible_from<T, const Args&...>
+  requires detail::buildable_from<T, const Args&...>
   [[nodiscard]] static std::pair<writer, reader> create(const Args&... args) {
     auto shared = std::make_shared<core>(args...);
     reader first_reader(shared);
@@ -581,13 +580,18 @@ class double_buffer {
     // type-erasing Op's forwarding constructor template does not wrap it in another Op: rule
     // 54; until 2026-12-04 a by-value parameter, which the caller copy-initialised), an rvalue
     // moved. A scalar Op (a function pointer) is taken by value (detail::by_value_sink).
+    // A null function pointer or an empty std::function as `op` is std::invalid_argument,
+    // with nothing logged (it would crash or throw in the next publish(), far from here: rule
+    // 36).
     template <class O = Op>
     requires(!detail::by_value_sink<Op>) && detail::sink_argument<O, Op> void push(O&& op) {
       const entry_check check(this);
+      detail::require_callable(op, "tandem::double_buffer::writer::push", "op");
       pending_.emplace_back(detail::as_source<Op>(std::forward<O>(op)));
     }
     void push(Op op) requires detail::by_value_sink<Op> {
       const entry_check check(this);
+      detail::require_callable(op, "tandem::double_buffer::writer::push", "op");
       pending_.push_back(op);
     }
 
@@ -608,6 +612,12 @@ class double_buffer {
         pending_.push_back(Op{std::forward<Args>(args)...});
       } else {
         pending_.emplace_back(std::forward<Args>(args)...);
+      }
+      if constexpr (detail::default_calls_nothing<Op>::value) {  // a pointer or std::function
+        if (!detail::calls_something(pending_.back())) {
+          pending_.pop_back();  // not logged, as push() refuses it (rule 36)
+          detail::require_callable(Op{}, "tandem::double_buffer::writer::emplace", "op");
+        }
       }
     }
 
@@ -877,9 +887,10 @@ template <class T, class Op, class... Args>
 requires double_buffer_value<T> && double_buffer_operation<Op, T>
 [[nodiscard]] auto make_double_buffer(Args&&... args)  // -> pair<writer, reader>
 {
-  static_assert(std::is_constructible_v<T, const std::remove_reference_t<Args>&...>,
+  static_assert(detail::buildable_from<T, const std::remove_reference_t<Args>&...>,
                 "tandem::make_double_buffer<T, Op>(args...): T must be constructible from "
-                "args... passed as lvalues (both copies are built from the same args)");
+                "args... passed as lvalues (both copies are built from the same args; an "
+                "aggregate T as T{args...}, which refuses narrowing conversions)");
   return double_buffer<T, Op>::create(args...);
 }
 

@@ -769,8 +769,11 @@ class double_buffer_map {
     template <class P>
     requires double_buffer_map_predicate<std::decay_t<P>, K, V> &&
         detail::sink_argument<P, std::decay_t<P>>
+    // A null function pointer or an empty std::function is std::invalid_argument here, with
+    // nothing logged (it would crash the next publish(): rule 36).
     void erase_if(P&& pred) {
       using Pred = std::decay_t<P>;
+      detail::require_callable(pred, "tandem::double_buffer_map::writer::erase_if", "predicate");
       writer_.emplace(
           std::in_place_type<erase_if_op>,
           std::make_unique<predicate_holder<Pred>>(detail::as_source<Pred>(std::forward<P>(pred))),

@@ -217,8 +217,8 @@ namespace tandem {
 // caller's string (found by review in registry, 2026-12-02: a lookup after the string died read
 // freed memory). Use std::string. Nor a container (std::array, std::vector, ...), C array, pair,
 // tuple, optional or variant holding a view, a std::reference_wrapper, an initializer_list or
-// a reference (detail::holds_view_v; a struct of your own that holds one, and std::ranges'
-// views, are not detected: do not use one as K).
+// a reference, a standard range view or another library's string view (detail::holds_view_v;
+// a struct of your own that holds one is not detected: do not use one as K).
 template <class K>
 concept rc_map_key = std::is_object_v<K> && !std::is_const_v<K> && !std::is_volatile_v<K> &&
                      std::destructible<K> && std::move_constructible<K> && !detail::holds_view_v<K>;
@@ -324,7 +324,7 @@ concept rc_map_link_observer = requires(const Hash& hash, std::size_t mixed) {
 // K's does (marked as inside a visit: it must not use the map), and its destructor still runs
 // with no lock held.
 template <class V, class... Args>
-concept rc_map_built_under_lock = std::is_nothrow_constructible_v<V, Args&&...> && requires {
+concept rc_map_built_under_lock = detail::nothrow_buildable_from<V, Args&&...> && requires {
   typename V::tandem_rc_map_build_under_lock;
 };
 
@@ -825,18 +825,21 @@ class rc_map {
     return insert(detail::caller_converted<K>{key}, detail::caller_converted<V>{value});
   }
 
-  // Builds V(args...) in place (after the shard lock is released) only if the key is absent.
+  // Builds V(args...) in place (after the shard lock is released) only if the key is absent; an
+  // aggregate V as V{args...} (detail::buildable_from: no narrowing, every compiler alike).
   template <class Q, class... Args>
   requires rc_map_insert_key<Q, K, Hash, KeyEqual> && forwarded<Q>
   [[nodiscard]] std::pair<handle, bool> try_emplace(Q&& key, Args&&... args) {
-    static_assert(std::is_constructible_v<V, Args&&...>,
-                  "tandem::rc_map::try_emplace: V is not constructible from these arguments");
+    static_assert(detail::buildable_from<V, Args&&...>,
+                  "tandem::rc_map::try_emplace: V is not constructible from these arguments (an "
+                  "aggregate V is built as V{args...}, which refuses narrowing conversions)");
     check_not_visiting("try_emplace");
     expire(state_, expire_batch);
     constexpr bool under_lock = rc_map_built_under_lock<V, Args...>;
-    return acquire_or_build<under_lock>(
-        "try_emplace", insert_form<Q>(key),
-        [&]() noexcept(under_lock) -> V { return V(std::forward<Args>(args)...); });
+    return acquire_or_build<under_lock>("try_emplace", insert_form<Q>(key),
+                                        [&]() noexcept(under_lock) -> V {
+                                          return detail::build_from<V>(std::forward<Args>(args)...);
+                                        });
   }
   template <class... Args>
   requires detail::by_value_sink<K>
@@ -847,7 +850,8 @@ class rc_map {
   // The entry for `key`, built by make() if absent. make() runs at most once per absent key,
   // with no map lock held; concurrent callers for the key wait for it and share its result.
   // If make throws, no entry remains, the exception reaches this caller, and a waiting caller
-  // (if any) builds with its own make. A lingering entry is revived (make is not called).
+  // (if any) builds with its own make. A lingering entry is revived (make is not called). A
+  // null function pointer or an empty std::function as make is std::invalid_argument.
   template <class Q, class F>
   requires rc_map_insert_key<Q, K, Hash, KeyEqual> && forwarded<Q>
   [[nodiscard(TANDEM_DETAIL_RC_MAP_HANDLE_DROPPED)]] handle get_or_insert_with(Q&& key, F&& make) {
@@ -858,6 +862,7 @@ class rc_map {
                   "tandem::rc_map::get_or_insert_with: make() must return V (or something V is "
                   "constructible from)");
     check_not_visiting("get_or_insert_with");
+    detail::require_callable(make, "tandem::rc_map::get_or_insert_with", "make");
     expire(state_, expire_batch);
     // A V straight from make() (guaranteed elision), or built from its result explicitly, as
     // try_emplace builds one: "constructible from" is what the assertion above promises (until

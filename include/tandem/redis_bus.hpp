@@ -274,8 +274,9 @@ concept address_iterator =
 // std::source_location and std::atomic_ref (a view: is_view_v). Each of these is trivially
 // copyable with no padding, so wire_safe_bytes alone let them through (found by review, 2026-12-04:
 // redis_bus<std::reference_wrapper<const int>> compiled, and a receiver got a reference at an
-// address any client could choose; docs/reliability.md rule 64). Not seen: std::ranges' views
-// (subrange, ref_view), std::move_sentinel, std::pmr::polymorphic_allocator.
+// address any client could choose; docs/reliability.md rule 64). std::ranges' views and other
+// libraries' string views are refused as views (detail::is_view). Not seen: std::move_sentinel,
+// std::pmr::polymorphic_allocator.
 template <class T>
 struct is_address
     : std::bool_constant<std::is_pointer_v<T> || std::is_member_pointer_v<T> ||

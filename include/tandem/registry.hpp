@@ -158,10 +158,11 @@ namespace tandem {
 // Concepts: what registry<T, Key, Hash, KeyEqual> asks of its parameters.
 // ---------------------------------------------------------------------------------------------
 
-// get_or_create(key) builds T(const Key&) when that exists, else T().
+// get_or_create(key) builds T(const Key&) when that exists (T{key} for an aggregate, so no
+// narrowing and the same object under every compiler: detail::buildable_from), else T().
 template <class T, class Key>
 concept buildable_from_key_or_default =
-    std::constructible_from<T, const Key&> || std::default_initializable<T>;
+    detail::buildable_from<T, const Key&> || std::default_initializable<T>;
 
 // What a registry stores: a destructible, non-array object type.
 template <class T>
@@ -187,8 +188,8 @@ concept registry_key_equal = detail::works_default_constructed<KeyEqual> &&
 // with a std::string name kept a view of it, and every later lookup, for_each and error
 // message read the caller's freed string (found by review, 2026-12-02). Use std::string. Nor a
 // container, C array, pair, tuple, optional or variant holding a view, a std::reference_wrapper,
-// an initializer_list or a reference (detail::holds_view_v; a struct of your own that holds one,
-// and std::ranges' views, are not detected).
+// an initializer_list, a reference, a standard range view or another library's string view
+// (detail::holds_view_v; a struct of your own that holds one is not detected).
 template <class Key, class Hash, class KeyEqual>
 concept registry_key =
     std::is_object_v<Key> && !detail::holds_view_v<Key> && std::copy_constructible<Key> &&
@@ -243,22 +244,24 @@ struct alignas(alignof(T) > sync::cache_line_size ? alignof(T)
                                                   : sync::cache_line_size) registry_instance {
   // T(args...), as documented ("builds T(key)"): for a scalar T, the explicit conversion that
   // T(key) is (registry<int, std::uint64_t> builds int(key); direct initialisation warned
-  // -Wconversion inside this header, in the user's build).
+  // -Wconversion inside this header, in the user's build). For an aggregate T, T{args...}
+  // (detail::buildable_from says why).
   template <class... Args>
   explicit registry_instance(std::in_place_t /*tag*/, Args&&... args)
-      : value(as_argument(std::forward<Args>(args))...) {}
+      : value(build(std::forward<Args>(args)...)) {}
   template <class Factory>
   registry_instance(std::in_place_type_t<Factory> /*tag*/, Factory& factory)
       : value(std::invoke(factory)) {}
   T value;
 
  private:
-  template <class A>
-  static decltype(auto) as_argument(A&& argument) {
-    if constexpr (std::is_scalar_v<T>) {
-      return static_cast<T>(argument);
+  // A prvalue: `value` is initialised from it in place (no move, so T need not be movable).
+  template <class... Args>
+  static T build(Args&&... args) {
+    if constexpr (std::is_scalar_v<T> && sizeof...(Args) == 1) {
+      return (static_cast<T>(args), ...);  // the one argument, converted explicitly
     } else {
-      return std::forward<A>(argument);
+      return build_from<T>(std::forward<Args>(args)...);
     }
   }
 };
@@ -430,11 +433,13 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
 
   // Like get_or_create, but builds with factory() (called at most once per entry; not at all
   // when the entry exists; an override() of the key takes precedence). A null pointer from
-  // factory is std::invalid_argument.
+  // factory, or a null function pointer or empty std::function as factory, is
+  // std::invalid_argument.
   template <class K, class F>
   requires registry_key_argument<K, Key, Hash, KeyEqual> && forwarded<K> && registry_factory<F, T>
       TANDEM_ALWAYS_INLINE inline std::shared_ptr<T> get_or_create_with(const K& key_argument,
                                                                         F&& factory) {
+    detail::require_callable(factory, "tandem::registry::get_or_create_with", "factory");
     const auto& key = lookup_form(key_argument);
     return get_or_create_impl(key, factory);
   }
@@ -972,6 +977,8 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
 
   template <class F>
   void add_declaration(Key key, F&& factory, bool eager_entry) {
+    // Refused now, not at every later lookup of the key (rule 36).
+    detail::require_callable(factory, "tandem::registry::declare", "factory");
     auto build = std::make_shared<const declared_factory>(
         // A factory lvalue is copied from a const lvalue: a functor's forwarding constructor
         // template would otherwise win over its copy constructor (rule 54).
@@ -1367,7 +1374,7 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
   static std::shared_ptr<T> make_instance(F& factory, const Key& key) {
     std::shared_ptr<T> made;
     if constexpr (std::is_same_v<std::remove_cvref_t<F>, default_factory>) {
-      if constexpr (std::constructible_from<T, const Key&>) {
+      if constexpr (detail::buildable_from<T, const Key&>) {
         made = detail::make_registry_instance<T>(std::in_place, key);
       } else if constexpr (std::default_initializable<T>) {
         made = detail::make_registry_instance<T>(std::in_place);

@@ -56,6 +56,32 @@ concept derives_from_view = std::is_class_v<T> && requires(const T* p) {
   detail::view_base(p);
 };
 
+// A class shaped like another library's string view (absl::string_view, which Debian's Abseil
+// builds as its own class, boost::string_view, boost::core::string_view): data(), size(), and
+// remove_prefix(n) and remove_suffix(n) -- operations only a view of someone else's characters
+// offers (an owning string has neither). A standard range view (std::ranges::subrange,
+// ref_view, ...: std::ranges::enable_view) is a view too. Found by review, 2026-12-05: these
+// passed as keys of double_buffer_map over the flat maps the docs recommend (absl's and
+// Boost's own string views as K) and of registry, and a view of a temporary was hashed after
+// the call (ASan heap-use-after-free).
+template <class T>
+concept string_view_shaped = std::is_class_v<T> && requires(T& view, const T& c) {
+  c.data();
+  c.size();
+  view.remove_prefix(std::size_t{1});
+  view.remove_suffix(std::size_t{1});
+};
+// std::ranges::enable_view is declared by <ranges>; libstdc++ and libc++ also declare it in
+// <span> (included above), where it costs nothing, while <ranges> adds about a second to every
+// translation unit that includes a tandem header. Elsewhere only the shape above is checked.
+#if defined(__GLIBCXX__) || defined(_LIBCPP_VERSION)
+template <class T>
+inline constexpr bool is_range_view_v = std::ranges::enable_view<T>;
+#else
+template <class T>
+inline constexpr bool is_range_view_v = false;
+#endif
+
 // The classes a walk is inside of (see holds below). A class met again inside itself (a tree
 // whose value_type holds the tree) is a cycle: it adds nothing to what its other parts hold.
 template <class... Ts>
@@ -209,7 +235,7 @@ using seen_after = std::conditional_t<std::is_class_v<T> && !is_specialization_v
 // derived from the first three), containers and their comparators and hashers, container
 // adaptors. A reference, at any depth, always counts: it is an address of someone else's
 // memory, as a view is. cv-qualifiers are looked through. Not seen: a struct of the user's
-// own, std::ranges' views (subrange, ref_view), which would need <ranges>, std::valarray and
+// own (unless shaped like a string view: string_view_shaped), std::valarray and
 // its slices (no iterator type), smart pointers' targets, a container's allocator
 // (std::pmr::polymorphic_allocator holds an address; pmr containers are not trivially
 // copyable, so the codec refuses them anyway), std::sub_match's iterators (an identity, as a
@@ -234,7 +260,8 @@ inline constexpr bool holds_v = holds<Leaf, T>::value;
 // rc_map<std::array<std::string_view, 1>, V> and rc_map<std::vector<std::string_view>, V>
 // compiled; docs/reliability.md rule 64).
 template <class T>
-struct is_view : std::bool_constant<is_view_v<T> || derives_from_view<T>> {};
+struct is_view : std::bool_constant<is_view_v<T> || derives_from_view<T> || string_view_shaped<T> ||
+                                    is_range_view_v<T>> {};
 template <class T>
 inline constexpr bool holds_view_v = holds_v<is_view, T>;
 
