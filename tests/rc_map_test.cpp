@@ -555,33 +555,6 @@ TEST_CASE("7: V need not be copyable or movable: try_emplace and make build it i
   CHECK(seen == 11);
 }
 
-namespace {
-struct aggregate_entry {  // an aggregate V: no constructors of its own
-  std::string name;
-  int weight = 1;
-};
-}  // namespace
-
-// An aggregate V is built V{args...} (detail::buildable_from): the same object under every
-// compiler, and no narrowing conversion. Until 2026-12-05 try_emplace built V(args...), which
-// only C++20's parenthesised aggregate initialisation accepts (g++, not clang 14 and 15: this
-// case did not compile there), and which lets narrowing through (found by review of the
-// registry's default factory, the same kind).
-TEST_CASE("7: try_emplace builds an aggregate V with braces on every compiler") {
-  static_assert(tandem::detail::buildable_from<aggregate_entry, std::string&&, int&&>);
-  static_assert(!tandem::detail::buildable_from<aggregate_entry, std::string&&, long long&&>);
-  tandem::rc_map<std::string, aggregate_entry> map;
-  const std::string name(40, 'n');  // heap-owning
-  auto [h, inserted] = map.try_emplace(std::string("k"), name, 7);
-  CHECK(inserted);
-  CHECK(h->name == name);
-  CHECK(h->weight == 7);
-  auto [defaulted, built] = map.try_emplace(std::string("d"));
-  CHECK(built);
-  CHECK(defaulted->name.empty());
-  CHECK(defaulted->weight == 1);
-}
-
 TEST_CASE("7: no handle operation copies V") {
   tandem::rc_map<int, tracked> map;
   tracked::copies = 0;

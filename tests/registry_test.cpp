@@ -3,6 +3,7 @@
 #include <tandem/registry.hpp>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -622,22 +623,36 @@ struct aggregate_logger {
   std::string prefix;
   int level = 2;
 };
+struct named_base {
+  std::string name;
+};
+struct aggregate_counter : named_base {  // an aggregate with a base: brace elision would fill it
+  int hits = 0;
+};
 }  // namespace
 
-// An aggregate T is built T{key} when that is valid (no narrowing), else T(): the same under
-// g++ and clang (found by review, 2026-12-05: g++ built aggregate_pool(key) through C++20's
-// parenthesised aggregate initialisation, a silently narrowed max_connections, and clang, which
-// lacks it, aggregate_pool(); aggregate_logger got the key as its prefix under g++ only).
-TEST_CASE("registry: an aggregate T is built from the key with braces or not at all") {
-  static_assert(!tandem::detail::buildable_from<aggregate_pool, const std::uint64_t&>);
-  static_assert(tandem::detail::buildable_from<aggregate_logger, const std::string&>);
+// An aggregate T is built T(), never from the key, on every compiler (rule 73). Found by review
+// (2026-12-05): g++ built aggregate_pool(key) through C++20's parenthesised aggregate
+// initialisation, a silently narrowed max_connections, and clang, which lacks it,
+// aggregate_pool(); aggregate_logger got the key as its prefix under g++ only. Braces were
+// tried and withdrawn the same day: brace elision put the key into a std::array's first slot
+// and into a base class's first member.
+TEST_CASE("registry: an aggregate T is built T() on every compiler, never from the key") {
+  static_assert(!tandem::detail::registry_key_constructible<aggregate_pool, std::uint64_t>);
+  static_assert(!tandem::detail::registry_key_constructible<aggregate_logger, std::string>);
+  static_assert(tandem::detail::registry_key_constructible<int, std::uint64_t>);
   registry<aggregate_pool, std::uint64_t> pools;
-  const auto pool = pools.get_or_create(std::uint64_t{7'000'000'000});
-  CHECK(pool->max_connections == 16);
+  CHECK(pools.get_or_create(std::uint64_t{7'000'000'000})->max_connections == 16);
   registry<aggregate_logger> loggers;
   const auto logger = loggers.get_or_create(std::string(40, 'd'));  // heap-owning key
-  CHECK(logger->prefix == std::string(40, 'd'));
+  CHECK(logger->prefix.empty());
   CHECK(logger->level == 2);
+  registry<aggregate_counter> counters;
+  const auto counter = counters.get_or_create(std::string(40, 'c'));
+  CHECK(counter->name.empty());
+  CHECK(counter->hits == 0);
+  registry<std::array<std::uint64_t, 4>, std::uint64_t> histograms;
+  CHECK(histograms.get_or_create(std::uint64_t{12345})->at(0) == 0);
   registry<int, std::uint64_t> numbers;  // a scalar T keeps its explicit conversion
   CHECK(*numbers.get_or_create(std::uint64_t{42}) == 42);
 }

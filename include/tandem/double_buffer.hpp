@@ -256,9 +256,13 @@ inline constexpr const char* writer_shared_without_mutex =
 }
 
 // What writer::emplace(args...) accepts: Op(args...) for a class with constructors; for an
-// aggregate Op, Op{args...} (detail::buildable_from).
+// aggregate Op, Op{args...} (so no narrowing conversion slips in through C++20's
+// parenthesised aggregate initialisation, and compilers without it, clang 14 and 15, accept
+// the same calls as g++).
 template <class Op, class... Args>
-concept emplaceable_op = buildable_from<Op, Args...>;
+concept emplaceable_op = (std::is_aggregate_v<Op> &&
+                          requires(Args && ... args) { Op{std::forward<Args>(args)...}; }) ||
+                         (!std::is_aggregate_v<Op> && std::constructible_from<Op, Args...>);
 }  // namespace detail
 
 // The requirements are named concepts on the class template, so that a bad T or Op's first
@@ -286,8 +290,7 @@ class double_buffer {
   // Everything writer and readers share; freed by whichever of them goes last.
   struct core {
     template <class... Args>
-    explicit core(const Args&... args)
-        : first_copy(detail::build_from<T>(args...)), second_copy(detail::build_from<T>(args...)) {}
+    explicit core(const Args&... args) : first_copy(args...), second_copy(args...) {}
 
     // Read by every reader's outermost read(); written once per publish.
     sync::cache_padded<publication> published{std::addressof(first_copy)};
@@ -315,11 +318,10 @@ class double_buffer {
       "this same thread (a guard taken before the previous publish on a reader of this buffer; "
       "nothing was applied or lost: release the guard, then publish again)";
 
-  // Builds both copies as T(args...) (args passed as lvalues, twice; T{args...} for an
-  // aggregate T, detail::buildable_from) and returns the writer and a first reader. Prefer
-  // make_double_buffer<T, Op>(args...); this form lets you pick Fence.
+  // Builds both copies as T(args...) (args passed as lvalues, twice) and returns the writer and
+  // a first reader. Prefer make_double_buffer<T, Op>(args...); this form lets you pick Fence.
   template <class... Args>
-  requires detail::buildable_from<T, const Args&...>
+  requires std::constructible_from<T, const Args&...>
   [[nodiscard]] static std::pair<writer, reader> create(const Args&... args) {
     auto shared = std::make_shared<core>(args...);
     reader first_reader(shared);
@@ -586,8 +588,8 @@ class double_buffer {
     template <class O = Op>
     requires(!detail::by_value_sink<Op>) && detail::sink_argument<O, Op> void push(O&& op) {
       const entry_check check(this);
-      detail::require_callable(op, "tandem::double_buffer::writer::push", "op");
       pending_.emplace_back(detail::as_source<Op>(std::forward<O>(op)));
+      refuse_null_op_logged_last("tandem::double_buffer::writer::push");
     }
     void push(Op op) requires detail::by_value_sink<Op> {
       const entry_check check(this);
@@ -613,12 +615,7 @@ class double_buffer {
       } else {
         pending_.emplace_back(std::forward<Args>(args)...);
       }
-      if constexpr (detail::default_calls_nothing<Op>::value) {  // a pointer or std::function
-        if (!detail::calls_something(pending_.back())) {
-          pending_.pop_back();  // not logged, as push() refuses it (rule 36)
-          detail::require_callable(Op{}, "tandem::double_buffer::writer::emplace", "op");
-        }
-      }
+      refuse_null_op_logged_last("tandem::double_buffer::writer::emplace");
     }
 
     // Applies the pending ops to the hidden copy and makes it the published one. Waits first
@@ -693,6 +690,19 @@ class double_buffer {
 
    private:
     friend class double_buffer;
+
+    // An Op that calls nothing (a null function pointer, an empty std::function: also one
+    // converted from nullptr) just logged by push() or emplace() is taken back out and refused
+    // with std::invalid_argument: it would crash or throw in the next publish(), far from the
+    // call (rule 36). Checked on the logged Op, after any conversion. A no-op for other Ops.
+    void refuse_null_op_logged_last(const char* where) {
+      if constexpr (detail::default_calls_nothing<Op>::value) {
+        if (!detail::calls_something(pending_.back())) {
+          pending_.pop_back();
+          detail::require_callable(Op{}, where, "op");
+        }
+      }
+    }
 
     // An op moving, swapping or destroying the writer that is applying it would free the log
     // publish() is walking. These members are noexcept, so the breach is fatal, in every build
@@ -887,10 +897,9 @@ template <class T, class Op, class... Args>
 requires double_buffer_value<T> && double_buffer_operation<Op, T>
 [[nodiscard]] auto make_double_buffer(Args&&... args)  // -> pair<writer, reader>
 {
-  static_assert(detail::buildable_from<T, const std::remove_reference_t<Args>&...>,
+  static_assert(std::is_constructible_v<T, const std::remove_reference_t<Args>&...>,
                 "tandem::make_double_buffer<T, Op>(args...): T must be constructible from "
-                "args... passed as lvalues (both copies are built from the same args; an "
-                "aggregate T as T{args...}, which refuses narrowing conversions)");
+                "args... passed as lvalues (both copies are built from the same args)");
   return double_buffer<T, Op>::create(args...);
 }
 

@@ -324,7 +324,7 @@ concept rc_map_link_observer = requires(const Hash& hash, std::size_t mixed) {
 // K's does (marked as inside a visit: it must not use the map), and its destructor still runs
 // with no lock held.
 template <class V, class... Args>
-concept rc_map_built_under_lock = detail::nothrow_buildable_from<V, Args&&...> && requires {
+concept rc_map_built_under_lock = std::is_nothrow_constructible_v<V, Args&&...> && requires {
   typename V::tandem_rc_map_build_under_lock;
 };
 
@@ -825,21 +825,18 @@ class rc_map {
     return insert(detail::caller_converted<K>{key}, detail::caller_converted<V>{value});
   }
 
-  // Builds V(args...) in place (after the shard lock is released) only if the key is absent; an
-  // aggregate V as V{args...} (detail::buildable_from: no narrowing, every compiler alike).
+  // Builds V(args...) in place (after the shard lock is released) only if the key is absent.
   template <class Q, class... Args>
   requires rc_map_insert_key<Q, K, Hash, KeyEqual> && forwarded<Q>
   [[nodiscard]] std::pair<handle, bool> try_emplace(Q&& key, Args&&... args) {
-    static_assert(detail::buildable_from<V, Args&&...>,
-                  "tandem::rc_map::try_emplace: V is not constructible from these arguments (an "
-                  "aggregate V is built as V{args...}, which refuses narrowing conversions)");
+    static_assert(std::is_constructible_v<V, Args&&...>,
+                  "tandem::rc_map::try_emplace: V is not constructible from these arguments");
     check_not_visiting("try_emplace");
     expire(state_, expire_batch);
     constexpr bool under_lock = rc_map_built_under_lock<V, Args...>;
-    return acquire_or_build<under_lock>("try_emplace", insert_form<Q>(key),
-                                        [&]() noexcept(under_lock) -> V {
-                                          return detail::build_from<V>(std::forward<Args>(args)...);
-                                        });
+    return acquire_or_build<under_lock>(
+        "try_emplace", insert_form<Q>(key),
+        [&]() noexcept(under_lock) -> V { return V(std::forward<Args>(args)...); });
   }
   template <class... Args>
   requires detail::by_value_sink<K>

@@ -158,11 +158,25 @@ namespace tandem {
 // Concepts: what registry<T, Key, Hash, KeyEqual> asks of its parameters.
 // ---------------------------------------------------------------------------------------------
 
-// get_or_create(key) builds T(const Key&) when that exists (T{key} for an aggregate, so no
-// narrowing and the same object under every compiler: detail::buildable_from), else T().
+namespace detail {
+// Whether the default factory builds T(key): a class with a constructor taking the key, or a
+// scalar. Never an aggregate: C++20's parenthesised aggregate initialisation lets g++ 12 build
+// an aggregate T(key), member by member and with narrowing conversions, while clang 14 and 15
+// cannot, so until 2026-12-05 registry<pool, std::uint64_t> with `struct pool { int max = 16;
+// }` built a silently narrowed max (-1589934592) under g++ and pool() under clang (found by
+// review; rule 73). An aggregate is built T(), on every compiler. (Braces, T{key}, were tried
+// the same day and withdrawn: brace elision put the key into a first member that is an array,
+// a std::array or a base class, where both compilers had built T(); a review.)
+template <class T, class Key>
+concept registry_key_constructible =
+    !std::is_aggregate_v<T> && std::constructible_from<T, const Key&>;
+}  // namespace detail
+
+// get_or_create(key) builds T(const Key&) when T has such a constructor (not an aggregate's
+// members: detail::registry_key_constructible), else T().
 template <class T, class Key>
 concept buildable_from_key_or_default =
-    detail::buildable_from<T, const Key&> || std::default_initializable<T>;
+    detail::registry_key_constructible<T, Key> || std::default_initializable<T>;
 
 // What a registry stores: a destructible, non-array object type.
 template <class T>
@@ -244,24 +258,22 @@ struct alignas(alignof(T) > sync::cache_line_size ? alignof(T)
                                                   : sync::cache_line_size) registry_instance {
   // T(args...), as documented ("builds T(key)"): for a scalar T, the explicit conversion that
   // T(key) is (registry<int, std::uint64_t> builds int(key); direct initialisation warned
-  // -Wconversion inside this header, in the user's build). For an aggregate T, T{args...}
-  // (detail::buildable_from says why).
+  // -Wconversion inside this header, in the user's build).
   template <class... Args>
   explicit registry_instance(std::in_place_t /*tag*/, Args&&... args)
-      : value(build(std::forward<Args>(args)...)) {}
+      : value(as_argument(std::forward<Args>(args))...) {}
   template <class Factory>
   registry_instance(std::in_place_type_t<Factory> /*tag*/, Factory& factory)
       : value(std::invoke(factory)) {}
   T value;
 
  private:
-  // A prvalue: `value` is initialised from it in place (no move, so T need not be movable).
-  template <class... Args>
-  static T build(Args&&... args) {
-    if constexpr (std::is_scalar_v<T> && sizeof...(Args) == 1) {
-      return (static_cast<T>(args), ...);  // the one argument, converted explicitly
+  template <class A>
+  static decltype(auto) as_argument(A&& argument) {
+    if constexpr (std::is_scalar_v<T>) {
+      return static_cast<T>(argument);
     } else {
-      return build_from<T>(std::forward<Args>(args)...);
+      return std::forward<A>(argument);
     }
   }
 };
@@ -1374,7 +1386,7 @@ class TANDEM_PROCESS_WIDE registry {  // global() is one per process (TANDEM_PRO
   static std::shared_ptr<T> make_instance(F& factory, const Key& key) {
     std::shared_ptr<T> made;
     if constexpr (std::is_same_v<std::remove_cvref_t<F>, default_factory>) {
-      if constexpr (detail::buildable_from<T, const Key&>) {
+      if constexpr (detail::registry_key_constructible<T, Key>) {
         made = detail::make_registry_instance<T>(std::in_place, key);
       } else if constexpr (std::default_initializable<T>) {
         made = detail::make_registry_instance<T>(std::in_place);

@@ -13,7 +13,6 @@
 
 #include <concepts>
 #include <type_traits>
-#include <utility>
 
 #include "port.hpp"
 
@@ -110,39 +109,6 @@ decltype(auto) as_source(Arg&& arg) {
 template <class T, class Arg>
 T owned_argument(Arg&& arg) {
   return as_source<T>(static_cast<Arg&&>(arg));
-}
-
-// How a component builds an object of the user's type from arguments (registry's default
-// factory T(key), rc_map::try_emplace's V(args...), double_buffer's T(args...) and its writer's
-// Op(args...)): T(args...) for a class with constructors or a scalar; T{args...} for an
-// aggregate, on every compiler. C++20's parenthesised aggregate initialisation (g++ 10+, clang
-// 16+) accepts narrowing conversions that braces refuse, and clang 14 and 15 have none, so
-// with parentheses the same call compiled under g++ only, or -- where a fallback exists, as
-// the registry's T() -- built different objects under the two compilers (found by review,
-// 2026-12-03 for double_buffer's emplace and 2026-12-05 for the registry: docs/reliability.md
-// rule 73).
-template <class T, class... Args>
-concept buildable_from = (std::is_aggregate_v<T> &&
-                          requires(Args && ... args) { T{std::forward<Args>(args)...}; }) ||
-                         (!std::is_aggregate_v<T> && std::constructible_from<T, Args...>);
-
-// buildable_from, and building cannot throw.
-template <class T, class... Args>
-concept nothrow_buildable_from = (std::is_aggregate_v<T> && buildable_from<T, Args...> &&
-                                  requires { requires noexcept(T{std::declval<Args>()...}); }) ||
-                                 (!std::is_aggregate_v<T> &&
-                                  std::is_nothrow_constructible_v<T, Args...>);
-
-// The object buildable_from describes, as a prvalue: what it initialises is built in place (no
-// move, so T need not be movable).
-template <class T, class... Args>
-requires buildable_from<T, Args&&...>
-constexpr T build_from(Args&&... args) {
-  if constexpr (std::is_aggregate_v<T>) {
-    return T{std::forward<Args>(args)...};
-  } else {
-    return T(std::forward<Args>(args)...);
-  }
 }
 
 }  // namespace tandem::detail

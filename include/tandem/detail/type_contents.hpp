@@ -59,11 +59,15 @@ concept derives_from_view = std::is_class_v<T> && requires(const T* p) {
 // A class shaped like another library's string view (absl::string_view, which Debian's Abseil
 // builds as its own class, boost::string_view, boost::core::string_view): data(), size(), and
 // remove_prefix(n) and remove_suffix(n) -- operations only a view of someone else's characters
-// offers (an owning string has neither). A standard range view (std::ranges::subrange,
-// ref_view, ...: std::ranges::enable_view) is a view too. Found by review, 2026-12-05: these
-// passed as keys of double_buffer_map over the flat maps the docs recommend (absl's and
-// Boost's own string views as K) and of registry, and a view of a temporary was hashed after
-// the call (ASan heap-use-after-free).
+// offers (an owning string has neither; an owning class of the user's own with both would be
+// refused too: none is known in the standard library, Boost, Abseil or ICU). A standard range
+// view that is also a borrowed range (std::ranges::subrange, ref_view: its iterators outlive
+// it, so it refers to someone else's elements) is a view too; the owning views
+// (std::ranges::single_view, owning_view of a std::string) are not borrowed, and are not
+// refused (a review of the first version of this check, which took every enable_view type). Found
+// by review, 2026-12-05: these passed as keys of double_buffer_map over the flat maps the docs
+// recommend (absl's and Boost's own string views as K) and of registry, and a view of a temporary
+// was hashed after the call (ASan heap-use-after-free).
 template <class T>
 concept string_view_shaped = std::is_class_v<T> && requires(T& view, const T& c) {
   c.data();
@@ -71,12 +75,14 @@ concept string_view_shaped = std::is_class_v<T> && requires(T& view, const T& c)
   view.remove_prefix(std::size_t{1});
   view.remove_suffix(std::size_t{1});
 };
-// std::ranges::enable_view is declared by <ranges>; libstdc++ and libc++ also declare it in
-// <span> (included above), where it costs nothing, while <ranges> adds about a second to every
-// translation unit that includes a tandem header. Elsewhere only the shape above is checked.
+// std::ranges::enable_view and enable_borrowed_range are declared by <ranges>; libstdc++ and
+// libc++ also declare them in <span> (included above), where they cost nothing, while <ranges>
+// adds about a second to every translation unit that includes a tandem header. Elsewhere only
+// the shape above is checked.
 #if defined(__GLIBCXX__) || defined(_LIBCPP_VERSION)
 template <class T>
-inline constexpr bool is_range_view_v = std::ranges::enable_view<T>;
+inline constexpr bool is_range_view_v =
+    std::ranges::enable_view<T>&& std::ranges::enable_borrowed_range<T>;
 #else
 template <class T>
 inline constexpr bool is_range_view_v = false;

@@ -22,8 +22,6 @@
 
 #include "../detail/port.hpp"  // first: a pre-C++20 build stops with "tandem needs C++20"
 
-#include "../detail/arguments.hpp"
-
 #include <cstddef>
 #include <memory>
 #include <type_traits>
@@ -54,13 +52,11 @@ struct alignas(cache_line_size) cache_padded {
       std::is_nothrow_default_constructible_v<T>) requires std::is_default_constructible_v<T>
       : value() {}
 
-  // T(args...); T{args...} for an aggregate T (detail::buildable_from: no narrowing, and the
-  // same object under every compiler).
   template <class... Args>
-  requires detail::buildable_from<T, Args...>
+  requires std::is_constructible_v<T, Args...>
   constexpr explicit cache_padded(std::in_place_t /*tag*/, Args&&... args) noexcept(
-      detail::nothrow_buildable_from<T, Args...>)
-      : value(detail::build_from<T>(std::forward<Args>(args)...)) {}
+      std::is_nothrow_constructible_v<T, Args...>)
+      : value(std::forward<Args>(args)...) {}
 
   template <class U>
   requires std::is_constructible_v<T, U> &&(!std::is_same_v<std::remove_cvref_t<U>, cache_padded>)&&(
