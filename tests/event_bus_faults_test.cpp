@@ -20,6 +20,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <sys/wait.h>
@@ -466,6 +467,22 @@ struct parked_publisher {
   std::atomic<bool> refused{false};
   // On the publishing thread, before it publishes.
   void publishing() { tid = current_thread_id(); }
+  std::atomic<bool> first_returned{false};
+  // On the publishing thread: publishes `message` to topic "t", then to "u", each of which may
+  // wait for room; a refusal is a test failure, and tells the other thread to give up.
+  std::pair<std::size_t, std::size_t> publish_to_t_then_u(event_bus<std::string>& bus,
+                                                          const std::string& message) {
+    std::pair<std::size_t, std::size_t> delivered{0, 0};
+    try {
+      delivered.first = bus.publish("t", message);
+      first_returned = true;
+      delivered.second = bus.publish("u", message);
+    } catch (const std::logic_error& e) {
+      refused = true;
+      FAIL_CHECK("publish refused: " << e.what());
+    }
+    return delivered;
+  }
   // On the other thread: true once the publisher is asleep, false if it was refused.
   bool wait_until_parked() const {
     while (tid.load() == 0 || !thread_is_asleep(tid.load())) {
@@ -487,30 +504,22 @@ TEST_CASE("a thread that subscribes and lets a worker receive by reference waits
   CHECK(bus.publish("u", long_text(1)) == 1);  // full
   std::latch publishing(1);
   parked_publisher publisher;
-  std::atomic<bool> first_returned{false};
   tandem::test::thread_checks checks;
   std::thread worker([&] {  // receives on `sub` and `in` by reference: no move, no hand-over
     publishing.wait();
     if (!publisher.wait_until_parked()) return;
     TANDEM_THREAD_CHECK(checks, sub.receive() == long_text(1));  // makes room
     TANDEM_THREAD_CHECK(checks, sub.receive() == long_text(2));
-    while (!first_returned.load()) std::this_thread::yield();  // parked again: on the inbox
+    while (!publisher.first_returned.load())
+      std::this_thread::yield();  // parked again: on the inbox
     if (!publisher.wait_until_parked()) return;
     TANDEM_THREAD_CHECK(checks, in.receive().message() == long_text(1));
     TANDEM_THREAD_CHECK(checks, in.receive().message() == long_text(2));
   });
   publisher.publishing();
   publishing.count_down();
-  std::size_t to_sub = 0;
-  std::size_t to_inbox = 0;
-  try {
-    to_sub = bus.publish("t", long_text(2));  // waits for the worker; no false alarm
-    first_returned = true;
-    to_inbox = bus.publish("u", long_text(2));
-  } catch (const std::logic_error& e) {
-    publisher.refused = true;
-    FAIL_CHECK("publish refused: " << e.what());
-  }
+  // Waits for the other thread to make room; no false alarm.
+  const auto [to_sub, to_inbox] = publisher.publish_to_t_then_u(bus, long_text(2));
   worker.join();
   CHECK(to_sub == 1);
   CHECK(to_inbox == 1);
@@ -533,7 +542,6 @@ TEST_CASE("threads that take turns receiving by reference wait for room whicheve
   std::latch other_received(1);
   std::latch publishing(1);
   parked_publisher publisher;
-  std::atomic<bool> first_returned{false};
   tandem::test::thread_checks checks;
   std::thread other([&] {  // takes a turn first, then makes room while the publisher waits
     TANDEM_THREAD_CHECK(checks, !sub.try_receive().has_value());
@@ -542,7 +550,7 @@ TEST_CASE("threads that take turns receiving by reference wait for room whicheve
     publishing.wait();
     if (!publisher.wait_until_parked()) return;
     TANDEM_THREAD_CHECK(checks, sub.receive() == long_text(1));
-    while (!first_returned.load()) std::this_thread::yield();
+    while (!publisher.first_returned.load()) std::this_thread::yield();
     if (!publisher.wait_until_parked()) return;
     TANDEM_THREAD_CHECK(checks, in.receive().message() == long_text(1));
   });
@@ -556,16 +564,8 @@ TEST_CASE("threads that take turns receiving by reference wait for room whicheve
   CHECK(bus.publish("u", long_text(2)) == 1);  // full
   publisher.publishing();
   publishing.count_down();
-  std::size_t to_sub = 0;
-  std::size_t to_inbox = 0;
-  try {
-    to_sub = bus.publish("t", long_text(3));  // waits for the other thread's receive
-    first_returned = true;
-    to_inbox = bus.publish("u", long_text(3));
-  } catch (const std::logic_error& e) {
-    publisher.refused = true;
-    FAIL_CHECK("publish refused: " << e.what());
-  }
+  // Waits for the other thread to make room; no false alarm.
+  const auto [to_sub, to_inbox] = publisher.publish_to_t_then_u(bus, long_text(3));
   other.join();
   CHECK(to_sub == 1);
   CHECK(to_inbox == 1);
